@@ -1,0 +1,752 @@
+//! The event loop: scheduling, the loop iteration, running and stopping, closing
+//! (asyncio's `base_events.py`).
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fmt;
+use std::future::IntoFuture;
+use std::panic::Location;
+use std::rc::{Rc, Weak};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::context::Context;
+use crate::error::{Error, IntoResult, Result};
+use crate::events::{self, Handle, TimerHandle};
+use crate::exception_handler::{self, ExceptionContext, ExceptionHandler};
+use crate::futures::Future;
+use crate::log::{self, Level};
+use crate::sys::{self, Event, Selector};
+use crate::tasks::{self, Task, TaskCore, TaskFactory, TaskOptions, TaskRef};
+
+/// asyncio purges cancelled timers from the heap when they are over this many and over
+/// half of it (`_MIN_SCHEDULED_TIMER_HANDLES`, `_MIN_CANCELLED_TIMER_HANDLES_FRACTION`).
+const MIN_SCHEDULED_TIMER_HANDLES: usize = 100;
+
+/// How long a callback may run before debug mode logs it (asyncio's default, 0.1 s).
+const DEFAULT_SLOW_CALLBACK_DURATION: Duration = Duration::from_millis(100);
+
+/// Something ready to run in the next batch: a callback or a task step (a task step needs
+/// no handle allocation, which keeps waking a task cheap).
+pub(crate) enum Ready {
+    Handle(Handle),
+    Task(Rc<TaskCore>),
+}
+
+/// A timer in the heap, ordered by due time, then by scheduling order.
+struct Timer {
+    when: f64,
+    seq: u64,
+    handle: Handle,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Timer) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Timer) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timer {
+    /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest timer first.
+    fn cmp(&self, other: &Timer) -> Ordering {
+        other
+            .when
+            .total_cmp(&self.when)
+            .then(other.seq.cmp(&self.seq))
+    }
+}
+
+/// An async generator the loop finalizes in [`EventLoop::shutdown_asyncgens`].
+///
+/// Rust has no async generators; what the crate (or a user) registers with
+/// [`EventLoop::register_asyncgen`] plays their role: something with an `aclose`.
+pub trait AsyncGen {
+    /// A description for error reports.
+    fn describe(&self) -> String;
+    /// Closes the generator, asyncio's `agen.aclose()`.
+    fn aclose(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>>>>;
+}
+
+/// The state behind an [`EventLoop`] handle.
+pub(crate) struct LoopInner {
+    ready: RefCell<VecDeque<Ready>>,
+    scheduled: RefCell<BinaryHeap<Timer>>,
+    timer_seq: Cell<u64>,
+    timer_cancelled_count: Cell<usize>,
+    stopping: Cell<bool>,
+    running: Cell<bool>,
+    closed: Cell<bool>,
+    debug: Cell<bool>,
+    slow_callback_duration: Cell<Duration>,
+    exception_handler: RefCell<Option<ExceptionHandler>>,
+    task_factory: RefCell<Option<TaskFactory>>,
+    pub(crate) tasks: RefCell<HashMap<u64, Weak<TaskCore>>>,
+    asyncgens: RefCell<Vec<Rc<dyn AsyncGen>>>,
+    asyncgens_shutdown_called: Cell<bool>,
+    selector: RefCell<Box<dyn Selector>>,
+    events: RefCell<Vec<Event>>,
+}
+
+impl LoopInner {
+    pub(crate) fn timer_handle_cancelled(&self) {
+        self.timer_cancelled_count
+            .set(self.timer_cancelled_count.get() + 1);
+    }
+}
+
+/// The event loop, asyncio's `asyncio.AbstractEventLoop`.
+///
+/// A cheap, clonable handle (an `Rc` inside): single-threaded like asyncio, `!Send`.
+///
+/// ```no_run
+/// let lp = sandloop::new_event_loop();
+/// let stopper = lp.clone();
+/// lp.call_soon(move || {
+///     println!("Hello World");
+///     stopper.stop();
+/// });
+/// lp.run_forever().unwrap();
+/// lp.close().unwrap();
+/// ```
+#[derive(Clone)]
+pub struct EventLoop {
+    pub(crate) inner: Rc<LoopInner>,
+}
+
+impl PartialEq for EventLoop {
+    fn eq(&self, other: &EventLoop) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+impl Eq for EventLoop {}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<EventLoop running={} closed={} debug={}>",
+            self.is_running(),
+            self.is_closed(),
+            self.get_debug()
+        )
+    }
+}
+
+/// Seconds on the monotonic clock since the first reading in this process.
+fn monotonic() -> f64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_secs_f64()
+}
+
+/// `true` when `SANDLOOP_DEBUG` is set and non-empty, asyncio's `PYTHONASYNCIODEBUG`.
+fn debug_from_env() -> bool {
+    std::env::var_os("SANDLOOP_DEBUG").is_some_and(|v| !v.is_empty())
+}
+
+impl Default for EventLoop {
+    fn default() -> EventLoop {
+        EventLoop::new()
+    }
+}
+
+impl EventLoop {
+    /// A new loop with the fastest selector this build can use: the host's native reactor
+    /// (with the `host-reactor` feature), the portable `WasiPollSelector` otherwise.
+    pub fn new() -> EventLoop {
+        EventLoop::with_selector(sys::default_selector())
+    }
+
+    pub(crate) fn with_selector(selector: Box<dyn Selector>) -> EventLoop {
+        let lp = EventLoop {
+            inner: Rc::new(LoopInner {
+                ready: RefCell::new(VecDeque::new()),
+                scheduled: RefCell::new(BinaryHeap::new()),
+                timer_seq: Cell::new(0),
+                timer_cancelled_count: Cell::new(0),
+                stopping: Cell::new(false),
+                running: Cell::new(false),
+                closed: Cell::new(false),
+                debug: Cell::new(debug_from_env()),
+                slow_callback_duration: Cell::new(DEFAULT_SLOW_CALLBACK_DURATION),
+                exception_handler: RefCell::new(None),
+                task_factory: RefCell::new(None),
+                tasks: RefCell::new(HashMap::new()),
+                asyncgens: RefCell::new(Vec::new()),
+                asyncgens_shutdown_called: Cell::new(false),
+                selector: RefCell::new(selector),
+                events: RefCell::new(Vec::with_capacity(64)),
+            }),
+        };
+        if lp.get_debug() {
+            let name = lp.inner.selector.borrow().name();
+            log::log(Level::Debug, format_args!("Using selector: {name}"));
+        }
+        lp
+    }
+
+    // ---- Running and stopping ------------------------------------------------------------
+
+    /// Runs the loop until [`EventLoop::stop`] is called.
+    ///
+    /// `stop()` before `run_forever()`: one zero-timeout poll, the ready callbacks run, then
+    /// it returns. `stop()` while running: the current batch of callbacks finishes; callbacks
+    /// that batch scheduled run on the next `run_*` call.
+    pub fn run_forever(&self) -> Result<()> {
+        self.check_closed()?;
+        if self.is_running() {
+            return Err(Error::runtime("This event loop is already running"));
+        }
+        if events::running_loop_is_set() {
+            return Err(Error::runtime(
+                "Cannot run the event loop while another loop is running",
+            ));
+        }
+        self.inner.running.set(true);
+        events::set_running_loop(Some(self.clone()));
+        loop {
+            self.run_once();
+            if self.inner.stopping.get() {
+                break;
+            }
+        }
+        self.inner.stopping.set(false);
+        events::set_running_loop(None);
+        self.inner.running.set(false);
+        Ok(())
+    }
+
+    /// Runs until `fut` completes and returns its result (asyncio's `run_until_complete`).
+    ///
+    /// `fut` is wrapped in a task (through the task factory, like asyncio's `ensure_future`).
+    /// If the loop is stopped before `fut` completes, the result is
+    /// `Err(Error::Runtime("Event loop stopped before Future completed."))`.
+    pub fn run_until_complete<F>(&self, fut: F) -> Result<<F::Output as IntoResult>::Ok>
+    where
+        F: IntoFuture + 'static,
+        F::Output: IntoResult,
+    {
+        self.check_closed()?;
+        let task = self.create_task(fut);
+        let stopper = self.clone();
+        task.add_done_callback(move |_| stopper.stop());
+        let ran = self.run_forever();
+        ran?;
+        if !task.done() {
+            return Err(Error::runtime(
+                "Event loop stopped before Future completed.",
+            ));
+        }
+        task.take_result()
+    }
+
+    /// Stops the loop (see [`EventLoop::run_forever`] for exactly when).
+    pub fn stop(&self) {
+        self.inner.stopping.set(true);
+    }
+
+    /// `true` while `run_forever` or `run_until_complete` runs.
+    pub fn is_running(&self) -> bool {
+        self.inner.running.get()
+    }
+
+    /// `true` once [`EventLoop::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.get()
+    }
+
+    /// Closes the loop: pending callbacks and timers are dropped. Idempotent; an error while
+    /// the loop runs.
+    pub fn close(&self) -> Result<()> {
+        if self.is_running() {
+            return Err(Error::runtime("Cannot close a running event loop"));
+        }
+        if self.inner.closed.replace(true) {
+            return Ok(());
+        }
+        if self.get_debug() {
+            log::log(Level::Debug, format_args!("Close {self:?}"));
+        }
+        // Take the queues out before dropping them: dropping a callback can run code that
+        // touches the loop (a task's drop cancelling a timer).
+        let ready = std::mem::take(&mut *self.inner.ready.borrow_mut());
+        let scheduled = std::mem::take(&mut *self.inner.scheduled.borrow_mut());
+        self.inner.timer_cancelled_count.set(0);
+        drop(ready);
+        drop(scheduled);
+        Ok(())
+    }
+
+    /// Closes every registered async generator (asyncio's `shutdown_asyncgens`); errors go to
+    /// the exception handler. Generators registered afterwards are closed right away.
+    pub async fn shutdown_asyncgens(&self) -> Result<()> {
+        self.inner.asyncgens_shutdown_called.set(true);
+        let gens = std::mem::take(&mut *self.inner.asyncgens.borrow_mut());
+        for agen in gens {
+            if let Err(e) = agen.aclose().await {
+                self.call_exception_handler(&ExceptionContext {
+                    message: "an error occurred during closing of asynchronous generator".into(),
+                    exception: Some(e),
+                    asyncgen: Some(agen.describe()),
+                    ..Default::default()
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Registers an async generator to be closed by [`EventLoop::shutdown_asyncgens`].
+    pub fn register_asyncgen(&self, agen: Rc<dyn AsyncGen>) {
+        if self.inner.asyncgens_shutdown_called.get() {
+            log::log(
+                Level::Warning,
+                format_args!(
+                    "asynchronous generator {} was scheduled after loop.shutdown_asyncgens() call",
+                    agen.describe()
+                ),
+            );
+        }
+        self.inner.asyncgens.borrow_mut().push(agen);
+    }
+
+    fn check_closed(&self) -> Result<()> {
+        if self.is_closed() {
+            Err(Error::runtime("Event loop is closed"))
+        } else {
+            Ok(())
+        }
+    }
+
+    #[track_caller]
+    fn assert_open(&self) {
+        if self.is_closed() {
+            panic!("RuntimeError: Event loop is closed");
+        }
+    }
+
+    // ---- Scheduling callbacks ------------------------------------------------------------
+
+    /// The loop's clock: monotonic seconds (asyncio's `loop.time()`).
+    pub fn time(&self) -> f64 {
+        monotonic()
+    }
+
+    /// Schedules `cb` to run in the next batch, after the callbacks already scheduled.
+    ///
+    /// `cb` may return `()` or a `Result`; an `Err` reaches the exception handler.
+    ///
+    /// # Panics
+    /// On a closed loop (asyncio raises `RuntimeError`).
+    #[track_caller]
+    pub fn call_soon<F, R>(&self, cb: F) -> Handle
+    where
+        F: FnOnce() -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        self.schedule(cb, None, Location::caller())
+    }
+
+    /// [`EventLoop::call_soon`] with the callback running in `ctx`.
+    #[track_caller]
+    pub fn call_soon_with_context<F, R>(&self, cb: F, ctx: &Context) -> Handle
+    where
+        F: FnOnce() -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        self.schedule(cb, Some(ctx), Location::caller())
+    }
+
+    /// asyncio's `call_soon_threadsafe`. A guest has a single thread, so from guest code it
+    /// is `call_soon`; host threads post into a running loop through the host's waker.
+    ///
+    /// # Panics
+    /// On a closed loop.
+    #[track_caller]
+    pub fn call_soon_threadsafe<F, R>(&self, cb: F) -> Handle
+    where
+        F: FnOnce() -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        self.schedule(cb, None, Location::caller())
+    }
+
+    #[track_caller]
+    fn schedule<F, R>(&self, cb: F, ctx: Option<&Context>, at: &'static Location<'static>) -> Handle
+    where
+        F: FnOnce() -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        self.assert_open();
+        let handle = Handle::new(cb, ctx, at, f64::NAN, None);
+        self.inner
+            .ready
+            .borrow_mut()
+            .push_back(Ready::Handle(handle.clone()));
+        handle
+    }
+
+    /// Schedules `cb` to run `delay` from now.
+    ///
+    /// # Panics
+    /// On a closed loop.
+    #[track_caller]
+    pub fn call_later<F, R>(&self, delay: Duration, cb: F) -> TimerHandle
+    where
+        F: FnOnce() -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        self.schedule_at(
+            self.time() + delay.as_secs_f64(),
+            cb,
+            None,
+            Location::caller(),
+        )
+    }
+
+    /// [`EventLoop::call_later`] with the callback running in `ctx`.
+    #[track_caller]
+    pub fn call_later_with_context<F, R>(
+        &self,
+        delay: Duration,
+        cb: F,
+        ctx: &Context,
+    ) -> TimerHandle
+    where
+        F: FnOnce() -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        self.schedule_at(
+            self.time() + delay.as_secs_f64(),
+            cb,
+            Some(ctx),
+            Location::caller(),
+        )
+    }
+
+    /// Schedules `cb` at loop time `when` (seconds, as [`EventLoop::time`]). Timers due at
+    /// the same time run in the order they were scheduled.
+    ///
+    /// # Panics
+    /// On a closed loop.
+    #[track_caller]
+    pub fn call_at<F, R>(&self, when: f64, cb: F) -> TimerHandle
+    where
+        F: FnOnce() -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        self.schedule_at(when, cb, None, Location::caller())
+    }
+
+    /// [`EventLoop::call_at`] with the callback running in `ctx`.
+    #[track_caller]
+    pub fn call_at_with_context<F, R>(&self, when: f64, cb: F, ctx: &Context) -> TimerHandle
+    where
+        F: FnOnce() -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        self.schedule_at(when, cb, Some(ctx), Location::caller())
+    }
+
+    fn schedule_at<F, R>(
+        &self,
+        when: f64,
+        cb: F,
+        ctx: Option<&Context>,
+        at: &'static Location<'static>,
+    ) -> TimerHandle
+    where
+        F: FnOnce() -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        if self.is_closed() {
+            panic!("RuntimeError: Event loop is closed (call_later/call_at at {at})");
+        }
+        let when = if when.is_nan() { f64::INFINITY } else { when };
+        let handle = Handle::new(cb, ctx, at, when, Some(Rc::downgrade(&self.inner)));
+        let seq = self.inner.timer_seq.get();
+        self.inner.timer_seq.set(seq + 1);
+        self.inner.scheduled.borrow_mut().push(Timer {
+            when,
+            seq,
+            handle: handle.clone(),
+        });
+        TimerHandle { handle }
+    }
+
+    /// Queues a task step for the next batch; ignored once the loop is closed (a task woken
+    /// while the loop is being torn down has nowhere to run).
+    pub(crate) fn push_ready_task(&self, task: Rc<TaskCore>) {
+        if !self.is_closed() {
+            self.inner.ready.borrow_mut().push_back(Ready::Task(task));
+        }
+    }
+
+    // ---- The loop iteration --------------------------------------------------------------
+
+    /// One iteration, asyncio's `_run_once`: compute the timeout, wait for I/O, move due
+    /// timers to the ready queue, run the callbacks that were ready at that point.
+    fn run_once(&self) {
+        let inner = &*self.inner;
+        self.purge_cancelled_timers();
+
+        let timeout = if !inner.ready.borrow().is_empty() || inner.stopping.get() {
+            Some(Duration::ZERO)
+        } else {
+            inner
+                .scheduled
+                .borrow()
+                .peek()
+                .map(|t| Duration::from_secs_f64((t.when - self.time()).clamp(0.0, 86_400.0)))
+        };
+
+        {
+            let mut events = inner.events.borrow_mut();
+            events.clear();
+            inner.selector.borrow_mut().select(timeout, &mut events);
+            // Readiness dispatch comes with the I/O sources (sockets, pipes); nothing
+            // registers a source yet, so a batch is empty.
+        }
+
+        // Timers due by now (plus the clock's resolution) become ready.
+        if !inner.scheduled.borrow().is_empty() {
+            let end_time = self.time() + 1e-9;
+            loop {
+                let mut heap = inner.scheduled.borrow_mut();
+                let Some(top) = heap.peek() else { break };
+                if top.handle.cancelled() {
+                    heap.pop();
+                    inner
+                        .timer_cancelled_count
+                        .set(inner.timer_cancelled_count.get().saturating_sub(1));
+                    continue;
+                }
+                if top.when >= end_time {
+                    break;
+                }
+                let Some(timer) = heap.pop() else { break };
+                drop(heap);
+                inner
+                    .ready
+                    .borrow_mut()
+                    .push_back(Ready::Handle(timer.handle));
+            }
+        }
+
+        // Only what is ready now runs in this batch; what it schedules waits for the next.
+        let ntodo = inner.ready.borrow().len();
+        for _ in 0..ntodo {
+            let Some(item) = inner.ready.borrow_mut().pop_front() else {
+                break;
+            };
+            if inner.debug.get() {
+                let started = Instant::now();
+                let what = self.run_ready(item);
+                let took = started.elapsed();
+                if took >= inner.slow_callback_duration.get() {
+                    log::log(
+                        Level::Warning,
+                        format_args!("Executing {what} took {:.3} seconds", took.as_secs_f64()),
+                    );
+                }
+            } else {
+                self.run_ready(item);
+            }
+        }
+    }
+
+    /// Runs one ready item; returns its description in debug mode (for slow-callback logs).
+    fn run_ready(&self, item: Ready) -> String {
+        let debug = self.inner.debug.get();
+        match item {
+            Ready::Handle(handle) => {
+                if handle.cancelled() {
+                    return String::new();
+                }
+                let what = if debug {
+                    format!("{handle:?}")
+                } else {
+                    String::new()
+                };
+                if let Err(e) = handle.run() {
+                    self.call_exception_handler(&ExceptionContext {
+                        message: format!("Exception in callback {handle:?}"),
+                        exception: Some(e),
+                        handle: Some(handle.clone()),
+                        ..Default::default()
+                    });
+                }
+                what
+            }
+            Ready::Task(task) => {
+                let what = if debug {
+                    task.describe()
+                } else {
+                    String::new()
+                };
+                task.step();
+                what
+            }
+        }
+    }
+
+    /// Drops cancelled timers when they are many, so a heap of cancelled timeouts does not
+    /// grow without bound (asyncio does the same).
+    fn purge_cancelled_timers(&self) {
+        let inner = &*self.inner;
+        let cancelled = inner.timer_cancelled_count.get();
+        let len = inner.scheduled.borrow().len();
+        if len > MIN_SCHEDULED_TIMER_HANDLES && cancelled * 2 > len {
+            let old = std::mem::take(&mut *inner.scheduled.borrow_mut());
+            let (keep, gone): (Vec<Timer>, Vec<Timer>) = old
+                .into_vec()
+                .into_iter()
+                .partition(|t| !t.handle.cancelled());
+            *inner.scheduled.borrow_mut() = BinaryHeap::from(keep);
+            inner.timer_cancelled_count.set(0);
+            drop(gone);
+        }
+    }
+
+    /// The number of timers in the heap, cancelled ones included (for tests and debugging).
+    pub fn scheduled_timer_count(&self) -> usize {
+        self.inner.scheduled.borrow().len()
+    }
+
+    /// The number of callbacks and task steps waiting for the next batch.
+    pub fn ready_count(&self) -> usize {
+        self.inner.ready.borrow().len()
+    }
+
+    // ---- Futures and tasks ---------------------------------------------------------------
+
+    /// A new pending future attached to this loop.
+    pub fn create_future<T: 'static>(&self) -> Future<T> {
+        Future::new(self.clone())
+    }
+
+    /// Wraps `fut` in a task scheduled to run on this loop; its name is `Task-N`.
+    ///
+    /// # Panics
+    /// On a closed loop.
+    #[track_caller]
+    pub fn create_task<F>(&self, fut: F) -> Task<<F::Output as IntoResult>::Ok>
+    where
+        F: IntoFuture + 'static,
+        F::Output: IntoResult,
+    {
+        self.create_task_with(fut, TaskOptions::default())
+    }
+
+    /// [`EventLoop::create_task`] with a name and a context.
+    #[track_caller]
+    pub fn create_task_with<F>(
+        &self,
+        fut: F,
+        options: TaskOptions,
+    ) -> Task<<F::Output as IntoResult>::Ok>
+    where
+        F: IntoFuture + 'static,
+        F::Output: IntoResult,
+    {
+        self.assert_open();
+        tasks::create(self, fut.into_future(), options, Location::caller())
+    }
+
+    /// Sets the factory [`EventLoop::create_task`] goes through (`None`: the default).
+    pub fn set_task_factory(&self, factory: Option<TaskFactory>) {
+        *self.inner.task_factory.borrow_mut() = factory;
+    }
+
+    /// The task factory in use, if one was set.
+    pub fn get_task_factory(&self) -> Option<TaskFactory> {
+        self.inner.task_factory.borrow().clone()
+    }
+
+    /// The tasks of this loop that are not done (asyncio's `all_tasks()`).
+    pub fn all_tasks(&self) -> Vec<TaskRef> {
+        let mut tasks: Vec<(u64, TaskRef)> = self
+            .inner
+            .tasks
+            .borrow()
+            .iter()
+            .filter_map(|(id, w)| w.upgrade().map(|t| (*id, TaskRef::from_core(t))))
+            .filter(|(_, t)| !t.done())
+            .collect();
+        tasks.sort_by_key(|(id, _)| *id);
+        tasks.into_iter().map(|(_, t)| t).collect()
+    }
+
+    // ---- Error handling ------------------------------------------------------------------
+
+    /// Sets the handler that receives errors nobody else can (`None`: the default handler).
+    pub fn set_exception_handler<F, R>(&self, handler: Option<F>)
+    where
+        F: Fn(&EventLoop, &ExceptionContext) -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        *self.inner.exception_handler.borrow_mut() = handler.map(|h| {
+            Rc::new(move |lp: &EventLoop, ctx: &ExceptionContext| h(lp, ctx).into_result())
+                as ExceptionHandler
+        });
+    }
+
+    /// The custom exception handler, if one is set.
+    pub fn get_exception_handler(&self) -> Option<ExceptionHandler> {
+        self.inner.exception_handler.borrow().clone()
+    }
+
+    /// Logs `ctx` to stderr at error level (asyncio's `default_exception_handler`).
+    pub fn default_exception_handler(&self, ctx: &ExceptionContext) {
+        exception_handler::log_context(ctx);
+    }
+
+    /// Passes `ctx` to the custom handler, or to the default one. An error returned by the
+    /// custom handler is logged by the default handler, never lost.
+    pub fn call_exception_handler(&self, ctx: &ExceptionContext) {
+        let handler = self.inner.exception_handler.borrow().clone();
+        match handler {
+            None => self.default_exception_handler(ctx),
+            Some(h) => {
+                if let Err(e) = h(self, ctx) {
+                    self.default_exception_handler(&ExceptionContext {
+                        message: "Unhandled error in exception handler".into(),
+                        exception: Some(e),
+                        future: Some(format!("{ctx:?}")),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+    }
+
+    // ---- Debug mode ----------------------------------------------------------------------
+
+    /// `true` in debug mode (on when `SANDLOOP_DEBUG` is set and non-empty).
+    pub fn get_debug(&self) -> bool {
+        self.inner.debug.get()
+    }
+
+    /// Turns debug mode on or off: slow callbacks are logged with where they were scheduled.
+    pub fn set_debug(&self, enabled: bool) {
+        self.inner.debug.set(enabled);
+    }
+
+    /// How long a callback may run before debug mode logs it (default 100 ms).
+    pub fn slow_callback_duration(&self) -> Duration {
+        self.inner.slow_callback_duration.get()
+    }
+
+    /// Sets [`EventLoop::slow_callback_duration`].
+    pub fn set_slow_callback_duration(&self, duration: Duration) {
+        self.inner.slow_callback_duration.set(duration);
+    }
+
+    pub(crate) fn task_factory(&self) -> Option<TaskFactory> {
+        self.inner.task_factory.borrow().clone()
+    }
+}

@@ -1,0 +1,189 @@
+//! `contextvars` for the loop: [`Context`] and [`ContextVar`].
+//!
+//! As in Python, a context is a mapping from variables to values. Every callback runs inside
+//! a context: the one given to `call_soon_with_context`, the task's own (copied when the task
+//! was created), or a copy of the context current when the callback was scheduled. Copies are
+//! cheap (the mapping is shared and copied on first write), which matters because asyncio
+//! copies the context on every `call_soon`.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+type Vars = Rc<HashMap<u64, Rc<dyn Any>>>;
+
+thread_local! {
+    /// The mapping of the context that is entered right now.
+    static CURRENT: RefCell<Vars> = RefCell::new(Rc::new(HashMap::new()));
+    static NEXT_VAR_ID: Cell<u64> = const { Cell::new(1) };
+}
+
+/// A snapshot of context variables, asyncio's `contextvars.Context`.
+///
+/// ```
+/// use sandloop::context::{Context, ContextVar};
+/// let request_id = ContextVar::new("request_id", None::<u32>);
+/// let ctx = Context::new();
+/// ctx.run(|| request_id.set(7));
+/// assert_eq!(ctx.run(|| request_id.get()), Some(7));
+/// assert_eq!(request_id.get(), None); // the outer context is unchanged
+/// ```
+#[derive(Clone)]
+pub struct Context {
+    vars: Rc<RefCell<Vars>>,
+}
+
+impl Context {
+    /// An empty context.
+    pub fn new() -> Context {
+        Context::from_vars(Rc::new(HashMap::new()))
+    }
+
+    /// A copy of the current context (`contextvars.copy_context()`).
+    pub fn copy_current() -> Context {
+        Context::from_vars(snapshot())
+    }
+
+    pub(crate) fn from_vars(vars: Vars) -> Context {
+        Context {
+            vars: Rc::new(RefCell::new(vars)),
+        }
+    }
+
+    /// A new context with the same values (`Context.copy()`).
+    pub fn copy(&self) -> Context {
+        Context::from_vars(self.vars.borrow().clone())
+    }
+
+    /// Runs `f` with this context entered: variables set by `f` stay in this context.
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        let entered = self.vars.borrow().clone();
+        let outer = CURRENT.with(|c| c.replace(entered));
+        let result = f();
+        let inner = CURRENT.with(|c| c.replace(outer));
+        *self.vars.borrow_mut() = inner;
+        result
+    }
+
+    /// The number of variables set in this context.
+    pub fn len(&self) -> usize {
+        self.vars.borrow().len()
+    }
+
+    /// `true` when no variable is set in this context.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for Context {
+    fn default() -> Context {
+        Context::new()
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<Context with {} vars>", self.len())
+    }
+}
+
+/// The current mapping, shared (no copy is made until somebody writes).
+pub(crate) fn snapshot() -> Vars {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Runs `f` in a throw-away copy of `vars`: what `f` sets is discarded afterwards, like a
+/// callback that asyncio runs in a copied context.
+pub(crate) fn run_in_snapshot<R>(vars: &Vars, f: impl FnOnce() -> R) -> R {
+    let outer = CURRENT.with(|c| c.replace(vars.clone()));
+    let result = f();
+    CURRENT.with(|c| c.replace(outer));
+    result
+}
+
+/// A context variable, asyncio's `contextvars.ContextVar`.
+pub struct ContextVar<T> {
+    id: u64,
+    name: &'static str,
+    default: Option<T>,
+    _marker: PhantomData<Rc<T>>,
+}
+
+/// What [`ContextVar::set`] returns, to undo that set with [`ContextVar::reset`].
+pub struct Token<T> {
+    var_id: u64,
+    old: Option<Rc<dyn Any>>,
+    _marker: PhantomData<Rc<T>>,
+}
+
+impl<T: Clone + 'static> ContextVar<T> {
+    /// A new variable with a name (for debugging) and an optional default.
+    pub fn new(name: &'static str, default: Option<T>) -> ContextVar<T> {
+        let id = NEXT_VAR_ID.with(|n| {
+            let id = n.get();
+            n.set(id + 1);
+            id
+        });
+        ContextVar {
+            id,
+            name,
+            default,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The variable's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The value in the current context, else the default.
+    pub fn get(&self) -> Option<T> {
+        CURRENT.with(|c| {
+            c.borrow()
+                .get(&self.id)
+                .and_then(|v| v.downcast_ref::<T>().cloned())
+                .or_else(|| self.default.clone())
+        })
+    }
+
+    /// Sets the value in the current context.
+    pub fn set(&self, value: T) -> Token<T> {
+        let old =
+            CURRENT.with(|c| Rc::make_mut(&mut c.borrow_mut()).insert(self.id, Rc::new(value)));
+        Token {
+            var_id: self.id,
+            old,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Restores the value the variable had before the `set` that returned `token`.
+    pub fn reset(&self, token: Token<T>) -> crate::Result<()> {
+        if token.var_id != self.id {
+            return Err(crate::Error::invalid_state(format!(
+                "token was created by a different ContextVar than {:?}",
+                self.name
+            )));
+        }
+        CURRENT.with(|c| {
+            let mut vars = c.borrow_mut();
+            let map = Rc::make_mut(&mut vars);
+            match token.old {
+                Some(old) => map.insert(self.id, old),
+                None => map.remove(&self.id),
+            };
+        });
+        Ok(())
+    }
+}
+
+impl<T> fmt::Debug for ContextVar<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<ContextVar name={:?}>", self.name)
+    }
+}

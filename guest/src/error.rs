@@ -1,0 +1,136 @@
+//! `sandloop::Error`: asyncio's exceptions as one enum users can match on.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+/// The result type of every fallible sandloop operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the loop, mirroring asyncio's exceptions.
+///
+/// `Error` is `Clone` because a future's exception can be read many times (asyncio's
+/// `Future.result()` re-raises it on every call); the `Os` variant keeps its OS error code
+/// and message across clones.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// asyncio's `RuntimeError`: the loop is in the wrong state for the call
+    /// (closed, already running, not running, ...).
+    #[error("{0}")]
+    Runtime(String),
+    /// An operating-system error reported by the host.
+    #[error(transparent)]
+    Os(io::Error),
+    /// asyncio's `CancelledError`, with the message given to `cancel(msg)` if any.
+    #[error("cancelled{}", .0.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Cancelled(Option<String>),
+    /// asyncio's `TimeoutError`: a deadline (`wait_for`, a handshake timeout) passed.
+    #[error("timed out")]
+    Timeout,
+    /// asyncio's `InvalidStateError`: e.g. setting the result of a future that is done.
+    #[error("invalid state: {0}")]
+    InvalidState(String),
+    /// The host's policy refused an operation; the message names the operation and target.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// A TLS failure (handshake, certificate verification, protocol).
+    #[error("tls: {0}")]
+    Tls(String),
+    /// asyncio's `SendfileNotAvailableError`.
+    #[error("sendfile not available: {0}")]
+    SendfileNotAvailable(String),
+    /// asyncio's `ExceptionGroup` (`all_errors=True`): every error of a group of attempts.
+    #[error("{}", GroupDisplay(.0))]
+    Group(Vec<Error>),
+    /// Any other error, e.g. one returned by user code.
+    #[error(transparent)]
+    Other(Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// Wraps any error as `Error::Other`.
+    pub fn other(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        Error::Other(Arc::from(err.into()))
+    }
+
+    /// `true` for `Error::Cancelled`.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Cancelled(_))
+    }
+
+    pub(crate) fn runtime(msg: impl Into<String>) -> Error {
+        Error::Runtime(msg.into())
+    }
+
+    pub(crate) fn invalid_state(msg: impl Into<String>) -> Error {
+        Error::InvalidState(msg.into())
+    }
+}
+
+impl Clone for Error {
+    fn clone(&self) -> Error {
+        match self {
+            Error::Runtime(m) => Error::Runtime(m.clone()),
+            Error::Os(e) => Error::Os(clone_io_error(e)),
+            Error::Cancelled(m) => Error::Cancelled(m.clone()),
+            Error::Timeout => Error::Timeout,
+            Error::InvalidState(m) => Error::InvalidState(m.clone()),
+            Error::PermissionDenied(m) => Error::PermissionDenied(m.clone()),
+            Error::Tls(m) => Error::Tls(m.clone()),
+            Error::SendfileNotAvailable(m) => Error::SendfileNotAvailable(m.clone()),
+            Error::Group(v) => Error::Group(v.clone()),
+            Error::Other(e) => Error::Other(e.clone()),
+        }
+    }
+}
+
+/// `io::Error` is not `Clone`: keep the OS code when there is one, else kind and message.
+fn clone_io_error(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error::Os(e)
+    }
+}
+
+struct GroupDisplay<'a>(&'a [Error]);
+
+impl fmt::Display for GroupDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} errors:", self.0.len())?;
+        for (i, e) in self.0.iter().enumerate() {
+            write!(f, " [{}] {e}", i + 1)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a callback or a coroutine may return: `()` or a `Result` whose error converts into
+/// [`Error`]. An `Err` from a callback reaches the loop's exception handler; an `Err` from a
+/// task's coroutine becomes the task's exception.
+pub trait IntoResult: 'static {
+    /// The success value.
+    type Ok: 'static;
+    /// Converts into a sandloop [`Result`].
+    fn into_result(self) -> Result<Self::Ok>;
+}
+
+impl IntoResult for () {
+    type Ok = ();
+    fn into_result(self) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl<T: 'static, E: Into<Error> + 'static> IntoResult for std::result::Result<T, E> {
+    type Ok = T;
+    fn into_result(self) -> Result<T> {
+        self.map_err(Into::into)
+    }
+}

@@ -1,0 +1,88 @@
+//! The loop's exception handler: where errors nobody else can receive end up
+//! (`set_exception_handler`, `default_exception_handler`, `call_exception_handler`).
+
+use std::fmt;
+use std::rc::Rc;
+
+use crate::base_events::EventLoop;
+use crate::error::Error;
+use crate::events::Handle;
+use crate::log::{self, Level};
+use crate::tasks::TaskRef;
+
+/// What went wrong and where, asyncio's exception-handler `context` dict.
+///
+/// Every field but `message` is optional; later subsystems fill `protocol`, `transport`,
+/// `socket` and `asyncgen` with a description of the object involved.
+#[derive(Clone, Default)]
+pub struct ExceptionContext {
+    /// What happened, e.g. `"Exception in callback <Handle created at src/main.rs:9:8>"`.
+    pub message: String,
+    /// The error, if there is one.
+    pub exception: Option<Error>,
+    /// The future involved (its description).
+    pub future: Option<String>,
+    /// The task involved.
+    pub task: Option<TaskRef>,
+    /// The callback handle involved.
+    pub handle: Option<Handle>,
+    /// The protocol involved (its description).
+    pub protocol: Option<String>,
+    /// The transport involved (its description).
+    pub transport: Option<String>,
+    /// The socket involved (its description).
+    pub socket: Option<String>,
+    /// The asynchronous generator involved (its description).
+    pub asyncgen: Option<String>,
+}
+
+impl ExceptionContext {
+    /// A context with just a message.
+    pub fn new(message: impl Into<String>) -> ExceptionContext {
+        ExceptionContext {
+            message: message.into(),
+            ..Default::default()
+        }
+    }
+}
+
+impl fmt::Debug for ExceptionContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        let fields: [(&str, Option<String>); 8] = [
+            ("asyncgen", self.asyncgen.clone()),
+            ("future", self.future.clone()),
+            ("handle", self.handle.as_ref().map(|h| format!("{h:?}"))),
+            ("protocol", self.protocol.clone()),
+            ("socket", self.socket.clone()),
+            ("task", self.task.as_ref().map(|t| format!("{t:?}"))),
+            ("transport", self.transport.clone()),
+            ("exception", self.exception.as_ref().map(describe_error)),
+        ];
+        for (key, value) in fields {
+            if let Some(value) = value {
+                write!(f, "\n{key}: {value}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error with its chain of causes.
+fn describe_error(e: &Error) -> String {
+    let mut text = format!("{e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(&format!("\n  caused by: {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// A custom exception handler, as set with [`EventLoop::set_exception_handler`].
+pub type ExceptionHandler = Rc<dyn Fn(&EventLoop, &ExceptionContext) -> crate::Result<()>>;
+
+/// Logs the context at error level, asyncio's `default_exception_handler`.
+pub(crate) fn log_context(ctx: &ExceptionContext) {
+    log::log(Level::Error, format_args!("{ctx:?}"));
+}

@@ -1,0 +1,394 @@
+//! `Future<T>`: a result that will be set later, asyncio's `asyncio.Future`.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Poll, Waker};
+
+use crate::base_events::EventLoop;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::exception_handler::ExceptionContext;
+use crate::tasks::{self, TaskCore};
+
+/// The identity of a done callback, for [`Future::remove_done_callback`] (Rust closures
+/// cannot be compared the way Python functions are).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CallbackId(u64);
+
+enum State<T> {
+    Pending,
+    Finished(T),
+    Failed(Error),
+    Cancelled(Option<String>),
+    /// The result was moved out by its only reader (`run_until_complete`, `wait_for`).
+    Taken,
+}
+
+struct DoneCallback<T> {
+    id: CallbackId,
+    callback: Box<dyn FnOnce(&Future<T>)>,
+    context: Option<Context>,
+}
+
+pub(crate) struct FutureInner<T> {
+    lp: EventLoop,
+    state: RefCell<State<T>>,
+    callbacks: RefCell<Vec<DoneCallback<T>>>,
+    wakers: RefCell<Vec<Waker>>,
+    next_callback_id: Cell<u64>,
+    /// An exception nobody retrieved is reported when the future is dropped.
+    log_traceback: Cell<bool>,
+    /// Set when this future holds a task's result: cancelling it cancels the task.
+    owner: RefCell<Option<Weak<TaskCore>>>,
+    task_name: RefCell<Option<String>>,
+}
+
+/// A result that will be set later, asyncio's `asyncio.Future`. Awaiting it gives the result
+/// (`Ok`), the exception (`Err`), or `Err(Error::Cancelled)`.
+///
+/// Cheap to clone: clones share the same result.
+pub struct Future<T> {
+    pub(crate) inner: Rc<FutureInner<T>>,
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Future<T> {
+        Future {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T: 'static> Future<T> {
+    pub(crate) fn new(lp: EventLoop) -> Future<T> {
+        Future {
+            inner: Rc::new(FutureInner {
+                lp,
+                state: RefCell::new(State::Pending),
+                callbacks: RefCell::new(Vec::new()),
+                wakers: RefCell::new(Vec::new()),
+                next_callback_id: Cell::new(0),
+                log_traceback: Cell::new(false),
+                owner: RefCell::new(None),
+                task_name: RefCell::new(None),
+            }),
+        }
+    }
+
+    /// The loop the future belongs to.
+    pub fn get_loop(&self) -> EventLoop {
+        self.inner.lp.clone()
+    }
+
+    /// `true` once a result or an exception is set, or the future is cancelled.
+    pub fn done(&self) -> bool {
+        !matches!(*self.inner.state.borrow(), State::Pending)
+    }
+
+    /// `true` once cancelled.
+    pub fn cancelled(&self) -> bool {
+        matches!(*self.inner.state.borrow(), State::Cancelled(_))
+    }
+
+    /// Sets the result and schedules the done callbacks.
+    ///
+    /// `Err(InvalidState)` when the future is done already; `Err(Runtime)` on a task's
+    /// future (a task sets its own result).
+    pub fn set_result(&self, value: T) -> Result<()> {
+        self.check_settable()?;
+        self.complete(State::Finished(value));
+        Ok(())
+    }
+
+    /// Sets the exception and schedules the done callbacks.
+    pub fn set_exception(&self, err: Error) -> Result<()> {
+        self.check_settable()?;
+        self.inner.log_traceback.set(true);
+        self.complete(State::Failed(err));
+        Ok(())
+    }
+
+    fn check_settable(&self) -> Result<()> {
+        if self.inner.owner.borrow().is_some() {
+            return Err(Error::runtime("Task does not support setting its result"));
+        }
+        if self.done() {
+            return Err(Error::invalid_state(format!("{}", self.describe())));
+        }
+        Ok(())
+    }
+
+    /// Cancels the future: `false` if it is done already.
+    pub fn cancel(&self) -> bool {
+        self.cancel_with(None)
+    }
+
+    /// Cancels with a message that [`Error::Cancelled`] carries to whoever awaits.
+    pub fn cancel_with_message(&self, msg: impl Into<String>) -> bool {
+        self.cancel_with(Some(msg.into()))
+    }
+
+    fn cancel_with(&self, msg: Option<String>) -> bool {
+        let owner = self.inner.owner.borrow().as_ref().and_then(Weak::upgrade);
+        if let Some(task) = owner {
+            return task.cancel(msg);
+        }
+        if self.done() {
+            return false;
+        }
+        self.complete(State::Cancelled(msg));
+        true
+    }
+
+    /// Marks a task's future cancelled (the task itself calls this).
+    pub(crate) fn finish_cancelled(&self, msg: Option<String>) {
+        if !self.done() {
+            self.complete(State::Cancelled(msg));
+        }
+    }
+
+    /// Stores a task's outcome: `Err(Cancelled)` means the task was cancelled.
+    pub(crate) fn finish(&self, outcome: Result<T>) {
+        if self.done() {
+            return;
+        }
+        match outcome {
+            Ok(v) => self.complete(State::Finished(v)),
+            Err(Error::Cancelled(msg)) => self.complete(State::Cancelled(msg)),
+            Err(e) => {
+                self.inner.log_traceback.set(true);
+                self.complete(State::Failed(e))
+            }
+        }
+    }
+
+    fn complete(&self, state: State<T>) {
+        *self.inner.state.borrow_mut() = state;
+        self.schedule_callbacks();
+    }
+
+    /// Schedules every done callback with `call_soon` and wakes every awaiting task.
+    fn schedule_callbacks(&self) {
+        let callbacks = std::mem::take(&mut *self.inner.callbacks.borrow_mut());
+        let wakers = std::mem::take(&mut *self.inner.wakers.borrow_mut());
+        let lp = &self.inner.lp;
+        if !lp.is_closed() {
+            for cb in callbacks {
+                let fut = self.clone();
+                let callback = cb.callback;
+                match cb.context {
+                    Some(ctx) => lp.call_soon_with_context(move || callback(&fut), &ctx),
+                    None => lp.call_soon(move || callback(&fut)),
+                };
+            }
+        }
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    /// The exception, or `None` if a result is set. `Err(Cancelled)` when cancelled,
+    /// `Err(InvalidState)` when not done.
+    pub fn exception(&self) -> Result<Option<Error>> {
+        match &*self.inner.state.borrow() {
+            State::Pending => Err(Error::invalid_state("Exception is not set.")),
+            State::Cancelled(msg) => Err(Error::Cancelled(msg.clone())),
+            State::Failed(e) => {
+                self.inner.log_traceback.set(false);
+                Ok(Some(e.clone()))
+            }
+            State::Finished(_) | State::Taken => Ok(None),
+        }
+    }
+
+    /// Calls `cb` with the future once it is done (through `call_soon`, in a copy of the
+    /// current context); right away (scheduled) if it is done already.
+    pub fn add_done_callback(&self, cb: impl FnOnce(&Future<T>) + 'static) -> CallbackId {
+        self.add_done_callback_inner(Box::new(cb), None)
+    }
+
+    /// [`Future::add_done_callback`] with the callback running in `ctx`.
+    pub fn add_done_callback_with_context(
+        &self,
+        cb: impl FnOnce(&Future<T>) + 'static,
+        ctx: &Context,
+    ) -> CallbackId {
+        self.add_done_callback_inner(Box::new(cb), Some(ctx.clone()))
+    }
+
+    fn add_done_callback_inner(
+        &self,
+        callback: Box<dyn FnOnce(&Future<T>)>,
+        context: Option<Context>,
+    ) -> CallbackId {
+        let id = CallbackId(self.inner.next_callback_id.get());
+        self.inner.next_callback_id.set(id.0 + 1);
+        if self.done() {
+            let fut = self.clone();
+            match context {
+                Some(ctx) => self
+                    .inner
+                    .lp
+                    .call_soon_with_context(move || callback(&fut), &ctx),
+                None => self.inner.lp.call_soon(move || callback(&fut)),
+            };
+        } else {
+            self.inner.callbacks.borrow_mut().push(DoneCallback {
+                id,
+                callback,
+                context,
+            });
+        }
+        id
+    }
+
+    /// Removes a done callback that has not been scheduled yet; returns how many were removed.
+    pub fn remove_done_callback(&self, id: CallbackId) -> usize {
+        let mut callbacks = self.inner.callbacks.borrow_mut();
+        let before = callbacks.len();
+        callbacks.retain(|cb| cb.id != id);
+        before - callbacks.len()
+    }
+
+    /// Moves the result out (for the single reader that owns the future).
+    pub(crate) fn take_result(&self) -> Result<T> {
+        let state = std::mem::replace(&mut *self.inner.state.borrow_mut(), State::Taken);
+        match state {
+            State::Finished(v) => Ok(v),
+            State::Failed(e) => {
+                self.inner.log_traceback.set(false);
+                Err(e)
+            }
+            State::Cancelled(msg) => {
+                *self.inner.state.borrow_mut() = State::Cancelled(msg.clone());
+                Err(Error::Cancelled(msg))
+            }
+            State::Pending => {
+                *self.inner.state.borrow_mut() = State::Pending;
+                Err(Error::invalid_state("Result is not set."))
+            }
+            State::Taken => Err(Error::invalid_state("Result was already taken.")),
+        }
+    }
+
+    pub(crate) fn set_owner(&self, task: Weak<TaskCore>, name: String) {
+        *self.inner.owner.borrow_mut() = Some(task);
+        *self.inner.task_name.borrow_mut() = Some(name);
+    }
+
+    /// A description for logs, asyncio's `repr(fut)`.
+    pub(crate) fn describe(&self) -> String {
+        let state = match &*self.inner.state.borrow() {
+            State::Pending => "pending".to_string(),
+            State::Finished(_) | State::Taken => "finished".to_string(),
+            State::Failed(e) => format!("finished exception={e:?}"),
+            State::Cancelled(_) => "cancelled".to_string(),
+        };
+        match &*self.inner.task_name.borrow() {
+            Some(name) => format!("<Task {state} name='{name}'>"),
+            None => format!("<Future {state}>"),
+        }
+    }
+
+    /// `Ready` once done; otherwise registers the waker (and, with `as_waiter`, tells the
+    /// current task that it waits on this future, so cancelling the task cancels it).
+    pub(crate) fn poll_done(&self, cx: &mut std::task::Context<'_>, as_waiter: bool) -> Poll<()> {
+        if self.done() {
+            return Poll::Ready(());
+        }
+        let mut wakers = self.inner.wakers.borrow_mut();
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        drop(wakers);
+        if as_waiter {
+            tasks::set_fut_waiter(self.inner.clone());
+        }
+        Poll::Pending
+    }
+
+    /// Registers the awaiting task's waker; the task also learns what it waits on, so that
+    /// cancelling the task cancels this future (asyncio's `_fut_waiter`).
+    fn register(&self, waker: &Waker) {
+        let mut wakers = self.inner.wakers.borrow_mut();
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+        drop(wakers);
+        tasks::set_fut_waiter(self.inner.clone());
+    }
+}
+
+impl<T: Clone + 'static> Future<T> {
+    /// The result: `Ok(value)`, the exception as `Err`, `Err(Cancelled)`, or
+    /// `Err(InvalidState)` when not done.
+    pub fn result(&self) -> Result<T> {
+        match &*self.inner.state.borrow() {
+            State::Pending => Err(Error::invalid_state("Result is not set.")),
+            State::Finished(v) => Ok(v.clone()),
+            State::Failed(e) => {
+                self.inner.log_traceback.set(false);
+                Err(e.clone())
+            }
+            State::Cancelled(msg) => Err(Error::Cancelled(msg.clone())),
+            State::Taken => Err(Error::invalid_state("Result was already taken.")),
+        }
+    }
+}
+
+impl<T: Clone + 'static> std::future::Future for Future<T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Result<T>> {
+        if self.done() {
+            Poll::Ready(self.result())
+        } else {
+            self.register(cx.waker());
+            Poll::Pending
+        }
+    }
+}
+
+impl<T: 'static> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// What a task needs of the future it waits on, whatever its result type.
+pub(crate) trait Waitable {
+    /// Cancels the future (or, for a task's future, the task).
+    fn cancel_waitable(self: Rc<Self>, msg: Option<String>) -> bool;
+}
+
+impl<T: 'static> Waitable for FutureInner<T> {
+    fn cancel_waitable(self: Rc<Self>, msg: Option<String>) -> bool {
+        Future { inner: self }.cancel_with(msg)
+    }
+}
+
+impl<T> Drop for FutureInner<T> {
+    fn drop(&mut self) {
+        if !self.log_traceback.get() {
+            return;
+        }
+        if let State::Failed(e) = &*self.state.borrow() {
+            let name = self.task_name.borrow();
+            let (what, future) = match &*name {
+                Some(n) => (
+                    "Task",
+                    format!("<Task finished name='{n}' exception={e:?}>"),
+                ),
+                None => ("Future", format!("<Future finished exception={e:?}>")),
+            };
+            self.lp.call_exception_handler(&ExceptionContext {
+                message: format!("{what} exception was never retrieved"),
+                exception: Some(e.clone()),
+                future: Some(future),
+                ..Default::default()
+            });
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Waiting for many awaitables: `gather`, `wait`, `shield` (asyncio's `tasks.py` helpers).
+
+use std::future::{IntoFuture, poll_fn};
+use std::task::Poll;
+use std::time::Duration;
+
+use crate::error::{Error, IntoResult, Result};
+use crate::events;
+use crate::tasks::{Task, TaskRef};
+
+/// Runs the awaitables concurrently (each in its own task) and returns their results in
+/// order, asyncio's `gather(*aws)`.
+///
+/// The first error (in order of the awaitables) is returned as soon as it is seen; the other
+/// tasks keep running, as in asyncio. If the awaiting task is cancelled while gathering,
+/// every child still pending is cancelled.
+///
+/// # Panics
+/// When no loop is running.
+pub async fn gather<I>(aws: I) -> Result<Vec<<<I::Item as IntoFuture>::Output as IntoResult>::Ok>>
+where
+    I: IntoIterator,
+    I::Item: IntoFuture + 'static,
+    <I::Item as IntoFuture>::Output: IntoResult,
+{
+    let mut guard = CancelChildren(spawn_all(aws));
+    let children = &guard.0;
+    poll_fn(|cx| {
+        let mut all_done = true;
+        for child in children.iter() {
+            if child.poll_done(cx, true).is_pending() {
+                all_done = false;
+            } else if !matches!(child.exception(), Ok(None)) {
+                return Poll::Ready(());
+            }
+        }
+        if all_done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    let children = std::mem::take(&mut guard.0);
+    let mut results = Vec::with_capacity(children.len());
+    for child in &children {
+        if child.done() {
+            if let Err(e) = child.exception().and_then(|e| e.map_or(Ok(()), Err)) {
+                return Err(e);
+            }
+        }
+    }
+    for child in children {
+        results.push(child.take_result()?);
+    }
+    Ok(results)
+}
+
+/// [`gather`] with `return_exceptions=True`: waits for every awaitable and returns each
+/// outcome, errors included, in order.
+pub async fn gather_settled<I>(
+    aws: I,
+) -> Vec<Result<<<I::Item as IntoFuture>::Output as IntoResult>::Ok>>
+where
+    I: IntoIterator,
+    I::Item: IntoFuture + 'static,
+    <I::Item as IntoFuture>::Output: IntoResult,
+{
+    let mut guard = CancelChildren(spawn_all(aws));
+    let children = &guard.0;
+    poll_fn(|cx| {
+        let pending = children
+            .iter()
+            .filter(|c| c.poll_done(cx, true).is_pending())
+            .count();
+        if pending == 0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    std::mem::take(&mut guard.0)
+        .into_iter()
+        .map(|c| c.take_result())
+        .collect()
+}
+
+fn spawn_all<I>(aws: I) -> Vec<Task<<<I::Item as IntoFuture>::Output as IntoResult>::Ok>>
+where
+    I: IntoIterator,
+    I::Item: IntoFuture + 'static,
+    <I::Item as IntoFuture>::Output: IntoResult,
+{
+    let lp = events::get_running_loop().expect("RuntimeError: gather() needs a running event loop");
+    aws.into_iter().map(|aw| lp.create_task(aw)).collect()
+}
+
+/// Cancels the children still pending when a gather is abandoned (its task was cancelled).
+struct CancelChildren<T: 'static>(Vec<Task<T>>);
+
+impl<T: 'static> Drop for CancelChildren<T> {
+    fn drop(&mut self) {
+        for child in &self.0 {
+            child.cancel();
+        }
+    }
+}
+
+/// Protects `aw` from cancellation, asyncio's `shield()`: it runs in its own task, and
+/// cancelling the task that awaits the shield does not cancel it.
+///
+/// # Panics
+/// When no loop is running.
+pub async fn shield<F>(aw: F) -> Result<<F::Output as IntoResult>::Ok>
+where
+    F: IntoFuture + 'static,
+    F::Output: IntoResult,
+{
+    let lp = events::get_running_loop().expect("RuntimeError: shield() needs a running event loop");
+    let inner = lp.create_task(aw);
+    poll_fn(|cx| inner.poll_done(cx, false)).await;
+    inner.take_result()
+}
+
+/// When [`wait`] returns, asyncio's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReturnWhen {
+    /// As soon as any task is done.
+    FirstCompleted,
+    /// As soon as any task fails (or all are done).
+    FirstException,
+    /// When all tasks are done.
+    #[default]
+    AllCompleted,
+}
+
+/// Waits for tasks, asyncio's `wait()`: returns `(done, pending)` when `return_when` is met or
+/// `timeout` passes. Nothing is cancelled.
+pub async fn wait<T: 'static>(
+    tasks: Vec<Task<T>>,
+    timeout: Option<Duration>,
+    return_when: ReturnWhen,
+) -> Result<(Vec<Task<T>>, Vec<Task<T>>)> {
+    if tasks.is_empty() {
+        return Err(Error::runtime("Set of awaitables is empty."));
+    }
+    let lp = events::get_running_loop()?;
+    let deadline = lp.create_future::<()>();
+    let timer = timeout.map(|t| {
+        let d = deadline.clone();
+        lp.call_later(t, move || {
+            let _ = d.set_result(());
+        })
+    });
+    poll_fn(|cx| {
+        if deadline.poll_done(cx, false).is_ready() {
+            return Poll::Ready(());
+        }
+        let mut done = 0;
+        for task in &tasks {
+            if task.poll_done(cx, false).is_ready() {
+                done += 1;
+                let failed = !matches!(task.exception(), Ok(None));
+                if return_when == ReturnWhen::FirstCompleted
+                    || (return_when == ReturnWhen::FirstException && failed)
+                {
+                    return Poll::Ready(());
+                }
+            }
+        }
+        if done == tasks.len() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    if let Some(timer) = timer {
+        timer.cancel();
+    }
+    Ok(tasks.into_iter().partition(|t| t.done()))
+}
+
+/// Waits until `task` is done, without taking its result or cancelling it.
+pub(crate) async fn wait_done(task: &TaskRef) {
+    poll_fn(|cx| task.poll_done(cx, false)).await
+}

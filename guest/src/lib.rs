@@ -1,0 +1,77 @@
+//! # sandloop: the asyncio event loop, in Rust, inside a WebAssembly sandbox
+//!
+//! A workload is an ordinary `fn main()` program compiled for `wasm32-wasip2` and run by the
+//! `sandloop` host. Its event loop (callbacks, timers, futures, tasks) runs inside the
+//! sandbox; the host supplies a native reactor that hands the loop every ready event in one
+//! call. The API mirrors asyncio's, method by method:
+//!
+//! ```no_run
+//! fn main() {
+//!     let lp = sandloop::new_event_loop();
+//!     let stopper = lp.clone();
+//!     lp.call_soon(move || {
+//!         println!("Hello World");
+//!         stopper.stop();
+//!     });
+//!     lp.run_forever().unwrap();
+//!     lp.close().unwrap();
+//! }
+//! ```
+//!
+//! Coroutines are Rust futures returning `()` or a `Result` (see [`IntoResult`]):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! sandloop::run(async {
+//!     let lp = sandloop::get_running_loop()?;
+//!     let task = lp.create_task(async {
+//!         sandloop::sleep(Duration::from_millis(50)).await?;
+//!         Ok::<_, sandloop::Error>("done")
+//!     });
+//!     println!("{}", task.await?);
+//!     Ok::<_, sandloop::Error>(())
+//! })
+//! .unwrap();
+//! ```
+//!
+//! The model, as in asyncio: single-threaded; [`EventLoop`] is a cheap `Clone` handle;
+//! callbacks run in FIFO order in batches; timers run in order of their due time; an `Err`
+//! returned by a callback reaches the loop's exception handler. Module names follow
+//! asyncio's files (`base_events`, `events`, `futures`, `tasks`, `locks`, `queues`, ...).
+
+mod base_events;
+pub mod context;
+mod error;
+mod events;
+mod exception_handler;
+mod futures;
+mod gather;
+mod locks;
+mod log;
+mod queues;
+mod runners;
+mod selector_events;
+mod sys;
+mod tasks;
+mod timeouts;
+
+pub use base_events::{AsyncGen, EventLoop};
+pub use error::{Error, IntoResult, Result};
+pub use events::{
+    DefaultEventLoopPolicy, EventLoopPolicy, Handle, TimerHandle, get_event_loop,
+    get_event_loop_policy, get_running_loop, new_event_loop, set_event_loop, set_event_loop_policy,
+};
+pub use exception_handler::{ExceptionContext, ExceptionHandler};
+pub use futures::{CallbackId, Future};
+pub use gather::{ReturnWhen, gather, gather_settled, shield, wait};
+pub use locks::{Event, Lock, Semaphore};
+pub use queues::Queue;
+pub use runners::run;
+pub use selector_events::SelectorEventLoop;
+#[cfg(feature = "host-reactor")]
+pub use sys::HostSelector;
+pub use sys::{Event as SelectorEvent, Readiness, Selector, WasiPollSelector};
+pub use tasks::{
+    Coroutine, Task, TaskFactory, TaskOptions, TaskRef, all_tasks, create_task, current_task, sleep,
+};
+pub use timeouts::wait_for;

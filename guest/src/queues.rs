@@ -1,0 +1,197 @@
+//! `Queue`: a FIFO queue between tasks, asyncio's `asyncio.Queue`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::rc::Rc;
+
+use crate::error::{Error, Result};
+use crate::events;
+use crate::futures::Future;
+use crate::locks::Event;
+
+/// A FIFO queue for tasks of one loop, asyncio's `asyncio.Queue`. Clones share the queue.
+///
+/// `maxsize == 0` means unbounded. `put` waits while the queue is full, `get` while it is
+/// empty; `task_done` and `join` track the processing of items.
+pub struct Queue<T> {
+    inner: Rc<QueueInner<T>>,
+}
+
+struct QueueInner<T> {
+    maxsize: usize,
+    items: RefCell<VecDeque<T>>,
+    getters: RefCell<VecDeque<Future<()>>>,
+    putters: RefCell<VecDeque<Future<()>>>,
+    unfinished_tasks: Cell<usize>,
+    finished: Event,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Queue<T> {
+        Queue {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T: 'static> Queue<T> {
+    /// A queue holding at most `maxsize` items (0: unbounded).
+    pub fn new(maxsize: usize) -> Queue<T> {
+        let finished = Event::new();
+        finished.set();
+        Queue {
+            inner: Rc::new(QueueInner {
+                maxsize,
+                items: RefCell::new(VecDeque::new()),
+                getters: RefCell::new(VecDeque::new()),
+                putters: RefCell::new(VecDeque::new()),
+                unfinished_tasks: Cell::new(0),
+                finished,
+            }),
+        }
+    }
+
+    /// The number of items in the queue.
+    pub fn qsize(&self) -> usize {
+        self.inner.items.borrow().len()
+    }
+
+    /// The capacity (0: unbounded).
+    pub fn maxsize(&self) -> usize {
+        self.inner.maxsize
+    }
+
+    /// `true` when there is no item.
+    pub fn empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// `true` when `maxsize` items are queued.
+    pub fn full(&self) -> bool {
+        self.inner.maxsize > 0 && self.qsize() >= self.inner.maxsize
+    }
+
+    /// Puts an item, waiting while the queue is full.
+    pub async fn put(&self, item: T) -> Result<()> {
+        while self.full() {
+            wait_turn(&self.inner.putters, || !self.full()).await?;
+        }
+        self.put_nowait(item)
+            .map_err(|_| Error::runtime("queue full after wake-up"))
+    }
+
+    /// Puts an item without waiting; gives it back as `Err` when the queue is full
+    /// (asyncio's `QueueFull`).
+    pub fn put_nowait(&self, item: T) -> std::result::Result<(), T> {
+        if self.full() {
+            return Err(item);
+        }
+        self.inner.items.borrow_mut().push_back(item);
+        self.inner
+            .unfinished_tasks
+            .set(self.inner.unfinished_tasks.get() + 1);
+        self.inner.finished.clear();
+        wake_next(&self.inner.getters);
+        Ok(())
+    }
+
+    /// Takes the first item, waiting while the queue is empty.
+    pub async fn get(&self) -> Result<T> {
+        loop {
+            if let Some(item) = self.get_nowait() {
+                return Ok(item);
+            }
+            wait_turn(&self.inner.getters, || !self.empty()).await?;
+        }
+    }
+
+    /// Takes the first item without waiting; `None` when empty (asyncio's `QueueEmpty`).
+    pub fn get_nowait(&self) -> Option<T> {
+        let item = self.inner.items.borrow_mut().pop_front()?;
+        wake_next(&self.inner.putters);
+        Some(item)
+    }
+
+    /// Marks one item taken with `get` as processed. `Err(InvalidState)` when called more
+    /// times than items were put.
+    pub fn task_done(&self) -> Result<()> {
+        let unfinished = self.inner.unfinished_tasks.get();
+        if unfinished == 0 {
+            return Err(Error::invalid_state("task_done() called too many times"));
+        }
+        self.inner.unfinished_tasks.set(unfinished - 1);
+        if unfinished == 1 {
+            self.inner.finished.set();
+        }
+        Ok(())
+    }
+
+    /// Waits until every item put was marked done with `task_done`.
+    pub async fn join(&self) -> Result<()> {
+        if self.inner.unfinished_tasks.get() > 0 {
+            self.inner.finished.wait().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Waits in `waiters` for a turn; a waiter cancelled after being woken passes the wake-up on
+/// when the condition still holds, so no item or slot is stranded.
+async fn wait_turn(
+    waiters: &RefCell<VecDeque<Future<()>>>,
+    ready: impl Fn() -> bool,
+) -> Result<()> {
+    let fut = events::get_running_loop()?.create_future::<()>();
+    waiters.borrow_mut().push_back(fut.clone());
+    struct Cleanup<'a, F: Fn() -> bool> {
+        waiters: &'a RefCell<VecDeque<Future<()>>>,
+        fut: Future<()>,
+        ready: F,
+    }
+    impl<F: Fn() -> bool> Drop for Cleanup<'_, F> {
+        fn drop(&mut self) {
+            self.waiters
+                .borrow_mut()
+                .retain(|w| !Rc::ptr_eq(&w.inner, &self.fut.inner));
+            if self.fut.done() && !self.fut.cancelled() {
+                return;
+            }
+            if (self.ready)() {
+                wake_next(self.waiters);
+            }
+        }
+    }
+    let _cleanup = Cleanup {
+        waiters,
+        fut: fut.clone(),
+        ready,
+    };
+    fut.await
+}
+
+fn wake_next(waiters: &RefCell<VecDeque<Future<()>>>) {
+    loop {
+        let next = waiters.borrow_mut().pop_front();
+        match next {
+            Some(fut) if fut.done() => continue,
+            Some(fut) => {
+                let _ = fut.set_result(());
+                return;
+            }
+            None => return,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<Queue maxsize={} qsize={} unfinished={}>",
+            self.inner.maxsize,
+            self.inner.items.borrow().len(),
+            self.inner.unfinished_tasks.get()
+        )
+    }
+}

@@ -1,0 +1,78 @@
+//! `sandloop::run`, asyncio's `asyncio.run()`.
+
+use std::future::IntoFuture;
+
+use crate::base_events::EventLoop;
+use crate::error::{Error, IntoResult, Result};
+use crate::events;
+use crate::exception_handler::ExceptionContext;
+
+/// Runs `main` on a new loop and closes the loop afterwards, asyncio's `asyncio.run()`.
+///
+/// The new loop becomes the thread's current loop while it runs. When `main` completes,
+/// the tasks still pending are cancelled and awaited, registered async generators are
+/// closed, and the loop is closed. `Err(Runtime)` when called from a running loop.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let answer = sandloop::run(async {
+///     sandloop::sleep(Duration::from_millis(10)).await?;
+///     Ok::<_, sandloop::Error>(42)
+/// });
+/// assert_eq!(answer.unwrap(), 42);
+/// ```
+pub fn run<F>(main: F) -> Result<<F::Output as IntoResult>::Ok>
+where
+    F: IntoFuture + 'static,
+    F::Output: IntoResult,
+{
+    if events::get_running_loop().is_ok() {
+        return Err(Error::runtime(
+            "sandloop::run() cannot be called from a running event loop",
+        ));
+    }
+    let lp = EventLoop::new();
+    events::set_event_loop(Some(lp.clone()));
+    let result = lp.run_until_complete(main);
+    cancel_all_tasks(&lp);
+    let agens = lp.run_until_complete({
+        let lp = lp.clone();
+        async move { lp.shutdown_asyncgens().await }
+    });
+    events::set_event_loop(None);
+    let closed = lp.close();
+    let value = result?;
+    agens?;
+    closed?;
+    Ok(value)
+}
+
+/// Cancels every pending task and runs the loop until they are all done, reporting the
+/// errors of tasks that failed instead of finishing cancelled (asyncio's `_cancel_all_tasks`).
+fn cancel_all_tasks(lp: &EventLoop) {
+    let tasks = lp.all_tasks();
+    if tasks.is_empty() {
+        return;
+    }
+    for task in &tasks {
+        task.cancel();
+    }
+    let waiting = tasks.clone();
+    let _ = lp.run_until_complete(async move {
+        for task in waiting {
+            crate::gather::wait_done(&task).await;
+        }
+    });
+    for task in tasks {
+        if !task.cancelled() {
+            if let Ok(Some(e)) = task.exception() {
+                lp.call_exception_handler(&ExceptionContext {
+                    message: "unhandled exception during sandloop::run() shutdown".into(),
+                    exception: Some(e),
+                    task: Some(task.clone()),
+                    ..Default::default()
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The loop's I/O backends ("selectors"), behind one small trait.
+//!
+//! Only this folder touches generated WIT bindings. `host.rs` waits on the sandloop host's
+//! native reactor (one crossing per loop iteration, O(ready)); `wasi_poll.rs` uses nothing but
+//! standard WASI 0.2 and runs on any host.
+
+#[cfg(feature = "host-reactor")]
+pub(crate) mod host;
+pub(crate) mod wasi_poll;
+
+use std::time::Duration;
+
+/// Readiness of a registered source, as the selector reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// Data, a connection or the end of stream can be read.
+    pub readable: bool,
+    /// Data can be written without blocking.
+    pub writable: bool,
+    /// The peer hung up or the resource failed.
+    pub hangup: bool,
+}
+
+/// One ready registration: the token the loop chose and what is ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The loop's token for the registration.
+    pub token: u64,
+    /// What is ready.
+    pub readiness: Readiness,
+}
+
+/// An I/O backend of the loop: waits for readiness, at most `timeout` (`None`: no limit).
+///
+/// The loop calls [`Selector::select`] once per iteration with the events buffer it reuses.
+pub trait Selector {
+    /// The backend's name, logged at debug level when a loop picks it.
+    fn name(&self) -> &'static str;
+
+    /// Blocks until an event is ready or `timeout` passes; appends ready events to `events`.
+    fn select(&mut self, timeout: Option<Duration>, events: &mut Vec<Event>);
+}
+
+/// The sandloop host's native reactor (requires the `host-reactor` feature).
+#[cfg(feature = "host-reactor")]
+pub use host::HostSelector;
+/// Plain WASI 0.2 polling, for any WASI 0.2 host.
+pub use wasi_poll::WasiPollSelector;
+
+/// The best selector this build can use.
+pub(crate) fn default_selector() -> Box<dyn Selector> {
+    #[cfg(all(feature = "host-reactor", target_arch = "wasm32"))]
+    {
+        Box::new(HostSelector::new())
+    }
+    #[cfg(not(all(feature = "host-reactor", target_arch = "wasm32")))]
+    {
+        Box::new(WasiPollSelector::new())
+    }
+}

@@ -1,0 +1,70 @@
+//! `wait_for`: an awaitable with a deadline (asyncio's `wait_for`).
+
+use std::future::{IntoFuture, poll_fn};
+use std::task::Poll;
+use std::time::Duration;
+
+use crate::error::{Error, IntoResult, Result};
+use crate::events;
+use crate::tasks::Task;
+
+/// Waits for `aw` at most `timeout` (`None`: no limit), asyncio's `wait_for`.
+///
+/// `aw` runs in its own task. When the timeout passes, that task is cancelled and awaited,
+/// and the result is `Err(Error::Timeout)` (or the task's result, if it completed while
+/// being cancelled, as in Python 3.12). If the awaiting task is cancelled, so is `aw`.
+///
+/// ```no_run
+/// # async fn f() -> sandloop::Result<()> {
+/// use std::time::Duration;
+/// let slow = sandloop::sleep(Duration::from_secs(10));
+/// let r = sandloop::wait_for(slow, Duration::from_millis(10)).await;
+/// assert!(matches!(r, Err(sandloop::Error::Timeout)));
+/// # Ok(()) }
+/// ```
+pub async fn wait_for<F>(
+    aw: F,
+    timeout: impl Into<Option<Duration>>,
+) -> Result<<F::Output as IntoResult>::Ok>
+where
+    F: IntoFuture + 'static,
+    F::Output: IntoResult,
+{
+    let lp = events::get_running_loop()?;
+    let task = CancelOnDrop(lp.create_task(aw));
+    let Some(timeout) = timeout.into() else {
+        poll_fn(|cx| task.0.poll_done(cx, true)).await;
+        return task.0.take_result();
+    };
+    let deadline = lp.create_future::<()>();
+    let setter = deadline.clone();
+    let timer = lp.call_later(timeout, move || {
+        let _ = setter.set_result(());
+    });
+    poll_fn(|cx| {
+        if task.0.poll_done(cx, true).is_ready() || deadline.poll_done(cx, false).is_ready() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    timer.cancel();
+    if !task.0.done() {
+        task.0.cancel();
+        poll_fn(|cx| task.0.poll_done(cx, false)).await;
+        if task.0.cancelled() {
+            return Err(Error::Timeout);
+        }
+    }
+    task.0.take_result()
+}
+
+/// Cancels the inner task if the `wait_for` itself is abandoned.
+struct CancelOnDrop<T: 'static>(Task<T>);
+
+impl<T: 'static> Drop for CancelOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}

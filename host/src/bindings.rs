@@ -1,0 +1,22 @@
+//! Host bindings generated from `wit/` for the sandloop interfaces.
+//!
+//! Only the world `sandloop:host/imports` is generated here: standard WASI comes from
+//! `wasmtime_wasi::p2`, whose own generated bindings already cover `wasi:*`. This module
+//! and the per-interface modules (`reactor`, later `net`, `fs`, ...) are the only places
+//! that touch generated code, so a change in the WIT shows up in one place per interface.
+//!
+//! Every import is `trappable`: host functions return `wasmtime::Result<..>`, so a guest
+//! that passes a stale or foreign resource handle gets a trap from the `ResourceTable`
+//! lookup instead of a host panic; the WIT-level errors (`error-code`) stay in the inner
+//! `Result` the guest sees.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "sandloop:host/imports",
+    imports: { default: trappable },
+    with: {
+        "sandloop:host/reactor.source": crate::reactor::Source,
+    },
+});
+
+pub use sandloop::host::reactor;

@@ -1,0 +1,144 @@
+//! The command line: `sandloop run` and `sandloop compile`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use sandloop_host::{ExitStatus, PRECOMPILED_EXTENSION, RunOptions, Runtime};
+
+/// The exit code when the host cannot run the workload (as clap's for bad flags).
+pub const HOST_ERROR_EXIT_CODE: i32 = 2;
+
+/// The exit code when the workload traps (as a native Rust program that panics).
+pub const TRAP_EXIT_CODE: i32 = 101;
+
+/// Host environment variables a workload always receives when they are set: they
+/// configure the guest loop itself, not the workload's business.
+const PASSED_THROUGH_ENV: &[&str] = &["SANDLOOP_DEBUG"];
+
+/// Runs asyncio-style event-loop workloads, compiled to WebAssembly components.
+#[derive(Parser)]
+#[command(name = "sandloop", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a workload: a `.wasm` component or a `.cwasm` from `sandloop compile`.
+    ///
+    /// The workload's stdin, stdout and stderr are the host's. Its environment holds only
+    /// what `--env` and `--env-inherit` give it, plus SANDLOOP_DEBUG when set. The exit
+    /// code is the workload's; 101 if it traps; 2 if it cannot be run.
+    Run(RunArgs),
+    /// Precompile a component for this host into a `.cwasm`, which starts without
+    /// compiling.
+    Compile(CompileArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Set an environment variable of the workload.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env_pair)]
+    env: Vec<(String, String)>,
+    /// Pass the host's value of an environment variable to the workload (skipped if
+    /// unset).
+    #[arg(long = "env-inherit", value_name = "NAME")]
+    env_inherit: Vec<String>,
+    /// The component, then the workload's arguments (everything after the component,
+    /// with or without a `--` before them).
+    #[arg(
+        value_name = "COMPONENT [-- ARGS...]",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    component_and_args: Vec<String>,
+}
+
+#[derive(Args)]
+struct CompileArgs {
+    /// The component to compile.
+    component: PathBuf,
+    /// Where to write the native code (default: the component's path with `.cwasm`).
+    #[arg(short, long, value_name = "OUT")]
+    output: Option<PathBuf>,
+}
+
+/// Runs the command; returns the process exit code.
+pub fn execute(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Compile(args) => compile(args),
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let mut words = args.component_and_args.into_iter();
+    let Some(component) = words.next() else {
+        bail!("no component given");
+    };
+    let mut guest_args: Vec<String> = words.collect();
+    // `run app.wasm -- --flag` and `run app.wasm --flag` mean the same.
+    if guest_args.first().is_some_and(|first| first == "--") {
+        guest_args.remove(0);
+    }
+
+    let mut env = args.env;
+    let inherited = PASSED_THROUGH_ENV
+        .iter()
+        .copied()
+        .chain(args.env_inherit.iter().map(String::as_str));
+    for name in inherited {
+        match std::env::var(name) {
+            Ok(value) => env.push((name.to_owned(), value)),
+            Err(err) => tracing::debug!("not passing {name} to the workload: {err}"),
+        }
+    }
+
+    let runtime = Runtime::new()?;
+    let workload = runtime.load(component.as_ref())?;
+    let output = workload.run(RunOptions {
+        args: guest_args,
+        env,
+        capture_output: false,
+        inherit_stdin: true,
+    })?;
+    match output.status {
+        ExitStatus::Exited(code) => Ok(code),
+        ExitStatus::Trapped(message) => {
+            eprintln!("error: workload trapped: {message}");
+            Ok(TRAP_EXIT_CODE)
+        }
+    }
+}
+
+fn compile(args: CompileArgs) -> anyhow::Result<i32> {
+    let output = args
+        .output
+        .unwrap_or_else(|| args.component.with_extension(PRECOMPILED_EXTENSION));
+    if output
+        .extension()
+        .is_none_or(|ext| ext != PRECOMPILED_EXTENSION)
+    {
+        bail!(
+            "{}: the output must end in .{PRECOMPILED_EXTENSION} (`sandloop run` loads native code only from such files)",
+            output.display()
+        );
+    }
+    let runtime = Runtime::new()?;
+    runtime
+        .precompile(&args.component, &output)
+        .with_context(|| format!("sandloop compile {}", args.component.display()))?;
+    Ok(0)
+}
+
+/// Parses `KEY=VALUE` (the value may contain `=`, the key may not be empty).
+fn parse_env_pair(pair: &str) -> Result<(String, String), String> {
+    match pair.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {pair:?}")),
+    }
+}

@@ -1,0 +1,230 @@
+//! The engine and everything shared between workloads: configuration, linker, caches.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::SystemTime;
+
+use anyhow::{Context as _, bail};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Cache, CacheConfig, Config, Engine, OptLevel, Precompiled, WasmBacktraceDetails};
+use wasmtime_wasi::p2::bindings::sync::CommandPre;
+
+use crate::bindings::reactor;
+use crate::reactor::HasReactor;
+use crate::state::State;
+use crate::workload::Workload;
+
+/// The extension `sandloop compile` writes and [`Runtime::load`] requires of precompiled
+/// code.
+pub const PRECOMPILED_EXTENSION: &str = "cwasm";
+
+/// One wasmtime `Engine` configured for sandloop, the linker of the host interfaces, and
+/// an in-memory cache of loaded workloads.
+///
+/// Create one per process and load every workload through it: workloads of one runtime
+/// share compiled code and configuration.
+///
+/// The engine:
+/// - runs components, without the component-model async machinery (it triples the cost
+///   of every host call, and sandloop's concurrency is the guest's own loop);
+/// - keeps wasm backtraces with debug info, so a trap names functions, files and lines;
+/// - compiles with Cranelift at `speed`;
+/// - with [`Runtime::new`], uses wasmtime's on-disk compile cache (the user's cache
+///   directory, `~/.cache/wasmtime` on Linux), keyed by the wasm bytes and the engine's
+///   version and settings, so a `.wasm` compiles once across processes too.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<State>,
+    loaded: Mutex<HashMap<PathBuf, (FileStamp, Workload)>>,
+}
+
+// One runtime serves every thread of an embedding, and workloads move to their threads.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Runtime>();
+    shareable::<Workload>();
+};
+
+/// What identifies one version of a file on disk, for the in-memory cache.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+impl Runtime {
+    /// A runtime with wasmtime's on-disk compile cache. If the cache cannot be set up (no
+    /// home directory, read-only file system), the runtime works without it and says so
+    /// in the debug log.
+    pub fn new() -> anyhow::Result<Runtime> {
+        Runtime::with_disk_cache(true)
+    }
+
+    /// A runtime that never reads or writes wasmtime's on-disk compile cache.
+    pub fn without_disk_cache() -> anyhow::Result<Runtime> {
+        Runtime::with_disk_cache(false)
+    }
+
+    fn with_disk_cache(disk_cache: bool) -> anyhow::Result<Runtime> {
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .concurrency_support(false)
+            .wasm_backtrace_details(WasmBacktraceDetails::Enable)
+            .cranelift_opt_level(OptLevel::Speed);
+        if disk_cache {
+            match Cache::new(CacheConfig::new()) {
+                Ok(cache) => {
+                    config.cache(Some(cache));
+                }
+                Err(err) => {
+                    tracing::debug!("compile cache disabled: {err:#}");
+                }
+            }
+        }
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("failed to create the wasmtime engine")?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("failed to link WASI")?;
+        reactor::add_to_linker::<State, HasReactor>(&mut linker, State::reactor_view)
+            .map_err(anyhow::Error::from)
+            .context("failed to link sandloop:host/reactor")?;
+        Ok(Runtime {
+            engine,
+            linker,
+            loaded: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Loads a workload: a `.wasm` component (compiled here) or a `.cwasm` written by
+    /// [`Runtime::precompile`] (`sandloop compile`).
+    ///
+    /// Loading the same unchanged file again returns the workload compiled the first time
+    /// (keyed by canonical path, modification time and length).
+    ///
+    /// # Precompiled code
+    ///
+    /// A `.cwasm` is native machine code that wasmtime maps and runs as is; loading one
+    /// is as trusting as running a native binary. It is accepted only under the
+    /// `.cwasm` extension, so a file presented as a wasm component can never smuggle
+    /// native code in; only load `.cwasm` files this host wrote. wasmtime itself refuses
+    /// artifacts from another wasmtime version or engine configuration.
+    pub fn load(&self, path: &Path) -> anyhow::Result<Workload> {
+        let canonical = path
+            .canonicalize()
+            .with_context(|| format!("failed to open {}", path.display()))?;
+        let metadata = fs::metadata(&canonical)
+            .with_context(|| format!("failed to read {}", path.display()))?;
+        let stamp = FileStamp {
+            modified: metadata.modified().ok(),
+            len: metadata.len(),
+        };
+        let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((cached, workload)) = loaded.get(&canonical)
+            && *cached == stamp
+        {
+            tracing::debug!(path = %canonical.display(), "workload cache hit");
+            return Ok(workload.clone());
+        }
+        // Compiling under the lock makes concurrent loads of one file compile it once.
+        let workload = self
+            .compile(&canonical)
+            .with_context(|| format!("failed to load {}", path.display()))?;
+        loaded.insert(canonical, (stamp, workload.clone()));
+        Ok(workload)
+    }
+
+    /// How many workloads the in-memory cache holds (one per distinct loaded file).
+    pub fn cached_len(&self) -> usize {
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Compiles the component at `wasm` for this host and writes the native artifact to
+    /// `out` (which [`Runtime::load`] accepts when it ends in `.cwasm`).
+    pub fn precompile(&self, wasm: &Path, out: &Path) -> anyhow::Result<()> {
+        let bytes = fs::read(wasm).with_context(|| format!("failed to read {}", wasm.display()))?;
+        let compiled = self
+            .engine
+            .precompile_component(&bytes)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("failed to compile {}", wasm.display()))?;
+        fs::write(out, compiled).with_context(|| format!("failed to write {}", out.display()))
+    }
+
+    /// Compiles (or deserializes) the component and pre-links it as a command.
+    fn compile(&self, path: &Path) -> anyhow::Result<Workload> {
+        let component = match FileKind::of(path)? {
+            FileKind::Component => {
+                Component::from_file(&self.engine, path).map_err(anyhow::Error::from)?
+            }
+            FileKind::CoreModule => bail!(
+                "this is a core WebAssembly module, not a component (build it for wasm32-wasip2)"
+            ),
+            FileKind::Elf => {
+                if path
+                    .extension()
+                    .is_none_or(|ext| ext != PRECOMPILED_EXTENSION)
+                {
+                    bail!("refusing native code from a file not named *.{PRECOMPILED_EXTENSION}");
+                }
+                let detected =
+                    Engine::detect_precompiled_file(path).map_err(anyhow::Error::from)?;
+                if !matches!(detected, Some(Precompiled::Component)) {
+                    bail!("this is not a component precompiled by `sandloop compile`");
+                }
+                // SAFETY: a `.cwasm` is trusted as code written by `sandloop compile`
+                // (see `load`); wasmtime checks that it matches this engine's version and
+                // configuration before using it.
+                unsafe { Component::deserialize_file(&self.engine, path) }
+                    .map_err(anyhow::Error::from)?
+            }
+        };
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .context("the component's imports cannot be satisfied by this host")?;
+        let pre = CommandPre::new(instance_pre)
+            .map_err(anyhow::Error::from)
+            .context("the component does not export wasi:cli/run")?;
+        let name = path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "workload".to_owned());
+        Ok(Workload::new(&name, self.engine.clone(), pre))
+    }
+}
+
+/// What a file looks like from its first 8 bytes.
+enum FileKind {
+    Component,
+    CoreModule,
+    /// An ELF object: maybe a precompiled artifact (`.cwasm`).
+    Elf,
+}
+
+impl FileKind {
+    fn of(path: &Path) -> anyhow::Result<FileKind> {
+        let mut header = [0; 8];
+        fs::File::open(path)
+            .and_then(|mut file| file.read_exact(&mut header))
+            .context("failed to read the file's header")?;
+        // The wasm preamble: magic, then a 16-bit version and a 16-bit layer (0 for core
+        // modules, 1 for components).
+        match header {
+            [0, b'a', b's', b'm', _, _, 1, 0] => Ok(FileKind::Component),
+            [0, b'a', b's', b'm', _, _, 0, 0] => Ok(FileKind::CoreModule),
+            [0x7f, b'E', b'L', b'F', ..] => Ok(FileKind::Elf),
+            _ => bail!("not a WebAssembly component nor a .{PRECOMPILED_EXTENSION} file"),
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! A loaded workload and its runs: instantiate, call `wasi:cli/run`, classify the ending.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::{Context as _, anyhow};
+use wasmtime::{Engine, Store, Trap, WasmBacktrace};
+use wasmtime_wasi::I32Exit;
+use wasmtime_wasi::p2::bindings::sync::CommandPre;
+
+use crate::reactor::ReactorWaker;
+use crate::state::{Capture, State};
+
+/// A compiled, linked workload, ready to run any number of times.
+///
+/// Cheap to clone (everything inside is shared); each [`run`](Workload::run) gets a fresh
+/// instance with its own store, WASI context and reactor, and releases all of it when it
+/// returns.
+#[derive(Clone)]
+pub struct Workload {
+    /// `argv[0]` of every run: the component's file stem.
+    name: Arc<str>,
+    engine: Engine,
+    pre: CommandPre<State>,
+}
+
+/// How to run a workload once.
+///
+/// The default runs with no arguments, an empty environment, the host's stdout and stderr
+/// (not captured) and a closed stdin.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// `argv[1..]`; `argv[0]` is the component's file stem.
+    pub args: Vec<String>,
+    /// The guest's whole environment: nothing of the host's is passed unless listed here.
+    pub env: Vec<(String, String)>,
+    /// `false`: the guest writes to the host's stdout and stderr. `true`: both are captured
+    /// into [`RunOutput`] (up to 64 MiB each; writing more traps the guest).
+    pub capture_output: bool,
+    /// Whether the guest reads the host's stdin (otherwise its stdin is closed).
+    pub inherit_stdin: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// The guest returned from `wasi:cli/run` (`Ok` is 0, `Err` is 1) or called
+    /// `exit` with this code.
+    Exited(i32),
+    /// The guest trapped (a Rust panic ends in `unreachable`; also out-of-bounds accesses,
+    /// stack overflow, or a host call that failed fatally). The message holds the trap
+    /// reason, then the wasm backtrace with function names and, when the component
+    /// carries debug info, file and line.
+    Trapped(String),
+}
+
+impl ExitStatus {
+    /// Whether the guest exited with code 0.
+    pub fn success(&self) -> bool {
+        *self == ExitStatus::Exited(0)
+    }
+
+    /// The exit code, if the guest exited rather than trapped.
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            ExitStatus::Exited(code) => Some(*code),
+            ExitStatus::Trapped(_) => None,
+        }
+    }
+}
+
+/// The result of one run.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// How the run ended.
+    pub status: ExitStatus,
+    /// The captured stdout (empty unless [`RunOptions::capture_output`]).
+    pub stdout: Vec<u8>,
+    /// The captured stderr (empty unless [`RunOptions::capture_output`]); a guest panic's
+    /// message is here, the trap itself is in [`ExitStatus::Trapped`].
+    pub stderr: Vec<u8>,
+}
+
+impl Workload {
+    pub(crate) fn new(name: &str, engine: Engine, pre: CommandPre<State>) -> Workload {
+        Workload {
+            name: name.into(),
+            engine,
+            pre,
+        }
+    }
+
+    /// The workload's name (`argv[0]` of its runs): the component's file stem.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs the guest's `wasi:cli/run` on the current thread to completion.
+    ///
+    /// A guest that exits or traps is an `Ok` with the matching [`ExitStatus`]; an `Err`
+    /// means the host could not run it (no reactor, instantiation refused, ...).
+    ///
+    /// ```no_run
+    /// use sandloop_host::{Runtime, RunOptions};
+    ///
+    /// let runtime = Runtime::new()?;
+    /// let workload = runtime.load("hello_world.wasm".as_ref())?;
+    /// let output = workload.run(RunOptions { capture_output: true, ..Default::default() })?;
+    /// assert!(output.status.success());
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
+    pub fn run(&self, opts: RunOptions) -> anyhow::Result<RunOutput> {
+        let (state, capture) = State::new(&self.name, &opts)?;
+        self.run_instance(state, capture)
+    }
+
+    /// Runs the guest on a new thread; the returned handle gives the instance's reactor
+    /// waker at once (the reactor exists before the thread starts) and the output on
+    /// [`join`](RunningWorkload::join).
+    pub fn start(&self, opts: RunOptions) -> anyhow::Result<RunningWorkload> {
+        let (state, capture) = State::new(&self.name, &opts)?;
+        let waker = state.waker();
+        let workload = self.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("sandloop {}", self.name))
+            .spawn(move || workload.run_instance(state, capture))
+            .context("failed to spawn the workload's thread")?;
+        Ok(RunningWorkload { waker, thread })
+    }
+
+    fn run_instance(&self, state: State, capture: Capture) -> anyhow::Result<RunOutput> {
+        let mut store = Store::new(&self.engine, state);
+        let status = match self.pre.instantiate(&mut store) {
+            Ok(command) => match command.wasi_cli_run().call_run(&mut store) {
+                Ok(Ok(())) => ExitStatus::Exited(0),
+                Ok(Err(())) => ExitStatus::Exited(1),
+                Err(err) => guest_ending(err),
+            },
+            // A trap while instantiating is the guest's; anything else is the host's.
+            Err(err) if err.is::<Trap>() || err.is::<I32Exit>() => guest_ending(err),
+            Err(err) => {
+                return Err(anyhow::Error::from(err))
+                    .with_context(|| format!("failed to instantiate {}", self.name));
+            }
+        };
+        // Dropping the store releases every resource of the instance and closes the
+        // guest's ends of the capture pipes, so their contents are final.
+        drop(store);
+        let (stdout, stderr) = capture.into_bytes();
+        Ok(RunOutput {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+/// Classifies an error out of the guest: `exit(n)` surfaces as `I32Exit`, everything
+/// else (a trap, or a host function failing fatally) ends the guest as a trap.
+fn guest_ending(err: wasmtime::Error) -> ExitStatus {
+    if let Some(exit) = err.downcast_ref::<I32Exit>() {
+        return ExitStatus::Exited(exit.0);
+    }
+    ExitStatus::Trapped(trap_message(&err))
+}
+
+/// "<reason>\n<wasm backtrace>": the reason first, because that is what a reader needs
+/// first; wasmtime's own `{:?}` puts the backtrace on top and the reason under "Caused by".
+fn trap_message(err: &wasmtime::Error) -> String {
+    let reason = err.root_cause().to_string();
+    match err.downcast_ref::<WasmBacktrace>() {
+        Some(backtrace) => format!("{reason}\n{backtrace}"),
+        None => format!("{err:?}"),
+    }
+}
+
+/// A workload running on its own thread.
+pub struct RunningWorkload {
+    waker: ReactorWaker,
+    thread: JoinHandle<anyhow::Result<RunOutput>>,
+}
+
+impl RunningWorkload {
+    /// The waker of the instance's reactor: interrupts the guest's `wait` from any thread.
+    pub fn waker(&self) -> ReactorWaker {
+        self.waker.clone()
+    }
+
+    /// Whether the run has ended (then [`join`](RunningWorkload::join) does not block).
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Waits for the run to end and returns its output.
+    pub fn join(self) -> anyhow::Result<RunOutput> {
+        self.thread
+            .join()
+            .map_err(|_| anyhow!("the workload's thread panicked"))?
+    }
+}

@@ -1,0 +1,111 @@
+//! Builds every guest program the tests run (tests/programs and examples/) for wasm32-wasip2,
+//! once per host build, the way wasmtime's own test-programs-artifacts does: a nested cargo
+//! with its own target directory (no lock contention with the outer build), in release so the
+//! guest code the tests and benchmarks run is the code users ship.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const PACKAGES: &[&str] = &["test-programs", "sandloop-examples"];
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.join("../..").canonicalize().unwrap();
+    for dir in [
+        "guest",
+        "wit",
+        "examples",
+        "tests/programs",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+
+    let target_dir = root.join("target/wasm-programs");
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .arg("build")
+        .arg("--release")
+        .arg("--target=wasm32-wasip2")
+        .arg("--target-dir")
+        .arg(&target_dir);
+    for package in PACKAGES {
+        cmd.arg("-p").arg(package);
+    }
+    // The outer build's flags are for the host; the guest gets its own.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd
+        .status()
+        .expect("failed to run cargo for the guest programs");
+    assert!(
+        status.success(),
+        "building the guest programs for wasm32-wasip2 failed"
+    );
+
+    let out_dir = target_dir.join("wasm32-wasip2/release");
+    let mut entries = Vec::new();
+    for package in PACKAGES {
+        for name in bin_names(&root, package) {
+            let path = out_dir.join(format!("{name}.wasm"));
+            assert!(path.exists(), "missing guest program {}", path.display());
+            entries.push((name, path));
+        }
+    }
+    let mut code = String::from(
+        "/// Every guest program built for the tests: (name, path to the .wasm component).\npub const PROGRAMS: &[(&str, &str)] = &[\n",
+    );
+    for (name, path) in &entries {
+        code.push_str(&format!(
+            "    ({name:?}, {:?}),\n",
+            path.display().to_string()
+        ));
+    }
+    code.push_str("];\n");
+    let generated = PathBuf::from(env::var_os("OUT_DIR").unwrap()).join("programs.rs");
+    fs::write(generated, code).unwrap();
+}
+
+/// The binaries of a workspace package, read from its `src/bin/` folder or its manifest's
+/// `[[bin]]` names, so adding a program needs no change here.
+fn bin_names(root: &Path, package: &str) -> Vec<String> {
+    let dir = match package {
+        "test-programs" => root.join("tests/programs"),
+        "sandloop-examples" => root.join("examples"),
+        other => panic!("unknown package {other}"),
+    };
+    let mut names = Vec::new();
+    let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    let mut in_bin = false;
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_bin = line == "[[bin]]";
+        } else if in_bin && line.starts_with("name") {
+            if let Some(name) = line.split('"').nth(1) {
+                names.push(name.to_string());
+            }
+        }
+    }
+    if let Ok(read) = fs::read_dir(dir.join("src/bin")) {
+        for entry in read.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                names.push(path.file_stem().unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}

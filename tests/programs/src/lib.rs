@@ -1,0 +1,56 @@
+//! The guest side of the integration tests: each program in `src/bin/` holds named cases and
+//! runs the one named by its first argument. A case asserts the behaviour itself (a failed
+//! assertion panics, which traps the instance with the message) and may print lines the host
+//! side checks.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// A named test case.
+pub type Case = (&'static str, fn() -> sandloop::Result<()>);
+
+/// Runs the case named by `argv[1]`; exits 1 when it returns an error, 64 when unknown.
+pub fn dispatch(cases: &[Case]) {
+    let name = std::env::args().nth(1).unwrap_or_default();
+    let Some((_, case)) = cases.iter().find(|(n, _)| *n == name) else {
+        let known: Vec<_> = cases.iter().map(|(n, _)| *n).collect();
+        eprintln!("unknown case {name:?}; known: {known:?}");
+        std::process::exit(64);
+    };
+    if let Err(e) = case() {
+        eprintln!("case {name} returned an error: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// A shared, ordered record of what happened, for asserting orders of callbacks.
+#[derive(Clone, Default)]
+pub struct Log(Rc<RefCell<Vec<String>>>);
+
+impl Log {
+    pub fn new() -> Log {
+        Log::default()
+    }
+
+    pub fn push(&self, entry: impl Into<String>) {
+        self.0.borrow_mut().push(entry.into());
+    }
+
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
+
+    pub fn get(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+}
+
+/// Declares `main` dispatching to the listed case functions by name.
+#[macro_export]
+macro_rules! cases {
+    ($($case:ident),+ $(,)?) => {
+        fn main() {
+            $crate::dispatch(&[$((stringify!($case), $case as fn() -> sandloop::Result<()>)),+]);
+        }
+    };
+}
