@@ -11,10 +11,11 @@ use std::rc::{Rc, Weak};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::asyncgens::AsyncGen;
 use crate::context::Context;
 use crate::error::{Error, IntoResult, Result};
 use crate::events::{self, Handle, TimerHandle};
-use crate::exception_handler::{self, ExceptionContext, ExceptionHandler};
+use crate::exception_handler::{ExceptionContext, ExceptionHandler};
 use crate::futures::Future;
 use crate::log::{self, Level};
 use crate::sys::{self, Event, Selector};
@@ -62,17 +63,6 @@ impl Ord for Timer {
     }
 }
 
-/// An async generator the loop finalizes in [`EventLoop::shutdown_asyncgens`].
-///
-/// Rust has no async generators; what the crate (or a user) registers with
-/// [`EventLoop::register_asyncgen`] plays their role: something with an `aclose`.
-pub trait AsyncGen {
-    /// A description for error reports.
-    fn describe(&self) -> String;
-    /// Closes the generator, asyncio's `agen.aclose()`.
-    fn aclose(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>>>>;
-}
-
 /// The state behind an [`EventLoop`] handle.
 pub(crate) struct LoopInner {
     ready: RefCell<VecDeque<Ready>>,
@@ -84,11 +74,11 @@ pub(crate) struct LoopInner {
     closed: Cell<bool>,
     debug: Cell<bool>,
     slow_callback_duration: Cell<Duration>,
-    exception_handler: RefCell<Option<ExceptionHandler>>,
+    pub(crate) exception_handler: RefCell<Option<ExceptionHandler>>,
     task_factory: RefCell<Option<TaskFactory>>,
     pub(crate) tasks: RefCell<HashMap<u64, Weak<TaskCore>>>,
-    asyncgens: RefCell<Vec<Rc<dyn AsyncGen>>>,
-    asyncgens_shutdown_called: Cell<bool>,
+    pub(crate) asyncgens: RefCell<Vec<Rc<dyn AsyncGen>>>,
+    pub(crate) asyncgens_shutdown_called: Cell<bool>,
     selector: RefCell<Box<dyn Selector>>,
     events: RefCell<Vec<Event>>,
 }
@@ -280,38 +270,6 @@ impl EventLoop {
         drop(ready);
         drop(scheduled);
         Ok(())
-    }
-
-    /// Closes every registered async generator (asyncio's `shutdown_asyncgens`); errors go to
-    /// the exception handler. Generators registered afterwards are closed right away.
-    pub async fn shutdown_asyncgens(&self) -> Result<()> {
-        self.inner.asyncgens_shutdown_called.set(true);
-        let gens = std::mem::take(&mut *self.inner.asyncgens.borrow_mut());
-        for agen in gens {
-            if let Err(e) = agen.aclose().await {
-                self.call_exception_handler(&ExceptionContext {
-                    message: "an error occurred during closing of asynchronous generator".into(),
-                    exception: Some(e),
-                    asyncgen: Some(agen.describe()),
-                    ..Default::default()
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Registers an async generator to be closed by [`EventLoop::shutdown_asyncgens`].
-    pub fn register_asyncgen(&self, agen: Rc<dyn AsyncGen>) {
-        if self.inner.asyncgens_shutdown_called.get() {
-            log::log(
-                Level::Warning,
-                format_args!(
-                    "asynchronous generator {} was scheduled after loop.shutdown_asyncgens() call",
-                    agen.describe()
-                ),
-            );
-        }
-        self.inner.asyncgens.borrow_mut().push(agen);
     }
 
     fn check_closed(&self) -> Result<()> {
@@ -681,49 +639,6 @@ impl EventLoop {
         tasks.into_iter().map(|(_, t)| t).collect()
     }
 
-    // ---- Error handling ------------------------------------------------------------------
-
-    /// Sets the handler that receives errors nobody else can (`None`: the default handler).
-    pub fn set_exception_handler<F, R>(&self, handler: Option<F>)
-    where
-        F: Fn(&EventLoop, &ExceptionContext) -> R + 'static,
-        R: IntoResult<Ok = ()>,
-    {
-        *self.inner.exception_handler.borrow_mut() = handler.map(|h| {
-            Rc::new(move |lp: &EventLoop, ctx: &ExceptionContext| h(lp, ctx).into_result())
-                as ExceptionHandler
-        });
-    }
-
-    /// The custom exception handler, if one is set.
-    pub fn get_exception_handler(&self) -> Option<ExceptionHandler> {
-        self.inner.exception_handler.borrow().clone()
-    }
-
-    /// Logs `ctx` to stderr at error level (asyncio's `default_exception_handler`).
-    pub fn default_exception_handler(&self, ctx: &ExceptionContext) {
-        exception_handler::log_context(ctx);
-    }
-
-    /// Passes `ctx` to the custom handler, or to the default one. An error returned by the
-    /// custom handler is logged by the default handler, never lost.
-    pub fn call_exception_handler(&self, ctx: &ExceptionContext) {
-        let handler = self.inner.exception_handler.borrow().clone();
-        match handler {
-            None => self.default_exception_handler(ctx),
-            Some(h) => {
-                if let Err(e) = h(self, ctx) {
-                    self.default_exception_handler(&ExceptionContext {
-                        message: "Unhandled error in exception handler".into(),
-                        exception: Some(e),
-                        future: Some(format!("{ctx:?}")),
-                        ..Default::default()
-                    });
-                }
-            }
-        }
-    }
-
     // ---- Debug mode ----------------------------------------------------------------------
 
     /// `true` in debug mode (on when `SANDLOOP_DEBUG` is set and non-empty).
@@ -748,5 +663,49 @@ impl EventLoop {
 
     pub(crate) fn task_factory(&self) -> Option<TaskFactory> {
         self.inner.task_factory.borrow().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timer(lp: &EventLoop, when: f64, seq: u64) -> Timer {
+        Timer {
+            when,
+            seq,
+            handle: Handle::new(
+                || (),
+                None,
+                Location::caller(),
+                when,
+                Some(Rc::downgrade(&lp.inner)),
+            ),
+        }
+    }
+
+    #[test]
+    fn the_heap_pops_the_earliest_timer_then_the_first_scheduled() {
+        let lp = EventLoop::with_selector(Box::new(sys::WasiPollSelector::new()));
+        let mut heap = BinaryHeap::new();
+        for (when, seq) in [(3.0, 0), (1.0, 1), (2.0, 2), (1.0, 3), (1.0, 4)] {
+            heap.push(timer(&lp, when, seq));
+        }
+        let order: Vec<(f64, u64)> =
+            std::iter::from_fn(|| heap.pop().map(|t| (t.when, t.seq))).collect();
+        assert_eq!(order, [(1.0, 1), (1.0, 3), (1.0, 4), (2.0, 2), (3.0, 0)]);
+    }
+
+    #[test]
+    fn stop_before_run_forever_runs_what_is_ready_natively() {
+        // The loop core is portable: on a native build it waits with WasiPollSelector's sleep.
+        let lp = EventLoop::with_selector(Box::new(sys::WasiPollSelector::new()));
+        let ran = Rc::new(Cell::new(0));
+        let r = ran.clone();
+        lp.call_soon(move || r.set(r.get() + 1));
+        lp.stop();
+        lp.run_forever().unwrap();
+        assert_eq!(ran.get(), 1);
+        lp.close().unwrap();
     }
 }

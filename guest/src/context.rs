@@ -187,3 +187,48 @@ impl<T> fmt::Debug for ContextVar<T> {
         write!(f, "<ContextVar name={:?}>", self.name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_share_values_until_one_is_written() {
+        let var = ContextVar::new("v", None::<u32>);
+        let a = Context::new();
+        a.run(|| var.set(1));
+        let b = a.copy();
+        b.run(|| var.set(2));
+        assert_eq!(a.run(|| var.get()), Some(1));
+        assert_eq!(b.run(|| var.get()), Some(2));
+    }
+
+    #[test]
+    fn reset_restores_the_previous_value() {
+        let var = ContextVar::new("v", Some(0u32));
+        Context::new().run(|| {
+            let t1 = var.set(1);
+            let t2 = var.set(2);
+            var.reset(t2).unwrap();
+            assert_eq!(var.get(), Some(1));
+            var.reset(t1).unwrap();
+            assert_eq!(var.get(), Some(0));
+        });
+    }
+
+    #[test]
+    fn reset_with_another_variables_token_is_an_error() {
+        let a = ContextVar::new("a", None::<u32>);
+        let b = ContextVar::new("b", None::<u32>);
+        let token = a.set(1);
+        assert!(b.reset(token).is_err());
+    }
+
+    #[test]
+    fn snapshots_discard_what_the_callback_sets() {
+        let var = ContextVar::new("v", None::<u32>);
+        let vars = snapshot();
+        run_in_snapshot(&vars, || var.set(5));
+        assert_eq!(var.get(), None);
+    }
+}

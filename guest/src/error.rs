@@ -134,3 +134,51 @@ impl<T: 'static, E: Into<Error> + 'static> IntoResult for std::result::Result<T,
         self.map_err(Into::into)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clone_keeps_the_os_error_code() {
+        let e = Error::Os(io::Error::from_raw_os_error(111));
+        match e.clone() {
+            Error::Os(c) => assert_eq!(c.raw_os_error(), Some(111)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn clone_keeps_kind_and_message_without_a_code() {
+        let e = Error::Os(io::Error::new(io::ErrorKind::TimedOut, "slow peer"));
+        match e.clone() {
+            Error::Os(c) => {
+                assert_eq!(c.kind(), io::ErrorKind::TimedOut);
+                assert_eq!(c.to_string(), "slow peer");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cancelled_shows_its_message() {
+        assert_eq!(Error::Cancelled(None).to_string(), "cancelled");
+        assert_eq!(
+            Error::Cancelled(Some("bye".into())).to_string(),
+            "cancelled: bye"
+        );
+    }
+
+    #[test]
+    fn group_lists_every_error() {
+        let g = Error::Group(vec![Error::Timeout, Error::Runtime("x".into())]);
+        assert_eq!(g.to_string(), "2 errors: [1] timed out [2] x");
+    }
+
+    #[test]
+    fn unit_and_results_convert_into_results() {
+        assert!(().into_result().is_ok());
+        let r: std::result::Result<u8, io::Error> = Err(io::Error::other("e"));
+        assert!(matches!(r.into_result(), Err(Error::Os(_))));
+    }
+}

@@ -5,7 +5,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::base_events::EventLoop;
-use crate::error::Error;
+use crate::error::{Error, IntoResult};
 use crate::events::Handle;
 use crate::log::{self, Level};
 use crate::tasks::TaskRef;
@@ -83,6 +83,49 @@ fn describe_error(e: &Error) -> String {
 pub type ExceptionHandler = Rc<dyn Fn(&EventLoop, &ExceptionContext) -> crate::Result<()>>;
 
 /// Logs the context at error level, asyncio's `default_exception_handler`.
-pub(crate) fn log_context(ctx: &ExceptionContext) {
+fn log_context(ctx: &ExceptionContext) {
     log::log(Level::Error, format_args!("{ctx:?}"));
+}
+
+impl EventLoop {
+    /// Sets the handler that receives errors nobody else can (`None`: the default handler).
+    pub fn set_exception_handler<F, R>(&self, handler: Option<F>)
+    where
+        F: Fn(&EventLoop, &ExceptionContext) -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        *self.inner.exception_handler.borrow_mut() = handler.map(|h| {
+            Rc::new(move |lp: &EventLoop, ctx: &ExceptionContext| h(lp, ctx).into_result())
+                as ExceptionHandler
+        });
+    }
+
+    /// The custom exception handler, if one is set.
+    pub fn get_exception_handler(&self) -> Option<ExceptionHandler> {
+        self.inner.exception_handler.borrow().clone()
+    }
+
+    /// Logs `ctx` to stderr at error level (asyncio's `default_exception_handler`).
+    pub fn default_exception_handler(&self, ctx: &ExceptionContext) {
+        log_context(ctx);
+    }
+
+    /// Passes `ctx` to the custom handler, or to the default one. An error returned by the
+    /// custom handler is logged by the default handler, never lost.
+    pub fn call_exception_handler(&self, ctx: &ExceptionContext) {
+        let handler = self.inner.exception_handler.borrow().clone();
+        match handler {
+            None => self.default_exception_handler(ctx),
+            Some(h) => {
+                if let Err(e) = h(self, ctx) {
+                    self.default_exception_handler(&ExceptionContext {
+                        message: "Unhandled error in exception handler".into(),
+                        exception: Some(e),
+                        future: Some(format!("{ctx:?}")),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+    }
 }

@@ -39,6 +39,7 @@
 //! returned by a callback reaches the loop's exception handler. Module names follow
 //! asyncio's files (`base_events`, `events`, `futures`, `tasks`, `locks`, `queues`, ...).
 
+mod asyncgens;
 mod base_events;
 pub mod context;
 mod error;
@@ -55,7 +56,8 @@ mod sys;
 mod tasks;
 mod timeouts;
 
-pub use base_events::{AsyncGen, EventLoop};
+pub use asyncgens::AsyncGen;
+pub use base_events::EventLoop;
 pub use error::{Error, IntoResult, Result};
 pub use events::{
     DefaultEventLoopPolicy, EventLoopPolicy, Handle, TimerHandle, get_event_loop,
