@@ -19,21 +19,18 @@ fn main() -> sandloop::Result<()> {
         );
 
         // Callbacks and timers, in asyncio's order: call_soon FIFO, timers by due time.
-        let el = elapsed.clone();
         lp.call_later(Duration::from_millis(30), move || {
-            println!("[{}] timer: 30 ms", el())
+            println!("[{}] timer: 30 ms", elapsed())
         });
-        let el = elapsed.clone();
         lp.call_later(Duration::from_millis(10), move || {
-            println!("[{}] timer: 10 ms", el())
+            println!("[{}] timer: 10 ms", elapsed())
         });
-        let el = elapsed.clone();
-        lp.call_soon(move || println!("[{}] call_soon runs first", el()));
+        lp.call_soon(move || println!("[{}] call_soon runs first", elapsed()));
 
         // A producer and two consumers sharing a bounded queue.
         let queue: Queue<u32> = Queue::new(2);
         let consumers: Vec<_> = (1..=2)
-            .map(|id| lp.create_task(consumer(id, queue.clone(), elapsed.clone())))
+            .map(|id| lp.create_task(consumer(id, queue.clone(), elapsed)))
             .collect();
         for job in 1..=6 {
             queue.put(job).await?;

@@ -34,6 +34,7 @@ thread_local! {
 #[derive(Clone)]
 pub struct Context {
     vars: Rc<RefCell<Vars>>,
+    entered: Rc<Cell<bool>>,
 }
 
 impl Context {
@@ -50,6 +51,7 @@ impl Context {
     pub(crate) fn from_vars(vars: Vars) -> Context {
         Context {
             vars: Rc::new(RefCell::new(vars)),
+            entered: Rc::new(Cell::new(false)),
         }
     }
 
@@ -59,12 +61,21 @@ impl Context {
     }
 
     /// Runs `f` with this context entered: variables set by `f` stay in this context.
+    ///
+    /// # Panics
+    /// When this context is entered already (asyncio raises `RuntimeError`: the inner run's
+    /// writes and the outer run's would overwrite each other).
+    #[track_caller]
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        if self.entered.replace(true) {
+            panic!("RuntimeError: cannot enter context: {self:?} is already entered");
+        }
         let entered = self.vars.borrow().clone();
         let outer = CURRENT.with(|c| c.replace(entered));
         let result = f();
         let inner = CURRENT.with(|c| c.replace(outer));
         *self.vars.borrow_mut() = inner;
+        self.entered.set(false);
         result
     }
 

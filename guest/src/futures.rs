@@ -10,7 +10,7 @@ use crate::base_events::EventLoop;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::exception_handler::ExceptionContext;
-use crate::tasks::{self, TaskCore};
+use crate::tasks::{self, TaskCore, TaskName};
 
 /// The identity of a done callback, for [`Future::remove_done_callback`] (Rust closures
 /// cannot be compared the way Python functions are).
@@ -26,10 +26,15 @@ enum State<T> {
     Taken,
 }
 
+/// A done callback as stored until the future is done.
+type DoneFn<T> = Box<dyn FnOnce(&Future<T>)>;
+
 struct DoneCallback<T> {
     id: CallbackId,
-    callback: Box<dyn FnOnce(&Future<T>)>,
-    context: Option<Context>,
+    callback: DoneFn<T>,
+    /// The context the callback runs in: the given one, or a copy of the one current at
+    /// registration.
+    context: Context,
 }
 
 pub(crate) struct FutureInner<T> {
@@ -42,7 +47,7 @@ pub(crate) struct FutureInner<T> {
     log_traceback: Cell<bool>,
     /// Set when this future holds a task's result: cancelling it cancels the task.
     owner: RefCell<Option<Weak<TaskCore>>>,
-    task_name: RefCell<Option<String>>,
+    task_name: RefCell<Option<TaskName>>,
 }
 
 /// A result that will be set later, asyncio's `asyncio.Future`. Awaiting it gives the result
@@ -115,7 +120,7 @@ impl<T: 'static> Future<T> {
             return Err(Error::runtime("Task does not support setting its result"));
         }
         if self.done() {
-            return Err(Error::invalid_state(format!("{}", self.describe())));
+            return Err(Error::invalid_state(self.describe()));
         }
         Ok(())
     }
@@ -149,9 +154,16 @@ impl<T: 'static> Future<T> {
         }
     }
 
-    /// Stores a task's outcome: `Err(Cancelled)` means the task was cancelled.
+    /// Stores a task's outcome: `Err(Cancelled)` means the task was cancelled. A task whose
+    /// coroutine returns `Ok` after a cancellation was requested (it cancelled itself and
+    /// returned before its next step) ends cancelled, as in asyncio.
     pub(crate) fn finish(&self, outcome: Result<T>) {
         if self.done() {
+            return;
+        }
+        let owner = self.inner.owner.borrow().as_ref().and_then(Weak::upgrade);
+        if let (Ok(_), Some(msg)) = (&outcome, owner.and_then(|task| task.pending_cancel())) {
+            self.complete(State::Cancelled(msg));
             return;
         }
         match outcome {
@@ -178,10 +190,7 @@ impl<T: 'static> Future<T> {
             for cb in callbacks {
                 let fut = self.clone();
                 let callback = cb.callback;
-                match cb.context {
-                    Some(ctx) => lp.call_soon_with_context(move || callback(&fut), &ctx),
-                    None => lp.call_soon(move || callback(&fut)),
-                };
+                lp.call_soon_with_context(move || callback(&fut), &cb.context);
             }
         }
         for waker in wakers {
@@ -204,9 +213,10 @@ impl<T: 'static> Future<T> {
     }
 
     /// Calls `cb` with the future once it is done (through `call_soon`, in a copy of the
-    /// current context); right away (scheduled) if it is done already.
+    /// context current now, at registration, as asyncio does); right away (scheduled) if it
+    /// is done already.
     pub fn add_done_callback(&self, cb: impl FnOnce(&Future<T>) + 'static) -> CallbackId {
-        self.add_done_callback_inner(Box::new(cb), None)
+        self.add_done_callback_inner(Box::new(cb), Context::copy_current())
     }
 
     /// [`Future::add_done_callback`] with the callback running in `ctx`.
@@ -215,25 +225,17 @@ impl<T: 'static> Future<T> {
         cb: impl FnOnce(&Future<T>) + 'static,
         ctx: &Context,
     ) -> CallbackId {
-        self.add_done_callback_inner(Box::new(cb), Some(ctx.clone()))
+        self.add_done_callback_inner(Box::new(cb), ctx.clone())
     }
 
-    fn add_done_callback_inner(
-        &self,
-        callback: Box<dyn FnOnce(&Future<T>)>,
-        context: Option<Context>,
-    ) -> CallbackId {
+    fn add_done_callback_inner(&self, callback: DoneFn<T>, context: Context) -> CallbackId {
         let id = CallbackId(self.inner.next_callback_id.get());
         self.inner.next_callback_id.set(id.0 + 1);
         if self.done() {
             let fut = self.clone();
-            match context {
-                Some(ctx) => self
-                    .inner
-                    .lp
-                    .call_soon_with_context(move || callback(&fut), &ctx),
-                None => self.inner.lp.call_soon(move || callback(&fut)),
-            };
+            self.inner
+                .lp
+                .call_soon_with_context(move || callback(&fut), &context);
         } else {
             self.inner.callbacks.borrow_mut().push(DoneCallback {
                 id,
@@ -273,8 +275,13 @@ impl<T: 'static> Future<T> {
         }
     }
 
-    pub(crate) fn set_owner(&self, task: Weak<TaskCore>, name: String) {
+    pub(crate) fn set_owner(&self, task: Weak<TaskCore>, name: TaskName) {
         *self.inner.owner.borrow_mut() = Some(task);
+        *self.inner.task_name.borrow_mut() = Some(name);
+    }
+
+    /// Follows a task's rename, for reports made after the task is gone.
+    pub(crate) fn set_task_name(&self, name: TaskName) {
         *self.inner.task_name.borrow_mut() = Some(name);
     }
 
@@ -307,6 +314,15 @@ impl<T: 'static> Future<T> {
             tasks::set_fut_waiter(self.inner.clone());
         }
         Poll::Pending
+    }
+
+    /// `true` when this is the result of the task running now.
+    fn is_result_of_current_task(&self) -> bool {
+        self.inner
+            .owner
+            .borrow()
+            .as_ref()
+            .is_some_and(tasks::is_current)
     }
 
     /// Registers the awaiting task's waker; the task also learns what it waits on, so that
@@ -344,6 +360,12 @@ impl<T: Clone + 'static> std::future::Future for Future<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Result<T>> {
         if self.done() {
             Poll::Ready(self.result())
+        } else if self.is_result_of_current_task() {
+            // It would wait forever: asyncio raises RuntimeError into the coroutine.
+            Poll::Ready(Err(Error::runtime(format!(
+                "Task cannot await on itself: {}",
+                self.describe()
+            ))))
         } else {
             self.register(cx.waker());
             Poll::Pending

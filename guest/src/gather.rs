@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::error::{Error, IntoResult, Result};
 use crate::events;
-use crate::tasks::{Task, TaskRef};
+use crate::tasks::{CancelTimerOnDrop, Task, TaskRef};
 
 /// Runs the awaitables concurrently (each in its own task) and returns their results in
 /// order, asyncio's `gather(*aws)`.
@@ -44,10 +44,15 @@ where
     let children = std::mem::take(&mut guard.0);
     let mut results = Vec::with_capacity(children.len());
     for child in &children {
-        if child.done() {
-            if let Err(e) = child.exception().and_then(|e| e.map_or(Ok(()), Err)) {
-                return Err(e);
+        if child.done()
+            && let Err(e) = child.exception().and_then(|e| e.map_or(Ok(()), Err))
+        {
+            // The other children keep running and nobody will look at them again: their
+            // errors are not "never retrieved" (asyncio marks them retrieved too).
+            for other in &children {
+                other.retrieve_exception_when_done();
             }
+            return Err(e);
         }
     }
     for child in children {
@@ -96,13 +101,15 @@ where
     aws.into_iter().map(|aw| lp.create_task(aw)).collect()
 }
 
-/// Cancels the children still pending when a gather is abandoned (its task was cancelled).
+/// Cancels the children still pending when a gather is abandoned (its task was cancelled);
+/// an error a child ended with meanwhile is not reported as never retrieved.
 struct CancelChildren<T: 'static>(Vec<Task<T>>);
 
 impl<T: 'static> Drop for CancelChildren<T> {
     fn drop(&mut self) {
         for child in &self.0 {
             child.cancel();
+            child.retrieve_exception_when_done();
         }
     }
 }
@@ -118,9 +125,24 @@ where
     F::Output: IntoResult,
 {
     let lp = events::get_running_loop().expect("RuntimeError: shield() needs a running event loop");
-    let inner = lp.create_task(aw);
+    let mut guard = Shielded(Some(lp.create_task(aw)));
+    let inner = guard.0.clone().expect("set just above");
     poll_fn(|cx| inner.poll_done(cx, false)).await;
+    guard.0 = None;
     inner.take_result()
+}
+
+/// The shielded task while somebody waits for it. If the waiter goes away (it was
+/// cancelled), the task runs on unobserved; as in asyncio, its error is then not reported as
+/// never retrieved.
+struct Shielded<T: 'static>(Option<Task<T>>);
+
+impl<T: 'static> Drop for Shielded<T> {
+    fn drop(&mut self) {
+        if let Some(inner) = &self.0 {
+            inner.retrieve_exception_when_done();
+        }
+    }
 }
 
 /// When [`wait`] returns, asyncio's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`.
@@ -147,12 +169,15 @@ pub async fn wait<T: 'static>(
     }
     let lp = events::get_running_loop()?;
     let deadline = lp.create_future::<()>();
-    let timer = timeout.map(|t| {
+    let _timer = timeout.map(|t| {
         let d = deadline.clone();
-        lp.call_later(t, move || {
+        CancelTimerOnDrop(lp.call_later(t, move || {
             let _ = d.set_result(());
-        })
+        }))
     });
+    // Only FIRST_EXCEPTION looks at exceptions (and so marks them retrieved, as asyncio's
+    // `f.exception()` does); a cancelled task is not a failed one.
+    let failed = |task: &Task<T>| !task.cancelled() && matches!(task.exception(), Ok(Some(_)));
     poll_fn(|cx| {
         if deadline.poll_done(cx, false).is_ready() {
             return Poll::Ready(());
@@ -161,9 +186,8 @@ pub async fn wait<T: 'static>(
         for task in &tasks {
             if task.poll_done(cx, false).is_ready() {
                 done += 1;
-                let failed = !matches!(task.exception(), Ok(None));
                 if return_when == ReturnWhen::FirstCompleted
-                    || (return_when == ReturnWhen::FirstException && failed)
+                    || (return_when == ReturnWhen::FirstException && failed(task))
                 {
                     return Poll::Ready(());
                 }
@@ -176,9 +200,6 @@ pub async fn wait<T: 'static>(
         }
     })
     .await;
-    if let Some(timer) = timer {
-        timer.cancel();
-    }
     Ok(tasks.into_iter().partition(|t| t.done()))
 }
 

@@ -6,16 +6,14 @@
 //! call. The API mirrors asyncio's, method by method:
 //!
 //! ```no_run
-//! fn main() {
-//!     let lp = sandloop::new_event_loop();
-//!     let stopper = lp.clone();
-//!     lp.call_soon(move || {
-//!         println!("Hello World");
-//!         stopper.stop();
-//!     });
-//!     lp.run_forever().unwrap();
-//!     lp.close().unwrap();
-//! }
+//! let lp = sandloop::new_event_loop();
+//! let stopper = lp.clone();
+//! lp.call_soon(move || {
+//!     println!("Hello World");
+//!     stopper.stop();
+//! });
+//! lp.run_forever().unwrap();
+//! lp.close().unwrap();
 //! ```
 //!
 //! Coroutines are Rust futures returning `()` or a `Result` (see [`IntoResult`]):

@@ -166,10 +166,10 @@ impl Lock {
 
     fn wake_up_first(&self) {
         let first = self.inner.waiters.borrow().front().cloned();
-        if let Some(fut) = first {
-            if !fut.done() {
-                let _ = fut.set_result(());
-            }
+        if let Some(fut) = first
+            && !fut.done()
+        {
+            let _ = fut.set_result(());
         }
     }
 }

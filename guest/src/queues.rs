@@ -136,8 +136,10 @@ impl<T: 'static> Queue<T> {
     }
 }
 
-/// Waits in `waiters` for a turn; a waiter cancelled after being woken passes the wake-up on
-/// when the condition still holds, so no item or slot is stranded.
+/// Waits in `waiters` for a turn. A waiter that was woken but is abandoned before it runs
+/// (its task was cancelled) passes the wake-up on when the condition still holds, so no item
+/// or slot is stranded; one cancelled while still waiting wakes nobody (asyncio's
+/// `if not self.empty() and not getter.cancelled(): self._wakeup_next(self._getters)`).
 async fn wait_turn(
     waiters: &RefCell<VecDeque<Future<()>>>,
     ready: impl Fn() -> bool,
@@ -148,26 +150,33 @@ async fn wait_turn(
         waiters: &'a RefCell<VecDeque<Future<()>>>,
         fut: Future<()>,
         ready: F,
+        /// The wait returned to its caller, which goes on to take its turn.
+        returned: bool,
     }
     impl<F: Fn() -> bool> Drop for Cleanup<'_, F> {
         fn drop(&mut self) {
             self.waiters
                 .borrow_mut()
                 .retain(|w| !Rc::ptr_eq(&w.inner, &self.fut.inner));
-            if self.fut.done() && !self.fut.cancelled() {
+            if self.returned {
                 return;
             }
-            if (self.ready)() {
+            let woken = self.fut.done() && !self.fut.cancelled();
+            self.fut.cancel();
+            if woken && (self.ready)() {
                 wake_next(self.waiters);
             }
         }
     }
-    let _cleanup = Cleanup {
+    let mut cleanup = Cleanup {
         waiters,
         fut: fut.clone(),
         ready,
+        returned: false,
     };
-    fut.await
+    let woken = fut.await;
+    cleanup.returned = true;
+    woken
 }
 
 fn wake_next(waiters: &RefCell<VecDeque<Future<()>>>) {

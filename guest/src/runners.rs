@@ -64,15 +64,15 @@ fn cancel_all_tasks(lp: &EventLoop) {
         }
     });
     for task in tasks {
-        if !task.cancelled() {
-            if let Ok(Some(e)) = task.exception() {
-                lp.call_exception_handler(&ExceptionContext {
-                    message: "unhandled exception during sandloop::run() shutdown".into(),
-                    exception: Some(e),
-                    task: Some(task.clone()),
-                    ..Default::default()
-                });
-            }
+        if !task.cancelled()
+            && let Ok(Some(e)) = task.exception()
+        {
+            lp.call_exception_handler(&ExceptionContext {
+                message: "unhandled exception during sandloop::run() shutdown".into(),
+                exception: Some(e),
+                task: Some(task.clone()),
+                ..Default::default()
+            });
         }
     }
 }

@@ -56,7 +56,8 @@ pub(crate) trait Slot {
     fn done(&self) -> bool;
     fn cancelled(&self) -> bool;
     fn finish_cancelled(&self, msg: Option<String>);
-    fn set_owner(&self, task: std::rc::Weak<TaskCore>, name: String);
+    fn set_owner(&self, task: std::rc::Weak<TaskCore>, name: TaskName);
+    fn set_task_name(&self, name: TaskName);
     fn same_as(&self, other: *const ()) -> bool;
     fn exception(&self) -> Result<Option<Error>>;
     fn poll_done(&self, cx: &mut std::task::Context<'_>, as_waiter: bool) -> Poll<()>;
@@ -72,8 +73,11 @@ impl<T: 'static> Slot for Future<T> {
     fn finish_cancelled(&self, msg: Option<String>) {
         Future::finish_cancelled(self, msg)
     }
-    fn set_owner(&self, task: std::rc::Weak<TaskCore>, name: String) {
+    fn set_owner(&self, task: std::rc::Weak<TaskCore>, name: TaskName) {
         Future::set_owner(self, task, name)
+    }
+    fn set_task_name(&self, name: TaskName) {
+        Future::set_task_name(self, name)
     }
     fn same_as(&self, other: *const ()) -> bool {
         Rc::as_ptr(&self.inner) as *const () == other
@@ -89,13 +93,32 @@ impl<T: 'static> Slot for Future<T> {
 thread_local! {
     static CURRENT_TASK: RefCell<Option<Rc<TaskCore>>> = const { RefCell::new(None) };
     static TASK_COUNTER: Cell<u64> = const { Cell::new(0) };
+    /// The `N` of default names `Task-N`; as in asyncio, named tasks do not use one up.
+    static TASK_NAME_COUNTER: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A task's name. Default names (`Task-N`) are formatted only when read: creating a task
+/// is on the hot path, reading its name is not.
+#[derive(Clone)]
+pub(crate) enum TaskName {
+    Default(u64),
+    Custom(Rc<str>),
+}
+
+impl fmt::Display for TaskName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskName::Default(n) => write!(f, "Task-{n}"),
+            TaskName::Custom(name) => f.write_str(name),
+        }
+    }
 }
 
 /// The untyped state of a task: what the loop steps and what wakers point to.
 pub struct TaskCore {
     id: u64,
     lp: EventLoop,
-    name: RefCell<String>,
+    name: RefCell<TaskName>,
     context: Context,
     location: &'static Location<'static>,
     coro: RefCell<Option<Pin<Box<dyn std::future::Future<Output = ()>>>>>,
@@ -118,7 +141,9 @@ impl TaskCore {
         }
         if self.must_cancel.get() {
             let coro = self.coro.borrow_mut().take();
-            drop(coro);
+            // The coroutine's drop guards are its `finally` clauses: like asyncio, run them
+            // inside the task (its context entered, `current_task()` is the task).
+            self.run_inside(|| drop(coro));
             self.slot.finish_cancelled(self.cancel_msg.borrow().clone());
             self.finish();
             return;
@@ -126,20 +151,33 @@ impl TaskCore {
         *self.fut_waiter.borrow_mut() = None;
         let waker = waker_for(&self);
         let mut cx = std::task::Context::from_waker(&waker);
-        let previous = CURRENT_TASK.with(|c| c.replace(Some(self.clone())));
-        let poll = {
+        let poll = self.run_inside(|| {
             let mut coro = self.coro.borrow_mut();
             match coro.as_mut() {
-                Some(fut) => self.context.run(|| fut.as_mut().poll(&mut cx)),
+                Some(fut) => fut.as_mut().poll(&mut cx),
                 None => Poll::Ready(()),
             }
-        };
-        CURRENT_TASK.with(|c| c.replace(previous));
+        });
         if poll.is_ready() {
             let coro = self.coro.borrow_mut().take();
             drop(coro);
             self.finish();
         }
+    }
+
+    /// The message of a requested cancellation not carried out yet (`Some(None)`: no message).
+    pub(crate) fn pending_cancel(&self) -> Option<Option<String>> {
+        self.must_cancel
+            .get()
+            .then(|| self.cancel_msg.borrow().clone())
+    }
+
+    /// Runs `f` as part of the task: its context entered, `current_task()` returning it.
+    fn run_inside<R>(self: &Rc<Self>, f: impl FnOnce() -> R) -> R {
+        let previous = CURRENT_TASK.with(|c| c.replace(Some(self.clone())));
+        let result = self.context.run(f);
+        CURRENT_TASK.with(|c| c.replace(previous));
+        result
     }
 
     fn finish(&self) {
@@ -227,6 +265,15 @@ unsafe fn waker_drop(data: *const ()) {
     drop(unsafe { Rc::from_raw(data as *const TaskCore) });
 }
 
+/// `true` when `task` is the task running now.
+pub(crate) fn is_current(task: &std::rc::Weak<TaskCore>) -> bool {
+    CURRENT_TASK.with(|c| {
+        c.borrow()
+            .as_ref()
+            .is_some_and(|current| std::ptr::eq(Rc::as_ptr(current), task.as_ptr()))
+    })
+}
+
 /// Called by a future being polled: the current task now waits on it.
 pub(crate) fn set_fut_waiter(waiter: Rc<dyn Waitable>) {
     CURRENT_TASK.with(|c| {
@@ -297,7 +344,13 @@ impl TaskRef {
             c.set(id);
             id
         });
-        let name = options.name.unwrap_or_else(|| format!("Task-{id}"));
+        let name = match options.name {
+            Some(name) => TaskName::Custom(name.into()),
+            None => TaskName::Default(TASK_NAME_COUNTER.with(|c| {
+                c.set(c.get() + 1);
+                c.get()
+            })),
+        };
         let core = Rc::new(TaskCore {
             id,
             lp: lp.clone(),
@@ -324,12 +377,14 @@ impl TaskRef {
 
     /// The task's name.
     pub fn get_name(&self) -> String {
-        self.core.name.borrow().clone()
+        self.core.name.borrow().to_string()
     }
 
-    /// Renames the task.
+    /// Renames the task (also in what the loop reports about it later).
     pub fn set_name(&self, name: impl Into<String>) {
-        *self.core.name.borrow_mut() = name.into();
+        let name = TaskName::Custom(name.into().into());
+        self.core.slot.set_task_name(name.clone());
+        *self.core.name.borrow_mut() = name;
     }
 
     /// The context the task runs in.
@@ -479,9 +534,30 @@ impl<T: 'static> Task<T> {
         self.result.poll_done(cx, as_waiter)
     }
 
+    /// Waits for the task and moves its result out: awaiting a task needs `T: Clone` (its
+    /// result can be read many times, as in asyncio); `join` takes any `T`, for the one
+    /// reader that owns the result. Readers after it get `Err(InvalidState)`.
+    pub async fn join(self) -> Result<T> {
+        std::future::poll_fn(|cx| self.result.poll_done(cx, true)).await;
+        self.result.take_result()
+    }
+
     /// Moves the result out (for the single owner: `run_until_complete`, `wait_for`).
     pub(crate) fn take_result(&self) -> Result<T> {
         self.result.take_result()
+    }
+
+    /// Marks the task's exception retrieved once it is done, so it is not reported as never
+    /// retrieved: for helpers that stop watching a task on purpose (`gather` after its first
+    /// error, an abandoned `shield`), as asyncio's do.
+    pub(crate) fn retrieve_exception_when_done(&self) {
+        if self.result.done() {
+            let _ = self.result.exception();
+        } else {
+            self.result.add_done_callback(|f| {
+                let _ = f.exception();
+            });
+        }
     }
 }
 
@@ -554,8 +630,9 @@ pub async fn sleep(delay: Duration) -> Result<()> {
     fut.await
 }
 
-/// Cancels a timer when the awaiting coroutine is dropped (a cancelled sleep).
-struct CancelTimerOnDrop(TimerHandle);
+/// Cancels a timer when the awaiting coroutine is dropped (a cancelled sleep, an abandoned
+/// `wait_for`), so the timer does not keep what it captured alive until it is due.
+pub(crate) struct CancelTimerOnDrop(pub(crate) TimerHandle);
 
 impl Drop for CancelTimerOnDrop {
     fn drop(&mut self) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::error::{Error, IntoResult, Result};
 use crate::events;
-use crate::tasks::Task;
+use crate::tasks::{CancelTimerOnDrop, Task};
 
 /// Waits for `aw` at most `timeout` (`None`: no limit), asyncio's `wait_for`.
 ///
@@ -38,9 +38,9 @@ where
     };
     let deadline = lp.create_future::<()>();
     let setter = deadline.clone();
-    let timer = lp.call_later(timeout, move || {
+    let timer = CancelTimerOnDrop(lp.call_later(timeout, move || {
         let _ = setter.set_result(());
-    });
+    }));
     poll_fn(|cx| {
         if task.0.poll_done(cx, true).is_ready() || deadline.poll_done(cx, false).is_ready() {
             Poll::Ready(())
@@ -49,7 +49,7 @@ where
         }
     })
     .await;
-    timer.cancel();
+    drop(timer);
     if !task.0.done() {
         task.0.cancel();
         poll_fn(|cx| task.0.poll_done(cx, false)).await;

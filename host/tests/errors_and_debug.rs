@@ -5,11 +5,7 @@ mod common;
 
 use common::{run_case, run_case_with_env};
 
-guest_cases!("errors_and_debug":
-    callback_error_reaches_the_custom_handler,
-    get_exception_handler_returns_what_was_set,
-    set_debug_toggles_debug_mode,
-);
+test_programs_artifacts::for_each_quiet_case!("errors_and_debug", guest_cases);
 
 #[test]
 fn callback_error_without_handler_is_logged() {

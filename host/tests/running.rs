@@ -4,22 +4,7 @@ mod common;
 
 use sandloop_host::ExitStatus;
 
-guest_cases!("running":
-    run_until_complete_returns_the_result,
-    run_until_complete_returns_the_error,
-    run_until_complete_errors_when_stopped_first,
-    run_until_complete_inside_the_running_loop_is_an_error,
-    run_forever_inside_another_running_loop_is_an_error,
-    stop_before_run_forever_runs_one_batch,
-    stop_before_run_forever_polls_with_zero_timeout,
-    stop_during_run_forever_finishes_the_current_batch,
-    callbacks_scheduled_by_the_last_batch_run_next_time,
-    is_running_is_true_only_inside_the_loop,
-    close_while_running_is_an_error,
-    close_is_idempotent_and_drops_pending_callbacks,
-    closed_loop_refuses_to_run,
-    run_forever_can_run_again_after_stop,
-);
+test_programs_artifacts::for_each_quiet_case!("running", guest_cases);
 
 #[test]
 fn call_soon_on_a_closed_loop_panics() {

@@ -72,8 +72,48 @@ fn main() {
         ));
     }
     code.push_str("];\n");
+    code.push_str(&quiet_cases_macro(&root.join("tests/programs/src/bin")));
     let generated = PathBuf::from(env::var_os("OUT_DIR").unwrap()).join("programs.rs");
     fs::write(generated, code).unwrap();
+}
+
+/// The macro `for_each_quiet_case!("program", callback)`, which expands to
+/// `callback!("program": case, ...)` with the cases a test program lists before `; checked:`
+/// in its `cases!(...)`: the guest program is the one place a case is named.
+fn quiet_cases_macro(programs: &Path) -> String {
+    let mut arms = String::new();
+    let mut files: Vec<_> = fs::read_dir(programs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for path in files {
+        let source = fs::read_to_string(&path).unwrap();
+        let Some(start) = source.find("cases!(") else {
+            continue;
+        };
+        let list = &source[start + "cases!(".len()..];
+        let list = &list[..list.find(");").expect("cases!( ... ); is closed")];
+        let quiet = list.split(';').next().unwrap_or_default();
+        let names: Vec<&str> = quiet
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or_default())
+            .flat_map(|l| l.split(','))
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        let program = path.file_stem().unwrap().to_string_lossy();
+        arms.push_str(&format!(
+            "    ({program:?}, $callback:ident) => {{ $callback!({program:?}: {}); }};\n",
+            names.join(", ")
+        ));
+    }
+    format!(
+        "/// Expands to `callback!(\"program\": case, ...)` with the quiet cases of a test\n\
+         /// program (those its `cases!` lists before `; checked:`).\n\
+         #[macro_export]\nmacro_rules! for_each_quiet_case {{\n{arms}}}\n"
+    )
 }
 
 /// The binaries of a workspace package, read from its `src/bin/` folder or its manifest's
@@ -91,10 +131,11 @@ fn bin_names(root: &Path, package: &str) -> Vec<String> {
         let line = line.trim();
         if line.starts_with('[') {
             in_bin = line == "[[bin]]";
-        } else if in_bin && line.starts_with("name") {
-            if let Some(name) = line.split('"').nth(1) {
-                names.push(name.to_string());
-            }
+        } else if in_bin
+            && line.starts_with("name")
+            && let Some(name) = line.split('"').nth(1)
+        {
+            names.push(name.to_string());
         }
     }
     if let Ok(read) = fs::read_dir(dir.join("src/bin")) {

@@ -53,7 +53,14 @@ fn cargo() -> Command {
 /// Builds the examples (one, or all) for wasm32-wasip2 in release.
 fn build_examples(name: Option<&str>) -> Result<()> {
     let mut cmd = cargo();
-    cmd.args(["build", "--release", "--target", "wasm32-wasip2", "-p", "sandloop-examples"]);
+    cmd.args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "-p",
+        "sandloop-examples",
+    ]);
     if let Some(name) = name {
         cmd.args(["--bin", name]);
     }
@@ -69,7 +76,17 @@ fn run_example(name: &str, args: &[String]) -> Result<ExitCode> {
     build_examples(Some(name))?;
     let wasm = root().join(format!("target/wasm32-wasip2/release/{name}.wasm"));
     let mut cmd = cargo();
-    cmd.args(["run", "--quiet", "--release", "-p", "sandloop-host", "--bin", "sandloop", "--", "run"]);
+    cmd.args([
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        "sandloop-host",
+        "--bin",
+        "sandloop",
+        "--",
+        "run",
+    ]);
     cmd.arg(&wasm).arg("--").args(args);
     let status = cmd.status().context("run the sandloop host")?;
     Ok(match status.code() {

@@ -78,15 +78,20 @@ pub fn run_case(program: &str, case: &str) -> Outcome {
     run_case_with_env(program, case, &[])
 }
 
-/// Declares `#[test]`s that each run one guest case and require it to exit 0; the guest
-/// asserts the behaviour itself (a failed assertion traps with its message).
+/// Declares one `#[test]` per guest case: the case must exit 0 and log nothing (an error
+/// that reached the default exception handler, e.g. a spurious "exception was never
+/// retrieved", fails the test). The guest asserts the behaviour itself (a failed assertion
+/// traps with its message). Used through `test_programs_artifacts::for_each_quiet_case!`,
+/// which lists a program's cases.
 #[macro_export]
 macro_rules! guest_cases {
     ($program:literal: $($case:ident),+ $(,)?) => {
         $(
             #[test]
             fn $case() {
-                common::run_case($program, stringify!($case)).assert_ok();
+                let out = common::run_case($program, stringify!($case));
+                out.assert_ok();
+                assert!(out.stderr.is_empty(), "unexpected log:\n{}", out.stderr);
             }
         )+
     };

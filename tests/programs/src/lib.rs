@@ -46,11 +46,18 @@ impl Log {
 }
 
 /// Declares `main` dispatching to the listed case functions by name.
+///
+/// Cases before `; checked:` only need to exit 0 quietly: tests/artifacts reads this list and
+/// the host test of the program generates one `#[test]` for each (exit 0, nothing on stderr).
+/// Cases after it are run by hand-written host tests that check what they print.
 #[macro_export]
 macro_rules! cases {
-    ($($case:ident),+ $(,)?) => {
+    ($($case:ident),+ $(,)? $(; checked: $($checked:ident),+ $(,)?)?) => {
         fn main() {
-            $crate::dispatch(&[$((stringify!($case), $case as fn() -> sandloop::Result<()>)),+]);
+            $crate::dispatch(&[
+                $((stringify!($case), $case as fn() -> sandloop::Result<()>),)+
+                $($((stringify!($checked), $checked as fn() -> sandloop::Result<()>),)+)?
+            ]);
         }
     };
 }

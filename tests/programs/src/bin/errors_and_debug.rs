@@ -8,13 +8,15 @@ use test_programs::{Log, cases};
 
 cases!(
     callback_error_reaches_the_custom_handler,
+    get_exception_handler_returns_what_was_set,
+    set_debug_toggles_debug_mode;
+    // Run by tests in host/tests/errors_and_debug.rs that check what they print.
+    checked:
     callback_error_without_handler_is_logged,
     handler_error_is_logged_by_the_default_handler,
-    get_exception_handler_returns_what_was_set,
     call_exception_handler_without_custom_handler_logs,
     default_exception_handler_can_be_called_by_a_custom_one,
     debug_follows_the_environment,
-    set_debug_toggles_debug_mode,
     slow_callback_is_logged_with_where_it_was_scheduled,
     fast_callbacks_are_not_logged,
     slow_callbacks_are_not_logged_without_debug,

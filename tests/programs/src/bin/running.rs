@@ -21,8 +21,10 @@ cases!(
     close_while_running_is_an_error,
     close_is_idempotent_and_drops_pending_callbacks,
     closed_loop_refuses_to_run,
+    run_forever_can_run_again_after_stop;
+    // Run by tests in host/tests/running.rs that check what they print.
+    checked:
     call_soon_on_a_closed_loop_panics,
-    run_forever_can_run_again_after_stop,
 );
 
 fn run_until_complete_returns_the_result() -> sandloop::Result<()> {

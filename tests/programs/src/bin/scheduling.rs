@@ -25,7 +25,10 @@ cases!(
     handle_get_context_returns_the_given_context,
     timer_with_context_runs_in_that_context,
     many_cancelled_timers_are_purged,
-    callback_returning_ok_is_not_reported,
+    callback_returning_ok_is_not_reported;
+    // Run by tests in host/tests/scheduling.rs that check what they print.
+    checked:
+    entering_an_entered_context_panics,
 );
 
 fn run(lp: &sandloop::EventLoop) -> sandloop::Result<()> {
@@ -299,4 +302,14 @@ fn callback_returning_ok_is_not_reported() -> sandloop::Result<()> {
     lp.run_forever()?;
     assert!(reports.get().is_empty());
     lp.close()
+}
+
+/// asyncio raises RuntimeError: the inner run's writes and the outer's would overwrite each
+/// other. A sandloop guest panics with that message.
+fn entering_an_entered_context_panics() -> sandloop::Result<()> {
+    let ctx = Context::new();
+    let again = ctx.clone();
+    ctx.run(|| again.run(|| ()));
+    println!("not reached");
+    Ok(())
 }
