@@ -3,13 +3,15 @@
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::future::IntoFuture;
 use std::panic::Location;
 use std::rc::{Rc, Weak};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use slab::Slab;
 
 use crate::asyncgens::AsyncGen;
 use crate::context::Context;
@@ -76,7 +78,8 @@ pub(crate) struct LoopInner {
     slow_callback_duration: Cell<Duration>,
     pub(crate) exception_handler: RefCell<Option<ExceptionHandler>>,
     task_factory: RefCell<Option<TaskFactory>>,
-    pub(crate) tasks: RefCell<HashMap<u64, Weak<TaskCore>>>,
+    /// The tasks not done yet (asyncio's weak set of tasks), for `all_tasks`.
+    pub(crate) tasks: RefCell<Slab<Weak<TaskCore>>>,
     pub(crate) asyncgens: RefCell<Vec<Rc<dyn AsyncGen>>>,
     pub(crate) asyncgens_shutdown_called: Cell<bool>,
     selector: RefCell<Box<dyn Selector>>,
@@ -166,7 +169,7 @@ impl EventLoop {
                 slow_callback_duration: Cell::new(DEFAULT_SLOW_CALLBACK_DURATION),
                 exception_handler: RefCell::new(None),
                 task_factory: RefCell::new(None),
-                tasks: RefCell::new(HashMap::new()),
+                tasks: RefCell::new(Slab::new()),
                 asyncgens: RefCell::new(Vec::new()),
                 asyncgens_shutdown_called: Cell::new(false),
                 selector: RefCell::new(selector),
@@ -627,16 +630,16 @@ impl EventLoop {
 
     /// The tasks of this loop that are not done (asyncio's `all_tasks()`).
     pub fn all_tasks(&self) -> Vec<TaskRef> {
-        let mut tasks: Vec<(u64, TaskRef)> = self
+        let mut tasks: Vec<TaskRef> = self
             .inner
             .tasks
             .borrow()
             .iter()
-            .filter_map(|(id, w)| w.upgrade().map(|t| (*id, TaskRef::from_core(t))))
-            .filter(|(_, t)| !t.done())
+            .filter_map(|(_, w)| w.upgrade().map(TaskRef::from_core))
+            .filter(|t| !t.done())
             .collect();
-        tasks.sort_by_key(|(id, _)| *id);
-        tasks.into_iter().map(|(_, t)| t).collect()
+        tasks.sort_by_key(TaskRef::creation_order);
+        tasks
     }
 
     // ---- Debug mode ----------------------------------------------------------------------

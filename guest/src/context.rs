@@ -33,8 +33,13 @@ thread_local! {
 /// ```
 #[derive(Clone)]
 pub struct Context {
-    vars: Rc<RefCell<Vars>>,
-    entered: Rc<Cell<bool>>,
+    inner: Rc<ContextInner>,
+}
+
+struct ContextInner {
+    vars: RefCell<Vars>,
+    /// Set while `run` executes, to refuse entering twice.
+    entered: Cell<bool>,
 }
 
 impl Context {
@@ -50,14 +55,16 @@ impl Context {
 
     pub(crate) fn from_vars(vars: Vars) -> Context {
         Context {
-            vars: Rc::new(RefCell::new(vars)),
-            entered: Rc::new(Cell::new(false)),
+            inner: Rc::new(ContextInner {
+                vars: RefCell::new(vars),
+                entered: Cell::new(false),
+            }),
         }
     }
 
     /// A new context with the same values (`Context.copy()`).
     pub fn copy(&self) -> Context {
-        Context::from_vars(self.vars.borrow().clone())
+        Context::from_vars(self.inner.vars.borrow().clone())
     }
 
     /// Runs `f` with this context entered: variables set by `f` stay in this context.
@@ -67,21 +74,21 @@ impl Context {
     /// writes and the outer run's would overwrite each other).
     #[track_caller]
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
-        if self.entered.replace(true) {
+        if self.inner.entered.replace(true) {
             panic!("RuntimeError: cannot enter context: {self:?} is already entered");
         }
-        let entered = self.vars.borrow().clone();
+        let entered = self.inner.vars.borrow().clone();
         let outer = CURRENT.with(|c| c.replace(entered));
         let result = f();
         let inner = CURRENT.with(|c| c.replace(outer));
-        *self.vars.borrow_mut() = inner;
-        self.entered.set(false);
+        *self.inner.vars.borrow_mut() = inner;
+        self.inner.entered.set(false);
         result
     }
 
     /// The number of variables set in this context.
     pub fn len(&self) -> usize {
-        self.vars.borrow().len()
+        self.inner.vars.borrow().len()
     }
 
     /// `true` when no variable is set in this context.

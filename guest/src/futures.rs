@@ -10,7 +10,7 @@ use crate::base_events::EventLoop;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::exception_handler::ExceptionContext;
-use crate::tasks::{self, TaskCore, TaskName};
+use crate::tasks::{self, Slot, TaskCore, TaskName};
 
 /// The identity of a done callback, for [`Future::remove_done_callback`] (Rust closures
 /// cannot be compared the way Python functions are).
@@ -89,12 +89,12 @@ impl<T: 'static> Future<T> {
 
     /// `true` once a result or an exception is set, or the future is cancelled.
     pub fn done(&self) -> bool {
-        !matches!(*self.inner.state.borrow(), State::Pending)
+        Slot::done(&*self.inner)
     }
 
     /// `true` once cancelled.
     pub fn cancelled(&self) -> bool {
-        matches!(*self.inner.state.borrow(), State::Cancelled(_))
+        Slot::cancelled(&*self.inner)
     }
 
     /// Sets the result and schedules the done callbacks.
@@ -275,16 +275,6 @@ impl<T: 'static> Future<T> {
         }
     }
 
-    pub(crate) fn set_owner(&self, task: Weak<TaskCore>, name: TaskName) {
-        *self.inner.owner.borrow_mut() = Some(task);
-        *self.inner.task_name.borrow_mut() = Some(name);
-    }
-
-    /// Follows a task's rename, for reports made after the task is gone.
-    pub(crate) fn set_task_name(&self, name: TaskName) {
-        *self.inner.task_name.borrow_mut() = Some(name);
-    }
-
     /// A description for logs, asyncio's `repr(fut)`.
     pub(crate) fn describe(&self) -> String {
         let state = match &*self.inner.state.borrow() {
@@ -412,5 +402,34 @@ impl<T> Drop for FutureInner<T> {
                 ..Default::default()
             });
         }
+    }
+}
+
+/// A task's view of its result future, whatever the result type.
+impl<T: 'static> Slot for FutureInner<T> {
+    fn done(&self) -> bool {
+        !matches!(*self.state.borrow(), State::Pending)
+    }
+    fn cancelled(&self) -> bool {
+        matches!(*self.state.borrow(), State::Cancelled(_))
+    }
+    fn finish_cancelled(self: Rc<Self>, msg: Option<String>) {
+        Future { inner: self }.finish_cancelled(msg)
+    }
+    fn set_owner(&self, task: Weak<TaskCore>, name: TaskName) {
+        *self.owner.borrow_mut() = Some(task);
+        *self.task_name.borrow_mut() = Some(name);
+    }
+    fn set_task_name(&self, name: TaskName) {
+        *self.task_name.borrow_mut() = Some(name);
+    }
+    fn same_as(&self, other: *const ()) -> bool {
+        std::ptr::eq(self as *const Self as *const (), other)
+    }
+    fn exception(self: Rc<Self>) -> Result<Option<Error>> {
+        Future { inner: self }.exception()
+    }
+    fn poll_done(self: Rc<Self>, cx: &mut std::task::Context<'_>, as_waiter: bool) -> Poll<()> {
+        Future { inner: self }.poll_done(cx, as_waiter)
     }
 }

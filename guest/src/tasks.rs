@@ -55,39 +55,12 @@ pub type TaskFactory = Rc<dyn Fn(&EventLoop, Coroutine, TaskOptions) -> TaskRef>
 pub(crate) trait Slot {
     fn done(&self) -> bool;
     fn cancelled(&self) -> bool;
-    fn finish_cancelled(&self, msg: Option<String>);
+    fn finish_cancelled(self: Rc<Self>, msg: Option<String>);
     fn set_owner(&self, task: std::rc::Weak<TaskCore>, name: TaskName);
     fn set_task_name(&self, name: TaskName);
     fn same_as(&self, other: *const ()) -> bool;
-    fn exception(&self) -> Result<Option<Error>>;
-    fn poll_done(&self, cx: &mut std::task::Context<'_>, as_waiter: bool) -> Poll<()>;
-}
-
-impl<T: 'static> Slot for Future<T> {
-    fn done(&self) -> bool {
-        Future::done(self)
-    }
-    fn cancelled(&self) -> bool {
-        Future::cancelled(self)
-    }
-    fn finish_cancelled(&self, msg: Option<String>) {
-        Future::finish_cancelled(self, msg)
-    }
-    fn set_owner(&self, task: std::rc::Weak<TaskCore>, name: TaskName) {
-        Future::set_owner(self, task, name)
-    }
-    fn set_task_name(&self, name: TaskName) {
-        Future::set_task_name(self, name)
-    }
-    fn same_as(&self, other: *const ()) -> bool {
-        Rc::as_ptr(&self.inner) as *const () == other
-    }
-    fn exception(&self) -> Result<Option<Error>> {
-        Future::exception(self)
-    }
-    fn poll_done(&self, cx: &mut std::task::Context<'_>, as_waiter: bool) -> Poll<()> {
-        Future::poll_done(self, cx, as_waiter)
-    }
+    fn exception(self: Rc<Self>) -> Result<Option<Error>>;
+    fn poll_done(self: Rc<Self>, cx: &mut std::task::Context<'_>, as_waiter: bool) -> Poll<()>;
 }
 
 thread_local! {
@@ -117,6 +90,8 @@ impl fmt::Display for TaskName {
 /// The untyped state of a task: what the loop steps and what wakers point to.
 pub struct TaskCore {
     id: u64,
+    /// The task's key in its loop's registry, until it is done.
+    registry_key: Cell<Option<usize>>,
     lp: EventLoop,
     name: RefCell<TaskName>,
     context: Context,
@@ -144,7 +119,9 @@ impl TaskCore {
             // The coroutine's drop guards are its `finally` clauses: like asyncio, run them
             // inside the task (its context entered, `current_task()` is the task).
             self.run_inside(|| drop(coro));
-            self.slot.finish_cancelled(self.cancel_msg.borrow().clone());
+            self.slot
+                .clone()
+                .finish_cancelled(self.cancel_msg.borrow().clone());
             self.finish();
             return;
         }
@@ -182,7 +159,9 @@ impl TaskCore {
 
     fn finish(&self) {
         *self.fut_waiter.borrow_mut() = None;
-        self.lp.inner.tasks.borrow_mut().remove(&self.id);
+        if let Some(key) = self.registry_key.take() {
+            self.lp.inner.tasks.borrow_mut().try_remove(key);
+        }
     }
 
     /// Queues a step unless one is queued or the task is done.
@@ -302,7 +281,7 @@ where
             let outcome = fut.await.into_result();
             writer.finish(outcome);
         }),
-        slot: Rc::new(result.clone()),
+        slot: result.inner.clone(),
     };
     let task = match lp.task_factory() {
         Some(factory) => factory(lp, coro, options),
@@ -353,6 +332,7 @@ impl TaskRef {
         };
         let core = Rc::new(TaskCore {
             id,
+            registry_key: Cell::new(None),
             lp: lp.clone(),
             name: RefCell::new(name.clone()),
             context: options.context.unwrap_or_else(Context::copy_current),
@@ -366,7 +346,8 @@ impl TaskRef {
             fut_waiter: RefCell::new(None),
         });
         core.slot.set_owner(Rc::downgrade(&core), name);
-        lp.inner.tasks.borrow_mut().insert(id, Rc::downgrade(&core));
+        let key = lp.inner.tasks.borrow_mut().insert(Rc::downgrade(&core));
+        core.registry_key.set(Some(key));
         core.schedule();
         TaskRef { core }
     }
@@ -420,11 +401,11 @@ impl TaskRef {
     /// The exception, `None` if the task returned `Ok`; `Err(Cancelled)` when cancelled,
     /// `Err(InvalidState)` when not done.
     pub fn exception(&self) -> Result<Option<Error>> {
-        self.core.slot.exception()
+        self.core.slot.clone().exception()
     }
 
     pub(crate) fn poll_done(&self, cx: &mut std::task::Context<'_>, as_waiter: bool) -> Poll<()> {
-        self.core.slot.poll_done(cx, as_waiter)
+        self.core.slot.clone().poll_done(cx, as_waiter)
     }
 
     /// How many cancellations were requested (asyncio's `cancelling()`).
@@ -434,6 +415,11 @@ impl TaskRef {
         } else {
             self.core.cancel_requests.get()
         }
+    }
+
+    /// The order tasks were created in (for `all_tasks`).
+    pub(crate) fn creation_order(&self) -> u64 {
+        self.core.id
     }
 
     /// `true` when both refer to the same task.
