@@ -37,6 +37,8 @@
 //! returned by a callback reaches the loop's exception handler. Module names follow
 //! asyncio's files (`base_events`, `events`, `futures`, `tasks`, `locks`, `queues`, ...).
 
+#![warn(missing_docs)]
+
 mod asyncgens;
 mod base_events;
 pub mod context;
@@ -74,4 +76,4 @@ pub use sys::{Event as SelectorEvent, Readiness, Selector, WasiPollSelector};
 pub use tasks::{
     Coroutine, Task, TaskFactory, TaskOptions, TaskRef, all_tasks, create_task, current_task, sleep,
 };
-pub use timeouts::wait_for;
+pub use timeouts::{timeout, timeout_at, wait_for};

@@ -253,6 +253,18 @@ pub(crate) fn is_current(task: &std::rc::Weak<TaskCore>) -> bool {
     })
 }
 
+/// Cancels what the current task waits on (a deadline passed inside the task).
+pub(crate) fn cancel_current_waiter() {
+    let waiter = CURRENT_TASK.with(|c| {
+        c.borrow()
+            .as_ref()
+            .and_then(|task| task.fut_waiter.borrow_mut().take())
+    });
+    if let Some(waiter) = waiter {
+        waiter.cancel_waitable(None);
+    }
+}
+
 /// Called by a future being polled: the current task now waits on it.
 pub(crate) fn set_fut_waiter(waiter: Rc<dyn Waitable>) {
     CURRENT_TASK.with(|c| {

@@ -1,12 +1,14 @@
-//! `wait_for`: an awaitable with a deadline (asyncio's `wait_for`).
+//! Deadlines: `wait_for` (the awaitable runs in its own task) and `timeout` / `timeout_at`
+//! (it runs inside the current task), asyncio's `wait_for` and `timeout()`.
 
-use std::future::{IntoFuture, poll_fn};
+use std::future::{Future as _, IntoFuture, poll_fn};
+use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
 use crate::error::{Error, IntoResult, Result};
 use crate::events;
-use crate::tasks::{CancelTimerOnDrop, Task};
+use crate::tasks::{self, CancelTimerOnDrop, Task};
 
 /// Waits for `aw` at most `timeout` (`None`: no limit), asyncio's `wait_for`.
 ///
@@ -67,4 +69,65 @@ impl<T: 'static> Drop for CancelOnDrop<T> {
     fn drop(&mut self) {
         self.0.cancel();
     }
+}
+
+/// Runs `aw` inside the current task with a deadline `delay` from now (`None`: no limit),
+/// asyncio's `async with asyncio.timeout(delay)`.
+///
+/// When the deadline passes first, `aw` is dropped (Rust's cancellation), what it was
+/// awaiting is cancelled (as asyncio cancels the task, and with it the future the task
+/// waits on), and the result is `Err(Error::Timeout)`. Unlike [`wait_for`], no task is
+/// created.
+///
+/// ```no_run
+/// # async fn f() -> sandloop::Result<()> {
+/// use std::time::Duration;
+/// let r = sandloop::timeout(Duration::from_millis(10), sandloop::sleep(Duration::from_secs(5))).await;
+/// assert!(matches!(r, Err(sandloop::Error::Timeout)));
+/// # Ok(()) }
+/// ```
+pub async fn timeout<F>(
+    delay: impl Into<Option<Duration>>,
+    aw: F,
+) -> Result<<F::Output as IntoResult>::Ok>
+where
+    F: IntoFuture,
+    F::Output: IntoResult,
+{
+    let lp = events::get_running_loop()?;
+    let when = delay.into().map(|d| lp.time() + d.as_secs_f64());
+    timeout_at(when, aw).await
+}
+
+/// [`timeout`] with an absolute deadline on the loop clock ([`crate::EventLoop::time`]),
+/// asyncio's `timeout_at(when)`.
+pub async fn timeout_at<F>(
+    when: impl Into<Option<f64>>,
+    aw: F,
+) -> Result<<F::Output as IntoResult>::Ok>
+where
+    F: IntoFuture,
+    F::Output: IntoResult,
+{
+    let lp = events::get_running_loop()?;
+    let mut aw = pin!(aw.into_future());
+    let Some(when) = when.into() else {
+        return aw.await.into_result();
+    };
+    let deadline = lp.create_future::<()>();
+    let setter = deadline.clone();
+    let _timer = CancelTimerOnDrop(lp.call_at(when, move || {
+        let _ = setter.set_result(());
+    }));
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = aw.as_mut().poll(cx) {
+            return Poll::Ready(out.into_result());
+        }
+        if deadline.poll_done(cx, false).is_ready() {
+            tasks::cancel_current_waiter();
+            return Poll::Ready(Err(Error::Timeout));
+        }
+        Poll::Pending
+    })
+    .await
 }

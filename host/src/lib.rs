@@ -30,6 +30,8 @@
 //! A workload gets nothing by default: no host environment variables, no files, no
 //! network; the caller lists what it passes in [`RunOptions`].
 
+#![warn(missing_docs)]
+
 mod bindings;
 pub mod reactor;
 mod runtime;

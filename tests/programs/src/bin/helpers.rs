@@ -170,6 +170,80 @@ fn wait_for_past_its_timeout_gives_timeout_and_cancels_the_inner_task() -> Resul
     Ok(())
 }
 
+fn timeout_that_passes_gives_timeout_and_drops_the_work() -> Result<()> {
+    let log = Log::new();
+    let l = log.clone();
+    sandloop::run(async move {
+        let inner_log = l.clone();
+        let got = sandloop::timeout(ms(10), async move {
+            let _guard = DropGuard {
+                log: inner_log.clone(),
+                name: "inner",
+            };
+            sleep(long()).await?;
+            inner_log.push("inner finished");
+            Ok::<_, Error>(1)
+        })
+        .await;
+        assert!(matches!(got, Err(Error::Timeout)), "{got:?}");
+        assert_eq!(l.get(), ["inner dropped"]);
+        Ok::<_, Error>(())
+    })?;
+    assert_eq!(log.get(), ["inner dropped"]);
+    Ok(())
+}
+
+fn timeout_that_is_not_reached_returns_the_value() -> Result<()> {
+    let v = sandloop::run(async {
+        sandloop::timeout(long(), async {
+            sleep(ms(1)).await?;
+            Ok::<_, Error>(7)
+        })
+        .await
+    })?;
+    assert_eq!(v, 7);
+    Ok(())
+}
+
+fn timeout_none_never_expires() -> Result<()> {
+    let v = sandloop::run(async {
+        sandloop::timeout(None, async {
+            sleep(ms(5)).await?;
+            Ok::<_, Error>(3)
+        })
+        .await
+    })?;
+    assert_eq!(v, 3);
+    Ok(())
+}
+
+/// asyncio cancels the task on expiry, and with it the task it awaits.
+fn timeout_cancels_the_task_it_was_awaiting() -> Result<()> {
+    sandloop::run(async {
+        let lp = sandloop::get_running_loop()?;
+        let inner = lp.create_task(sleep(long()));
+        let probe = inner.clone();
+        let got = sandloop::timeout(ms(5), inner).await;
+        assert!(matches!(got, Err(Error::Timeout)), "{got:?}");
+        yield_a_few_times().await?;
+        assert!(probe.cancelled());
+        Ok::<_, Error>(())
+    })
+}
+
+fn timeout_at_takes_a_deadline_on_the_loop_clock() -> Result<()> {
+    sandloop::run(async {
+        let lp = sandloop::get_running_loop()?;
+        let start = lp.time();
+        let got = sandloop::timeout_at(start + 0.02, sleep(long())).await;
+        assert!(matches!(got, Err(Error::Timeout)), "{got:?}");
+        assert!(lp.time() - start >= 0.02);
+        let past = sandloop::timeout_at(start - 1.0, sleep(long())).await;
+        assert!(matches!(past, Err(Error::Timeout)), "{past:?}");
+        Ok::<_, Error>(())
+    })
+}
+
 fn wait_for_that_completes_in_time_returns_the_value() -> Result<()> {
     let got = sandloop::run(async {
         wait_for(after(ms(5), "inner", 5, Log::new()), Duration::from_secs(5)).await
@@ -1134,6 +1208,11 @@ fn queue_producer_and_consumer_on_a_size_one_queue_finish() -> Result<()> {
 }
 
 test_programs::cases!(
+    timeout_that_passes_gives_timeout_and_drops_the_work,
+    timeout_that_is_not_reached_returns_the_value,
+    timeout_none_never_expires,
+    timeout_cancels_the_task_it_was_awaiting,
+    timeout_at_takes_a_deadline_on_the_loop_clock,
     sleep_takes_at_least_the_delay_on_the_loop_clock,
     sleeping_tasks_wake_in_order_of_their_delays,
     wait_for_past_its_timeout_gives_timeout_and_cancels_the_inner_task,
