@@ -180,3 +180,50 @@ fn precompiled_code_under_another_extension_is_refused() {
     assert_eq!(run.status.code(), Some(2), "stderr: {stderr}");
     assert!(stderr.contains("refusing native code"), "stderr: {stderr}");
 }
+
+/// Runs `errors_and_debug debug_follows_the_environment`, which prints `debug=true|false`.
+/// `host_env` is set in the host's environment, `run_flags` go after `sandloop run`.
+fn debug_flag_seen_by_guest(host_env: &[(&str, &str)], run_flags: &[&str]) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sandloop"));
+    cmd.env_remove("SANDLOOP_LOG").env_remove("SANDLOOP_DEBUG");
+    cmd.envs(host_env.iter().copied());
+    let output = cmd
+        .arg("run")
+        .args(run_flags)
+        .args([path_str(program("errors_and_debug")), "--"])
+        .arg("debug_follows_the_environment")
+        .output()
+        .expect("failed to start sandloop");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        stderr_of(&output)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+#[test]
+fn sandloop_debug_in_the_host_environment_reaches_the_guest() {
+    assert_eq!(
+        debug_flag_seen_by_guest(&[("SANDLOOP_DEBUG", "1")], &[]),
+        "debug=true"
+    );
+    assert_eq!(debug_flag_seen_by_guest(&[], &[]), "debug=false");
+}
+
+#[test]
+fn env_flag_sets_a_guest_variable_and_nothing_else_leaks() {
+    assert_eq!(
+        debug_flag_seen_by_guest(&[], &["--env", "SANDLOOP_DEBUG=yes"]),
+        "debug=true"
+    );
+    // Inheriting another variable passes that one only.
+    assert_eq!(
+        debug_flag_seen_by_guest(
+            &[("OTHER_HOST_VAR", "1")],
+            &["--env-inherit", "OTHER_HOST_VAR"]
+        ),
+        "debug=false"
+    );
+}
