@@ -314,17 +314,6 @@ impl<T: 'static> Future<T> {
             .as_ref()
             .is_some_and(tasks::is_current)
     }
-
-    /// Registers the awaiting task's waker; the task also learns what it waits on, so that
-    /// cancelling the task cancels this future (asyncio's `_fut_waiter`).
-    fn register(&self, waker: &Waker) {
-        let mut wakers = self.inner.wakers.borrow_mut();
-        if !wakers.iter().any(|w| w.will_wake(waker)) {
-            wakers.push(waker.clone());
-        }
-        drop(wakers);
-        tasks::set_fut_waiter(self.inner.clone());
-    }
 }
 
 impl<T: Clone + 'static> Future<T> {
@@ -357,8 +346,7 @@ impl<T: Clone + 'static> std::future::Future for Future<T> {
                 self.describe()
             ))))
         } else {
-            self.register(cx.waker());
-            Poll::Pending
+            self.poll_done(cx, true).map(|()| self.result())
         }
     }
 }
