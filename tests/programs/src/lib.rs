@@ -45,6 +45,18 @@ impl Log {
     }
 }
 
+/// Records `"<name> dropped"` when dropped: the cleanup of a coroutine that was cancelled.
+pub struct DropGuard {
+    pub log: Log,
+    pub name: &'static str,
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.log.push(format!("{} dropped", self.name));
+    }
+}
+
 /// Declares `main` dispatching to the listed case functions by name.
 ///
 /// Cases before `; checked:` only need to exit 0 quietly: tests/artifacts reads this list and

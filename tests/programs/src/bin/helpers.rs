@@ -10,19 +10,7 @@ use sandloop::{
     Error, Event, EventLoop, ExceptionContext, Lock, Queue, Result, ReturnWhen, Semaphore,
     create_task, gather, gather_settled, shield, sleep, wait, wait_for,
 };
-use test_programs::Log;
-
-/// Records `"<name> dropped"` when dropped: the cleanup of a coroutine that was cancelled.
-struct DropGuard {
-    log: Log,
-    name: &'static str,
-}
-
-impl Drop for DropGuard {
-    fn drop(&mut self) {
-        self.log.push(format!("{} dropped", self.name));
-    }
-}
+use test_programs::{DropGuard, Log};
 
 /// Sends the messages of the loop's exception handler to `log`.
 fn record_exceptions(lp: &EventLoop, log: &Log) {

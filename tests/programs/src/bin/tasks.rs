@@ -10,19 +10,7 @@ use sandloop::context::{Context, ContextVar};
 use sandloop::{
     Error, EventLoop, ExceptionContext, Result, TaskFactory, TaskOptions, TaskRef, sleep,
 };
-use test_programs::Log;
-
-/// Records `"<name> dropped"` when dropped: the cleanup of a coroutine that was cancelled.
-struct DropGuard {
-    log: Log,
-    name: &'static str,
-}
-
-impl Drop for DropGuard {
-    fn drop(&mut self) {
-        self.log.push(format!("{} dropped", self.name));
-    }
-}
+use test_programs::{DropGuard, Log};
 
 /// Sends the messages of the loop's exception handler to `log`, with the `future` field.
 fn record_exceptions(lp: &EventLoop, log: &Log) {
