@@ -429,6 +429,7 @@ impl EventLoop {
         }
         let when = if when.is_nan() { f64::INFINITY } else { when };
         let handle = Handle::new(cb, ctx, at, when, Some(Rc::downgrade(&self.inner)));
+        handle.set_in_heap(true);
         let seq = self.inner.timer_seq.get();
         self.inner.timer_seq.set(seq + 1);
         self.inner.scheduled.borrow_mut().push(Timer {
@@ -480,7 +481,9 @@ impl EventLoop {
                 let mut heap = inner.scheduled.borrow_mut();
                 let Some(top) = heap.peek() else { break };
                 if top.handle.cancelled() {
-                    heap.pop();
+                    if let Some(gone) = heap.pop() {
+                        gone.handle.set_in_heap(false);
+                    }
                     inner
                         .timer_cancelled_count
                         .set(inner.timer_cancelled_count.get().saturating_sub(1));
@@ -491,6 +494,7 @@ impl EventLoop {
                 }
                 let Some(timer) = heap.pop() else { break };
                 drop(heap);
+                timer.handle.set_in_heap(false);
                 inner
                     .ready
                     .borrow_mut()
@@ -567,6 +571,9 @@ impl EventLoop {
                 .into_vec()
                 .into_iter()
                 .partition(|t| !t.handle.cancelled());
+            for timer in &gone {
+                timer.handle.set_in_heap(false);
+            }
             *inner.scheduled.borrow_mut() = BinaryHeap::from(keep);
             inner.timer_cancelled_count.set(0);
             drop(gone);
@@ -662,10 +669,6 @@ impl EventLoop {
     /// Sets [`EventLoop::slow_callback_duration`].
     pub fn set_slow_callback_duration(&self, duration: Duration) {
         self.inner.slow_callback_duration.set(duration);
-    }
-
-    pub(crate) fn task_factory(&self) -> Option<TaskFactory> {
-        self.inner.task_factory.borrow().clone()
     }
 }
 

@@ -28,6 +28,9 @@ pub(crate) struct Header {
     when: f64,
     /// Timers tell their loop when they are cancelled, so it can purge the heap.
     timer_loop: Option<Weak<LoopInner>>,
+    /// A timer is in its loop's heap (asyncio's `TimerHandle._scheduled`): only then does
+    /// cancelling it count towards purging the heap.
+    in_heap: Cell<bool>,
 }
 
 /// A scheduled callback whose closure is stored inline (one allocation per `call_soon`).
@@ -95,6 +98,7 @@ impl Handle {
                     context,
                     when,
                     timer_loop,
+                    in_heap: Cell::new(false),
                 },
                 f: Cell::new(Some(f)),
             }),
@@ -109,7 +113,9 @@ impl Handle {
         }
         // Drop what the callback captured now, as asyncio drops the args, to break cycles.
         self.inner.discard();
-        if let Some(lp) = header.timer_loop.as_ref().and_then(Weak::upgrade) {
+        if header.in_heap.get()
+            && let Some(lp) = header.timer_loop.as_ref().and_then(Weak::upgrade)
+        {
             lp.timer_handle_cancelled();
         }
     }
@@ -139,6 +145,11 @@ impl Handle {
             HandleContext::Snapshot(vars) => context::run_in_snapshot(vars, || inner.run()),
             HandleContext::Explicit(ctx) => ctx.run(|| inner.run()),
         }
+    }
+
+    /// Marks a timer as in (or out of) its loop's heap.
+    pub(crate) fn set_in_heap(&self, in_heap: bool) {
+        self.inner.header().in_heap.set(in_heap);
     }
 
     pub(crate) fn when(&self) -> f64 {

@@ -295,7 +295,7 @@ where
         }),
         slot: result.inner.clone(),
     };
-    let task = match lp.task_factory() {
+    let task = match lp.get_task_factory() {
         Some(factory) => factory(lp, coro, options),
         None => TaskRef::spawn(lp, coro, options, location),
     };
