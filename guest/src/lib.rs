@@ -72,7 +72,7 @@ pub use runners::run;
 pub use selector_events::SelectorEventLoop;
 #[cfg(feature = "host-reactor")]
 pub use sys::HostSelector;
-pub use sys::{Event as SelectorEvent, Readiness, Selector, WasiPollSelector};
+pub use sys::{Event as SelectorEvent, Readiness, Selector, WasiPollSelector, exit};
 pub use tasks::{
     Coroutine, Task, TaskFactory, TaskOptions, TaskRef, all_tasks, create_task, current_task, sleep,
 };

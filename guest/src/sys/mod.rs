@@ -4,6 +4,7 @@
 //! native reactor (one crossing per loop iteration, O(ready)); `wasi_poll.rs` uses nothing but
 //! standard WASI 0.2 and runs on any host.
 
+mod exit;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod host;
 pub(crate) mod wasi_poll;
@@ -41,6 +42,7 @@ pub trait Selector {
     fn select(&mut self, timeout: Option<Duration>, events: &mut Vec<Event>);
 }
 
+pub use exit::exit;
 /// The sandloop host's native reactor (requires the `host-reactor` feature).
 #[cfg(feature = "host-reactor")]
 pub use host::HostSelector;
