@@ -345,6 +345,12 @@ impl<T: Clone + 'static> std::future::Future for Future<T> {
                 "Task cannot await on itself: {}",
                 self.describe()
             ))))
+        } else if tasks::current_task_loop_is_not(&self.inner.lp) {
+            // Its loop may never run while this one does: asyncio raises RuntimeError.
+            Poll::Ready(Err(Error::runtime(format!(
+                "Task got Future {} attached to a different loop",
+                self.describe()
+            ))))
         } else {
             self.poll_done(cx, true).map(|()| self.result())
         }

@@ -253,6 +253,11 @@ pub(crate) fn is_current(task: &std::rc::Weak<TaskCore>) -> bool {
     })
 }
 
+/// `true` when a task is running and it belongs to a loop other than `lp`.
+pub(crate) fn current_task_loop_is_not(lp: &EventLoop) -> bool {
+    CURRENT_TASK.with(|c| c.borrow().as_ref().is_some_and(|task| task.lp != *lp))
+}
+
 /// Cancels what the current task waits on (a deadline passed inside the task).
 pub(crate) fn cancel_current_waiter() {
     let waiter = CURRENT_TASK.with(|c| {

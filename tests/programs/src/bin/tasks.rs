@@ -788,7 +788,22 @@ fn join_takes_a_result_that_is_not_clone() -> sandloop::Result<()> {
     lp.close()
 }
 
+/// asyncio: "Task got Future attached to a different loop" (that loop may never run).
+fn awaiting_a_future_of_another_loop_is_a_runtime_error() -> sandloop::Result<()> {
+    let other = sandloop::new_event_loop();
+    let foreign = other.create_future::<u32>();
+    let lp = sandloop::new_event_loop();
+    let got = lp.run_until_complete(async move { Ok::<_, Error>(foreign.await) })?;
+    match got {
+        Err(Error::Runtime(m)) => assert!(m.contains("attached to a different loop"), "{m}"),
+        other => panic!("expected a RuntimeError, got {other:?}"),
+    }
+    other.close()?;
+    lp.close()
+}
+
 test_programs::cases!(
+    awaiting_a_future_of_another_loop_is_a_runtime_error,
     join_takes_a_result_that_is_not_clone,
     create_task_runs_the_coroutine_and_await_gives_its_result,
     task_awaiting_another_task_gets_its_result,
