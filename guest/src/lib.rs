@@ -55,6 +55,7 @@ mod selector_events;
 mod sys;
 mod tasks;
 mod timeouts;
+mod waiters;
 
 pub use asyncgens::AsyncGen;
 pub use base_events::EventLoop;

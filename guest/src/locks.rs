@@ -7,40 +7,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::error::{Error, Result};
-use crate::events;
-use crate::futures::Future;
-
-/// Waiters are futures of the running loop, woken in FIFO order.
-type Waiters = RefCell<VecDeque<Future<()>>>;
-
-fn new_waiter(waiters: &Waiters) -> Result<Future<()>> {
-    let fut = events::get_running_loop()?.create_future::<()>();
-    waiters.borrow_mut().push_back(fut.clone());
-    Ok(fut)
-}
-
-fn remove_waiter(waiters: &Waiters, fut: &Future<()>) {
-    waiters
-        .borrow_mut()
-        .retain(|w| !Rc::ptr_eq(&w.inner, &fut.inner));
-}
-
-/// Runs `f` when dropped unless disarmed: the cleanup of a waiter whose task is cancelled.
-struct OnDrop<F: FnMut()>(Option<F>);
-
-impl<F: FnMut()> OnDrop<F> {
-    fn disarm(&mut self) {
-        self.0 = None;
-    }
-}
-
-impl<F: FnMut()> Drop for OnDrop<F> {
-    fn drop(&mut self) {
-        if let Some(f) = self.0.as_mut() {
-            f();
-        }
-    }
-}
+use crate::waiters::{OnDrop, Waiters, new_waiter, remove_waiter};
 
 // ---- Event -------------------------------------------------------------------------------
 

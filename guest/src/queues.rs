@@ -6,9 +6,8 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::error::{Error, Result};
-use crate::events;
-use crate::futures::Future;
 use crate::locks::Event;
+use crate::waiters::{OnDrop, Waiters, new_waiter, remove_waiter};
 
 /// A FIFO queue for tasks of one loop, asyncio's `asyncio.Queue`. Clones share the queue.
 ///
@@ -21,8 +20,8 @@ pub struct Queue<T> {
 struct QueueInner<T> {
     maxsize: usize,
     items: RefCell<VecDeque<T>>,
-    getters: RefCell<VecDeque<Future<()>>>,
-    putters: RefCell<VecDeque<Future<()>>>,
+    getters: Waiters,
+    putters: Waiters,
     unfinished_tasks: Cell<usize>,
     finished: Event,
 }
@@ -140,46 +139,23 @@ impl<T: 'static> Queue<T> {
 /// (its task was cancelled) passes the wake-up on when the condition still holds, so no item
 /// or slot is stranded; one cancelled while still waiting wakes nobody (asyncio's
 /// `if not self.empty() and not getter.cancelled(): self._wakeup_next(self._getters)`).
-async fn wait_turn(
-    waiters: &RefCell<VecDeque<Future<()>>>,
-    ready: impl Fn() -> bool,
-) -> Result<()> {
-    let fut = events::get_running_loop()?.create_future::<()>();
-    waiters.borrow_mut().push_back(fut.clone());
-    struct Cleanup<'a, F: Fn() -> bool> {
-        waiters: &'a RefCell<VecDeque<Future<()>>>,
-        fut: Future<()>,
-        ready: F,
-        /// The wait returned to its caller, which goes on to take its turn.
-        returned: bool,
-    }
-    impl<F: Fn() -> bool> Drop for Cleanup<'_, F> {
-        fn drop(&mut self) {
-            self.waiters
-                .borrow_mut()
-                .retain(|w| !Rc::ptr_eq(&w.inner, &self.fut.inner));
-            if self.returned {
-                return;
-            }
-            let woken = self.fut.done() && !self.fut.cancelled();
-            self.fut.cancel();
-            if woken && (self.ready)() {
-                wake_next(self.waiters);
-            }
+async fn wait_turn(waiters: &Waiters, ready: impl Fn() -> bool) -> Result<()> {
+    let fut = new_waiter(waiters)?;
+    let mut abandoned = OnDrop(Some(|| {
+        remove_waiter(waiters, &fut);
+        let woken = fut.done() && !fut.cancelled();
+        fut.cancel();
+        if woken && ready() {
+            wake_next(waiters);
         }
-    }
-    let mut cleanup = Cleanup {
-        waiters,
-        fut: fut.clone(),
-        ready,
-        returned: false,
-    };
-    let woken = fut.await;
-    cleanup.returned = true;
+    }));
+    let woken = fut.clone().await;
+    abandoned.disarm();
+    remove_waiter(waiters, &fut);
     woken
 }
 
-fn wake_next(waiters: &RefCell<VecDeque<Future<()>>>) {
+fn wake_next(waiters: &Waiters) {
     loop {
         let next = waiters.borrow_mut().pop_front();
         match next {
