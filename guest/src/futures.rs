@@ -295,24 +295,18 @@ impl<T: 'static> Future<T> {
         if self.done() {
             return Poll::Ready(());
         }
-        let mut wakers = self.inner.wakers.borrow_mut();
-        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            wakers.push(cx.waker().clone());
-        }
-        drop(wakers);
+        self.add_waker(cx);
         if as_waiter {
             tasks::set_fut_waiter(self.inner.clone());
         }
         Poll::Pending
     }
 
-    /// `true` when this is the result of the task running now.
-    fn is_result_of_current_task(&self) -> bool {
-        self.inner
-            .owner
-            .borrow()
-            .as_ref()
-            .is_some_and(tasks::is_current)
+    fn add_waker(&self, cx: &std::task::Context<'_>) {
+        let mut wakers = self.inner.wakers.borrow_mut();
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
     }
 }
 
@@ -338,22 +332,17 @@ impl<T: Clone + 'static> std::future::Future for Future<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Result<T>> {
         if self.done() {
-            Poll::Ready(self.result())
-        } else if self.is_result_of_current_task() {
-            // It would wait forever: asyncio raises RuntimeError into the coroutine.
-            Poll::Ready(Err(Error::runtime(format!(
-                "Task cannot await on itself: {}",
-                self.describe()
-            ))))
-        } else if tasks::current_task_loop_is_not(&self.inner.lp) {
-            // Its loop may never run while this one does: asyncio raises RuntimeError.
-            Poll::Ready(Err(Error::runtime(format!(
-                "Task got Future {} attached to a different loop",
-                self.describe()
-            ))))
-        } else {
-            self.poll_done(cx, true).map(|()| self.result())
+            return Poll::Ready(self.result());
         }
+        let owner = self.inner.owner.borrow().clone();
+        if let Err(problem) = tasks::wait_on(self.inner.clone(), &self.inner.lp, owner.as_ref()) {
+            return Poll::Ready(Err(Error::runtime(format!(
+                "{problem}: {}",
+                self.describe()
+            ))));
+        }
+        self.add_waker(cx);
+        Poll::Pending
     }
 }
 

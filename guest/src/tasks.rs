@@ -244,18 +244,28 @@ unsafe fn waker_drop(data: *const ()) {
     drop(unsafe { Rc::from_raw(data as *const TaskCore) });
 }
 
-/// `true` when `task` is the task running now.
-pub(crate) fn is_current(task: &std::rc::Weak<TaskCore>) -> bool {
+/// The current task (if any) starts waiting on `waiter`, a future of loop `lp` that holds
+/// the result of task `owner` if it has one: one look at the current task checks asyncio's
+/// two errors (the wait could never end) and records what the task waits on.
+pub(crate) fn wait_on(
+    waiter: Rc<dyn Waitable>,
+    lp: &EventLoop,
+    owner: Option<&std::rc::Weak<TaskCore>>,
+) -> std::result::Result<(), &'static str> {
     CURRENT_TASK.with(|c| {
-        c.borrow()
-            .as_ref()
-            .is_some_and(|current| std::ptr::eq(Rc::as_ptr(current), task.as_ptr()))
+        let current = c.borrow();
+        let Some(task) = current.as_ref() else {
+            return Ok(());
+        };
+        if owner.is_some_and(|o| std::ptr::eq(Rc::as_ptr(task), o.as_ptr())) {
+            return Err("Task cannot await on itself");
+        }
+        if task.lp != *lp {
+            return Err("Task got Future attached to a different loop");
+        }
+        *task.fut_waiter.borrow_mut() = Some(waiter);
+        Ok(())
     })
-}
-
-/// `true` when a task is running and it belongs to a loop other than `lp`.
-pub(crate) fn current_task_loop_is_not(lp: &EventLoop) -> bool {
-    CURRENT_TASK.with(|c| c.borrow().as_ref().is_some_and(|task| task.lp != *lp))
 }
 
 /// Cancels what the current task waits on (a deadline passed inside the task).
