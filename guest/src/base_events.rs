@@ -413,6 +413,7 @@ impl EventLoop {
         self.schedule_at(when, cb, Some(ctx), Location::caller())
     }
 
+    #[track_caller]
     fn schedule_at<F, R>(
         &self,
         when: f64,
@@ -424,9 +425,7 @@ impl EventLoop {
         F: FnOnce() -> R + 'static,
         R: IntoResult<Ok = ()>,
     {
-        if self.is_closed() {
-            panic!("RuntimeError: Event loop is closed (call_later/call_at at {at})");
-        }
+        self.assert_open();
         let when = if when.is_nan() { f64::INFINITY } else { when };
         let handle = Handle::new(cb, ctx, at, when, Some(Rc::downgrade(&self.inner)));
         handle.set_in_heap(true);

@@ -13,7 +13,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
-type Vars = Rc<HashMap<u64, Rc<dyn Any>>>;
+pub(crate) type Vars = Rc<HashMap<u64, Rc<dyn Any>>>;
 
 thread_local! {
     /// The mapping of the context that is entered right now.

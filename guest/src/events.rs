@@ -13,7 +13,7 @@ use crate::error::{Error, IntoResult, Result};
 /// The context a callback runs in.
 pub(crate) enum HandleContext {
     /// A copy of the context current at scheduling time; what the callback sets is discarded.
-    Snapshot(Rc<std::collections::HashMap<u64, Rc<dyn std::any::Any>>>),
+    Snapshot(context::Vars),
     /// A context given explicitly (`*_with_context`, a task's own): sets persist in it.
     Explicit(Context),
 }
