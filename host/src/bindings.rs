@@ -2,13 +2,13 @@
 //!
 //! Only the world `sandloop:host/imports` is generated here: standard WASI comes from
 //! `wasmtime_wasi::p2`, whose own generated bindings already cover `wasi:*`. This module
-//! and the per-interface modules (`reactor`, later `net`, `fs`, ...) are the only places
-//! that touch generated code, so a change in the WIT shows up in one place per interface.
+//! and the per-interface modules (`reactor`, `net`, `dns`, ...) are the only places that
+//! touch generated code, so a change in the WIT shows up in one place per interface.
 //!
 //! Every import is `trappable`: host functions return `wasmtime::Result<..>`, so a guest
 //! that passes a stale or foreign resource handle gets a trap from the `ResourceTable`
-//! lookup instead of a host panic; the WIT-level errors (`error-code`) stay in the inner
-//! `Result` the guest sees.
+//! lookup instead of a host panic; the WIT-level errors (`error-code`, `types.error`) stay
+//! in the inner `Result` the guest sees.
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -16,7 +16,11 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
     with: {
         "sandloop:host/reactor.source": crate::reactor::Source,
+        "sandloop:host/net.socket": crate::net::Socket,
+        "sandloop:host/net.stream": crate::net::Stream,
+        "sandloop:host/dns.address-lookup": crate::dns::AddressLookup,
+        "sandloop:host/dns.name-lookup": crate::dns::NameLookup,
     },
 });
 
-pub use sandloop::host::reactor;
+pub use sandloop::host::{dns, net, reactor, types};

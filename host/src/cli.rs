@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
-use sandloop_host::{ExitStatus, PRECOMPILED_EXTENSION, RunOptions, Runtime};
+use sandloop_host::{
+    AddrRule, ExitStatus, PRECOMPILED_EXTENSION, Policy, ResolveOverride, RunOptions, Runtime,
+};
 
 /// The exit code when the host cannot run the workload (as clap's for bad flags).
 pub const HOST_ERROR_EXIT_CODE: i32 = 2;
@@ -29,8 +31,15 @@ enum Command {
     /// Run a workload: a `.wasm` component or a `.cwasm` from `sandloop compile`.
     ///
     /// The workload's stdin, stdout and stderr are the host's. Its environment holds only
-    /// what `--env` and `--env-inherit` give it, plus SANDLOOP_DEBUG when set. The exit
-    /// code is the workload's; 101 if it traps; 2 if it cannot be run.
+    /// what `--env` and `--env-inherit` give it, plus SANDLOOP_DEBUG when set. It gets no
+    /// network unless `--allow-listen` and `--allow-connect` grant it; each denial is an
+    /// error in the workload and a warning in the host log (SANDLOOP_LOG). The exit code is
+    /// the workload's; 101 if it traps; 2 if it cannot be run.
+    ///
+    /// RULE is `ADDR:PORTS`. ADDR: an IPv4 address (`127.0.0.1`), an IPv4 network
+    /// (`10.0.0.0/8`), an IPv6 address or network in brackets (`[::1]`, `[fd00::]/8`), or
+    /// `*` for any address. PORTS: a port (`8080`), a range (`8000-8999`), or `*` for any
+    /// port (0, "any free port", included).
     Run(RunArgs),
     /// Precompile a component for this host into a `.cwasm`, which starts without
     /// compiling.
@@ -46,6 +55,18 @@ struct RunArgs {
     /// unset).
     #[arg(long = "env-inherit", value_name = "NAME")]
     env_inherit: Vec<String>,
+    /// Allow binding and listening on addresses that match RULE (repeatable), e.g.
+    /// `127.0.0.1:8080` or `127.0.0.1:*`.
+    #[arg(long = "allow-listen", value_name = "RULE")]
+    allow_listen: Vec<AddrRule>,
+    /// Allow connecting to addresses that match RULE (repeatable), e.g. `10.0.0.0/8:443`
+    /// or `[::1]:*`.
+    #[arg(long = "allow-connect", value_name = "RULE")]
+    allow_connect: Vec<AddrRule>,
+    /// Resolve NAME to exactly these addresses inside the workload, without asking the
+    /// system resolver (repeatable), e.g. `db.internal=10.0.0.7,::1`.
+    #[arg(long = "resolve", value_name = "NAME=ADDR[,ADDR...]")]
+    resolve: Vec<ResolveOverride>,
     /// The component, then the workload's arguments (everything after the component,
     /// with or without a `--` before them).
     #[arg(
@@ -98,6 +119,15 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
     }
 
+    let mut policy = Policy {
+        allow_listen: args.allow_listen,
+        allow_connect: args.allow_connect,
+        ..Policy::default()
+    };
+    for entry in args.resolve {
+        policy = policy.resolve_name(entry.name, entry.addrs);
+    }
+
     let runtime = Runtime::new()?;
     let workload = runtime.load(component.as_ref())?;
     let output = workload.run(RunOptions {
@@ -105,6 +135,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         env,
         capture_output: false,
         inherit_stdin: true,
+        policy,
     })?;
     match output.status {
         ExitStatus::Exited(code) => Ok(code),

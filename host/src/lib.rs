@@ -29,15 +29,55 @@
 //!
 //! A workload gets nothing by default: no host environment variables, no files, no
 //! network; the caller lists what it passes in [`RunOptions`].
+//!
+//! # The interfaces
+//!
+//! One module per WIT interface of `sandloop:host`:
+//! - [`reactor`]: register readiness sources, `wait` for a batch of events;
+//! - [`net`]: sockets (create, bind, listen, accept, connect, recv, send, options,
+//!   `socketpair`) and completion-mode [`net::Stream`]s, whose reads arrive inside the
+//!   reactor's events and whose writes the host buffers and flushes;
+//! - [`dns`]: `getaddrinfo`/`getnameinfo` on host threads, answered through the reactor.
+//!
+//! OS failures reach the guest as a WIT `error` with a kind it can match
+//! (`connection-refused`, `would-block`, ...) and a message naming the operation, the
+//! target and the OS's words. A stale or foreign resource handle traps the guest; it never
+//! panics the host.
+//!
+//! # Capabilities
+//!
+//! A [`Policy`] says where a workload may listen and connect, and which names resolve to
+//! fixed addresses; everything else is denied, with an audit line in the host log
+//! (`tracing` target `sandloop::audit`) and an error of kind `denied` in the guest that
+//! names the operation and the address:
+//!
+//! ```no_run
+//! use sandloop_host::{Policy, RunOptions, Runtime};
+//!
+//! let policy = Policy::new()
+//!     .allow_listen("127.0.0.1:8080")?
+//!     .allow_connect("10.0.0.0/8:5432")?
+//!     .resolve_name("db.internal", ["10.1.2.3".parse()?]);
+//! let workload = Runtime::new()?.load("server.wasm".as_ref())?;
+//! workload.run(RunOptions { policy, ..Default::default() })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![warn(missing_docs)]
 
 mod bindings;
+pub mod dns;
+mod error;
+pub mod net;
+pub mod policy;
 pub mod reactor;
 mod runtime;
 mod state;
+#[cfg(test)]
+mod testing;
 mod workload;
 
+pub use policy::{AddrRule, Denied, Policy, ResolveOverride, RuleError};
 pub use reactor::ReactorWaker;
 pub use runtime::{PRECOMPILED_EXTENSION, Runtime};
 pub use workload::{ExitStatus, RunOptions, RunOutput, RunningWorkload, Workload};

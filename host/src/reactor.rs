@@ -16,14 +16,27 @@
 //!
 //! # Tokens
 //!
-//! The guest's `u64` token is stored in the [`Source`]; mio is given the source's
-//! `ResourceTable` index instead. That keeps the waker's token out of the guest's token
-//! space (every `u64` is a valid guest token) and lets `wait` find the registration of an
-//! event with one table lookup.
+//! The guest's `u64` token is stored in the watched resource; mio is given a token made
+//! of the kind of the resource and its `ResourceTable` index instead: `kind << 32 | rep`,
+//! with kind 0 for a [`Source`] and 1 for a completion-mode [`Stream`]. That keeps the
+//! waker's token (`usize::MAX`) out of the guest's token space (every `u64` is a valid
+//! guest token) and lets `wait` find the resource of an event with one typed table
+//! lookup.
+//!
+//! # Completions
+//!
+//! A [`Stream`] is not a readiness source: on readiness `wait` does its I/O and reports
+//! the outcome (bytes read, bytes still buffered, end of stream, failure) in the event;
+//! see [`crate::net::stream`]. The bytes carried by one batch are capped at
+//! [`MAX_BATCH_DATA`] in all, so that a batch stays a bounded copy.
+//!
+//! Work done on host threads (DNS lookups) completes through a queue of guest tokens: the
+//! thread pushes the token and wakes the reactor, and `wait` reports each as a `readable`
+//! event. A non-empty queue makes `wait` poll without blocking.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use mio::unix::SourceFd;
@@ -31,12 +44,41 @@ use mio::{Events, Poll, Token};
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
 use crate::bindings::reactor::{self as wit, ErrorCode, Event, Interest};
+use crate::net::Stream;
+use crate::net::stream::MAX_BATCH_DATA;
 
 #[cfg(test)]
 mod tests;
 
-/// The mio token of the waker; table indices are `u32`, so it never collides with one.
+/// The mio token of the waker: its kind (`u32::MAX`) is none of [`TokenKind`].
 const WAKER_TOKEN: Token = Token(usize::MAX);
+
+// A mio token holds a kind and a `u32` table index side by side.
+const _: () = assert!(usize::BITS >= 64, "the reactor needs 64-bit tokens");
+
+/// The kind of table entry a mio token refers to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum TokenKind {
+    /// A readiness [`Source`].
+    Source = 0,
+    /// A completion-mode [`Stream`].
+    Stream = 1,
+}
+
+/// The mio token of the `kind` entry at table index `rep`.
+pub(crate) fn token(kind: TokenKind, rep: u32) -> Token {
+    Token((kind as usize) << 32 | rep as usize)
+}
+
+/// The kind and table index a mio token refers to; `None` for the waker.
+fn decode(token: Token) -> Option<(TokenKind, u32)> {
+    let rep = token.0 as u32;
+    match token.0 >> 32 {
+        0 => Some((TokenKind::Source, rep)),
+        1 => Some((TokenKind::Stream, rep)),
+        _ => None,
+    }
+}
 
 /// How many events one `wait` can return; more stay queued in the kernel for the next.
 const EVENTS_CAPACITY: usize = 1024;
@@ -140,6 +182,28 @@ impl ReactorWaker {
     }
 }
 
+/// Reports work that host threads finished for the guest: a clone lives on each such
+/// thread, the queue is drained by the instance's `wait`.
+#[derive(Clone)]
+pub(crate) struct Completer {
+    queue: Arc<Mutex<Vec<u64>>>,
+    waker: Arc<mio::Waker>,
+}
+
+impl Completer {
+    /// Queues a `readable` event under `token` and wakes the instance's `wait`.
+    pub(crate) fn complete(&self, token: u64) {
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(token);
+        if let Err(err) = self.waker.wake() {
+            // The event is queued; the next `wait` that returns for any reason reports it.
+            tracing::debug!(%err, "reactor: waking for a completion failed");
+        }
+    }
+}
+
 /// One instance's reactor: a `mio::Poll`, its reusable event buffer and its waker.
 pub(crate) struct Reactor {
     poll: Poll,
@@ -147,6 +211,13 @@ pub(crate) struct Reactor {
     waker: Arc<mio::Waker>,
     /// Table indices of the sources reported by the last `wait`, re-armed before the next.
     reported: Vec<u32>,
+    /// Table indices of the streams whose read stopped at a limit, re-armed before the
+    /// next wait.
+    unfinished_streams: Vec<u32>,
+    /// Guest tokens of work finished by host threads, not yet reported.
+    completions: Arc<Mutex<Vec<u64>>>,
+    /// The drained completions, swapped with the queue so neither allocates per wait.
+    completed: Vec<u64>,
 }
 
 impl Reactor {
@@ -159,7 +230,48 @@ impl Reactor {
             events: Events::with_capacity(EVENTS_CAPACITY),
             waker,
             reported: Vec::new(),
+            unfinished_streams: Vec::new(),
+            completions: Arc::new(Mutex::new(Vec::new())),
+            completed: Vec::new(),
         })
+    }
+
+    /// The registry that streams register with.
+    pub(crate) fn registry(&self) -> &mio::Registry {
+        self.poll.registry()
+    }
+
+    /// What host threads use to report finished work under a guest token.
+    pub(crate) fn completer(&self) -> Completer {
+        Completer {
+            queue: Arc::clone(&self.completions),
+            waker: Arc::clone(&self.waker),
+        }
+    }
+
+    /// Whether finished work is waiting to be reported.
+    fn has_completions(&self) -> bool {
+        !self
+            .completions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+
+    /// Moves the finished work into `batch` as `readable` events.
+    fn drain_completions(&mut self, batch: &mut Vec<Event>) {
+        std::mem::swap(
+            &mut *self
+                .completions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+            &mut self.completed,
+        );
+        batch.extend(
+            self.completed
+                .drain(..)
+                .map(|token| readiness_event(token, Interest::READABLE)),
+        );
     }
 
     /// A handle that host threads use to interrupt `wait`.
@@ -184,12 +296,28 @@ impl Reactor {
                 tracing::debug!(rep, %err, "reactor: re-arming a reported source failed");
             }
         }
+        for rep in self.unfinished_streams.drain(..) {
+            if let Ok(stream) = table.get_mut(&Resource::<Stream>::new_borrow(rep)) {
+                stream.rearm(registry);
+            }
+        }
     }
 }
 
 /// The mio token of the source at table index `rep`.
 fn token_of(rep: u32) -> Token {
-    Token(rep as usize)
+    token(TokenKind::Source, rep)
+}
+
+/// An event that reports readiness only.
+fn readiness_event(token: u64, readiness: Interest) -> Event {
+    Event {
+        token,
+        readiness,
+        data: Vec::new(),
+        write_buffered: 0,
+        error: None,
+    }
 }
 
 /// The mio interest for a WIT interest. mio cannot ask for hang-ups alone (the kernel
@@ -312,7 +440,11 @@ impl wit::Host for ReactorView<'_> {
 
     fn wait(&mut self, timeout_ns: Option<u64>) -> wasmtime::Result<Vec<Event>> {
         self.reactor.rearm(self.table);
-        let timeout = timeout_ns.map(Duration::from_nanos);
+        let mut timeout = timeout_ns.map(Duration::from_nanos);
+        if self.reactor.has_completions() {
+            // Finished work is waiting: report it now, with whatever else is ready.
+            timeout = Some(Duration::ZERO);
+        }
         let reactor = &mut *self.reactor;
         match reactor.poll.poll(&mut reactor.events, timeout) {
             Ok(()) => {}
@@ -321,31 +453,43 @@ impl wit::Host for ReactorView<'_> {
             Err(err) => return Err(wasmtime::Error::from(err).context("reactor wait failed")),
         }
         let mut batch = Vec::with_capacity(reactor.events.iter().count());
+        // What the batch may still carry in stream data, shared by all its streams.
+        let mut room = MAX_BATCH_DATA;
         for event in reactor.events.iter() {
-            if event.token() == WAKER_TOKEN {
+            let Some((kind, rep)) = decode(event.token()) else {
                 continue;
+            };
+            match kind {
+                TokenKind::Source => {
+                    let Ok(source) = self.table.get(&Resource::<Source>::new_borrow(rep)) else {
+                        continue;
+                    };
+                    let Some(registration) = source.registration else {
+                        continue;
+                    };
+                    let ready = readiness(event, registration.interest);
+                    if ready == Interest::empty() {
+                        // Readable data on a hangup-only registration: nothing to report,
+                        // and not re-armed, so it cannot turn into a busy loop.
+                        continue;
+                    }
+                    batch.push(readiness_event(registration.token, ready));
+                    reactor.reported.push(rep);
+                }
+                TokenKind::Stream => {
+                    let Ok(stream) = self.table.get_mut(&Resource::<Stream>::new_borrow(rep))
+                    else {
+                        continue;
+                    };
+                    let outcome = stream.on_ready(event, reactor.poll.registry(), &mut room);
+                    if outcome.rearm {
+                        reactor.unfinished_streams.push(rep);
+                    }
+                    batch.extend(outcome.event);
+                }
             }
-            let Ok(rep) = u32::try_from(event.token().0) else {
-                continue;
-            };
-            let Ok(source) = self.table.get(&Resource::<Source>::new_borrow(rep)) else {
-                continue;
-            };
-            let Some(registration) = source.registration else {
-                continue;
-            };
-            let ready = readiness(event, registration.interest);
-            if ready == Interest::empty() {
-                // Readable data on a hangup-only registration: nothing to report, and
-                // not re-armed, so it cannot turn into a busy loop.
-                continue;
-            }
-            batch.push(Event {
-                token: registration.token,
-                readiness: ready,
-            });
-            reactor.reported.push(rep);
         }
+        reactor.drain_completions(&mut batch);
         Ok(batch)
     }
 }

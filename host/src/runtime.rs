@@ -8,11 +8,13 @@ use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 use anyhow::{Context as _, bail};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Cache, CacheConfig, Config, Engine, OptLevel, Precompiled, WasmBacktraceDetails};
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 
-use crate::bindings::reactor;
+use crate::bindings::{dns, net, reactor, types};
+use crate::dns::HasDns;
+use crate::net::HasNet;
 use crate::reactor::HasReactor;
 use crate::state::State;
 use crate::workload::Workload;
@@ -92,9 +94,18 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(anyhow::Error::from)
             .context("failed to link WASI")?;
+        types::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state)
+            .map_err(anyhow::Error::from)
+            .context("failed to link sandloop:host/types")?;
         reactor::add_to_linker::<State, HasReactor>(&mut linker, State::reactor_view)
             .map_err(anyhow::Error::from)
             .context("failed to link sandloop:host/reactor")?;
+        net::add_to_linker::<State, HasNet>(&mut linker, State::net_view)
+            .map_err(anyhow::Error::from)
+            .context("failed to link sandloop:host/net")?;
+        dns::add_to_linker::<State, HasDns>(&mut linker, State::dns_view)
+            .map_err(anyhow::Error::from)
+            .context("failed to link sandloop:host/dns")?;
         Ok(Runtime {
             engine,
             linker,

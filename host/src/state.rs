@@ -1,14 +1,19 @@
-//! The data of one instance's `Store`: the WASI context, the resource table and the reactor.
+//! The data of one instance's `Store`: the WASI context, the resource table, the reactor,
+//! the workload's policy and its resolver threads.
 //!
 //! Everything a running guest holds lives here, so dropping the `Store` releases it all:
-//! every resource in the table (sockets, pipes, sources) is closed, and the reactor's epoll
-//! and eventfd descriptors with it. Nothing outlives a run.
+//! every resource in the table (sockets, streams, sources, lookups) is closed, the
+//! reactor's epoll and eventfd descriptors with it, and the resolver threads end. Nothing
+//! outlives a run.
 
 use anyhow::Context as _;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::dns::{DnsView, Resolver};
+use crate::net::NetView;
+use crate::policy::Policy;
 use crate::reactor::{Reactor, ReactorView, ReactorWaker};
 use crate::workload::RunOptions;
 
@@ -21,6 +26,8 @@ pub(crate) struct State {
     wasi: WasiCtx,
     table: ResourceTable,
     reactor: Reactor,
+    policy: Policy,
+    resolver: Resolver,
 }
 
 impl State {
@@ -53,10 +60,13 @@ impl State {
             Capture::default()
         };
         let reactor = Reactor::new().context("failed to create the instance's reactor")?;
+        let resolver = Resolver::new(reactor.completer());
         let state = State {
             wasi: builder.build(),
             table: ResourceTable::new(),
             reactor,
+            policy: opts.policy.clone(),
+            resolver,
         };
         Ok((state, capture))
     }
@@ -71,6 +81,24 @@ impl State {
         ReactorView {
             reactor: &mut self.reactor,
             table: &mut self.table,
+        }
+    }
+
+    /// The reactor, the table and the policy, for the `net` interface.
+    pub(crate) fn net_view(&mut self) -> NetView<'_> {
+        NetView {
+            reactor: &mut self.reactor,
+            table: &mut self.table,
+            policy: &self.policy,
+        }
+    }
+
+    /// The table, the policy and the resolver threads, for the `dns` interface.
+    pub(crate) fn dns_view(&mut self) -> DnsView<'_> {
+        DnsView {
+            table: &mut self.table,
+            policy: &self.policy,
+            resolver: &self.resolver,
         }
     }
 }
@@ -102,3 +130,6 @@ impl Capture {
         (bytes(self.stdout), bytes(self.stderr))
     }
 }
+
+/// `types` has no functions; its bindings only need a host to name.
+impl crate::bindings::types::Host for State {}

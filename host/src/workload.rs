@@ -8,6 +8,7 @@ use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 
+use crate::policy::Policy;
 use crate::reactor::ReactorWaker;
 use crate::state::{Capture, State};
 
@@ -27,7 +28,18 @@ pub struct Workload {
 /// How to run a workload once.
 ///
 /// The default runs with no arguments, an empty environment, the host's stdout and stderr
-/// (not captured) and a closed stdin.
+/// (not captured), a closed stdin and a policy that grants nothing.
+///
+/// ```
+/// use sandloop_host::{Policy, RunOptions};
+///
+/// let opts = RunOptions {
+///     args: vec!["--port".into(), "8080".into()],
+///     policy: Policy::new().allow_listen("127.0.0.1:8080")?,
+///     ..Default::default()
+/// };
+/// # Ok::<(), sandloop_host::RuleError>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// `argv[1..]`; `argv[0]` is the component's file stem.
@@ -39,6 +51,8 @@ pub struct RunOptions {
     pub capture_output: bool,
     /// Whether the guest reads the host's stdin (otherwise its stdin is closed).
     pub inherit_stdin: bool,
+    /// What the guest may do with the network; the default denies everything.
+    pub policy: Policy,
 }
 
 /// How a run ended.
@@ -129,6 +143,8 @@ impl Workload {
     }
 
     fn run_instance(&self, state: State, capture: Capture) -> anyhow::Result<RunOutput> {
+        // Every host log line of the run (audit lines included) names the workload.
+        let _span = tracing::info_span!("workload", name = %self.name).entered();
         let mut store = Store::new(&self.engine, state);
         let status = match self.pre.instantiate(&mut store) {
             Ok(command) => match command.wasi_cli_run().call_run(&mut store) {

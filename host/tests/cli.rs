@@ -227,3 +227,47 @@ fn env_flag_sets_a_guest_variable_and_nothing_else_leaks() {
         "debug=false"
     );
 }
+
+#[test]
+fn malformed_policy_flags_exit_2_saying_what_is_wrong() {
+    let hello = path_str(program("hello_world"));
+    let cases = [
+        (
+            vec!["run", "--allow-listen", "::1:80", hello],
+            "write it in brackets",
+        ),
+        (
+            vec!["run", "--allow-connect", "127.0.0.1:99999", hello],
+            "is not a port",
+        ),
+        (vec!["run", "--resolve", "db.internal", hello], "NAME=ADDR"),
+    ];
+    for (args, expected) in cases {
+        let output = sandloop(&args);
+        let stderr = stderr_of(&output);
+
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn well_formed_policy_flags_are_accepted() {
+    let output = sandloop(&[
+        "run",
+        "--allow-listen",
+        "127.0.0.1:*",
+        "--allow-connect",
+        "[::1]:8000-8999",
+        "--resolve",
+        "db.internal=10.0.0.7,::1",
+        path_str(program("hello_world")),
+    ]);
+
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        stderr_of(&output)
+    );
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{Resource, ResourceTable};
 
-use super::{Reactor, ReactorView, Source};
+use super::{Reactor, ReactorView, Source, TokenKind, WAKER_TOKEN, decode, token};
 use crate::bindings::reactor::{ErrorCode, Event, Host as _, HostSource as _, Interest};
 
 /// Long enough never to expire on a loaded machine; the events come much sooner.
@@ -261,4 +261,52 @@ fn bad_handles_are_errors_not_panics() {
     let (src, _peer) = fx.socket_source();
     fx.view().drop(Resource::new_own(src.rep())).unwrap();
     assert!(fx.view().drop(Resource::new_own(src.rep())).is_err());
+}
+
+#[test]
+fn tokens_carry_the_kind_and_the_table_index() {
+    let source = token(TokenKind::Source, 7);
+    let stream = token(TokenKind::Stream, 7);
+
+    assert_ne!(source, stream);
+    assert_eq!(decode(source), Some((TokenKind::Source, 7)));
+    assert_eq!(decode(stream), Some((TokenKind::Stream, 7)));
+    assert_eq!(
+        decode(token(TokenKind::Stream, u32::MAX)),
+        Some((TokenKind::Stream, u32::MAX))
+    );
+    assert_eq!(decode(WAKER_TOKEN), None);
+}
+
+#[test]
+fn completion_from_another_thread_is_a_readable_event() {
+    let mut fx = Fixture::new();
+    let completer = fx.reactor.completer();
+
+    // The thread queues the token before it wakes the reactor: the wait sees both.
+    let thread = std::thread::spawn(move || completer.complete(31));
+    let events = fx.wait(Some(PATIENCE_NS));
+    thread.join().unwrap();
+
+    assert_eq!(tokens_and_readiness(&events), [(31, Interest::READABLE)]);
+    assert!(fx.wait(Some(0)).is_empty(), "reported once");
+}
+
+#[test]
+fn queued_completion_makes_wait_return_at_once() {
+    let mut fx = Fixture::new();
+    fx.reactor.completer().complete(1);
+    // Swallow the wake so only the queue can end the next wait early.
+    let _ = fx.wait(Some(0));
+    fx.reactor.completer().complete(2);
+    let _ = fx
+        .reactor
+        .poll
+        .poll(&mut fx.reactor.events, Some(Duration::ZERO));
+
+    let start = Instant::now();
+    let events = fx.wait(Some(10_000_000_000));
+
+    assert_eq!(tokens_and_readiness(&events), [(2, Interest::READABLE)]);
+    assert!(start.elapsed() < Duration::from_secs(5));
 }

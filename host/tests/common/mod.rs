@@ -3,12 +3,16 @@
 //! A guest program holds many cases and runs the one named by its first argument; each
 //! `#[test]` here runs one case and asserts on its exit status and output. One `Runtime` per
 //! test binary compiles each program once.
+//!
+//! Cases run with [`loopback_policy`] (listen and connect on 127.0.0.1 and ::1, any port)
+//! unless they pass their own [`RunOptions`] through [`run_case_with_options`], e.g. to run
+//! with a deny-all policy or with `--resolve`-style names ([`policy_with_resolve`]).
 
 #![allow(dead_code)]
 
 use std::sync::OnceLock;
 
-use sandloop_host::{ExitStatus, RunOptions, Runtime};
+use sandloop_host::{ExitStatus, Policy, RunOptions, Runtime};
 
 /// What a guest case did.
 pub struct Outcome {
@@ -49,22 +53,40 @@ fn runtime() -> &'static Runtime {
     RUNTIME.get_or_init(|| Runtime::new().expect("create the sandloop runtime"))
 }
 
-/// Runs `case` of guest program `program` with `env`, capturing its output.
-pub fn run_case_with_env(program: &str, case: &str, env: &[(&str, &str)]) -> Outcome {
+/// Listen and connect on loopback, IPv4 and IPv6, any port: what cases get by default.
+pub fn loopback_policy() -> Policy {
+    Policy::new()
+        .allow_listen("127.0.0.1:*")
+        .and_then(|p| p.allow_listen("[::1]:*"))
+        .and_then(|p| p.allow_connect("127.0.0.1:*"))
+        .and_then(|p| p.allow_connect("[::1]:*"))
+        .expect("valid loopback rules")
+}
+
+/// [`loopback_policy`] plus fixed names, as `--resolve NAME=ADDR,...` gives them, e.g.
+/// `&[("localhost-multi", &["::1", "127.0.0.1"])]`.
+pub fn policy_with_resolve(names: &[(&str, &[&str])]) -> Policy {
+    names
+        .iter()
+        .fold(loopback_policy(), |policy, (name, addrs)| {
+            let addrs = addrs
+                .iter()
+                .map(|a| a.parse().unwrap_or_else(|e| panic!("{a}: {e}")));
+            policy.resolve_name(*name, addrs)
+        })
+}
+
+/// Runs `case` of guest program `program` with `opts` (whose `args` get the case name
+/// first and whose output is always captured).
+pub fn run_case_with_options(program: &str, case: &str, mut opts: RunOptions) -> Outcome {
     let path = test_programs_artifacts::program(program);
     let workload = runtime()
         .load(path)
         .unwrap_or_else(|e| panic!("load {}: {e:?}", path.display()));
+    opts.args.insert(0, case.to_string());
+    opts.capture_output = true;
     let out = workload
-        .run(RunOptions {
-            args: vec![case.to_string()],
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            capture_output: true,
-            ..Default::default()
-        })
+        .run(opts)
         .unwrap_or_else(|e| panic!("run {program} {case}: {e:?}"));
     Outcome {
         status: out.status,
@@ -73,7 +95,36 @@ pub fn run_case_with_env(program: &str, case: &str, env: &[(&str, &str)]) -> Out
     }
 }
 
-/// Runs `case` of guest program `program`, capturing its output.
+/// Runs `case` of guest program `program` under `policy`, capturing its output.
+pub fn run_case_with_policy(program: &str, case: &str, policy: Policy) -> Outcome {
+    run_case_with_options(
+        program,
+        case,
+        RunOptions {
+            policy,
+            ..Default::default()
+        },
+    )
+}
+
+/// Runs `case` of guest program `program` with `env` and the loopback policy, capturing
+/// its output.
+pub fn run_case_with_env(program: &str, case: &str, env: &[(&str, &str)]) -> Outcome {
+    run_case_with_options(
+        program,
+        case,
+        RunOptions {
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            policy: loopback_policy(),
+            ..Default::default()
+        },
+    )
+}
+
+/// Runs `case` of guest program `program` with the loopback policy, capturing its output.
 pub fn run_case(program: &str, case: &str) -> Outcome {
     run_case_with_env(program, case, &[])
 }
@@ -90,6 +141,27 @@ macro_rules! guest_cases {
             #[test]
             fn $case() {
                 let out = common::run_case($program, stringify!($case));
+                out.assert_ok();
+                assert!(out.stderr.is_empty(), "unexpected log:\n{}", out.stderr);
+            }
+        )+
+    };
+}
+
+/// [`guest_cases!`] with every loop a `SelectorEventLoop` (`TEST_LOOP=selector`): the same
+/// cases, with stream transports in the readiness model instead of the host's completion
+/// mode.
+#[macro_export]
+macro_rules! guest_cases_on_selector_loop {
+    ($program:literal: $($case:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let out = common::run_case_with_env(
+                    $program,
+                    stringify!($case),
+                    &[("TEST_LOOP", "selector")],
+                );
                 out.assert_ok();
                 assert!(out.stderr.is_empty(), "unexpected log:\n{}", out.stderr);
             }

@@ -1,0 +1,158 @@
+//! Operating-system errors as the WIT `types.error` a guest sees.
+//!
+//! A guest matches on the `kind` (it maps each one to a `std::io::ErrorKind`) and shows the
+//! `message`, so the message says what was attempted on what, then the OS's own words:
+//! `connect 127.0.0.1:1: Connection refused (os error 111)`. `would-block` and
+//! `in-progress` are the hot path of every non-blocking call; they carry no message, so
+//! they cost no allocation.
+
+use std::fmt::Display;
+use std::io;
+
+use crate::bindings::types::{Error, ErrorKind};
+
+/// An error of `kind` with `message`.
+pub(crate) fn error(kind: ErrorKind, message: impl Into<String>) -> Error {
+    Error {
+        kind,
+        message: message.into(),
+    }
+}
+
+/// The error of a failed `op` on `target`: "`op` `target`: `err`". The target is only
+/// formatted when the message is built, so callers can pass something costly to print.
+pub(crate) fn io_error(op: &str, target: impl Display, err: &io::Error) -> Error {
+    let kind = kind_of(err);
+    if matches!(kind, ErrorKind::WouldBlock | ErrorKind::InProgress) {
+        return error(kind, String::new());
+    }
+    error(kind, format!("{op} {target}: {err}"))
+}
+
+/// The error of a failed `op` that has no target worth naming: "`op`: `err`".
+pub(crate) fn io_error_untargeted(op: &str, err: &io::Error) -> Error {
+    let kind = kind_of(err);
+    if matches!(kind, ErrorKind::WouldBlock | ErrorKind::InProgress) {
+        return error(kind, String::new());
+    }
+    error(kind, format!("{op}: {err}"))
+}
+
+/// The WIT kind of an OS error: by errno when there is one (it is more precise than
+/// `io::ErrorKind`, which has no "in progress"), else by `io::ErrorKind`.
+pub(crate) fn kind_of(err: &io::Error) -> ErrorKind {
+    if let Some(errno) = err.raw_os_error() {
+        return kind_of_errno(errno);
+    }
+    match err.kind() {
+        io::ErrorKind::WouldBlock => ErrorKind::WouldBlock,
+        io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+        io::ErrorKind::NotFound => ErrorKind::NotFound,
+        io::ErrorKind::ConnectionRefused => ErrorKind::ConnectionRefused,
+        io::ErrorKind::ConnectionReset => ErrorKind::ConnectionReset,
+        io::ErrorKind::ConnectionAborted => ErrorKind::ConnectionAborted,
+        io::ErrorKind::NotConnected => ErrorKind::NotConnected,
+        io::ErrorKind::AddrInUse => ErrorKind::AddressInUse,
+        io::ErrorKind::AddrNotAvailable => ErrorKind::AddressNotAvailable,
+        io::ErrorKind::BrokenPipe => ErrorKind::BrokenPipe,
+        io::ErrorKind::TimedOut => ErrorKind::TimedOut,
+        io::ErrorKind::HostUnreachable => ErrorKind::HostUnreachable,
+        io::ErrorKind::NetworkUnreachable => ErrorKind::NetworkUnreachable,
+        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => ErrorKind::InvalidInput,
+        io::ErrorKind::Unsupported => ErrorKind::Unsupported,
+        _ => ErrorKind::Other,
+    }
+}
+
+/// The WIT kind of an errno value.
+pub(crate) fn kind_of_errno(errno: i32) -> ErrorKind {
+    match errno {
+        // EWOULDBLOCK is EAGAIN on Linux.
+        libc::EAGAIN => ErrorKind::WouldBlock,
+        libc::EINPROGRESS => ErrorKind::InProgress,
+        libc::EACCES | libc::EPERM => ErrorKind::PermissionDenied,
+        libc::ENOENT => ErrorKind::NotFound,
+        libc::ECONNREFUSED => ErrorKind::ConnectionRefused,
+        libc::ECONNRESET => ErrorKind::ConnectionReset,
+        libc::ECONNABORTED => ErrorKind::ConnectionAborted,
+        libc::ENOTCONN => ErrorKind::NotConnected,
+        libc::EADDRINUSE => ErrorKind::AddressInUse,
+        libc::EADDRNOTAVAIL => ErrorKind::AddressNotAvailable,
+        libc::EPIPE => ErrorKind::BrokenPipe,
+        libc::ETIMEDOUT => ErrorKind::TimedOut,
+        libc::EHOSTUNREACH => ErrorKind::HostUnreachable,
+        libc::ENETUNREACH => ErrorKind::NetworkUnreachable,
+        libc::EINVAL => ErrorKind::InvalidInput,
+        libc::EOPNOTSUPP | libc::ENOPROTOOPT | libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT => {
+            ErrorKind::Unsupported
+        }
+        _ => ErrorKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_connect_names_the_target_and_the_os_words() {
+        let err = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+
+        let wit = io_error("connect", "127.0.0.1:1", &err);
+
+        assert_eq!(wit.kind, ErrorKind::ConnectionRefused);
+        assert_eq!(
+            wit.message,
+            "connect 127.0.0.1:1: Connection refused (os error 111)"
+        );
+    }
+
+    #[test]
+    fn would_block_and_in_progress_carry_no_message() {
+        let again = io_error("recv", "x", &io::Error::from_raw_os_error(libc::EAGAIN));
+        let progress = io_error(
+            "connect",
+            "x",
+            &io::Error::from_raw_os_error(libc::EINPROGRESS),
+        );
+
+        assert_eq!(
+            (again.kind, again.message.as_str()),
+            (ErrorKind::WouldBlock, "")
+        );
+        assert_eq!(
+            (progress.kind, progress.message.as_str()),
+            (ErrorKind::InProgress, "")
+        );
+    }
+
+    #[test]
+    fn errno_values_map_to_their_kinds() {
+        let cases = [
+            (libc::ECONNRESET, ErrorKind::ConnectionReset),
+            (libc::ECONNABORTED, ErrorKind::ConnectionAborted),
+            (libc::ENOTCONN, ErrorKind::NotConnected),
+            (libc::EADDRINUSE, ErrorKind::AddressInUse),
+            (libc::EADDRNOTAVAIL, ErrorKind::AddressNotAvailable),
+            (libc::EPIPE, ErrorKind::BrokenPipe),
+            (libc::ETIMEDOUT, ErrorKind::TimedOut),
+            (libc::EHOSTUNREACH, ErrorKind::HostUnreachable),
+            (libc::ENETUNREACH, ErrorKind::NetworkUnreachable),
+            (libc::EACCES, ErrorKind::PermissionDenied),
+            (libc::EPERM, ErrorKind::PermissionDenied),
+            (libc::EINVAL, ErrorKind::InvalidInput),
+            (libc::EOPNOTSUPP, ErrorKind::Unsupported),
+            (libc::EMFILE, ErrorKind::Other),
+        ];
+        for (errno, kind) in cases {
+            assert_eq!(kind_of_errno(errno), kind, "errno {errno}");
+        }
+    }
+
+    #[test]
+    fn errors_without_errno_map_by_io_kind() {
+        let err = io::Error::new(io::ErrorKind::InvalidInput, "bad");
+        assert_eq!(kind_of(&err), ErrorKind::InvalidInput);
+        assert_eq!(io_error_untargeted("parse", &err).message, "parse: bad");
+    }
+}

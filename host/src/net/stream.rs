@@ -1,0 +1,594 @@
+//! Completion-mode streams: the WIT `net.stream`, the fast path of stream transports.
+//!
+//! The host does a stream's I/O itself. When the socket is readable and reading is on,
+//! the reactor's `wait` reads up to the stream's budget and returns the bytes inside the
+//! event; a guest `write` is sent at once as far as the kernel takes it, and the rest is
+//! buffered here and flushed by `wait` on writability. A guest transport thus costs about
+//! one crossing per event batch and one per write, instead of one per `recv`/`send`.
+//!
+//! # Events
+//!
+//! `wait` reports at most one event per stream per batch, under the guest's token, and
+//! only when there is something to say:
+//! - `readable` with `data`: the bytes read (never empty when `readable` is set);
+//! - `hangup` without `error`: the peer's end of stream (a zero-byte read), reported once;
+//!   reading stops;
+//! - `writable`: the host flushed buffered bytes; `write-buffered` tells how many remain
+//!   (0: everything was sent, and a requested `write-eof` has been done);
+//! - `error` (with `hangup`): the failure that ended the stream; the socket is no longer
+//!   watched and what was buffered is discarded.
+//!
+//! One event can carry several of these (data read just before the end of stream, for
+//! example): the guest handles `data` first, then `hangup` or `error`. `write-buffered`
+//! is always the current count.
+//!
+//! # Registration
+//!
+//! mio is edge-triggered. A stream is registered with the interest it needs now:
+//! readable while reading is on and the end was not seen, writable while bytes are
+//! buffered; with neither it is deregistered (mio refuses empty interests). Changing the
+//! interest re-registers, which makes the kernel re-check readiness, so data that arrived
+//! while reading was off is reported as soon as reading is back on. A read that stopped at
+//! the budget, before the kernel said "would block", leaves data behind with no new edge
+//! coming: the reactor re-arms such a stream before its next wait.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd as _;
+
+use mio::unix::SourceFd;
+use wasmtime::component::Resource;
+
+use super::{NetView, Socket, address, options, send};
+use crate::bindings::net::{HostStream, OptionName, SocketOption};
+use crate::bindings::reactor::{Event, Interest};
+use crate::bindings::types::{Address, Error, ErrorKind};
+use crate::error::{error, io_error, io_error_untargeted};
+use crate::reactor::{self, TokenKind};
+
+/// The largest read budget of a stream (a larger one is lowered to this).
+pub const MAX_READ_BUDGET: usize = 1 << 20;
+
+/// The most bytes one `wait` carries in the events of all its streams together: a batch
+/// stays a bounded copy however many streams are ready. A stream that could not read
+/// because the batch was full is reported by the next wait.
+pub const MAX_BATCH_DATA: usize = 1 << 20;
+
+/// The first allocation of a read; it grows (doubling) up to the budget when the socket
+/// has more. Small messages then cost a small allocation.
+const FIRST_READ_CAPACITY: usize = 16 << 10;
+
+/// A write buffer that keeps its allocation while bytes come and go.
+const KEPT_WRITE_CAPACITY: usize = 64 << 10;
+
+/// A connected stream socket whose I/O the host does: the WIT `net.stream`.
+///
+/// Made by `stream.open` from a [`Socket`]; dropping it deregisters it from the reactor
+/// and closes the socket, discarding what is still buffered (a transport's `abort`).
+pub struct Stream {
+    socket: socket2::Socket,
+    /// The guest's token for this stream's events.
+    token: u64,
+    /// The stream's `ResourceTable` index: its mio token is made from it.
+    rep: u32,
+    /// The peer, for error messages (after a reset the kernel no longer knows it).
+    peer: Option<SocketAddr>,
+    read_budget: usize,
+    /// The guest wants data (`set-reading`).
+    reading: bool,
+    /// The end of the peer's stream was reported: nothing more to read.
+    read_closed: bool,
+    write_buffer: WriteBuffer,
+    write_eof: WriteEof,
+    /// The failure that ended the stream, once it happened.
+    failure: Option<Error>,
+    /// The interest the socket is registered with, `None` when not registered.
+    registered: Option<mio::Interest>,
+}
+
+/// Where the write side stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WriteEof {
+    /// Writes are accepted.
+    Open,
+    /// `write-eof` was called: shut the write side down once the buffer is flushed.
+    Requested,
+    /// The write side is shut down.
+    Done,
+}
+
+/// What a `wait` made of one readiness event of a stream.
+pub(crate) struct Readiness {
+    /// The event for the guest, if there is anything to report.
+    pub(crate) event: Option<Event>,
+    /// The read stopped at a limit with data maybe left: re-arm before the next wait.
+    pub(crate) rearm: bool,
+}
+
+/// How a read on readiness ended.
+enum ReadEnd {
+    /// The kernel had no more ("would block"): the next edge will come.
+    Drained,
+    /// The budget or the batch's room ran out first: data may be left.
+    Stopped,
+    /// The peer ended its stream.
+    Eof,
+    /// Reading failed.
+    Failed(Error),
+}
+
+impl Stream {
+    fn new(
+        socket: socket2::Socket,
+        peer: Option<SocketAddr>,
+        token: u64,
+        read_budget: u32,
+    ) -> Stream {
+        Stream {
+            socket,
+            token,
+            rep: 0,
+            peer,
+            read_budget: (read_budget as usize).clamp(1, MAX_READ_BUDGET),
+            reading: true,
+            read_closed: false,
+            write_buffer: WriteBuffer::default(),
+            write_eof: WriteEof::Open,
+            failure: None,
+            registered: None,
+        }
+    }
+
+    /// The bytes buffered for writing.
+    pub fn write_buffered(&self) -> usize {
+        self.write_buffer.len()
+    }
+
+    /// The interest the stream needs now.
+    fn wanted_interest(&self) -> Option<mio::Interest> {
+        if self.failure.is_some() {
+            return None;
+        }
+        let read = self.reading && !self.read_closed;
+        let write = !self.write_buffer.is_empty();
+        match (read, write) {
+            (true, true) => Some(mio::Interest::READABLE | mio::Interest::WRITABLE),
+            (true, false) => Some(mio::Interest::READABLE),
+            (false, true) => Some(mio::Interest::WRITABLE),
+            (false, false) => None,
+        }
+    }
+
+    /// Brings the registration in line with what the stream needs; `force` re-registers
+    /// even when nothing changed (a re-arm: the kernel re-checks readiness).
+    fn sync_interest(&mut self, registry: &mio::Registry, force: bool) -> io::Result<()> {
+        let wanted = self.wanted_interest();
+        if wanted == self.registered && !force {
+            return Ok(());
+        }
+        let fd = self.socket.as_raw_fd();
+        let mut source = SourceFd(&fd);
+        let token = reactor::token(TokenKind::Stream, self.rep);
+        match (self.registered, wanted) {
+            (None, None) => {}
+            (None, Some(interest)) => registry.register(&mut source, token, interest)?,
+            (Some(_), Some(interest)) => registry.reregister(&mut source, token, interest)?,
+            (Some(_), None) => registry.deregister(&mut source)?,
+        }
+        self.registered = wanted;
+        Ok(())
+    }
+
+    /// Re-registers the stream so that the kernel reports it again if it is still ready
+    /// (after a read that stopped at a limit).
+    pub(crate) fn rearm(&mut self, registry: &mio::Registry) {
+        if self.registered.is_none() {
+            return;
+        }
+        if let Err(err) = self.sync_interest(registry, true) {
+            tracing::debug!(token = self.token, %err, "stream: re-arming failed");
+        }
+    }
+
+    /// Ends the stream with `failure`: nothing more is read or written, the buffer is
+    /// discarded and the socket is no longer watched.
+    fn fail(&mut self, failure: Error, registry: &mio::Registry) {
+        self.failure = Some(failure);
+        self.write_buffer.clear();
+        if let Err(err) = self.sync_interest(registry, false) {
+            tracing::debug!(token = self.token, %err, "stream: deregistering a failed stream failed");
+        }
+    }
+
+    /// Deregisters the stream (before it is dropped).
+    fn deregister(&mut self, registry: &mio::Registry) {
+        if self.registered.take().is_some() {
+            let fd = self.socket.as_raw_fd();
+            if let Err(err) = registry.deregister(&mut SourceFd(&fd)) {
+                tracing::debug!(token = self.token, %err, "stream: deregistering failed");
+            }
+        }
+    }
+
+    /// Does the I/O one readiness event allows and says what to report.
+    ///
+    /// `room` is what is left of the batch's byte cap; the bytes read are taken from it.
+    pub(crate) fn on_ready(
+        &mut self,
+        event: &mio::event::Event,
+        registry: &mio::Registry,
+        room: &mut usize,
+    ) -> Readiness {
+        let mut readiness = Interest::empty();
+        let mut data = Vec::new();
+        let mut failure = None;
+        let mut rearm = false;
+        let trouble = event.is_error() || event.is_read_closed() || event.is_write_closed();
+
+        if self.failure.is_none()
+            && self.reading
+            && !self.read_closed
+            && (event.is_readable() || trouble)
+        {
+            match self.read_ready(&mut data, room) {
+                ReadEnd::Drained => {}
+                ReadEnd::Stopped => rearm = true,
+                ReadEnd::Eof => {
+                    self.read_closed = true;
+                    readiness |= Interest::HANGUP;
+                }
+                ReadEnd::Failed(err) => failure = Some(err),
+            }
+            if !data.is_empty() {
+                readiness |= Interest::READABLE;
+            }
+        }
+
+        if self.failure.is_none()
+            && failure.is_none()
+            && !self.write_buffer.is_empty()
+            && (event.is_writable() || trouble)
+        {
+            match self.flush() {
+                Ok(0) => {}
+                Ok(_) => readiness |= Interest::WRITABLE,
+                Err(err) => failure = Some(err),
+            }
+        }
+
+        match failure {
+            Some(ref err) => {
+                self.fail(err.clone(), registry);
+                readiness |= Interest::HANGUP;
+            }
+            None => {
+                if let Err(err) = self.sync_interest(registry, false) {
+                    let err = io_error_untargeted("stream: update the registration", &err);
+                    self.fail(err.clone(), registry);
+                    failure = Some(err);
+                    readiness |= Interest::HANGUP;
+                }
+            }
+        }
+
+        if readiness == Interest::empty() {
+            return Readiness { event: None, rearm };
+        }
+        Readiness {
+            event: Some(Event {
+                token: self.token,
+                readiness,
+                data,
+                write_buffered: self.write_buffer.len() as u64,
+                error: failure,
+            }),
+            rearm,
+        }
+    }
+
+    /// Reads until the kernel has no more, the end of stream, an error, or the budget (or
+    /// the batch's room) is used up.
+    fn read_ready(&mut self, data: &mut Vec<u8>, room: &mut usize) -> ReadEnd {
+        let limit = self.read_budget.min(*room);
+        if limit == 0 {
+            return ReadEnd::Stopped;
+        }
+        data.reserve_exact(limit.min(FIRST_READ_CAPACITY));
+        loop {
+            let left = limit - data.len();
+            if left == 0 {
+                return ReadEnd::Stopped;
+            }
+            if data.len() == data.capacity() {
+                // Double, up to the limit.
+                data.reserve_exact(data.len().min(left));
+            }
+            match super::recv_into(&self.socket, data, left) {
+                Ok(0) => return ReadEnd::Eof,
+                Ok(n) => *room -= n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return ReadEnd::Drained,
+                Err(err) => {
+                    return ReadEnd::Failed(io_error(
+                        "recv from",
+                        address::Peer(self.peer, &self.socket),
+                        &err,
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Sends buffered bytes until the kernel takes no more or the buffer is empty; then
+    /// does a requested `write-eof`. Returns how many bytes were sent.
+    fn flush(&mut self) -> Result<usize, Error> {
+        let mut flushed = 0;
+        while !self.write_buffer.is_empty() {
+            match send(&self.socket, self.write_buffer.pending()) {
+                // A stream socket takes at least one byte or says "would block"; never
+                // spin on a zero.
+                Ok(0) => break,
+                Ok(n) => {
+                    self.write_buffer.consume(n);
+                    flushed += n;
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) => {
+                    return Err(io_error(
+                        "send to",
+                        address::Peer(self.peer, &self.socket),
+                        &err,
+                    ));
+                }
+            }
+        }
+        if self.write_buffer.is_empty() && self.write_eof == WriteEof::Requested {
+            self.shutdown_write()?;
+        }
+        Ok(flushed)
+    }
+
+    fn shutdown_write(&mut self) -> Result<(), Error> {
+        self.write_eof = WriteEof::Done;
+        self.socket
+            .shutdown(std::net::Shutdown::Write)
+            .map_err(|err| {
+                io_error(
+                    "shutdown (write) of",
+                    address::Peer(self.peer, &self.socket),
+                    &err,
+                )
+            })
+    }
+
+    /// The error of a call on a stream that already failed.
+    fn failed(&self, op: &str) -> Option<Error> {
+        self.failure.as_ref().map(|failure| {
+            error(
+                failure.kind,
+                format!("{op}: the stream already failed: {}", failure.message),
+            )
+        })
+    }
+
+    /// `write`: sends at once what the kernel takes, buffers the rest.
+    fn write(&mut self, data: Vec<u8>, registry: &mio::Registry) -> Result<u64, Error> {
+        if let Some(err) = self.failed("write") {
+            return Err(err);
+        }
+        if self.write_eof != WriteEof::Open {
+            return Err(error(
+                ErrorKind::BrokenPipe,
+                "write: the stream's write side is closed (write-eof was called)",
+            ));
+        }
+        if data.is_empty() {
+            return Ok(self.write_buffer.len() as u64);
+        }
+        let mut sent = 0;
+        if self.write_buffer.is_empty() {
+            match send(&self.socket, &data) {
+                Ok(n) => sent = n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) => {
+                    let err = io_error("send to", address::Peer(self.peer, &self.socket), &err);
+                    self.fail(err.clone(), registry);
+                    return Err(err);
+                }
+            }
+        }
+        if sent < data.len() {
+            self.write_buffer.push(data, sent);
+            if let Err(err) = self.sync_interest(registry, false) {
+                let err = io_error_untargeted("write: watch for writability", &err);
+                self.fail(err.clone(), registry);
+                return Err(err);
+            }
+        }
+        Ok(self.write_buffer.len() as u64)
+    }
+
+    /// `write-eof`: shuts the write side down now, or after the buffer is flushed.
+    fn write_eof(&mut self) -> Result<(), Error> {
+        if let Some(err) = self.failed("write-eof") {
+            return Err(err);
+        }
+        if self.write_eof != WriteEof::Open {
+            return Ok(());
+        }
+        if self.write_buffer.is_empty() {
+            self.shutdown_write()
+        } else {
+            self.write_eof = WriteEof::Requested;
+            Ok(())
+        }
+    }
+
+    /// `set-reading`.
+    fn set_reading(&mut self, on: bool, registry: &mio::Registry) -> Result<(), Error> {
+        self.reading = on;
+        if self.failure.is_some() {
+            return Ok(());
+        }
+        self.sync_interest(registry, false)
+            .map_err(|err| io_error_untargeted("set-reading", &err))
+    }
+}
+
+/// Bytes waiting to be sent: a vector and the offset of the first unsent byte, so that
+/// sending a prefix costs no move; compacted when it is consumed.
+#[derive(Default)]
+struct WriteBuffer {
+    bytes: Vec<u8>,
+    start: usize,
+}
+
+impl WriteBuffer {
+    fn len(&self) -> usize {
+        self.bytes.len() - self.start
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+
+    /// Appends `data[sent..]`. When the buffer is empty it takes `data` itself (the copy
+    /// the guest's call already made), so buffering costs no second copy.
+    fn push(&mut self, data: Vec<u8>, sent: usize) {
+        if self.is_empty() {
+            self.bytes = data;
+            self.start = sent;
+            return;
+        }
+        if self.start > self.bytes.len() / 2 {
+            // Most of the vector is sent bytes: move the rest to the front first.
+            self.bytes.drain(..self.start);
+            self.start = 0;
+        }
+        self.bytes.extend_from_slice(&data[sent..]);
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.bytes.len() {
+            self.clear();
+        }
+    }
+
+    /// Empties the buffer, keeping a modest allocation for the next bytes.
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.start = 0;
+        if self.bytes.capacity() > KEPT_WRITE_CAPACITY {
+            self.bytes.shrink_to(KEPT_WRITE_CAPACITY);
+        }
+    }
+}
+
+impl HostStream for NetView<'_> {
+    fn open(
+        &mut self,
+        sock: Resource<Socket>,
+        token: u64,
+        read_budget: u32,
+    ) -> wasmtime::Result<Result<Resource<Stream>, Error>> {
+        // The guest hands the socket over (`own<socket>`): it is ours now, and closed if
+        // it cannot become a stream.
+        let (socket, known_peer) = self.table.delete(sock)?.into_parts();
+        let peer = match socket.peer_addr() {
+            Ok(peer) => known_peer.or(peer.as_socket()),
+            Err(err) => {
+                return Ok(Err(io_error_untargeted(
+                    "open a stream: the socket is not connected",
+                    &err,
+                )));
+            }
+        };
+        if !matches!(socket.r#type(), Ok(ty) if ty == socket2::Type::STREAM) {
+            return Ok(Err(error(
+                ErrorKind::InvalidInput,
+                "open a stream: the socket is not a stream socket",
+            )));
+        }
+        let stream = self
+            .table
+            .push(Stream::new(socket, peer, token, read_budget))?;
+        let registry = self.reactor.registry();
+        let entry = self.table.get_mut(&stream)?;
+        entry.rep = stream.rep();
+        if let Err(err) = entry.sync_interest(registry, false) {
+            let err = io_error_untargeted("open a stream: register with the reactor", &err);
+            self.table.delete(stream)?;
+            return Ok(Err(err));
+        }
+        Ok(Ok(stream))
+    }
+
+    fn write(
+        &mut self,
+        self_: Resource<Stream>,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<u64, Error>> {
+        let registry = self.reactor.registry();
+        Ok(self.table.get_mut(&self_)?.write(data, registry))
+    }
+
+    fn write_eof(&mut self, self_: Resource<Stream>) -> wasmtime::Result<Result<(), Error>> {
+        Ok(self.table.get_mut(&self_)?.write_eof())
+    }
+
+    fn set_reading(
+        &mut self,
+        self_: Resource<Stream>,
+        on: bool,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let registry = self.reactor.registry();
+        Ok(self.table.get_mut(&self_)?.set_reading(on, registry))
+    }
+
+    fn write_buffered(&mut self, self_: Resource<Stream>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&self_)?.write_buffered() as u64)
+    }
+
+    fn set_option(
+        &mut self,
+        self_: Resource<Stream>,
+        opt: SocketOption,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        Ok(options::set(&self.table.get(&self_)?.socket, opt))
+    }
+
+    fn get_option(
+        &mut self,
+        self_: Resource<Stream>,
+        name: OptionName,
+    ) -> wasmtime::Result<Result<SocketOption, Error>> {
+        Ok(options::get(&self.table.get(&self_)?.socket, name))
+    }
+
+    fn local_address(
+        &mut self,
+        self_: Resource<Stream>,
+    ) -> wasmtime::Result<Result<Address, Error>> {
+        Ok(super::local_address(&self.table.get(&self_)?.socket))
+    }
+
+    fn peer_address(
+        &mut self,
+        self_: Resource<Stream>,
+    ) -> wasmtime::Result<Result<Address, Error>> {
+        Ok(super::peer_address(&self.table.get(&self_)?.socket))
+    }
+
+    fn drop(&mut self, rep: Resource<Stream>) -> wasmtime::Result<()> {
+        let mut stream = self.table.delete(rep)?;
+        stream.deregister(self.reactor.registry());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,337 @@
+//! Completion-mode streams through the trait methods the guest calls and the reactor's
+//! `wait`, on real sockets.
+
+use std::io::{Read as _, Write as _};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+
+use wasmtime::component::Resource;
+
+use super::{MAX_BATCH_DATA, MAX_READ_BUDGET, Stream};
+use crate::bindings::net::{HostSocket as _, HostStream as _};
+use crate::bindings::reactor::{Event, Interest};
+use crate::bindings::types::{AddressFamily, ErrorKind};
+use crate::net::Socket;
+use crate::testing::{Fixture, PATIENCE_NS, borrow, grow_send_buffer};
+
+const TOKEN: u64 = 77;
+
+impl Fixture {
+    /// A stream over one end of a unix socket pair, and the (blocking) peer end.
+    fn unix_stream(&mut self, read_budget: u32) -> (Resource<Stream>, UnixStream) {
+        let (ours, peer) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let stream = self.open(OwnedFd::from(ours), AddressFamily::Unix, read_budget);
+        (stream, peer)
+    }
+
+    /// A stream over the accepted end of a loopback TCP connection, and the client end.
+    fn tcp_stream(&mut self, read_budget: u32) -> (Resource<Stream>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let stream = self.open(OwnedFd::from(ours), AddressFamily::Ipv4, read_budget);
+        (stream, peer)
+    }
+
+    fn open(&mut self, fd: OwnedFd, family: AddressFamily, read_budget: u32) -> Resource<Stream> {
+        let socket = self
+            .table
+            .push(Socket::new(socket2::Socket::from(fd), family))
+            .unwrap();
+        self.net()
+            .open(socket, TOKEN, read_budget)
+            .expect("no trap")
+            .expect("open")
+    }
+}
+
+fn has(event: &Event, interest: Interest) -> bool {
+    event.readiness & interest == interest
+}
+
+#[test]
+fn data_arrives_inside_the_events_of_wait() {
+    let mut fx = Fixture::loopback();
+    let (_stream, mut peer) = fx.tcp_stream(64 << 10);
+
+    peer.write_all(b"hello, stream").unwrap();
+    let event = fx.next_event(TOKEN);
+
+    assert_eq!(event.data, b"hello, stream");
+    assert_eq!(event.readiness, Interest::READABLE);
+    assert_eq!(event.write_buffered, 0);
+    assert!(event.error.is_none());
+}
+
+#[test]
+fn read_budget_limits_each_event_and_the_rest_comes_in_the_next_waits() {
+    let mut fx = Fixture::loopback();
+    let (_stream, mut peer) = fx.unix_stream(4);
+
+    peer.write_all(b"0123456789").unwrap();
+
+    assert_eq!(fx.next_event(TOKEN).data, b"0123");
+    // The read stopped at the budget, not at "would block": the stream is re-armed, so
+    // even a non-blocking wait reports the rest.
+    let events = fx.wait(Some(0));
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].data, b"4567");
+    assert_eq!(fx.wait(Some(0))[0].data, b"89");
+    assert!(fx.wait(Some(0)).is_empty());
+}
+
+#[test]
+fn read_budget_is_clamped_to_one_byte_and_one_mebibyte() {
+    let mut fx = Fixture::loopback();
+    let (zero, mut peer) = fx.unix_stream(0);
+    let (huge, _peer) = fx.unix_stream(u32::MAX);
+
+    assert_eq!(fx.table.get(&zero).unwrap().read_budget, 1);
+    assert_eq!(fx.table.get(&huge).unwrap().read_budget, MAX_READ_BUDGET);
+    peer.write_all(b"ab").unwrap();
+    assert_eq!(fx.next_event(TOKEN).data, b"a");
+}
+
+#[test]
+fn peer_eof_is_reported_once_as_hangup_after_the_data() {
+    let mut fx = Fixture::loopback();
+    let (_stream, mut peer) = fx.tcp_stream(64 << 10);
+
+    peer.write_all(b"last words").unwrap();
+    peer.shutdown(Shutdown::Write).unwrap();
+    let mut data = Vec::new();
+    let hangup = loop {
+        let event = fx.next_event(TOKEN);
+        data.extend_from_slice(&event.data);
+        if has(&event, Interest::HANGUP) {
+            break event;
+        }
+    };
+
+    assert_eq!(data, b"last words");
+    assert!(hangup.error.is_none(), "{hangup:?}");
+    assert!(
+        fx.wait(Some(0)).is_empty(),
+        "the end of stream is reported once"
+    );
+}
+
+#[test]
+fn writes_go_out_at_once_when_the_kernel_takes_them() {
+    let mut fx = Fixture::loopback();
+    let (stream, mut peer) = fx.tcp_stream(1024);
+
+    let buffered = fx
+        .net()
+        .write(borrow(&stream), b"ping".to_vec())
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(buffered, 0);
+    let mut buf = [0; 4];
+    peer.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ping");
+    assert!(
+        fx.wait(Some(0)).is_empty(),
+        "nothing was buffered: no writable event"
+    );
+}
+
+#[test]
+fn large_write_is_buffered_flushed_with_writable_events_and_ends_with_eof() {
+    let mut fx = Fixture::loopback();
+    let (stream, mut peer) = fx.tcp_stream(1024);
+    let payload: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let reader = std::thread::spawn(move || {
+        let mut received = Vec::new();
+        peer.read_to_end(&mut received).unwrap();
+        received
+    });
+
+    let buffered = fx
+        .net()
+        .write(borrow(&stream), payload.clone())
+        .unwrap()
+        .unwrap();
+    assert!(
+        buffered > 0,
+        "8 MiB do not fit a loopback socket's buffers at once"
+    );
+    assert_eq!(fx.net().write_buffered(borrow(&stream)).unwrap(), buffered);
+    fx.net().write_eof(borrow(&stream)).unwrap().unwrap();
+    let mut last = buffered;
+    while last > 0 {
+        let event = fx.next_event(TOKEN);
+        assert!(event.error.is_none(), "{event:?}");
+        assert!(has(&event, Interest::WRITABLE), "{event:?}");
+        assert!(event.write_buffered < last, "each flush sends something");
+        last = event.write_buffered;
+    }
+    let received = reader.join().unwrap();
+
+    assert_eq!(received.len(), payload.len());
+    assert!(received == payload, "every byte arrives, in order");
+    // The reader closed its end after our end of stream: that is our end of stream too.
+    let end = fx.next_event(TOKEN);
+    assert!(
+        has(&end, Interest::HANGUP) && end.error.is_none(),
+        "{end:?}"
+    );
+}
+
+#[test]
+fn writes_after_write_eof_are_refused() {
+    let mut fx = Fixture::loopback();
+    let (stream, mut peer) = fx.unix_stream(1024);
+
+    fx.net().write_eof(borrow(&stream)).unwrap().unwrap();
+    let err = fx
+        .net()
+        .write(borrow(&stream), b"late".to_vec())
+        .unwrap()
+        .unwrap_err();
+
+    assert_eq!(err.kind, ErrorKind::BrokenPipe);
+    assert!(err.message.contains("write-eof"), "{}", err.message);
+    let mut rest = Vec::new();
+    peer.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "the peer sees the end of stream at once");
+}
+
+#[test]
+fn set_reading_false_holds_the_data_and_true_reports_it() {
+    let mut fx = Fixture::loopback();
+    let (stream, mut peer) = fx.unix_stream(1024);
+
+    fx.net()
+        .set_reading(borrow(&stream), false)
+        .unwrap()
+        .unwrap();
+    // A unix socket write lands in our receive queue before it returns.
+    peer.write_all(b"held").unwrap();
+    assert!(
+        fx.wait(Some(0)).is_empty(),
+        "no data events while reading is off"
+    );
+
+    fx.net()
+        .set_reading(borrow(&stream), true)
+        .unwrap()
+        .unwrap();
+    let events = fx.wait(Some(PATIENCE_NS));
+
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].data, b"held");
+}
+
+#[test]
+fn peer_reset_is_an_error_with_hangup_and_ends_the_stream() {
+    let mut fx = Fixture::loopback();
+    let (stream, peer) = fx.tcp_stream(1024);
+
+    // Closing with a zero linger time sends a reset instead of a FIN.
+    let peer = socket2::Socket::from(OwnedFd::from(peer));
+    peer.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+    drop(peer);
+    let event = fx.next_event(TOKEN);
+
+    let err = event.error.as_ref().expect("an error event");
+    assert_eq!(err.kind, ErrorKind::ConnectionReset, "{err:?}");
+    assert!(has(&event, Interest::HANGUP));
+    let write = fx
+        .net()
+        .write(borrow(&stream), b"x".to_vec())
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(write.kind, ErrorKind::ConnectionReset);
+    assert!(
+        write.message.contains("already failed"),
+        "{}",
+        write.message
+    );
+    assert!(
+        fx.wait(Some(0)).is_empty(),
+        "a failed stream is no longer watched"
+    );
+}
+
+#[test]
+fn ready_streams_share_one_batch_cap_and_the_rest_comes_next_wait() {
+    let mut fx = Fixture::loopback();
+    let mut peers = Vec::new();
+    for _ in 0..3 {
+        let (_stream, peer) = fx.unix_stream(u32::MAX);
+        let peer = socket2::Socket::from(OwnedFd::from(peer));
+        grow_send_buffer(&peer, 4 << 20);
+        peer.set_nonblocking(true).unwrap();
+        peers.push(peer);
+    }
+    let chunk = vec![1u8; 600 << 10];
+    for peer in &peers {
+        let queued = peer.send(&chunk).unwrap_or(0);
+        assert_eq!(
+            queued,
+            chunk.len(),
+            "this test needs root or net.core.wmem_max >= 4 MiB"
+        );
+    }
+
+    let first: usize = fx
+        .wait(Some(PATIENCE_NS))
+        .iter()
+        .map(|e| e.data.len())
+        .sum();
+    // The streams cut short by the cap were re-armed: a non-blocking wait gets the rest.
+    let second: usize = fx.wait(Some(0)).iter().map(|e| e.data.len()).sum();
+
+    assert_eq!(first, MAX_BATCH_DATA);
+    assert_eq!(first + second, 3 * chunk.len());
+    assert!(fx.wait(Some(0)).is_empty());
+}
+
+#[test]
+fn dropping_a_stream_closes_the_socket() {
+    let mut fx = Fixture::loopback();
+    let (stream, mut peer) = fx.unix_stream(1024);
+
+    crate::bindings::net::HostStream::drop(&mut fx.net(), stream).unwrap();
+
+    let mut rest = Vec::new();
+    peer.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    assert!(fx.wait(Some(0)).is_empty());
+}
+
+#[test]
+fn opening_an_unconnected_socket_fails_and_consumes_it() {
+    let mut fx = Fixture::loopback();
+    let socket = fx
+        .net()
+        .create(
+            AddressFamily::Ipv4,
+            crate::bindings::net::SocketType::Stream,
+        )
+        .unwrap()
+        .unwrap();
+    let rep = socket.rep();
+
+    let err = fx.net().open(socket, TOKEN, 1024).unwrap().unwrap_err();
+
+    assert_eq!(err.kind, ErrorKind::NotConnected, "{err:?}");
+    assert!(fx.table.get(&Resource::<Socket>::new_borrow(rep)).is_err());
+}
+
+#[test]
+fn bad_stream_handles_trap_instead_of_panicking() {
+    let mut fx = Fixture::loopback();
+    let stale = Resource::<Stream>::new_borrow(999);
+    assert!(fx.net().write(stale, vec![1]).is_err());
+
+    let (stream, _peer) = fx.unix_stream(16);
+    // A stream handle passed where a socket is expected.
+    let wrong = Resource::<Socket>::new_borrow(stream.rep());
+    assert!(fx.net().recv(wrong, 16).is_err());
+}

@@ -1,0 +1,118 @@
+//! A test fixture for the host interfaces: one instance's reactor, resource table, policy
+//! and resolver, without wasmtime. Tests call the generated `Host` trait methods directly,
+//! as the guest would, on real sockets.
+
+use wasmtime::component::{Resource, ResourceTable};
+
+use crate::bindings::reactor::{Event, Host as _};
+use crate::dns::{DnsView, Resolver};
+use crate::net::NetView;
+use crate::policy::Policy;
+use crate::reactor::{Reactor, ReactorView};
+
+/// Long enough never to expire on a loaded machine; the events come much sooner.
+pub(crate) const PATIENCE_NS: u64 = 5_000_000_000;
+
+pub(crate) struct Fixture {
+    pub(crate) reactor: Reactor,
+    pub(crate) table: ResourceTable,
+    pub(crate) policy: Policy,
+    pub(crate) resolver: Resolver,
+}
+
+impl Fixture {
+    pub(crate) fn new(policy: Policy) -> Fixture {
+        let reactor = Reactor::new().expect("create reactor");
+        let resolver = Resolver::new(reactor.completer());
+        Fixture {
+            reactor,
+            table: ResourceTable::new(),
+            policy,
+            resolver,
+        }
+    }
+
+    /// A fixture whose policy allows loopback, as the integration tests' default.
+    pub(crate) fn loopback() -> Fixture {
+        Fixture::new(loopback_policy())
+    }
+
+    pub(crate) fn net(&mut self) -> NetView<'_> {
+        NetView {
+            reactor: &mut self.reactor,
+            table: &mut self.table,
+            policy: &self.policy,
+        }
+    }
+
+    pub(crate) fn dns(&mut self) -> DnsView<'_> {
+        DnsView {
+            table: &mut self.table,
+            policy: &self.policy,
+            resolver: &self.resolver,
+        }
+    }
+
+    pub(crate) fn reactor(&mut self) -> ReactorView<'_> {
+        ReactorView {
+            reactor: &mut self.reactor,
+            table: &mut self.table,
+        }
+    }
+
+    pub(crate) fn wait(&mut self, timeout_ns: Option<u64>) -> Vec<Event> {
+        self.reactor().wait(timeout_ns).expect("no trap")
+    }
+
+    /// Waits until an event under `token` comes, and returns it (other events are
+    /// dropped).
+    pub(crate) fn next_event(&mut self, token: u64) -> Event {
+        for _ in 0..1000 {
+            if let Some(event) = self
+                .wait(Some(PATIENCE_NS))
+                .into_iter()
+                .find(|e| e.token == token)
+            {
+                return event;
+            }
+        }
+        panic!("no event under token {token}");
+    }
+}
+
+/// Listen and connect on loopback, IPv4 and IPv6.
+pub(crate) fn loopback_policy() -> Policy {
+    Policy::new()
+        .allow_listen("127.0.0.1:*")
+        .and_then(|p| p.allow_listen("[::1]:*"))
+        .and_then(|p| p.allow_connect("127.0.0.1:*"))
+        .and_then(|p| p.allow_connect("[::1]:*"))
+        .expect("valid rules")
+}
+
+/// A borrow of `res`, as the guest passes `self` to a method.
+pub(crate) fn borrow<T: 'static>(res: &Resource<T>) -> Resource<T> {
+    Resource::new_borrow(res.rep())
+}
+
+/// Lets `socket` hold `size` bytes in flight: SO_SNDBUFFORCE past `net.core.wmem_max` when
+/// the process may (root), a plain SO_SNDBUF otherwise. Tests that need the room assert
+/// on what the kernel took.
+pub(crate) fn grow_send_buffer(socket: &socket2::Socket, size: i32) {
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: a valid socket and a pointer to an int of the given length.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUFFORCE,
+            (&size as *const i32).cast(),
+            size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        socket
+            .set_send_buffer_size(size as usize)
+            .expect("set SO_SNDBUF");
+    }
+}
