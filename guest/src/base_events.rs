@@ -35,6 +35,9 @@ const DEFAULT_SLOW_CALLBACK_DURATION: Duration = Duration::from_millis(100);
 pub(crate) enum Ready {
     Handle(Handle),
     Task(Rc<TaskCore>),
+    /// A completion-mode transport with an event the host reported for it.
+    #[cfg(feature = "host-reactor")]
+    Stream(Rc<crate::transports::TransportInner>),
 }
 
 /// A timer in the heap, ordered by due time, then by scheduling order.
@@ -84,6 +87,15 @@ pub(crate) struct LoopInner {
     pub(crate) asyncgens_shutdown_called: Cell<bool>,
     selector: RefCell<Box<dyn Selector>>,
     events: RefCell<Vec<Event>>,
+    /// What each reactor token stands for (sockets, streams, lookups).
+    #[cfg(feature = "host-reactor")]
+    pub(crate) io: RefCell<crate::io_registry::IoRegistry>,
+    /// How stream transports do their I/O: the host's completion mode or readiness.
+    #[cfg(feature = "host-reactor")]
+    io_mode: Cell<crate::stream_io::IoMode>,
+    /// Counts loop iterations: tells a transport whether it wrote after this iteration's
+    /// wait, which makes the wait's report of its write buffer stale.
+    iteration: Cell<u64>,
 }
 
 impl LoopInner {
@@ -174,6 +186,11 @@ impl EventLoop {
                 asyncgens_shutdown_called: Cell::new(false),
                 selector: RefCell::new(selector),
                 events: RefCell::new(Vec::with_capacity(64)),
+                #[cfg(feature = "host-reactor")]
+                io: RefCell::new(Default::default()),
+                #[cfg(feature = "host-reactor")]
+                io_mode: Cell::new(crate::stream_io::IoMode::Completion),
+                iteration: Cell::new(0),
             }),
         };
         if lp.get_debug() {
@@ -272,10 +289,17 @@ impl EventLoop {
         self.inner.timer_cancelled_count.set(0);
         drop(ready);
         drop(scheduled);
+        // Transports still open hold the loop and the loop holds them: let them go (their
+        // sockets close; asyncio leaves them to the garbage collector).
+        #[cfg(feature = "host-reactor")]
+        {
+            let registrations = self.inner.io.borrow_mut().clear();
+            drop(registrations);
+        }
         Ok(())
     }
 
-    fn check_closed(&self) -> Result<()> {
+    pub(crate) fn check_closed(&self) -> Result<()> {
         if self.is_closed() {
             Err(Error::runtime("Event loop is closed"))
         } else {
@@ -465,12 +489,15 @@ impl EventLoop {
                 .map(|t| Duration::from_secs_f64((t.when - self.time()).clamp(0.0, 86_400.0)))
         };
 
+        inner.iteration.set(inner.iteration.get().wrapping_add(1));
         {
             let mut events = inner.events.borrow_mut();
             events.clear();
             inner.selector.borrow_mut().select(timeout, &mut events);
-            // Readiness dispatch comes with the I/O sources (sockets, pipes); nothing
-            // registers a source yet, so a batch is empty.
+            #[cfg(feature = "host-reactor")]
+            if !events.is_empty() {
+                self.process_events(&mut events);
+            }
         }
 
         // Timers due by now (plus the clock's resolution) become ready.
@@ -523,6 +550,43 @@ impl EventLoop {
         }
     }
 
+    /// The number of the current loop iteration (its wait and the callbacks after it).
+    #[cfg(feature = "host-reactor")]
+    pub(crate) fn iteration(&self) -> u64 {
+        self.inner.iteration.get()
+    }
+
+    /// How the loop's stream transports do their I/O.
+    #[cfg(feature = "host-reactor")]
+    pub(crate) fn io_mode(&self) -> crate::stream_io::IoMode {
+        self.inner.io_mode.get()
+    }
+
+    #[cfg(feature = "host-reactor")]
+    pub(crate) fn set_io_mode(&self, mode: crate::stream_io::IoMode) {
+        self.inner.io_mode.set(mode);
+    }
+
+    /// Whether the loop's selector can watch the host's sockets and lookups.
+    #[cfg(feature = "host-reactor")]
+    pub(crate) fn selector_watches_host_sources(&self) -> bool {
+        self.inner.selector.borrow().watches_host_sources()
+    }
+
+    /// Queues what the events of a batch make ready (asyncio's `_process_events`).
+    #[cfg(feature = "host-reactor")]
+    fn process_events(&self, events: &mut Vec<Event>) {
+        use crate::io_registry::IoReady;
+        let mut io = self.inner.io.borrow_mut();
+        let mut ready = self.inner.ready.borrow_mut();
+        for ev in events.drain(..) {
+            io.dispatch(ev, |item| match item {
+                IoReady::Handle(h) => ready.push_back(Ready::Handle(h)),
+                IoReady::Stream(t) => ready.push_back(Ready::Stream(t)),
+            });
+        }
+    }
+
     /// Runs one ready item; returns its description in debug mode (for slow-callback logs).
     fn run_ready(&self, item: Ready) -> String {
         let debug = self.inner.debug.get();
@@ -553,6 +617,16 @@ impl EventLoop {
                     String::new()
                 };
                 task.step();
+                what
+            }
+            #[cfg(feature = "host-reactor")]
+            Ready::Stream(transport) => {
+                let what = if debug {
+                    format!("{transport:?}")
+                } else {
+                    String::new()
+                };
+                transport.process_event();
                 what
             }
         }

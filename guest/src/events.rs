@@ -68,6 +68,41 @@ where
     }
 }
 
+/// A callback that runs every time its handle is run (asyncio's reader and writer
+/// handles), until the handle is cancelled.
+#[cfg(feature = "host-reactor")]
+struct Repeating<F> {
+    header: Header,
+    f: Cell<Option<F>>,
+}
+
+#[cfg(feature = "host-reactor")]
+impl<F, R> RunCallback for Repeating<F>
+where
+    F: FnMut() -> R,
+    R: IntoResult<Ok = ()>,
+{
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn run(&self) -> Result<()> {
+        // Taken out while it runs, so it may cancel its own handle (`remove_reader`).
+        let Some(mut f) = self.f.take() else {
+            return Ok(());
+        };
+        let outcome = f().into_result();
+        if !self.header.cancelled.get() {
+            self.f.set(Some(f));
+        }
+        outcome
+    }
+
+    fn discard(&self) {
+        drop(self.f.take());
+    }
+}
+
 /// A callback scheduled with `call_soon`, asyncio's `asyncio.Handle`.
 #[derive(Clone)]
 pub struct Handle {
@@ -98,6 +133,29 @@ impl Handle {
                     context,
                     when,
                     timer_loop,
+                    in_heap: Cell::new(false),
+                },
+                f: Cell::new(Some(f)),
+            }),
+        }
+    }
+
+    /// A handle whose callback runs each time the handle runs (readers and writers),
+    /// in the context current now.
+    #[cfg(feature = "host-reactor")]
+    pub(crate) fn repeating<F, R>(f: F, location: &'static Location<'static>) -> Handle
+    where
+        F: FnMut() -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        Handle {
+            inner: Rc::new(Repeating {
+                header: Header {
+                    cancelled: Cell::new(false),
+                    location,
+                    context: HandleContext::Snapshot(context::snapshot()),
+                    when: f64::NAN,
+                    timer_loop: None,
                     in_heap: Cell::new(false),
                 },
                 f: Cell::new(Some(f)),

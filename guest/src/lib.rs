@@ -41,24 +41,50 @@
 
 mod asyncgens;
 mod base_events;
+#[cfg(feature = "host-reactor")]
+mod connections;
 pub mod context;
+#[cfg(feature = "host-reactor")]
+mod dns;
 mod error;
 mod events;
 mod exception_handler;
 mod futures;
 mod gather;
+#[cfg(feature = "host-reactor")]
+mod io_registry;
 mod locks;
 mod log;
+#[cfg(feature = "host-reactor")]
+pub mod net;
+#[cfg(feature = "host-reactor")]
+mod proactor_events;
+#[cfg(feature = "host-reactor")]
+mod protocols;
 mod queues;
+#[cfg(feature = "host-reactor")]
+mod readiness;
 mod runners;
 mod selector_events;
+#[cfg(feature = "host-reactor")]
+mod servers;
+#[cfg(feature = "host-reactor")]
+mod staggered;
+#[cfg(feature = "host-reactor")]
+mod stream_io;
 mod sys;
 mod tasks;
 mod timeouts;
+#[cfg(feature = "host-reactor")]
+mod transports;
 mod waiters;
 
 pub use asyncgens::AsyncGen;
 pub use base_events::EventLoop;
+#[cfg(feature = "host-reactor")]
+pub use connections::ConnectOptions;
+#[cfg(feature = "host-reactor")]
+pub use dns::AddrInfoHints;
 pub use error::{Error, IntoResult, Result};
 pub use events::{
     DefaultEventLoopPolicy, EventLoopPolicy, Handle, TimerHandle, get_event_loop,
@@ -68,9 +94,15 @@ pub use exception_handler::{ExceptionContext, ExceptionHandler};
 pub use futures::{CallbackId, Future};
 pub use gather::{ReturnWhen, gather, gather_settled, shield, wait};
 pub use locks::{Event, Lock, Semaphore};
+#[cfg(feature = "host-reactor")]
+pub use proactor_events::ProactorEventLoop;
+#[cfg(feature = "host-reactor")]
+pub use protocols::{BufferedProtocol, Protocol};
 pub use queues::Queue;
 pub use runners::run;
 pub use selector_events::SelectorEventLoop;
+#[cfg(feature = "host-reactor")]
+pub use servers::{Hosts, Server, ServerOptions};
 #[cfg(feature = "host-reactor")]
 pub use sys::HostSelector;
 pub use sys::{Event as SelectorEvent, Readiness, Selector, WasiPollSelector, exit};
@@ -78,3 +110,5 @@ pub use tasks::{
     Coroutine, Task, TaskFactory, TaskOptions, TaskRef, all_tasks, create_task, current_task, sleep,
 };
 pub use timeouts::{timeout, timeout_at, wait_for};
+#[cfg(feature = "host-reactor")]
+pub use transports::{ExtraInfo, SharedProtocol, Transport, TransportSocket};

@@ -4,14 +4,8 @@ use std::time::Duration;
 
 use super::{Event, Readiness, Selector};
 
-mod bindings {
-    wit_bindgen::generate!({
-        world: "sandloop:host/imports",
-        path: "../wit",
-    });
-}
-
-use bindings::sandloop::host::reactor;
+use super::bindings::reactor;
+use super::net::error_from_wit;
 
 /// Waits on the host's native reactor: one boundary crossing per loop iteration returns every
 /// ready event at once, so the cost is O(ready) rather than O(registered).
@@ -38,6 +32,10 @@ impl Selector for HostSelector {
         "HostSelector"
     }
 
+    fn watches_host_sources(&self) -> bool {
+        true
+    }
+
     fn select(&mut self, timeout: Option<Duration>, events: &mut Vec<Event>) {
         let timeout_ns = timeout.map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
         for ev in reactor::wait(timeout_ns) {
@@ -48,6 +46,9 @@ impl Selector for HostSelector {
                     writable: ev.readiness.contains(reactor::Interest::WRITABLE),
                     hangup: ev.readiness.contains(reactor::Interest::HANGUP),
                 },
+                data: ev.data,
+                write_buffered: ev.write_buffered,
+                error: ev.error.map(error_from_wit),
             });
         }
     }

@@ -4,9 +4,15 @@
 //! native reactor (one crossing per loop iteration, O(ready)); `wasi_poll.rs` uses nothing but
 //! standard WASI 0.2 and runs on any host.
 
+#[cfg(feature = "host-reactor")]
+mod bindings;
+#[cfg(feature = "host-reactor")]
+pub(crate) mod dns;
 mod exit;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod host;
+#[cfg(feature = "host-reactor")]
+pub(crate) mod net;
 pub(crate) mod wasi_poll;
 
 use std::time::Duration;
@@ -22,13 +28,20 @@ pub struct Readiness {
     pub hangup: bool,
 }
 
-/// One ready registration: the token the loop chose and what is ready.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One ready registration: the token the loop chose and what is ready, plus what the host
+/// already did for a stream in completion mode (see `ProactorEventLoop`).
+#[derive(Debug, Default)]
 pub struct Event {
     /// The loop's token for the registration.
     pub token: u64,
     /// What is ready.
     pub readiness: Readiness,
+    /// Completion mode: the bytes the host read for the stream; empty otherwise.
+    pub data: Vec<u8>,
+    /// Completion mode: the bytes the host still buffers for writing.
+    pub write_buffered: u64,
+    /// Completion mode: the failure that ended the stream.
+    pub error: Option<crate::Error>,
 }
 
 /// An I/O backend of the loop: waits for readiness, at most `timeout` (`None`: no limit).
@@ -37,6 +50,12 @@ pub struct Event {
 pub trait Selector {
     /// The backend's name, logged at debug level when a loop picks it.
     fn name(&self) -> &'static str;
+
+    /// Whether sources of the sandloop host (sockets, lookups) can be registered with this
+    /// selector. Only the host's reactor can watch them.
+    fn watches_host_sources(&self) -> bool {
+        false
+    }
 
     /// Blocks until an event is ready or `timeout` passes; appends ready events to `events`.
     fn select(&mut self, timeout: Option<Duration>, events: &mut Vec<Event>);

@@ -9,8 +9,37 @@ use std::rc::Rc;
 /// A named test case.
 pub type Case = (&'static str, fn() -> sandloop::Result<()>);
 
+/// Makes every new loop a `SelectorEventLoop` over the host's reactor (stream transports in
+/// the readiness model) instead of the default completion model.
+struct SelectorLoops;
+
+impl sandloop::EventLoopPolicy for SelectorLoops {
+    fn get_event_loop(&self) -> sandloop::EventLoop {
+        thread_local! {
+            static CURRENT: RefCell<Option<sandloop::EventLoop>> = const { RefCell::new(None) };
+        }
+        CURRENT.with(|c| {
+            c.borrow_mut()
+                .get_or_insert_with(|| self.new_event_loop())
+                .clone()
+        })
+    }
+
+    fn set_event_loop(&self, _lp: Option<sandloop::EventLoop>) {}
+
+    fn new_event_loop(&self) -> sandloop::EventLoop {
+        sandloop::SelectorEventLoop::new(sandloop::HostSelector::new())
+    }
+}
+
 /// Runs the case named by `argv[1]`; exits 1 when it returns an error, 64 when unknown.
+///
+/// With `TEST_LOOP=selector` in the environment, loops are `SelectorEventLoop`s, so the
+/// same cases test the readiness model of the transports.
 pub fn dispatch(cases: &[Case]) {
+    if std::env::var("TEST_LOOP").as_deref() == Ok("selector") {
+        sandloop::set_event_loop_policy(Some(Rc::new(SelectorLoops)));
+    }
     let name = std::env::args().nth(1).unwrap_or_default();
     let Some((_, case)) = cases.iter().find(|(n, _)| *n == name) else {
         let known: Vec<_> = cases.iter().map(|(n, _)| *n).collect();

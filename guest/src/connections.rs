@@ -1,0 +1,308 @@
+//! Client connections: `create_connection` with Happy Eyeballs (RFC 8305), and
+//! `connect_accepted_socket` (asyncio's `base_events.py`).
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::base_events::EventLoop;
+use crate::dns::AddrInfoHints;
+use crate::error::{Error, Result};
+use crate::net::{AddrInfo, Address, Family, SockOpt, Socket, SocketType};
+use crate::protocols::Protocol;
+use crate::staggered::{Attempt, staggered_race};
+use crate::transports::Transport;
+
+/// asyncio's keyword arguments of `create_connection`. `Default` gives asyncio's defaults:
+/// any family, no local address, no Happy Eyeballs delay (attempts one after another).
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOptions {
+    /// Only addresses of this family.
+    pub family: Option<Family>,
+    /// The protocol number passed to `getaddrinfo` (0: any).
+    pub proto: u32,
+    /// `AI_*` flags passed to `getaddrinfo`.
+    pub flags: i32,
+    /// An already connected socket to use instead of connecting (`host` must then be
+    /// empty and `port` 0, asyncio's `None`).
+    pub sock: Option<Socket>,
+    /// Bind the socket to this local address before connecting.
+    pub local_addr: Option<SocketAddr>,
+    /// Happy Eyeballs: start the next attempt when the previous one has not finished after
+    /// this long (RFC 8305 recommends 250 ms). `None`: one attempt after another.
+    pub happy_eyeballs_delay: Option<Duration>,
+    /// Reorder the addresses by family, taking this many of the first family first, then
+    /// alternating (RFC 8305 §4). `None`: 1 when `happy_eyeballs_delay` is set, else 0.
+    pub interleave: Option<usize>,
+    /// When every attempt fails, return all their errors as `Error::Group` instead of one.
+    pub all_errors: bool,
+}
+
+/// RFC 8305 §4: the first `first_family_count` addresses of the first family, then one of
+/// each family in turn.
+pub(crate) fn interleave_addrinfos(
+    infos: Vec<AddrInfo>,
+    first_family_count: usize,
+) -> Vec<AddrInfo> {
+    let mut families: Vec<(Family, std::collections::VecDeque<AddrInfo>)> = Vec::new();
+    for info in infos {
+        match families.iter_mut().find(|(f, _)| *f == info.family) {
+            Some((_, list)) => list.push_back(info),
+            None => families.push((info.family, [info].into())),
+        }
+    }
+    let mut out = Vec::new();
+    if first_family_count > 1
+        && let Some((_, first)) = families.first_mut()
+    {
+        for _ in 0..first_family_count - 1 {
+            match first.pop_front() {
+                Some(info) => out.push(info),
+                None => break,
+            }
+        }
+    }
+    loop {
+        let mut any = false;
+        for (_, list) in families.iter_mut() {
+            if let Some(info) = list.pop_front() {
+                out.push(info);
+                any = true;
+            }
+        }
+        if !any {
+            return out;
+        }
+    }
+}
+
+/// One error for a failed set of attempts, as asyncio reports it: the error itself if there
+/// was one (or all read the same), else "Multiple exceptions: ...".
+fn combine_errors(mut errors: Vec<Error>, all_errors: bool) -> Error {
+    if all_errors {
+        return Error::Group(errors);
+    }
+    if errors.len() == 1 {
+        return errors.remove(0);
+    }
+    let first = errors[0].to_string();
+    if errors.iter().all(|e| e.to_string() == first) {
+        return errors.remove(0);
+    }
+    let joined: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    Error::Os(io::Error::other(format!(
+        "Multiple exceptions: {}",
+        joined.join(", ")
+    )))
+}
+
+impl EventLoop {
+    /// Connects to `host`:`port` and runs a protocol made by `factory` on the connection
+    /// (asyncio's `create_connection`).
+    ///
+    /// The host resolves the name; the addresses are tried as RFC 8305 says when
+    /// `happy_eyeballs_delay` is set, else one after another. `TCP_NODELAY` is on. The
+    /// future resolves once `connection_made` has run.
+    pub async fn create_connection<P, F>(
+        &self,
+        factory: F,
+        host: &str,
+        port: u16,
+        opts: ConnectOptions,
+    ) -> Result<(Transport, Rc<RefCell<P>>)>
+    where
+        P: Protocol,
+        F: FnOnce() -> P,
+    {
+        self.check_closed()?;
+        let sock = match &opts.sock {
+            Some(sock) => {
+                if !host.is_empty() || port != 0 {
+                    return Err(Error::Os(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "host/port and sock can not be specified at the same time",
+                    )));
+                }
+                sock.clone()
+            }
+            None => self.connect_host(host, port, &opts).await?,
+        };
+        self.create_connection_transport(sock, factory).await
+    }
+
+    /// Resolves and connects, staggered as `opts` says.
+    async fn connect_host(&self, host: &str, port: u16, opts: &ConnectOptions) -> Result<Socket> {
+        let hints = AddrInfoHints {
+            family: opts.family,
+            socktype: Some(SocketType::Stream),
+            protocol: opts.proto,
+            flags: opts.flags,
+        };
+        let port_text = port.to_string();
+        let host = (!host.is_empty()).then_some(host);
+        let mut infos = self.getaddrinfo(host, Some(&port_text), hints).await?;
+        if infos.is_empty() {
+            return Err(Error::Os(io::Error::other(
+                "getaddrinfo() returned empty list",
+            )));
+        }
+        let interleave = opts
+            .interleave
+            .unwrap_or(usize::from(opts.happy_eyeballs_delay.is_some()));
+        if interleave > 0 {
+            infos = interleave_addrinfos(infos, interleave);
+        }
+        let local = opts.local_addr;
+        let attempts = infos.into_iter().map(|info| {
+            let lp = self.clone();
+            Box::pin(async move { lp.connect_one(&info, local).await }) as Attempt<'_, Socket>
+        });
+        staggered_race(attempts, opts.happy_eyeballs_delay)
+            .await
+            .map_err(|errors| combine_errors(errors, opts.all_errors))
+    }
+
+    /// One attempt: a socket of the address's family, bound to `local` if given, connected.
+    async fn connect_one(&self, info: &AddrInfo, local: Option<SocketAddr>) -> Result<Socket> {
+        let sock = Socket::new(info.family, SocketType::Stream)?;
+        if let Some(local) = local {
+            if Family::of(&local) != info.family {
+                return Err(Error::Os(io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    format!(
+                        "local address {local} is not of the family of {}",
+                        info.address
+                    ),
+                )));
+            }
+            sock.bind(local)
+                .map_err(|e| annotate(e, "bind", &Address::Inet(local)))?;
+        }
+        match self.sock_connect(&sock, info.address.clone()).await {
+            Ok(()) => Ok(sock),
+            Err(err) => {
+                sock.close();
+                Err(annotate(err, "connect", &info.address))
+            }
+        }
+    }
+
+    /// Runs a protocol on a connected socket and waits for `connection_made`.
+    async fn create_connection_transport<P, F>(
+        &self,
+        sock: Socket,
+        factory: F,
+    ) -> Result<(Transport, Rc<RefCell<P>>)>
+    where
+        P: Protocol,
+        F: FnOnce() -> P,
+    {
+        if matches!(sock.family()?, Family::Inet | Family::Inet6) {
+            sock.set_option(SockOpt::NoDelay(true))?;
+        }
+        let protocol = Rc::new(RefCell::new(factory()));
+        let transport = Transport::open(self, &sock, protocol.clone())?;
+        // connection_made was scheduled before this task's next step: it has run once the
+        // task resumes.
+        crate::sleep(Duration::ZERO).await?;
+        Ok((transport, protocol))
+    }
+
+    /// Runs a protocol on a socket accepted outside the loop (asyncio's
+    /// `connect_accepted_socket`).
+    pub async fn connect_accepted_socket<P, F>(
+        &self,
+        factory: F,
+        sock: Socket,
+    ) -> Result<(Transport, Rc<RefCell<P>>)>
+    where
+        P: Protocol,
+        F: FnOnce() -> P,
+    {
+        self.check_closed()?;
+        self.create_connection_transport(sock, factory).await
+    }
+}
+
+/// Adds the operation and address to an OS error that lacks them, as asyncio does
+/// ("[Errno 111] Connect call failed ('127.0.0.1', 1)").
+fn annotate(err: Error, op: &str, addr: &Address) -> Error {
+    match err {
+        Error::Os(e) => {
+            let text = e.to_string();
+            if text.contains(&addr.to_string()) {
+                Error::Os(e)
+            } else {
+                Error::Os(io::Error::new(e.kind(), format!("{op} {addr}: {text}")))
+            }
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(addr: &str) -> AddrInfo {
+        let address: SocketAddr = addr.parse().unwrap();
+        AddrInfo {
+            family: Family::of(&address),
+            socktype: SocketType::Stream,
+            protocol: 6,
+            canonname: String::new(),
+            address: Address::Inet(address),
+        }
+    }
+
+    fn order(infos: &[AddrInfo]) -> Vec<String> {
+        infos.iter().map(|i| i.address.to_string()).collect()
+    }
+
+    #[test]
+    fn interleave_alternates_families_after_the_first_count() {
+        let infos = vec![
+            info("[::1]:1"),
+            info("[::2]:1"),
+            info("[::3]:1"),
+            info("127.0.0.1:1"),
+            info("127.0.0.2:1"),
+        ];
+        assert_eq!(
+            order(&interleave_addrinfos(infos.clone(), 1)),
+            [
+                "[::1]:1",
+                "127.0.0.1:1",
+                "[::2]:1",
+                "127.0.0.2:1",
+                "[::3]:1"
+            ]
+        );
+        assert_eq!(
+            order(&interleave_addrinfos(infos, 2)),
+            [
+                "[::1]:1",
+                "[::2]:1",
+                "127.0.0.1:1",
+                "[::3]:1",
+                "127.0.0.2:1"
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_combine_as_asyncio_reports_them() {
+        let same = || Error::Os(io::Error::new(io::ErrorKind::ConnectionRefused, "refused"));
+        assert!(matches!(
+            combine_errors(vec![same(), same()], false),
+            Error::Os(_)
+        ));
+        let mixed = combine_errors(vec![same(), Error::Timeout], false);
+        assert!(mixed.to_string().starts_with("Multiple exceptions: "));
+        assert!(
+            matches!(combine_errors(vec![same(), same()], true), Error::Group(v) if v.len() == 2)
+        );
+    }
+}

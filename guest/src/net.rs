@@ -1,0 +1,359 @@
+//! Sockets of the host (`sandloop::net`): addresses, options, [`Socket`] and
+//! [`socketpair`].
+//!
+//! A [`Socket`] is always non-blocking, like the sockets asyncio's `sock_*` methods take:
+//! its own `recv`/`send`/`accept` return an `Error::Os` of kind `WouldBlock` when they
+//! would wait. Await the loop's `sock_recv`, `sock_sendall`, `sock_accept`, ... to wait
+//! for readiness, or watch it with `add_reader`/`add_writer`.
+//!
+//! Every bind, listen and connect is checked by the host against the workload's policy;
+//! a refusal is `Error::PermissionDenied` naming the operation and the address.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use crate::error::{Error, Result};
+use crate::events::Handle;
+use crate::sys::net::{HostSocket, HostSource, Progress};
+
+/// `AI_PASSIVE`: addresses for `bind` (the wildcard address when the host is `None`).
+pub const AI_PASSIVE: i32 = 0x1;
+/// `AI_CANONNAME`: fill in [`AddrInfo::canonname`].
+pub const AI_CANONNAME: i32 = 0x2;
+/// `AI_NUMERICHOST`: the host must be a numeric address; no name lookup.
+pub const AI_NUMERICHOST: i32 = 0x4;
+/// `AI_NUMERICSERV`: the port must be numeric.
+pub const AI_NUMERICSERV: i32 = 0x400;
+/// `NI_NUMERICHOST`: give the numeric form of the host.
+pub const NI_NUMERICHOST: i32 = 0x1;
+/// `NI_NUMERICSERV`: give the numeric form of the port.
+pub const NI_NUMERICSERV: i32 = 0x2;
+/// `NI_NAMEREQD`: fail when the host has no name.
+pub const NI_NAMEREQD: i32 = 0x8;
+/// `NI_DGRAM`: look the service up as a datagram service.
+pub const NI_DGRAM: i32 = 0x10;
+
+/// An address family (`socket.AF_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// `AF_INET`.
+    Inet,
+    /// `AF_INET6`.
+    Inet6,
+    /// `AF_UNIX`.
+    Unix,
+}
+
+impl Family {
+    /// The family of an IP socket address.
+    pub fn of(addr: &SocketAddr) -> Family {
+        if addr.is_ipv4() {
+            Family::Inet
+        } else {
+            Family::Inet6
+        }
+    }
+}
+
+/// A socket type (`socket.SOCK_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SocketType {
+    /// `SOCK_STREAM`.
+    Stream,
+    /// `SOCK_DGRAM`.
+    Datagram,
+}
+
+/// Which direction [`Socket::shutdown`] closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// `SHUT_RD`.
+    Read,
+    /// `SHUT_WR`.
+    Write,
+    /// `SHUT_RDWR`.
+    Both,
+}
+
+/// A socket option with its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockOpt {
+    /// `TCP_NODELAY`.
+    NoDelay(bool),
+    /// `SO_KEEPALIVE`.
+    KeepAlive(bool),
+    /// `SO_REUSEADDR`.
+    ReuseAddress(bool),
+    /// `SO_REUSEPORT`.
+    ReusePort(bool),
+    /// `SO_RCVBUF`, bytes.
+    RecvBufferSize(u32),
+    /// `SO_SNDBUF`, bytes.
+    SendBufferSize(u32),
+}
+
+/// The name of a socket option, for [`Socket::get_option`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockOptName {
+    /// `TCP_NODELAY`.
+    NoDelay,
+    /// `SO_KEEPALIVE`.
+    KeepAlive,
+    /// `SO_REUSEADDR`.
+    ReuseAddress,
+    /// `SO_REUSEPORT`.
+    ReusePort,
+    /// `SO_RCVBUF`.
+    RecvBufferSize,
+    /// `SO_SNDBUF`.
+    SendBufferSize,
+}
+
+/// A socket address: IP, or a unix path (asyncio's `peername`/`sockname` values).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Address {
+    /// An IPv4 or IPv6 socket address.
+    Inet(SocketAddr),
+    /// A unix socket path (a leading NUL byte: an abstract name; empty: unnamed).
+    Unix(Vec<u8>),
+}
+
+impl Address {
+    /// The IP socket address, if this is one.
+    pub fn as_inet(&self) -> Option<SocketAddr> {
+        match self {
+            Address::Inet(sa) => Some(*sa),
+            Address::Unix(_) => None,
+        }
+    }
+}
+
+impl From<SocketAddr> for Address {
+    fn from(sa: SocketAddr) -> Address {
+        Address::Inet(sa)
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Inet(sa) => sa.fmt(f),
+            Address::Unix(path) => write!(f, "{}", String::from_utf8_lossy(path)),
+        }
+    }
+}
+
+/// One answer of `getaddrinfo`: asyncio's `(family, type, proto, canonname, sockaddr)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddrInfo {
+    /// The address family.
+    pub family: Family,
+    /// The socket type.
+    pub socktype: SocketType,
+    /// The protocol number (6 for TCP, 17 for UDP).
+    pub protocol: u32,
+    /// The canonical name, when `AI_CANONNAME` was asked for.
+    pub canonname: String,
+    /// The socket address.
+    pub address: Address,
+}
+
+/// A non-blocking socket of the host. Clones share the socket; it closes when the last
+/// clone is dropped or [`Socket::close`] is called.
+#[derive(Clone)]
+pub struct Socket {
+    pub(crate) inner: Rc<SocketInner>,
+}
+
+pub(crate) struct SocketInner {
+    /// `None` once closed, or once a transport took the socket over.
+    host: RefCell<Option<HostSocket>>,
+    pub(crate) watch: RefCell<Watch>,
+}
+
+/// What the loop watches on a socket: asyncio's selector key (reader and writer).
+#[derive(Default)]
+pub(crate) struct Watch {
+    /// The reactor source, made on first use (a duplicate of the socket's descriptor).
+    pub(crate) source: Option<HostSource>,
+    /// The key in the loop's I/O registry, while registered.
+    pub(crate) key: Option<usize>,
+    pub(crate) registered: bool,
+    pub(crate) reader: Option<Handle>,
+    pub(crate) writer: Option<Handle>,
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Socket");
+        match &*self.inner.host.borrow() {
+            Some(sock) => {
+                d.field("family", &sock.family());
+                if let Ok(addr) = sock.local_address() {
+                    d.field("laddr", &addr);
+                }
+                if let Ok(addr) = sock.peer_address() {
+                    d.field("raddr", &addr);
+                }
+            }
+            None => {
+                d.field("closed", &true);
+            }
+        }
+        d.finish()
+    }
+}
+
+fn closed_error() -> Error {
+    Error::Os(io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the socket is closed",
+    ))
+}
+
+fn would_block() -> Error {
+    Error::Os(io::Error::from(io::ErrorKind::WouldBlock))
+}
+
+impl Socket {
+    /// A new non-blocking socket (asyncio users write `socket.socket(family, type)`).
+    pub fn new(family: Family, ty: SocketType) -> Result<Socket> {
+        HostSocket::create(family, ty).map(Socket::from_host)
+    }
+
+    pub(crate) fn from_host(host: HostSocket) -> Socket {
+        Socket {
+            inner: Rc::new(SocketInner {
+                host: RefCell::new(Some(host)),
+                watch: RefCell::new(Watch::default()),
+            }),
+        }
+    }
+
+    /// Runs `f` on the host socket; `Err` when the socket is closed.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&HostSocket) -> Result<T>) -> Result<T> {
+        match &*self.inner.host.borrow() {
+            Some(sock) => f(sock),
+            None => Err(closed_error()),
+        }
+    }
+
+    /// Takes the host socket out (a transport takes the socket over); the `Socket` reads as
+    /// closed afterwards.
+    pub(crate) fn take_host(&self) -> Result<HostSocket> {
+        let mut watch = self.inner.watch.borrow_mut();
+        watch.source = None;
+        watch.registered = false;
+        drop(watch);
+        self.inner.host.borrow_mut().take().ok_or_else(closed_error)
+    }
+
+    /// The socket's address family.
+    pub fn family(&self) -> Result<Family> {
+        self.with(|s| Ok(s.family()))
+    }
+
+    /// Binds to a local address (checked against the policy's listen rules).
+    pub fn bind(&self, addr: impl Into<Address>) -> Result<()> {
+        let addr = addr.into();
+        self.with(|s| s.bind(&addr))
+    }
+
+    /// Starts listening for connections.
+    pub fn listen(&self, backlog: u32) -> Result<()> {
+        self.with(|s| s.listen(backlog))
+    }
+
+    /// Accepts a pending connection, or fails with `WouldBlock`; see
+    /// [`EventLoop::sock_accept`](crate::EventLoop::sock_accept) to wait for one.
+    pub fn accept(&self) -> Result<(Socket, Address)> {
+        match self.with(|s| s.accept())? {
+            Progress::Done((sock, addr)) => Ok((Socket::from_host(sock), addr)),
+            Progress::Pending => Err(would_block()),
+        }
+    }
+
+    /// Reads at most `max` bytes (empty at end of stream), or fails with `WouldBlock`.
+    pub fn recv(&self, max: usize) -> Result<Vec<u8>> {
+        match self.with(|s| s.recv(max))? {
+            Progress::Done(data) => Ok(data),
+            Progress::Pending => Err(would_block()),
+        }
+    }
+
+    /// Writes what the kernel takes of `data`, or fails with `WouldBlock`.
+    pub fn send(&self, data: &[u8]) -> Result<usize> {
+        match self.with(|s| s.send(data))? {
+            Progress::Done(n) => Ok(n),
+            Progress::Pending => Err(would_block()),
+        }
+    }
+
+    /// Shuts one or both directions down.
+    pub fn shutdown(&self, how: Shutdown) -> Result<()> {
+        self.with(|s| s.shutdown(how))
+    }
+
+    /// Sets a socket option.
+    pub fn set_option(&self, opt: SockOpt) -> Result<()> {
+        self.with(|s| s.set_option(opt))
+    }
+
+    /// Reads a socket option.
+    pub fn get_option(&self, name: SockOptName) -> Result<SockOpt> {
+        self.with(|s| s.get_option(name))
+    }
+
+    /// The local address (`getsockname`).
+    pub fn local_addr(&self) -> Result<Address> {
+        self.with(|s| s.local_address())
+    }
+
+    /// The peer's address (`getpeername`).
+    pub fn peer_addr(&self) -> Result<Address> {
+        self.with(|s| s.peer_address())
+    }
+
+    /// Closes the socket now (every clone sees it closed). Closing twice is harmless.
+    pub fn close(&self) {
+        let mut watch = self.inner.watch.borrow_mut();
+        watch.source = None;
+        watch.registered = false;
+        watch.reader = None;
+        watch.writer = None;
+        drop(watch);
+        self.inner.host.borrow_mut().take();
+    }
+
+    /// Whether the socket is closed (or was taken over by a transport).
+    pub fn is_closed(&self) -> bool {
+        self.inner.host.borrow().is_none()
+    }
+
+    /// Whether two handles refer to the same socket.
+    pub fn same(&self, other: &Socket) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// Anything the loop can watch with `add_reader`/`add_writer` (asyncio's file
+/// descriptors): host sockets now, pipes once they exist.
+pub trait AsHandle {
+    /// The watched socket.
+    fn as_socket(&self) -> &Socket;
+}
+
+impl AsHandle for Socket {
+    fn as_socket(&self) -> &Socket {
+        self
+    }
+}
+
+/// A connected pair of unix stream sockets (Python's `socket.socketpair()`).
+pub fn socketpair() -> Result<(Socket, Socket)> {
+    let (a, b) = HostSocket::pair()?;
+    Ok((Socket::from_host(a), Socket::from_host(b)))
+}

@@ -1,0 +1,237 @@
+//! The readiness side of the loop: `add_reader`/`add_writer` and the `sock_*` coroutines
+//! (asyncio's `selector_events.py`). Each waits on the host's reactor through a duplicate
+//! of the socket's descriptor (a reactor source).
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::io;
+use std::panic::Location;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use crate::base_events::EventLoop;
+use crate::error::{Error, IntoResult, Result};
+use crate::events::Handle;
+use crate::io_registry::IoEntry;
+use crate::net::{Address, AsHandle, Socket};
+use crate::sys::net::Progress;
+
+/// The chunk `sock_recv` callers usually ask for; also what the selector reads at once.
+const MAX_RECV: usize = 256 * 1024;
+
+/// Which half of a socket's watch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Read,
+    Write,
+}
+
+impl EventLoop {
+    fn check_host_sources(&self) -> Result<()> {
+        if self.selector_watches_host_sources() {
+            Ok(())
+        } else {
+            Err(Error::runtime(
+                "this loop's selector cannot watch host sockets; use the host's reactor",
+            ))
+        }
+    }
+
+    /// Brings the reactor registration of `sock` in line with its reader and writer.
+    fn update_watch(&self, sock: &Socket) -> Result<()> {
+        let inner = &sock.inner;
+        let mut watch = inner.watch.borrow_mut();
+        let readable = watch.reader.is_some();
+        let writable = watch.writer.is_some();
+        if watch.source.is_none() {
+            if !readable && !writable {
+                return Ok(());
+            }
+            watch.source = Some(sock.with(|s| s.source())?);
+        }
+        let key = match watch.key {
+            Some(key) => key,
+            None => {
+                let key = self
+                    .inner
+                    .io
+                    .borrow_mut()
+                    .insert(IoEntry::Socket(Rc::downgrade(inner)));
+                watch.key = Some(key);
+                key
+            }
+        };
+        let registered = watch.registered;
+        if let Some(source) = &watch.source {
+            source.watch(registered, key as u64, readable, writable)?;
+        }
+        watch.registered = readable || writable;
+        if !watch.registered {
+            watch.key = None;
+            drop(watch);
+            self.inner.io.borrow_mut().remove(key);
+        }
+        Ok(())
+    }
+
+    fn set_watcher(&self, sock: &Socket, dir: Direction, handle: Option<Handle>) -> Result<bool> {
+        let previous = {
+            let mut watch = sock.inner.watch.borrow_mut();
+            let slot = match dir {
+                Direction::Read => &mut watch.reader,
+                Direction::Write => &mut watch.writer,
+            };
+            std::mem::replace(slot, handle)
+        };
+        let had = previous.is_some();
+        if let Some(previous) = previous {
+            previous.cancel();
+        }
+        self.update_watch(sock)?;
+        Ok(had)
+    }
+
+    /// Runs `cb` whenever `fd` is readable (asyncio's `add_reader`); replaces an earlier
+    /// reader of the same socket.
+    #[track_caller]
+    pub fn add_reader<F, R>(&self, fd: &impl AsHandle, cb: F) -> Result<()>
+    where
+        F: FnMut() -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        self.check_closed()?;
+        self.check_host_sources()?;
+        let handle = Handle::repeating(cb, Location::caller());
+        self.set_watcher(fd.as_socket(), Direction::Read, Some(handle))
+            .map(drop)
+    }
+
+    /// Stops watching `fd` for reading; `true` if it was watched.
+    pub fn remove_reader(&self, fd: &impl AsHandle) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        self.set_watcher(fd.as_socket(), Direction::Read, None)
+            .unwrap_or(true)
+    }
+
+    /// Runs `cb` whenever `fd` is writable (asyncio's `add_writer`); replaces an earlier
+    /// writer of the same socket.
+    #[track_caller]
+    pub fn add_writer<F, R>(&self, fd: &impl AsHandle, cb: F) -> Result<()>
+    where
+        F: FnMut() -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        self.check_closed()?;
+        self.check_host_sources()?;
+        let handle = Handle::repeating(cb, Location::caller());
+        self.set_watcher(fd.as_socket(), Direction::Write, Some(handle))
+            .map(drop)
+    }
+
+    /// Stops watching `fd` for writing; `true` if it was watched.
+    pub fn remove_writer(&self, fd: &impl AsHandle) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        self.set_watcher(fd.as_socket(), Direction::Write, None)
+            .unwrap_or(true)
+    }
+
+    /// Waits until `sock` is ready in `dir`; the watch is removed when done or dropped.
+    async fn wait_ready(&self, sock: &Socket, dir: Direction) -> Result<()> {
+        struct Unwatch<'a>(&'a EventLoop, &'a Socket, Direction);
+        impl Drop for Unwatch<'_> {
+            fn drop(&mut self) {
+                if !self.0.is_closed() && !self.1.is_closed() {
+                    let _ = self.0.set_watcher(self.1, self.2, None);
+                }
+            }
+        }
+        let ready = Rc::new(Cell::new(false));
+        let waker: Rc<RefCell<Option<Waker>>> = Rc::new(RefCell::new(None));
+        let (r, w) = (ready.clone(), waker.clone());
+        let handle = Handle::repeating(
+            move || {
+                r.set(true);
+                if let Some(waker) = w.borrow_mut().take() {
+                    waker.wake();
+                }
+            },
+            Location::caller(),
+        );
+        self.check_host_sources()?;
+        if self.set_watcher(sock, dir, Some(handle))? {
+            // asyncio refuses two coroutines waiting on one socket in one direction.
+            self.set_watcher(sock, dir, None)?;
+            return Err(Error::runtime(
+                "another coroutine is already waiting on this socket",
+            ));
+        }
+        let _unwatch = Unwatch(self, sock, dir);
+        poll_fn(|cx| {
+            if ready.get() {
+                Poll::Ready(())
+            } else {
+                *waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Receives up to `n` bytes from `sock` (empty at end of stream), waiting for data.
+    pub async fn sock_recv(&self, sock: &Socket, n: usize) -> Result<Vec<u8>> {
+        loop {
+            match sock.with(|s| s.recv(n.min(MAX_RECV)))? {
+                Progress::Done(data) => return Ok(data),
+                Progress::Pending => self.wait_ready(sock, Direction::Read).await?,
+            }
+        }
+    }
+
+    /// Receives into `buf`; returns how many bytes were stored (0 at end of stream).
+    pub async fn sock_recv_into(&self, sock: &Socket, buf: &mut [u8]) -> Result<usize> {
+        let data = self.sock_recv(sock, buf.len()).await?;
+        buf[..data.len()].copy_from_slice(&data);
+        Ok(data.len())
+    }
+
+    /// Sends all of `data`, waiting whenever the kernel's buffer is full.
+    pub async fn sock_sendall(&self, sock: &Socket, data: &[u8]) -> Result<()> {
+        let mut sent = 0;
+        while sent < data.len() {
+            match sock.with(|s| s.send(&data[sent..]))? {
+                Progress::Done(n) => sent += n,
+                Progress::Pending => self.wait_ready(sock, Direction::Write).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Connects `sock` to `addr`, waiting for the connection to complete.
+    pub async fn sock_connect(&self, sock: &Socket, addr: impl Into<Address>) -> Result<()> {
+        let addr = addr.into();
+        match sock.with(|s| s.connect(&addr))? {
+            Progress::Done(()) => Ok(()),
+            Progress::Pending => {
+                self.wait_ready(sock, Direction::Write).await?;
+                sock.with(|s| s.take_error())
+            }
+        }
+    }
+
+    /// Accepts a connection on the listening `sock`: the new socket and the peer address.
+    pub async fn sock_accept(&self, sock: &Socket) -> Result<(Socket, Address)> {
+        loop {
+            match sock.accept() {
+                Err(Error::Os(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait_ready(sock, Direction::Read).await?
+                }
+                other => return other,
+            }
+        }
+    }
+}

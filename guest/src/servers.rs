@@ -1,0 +1,450 @@
+//! Servers: `create_server` and [`Server`] (asyncio's `base_events.Server`).
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::io;
+use std::rc::{Rc, Weak};
+use std::task::{Poll, Waker};
+
+use slab::Slab;
+
+use crate::base_events::EventLoop;
+use crate::dns::AddrInfoHints;
+use crate::error::{Error, Result};
+use crate::exception_handler::ExceptionContext;
+use crate::futures::Future;
+use crate::net::{AI_PASSIVE, Address, Family, SockOpt, Socket, SocketType};
+use crate::protocols::Protocol;
+use crate::transports::{SharedProtocol, Transport, TransportInner};
+
+/// Where a server listens: asyncio's `host` argument of `create_server`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hosts {
+    /// Every interface (asyncio's `None` or `""`): the wildcard address of each family.
+    All,
+    /// One host name or address.
+    One(String),
+    /// Several hosts; the server listens on every address of each.
+    Many(Vec<String>),
+}
+
+impl From<&str> for Hosts {
+    fn from(host: &str) -> Hosts {
+        if host.is_empty() {
+            Hosts::All
+        } else {
+            Hosts::One(host.to_string())
+        }
+    }
+}
+
+impl From<String> for Hosts {
+    fn from(host: String) -> Hosts {
+        Hosts::from(host.as_str())
+    }
+}
+
+impl From<Option<&str>> for Hosts {
+    fn from(host: Option<&str>) -> Hosts {
+        host.map(Hosts::from).unwrap_or(Hosts::All)
+    }
+}
+
+impl<S: Into<String>> From<Vec<S>> for Hosts {
+    fn from(hosts: Vec<S>) -> Hosts {
+        Hosts::Many(hosts.into_iter().map(Into::into).collect())
+    }
+}
+
+/// asyncio's keyword arguments of `create_server`; `Default` gives asyncio's defaults.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Only addresses of this family.
+    pub family: Option<Family>,
+    /// `AI_*` flags for `getaddrinfo` (default `AI_PASSIVE`).
+    pub flags: i32,
+    /// A listening socket to serve instead of binding (hosts must be `Hosts::All` and the
+    /// port 0).
+    pub sock: Option<Socket>,
+    /// The listen backlog, also the most connections accepted per readiness event.
+    pub backlog: u32,
+    /// `SO_REUSEADDR` (default: on, as asyncio does on POSIX).
+    pub reuse_address: Option<bool>,
+    /// `SO_REUSEPORT`: several servers share the port.
+    pub reuse_port: bool,
+    /// `SO_KEEPALIVE` on accepted connections.
+    pub keep_alive: bool,
+    /// Accept connections at once (default); else call `start_serving` or `serve_forever`.
+    pub start_serving: bool,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            family: None,
+            flags: AI_PASSIVE,
+            sock: None,
+            backlog: 100,
+            reuse_address: None,
+            reuse_port: false,
+            keep_alive: false,
+            start_serving: true,
+        }
+    }
+}
+
+/// A listening server (asyncio's `asyncio.Server`). A cheap handle; clones share it.
+#[derive(Clone)]
+pub struct Server {
+    inner: Rc<ServerInner>,
+}
+
+struct ServerInner {
+    lp: EventLoop,
+    /// `None` once closed.
+    sockets: RefCell<Option<Vec<Socket>>>,
+    factory: RefCell<Box<dyn FnMut() -> SharedProtocol>>,
+    backlog: u32,
+    keep_alive: bool,
+    serving: Cell<bool>,
+    /// Connections made by this server and not lost yet.
+    clients: RefCell<Slab<Weak<TransportInner>>>,
+    /// `wait_closed` callers; `None` once the server is closed and every connection gone.
+    waiters: RefCell<Option<Vec<Waker>>>,
+    serving_forever: RefCell<Option<Future<()>>>,
+}
+
+impl ServerInner {
+    fn wakeup(&self) {
+        if let Some(waiters) = self.waiters.borrow_mut().take() {
+            for waker in waiters {
+                waker.wake();
+            }
+        }
+    }
+
+    fn closed_and_idle(&self) -> bool {
+        self.sockets.borrow().is_none() && self.clients.borrow().is_empty()
+    }
+}
+
+impl EventLoop {
+    /// Listens on `hosts`:`port` and runs a protocol made by `factory` on each connection
+    /// (asyncio's `create_server`). Port 0 picks a free port (see [`Server::sockets`]).
+    pub async fn create_server<P, F>(
+        &self,
+        factory: F,
+        hosts: impl Into<Hosts>,
+        port: u16,
+        opts: ServerOptions,
+    ) -> Result<Server>
+    where
+        P: Protocol,
+        F: FnMut() -> P + 'static,
+    {
+        self.check_closed()?;
+        let hosts = hosts.into();
+        let sockets = match &opts.sock {
+            Some(sock) => {
+                if hosts != Hosts::All || port != 0 {
+                    return Err(Error::Os(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "host/port and sock can not be specified at the same time",
+                    )));
+                }
+                vec![sock.clone()]
+            }
+            None => self.bind_hosts(&hosts, port, &opts).await?,
+        };
+        let mut factory = factory;
+        let server = Server {
+            inner: Rc::new(ServerInner {
+                lp: self.clone(),
+                sockets: RefCell::new(Some(sockets)),
+                factory: RefCell::new(Box::new(move || {
+                    Rc::new(RefCell::new(factory())) as SharedProtocol
+                })),
+                backlog: opts.backlog,
+                keep_alive: opts.keep_alive,
+                serving: Cell::new(false),
+                clients: RefCell::new(Slab::new()),
+                waiters: RefCell::new(Some(Vec::new())),
+                serving_forever: RefCell::new(None),
+            }),
+        };
+        if opts.start_serving {
+            server.start_serving_now()?;
+            // Let accept callbacks see the listening sockets from the next iteration.
+            crate::sleep(std::time::Duration::ZERO).await?;
+        }
+        Ok(server)
+    }
+
+    /// Resolves `hosts` and binds a listening socket to every address.
+    async fn bind_hosts(
+        &self,
+        hosts: &Hosts,
+        port: u16,
+        opts: &ServerOptions,
+    ) -> Result<Vec<Socket>> {
+        let names: Vec<Option<&str>> = match hosts {
+            Hosts::All => vec![None],
+            Hosts::One(h) => vec![Some(h.as_str())],
+            Hosts::Many(hs) => hs.iter().map(|h| Some(h.as_str())).collect(),
+        };
+        let hints = AddrInfoHints {
+            family: opts.family,
+            socktype: Some(SocketType::Stream),
+            protocol: 0,
+            flags: opts.flags,
+        };
+        let port_text = port.to_string();
+        let mut addresses: Vec<(Family, Address)> = Vec::new();
+        for name in names {
+            for info in self.getaddrinfo(name, Some(&port_text), hints).await? {
+                let entry = (info.family, info.address);
+                if !addresses.contains(&entry) {
+                    addresses.push(entry);
+                }
+            }
+        }
+        let mut sockets = Vec::new();
+        for (family, address) in addresses {
+            let sock = Socket::new(family, SocketType::Stream)?;
+            if opts.reuse_address.unwrap_or(true) {
+                sock.set_option(SockOpt::ReuseAddress(true))?;
+            }
+            if opts.reuse_port {
+                sock.set_option(SockOpt::ReusePort(true))?;
+            }
+            if opts.keep_alive {
+                sock.set_option(SockOpt::KeepAlive(true))?;
+            }
+            if let Err(err) = sock.bind(address.clone()) {
+                for s in &sockets {
+                    Socket::close(s);
+                }
+                return Err(match err {
+                    Error::Os(e) => Error::Os(io::Error::new(
+                        e.kind(),
+                        format!("error while attempting to bind on address {address}: {e}"),
+                    )),
+                    other => other,
+                });
+            }
+            sockets.push(sock);
+        }
+        for sock in &sockets {
+            sock.listen(opts.backlog)?;
+        }
+        Ok(sockets)
+    }
+}
+
+impl Server {
+    /// The loop the server runs on.
+    pub fn get_loop(&self) -> EventLoop {
+        self.inner.lp.clone()
+    }
+
+    /// The listening sockets (empty once closed).
+    pub fn sockets(&self) -> Vec<Socket> {
+        self.inner.sockets.borrow().clone().unwrap_or_default()
+    }
+
+    /// Whether the server accepts connections.
+    pub fn is_serving(&self) -> bool {
+        self.inner.serving.get()
+    }
+
+    fn start_serving_now(&self) -> Result<()> {
+        let inner = &self.inner;
+        if inner.serving.get() {
+            return Ok(());
+        }
+        let Some(sockets) = inner.sockets.borrow().clone() else {
+            return Err(Error::runtime(format!(
+                "server {:?} is closed",
+                self.addresses()
+            )));
+        };
+        inner.serving.set(true);
+        for sock in sockets {
+            let weak = Rc::downgrade(inner);
+            let listener = sock.clone();
+            inner.lp.add_reader(&sock, move || {
+                if let Some(inner) = weak.upgrade() {
+                    accept_connections(&inner, &listener);
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Starts accepting connections (a no-op if it already does).
+    pub async fn start_serving(&self) -> Result<()> {
+        self.start_serving_now()?;
+        crate::sleep(std::time::Duration::ZERO).await
+    }
+
+    /// Accepts connections until the server is closed or the task cancelled; ends with
+    /// `Error::Cancelled` as asyncio's `serve_forever` raises `CancelledError`.
+    pub async fn serve_forever(&self) -> Result<()> {
+        if self.inner.serving_forever.borrow().is_some() {
+            return Err(Error::runtime(format!(
+                "server {:?} is already being awaited on serve_forever()",
+                self.addresses()
+            )));
+        }
+        if self.inner.sockets.borrow().is_none() {
+            return Err(Error::runtime(format!(
+                "server {:?} is closed",
+                self.addresses()
+            )));
+        }
+        self.start_serving_now()?;
+        let fut = self.inner.lp.create_future::<()>();
+        *self.inner.serving_forever.borrow_mut() = Some(fut.clone());
+        struct Finish<'a>(&'a Server);
+        impl Drop for Finish<'_> {
+            fn drop(&mut self) {
+                self.0.inner.serving_forever.borrow_mut().take();
+                self.0.close();
+            }
+        }
+        let _finish = Finish(self);
+        fut.await
+    }
+
+    /// Stops listening: the sockets close, accepted connections stay open.
+    pub fn close(&self) {
+        let inner = &self.inner;
+        let Some(sockets) = inner.sockets.borrow_mut().take() else {
+            return;
+        };
+        for sock in &sockets {
+            inner.lp.remove_reader(sock);
+            sock.close();
+        }
+        inner.serving.set(false);
+        if let Some(fut) = inner.serving_forever.borrow_mut().take()
+            && !fut.done()
+        {
+            fut.cancel();
+        }
+        if inner.clients.borrow().is_empty() {
+            inner.wakeup();
+        }
+    }
+
+    fn clients(&self) -> Vec<Transport> {
+        self.inner
+            .clients
+            .borrow()
+            .iter()
+            .filter_map(|(_, w)| w.upgrade())
+            .map(|inner| Transport { inner })
+            .collect()
+    }
+
+    /// Closes every connection the server accepted (their buffers are still sent).
+    pub fn close_clients(&self) {
+        for t in self.clients() {
+            t.close();
+        }
+    }
+
+    /// Aborts every connection the server accepted.
+    pub fn abort_clients(&self) {
+        for t in self.clients() {
+            t.abort();
+        }
+    }
+
+    /// Waits until the server is closed and every connection it accepted is gone.
+    pub async fn wait_closed(&self) {
+        poll_fn(|cx| {
+            let inner = &self.inner;
+            if inner.closed_and_idle() {
+                inner.wakeup();
+            }
+            match &mut *inner.waiters.borrow_mut() {
+                None => Poll::Ready(()),
+                Some(waiters) => {
+                    waiters.push(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    fn addresses(&self) -> Vec<String> {
+        self.sockets()
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .map(|a| a.to_string())
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("sockets", &self.addresses())
+            .finish()
+    }
+}
+
+/// Accepts what is pending on `listener`, at most `backlog` connections.
+fn accept_connections(inner: &Rc<ServerInner>, listener: &Socket) {
+    for _ in 0..inner.backlog.max(1) {
+        match listener.accept() {
+            Ok((conn, _peer)) => {
+                if let Err(err) = attach_connection(inner, &conn) {
+                    conn.close();
+                    inner.lp.call_exception_handler(&ExceptionContext {
+                        message: "Error on transport creation for incoming connection".into(),
+                        exception: Some(err),
+                        ..Default::default()
+                    });
+                }
+            }
+            Err(Error::Os(e)) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(err) => {
+                inner.lp.call_exception_handler(&ExceptionContext {
+                    message: "socket.accept() out of system resource".into(),
+                    exception: Some(err),
+                    socket: Some(format!("{listener:?}")),
+                    ..Default::default()
+                });
+                return;
+            }
+        }
+    }
+}
+
+fn attach_connection(inner: &Rc<ServerInner>, conn: &Socket) -> Result<()> {
+    if matches!(conn.family()?, Family::Inet | Family::Inet6) {
+        conn.set_option(SockOpt::NoDelay(true))?;
+    }
+    if inner.keep_alive {
+        conn.set_option(SockOpt::KeepAlive(true))?;
+    }
+    let protocol = (inner.factory.borrow_mut())();
+    let transport = Transport::open(&inner.lp, conn, protocol)?;
+    let key = inner
+        .clients
+        .borrow_mut()
+        .insert(Rc::downgrade(&transport.inner));
+    let weak = Rc::downgrade(inner);
+    transport.on_lost(move || {
+        if let Some(inner) = weak.upgrade() {
+            inner.clients.borrow_mut().try_remove(key);
+            if inner.closed_and_idle() {
+                inner.wakeup();
+            }
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! The `sandloop:host/net` and `reactor` source bindings, wrapped in the crate's types.
+//!
+//! Every call returns `crate::Result`: a WIT error of kind `denied` becomes
+//! `Error::PermissionDenied` (the host's policy said no), every other kind an `Error::Os`
+//! with the matching `io::ErrorKind` and the host's message.
+
+use std::io;
+use std::net::SocketAddr;
+
+use super::bindings::{net, reactor, types};
+use crate::error::{Error, Result};
+use crate::net::{Address, Family, Shutdown, SockOpt, SockOptName, SocketType};
+
+/// Turns a WIT error into the crate's error.
+pub(crate) fn error_from_wit(err: types::Error) -> Error {
+    use types::ErrorKind as K;
+    let kind = match err.kind {
+        K::Denied => return Error::PermissionDenied(err.message),
+        K::WouldBlock => io::ErrorKind::WouldBlock,
+        K::InProgress => io::ErrorKind::WouldBlock,
+        K::PermissionDenied => io::ErrorKind::PermissionDenied,
+        K::NotFound => io::ErrorKind::NotFound,
+        K::ConnectionRefused => io::ErrorKind::ConnectionRefused,
+        K::ConnectionReset => io::ErrorKind::ConnectionReset,
+        K::ConnectionAborted => io::ErrorKind::ConnectionAborted,
+        K::NotConnected => io::ErrorKind::NotConnected,
+        K::AddressInUse => io::ErrorKind::AddrInUse,
+        K::AddressNotAvailable => io::ErrorKind::AddrNotAvailable,
+        K::BrokenPipe => io::ErrorKind::BrokenPipe,
+        K::TimedOut => io::ErrorKind::TimedOut,
+        K::HostUnreachable => io::ErrorKind::HostUnreachable,
+        K::NetworkUnreachable => io::ErrorKind::NetworkUnreachable,
+        K::InvalidInput => io::ErrorKind::InvalidInput,
+        K::Unsupported => io::ErrorKind::Unsupported,
+        K::LimitReached => io::ErrorKind::QuotaExceeded,
+        K::Other => io::ErrorKind::Other,
+    };
+    if err.message.is_empty() {
+        Error::Os(io::Error::from(kind))
+    } else {
+        Error::Os(io::Error::new(kind, err.message))
+    }
+}
+
+/// `true` when a WIT error says "not yet": would-block or a connect in progress.
+fn is_pending(err: &types::Error) -> bool {
+    matches!(
+        err.kind,
+        types::ErrorKind::WouldBlock | types::ErrorKind::InProgress
+    )
+}
+
+fn wit_result<T>(r: std::result::Result<T, types::Error>) -> Result<T> {
+    r.map_err(error_from_wit)
+}
+
+pub(crate) fn family_to_wit(f: Family) -> types::AddressFamily {
+    match f {
+        Family::Inet => types::AddressFamily::Ipv4,
+        Family::Inet6 => types::AddressFamily::Ipv6,
+        Family::Unix => types::AddressFamily::Unix,
+    }
+}
+
+pub(crate) fn family_from_wit(f: types::AddressFamily) -> Family {
+    match f {
+        types::AddressFamily::Ipv4 => Family::Inet,
+        types::AddressFamily::Ipv6 => Family::Inet6,
+        types::AddressFamily::Unix => Family::Unix,
+    }
+}
+
+pub(crate) fn type_to_wit(t: SocketType) -> net::SocketType {
+    match t {
+        SocketType::Stream => net::SocketType::Stream,
+        SocketType::Datagram => net::SocketType::Datagram,
+    }
+}
+
+pub(crate) fn type_from_wit(t: net::SocketType) -> SocketType {
+    match t {
+        net::SocketType::Stream => SocketType::Stream,
+        net::SocketType::Datagram => SocketType::Datagram,
+    }
+}
+
+pub(crate) fn address_to_wit(addr: &Address) -> types::Address {
+    match addr {
+        Address::Inet(sa) => types::Address::Inet(sa.to_string()),
+        Address::Unix(path) => types::Address::Unix(path.clone()),
+    }
+}
+
+pub(crate) fn address_from_wit(addr: types::Address) -> Result<Address> {
+    match addr {
+        types::Address::Inet(s) => s.parse::<SocketAddr>().map(Address::Inet).map_err(|_| {
+            Error::Os(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the host returned a malformed address: {s:?}"),
+            ))
+        }),
+        types::Address::Unix(path) => Ok(Address::Unix(path)),
+    }
+}
+
+fn option_to_wit(opt: SockOpt) -> net::SocketOption {
+    match opt {
+        SockOpt::NoDelay(v) => net::SocketOption::NoDelay(v),
+        SockOpt::KeepAlive(v) => net::SocketOption::KeepAlive(v),
+        SockOpt::ReuseAddress(v) => net::SocketOption::ReuseAddress(v),
+        SockOpt::ReusePort(v) => net::SocketOption::ReusePort(v),
+        SockOpt::RecvBufferSize(v) => net::SocketOption::RecvBufferSize(v),
+        SockOpt::SendBufferSize(v) => net::SocketOption::SendBufferSize(v),
+    }
+}
+
+fn option_from_wit(opt: net::SocketOption) -> SockOpt {
+    match opt {
+        net::SocketOption::NoDelay(v) => SockOpt::NoDelay(v),
+        net::SocketOption::KeepAlive(v) => SockOpt::KeepAlive(v),
+        net::SocketOption::ReuseAddress(v) => SockOpt::ReuseAddress(v),
+        net::SocketOption::ReusePort(v) => SockOpt::ReusePort(v),
+        net::SocketOption::RecvBufferSize(v) => SockOpt::RecvBufferSize(v),
+        net::SocketOption::SendBufferSize(v) => SockOpt::SendBufferSize(v),
+    }
+}
+
+fn option_name_to_wit(name: SockOptName) -> net::OptionName {
+    match name {
+        SockOptName::NoDelay => net::OptionName::NoDelay,
+        SockOptName::KeepAlive => net::OptionName::KeepAlive,
+        SockOptName::ReuseAddress => net::OptionName::ReuseAddress,
+        SockOptName::ReusePort => net::OptionName::ReusePort,
+        SockOptName::RecvBufferSize => net::OptionName::RecvBufferSize,
+        SockOptName::SendBufferSize => net::OptionName::SendBufferSize,
+    }
+}
+
+/// What a non-blocking call did: finished, or has to wait for readiness.
+pub(crate) enum Progress<T> {
+    Done(T),
+    Pending,
+}
+
+fn progress<T>(r: std::result::Result<T, types::Error>) -> Result<Progress<T>> {
+    match r {
+        Ok(v) => Ok(Progress::Done(v)),
+        Err(e) if is_pending(&e) => Ok(Progress::Pending),
+        Err(e) => Err(error_from_wit(e)),
+    }
+}
+
+/// A host socket (`net.socket`).
+pub(crate) struct HostSocket(net::Socket);
+
+impl HostSocket {
+    pub(crate) fn create(family: Family, ty: SocketType) -> Result<HostSocket> {
+        wit_result(net::Socket::create(family_to_wit(family), type_to_wit(ty))).map(HostSocket)
+    }
+
+    pub(crate) fn pair() -> Result<(HostSocket, HostSocket)> {
+        let (a, b) = wit_result(net::socketpair())?;
+        Ok((HostSocket(a), HostSocket(b)))
+    }
+
+    pub(crate) fn family(&self) -> Family {
+        family_from_wit(self.0.family())
+    }
+
+    pub(crate) fn bind(&self, addr: &Address) -> Result<()> {
+        wit_result(self.0.bind(&address_to_wit(addr)))
+    }
+
+    pub(crate) fn listen(&self, backlog: u32) -> Result<()> {
+        wit_result(self.0.listen(backlog))
+    }
+
+    pub(crate) fn accept(&self) -> Result<Progress<(HostSocket, Address)>> {
+        match progress(self.0.accept())? {
+            Progress::Done((sock, addr)) => {
+                Ok(Progress::Done((HostSocket(sock), address_from_wit(addr)?)))
+            }
+            Progress::Pending => Ok(Progress::Pending),
+        }
+    }
+
+    /// Starts a connect: `Done` when it completed at once (unix sockets), `Pending` when the
+    /// socket must become writable first (then call `take_error`).
+    pub(crate) fn connect(&self, addr: &Address) -> Result<Progress<()>> {
+        progress(self.0.connect(&address_to_wit(addr)))
+    }
+
+    pub(crate) fn take_error(&self) -> Result<()> {
+        wit_result(self.0.take_error())
+    }
+
+    pub(crate) fn recv(&self, max: usize) -> Result<Progress<Vec<u8>>> {
+        progress(self.0.recv(u32::try_from(max).unwrap_or(u32::MAX)))
+    }
+
+    pub(crate) fn send(&self, data: &[u8]) -> Result<Progress<usize>> {
+        match progress(self.0.send(data))? {
+            Progress::Done(n) => Ok(Progress::Done(n as usize)),
+            Progress::Pending => Ok(Progress::Pending),
+        }
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> Result<()> {
+        let how = match how {
+            Shutdown::Read => net::ShutdownHow::Read,
+            Shutdown::Write => net::ShutdownHow::Write,
+            Shutdown::Both => net::ShutdownHow::Both,
+        };
+        wit_result(self.0.shutdown(how))
+    }
+
+    pub(crate) fn set_option(&self, opt: SockOpt) -> Result<()> {
+        wit_result(self.0.set_option(option_to_wit(opt)))
+    }
+
+    pub(crate) fn get_option(&self, name: SockOptName) -> Result<SockOpt> {
+        wit_result(self.0.get_option(option_name_to_wit(name))).map(option_from_wit)
+    }
+
+    pub(crate) fn local_address(&self) -> Result<Address> {
+        address_from_wit(wit_result(self.0.local_address())?)
+    }
+
+    pub(crate) fn peer_address(&self) -> Result<Address> {
+        address_from_wit(wit_result(self.0.peer_address())?)
+    }
+
+    pub(crate) fn source(&self) -> Result<HostSource> {
+        wit_result(self.0.source()).map(HostSource)
+    }
+
+    /// Hands the socket to the host for completion-mode I/O under `token`.
+    pub(crate) fn into_stream(self, token: u64, read_budget: u32) -> Result<HostStream> {
+        wit_result(net::Stream::open(self.0, token, read_budget)).map(HostStream)
+    }
+}
+
+/// A reactor source (`reactor.source`): a socket's readiness, watched under a token.
+pub(crate) struct HostSource(reactor::Source);
+
+fn interest(readable: bool, writable: bool) -> reactor::Interest {
+    let mut i = reactor::Interest::empty();
+    if readable {
+        i |= reactor::Interest::READABLE;
+    }
+    if writable {
+        i |= reactor::Interest::WRITABLE;
+    }
+    i
+}
+
+fn reactor_error(op: &str, e: reactor::ErrorCode) -> Error {
+    Error::Os(io::Error::other(format!("reactor {op} failed: {e:?}")))
+}
+
+impl HostSource {
+    /// Registers, re-registers or (with neither direction) deregisters the source.
+    pub(crate) fn watch(
+        &self,
+        registered: bool,
+        token: u64,
+        readable: bool,
+        writable: bool,
+    ) -> Result<()> {
+        if !readable && !writable {
+            if registered {
+                reactor::deregister(&self.0).map_err(|e| reactor_error("deregister", e))?;
+            }
+            return Ok(());
+        }
+        let want = interest(readable, writable);
+        if registered {
+            reactor::reregister(&self.0, token, want).map_err(|e| reactor_error("reregister", e))
+        } else {
+            reactor::register(&self.0, token, want).map_err(|e| reactor_error("register", e))
+        }
+    }
+}
+
+/// A stream in the host's completion mode (`net.stream`).
+pub(crate) struct HostStream(net::Stream);
+
+impl HostStream {
+    /// Sends or buffers `data`; returns the bytes the host buffers afterwards.
+    pub(crate) fn write(&self, data: &[u8]) -> Result<u64> {
+        wit_result(self.0.write(data))
+    }
+
+    pub(crate) fn write_eof(&self) -> Result<()> {
+        wit_result(self.0.write_eof())
+    }
+
+    pub(crate) fn set_reading(&self, on: bool) -> Result<()> {
+        wit_result(self.0.set_reading(on))
+    }
+
+    pub(crate) fn set_option(&self, opt: SockOpt) -> Result<()> {
+        wit_result(self.0.set_option(option_to_wit(opt)))
+    }
+
+    pub(crate) fn get_option(&self, name: SockOptName) -> Result<SockOpt> {
+        wit_result(self.0.get_option(option_name_to_wit(name))).map(option_from_wit)
+    }
+
+    pub(crate) fn local_address(&self) -> Result<Address> {
+        address_from_wit(wit_result(self.0.local_address())?)
+    }
+
+    pub(crate) fn peer_address(&self) -> Result<Address> {
+        address_from_wit(wit_result(self.0.peer_address())?)
+    }
+}

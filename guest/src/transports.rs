@@ -1,0 +1,592 @@
+//! Stream transports (asyncio's `transports.py` and the socket transports of
+//! `proactor_events.py` and `selector_events.py`).
+//!
+//! On the default loop a [`Transport`] runs in the host's completion mode: the host reads
+//! whenever the socket is readable and hands the bytes over inside the reactor's event
+//! batch; `write` copies the bytes into the host once, the host sends what the kernel takes
+//! and buffers the rest, and reports each flush. On a `SelectorEventLoop` the loop reads and
+//! writes itself on readiness (see `stream_io.rs`). Either way the transport sees the same
+//! events, and flow control (`pause_writing`/`resume_writing` at the water marks) follows
+//! the write buffer, wherever it lives.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::rc::{Rc, Weak};
+
+use crate::base_events::EventLoop;
+use crate::error::{Error, Result};
+use crate::exception_handler::ExceptionContext;
+use crate::io_registry::IoEntry;
+use crate::log::{self, Level};
+use crate::net::{Address, SockOpt, SockOptName, Socket};
+use crate::protocols::Protocol;
+use crate::stream_io::StreamIo;
+use crate::sys::Event;
+
+/// asyncio's default high-water mark of a transport's write buffer.
+const DEFAULT_HIGH_WATER: usize = 64 * 1024;
+
+/// A protocol as a transport holds it.
+pub type SharedProtocol = Rc<RefCell<dyn Protocol>>;
+
+/// A stream transport: one connection, driven by the loop, talking to one protocol.
+///
+/// A cheap handle (`Rc` inside); clones refer to the same connection.
+#[derive(Clone)]
+pub struct Transport {
+    pub(crate) inner: Rc<TransportInner>,
+}
+
+/// What [`Transport::get_extra_info`] returns.
+#[derive(Clone, Debug)]
+pub enum ExtraInfo {
+    /// `peername`, `sockname`.
+    Address(Address),
+    /// `socket`: the transport's socket, for options and addresses.
+    Socket(TransportSocket),
+}
+
+/// The socket of a transport, as `get_extra_info("socket")` gives it (asyncio's
+/// `TransportSocket`): options and addresses, no I/O.
+#[derive(Clone)]
+pub struct TransportSocket(Weak<TransportInner>);
+
+pub(crate) struct TransportInner {
+    lp: EventLoop,
+    key: Cell<Option<usize>>,
+    io: RefCell<Option<StreamIo>>,
+    protocol: RefCell<Option<SharedProtocol>>,
+    /// The event the host reported, waiting for the loop to run this transport.
+    pending: RefCell<Option<Event>>,
+    /// Bytes read while reading was paused, delivered on resume.
+    held: RefCell<Vec<u8>>,
+    held_eof: Cell<bool>,
+    closing: Cell<bool>,
+    conn_lost: Cell<bool>,
+    eof_written: Cell<bool>,
+    read_paused: Cell<bool>,
+    protocol_paused: Cell<bool>,
+    /// `pause_writing` is scheduled and has not reached the protocol yet.
+    pause_pending: Cell<bool>,
+    high_water: Cell<usize>,
+    low_water: Cell<usize>,
+    buffered: Cell<usize>,
+    /// The loop iteration of the last write whose report set `buffered`.
+    written_in: Cell<u64>,
+    sockname: Option<Address>,
+    peername: Option<Address>,
+    /// Runs once the connection is lost (a server counts its connections this way).
+    on_lost: RefCell<Vec<Box<dyn FnOnce()>>>,
+}
+
+impl fmt::Debug for TransportInner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Transport");
+        if let Some(addr) = &self.peername {
+            d.field("peername", &format_args!("{addr}"));
+        }
+        d.field("closing", &self.closing.get())
+            .field("buffered", &self.buffered.get())
+            .finish()
+    }
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl fmt::Debug for TransportSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TransportSocket")
+    }
+}
+
+/// Errors that mean "the peer went away": logged at debug level only, as asyncio does.
+fn is_connection_error(err: &Error) -> bool {
+    matches!(err, Error::Os(e) if matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::NotConnected
+    ))
+}
+
+impl Transport {
+    /// Takes `sock` (connected) over in the host's completion mode and schedules
+    /// `connection_made` on the protocol.
+    pub(crate) fn open(
+        lp: &EventLoop,
+        sock: &Socket,
+        protocol: SharedProtocol,
+    ) -> Result<Transport> {
+        let host = sock.take_host()?;
+        let sockname = host.local_address().ok();
+        let peername = host.peer_address().ok();
+        let inner = Rc::new(TransportInner {
+            lp: lp.clone(),
+            key: Cell::new(None),
+            io: RefCell::new(None),
+            protocol: RefCell::new(Some(protocol)),
+            pending: RefCell::new(None),
+            held: RefCell::new(Vec::new()),
+            held_eof: Cell::new(false),
+            closing: Cell::new(false),
+            conn_lost: Cell::new(false),
+            eof_written: Cell::new(false),
+            read_paused: Cell::new(false),
+            protocol_paused: Cell::new(false),
+            pause_pending: Cell::new(false),
+            high_water: Cell::new(DEFAULT_HIGH_WATER),
+            low_water: Cell::new(DEFAULT_HIGH_WATER / 4),
+            buffered: Cell::new(0),
+            written_in: Cell::new(u64::MAX),
+            sockname,
+            peername,
+            on_lost: RefCell::new(Vec::new()),
+        });
+        // The loop holds the transport until the connection is lost, as asyncio's selector
+        // holds its reader callback: a protocol need not keep its transport alive.
+        let key = lp
+            .inner
+            .io
+            .borrow_mut()
+            .insert(IoEntry::Stream(inner.clone()));
+        inner.key.set(Some(key));
+        match StreamIo::open(host, key as u64, lp.io_mode()) {
+            Ok(io) => *inner.io.borrow_mut() = Some(io),
+            Err(err) => {
+                lp.inner.io.borrow_mut().remove(key);
+                inner.key.set(None);
+                return Err(err);
+            }
+        }
+        let transport = Transport { inner };
+        let made = transport.clone();
+        lp.call_soon(move || {
+            if let Some(p) = made.inner.protocol() {
+                p.borrow_mut().connection_made(&made);
+            }
+        });
+        Ok(transport)
+    }
+
+    /// Runs `f` once the connection is lost (after the protocol's `connection_lost`).
+    pub(crate) fn on_lost(&self, f: impl FnOnce() + 'static) {
+        if self.inner.conn_lost.get() && self.inner.io.borrow().is_none() {
+            f();
+        } else {
+            self.inner.on_lost.borrow_mut().push(Box::new(f));
+        }
+    }
+
+    /// The loop the transport runs on.
+    pub fn get_loop(&self) -> EventLoop {
+        self.inner.lp.clone()
+    }
+
+    /// Sends `data`: what the kernel takes now, the rest buffered by the host. Ignored once
+    /// the transport is closing.
+    pub fn write(&self, data: &[u8]) {
+        self.inner.write(data);
+    }
+
+    /// Sends the concatenation of `chunks` with a single write.
+    pub fn writelines<'a>(&self, chunks: impl IntoIterator<Item = &'a [u8]>) {
+        let joined: Vec<u8> = chunks.into_iter().flatten().copied().collect();
+        self.inner.write(&joined);
+    }
+
+    /// Closes the write side once everything buffered is sent; the peer then reads EOF.
+    pub fn write_eof(&self) {
+        let inner = &self.inner;
+        if inner.closing.get() || inner.eof_written.replace(true) {
+            return;
+        }
+        let result = match &mut *inner.io.borrow_mut() {
+            Some(io) => io.write_eof(),
+            None => Ok(()),
+        };
+        if let Err(err) = result {
+            let lp = inner.lp.clone();
+            let me = self.inner.clone();
+            lp.call_soon(move || me.fatal_error(err, "Fatal error on write_eof"));
+        }
+    }
+
+    /// Always `true` for socket transports.
+    pub fn can_write_eof(&self) -> bool {
+        true
+    }
+
+    /// Closes the transport: buffered bytes are still sent, then the protocol's
+    /// `connection_lost(None)` runs. Nothing more is read.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Closes at once: buffered bytes are discarded; `connection_lost(None)` runs soon.
+    pub fn abort(&self) {
+        self.inner.force_close(None);
+    }
+
+    /// `true` once `close` or `abort` was called, or the connection was lost.
+    pub fn is_closing(&self) -> bool {
+        self.inner.closing.get()
+    }
+
+    /// Stops delivering received data until [`Transport::resume_reading`].
+    pub fn pause_reading(&self) {
+        let inner = &self.inner;
+        if inner.closing.get() || inner.read_paused.replace(true) {
+            return;
+        }
+        inner.set_host_reading(false);
+    }
+
+    /// Delivers received data again (first what arrived while paused).
+    pub fn resume_reading(&self) {
+        let inner = &self.inner;
+        if inner.closing.get() || !inner.read_paused.replace(false) {
+            return;
+        }
+        if !inner.held.borrow().is_empty() || inner.held_eof.get() {
+            let me = inner.clone();
+            inner.lp.call_soon(move || me.deliver_held());
+        }
+        if !inner.held_eof.get() {
+            inner.set_host_reading(true);
+        }
+    }
+
+    /// Whether received data is delivered (not paused, not closing).
+    pub fn is_reading(&self) -> bool {
+        !self.inner.read_paused.get() && !self.inner.closing.get()
+    }
+
+    /// Sets the water marks of the write buffer. With only `high`, `low` is a quarter of it;
+    /// with only `low`, `high` is four times it; with neither, 64 KiB and 16 KiB.
+    pub fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<()> {
+        let (high, low) = match (high, low) {
+            (Some(h), Some(l)) => (h, l),
+            (Some(h), None) => (h, h / 4),
+            (None, Some(l)) => (l.saturating_mul(4), l),
+            (None, None) => (DEFAULT_HIGH_WATER, DEFAULT_HIGH_WATER / 4),
+        };
+        if low > high {
+            return Err(Error::Os(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("high ({high}) must be >= low ({low}) must be >= 0"),
+            )));
+        }
+        self.inner.high_water.set(high);
+        self.inner.low_water.set(low);
+        self.inner.maybe_pause_protocol();
+        Ok(())
+    }
+
+    /// `(low, high)`: the water marks of the write buffer.
+    pub fn get_write_buffer_limits(&self) -> (usize, usize) {
+        (self.inner.low_water.get(), self.inner.high_water.get())
+    }
+
+    /// The bytes written but not yet taken by the kernel.
+    pub fn get_write_buffer_size(&self) -> usize {
+        self.inner.buffered.get()
+    }
+
+    /// asyncio's `get_extra_info`: `peername`, `sockname` and `socket`; `None` for other
+    /// names.
+    pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
+        match name {
+            "peername" => self.inner.peername.clone().map(ExtraInfo::Address),
+            "sockname" => self.inner.sockname.clone().map(ExtraInfo::Address),
+            "socket" => Some(ExtraInfo::Socket(TransportSocket(Rc::downgrade(
+                &self.inner,
+            )))),
+            _ => None,
+        }
+    }
+
+    /// The peer's address (`get_extra_info("peername")`).
+    pub fn peername(&self) -> Option<Address> {
+        self.inner.peername.clone()
+    }
+
+    /// The local address (`get_extra_info("sockname")`).
+    pub fn sockname(&self) -> Option<Address> {
+        self.inner.sockname.clone()
+    }
+
+    /// Replaces the protocol that receives the callbacks.
+    pub fn set_protocol(&self, protocol: SharedProtocol) {
+        *self.inner.protocol.borrow_mut() = Some(protocol);
+    }
+
+    /// The protocol that receives the callbacks (`None` after the connection was lost).
+    pub fn get_protocol(&self) -> Option<SharedProtocol> {
+        self.inner.protocol()
+    }
+}
+
+impl TransportSocket {
+    fn with<T>(&self, f: impl FnOnce(&StreamIo) -> Result<T>) -> Result<T> {
+        let closed = || {
+            Error::Os(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the transport is closed",
+            ))
+        };
+        let inner = self.0.upgrade().ok_or_else(closed)?;
+        let io = inner.io.borrow();
+        f(io.as_ref().ok_or_else(closed)?)
+    }
+
+    /// Sets an option of the transport's socket.
+    pub fn set_option(&self, opt: SockOpt) -> Result<()> {
+        self.with(|s| s.set_option(opt))
+    }
+
+    /// Reads an option of the transport's socket.
+    pub fn get_option(&self, name: SockOptName) -> Result<SockOpt> {
+        self.with(|s| s.get_option(name))
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> Result<Address> {
+        self.with(|s| s.local_address())
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> Result<Address> {
+        self.with(|s| s.peer_address())
+    }
+}
+
+impl TransportInner {
+    fn protocol(&self) -> Option<SharedProtocol> {
+        self.protocol.borrow().clone()
+    }
+
+    /// Stores an event for the loop to process when it runs this transport.
+    pub(crate) fn queue_event(&self, ev: Event) {
+        let mut pending = self.pending.borrow_mut();
+        match &mut *pending {
+            None => *pending = Some(ev),
+            // Two events before the transport ran (not expected): merge them in order.
+            Some(first) => {
+                first.data.extend_from_slice(&ev.data);
+                first.readiness.readable |= ev.readiness.readable;
+                first.readiness.writable |= ev.readiness.writable;
+                first.readiness.hangup |= ev.readiness.hangup;
+                first.write_buffered = ev.write_buffered;
+                if ev.error.is_some() {
+                    first.error = ev.error;
+                }
+            }
+        }
+    }
+
+    /// Runs the protocol callbacks of the event the host reported.
+    pub(crate) fn process_event(self: &Rc<Self>) {
+        let Some(mut ev) = self.pending.borrow_mut().take() else {
+            return;
+        };
+        if self.conn_lost.get() {
+            return;
+        }
+        if let Some(io) = &mut *self.io.borrow_mut() {
+            io.complete(&mut ev);
+        }
+        if !ev.data.is_empty() && !self.closing.get() {
+            if self.read_paused.get() {
+                self.held.borrow_mut().extend_from_slice(&ev.data);
+            } else if let Some(p) = self.protocol() {
+                p.borrow_mut().data_received(&ev.data);
+            }
+        }
+        if ev.readiness.writable {
+            // The host measured its buffer during this iteration's wait; a write since then
+            // (earlier in this batch) reported a newer figure, which stands.
+            if self.written_in.get() != self.lp.iteration() {
+                self.buffered.set(ev.write_buffered as usize);
+            }
+            self.maybe_resume_protocol();
+            if self.closing.get() && self.buffered.get() == 0 && !self.conn_lost.replace(true) {
+                self.call_connection_lost(None);
+                return;
+            }
+        }
+        if let Some(err) = ev.error {
+            self.fatal_error(err, "Fatal read error on socket transport");
+            return;
+        }
+        if ev.readiness.hangup && !self.conn_lost.get() {
+            if self.read_paused.get() {
+                self.held_eof.set(true);
+            } else {
+                self.eof_received();
+            }
+        }
+    }
+
+    fn eof_received(self: &Rc<Self>) {
+        let keep_open = match self.protocol() {
+            Some(p) => p.borrow_mut().eof_received(),
+            None => false,
+        };
+        if !keep_open {
+            self.close();
+        }
+    }
+
+    fn deliver_held(self: &Rc<Self>) {
+        if self.conn_lost.get() || self.read_paused.get() {
+            return;
+        }
+        let data = std::mem::take(&mut *self.held.borrow_mut());
+        if !data.is_empty()
+            && let Some(p) = self.protocol()
+        {
+            p.borrow_mut().data_received(&data);
+        }
+        if self.held_eof.replace(false) && !self.conn_lost.get() {
+            self.eof_received();
+        }
+    }
+
+    fn set_host_reading(self: &Rc<Self>, on: bool) {
+        let result = match &mut *self.io.borrow_mut() {
+            Some(io) => io.set_reading(on),
+            None => Ok(()),
+        };
+        if let Err(err) = result {
+            let me = self.clone();
+            self.lp
+                .call_soon(move || me.fatal_error(err, "Fatal error on pause/resume reading"));
+        }
+    }
+
+    fn write(self: &Rc<Self>, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        if self.eof_written.get() {
+            self.lp.call_exception_handler(&ExceptionContext {
+                message: "Cannot call write() after write_eof()".into(),
+                transport: Some(format!("{self:?}")),
+                ..Default::default()
+            });
+            return;
+        }
+        if self.closing.get() {
+            return;
+        }
+        let result = match &mut *self.io.borrow_mut() {
+            Some(io) => io.write(data),
+            None => return,
+        };
+        match result {
+            Ok(buffered) => {
+                self.buffered.set(buffered as usize);
+                self.written_in.set(self.lp.iteration());
+                self.maybe_pause_protocol();
+            }
+            Err(err) => {
+                let me = self.clone();
+                self.lp.call_soon(move || {
+                    me.fatal_error(err, "Fatal write error on socket transport")
+                });
+            }
+        }
+    }
+
+    fn maybe_pause_protocol(self: &Rc<Self>) {
+        if self.buffered.get() <= self.high_water.get() || self.protocol_paused.replace(true) {
+            return;
+        }
+        // Never from inside the caller's write: the protocol may be the caller.
+        self.pause_pending.set(true);
+        let me = self.clone();
+        self.lp.call_soon(move || {
+            // The buffer may have drained before this ran; then neither call is made.
+            if me.pause_pending.replace(false)
+                && let Some(p) = me.protocol()
+            {
+                p.borrow_mut().pause_writing();
+            }
+        });
+    }
+
+    fn maybe_resume_protocol(self: &Rc<Self>) {
+        if self.protocol_paused.get() && self.buffered.get() <= self.low_water.get() {
+            self.protocol_paused.set(false);
+            if self.pause_pending.replace(false) {
+                return;
+            }
+            if let Some(p) = self.protocol() {
+                p.borrow_mut().resume_writing();
+            }
+        }
+    }
+
+    fn close(self: &Rc<Self>) {
+        if self.closing.replace(true) {
+            return;
+        }
+        if !self.read_paused.get() {
+            self.set_host_reading(false);
+        }
+        if self.buffered.get() == 0 && !self.conn_lost.replace(true) {
+            let me = self.clone();
+            self.lp.call_soon(move || me.call_connection_lost(None));
+        }
+    }
+
+    fn force_close(self: &Rc<Self>, exc: Option<Error>) {
+        self.closing.set(true);
+        if self.conn_lost.replace(true) {
+            return;
+        }
+        // Discard what is still buffered: the stream goes now.
+        self.io.borrow_mut().take();
+        self.buffered.set(0);
+        let me = self.clone();
+        self.lp.call_soon(move || me.call_connection_lost(exc));
+    }
+
+    fn fatal_error(self: &Rc<Self>, err: Error, message: &str) {
+        if is_connection_error(&err) {
+            if self.lp.get_debug() {
+                log::log(Level::Debug, format_args!("{self:?}: {message}: {err}"));
+            }
+        } else {
+            self.lp.call_exception_handler(&ExceptionContext {
+                message: message.into(),
+                exception: Some(err.clone()),
+                transport: Some(format!("{self:?}")),
+                protocol: self.protocol().map(|_| "protocol".to_string()),
+                ..Default::default()
+            });
+        }
+        self.force_close(Some(err));
+    }
+
+    fn call_connection_lost(self: &Rc<Self>, exc: Option<Error>) {
+        let protocol = self.protocol.borrow_mut().take();
+        if let Some(p) = protocol {
+            p.borrow_mut().connection_lost(exc);
+        }
+        self.io.borrow_mut().take();
+        if let Some(key) = self.key.take() {
+            self.lp.inner.io.borrow_mut().remove(key);
+        }
+        let hooks = std::mem::take(&mut *self.on_lost.borrow_mut());
+        for hook in hooks {
+            hook();
+        }
+    }
+}
