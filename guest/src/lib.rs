@@ -72,6 +72,8 @@ mod servers;
 mod staggered;
 #[cfg(feature = "host-reactor")]
 mod stream_io;
+#[cfg(feature = "host-reactor")]
+pub mod streams;
 mod sys;
 mod tasks;
 mod timeouts;
