@@ -71,3 +71,130 @@ fn demo_runs_its_tour() {
         out.stdout
     );
 }
+
+#[test]
+fn socketpair_reader_prints_what_arrived() {
+    run_case("socketpair_reader", "-")
+        .assert_ok()
+        .assert_lines(&["Received: abc"]);
+}
+
+/// An example server started by the `sandloop` CLI on a free loopback port, the way a user
+/// starts it; killed when dropped.
+struct Served {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Starts `example` listening on 127.0.0.1 and waits for its "Serving on" line.
+fn serve(example: &str) -> Served {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandloop"))
+        .args(["run", "--allow-listen", &addr])
+        .arg(test_programs_artifacts::program(example))
+        .args(["--", &addr])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the sandloop CLI");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the server's first line");
+    assert!(line.starts_with("Serving on "), "{example} said {line:?}");
+    Served { child, port }
+}
+
+#[test]
+fn echo_server_answers_a_cpython_asyncio_client() {
+    let served = serve("echo_server");
+    let script = r#"
+import asyncio, sys
+async def main(port):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for message in (b"Hello World!", b"x" * 100000):
+        writer.write(message)
+        await writer.drain()
+        echo = await reader.readexactly(len(message))
+        print(len(echo), echo == message)
+    writer.close()
+    await writer.wait_closed()
+asyncio.run(main(int(sys.argv[1])))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &served.port.to_string()])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "12 True\n100000 True\n"
+    );
+}
+
+#[test]
+fn echo_client_talks_to_the_echo_server() {
+    let served = serve("echo_server");
+    let addr = format!("127.0.0.1:{}", served.port);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sandloop"))
+        .args(["run", "--allow-connect", &addr])
+        .arg(test_programs_artifacts::program("echo_client"))
+        .args(["--", &addr, "Hello World!"])
+        .output()
+        .expect("run the echo client");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Data sent: \"Hello World!\"\nData received: \"Hello World!\"\nThe connection is closed\n"
+    );
+}
+
+#[test]
+fn http_hello_answers_curl_on_one_kept_alive_connection() {
+    let served = serve("http_hello");
+    let url = format!("http://127.0.0.1:{}/", served.port);
+    // Two URLs in one curl run: the second request reuses the connection (keep-alive).
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-v", "--http1.1", &url, &url])
+        .output()
+        .expect("run curl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Hello, World!Hello, World!"
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("Re-using existing connection") || log.contains("Reusing existing"),
+        "curl did not reuse the connection:\n{log}"
+    );
+}

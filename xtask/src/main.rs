@@ -2,7 +2,8 @@
 //! needs nothing but rustup:
 //!
 //! - `cargo demo`: builds the demo workload for wasm32-wasip2 and runs it under the host;
-//! - `cargo example NAME [ARGS...]`: the same for any example in `examples/`;
+//! - `cargo example NAME [HOST-FLAGS... --] [ARGS...]`: the same for any example in
+//!   `examples/`, with `sandloop run` flags (the policy) before a `--`;
 //! - `cargo xtask build-examples`: builds every example for wasm32-wasip2.
 
 use std::path::{Path, PathBuf};
@@ -72,7 +73,15 @@ fn build_examples(name: Option<&str>) -> Result<()> {
 }
 
 /// Builds example `name` and the host, then runs the example under the host.
+///
+/// With a `--` among `args`, what comes before it are flags of `sandloop run` (the policy:
+/// `--allow-listen`, `--allow-connect`, ...) and what comes after are the example's own
+/// arguments; without one, every argument is the example's.
 fn run_example(name: &str, args: &[String]) -> Result<ExitCode> {
+    let (host_flags, args) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (&args[..0], args),
+    };
     build_examples(Some(name))?;
     let wasm = root().join(format!("target/wasm32-wasip2/release/{name}.wasm"));
     let mut cmd = cargo();
@@ -87,7 +96,7 @@ fn run_example(name: &str, args: &[String]) -> Result<ExitCode> {
         "--",
         "run",
     ]);
-    cmd.arg(&wasm).arg("--").args(args);
+    cmd.args(host_flags).arg(&wasm).arg("--").args(args);
     let status = cmd.status().context("run the sandloop host")?;
     Ok(match status.code() {
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
