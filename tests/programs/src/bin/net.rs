@@ -53,7 +53,10 @@ cases!(
     ten_mib_both_directions,
     thousand_concurrent_connections,
     buffered_protocol_receives_into_its_buffer,
-    write_after_close_is_ignored;
+    write_after_close_is_ignored,
+    listen_without_bind_is_denied_on_loopback_policy,
+    server_keep_alive_sets_so_keepalive,
+    portable_selector_cannot_watch_host_sockets;
     checked:
     listen_is_denied,
     connect_is_denied,
@@ -1123,6 +1126,69 @@ fn write_after_close_is_ignored() -> Result<()> {
         assert_eq!(got, b"before");
         Ok::<_, Error>(())
     })
+}
+
+/// Listening on an unbound socket binds the wildcard address, which the loopback policy
+/// of the tests does not grant.
+fn listen_without_bind_is_denied_on_loopback_policy() -> Result<()> {
+    let sock = Socket::new(Family::Inet, SocketType::Stream)?;
+    let err = sock.listen(10).unwrap_err();
+    match &err {
+        Error::PermissionDenied(msg) => assert!(msg.contains("listen on 0.0.0.0:0"), "{msg}"),
+        other => panic!("expected a denial, got {other}"),
+    }
+    Ok(())
+}
+
+/// Checks SO_KEEPALIVE on the accepted connection.
+struct KeepAliveProbe {
+    seen: Rc<Cell<Option<bool>>>,
+}
+
+impl Protocol for KeepAliveProbe {
+    fn connection_made(&mut self, transport: &Transport) {
+        if let Some(sandloop::ExtraInfo::Socket(s)) = transport.get_extra_info("socket") {
+            let on = s.get_option(SockOptName::KeepAlive).unwrap() == SockOpt::KeepAlive(true);
+            self.seen.set(Some(on));
+        }
+    }
+}
+
+fn server_keep_alive_sets_so_keepalive() -> Result<()> {
+    run(async {
+        let lp = get_running_loop()?;
+        for keep_alive in [true, false] {
+            let seen = Rc::new(Cell::new(None));
+            let s = seen.clone();
+            let opts = ServerOptions {
+                keep_alive,
+                ..Default::default()
+            };
+            let server = lp
+                .create_server(
+                    move || KeepAliveProbe { seen: s.clone() },
+                    "127.0.0.1",
+                    0,
+                    opts,
+                )
+                .await?;
+            let (t, _p) = connect_collect(&lp, server_port(&server)).await?;
+            until(5, || seen.get().is_some()).await?;
+            assert_eq!(seen.get(), Some(keep_alive));
+            t.close();
+            server.close();
+        }
+        Ok::<_, Error>(())
+    })
+}
+
+/// Plain WASI polling cannot watch the host's sockets: a clear error, not a hang.
+fn portable_selector_cannot_watch_host_sockets() -> Result<()> {
+    let lp = sandloop::SelectorEventLoop::new(sandloop::WasiPollSelector::new());
+    let (a, _b) = net::socketpair()?;
+    let err = lp.add_reader(&a, || {}).unwrap_err();
+    assert!(matches!(err, Error::Runtime(_)), "{err}");
+    lp.close()
 }
 
 // ---- Checked by the host: policies and name overrides ------------------------------------
