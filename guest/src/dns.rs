@@ -1,19 +1,14 @@
 //! `getaddrinfo` and `getnameinfo` on the loop: the host resolves on its own threads and
 //! the answer arrives through the reactor, so the loop never blocks on a lookup.
 
-use std::cell::Cell;
-use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::panic::Location;
-use std::rc::Rc;
-use std::task::{Poll, Waker};
 
 use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
-use crate::events::Handle;
 use crate::io_registry::IoEntry;
 use crate::net::{AddrInfo, Family, SocketType};
 use crate::sys::dns as host;
+use crate::wakeup::Wakeup;
 
 /// Hints for [`EventLoop::getaddrinfo`] (asyncio's keyword arguments); the default asks for
 /// everything.
@@ -33,12 +28,12 @@ pub struct AddrInfoHints {
 struct Registration {
     lp: EventLoop,
     key: usize,
-    done: Rc<Cell<bool>>,
+    wakeup: Wakeup,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        if !self.done.get() && !self.lp.is_closed() {
+        if !self.wakeup.fired() && !self.lp.is_closed() {
             self.lp.inner.io.borrow_mut().remove(self.key);
         }
     }
@@ -57,18 +52,8 @@ impl EventLoop {
                 "this loop's selector cannot receive host lookups; use the host's reactor",
             ));
         }
-        let done = Rc::new(Cell::new(false));
-        let waker: Rc<Cell<Option<Waker>>> = Rc::new(Cell::new(None));
-        let (d, w) = (done.clone(), waker.clone());
-        let handle = Handle::repeating(
-            move || {
-                d.set(true);
-                if let Some(waker) = w.take() {
-                    waker.wake();
-                }
-            },
-            Location::caller(),
-        );
+        let wakeup = Wakeup::new();
+        let handle = wakeup.handle();
         let key = self
             .inner
             .io
@@ -77,7 +62,7 @@ impl EventLoop {
         let registration = Registration {
             lp: self.clone(),
             key,
-            done: done.clone(),
+            wakeup: wakeup.clone(),
         };
         let lookup = match start(key as u64) {
             Ok(lookup) => lookup,
@@ -86,15 +71,7 @@ impl EventLoop {
                 return Err(err);
             }
         };
-        poll_fn(|cx| {
-            if done.get() {
-                Poll::Ready(())
-            } else {
-                waker.set(Some(cx.waker().clone()));
-                Poll::Pending
-            }
-        })
-        .await;
+        wakeup.wait().await;
         drop(registration);
         Ok(lookup)
     }

@@ -80,6 +80,8 @@ mod timeouts;
 #[cfg(feature = "host-reactor")]
 mod transports;
 mod waiters;
+#[cfg(feature = "host-reactor")]
+mod wakeup;
 
 pub use asyncgens::AsyncGen;
 pub use base_events::EventLoop;

@@ -2,12 +2,9 @@
 //! (asyncio's `selector_events.py`). Each waits on the host's reactor through a duplicate
 //! of the socket's descriptor (a reactor source).
 
-use std::cell::{Cell, RefCell};
-use std::future::poll_fn;
 use std::io;
 use std::panic::Location;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 
 use crate::base_events::EventLoop;
 use crate::error::{Error, IntoResult, Result};
@@ -15,6 +12,7 @@ use crate::events::Handle;
 use crate::io_registry::IoEntry;
 use crate::net::{Address, AsHandle, Socket};
 use crate::sys::net::Progress;
+use crate::wakeup::Wakeup;
 
 /// The chunk `sock_recv` callers usually ask for; also what the selector reads at once.
 const MAX_RECV: usize = 256 * 1024;
@@ -91,6 +89,19 @@ impl EventLoop {
         Ok(had)
     }
 
+    /// Watches `fd` in `dir` with a callback run on every readiness report.
+    fn add_watcher(&self, fd: &impl AsHandle, dir: Direction, handle: Handle) -> Result<()> {
+        self.check_closed()?;
+        self.check_host_sources()?;
+        self.set_watcher(fd.as_socket(), dir, Some(handle))
+            .map(drop)
+    }
+
+    /// Stops watching `fd` in `dir`; `true` if it was watched.
+    fn remove_watcher(&self, fd: &impl AsHandle, dir: Direction) -> bool {
+        !self.is_closed() && self.set_watcher(fd.as_socket(), dir, None).unwrap_or(true)
+    }
+
     /// Runs `cb` whenever `fd` is readable (asyncio's `add_reader`); replaces an earlier
     /// reader of the same socket.
     #[track_caller]
@@ -99,20 +110,13 @@ impl EventLoop {
         F: FnMut() -> R + 'static,
         R: IntoResult<Ok = ()>,
     {
-        self.check_closed()?;
-        self.check_host_sources()?;
         let handle = Handle::repeating(cb, Location::caller());
-        self.set_watcher(fd.as_socket(), Direction::Read, Some(handle))
-            .map(drop)
+        self.add_watcher(fd, Direction::Read, handle)
     }
 
     /// Stops watching `fd` for reading; `true` if it was watched.
     pub fn remove_reader(&self, fd: &impl AsHandle) -> bool {
-        if self.is_closed() {
-            return false;
-        }
-        self.set_watcher(fd.as_socket(), Direction::Read, None)
-            .unwrap_or(true)
+        self.remove_watcher(fd, Direction::Read)
     }
 
     /// Runs `cb` whenever `fd` is writable (asyncio's `add_writer`); replaces an earlier
@@ -123,20 +127,13 @@ impl EventLoop {
         F: FnMut() -> R + 'static,
         R: IntoResult<Ok = ()>,
     {
-        self.check_closed()?;
-        self.check_host_sources()?;
         let handle = Handle::repeating(cb, Location::caller());
-        self.set_watcher(fd.as_socket(), Direction::Write, Some(handle))
-            .map(drop)
+        self.add_watcher(fd, Direction::Write, handle)
     }
 
     /// Stops watching `fd` for writing; `true` if it was watched.
     pub fn remove_writer(&self, fd: &impl AsHandle) -> bool {
-        if self.is_closed() {
-            return false;
-        }
-        self.set_watcher(fd.as_socket(), Direction::Write, None)
-            .unwrap_or(true)
+        self.remove_watcher(fd, Direction::Write)
     }
 
     /// Waits until `sock` is ready in `dir`; the watch is removed when done or dropped.
@@ -149,20 +146,9 @@ impl EventLoop {
                 }
             }
         }
-        let ready = Rc::new(Cell::new(false));
-        let waker: Rc<RefCell<Option<Waker>>> = Rc::new(RefCell::new(None));
-        let (r, w) = (ready.clone(), waker.clone());
-        let handle = Handle::repeating(
-            move || {
-                r.set(true);
-                if let Some(waker) = w.borrow_mut().take() {
-                    waker.wake();
-                }
-            },
-            Location::caller(),
-        );
         self.check_host_sources()?;
-        if self.set_watcher(sock, dir, Some(handle))? {
+        let wakeup = Wakeup::new();
+        if self.set_watcher(sock, dir, Some(wakeup.handle()))? {
             // asyncio refuses two coroutines waiting on one socket in one direction.
             self.set_watcher(sock, dir, None)?;
             return Err(Error::runtime(
@@ -170,15 +156,7 @@ impl EventLoop {
             ));
         }
         let _unwatch = Unwatch(self, sock, dir);
-        poll_fn(|cx| {
-            if ready.get() {
-                Poll::Ready(())
-            } else {
-                *waker.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await;
+        wakeup.wait().await;
         Ok(())
     }
 

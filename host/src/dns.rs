@@ -187,29 +187,11 @@ impl wit::Host for DnsView<'_> {
             Ok(query) => query,
             Err(err) => return Ok(Err(err)),
         };
-        let slot = Slot::new();
-        if query.is_immediate(port.as_deref()) {
-            slot.fill(query.run());
-            self.resolver.completer().complete(token);
-        } else {
-            let job_slot = Arc::clone(&slot);
-            let completer = self.resolver.completer().clone();
-            let submitted = self.resolver.submit(move || {
-                if job_slot.is_abandoned() {
-                    return;
-                }
-                job_slot.fill(query.run());
-                if !job_slot.is_abandoned() {
-                    completer.complete(token);
-                }
-            });
-            if let Err(err) = submitted {
-                return Ok(Err(error(
-                    ErrorKind::Other,
-                    format!("getaddrinfo: cannot start a resolver thread: {err}"),
-                )));
-            }
-        }
+        let immediate = query.is_immediate(port.as_deref());
+        let slot = match self.answer("getaddrinfo", token, immediate, move || query.run()) {
+            Ok(slot) => slot,
+            Err(err) => return Ok(Err(err)),
+        };
         Ok(Ok(self.table.push(AddressLookup { slot })?))
     }
 
@@ -247,16 +229,36 @@ impl wit::Host for DnsView<'_> {
                 None => (host, service),
             })
         };
-        let slot = Slot::new();
         let immediate =
             lookup_flags & (NI_NUMERICHOST | NI_NUMERICSERV) == NI_NUMERICHOST | NI_NUMERICSERV;
+        let slot = match self.answer("getnameinfo", token, immediate, resolve) {
+            Ok(slot) => slot,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(Ok(self.table.push(NameLookup { slot })?))
+    }
+}
+
+impl DnsView<'_> {
+    /// Runs `resolve` now (`immediate`: nothing to ask a resolver) or on a resolver thread,
+    /// fills the returned slot with its answer and reports `token` through the reactor.
+    fn answer<T: Clone + Send + 'static>(
+        &self,
+        op: &str,
+        token: u64,
+        immediate: bool,
+        resolve: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<Arc<Slot<T>>, Error> {
+        let slot = Slot::new();
         if immediate {
             slot.fill(resolve());
             self.resolver.completer().complete(token);
-        } else {
-            let job_slot = Arc::clone(&slot);
-            let completer = self.resolver.completer().clone();
-            let submitted = self.resolver.submit(move || {
+            return Ok(slot);
+        }
+        let job_slot = Arc::clone(&slot);
+        let completer = self.resolver.completer().clone();
+        self.resolver
+            .submit(move || {
                 if job_slot.is_abandoned() {
                     return;
                 }
@@ -264,19 +266,16 @@ impl wit::Host for DnsView<'_> {
                 if !job_slot.is_abandoned() {
                     completer.complete(token);
                 }
-            });
-            if let Err(err) = submitted {
-                return Ok(Err(error(
+            })
+            .map_err(|err| {
+                error(
                     ErrorKind::Other,
-                    format!("getnameinfo: cannot start a resolver thread: {err}"),
-                )));
-            }
-        }
-        Ok(Ok(self.table.push(NameLookup { slot })?))
+                    format!("{op}: cannot start a resolver thread: {err}"),
+                )
+            })?;
+        Ok(slot)
     }
-}
 
-impl DnsView<'_> {
     /// Checks the arguments and decides how the query is answered.
     fn address_query(
         &self,
