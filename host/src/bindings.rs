@@ -1,7 +1,9 @@
 //! Host bindings generated from `wit/` for the sandloop interfaces.
 //!
 //! Only the world `sandloop:host/imports` is generated here: standard WASI comes from
-//! `wasmtime_wasi::p2`, whose own generated bindings already cover `wasi:*`. This module
+//! `wasmtime_wasi::p2`, whose own generated bindings already cover `wasi:*`, and the jobs a
+//! workload exports to the executor's workers (`sandloop:jobs/worker`) have their bindings
+//! in `executor::worker_bindings`, next to their only caller. This module
 //! and the per-interface modules (`reactor`, `net`, `dns`, ...) are the only places that
 //! touch generated code, so a change in the WIT shows up in one place per interface.
 //!
@@ -20,7 +22,9 @@ wasmtime::component::bindgen!({
         "sandloop:host/net.stream": crate::net::Stream,
         "sandloop:host/dns.address-lookup": crate::dns::AddressLookup,
         "sandloop:host/dns.name-lookup": crate::dns::NameLookup,
+        "sandloop:host/executor.pool": crate::executor::Pool,
+        "sandloop:host/executor.job": crate::executor::Job,
     },
 });
 
-pub use sandloop::host::{dns, net, reactor, types};
+pub use sandloop::host::{dns, executor, inbox, net, reactor, types};

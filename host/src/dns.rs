@@ -16,8 +16,7 @@ mod sys;
 
 use std::ffi::CString;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
@@ -25,6 +24,7 @@ use crate::bindings::dns::{self as wit, Addrinfo, Hints};
 use crate::bindings::types::{AddressFamily, Error, ErrorKind};
 use crate::error::error;
 use crate::policy::Policy;
+use crate::slot::Slot;
 
 pub(crate) use resolver::Resolver;
 
@@ -36,37 +36,6 @@ const AI_NUMERICHOST: i32 = libc::AI_NUMERICHOST;
 const NI_NUMERICHOST: i32 = libc::NI_NUMERICHOST;
 /// `NI_NUMERICSERV`.
 const NI_NUMERICSERV: i32 = libc::NI_NUMERICSERV;
-
-/// Where a lookup's answer lands: written once by whoever resolves it, read by the guest.
-struct Slot<T> {
-    answer: Mutex<Option<T>>,
-    /// The guest dropped the lookup: nobody wants the answer.
-    abandoned: AtomicBool,
-}
-
-impl<T: Clone> Slot<T> {
-    fn new() -> Arc<Slot<T>> {
-        Arc::new(Slot {
-            answer: Mutex::new(None),
-            abandoned: AtomicBool::new(false),
-        })
-    }
-
-    fn is_abandoned(&self) -> bool {
-        self.abandoned.load(Ordering::Relaxed)
-    }
-
-    fn fill(&self, answer: T) {
-        *self.answer.lock().unwrap_or_else(PoisonError::into_inner) = Some(answer);
-    }
-
-    fn get(&self) -> Option<T> {
-        self.answer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
 
 /// A `getaddrinfo` in progress or answered: the WIT `dns.address-lookup`. Dropping it
 /// abandons the answer (a lookup already running finishes, and nothing is reported).
@@ -82,13 +51,13 @@ pub struct NameLookup {
 
 impl Drop for AddressLookup {
     fn drop(&mut self) {
-        self.slot.abandoned.store(true, Ordering::Relaxed);
+        self.slot.abandon();
     }
 }
 
 impl Drop for NameLookup {
     fn drop(&mut self) {
-        self.slot.abandoned.store(true, Ordering::Relaxed);
+        self.slot.abandon();
     }
 }
 
@@ -251,8 +220,7 @@ impl DnsView<'_> {
     ) -> Result<Arc<Slot<T>>, Error> {
         let slot = Slot::new();
         if immediate {
-            slot.fill(resolve());
-            self.resolver.completer().complete(token);
+            slot.deliver(resolve(), self.resolver.completer(), token);
             return Ok(slot);
         }
         let job_slot = Arc::clone(&slot);
@@ -262,10 +230,7 @@ impl DnsView<'_> {
                 if job_slot.is_abandoned() {
                     return;
                 }
-                job_slot.fill(resolve());
-                if !job_slot.is_abandoned() {
-                    completer.complete(token);
-                }
+                job_slot.deliver(resolve(), &completer, token);
             })
             .map_err(|err| {
                 error(

@@ -19,7 +19,8 @@
 //!   deserialized from a `.cwasm` written by `sandloop compile`), linked once, cached.
 //! - [`Workload::run`] instantiates it into a fresh store and calls its `wasi:cli/run` on
 //!   the current thread until the guest returns, exits or traps; [`Workload::start`] does
-//!   the same on a new thread and hands back the instance's [`ReactorWaker`] at once.
+//!   the same on a new thread and hands back the instance's [`ReactorWaker`] and a
+//!   [`Poster`] into its loop at once.
 //!
 //! One instance is one event loop is one OS thread: the guest loop blocks in the native
 //! [`reactor`] (epoll through mio) when it has nothing to do, and host threads interrupt it
@@ -37,12 +38,44 @@
 //! - [`net`]: sockets (create, bind, listen, accept, connect, recv, send, options,
 //!   `socketpair`) and completion-mode [`net::Stream`]s, whose reads arrive inside the
 //!   reactor's events and whose writes the host buffers and flushes;
-//! - [`dns`]: `getaddrinfo`/`getnameinfo` on host threads, answered through the reactor.
+//! - [`dns`]: `getaddrinfo`/`getnameinfo` on host threads, answered through the reactor;
+//! - [`executor`]: `run_in_executor`'s default executor, a pool of sibling instances of
+//!   the workload on host threads (like a process pool), running the jobs the component
+//!   exports; answers come through the reactor;
+//! - [`inbox`]: messages posted into a running loop from outside it, the host side of
+//!   `call_soon_threadsafe`.
 //!
 //! OS failures reach the guest as a WIT `error` with a kind it can match
 //! (`connection-refused`, `would-block`, ...) and a message naming the operation, the
 //! target and the OS's words. A stale or foreign resource handle traps the guest; it never
 //! panics the host.
+//!
+//! # Posting into a running loop
+//!
+//! An embedding application (or whatever relays between instances) schedules work in a
+//! running loop with a [`Poster`]: each message names a callback the guest registered and
+//! carries its argument as bytes. The post wakes the loop's reactor; a post to a loop that
+//! has closed, or to an instance that has ended, fails with [`PostError::Closed`].
+//!
+//! ```no_run
+//! use sandloop_host::{RunOptions, Runtime};
+//!
+//! let workload = Runtime::new()?.load("service.wasm".as_ref())?;
+//! let running = workload.start(RunOptions::default())?;
+//! let poster = running.poster(); // Clone + Send + Sync
+//! poster.post("reload", "config.toml")?;
+//! let output = running.join()?;
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+//!
+//! # Executor workers
+//!
+//! A pool's workers are instances of the same component with their own store and
+//! memory, on threads named `sandloop-worker`, started as jobs need them. They get the
+//! run's environment and [`Policy`] but no arguments and no stdin; their stdout and stderr
+//! go where the run's go (into [`RunOutput`] when it captures). A worker that traps fails
+//! its job and is replaced by a fresh instance. When the run ends, its pools close: queued
+//! jobs are cancelled and each worker exits after the job it is running.
 //!
 //! # Capabilities
 //!
@@ -68,15 +101,19 @@
 mod bindings;
 pub mod dns;
 mod error;
+pub mod executor;
+pub mod inbox;
 pub mod net;
 pub mod policy;
 pub mod reactor;
 mod runtime;
+mod slot;
 mod state;
 #[cfg(test)]
 mod testing;
 mod workload;
 
+pub use inbox::{PostError, Poster};
 pub use policy::{AddrRule, Denied, Policy, ResolveOverride, RuleError};
 pub use reactor::ReactorWaker;
 pub use runtime::{PRECOMPILED_EXTENSION, Runtime};

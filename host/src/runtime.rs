@@ -12,8 +12,10 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Cache, CacheConfig, Config, Engine, OptLevel, Precompiled, WasmBacktraceDetails};
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 
-use crate::bindings::{dns, net, reactor, types};
+use crate::bindings::{dns, executor, inbox, net, reactor, types};
 use crate::dns::HasDns;
+use crate::executor::{HasExecutor, WorkerPre};
+use crate::inbox::Inbox;
 use crate::net::HasNet;
 use crate::reactor::HasReactor;
 use crate::state::State;
@@ -106,6 +108,12 @@ impl Runtime {
         dns::add_to_linker::<State, HasDns>(&mut linker, State::dns_view)
             .map_err(anyhow::Error::from)
             .context("failed to link sandloop:host/dns")?;
+        executor::add_to_linker::<State, HasExecutor>(&mut linker, State::executor_view)
+            .map_err(anyhow::Error::from)
+            .context("failed to link sandloop:host/executor")?;
+        inbox::add_to_linker::<State, HasSelf<Inbox>>(&mut linker, State::inbox)
+            .map_err(anyhow::Error::from)
+            .context("failed to link sandloop:host/inbox")?;
         Ok(Runtime {
             engine,
             linker,
@@ -204,6 +212,19 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .context("the component's imports cannot be satisfied by this host")?;
+        // Workers of the executor instantiate the same component and call its jobs export
+        // instead of `run`; a component without it is still a workload, whose jobs all
+        // answer `unknown-job`.
+        let jobs = match WorkerPre::new(instance_pre.clone()) {
+            Ok(jobs) => Some(jobs),
+            Err(err) => {
+                tracing::debug!(
+                    path = %path.display(),
+                    "no executor jobs (sandloop:jobs/jobs@0.1.0): {err:#}"
+                );
+                None
+            }
+        };
         let pre = CommandPre::new(instance_pre)
             .map_err(anyhow::Error::from)
             .context("the component does not export wasi:cli/run")?;
@@ -211,7 +232,7 @@ impl Runtime {
             .file_stem()
             .map(|stem| stem.to_string_lossy().into_owned())
             .unwrap_or_else(|| "workload".to_owned());
-        Ok(Workload::new(&name, self.engine.clone(), pre))
+        Ok(Workload::new(&name, self.engine.clone(), pre, jobs))
     }
 }
 

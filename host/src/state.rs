@@ -1,10 +1,13 @@
 //! The data of one instance's `Store`: the WASI context, the resource table, the reactor,
-//! the workload's policy and its resolver threads.
+//! the workload's policy, its resolver threads, its executor and its inbox.
 //!
 //! Everything a running guest holds lives here, so dropping the `Store` releases it all:
-//! every resource in the table (sockets, streams, sources, lookups) is closed, the
-//! reactor's epoll and eventfd descriptors with it, and the resolver threads end. Nothing
-//! outlives a run.
+//! every resource in the table (sockets, streams, sources, lookups, executor pools) is
+//! closed, the reactor's epoll and eventfd descriptors with it, the resolver threads end,
+//! the pools' workers stop after their current job, and the inbox closes. Nothing but a
+//! job already running outlives a run.
+
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use wasmtime::component::ResourceTable;
@@ -12,12 +15,15 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::dns::{DnsView, Resolver};
+use crate::executor::{Executor, ExecutorView, WorkerPre, WorkerSpec, runners};
+use crate::inbox::{Inbox, Poster};
 use crate::net::NetView;
 use crate::policy::Policy;
 use crate::reactor::{Reactor, ReactorView, ReactorWaker};
 use crate::workload::RunOptions;
 
-/// The most a captured stdout or stderr keeps; a guest writing more traps with
+/// The most a captured stdout or stderr keeps (the run's executor workers write into the
+/// same pipes and count against it too); a guest writing more traps with
 /// "write beyond capacity of MemoryOutputPipe" instead of growing host memory unbounded.
 pub(crate) const CAPTURE_LIMIT: usize = 64 << 20;
 
@@ -28,47 +34,74 @@ pub(crate) struct State {
     reactor: Reactor,
     policy: Policy,
     resolver: Resolver,
+    executor: Executor,
+    inbox: Inbox,
 }
 
 impl State {
     /// Builds the context of one run: `argv0` then `opts.args`, exactly `opts.env` (deny by
     /// default: nothing from the host environment unless the caller put it there), stdio
     /// inherited or captured, no preopened directories and no WASI network access (the
-    /// network comes through sandloop's own interfaces, under a policy).
-    pub(crate) fn new(argv0: &str, opts: &RunOptions) -> anyhow::Result<(State, Capture)> {
-        let mut builder = WasiCtxBuilder::new();
-        builder
-            .arg(argv0)
-            .args(&opts.args)
-            .envs(&opts.env)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
+    /// network comes through sandloop's own interfaces, under a policy). `jobs` is the
+    /// component pre-linked for its executor jobs, if it exports them: the instance's
+    /// executor pools make their workers from it.
+    pub(crate) fn new(
+        argv0: &Arc<str>,
+        opts: &RunOptions,
+        jobs: Option<WorkerPre<State>>,
+    ) -> anyhow::Result<(State, Capture)> {
+        let capture = if opts.capture_output {
+            Capture {
+                stdout: Some(MemoryOutputPipe::new(CAPTURE_LIMIT)),
+                stderr: Some(MemoryOutputPipe::new(CAPTURE_LIMIT)),
+            }
+        } else {
+            Capture::default()
+        };
+        let mut builder = wasi_builder(argv0, &opts.env, &capture);
+        builder.args(&opts.args);
         if opts.inherit_stdin {
             builder.inherit_stdin();
         }
-        let capture = if opts.capture_output {
-            let stdout = MemoryOutputPipe::new(CAPTURE_LIMIT);
-            let stderr = MemoryOutputPipe::new(CAPTURE_LIMIT);
-            builder.stdout(stdout.clone()).stderr(stderr.clone());
-            Capture {
-                stdout: Some(stdout),
-                stderr: Some(stderr),
-            }
-        } else {
-            builder.inherit_stdout().inherit_stderr();
-            Capture::default()
+        let spec = WorkerSpec {
+            name: Arc::clone(argv0),
+            jobs,
+            env: opts.env.clone(),
+            policy: opts.policy.clone(),
+            capture: capture.clone(),
         };
+        let state = State::with(builder, Arc::new(spec))?;
+        Ok((state, capture))
+    }
+
+    /// Builds the context of an executor's worker instance: `argv` is only the name, the
+    /// environment, policy and output are the parent run's (`spec`), stdin is closed. The
+    /// worker gets its own reactor, table, resolver, executor and inbox.
+    pub(crate) fn for_worker(spec: &Arc<WorkerSpec>) -> anyhow::Result<State> {
+        let builder = wasi_builder(&spec.name, &spec.env, &spec.capture);
+        State::with(builder, Arc::clone(spec))
+    }
+
+    fn with(mut builder: WasiCtxBuilder, spec: Arc<WorkerSpec>) -> anyhow::Result<State> {
         let reactor = Reactor::new().context("failed to create the instance's reactor")?;
         let resolver = Resolver::new(reactor.completer());
-        let state = State {
+        let inbox = Inbox::new(reactor.completer());
+        let policy = spec.policy.clone();
+        let executor = Executor::new(reactor.completer(), runners(spec));
+        Ok(State {
             wasi: builder.build(),
             table: ResourceTable::new(),
             reactor,
-            policy: opts.policy.clone(),
+            policy,
             resolver,
-        };
-        Ok((state, capture))
+            executor,
+            inbox,
+        })
+    }
+
+    /// A handle that posts into this instance's inbox.
+    pub(crate) fn poster(&self) -> Poster {
+        self.inbox.poster()
     }
 
     /// The waker of this instance's reactor.
@@ -93,6 +126,19 @@ impl State {
         }
     }
 
+    /// The table and the executor, for the `executor` interface.
+    pub(crate) fn executor_view(&mut self) -> ExecutorView<'_> {
+        ExecutorView {
+            table: &mut self.table,
+            executor: &self.executor,
+        }
+    }
+
+    /// The inbox, for the `inbox` interface.
+    pub(crate) fn inbox(&mut self) -> &mut Inbox {
+        &mut self.inbox
+    }
+
     /// The table, the policy and the resolver threads, for the `dns` interface.
     pub(crate) fn dns_view(&mut self) -> DnsView<'_> {
         DnsView {
@@ -112,8 +158,30 @@ impl WasiView for State {
     }
 }
 
-/// The in-memory stdout and stderr of a run with `capture_output`, if any.
-#[derive(Default)]
+/// Starts the WASI context every instance of a run shares: `argv0`, exactly `env`, stdout
+/// and stderr inherited or into the capture pipes, and no WASI network access.
+fn wasi_builder(argv0: &str, env: &[(String, String)], capture: &Capture) -> WasiCtxBuilder {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .arg(argv0)
+        .envs(env)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    match (&capture.stdout, &capture.stderr) {
+        (Some(stdout), Some(stderr)) => {
+            builder.stdout(stdout.clone()).stderr(stderr.clone());
+        }
+        _ => {
+            builder.inherit_stdout().inherit_stderr();
+        }
+    }
+    builder
+}
+
+/// The in-memory stdout and stderr of a run with `capture_output`, if any. Clones share
+/// the pipes: the run's executor workers write into the same ones.
+#[derive(Default, Clone)]
 pub(crate) struct Capture {
     stdout: Option<MemoryOutputPipe>,
     stderr: Option<MemoryOutputPipe>,
@@ -122,7 +190,8 @@ pub(crate) struct Capture {
 impl Capture {
     /// The captured bytes. Call it after the `Store` is dropped: the guest's streams are
     /// then gone and every byte they accepted is in the pipes (they have no buffer of
-    /// their own), so nothing is missing.
+    /// their own), so nothing is missing. Executor workers still finishing a job after
+    /// that may write more; those bytes are not in the result.
     pub(crate) fn into_bytes(self) -> (Vec<u8>, Vec<u8>) {
         fn bytes(pipe: Option<MemoryOutputPipe>) -> Vec<u8> {
             pipe.map(|p| p.contents().to_vec()).unwrap_or_default()

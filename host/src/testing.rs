@@ -1,11 +1,16 @@
-//! A test fixture for the host interfaces: one instance's reactor, resource table, policy
-//! and resolver, without wasmtime. Tests call the generated `Host` trait methods directly,
-//! as the guest would, on real sockets.
+//! A test fixture for the host interfaces: one instance's reactor, resource table, policy,
+//! resolver, executor and inbox, without wasmtime. Tests call the generated `Host` trait
+//! methods directly, as the guest would, on real sockets.
+
+use std::sync::Arc;
 
 use wasmtime::component::{Resource, ResourceTable};
 
+use crate::bindings::executor::JobError;
 use crate::bindings::reactor::{Event, Host as _};
 use crate::dns::{DnsView, Resolver};
+use crate::executor::{Executor, ExecutorView, RunnerFactory};
+use crate::inbox::Inbox;
 use crate::net::NetView;
 use crate::policy::Policy;
 use crate::reactor::{Reactor, ReactorView};
@@ -18,17 +23,31 @@ pub(crate) struct Fixture {
     pub(crate) table: ResourceTable,
     pub(crate) policy: Policy,
     pub(crate) resolver: Resolver,
+    pub(crate) executor: Executor,
+    pub(crate) inbox: Inbox,
 }
 
 impl Fixture {
+    /// A fixture whose executor has no jobs: every job answers `unknown-job`, as for a
+    /// component without the jobs export.
     pub(crate) fn new(policy: Policy) -> Fixture {
+        let no_jobs: RunnerFactory = Arc::new(|| Box::new(NoJobs));
+        Fixture::with_runners(policy, no_jobs)
+    }
+
+    /// A fixture whose executor's workers run jobs with runners from `runners`.
+    pub(crate) fn with_runners(policy: Policy, runners: RunnerFactory) -> Fixture {
         let reactor = Reactor::new().expect("create reactor");
         let resolver = Resolver::new(reactor.completer());
+        let executor = Executor::new(reactor.completer(), runners);
+        let inbox = Inbox::new(reactor.completer());
         Fixture {
             reactor,
             table: ResourceTable::new(),
             policy,
             resolver,
+            executor,
+            inbox,
         }
     }
 
@@ -50,6 +69,13 @@ impl Fixture {
             table: &mut self.table,
             policy: &self.policy,
             resolver: &self.resolver,
+        }
+    }
+
+    pub(crate) fn executor(&mut self) -> ExecutorView<'_> {
+        ExecutorView {
+            table: &mut self.table,
+            executor: &self.executor,
         }
     }
 
@@ -77,6 +103,15 @@ impl Fixture {
             }
         }
         panic!("no event under token {token}");
+    }
+}
+
+/// The runner of a component without jobs.
+struct NoJobs;
+
+impl crate::executor::JobRunner for NoJobs {
+    fn run_job(&mut self, name: &str, _args: &[u8]) -> Result<Vec<u8>, JobError> {
+        Err(JobError::UnknownJob(name.to_owned()))
     }
 }
 

@@ -8,6 +8,8 @@ use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 
+use crate::executor::WorkerPre;
+use crate::inbox::Poster;
 use crate::policy::Policy;
 use crate::reactor::ReactorWaker;
 use crate::state::{Capture, State};
@@ -23,6 +25,8 @@ pub struct Workload {
     name: Arc<str>,
     engine: Engine,
     pre: CommandPre<State>,
+    /// The same component pre-linked for its executor jobs, if it exports them.
+    jobs: Option<WorkerPre<State>>,
 }
 
 /// How to run a workload once.
@@ -47,7 +51,9 @@ pub struct RunOptions {
     /// The guest's whole environment: nothing of the host's is passed unless listed here.
     pub env: Vec<(String, String)>,
     /// `false`: the guest writes to the host's stdout and stderr. `true`: both are captured
-    /// into [`RunOutput`] (up to 64 MiB each; writing more traps the guest).
+    /// into [`RunOutput`] (up to 64 MiB each; writing more traps the guest). The run's
+    /// executor workers write to the same place (what they write after the run returned
+    /// is not in its output).
     pub capture_output: bool,
     /// Whether the guest reads the host's stdin (otherwise its stdin is closed).
     pub inherit_stdin: bool,
@@ -96,11 +102,17 @@ pub struct RunOutput {
 }
 
 impl Workload {
-    pub(crate) fn new(name: &str, engine: Engine, pre: CommandPre<State>) -> Workload {
+    pub(crate) fn new(
+        name: &str,
+        engine: Engine,
+        pre: CommandPre<State>,
+        jobs: Option<WorkerPre<State>>,
+    ) -> Workload {
         Workload {
             name: name.into(),
             engine,
             pre,
+            jobs,
         }
     }
 
@@ -124,22 +136,31 @@ impl Workload {
     /// # Ok::<(), anyhow::Error>(())
     /// ```
     pub fn run(&self, opts: RunOptions) -> anyhow::Result<RunOutput> {
-        let (state, capture) = State::new(&self.name, &opts)?;
+        let (state, capture) = State::new(&self.name, &opts, self.jobs.clone())?;
         self.run_instance(state, capture)
     }
 
     /// Runs the guest on a new thread; the returned handle gives the instance's reactor
-    /// waker at once (the reactor exists before the thread starts) and the output on
+    /// waker and a [`Poster`] into its loop at once (both exist before the thread starts:
+    /// messages posted before the guest's loop runs wait for it) and the output on
     /// [`join`](RunningWorkload::join).
+    ///
+    /// This is how an embedding posts into a loop: [`run`](Workload::run) holds the
+    /// calling thread until the guest ends, so it offers no poster.
     pub fn start(&self, opts: RunOptions) -> anyhow::Result<RunningWorkload> {
-        let (state, capture) = State::new(&self.name, &opts)?;
+        let (state, capture) = State::new(&self.name, &opts, self.jobs.clone())?;
         let waker = state.waker();
+        let poster = state.poster();
         let workload = self.clone();
         let thread = std::thread::Builder::new()
             .name(format!("sandloop {}", self.name))
             .spawn(move || workload.run_instance(state, capture))
             .context("failed to spawn the workload's thread")?;
-        Ok(RunningWorkload { waker, thread })
+        Ok(RunningWorkload {
+            waker,
+            poster,
+            thread,
+        })
     }
 
     fn run_instance(&self, state: State, capture: Capture) -> anyhow::Result<RunOutput> {
@@ -182,7 +203,7 @@ fn guest_ending(err: wasmtime::Error) -> ExitStatus {
 
 /// "<reason>\n<wasm backtrace>": the reason first, because that is what a reader needs
 /// first; wasmtime's own `{:?}` puts the backtrace on top and the reason under "Caused by".
-fn trap_message(err: &wasmtime::Error) -> String {
+pub(crate) fn trap_message(err: &wasmtime::Error) -> String {
     let reason = err.root_cause().to_string();
     match err.downcast_ref::<WasmBacktrace>() {
         Some(backtrace) => format!("{reason}\n{backtrace}"),
@@ -193,6 +214,7 @@ fn trap_message(err: &wasmtime::Error) -> String {
 /// A workload running on its own thread.
 pub struct RunningWorkload {
     waker: ReactorWaker,
+    poster: Poster,
     thread: JoinHandle<anyhow::Result<RunOutput>>,
 }
 
@@ -200,6 +222,13 @@ impl RunningWorkload {
     /// The waker of the instance's reactor: interrupts the guest's `wait` from any thread.
     pub fn waker(&self) -> ReactorWaker {
         self.waker.clone()
+    }
+
+    /// Posts messages into the instance's loop from any thread (asyncio's
+    /// `call_soon_threadsafe` from outside the guest). Posts fail once the loop is closed
+    /// or the run has ended.
+    pub fn poster(&self) -> Poster {
+        self.poster.clone()
     }
 
     /// Whether the run has ended (then [`join`](RunningWorkload::join) does not block).
