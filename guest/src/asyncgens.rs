@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use crate::base_events::EventLoop;
 use crate::error::Result;
@@ -24,13 +24,30 @@ pub trait AsyncGen {
     fn aclose(&self) -> Pin<Box<dyn Future<Output = Result<()>>>>;
 }
 
+/// A registered generator: held by the loop, or only watched (the crate's own streams,
+/// which must not outlive their users because the loop remembers them).
+pub(crate) enum Registered {
+    Held(Rc<dyn AsyncGen>),
+    #[cfg_attr(not(feature = "host-reactor"), allow(dead_code))]
+    Watched(Weak<dyn AsyncGen>),
+}
+
+impl Registered {
+    fn live(&self) -> Option<Rc<dyn AsyncGen>> {
+        match self {
+            Registered::Held(agen) => Some(agen.clone()),
+            Registered::Watched(agen) => agen.upgrade(),
+        }
+    }
+}
+
 impl EventLoop {
     /// Closes every registered async generator (asyncio's `shutdown_asyncgens`); errors go to
     /// the exception handler. Generators registered afterwards are closed right away.
     pub async fn shutdown_asyncgens(&self) -> Result<()> {
         self.inner.asyncgens_shutdown_called.set(true);
         let gens = std::mem::take(&mut *self.inner.asyncgens.borrow_mut());
-        for agen in gens {
+        for agen in gens.iter().filter_map(Registered::live) {
             if let Err(e) = agen.aclose().await {
                 self.call_exception_handler(&ExceptionContext {
                     message: "an error occurred during closing of asynchronous generator".into(),
@@ -45,7 +62,20 @@ impl EventLoop {
 
     /// Registers an async generator to be closed by [`EventLoop::shutdown_asyncgens`].
     pub fn register_asyncgen(&self, agen: Rc<dyn AsyncGen>) {
-        if self.inner.asyncgens_shutdown_called.get() {
+        self.register(Registered::Held(agen));
+    }
+
+    /// Registers one of the crate's own async streams without keeping it alive: it is
+    /// closed at shutdown if it still exists.
+    #[cfg(feature = "host-reactor")]
+    pub(crate) fn watch_asyncgen(&self, agen: Weak<dyn AsyncGen>) {
+        self.register(Registered::Watched(agen));
+    }
+
+    fn register(&self, agen: Registered) {
+        if self.inner.asyncgens_shutdown_called.get()
+            && let Some(agen) = agen.live()
+        {
             log::log(
                 Level::Warning,
                 format_args!(
@@ -54,6 +84,12 @@ impl EventLoop {
                 ),
             );
         }
-        self.inner.asyncgens.borrow_mut().push(agen);
+        let mut gens = self.inner.asyncgens.borrow_mut();
+        // Forget the streams that are gone whenever the list doubles, so a server's
+        // connections do not pile up here.
+        if gens.len() >= 64 && gens.len().is_power_of_two() {
+            gens.retain(|g| !matches!(g, Registered::Watched(w) if w.strong_count() == 0));
+        }
+        gens.push(agen);
     }
 }

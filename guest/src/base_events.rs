@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::asyncgens::AsyncGen;
 use crate::context::Context;
 use crate::error::{Error, IntoResult, Result};
 use crate::events::{self, Handle, TimerHandle};
@@ -83,7 +82,7 @@ pub(crate) struct LoopInner {
     task_factory: RefCell<Option<TaskFactory>>,
     /// The tasks not done yet (asyncio's weak set of tasks), for `all_tasks`.
     pub(crate) tasks: RefCell<Slab<Weak<TaskCore>>>,
-    pub(crate) asyncgens: RefCell<Vec<Rc<dyn AsyncGen>>>,
+    pub(crate) asyncgens: RefCell<Vec<crate::asyncgens::Registered>>,
     pub(crate) asyncgens_shutdown_called: Cell<bool>,
     selector: RefCell<Box<dyn Selector>>,
     events: RefCell<Vec<Event>>,
@@ -96,6 +95,12 @@ pub(crate) struct LoopInner {
     /// Counts loop iterations: tells a transport whether it wrote after this iteration's
     /// wait, which makes the wait's report of its write buffer stale.
     iteration: Cell<u64>,
+    /// The default executor of `run_in_executor(None, ..)`.
+    #[cfg(feature = "host-reactor")]
+    pub(crate) executor: RefCell<crate::executor::DefaultExecutor>,
+    /// Named callbacks that host threads post messages for.
+    #[cfg(feature = "host-reactor")]
+    pub(crate) inbox: RefCell<crate::threadsafe::Inbox>,
 }
 
 impl LoopInner {
@@ -191,6 +196,10 @@ impl EventLoop {
                 #[cfg(feature = "host-reactor")]
                 io_mode: Cell::new(crate::stream_io::IoMode::Completion),
                 iteration: Cell::new(0),
+                #[cfg(feature = "host-reactor")]
+                executor: RefCell::new(Default::default()),
+                #[cfg(feature = "host-reactor")]
+                inbox: RefCell::new(Default::default()),
             }),
         };
         if lp.get_debug() {
@@ -219,6 +228,8 @@ impl EventLoop {
         }
         self.inner.running.set(true);
         events::set_running_loop(Some(self.clone()));
+        #[cfg(feature = "host-reactor")]
+        self.watch_inbox();
         loop {
             self.run_once();
             if self.inner.stopping.get() {
@@ -295,6 +306,8 @@ impl EventLoop {
         {
             let registrations = self.inner.io.borrow_mut().clear();
             drop(registrations);
+            self.drop_default_executor();
+            self.close_inbox();
         }
         Ok(())
     }
@@ -347,7 +360,9 @@ impl EventLoop {
     }
 
     /// asyncio's `call_soon_threadsafe`. A guest has a single thread, so from guest code it
-    /// is `call_soon`; host threads post into a running loop through the host's waker.
+    /// is `call_soon`; code outside the guest (an embedding application's host threads)
+    /// schedules the callbacks registered with [`EventLoop::add_threadsafe_callback`] by
+    /// posting messages through the host (`sandloop_host::Poster`).
     ///
     /// # Panics
     /// On a closed loop.

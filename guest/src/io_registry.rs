@@ -21,8 +21,10 @@ pub(crate) enum IoEntry {
     Socket(Weak<SocketInner>),
     /// A stream transport, held until its connection is lost.
     Stream(Rc<TransportInner>),
-    /// A host lookup; its callback runs once, when the answer is ready.
+    /// A host lookup or job; its callback runs once, when the answer is ready.
     Lookup(Option<Handle>),
+    /// A watch that fires on every event (the inbox of posted messages).
+    Repeating(Handle),
 }
 
 /// Something the loop runs because of an event.
@@ -82,6 +84,7 @@ impl IoRegistry {
                 transport.queue_event(ev);
                 push(IoReady::Stream(transport.clone()));
             }
+            Some(IoEntry::Repeating(handle)) => push(IoReady::Handle(handle.clone())),
             Some(IoEntry::Lookup(handle)) => {
                 if let Some(handle) = handle.take() {
                     push(IoReady::Handle(handle));

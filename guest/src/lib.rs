@@ -49,6 +49,8 @@ mod dns;
 mod error;
 mod events;
 mod exception_handler;
+#[cfg(feature = "host-reactor")]
+pub mod executor;
 mod futures;
 mod gather;
 #[cfg(feature = "host-reactor")]
@@ -76,6 +78,8 @@ mod stream_io;
 pub mod streams;
 mod sys;
 mod tasks;
+#[cfg(feature = "host-reactor")]
+mod threadsafe;
 mod timeouts;
 #[cfg(feature = "host-reactor")]
 mod transports;
@@ -95,6 +99,8 @@ pub use events::{
     get_event_loop_policy, get_running_loop, new_event_loop, set_event_loop, set_event_loop_policy,
 };
 pub use exception_handler::{ExceptionContext, ExceptionHandler};
+#[cfg(feature = "host-reactor")]
+pub use executor::Executor;
 pub use futures::{CallbackId, Future};
 pub use gather::{ReturnWhen, gather, gather_settled, shield, wait};
 pub use locks::{Event, Lock, Semaphore};
@@ -116,3 +122,10 @@ pub use tasks::{
 pub use timeouts::{timeout, timeout_at, wait_for};
 #[cfg(feature = "host-reactor")]
 pub use transports::{ExtraInfo, SharedProtocol, Transport, TransportSocket};
+
+/// What the crate's macros use; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde_json;
+    pub use wit_bindgen;
+}

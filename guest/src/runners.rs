@@ -7,11 +7,17 @@ use crate::error::{Error, IntoResult, Result};
 use crate::events;
 use crate::exception_handler::ExceptionContext;
 
+/// How long `run` waits for the default executor's running jobs (asyncio's
+/// `THREAD_JOIN_TIMEOUT`).
+#[cfg(feature = "host-reactor")]
+const EXECUTOR_JOIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Runs `main` on a new loop and closes the loop afterwards, asyncio's `asyncio.run()`.
 ///
 /// The new loop becomes the thread's current loop while it runs. When `main` completes,
 /// the tasks still pending are cancelled and awaited, registered async generators are
-/// closed, and the loop is closed. `Err(Runtime)` when called from a running loop.
+/// closed, the default executor is shut down (its running jobs get 300 s), and the loop is
+/// closed. `Err(Runtime)` when called from a running loop.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -39,10 +45,20 @@ where
         let lp = lp.clone();
         async move { lp.shutdown_asyncgens().await }
     });
+    #[cfg(feature = "host-reactor")]
+    let executor = lp.run_until_complete({
+        let lp = lp.clone();
+        async move {
+            lp.shutdown_default_executor(Some(EXECUTOR_JOIN_TIMEOUT))
+                .await
+        }
+    });
     events::set_event_loop(None);
     let closed = lp.close();
     let value = result?;
     agens?;
+    #[cfg(feature = "host-reactor")]
+    executor?;
     closed?;
     Ok(value)
 }

@@ -1,6 +1,6 @@
 //! A wake-up a task can await: a loop callback (a handle the I/O registry queues when an
-//! event comes) marks it fired and wakes the task. How `sock_*` wait for readiness and
-//! lookups wait for their answer.
+//! event comes) marks it fired and wakes the task. How `sock_*` wait for readiness, and how
+//! lookups and executor jobs wait for the host's answer ([`EventLoop::host_answer`]).
 
 use std::cell::Cell;
 use std::future::poll_fn;
@@ -8,7 +8,10 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
+use crate::base_events::EventLoop;
+use crate::error::{Error, Result};
 use crate::events::Handle;
+use crate::io_registry::IoEntry;
 
 /// Fired by its handle, awaited by one task.
 #[derive(Clone, Default)]
@@ -52,5 +55,49 @@ impl Wakeup {
             }
         })
         .await
+    }
+}
+
+/// Removes a one-shot registration if its waiter goes away before the answer came.
+struct Registration {
+    lp: EventLoop,
+    key: usize,
+    wakeup: Wakeup,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if !self.wakeup.fired() && !self.lp.is_closed() {
+            self.lp.inner.io.borrow_mut().remove(self.key);
+        }
+    }
+}
+
+impl EventLoop {
+    /// Starts host work that answers through the reactor (a lookup, a job) under a fresh
+    /// token and waits for its event; returns what `start` returned, whose answer is then
+    /// ready. Dropping the future abandons the wait (the host work goes on).
+    pub(crate) async fn host_answer<T>(&self, start: impl FnOnce(u64) -> Result<T>) -> Result<T> {
+        self.check_closed()?;
+        if !self.selector_watches_host_sources() {
+            return Err(Error::runtime(
+                "this loop's selector cannot receive host events; use the host's reactor",
+            ));
+        }
+        let wakeup = Wakeup::new();
+        let key = self
+            .inner
+            .io
+            .borrow_mut()
+            .insert(IoEntry::Lookup(Some(wakeup.handle())));
+        let registration = Registration {
+            lp: self.clone(),
+            key,
+            wakeup: wakeup.clone(),
+        };
+        let started = start(key as u64)?;
+        wakeup.wait().await;
+        drop(registration);
+        Ok(started)
     }
 }

@@ -57,6 +57,12 @@ fn main() {
     let mut entries = Vec::new();
     for package in PACKAGES {
         for name in bin_names(&root, package) {
+            // Test programs and examples share one output folder: a name used twice would
+            // leave whichever was built last under it.
+            assert!(
+                entries.iter().all(|(n, _)| *n != name),
+                "two guest programs are named {name:?} (tests/programs and examples share names)"
+            );
             let path = out_dir.join(format!("{name}.wasm"));
             assert!(path.exists(), "missing guest program {}", path.display());
             entries.push((name, path));

@@ -5,13 +5,14 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Context as TaskCx, Poll, Waker};
 
 use futures_io::AsyncRead;
 
 use super::writer::close_on_drop;
 use super::{DEFAULT_LIMIT, IncompleteReadError, LimitOverrunError, into_io};
+use crate::asyncgens::AsyncGen;
 use crate::error::{Error, Result};
 use crate::transports::Transport;
 use crate::waiters::OnDrop;
@@ -202,10 +203,17 @@ impl StreamReader {
     ///
     /// # Panics
     /// When a transport is set already (asyncio asserts the same).
+    ///
+    /// From then on the reader is one of the crate's async streams that the loop's
+    /// `shutdown_asyncgens` finalizes: if it still exists then, its connection is closed.
     pub fn set_transport(&self, transport: Transport) {
+        let lp = transport.get_loop();
         let mut slot = self.inner.transport.borrow_mut();
         assert!(slot.is_none(), "StreamReader transport already set");
         *slot = Some(transport);
+        drop(slot);
+        let weak: Weak<ReaderInner> = Rc::downgrade(&self.inner);
+        lp.watch_asyncgen(weak);
     }
 
     /// Appends received bytes and wakes a waiting read; pauses the transport's reading
@@ -567,6 +575,26 @@ impl AsyncRead for StreamReader {
         self.resume_for_waiting();
         *inner.waker.borrow_mut() = Some(cx.waker().clone());
         Poll::Pending
+    }
+}
+
+/// A stream reader is one of the crate's async streams (API.md: Rust has no async
+/// generators): `shutdown_asyncgens` closes its connection if it is still open.
+impl AsyncGen for ReaderInner {
+    fn describe(&self) -> String {
+        match &*self.transport.borrow() {
+            Some(t) => format!("StreamReader of {t:?}"),
+            None => "StreamReader".to_string(),
+        }
+    }
+
+    fn aclose(&self) -> Pin<Box<dyn std::future::Future<Output = Result<()>>>> {
+        if let Some(transport) = &*self.transport.borrow()
+            && !transport.is_closing()
+        {
+            transport.close();
+        }
+        Box::pin(async { Ok(()) })
     }
 }
 

@@ -8,6 +8,8 @@
 mod bindings;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod dns;
+#[cfg(feature = "host-reactor")]
+pub(crate) mod executor;
 mod exit;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod host;

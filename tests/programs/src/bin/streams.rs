@@ -911,4 +911,43 @@ test_programs::cases!(
     slow_reader_pauses_reading_and_makes_drain_wait_on_a_selector_loop,
     write_eof_lets_the_peer_read_to_eof_and_still_answer_on_a_selector_loop,
     ten_mib_cross_both_ways_byte_exact_on_a_selector_loop,
+    shutdown_asyncgens_closes_the_connections_of_live_readers,
 );
+
+/// The crate's streams play asyncio's async generators: `shutdown_asyncgens` closes the
+/// connection of a reader that still exists.
+fn shutdown_asyncgens_closes_the_connections_of_live_readers() -> Result<()> {
+    sandloop::run(async {
+        let lp = sandloop::get_running_loop()?;
+        let server_saw_eof = Rc::new(Cell::new(false));
+        let seen = server_saw_eof.clone();
+        let server = start_server(
+            move |reader: StreamReader, _writer: StreamWriter| {
+                let seen = seen.clone();
+                async move {
+                    let rest = reader.read_to_end().await?;
+                    assert!(rest.is_empty());
+                    seen.set(true);
+                    Ok::<_, Error>(())
+                }
+            },
+            "127.0.0.1",
+            0,
+            ServerOptions::default(),
+        )
+        .await?;
+        let (reader, writer) =
+            open_connection("127.0.0.1", port_of(&server)?, ConnectOptions::default()).await?;
+        lp.shutdown_asyncgens().await?;
+        sandloop::timeout(Duration::from_secs(5), async {
+            while !server_saw_eof.get() {
+                sandloop::sleep(ms(5)).await?;
+            }
+            Ok::<_, Error>(())
+        })
+        .await?;
+        assert!(writer.is_closing());
+        drop((reader, writer));
+        shut_down(server).await
+    })
+}

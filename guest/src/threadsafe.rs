@@ -1,0 +1,105 @@
+//! Callbacks that code outside the guest schedules by name: the host side of asyncio's
+//! `call_soon_threadsafe`.
+//!
+//! A guest cannot receive closures from host threads, so a loop registers named callbacks
+//! and an embedding application posts `(name, payload)` messages into the instance's inbox
+//! (`sandloop_host::Poster::post`). The host wakes the reactor; the loop takes the
+//! messages and schedules `callback(payload)` with `call_soon`, in the order they were
+//! posted. Once the loop is closed, posting fails, as `call_soon_threadsafe` on a closed
+//! loop raises.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::panic::Location;
+use std::rc::{Rc, Weak};
+
+use crate::base_events::{EventLoop, LoopInner};
+use crate::error::{IntoResult, Result};
+use crate::events::Handle;
+use crate::exception_handler::ExceptionContext;
+use crate::io_registry::IoEntry;
+use crate::sys::executor as host;
+
+type Callback = Rc<RefCell<dyn FnMut(Vec<u8>) -> Result<()>>>;
+
+/// A loop's named callbacks and whether it watches the instance's inbox.
+#[derive(Default)]
+pub(crate) struct Inbox {
+    callbacks: HashMap<String, Callback>,
+    watching: bool,
+}
+
+impl EventLoop {
+    /// Registers `cb` under `name`: when code outside the guest (a host thread of an
+    /// embedding application) posts `(name, payload)`, the loop runs `cb(payload)` soon,
+    /// as asyncio's `call_soon_threadsafe` would. Replaces an earlier callback of that name.
+    pub fn add_threadsafe_callback<F, R>(&self, name: impl Into<String>, mut cb: F)
+    where
+        F: FnMut(Vec<u8>) -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        let cb: Callback = Rc::new(RefCell::new(move |payload| cb(payload).into_result()));
+        self.inner
+            .inbox
+            .borrow_mut()
+            .callbacks
+            .insert(name.into(), cb);
+    }
+
+    /// Unregisters the callback named `name`; `true` if there was one.
+    pub fn remove_threadsafe_callback(&self, name: &str) -> bool {
+        self.inner
+            .inbox
+            .borrow_mut()
+            .callbacks
+            .remove(name)
+            .is_some()
+    }
+
+    /// Starts watching the instance's inbox (when the loop starts running on the host).
+    pub(crate) fn watch_inbox(&self) {
+        if !self.selector_watches_host_sources() || self.inner.inbox.borrow().watching {
+            return;
+        }
+        let weak: Weak<LoopInner> = Rc::downgrade(&self.inner);
+        let handle = Handle::repeating(
+            move || {
+                if let Some(inner) = weak.upgrade() {
+                    EventLoop { inner }.drain_inbox();
+                }
+            },
+            Location::caller(),
+        );
+        let key = self
+            .inner
+            .io
+            .borrow_mut()
+            .insert(IoEntry::Repeating(handle));
+        self.inner.inbox.borrow_mut().watching = true;
+        host::inbox_watch(key as u64);
+    }
+
+    /// Schedules the callback of every posted message.
+    fn drain_inbox(&self) {
+        for (name, payload) in host::inbox_take() {
+            let cb = self.inner.inbox.borrow().callbacks.get(&name).cloned();
+            match cb {
+                Some(cb) => {
+                    self.call_soon(move || (cb.borrow_mut())(payload));
+                }
+                None => self.call_exception_handler(&ExceptionContext::new(format!(
+                    "a message was posted for {name:?}, which is no threadsafe callback of this loop"
+                ))),
+            }
+        }
+    }
+
+    /// Closes the inbox if this loop watches it: posts fail from now on.
+    pub(crate) fn close_inbox(&self) {
+        let mut inbox = self.inner.inbox.borrow_mut();
+        if std::mem::take(&mut inbox.watching) {
+            host::inbox_close();
+        }
+        inbox.callbacks.clear();
+    }
+}
