@@ -198,3 +198,12 @@ fn http_hello_answers_curl_on_one_kept_alive_connection() {
         "curl did not reuse the connection:\n{log}"
     );
 }
+
+#[test]
+fn executor_runs_jobs_while_the_loop_serves_timers() {
+    run_case("run_in_executor", "-").assert_ok().assert_lines(&[
+        "default pool: reading the log done",
+        "custom pool: 333333283333335000000",
+        "timer callbacks meanwhile: many",
+    ]);
+}
