@@ -19,13 +19,18 @@ use sandloop_host::{RunOptions, Runtime, Workload};
 static RUNTIME: LazyLock<Runtime> =
     LazyLock::new(|| Runtime::new().expect("create the sandloop runtime"));
 
-/// The guest benchmark program, compiled once.
+/// The guest benchmark program of the loop core, compiled once.
 pub fn bench_loop() -> Result<Workload> {
-    RUNTIME.load(test_programs_artifacts::program("bench_loop"))
+    load("bench_loop")
 }
 
-/// Runs benchmark `name` for `iters` iterations in a fresh instance; returns the time the
-/// guest measured for its loop.
+/// A guest benchmark program of tests/programs by name, compiled once.
+pub fn load(program: &str) -> Result<Workload> {
+    RUNTIME.load(test_programs_artifacts::program(program))
+}
+
+/// Runs benchmark `name` of `workload` for `iters` iterations in a fresh instance; returns
+/// the time the guest measured for its loop.
 pub fn measure(workload: &Workload, name: &str, iters: u64) -> Result<Duration> {
     let out = workload.run(RunOptions {
         args: vec![name.to_string(), iters.to_string()],
