@@ -16,7 +16,7 @@ use slab::Slab;
 use crate::context::Context;
 use crate::error::{Error, IntoResult, Result};
 use crate::events::{self, Handle, TimerHandle};
-use crate::exception_handler::{ExceptionContext, ExceptionHandler};
+use crate::exception_handler::ExceptionHandler;
 use crate::futures::Future;
 use crate::log::{self, Level};
 use crate::sys::{self, Event, Selector};
@@ -29,8 +29,10 @@ const MIN_SCHEDULED_TIMER_HANDLES: usize = 100;
 /// How long a callback may run before debug mode logs it (asyncio's default, 0.1 s).
 const DEFAULT_SLOW_CALLBACK_DURATION: Duration = Duration::from_millis(100);
 
-/// Something ready to run in the next batch: a callback or a task step (a task step needs
-/// no handle allocation, which keeps waking a task cheap).
+mod iteration;
+
+/// Something ready to run in the next batch: a callback, a task step (a task step needs no
+/// handle allocation, which keeps waking a task cheap), or a transport's I/O event.
 pub(crate) enum Ready {
     Handle(Handle),
     Task(Rc<TaskCore>),
@@ -484,198 +486,6 @@ impl EventLoop {
         if !self.is_closed() {
             self.inner.ready.borrow_mut().push_back(Ready::Task(task));
         }
-    }
-
-    // ---- The loop iteration --------------------------------------------------------------
-
-    /// One iteration, asyncio's `_run_once`: compute the timeout, wait for I/O, move due
-    /// timers to the ready queue, run the callbacks that were ready at that point.
-    fn run_once(&self) {
-        let inner = &*self.inner;
-        self.purge_cancelled_timers();
-
-        let timeout = if !inner.ready.borrow().is_empty() || inner.stopping.get() {
-            Some(Duration::ZERO)
-        } else {
-            inner
-                .scheduled
-                .borrow()
-                .peek()
-                .map(|t| Duration::from_secs_f64((t.when - self.time()).clamp(0.0, 86_400.0)))
-        };
-
-        inner.iteration.set(inner.iteration.get().wrapping_add(1));
-        {
-            let mut events = inner.events.borrow_mut();
-            events.clear();
-            inner.selector.borrow_mut().select(timeout, &mut events);
-            #[cfg(feature = "host-reactor")]
-            if !events.is_empty() {
-                self.process_events(&mut events);
-            }
-        }
-
-        // Timers due by now (plus the clock's resolution) become ready.
-        if !inner.scheduled.borrow().is_empty() {
-            let end_time = self.time() + 1e-9;
-            loop {
-                let mut heap = inner.scheduled.borrow_mut();
-                let Some(top) = heap.peek() else { break };
-                if top.handle.cancelled() {
-                    if let Some(gone) = heap.pop() {
-                        gone.handle.set_in_heap(false);
-                    }
-                    inner
-                        .timer_cancelled_count
-                        .set(inner.timer_cancelled_count.get().saturating_sub(1));
-                    continue;
-                }
-                if top.when >= end_time {
-                    break;
-                }
-                let Some(timer) = heap.pop() else { break };
-                drop(heap);
-                timer.handle.set_in_heap(false);
-                inner
-                    .ready
-                    .borrow_mut()
-                    .push_back(Ready::Handle(timer.handle));
-            }
-        }
-
-        // Only what is ready now runs in this batch; what it schedules waits for the next.
-        let ntodo = inner.ready.borrow().len();
-        for _ in 0..ntodo {
-            let Some(item) = inner.ready.borrow_mut().pop_front() else {
-                break;
-            };
-            if inner.debug.get() {
-                let started = Instant::now();
-                let what = self.run_ready(item);
-                let took = started.elapsed();
-                if took >= inner.slow_callback_duration.get() {
-                    log::log(
-                        Level::Warning,
-                        format_args!("Executing {what} took {:.3} seconds", took.as_secs_f64()),
-                    );
-                }
-            } else {
-                self.run_ready(item);
-            }
-        }
-    }
-
-    /// The number of the current loop iteration (its wait and the callbacks after it).
-    #[cfg(feature = "host-reactor")]
-    pub(crate) fn iteration(&self) -> u64 {
-        self.inner.iteration.get()
-    }
-
-    /// How the loop's stream transports do their I/O.
-    #[cfg(feature = "host-reactor")]
-    pub(crate) fn io_mode(&self) -> crate::stream_io::IoMode {
-        self.inner.io_mode.get()
-    }
-
-    #[cfg(feature = "host-reactor")]
-    pub(crate) fn set_io_mode(&self, mode: crate::stream_io::IoMode) {
-        self.inner.io_mode.set(mode);
-    }
-
-    /// Whether the loop's selector can watch the host's sockets and lookups.
-    #[cfg(feature = "host-reactor")]
-    pub(crate) fn selector_watches_host_sources(&self) -> bool {
-        self.inner.selector.borrow().watches_host_sources()
-    }
-
-    /// Queues what the events of a batch make ready (asyncio's `_process_events`).
-    #[cfg(feature = "host-reactor")]
-    fn process_events(&self, events: &mut Vec<Event>) {
-        use crate::io_registry::IoReady;
-        let mut io = self.inner.io.borrow_mut();
-        let mut ready = self.inner.ready.borrow_mut();
-        for ev in events.drain(..) {
-            io.dispatch(ev, |item| match item {
-                IoReady::Handle(h) => ready.push_back(Ready::Handle(h)),
-                IoReady::Stream(t) => ready.push_back(Ready::Stream(t)),
-            });
-        }
-    }
-
-    /// Runs one ready item; returns its description in debug mode (for slow-callback logs).
-    fn run_ready(&self, item: Ready) -> String {
-        let debug = self.inner.debug.get();
-        match item {
-            Ready::Handle(handle) => {
-                if handle.cancelled() {
-                    return String::new();
-                }
-                let what = if debug {
-                    format!("{handle:?}")
-                } else {
-                    String::new()
-                };
-                if let Err(e) = handle.run() {
-                    self.call_exception_handler(&ExceptionContext {
-                        message: format!("Exception in callback {handle:?}"),
-                        exception: Some(e),
-                        handle: Some(handle.clone()),
-                        ..Default::default()
-                    });
-                }
-                what
-            }
-            Ready::Task(task) => {
-                let what = if debug {
-                    task.describe()
-                } else {
-                    String::new()
-                };
-                task.step();
-                what
-            }
-            #[cfg(feature = "host-reactor")]
-            Ready::Stream(transport) => {
-                let what = if debug {
-                    format!("{transport:?}")
-                } else {
-                    String::new()
-                };
-                transport.process_event();
-                what
-            }
-        }
-    }
-
-    /// Drops cancelled timers when they are many, so a heap of cancelled timeouts does not
-    /// grow without bound (asyncio does the same).
-    fn purge_cancelled_timers(&self) {
-        let inner = &*self.inner;
-        let cancelled = inner.timer_cancelled_count.get();
-        let len = inner.scheduled.borrow().len();
-        if len > MIN_SCHEDULED_TIMER_HANDLES && cancelled * 2 > len {
-            let old = std::mem::take(&mut *inner.scheduled.borrow_mut());
-            let (keep, gone): (Vec<Timer>, Vec<Timer>) = old
-                .into_vec()
-                .into_iter()
-                .partition(|t| !t.handle.cancelled());
-            for timer in &gone {
-                timer.handle.set_in_heap(false);
-            }
-            *inner.scheduled.borrow_mut() = BinaryHeap::from(keep);
-            inner.timer_cancelled_count.set(0);
-            drop(gone);
-        }
-    }
-
-    /// The number of timers in the heap, cancelled ones included (for tests and debugging).
-    pub fn scheduled_timer_count(&self) -> usize {
-        self.inner.scheduled.borrow().len()
-    }
-
-    /// The number of callbacks and task steps waiting for the next batch.
-    pub fn ready_count(&self) -> usize {
-        self.inner.ready.borrow().len()
     }
 
     // ---- Futures and tasks ---------------------------------------------------------------
