@@ -102,6 +102,11 @@ fn free_port() -> u16 {
 
 /// Starts `example` listening on 127.0.0.1 and waits for its "Serving on" line.
 fn serve(example: &str) -> Served {
+    serve_with(example, &[])
+}
+
+/// [`serve`] with more arguments for the example after its address.
+fn serve_with(example: &str, extra: &[&str]) -> Served {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let port = free_port();
@@ -110,6 +115,7 @@ fn serve(example: &str) -> Served {
         .args(["run", "--allow-listen", &addr])
         .arg(test_programs_artifacts::program(example))
         .args(["--", &addr])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -122,10 +128,8 @@ fn serve(example: &str) -> Served {
     Served { child, port }
 }
 
-#[test]
-fn echo_server_answers_a_cpython_asyncio_client() {
-    let served = serve("echo_server");
-    let script = r#"
+/// A CPython asyncio client: two messages, each echoed exactly.
+const ASYNCIO_ECHO_CLIENT: &str = r#"
 import asyncio, sys
 async def main(port):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -138,8 +142,10 @@ async def main(port):
     await writer.wait_closed()
 asyncio.run(main(int(sys.argv[1])))
 "#;
+
+fn assert_asyncio_client_is_echoed(served: &Served) {
     let out = std::process::Command::new("python3")
-        .args(["-c", script, &served.port.to_string()])
+        .args(["-c", ASYNCIO_ECHO_CLIENT, &served.port.to_string()])
         .output()
         .expect("run python3");
     assert!(
@@ -151,6 +157,16 @@ asyncio.run(main(int(sys.argv[1])))
         String::from_utf8_lossy(&out.stdout),
         "12 True\n100000 True\n"
     );
+}
+
+#[test]
+fn echo_server_answers_a_cpython_asyncio_client() {
+    assert_asyncio_client_is_echoed(&serve("echo_server"));
+}
+
+#[test]
+fn echo_server_with_streams_on_a_selector_loop_answers_a_cpython_asyncio_client() {
+    assert_asyncio_client_is_echoed(&serve_with("echo_server", &["--streams", "--selector"]));
 }
 
 #[test]
