@@ -79,6 +79,11 @@ impl Runtime {
             .concurrency_support(false)
             .wasm_backtrace_details(WasmBacktraceDetails::Enable)
             .cranelift_opt_level(OptLevel::Speed);
+        // `perf record` can name the guest's compiled functions when wasmtime writes them to
+        // /tmp/perf-PID.map; a developer's switch, off by default.
+        if std::env::var_os("SANDLOOP_PERFMAP").is_some_and(|v| !v.is_empty()) {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if disk_cache {
             match Cache::new(CacheConfig::new()) {
                 Ok(cache) => {
