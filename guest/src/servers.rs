@@ -379,6 +379,18 @@ impl Server {
         .await
     }
 
+    /// asyncio's `async with server:`: runs `body` with the server, then closes the server
+    /// and waits until it and its connections are gone, whatever `body` returned.
+    pub async fn scope<T, Fut>(self, body: impl FnOnce(Server) -> Fut) -> Result<T>
+    where
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let outcome = body(self.clone()).await;
+        self.close();
+        self.wait_closed().await;
+        outcome
+    }
+
     fn addresses(&self) -> Vec<String> {
         self.sockets()
             .iter()

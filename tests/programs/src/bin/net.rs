@@ -41,6 +41,7 @@ cases!(
     server_close_keeps_clients_until_close_clients,
     server_abort_clients,
     server_start_serving_later,
+    server_scope_closes_and_waits,
     serve_forever_ends_when_closed,
     server_on_many_hosts,
     server_reuse_port_shares_the_port,
@@ -700,6 +701,29 @@ fn server_start_serving_later() -> Result<()> {
         until(5, || p.borrow().data == b"x").await?;
         t.close();
         server.close();
+        Ok::<_, Error>(())
+    })
+}
+
+fn server_scope_closes_and_waits() -> Result<()> {
+    run(async {
+        let lp = get_running_loop()?;
+        let log = Log::new();
+        let server = echo_server(&lp, &log).await?;
+        let port = server_port(&server);
+        let echoed = server
+            .clone()
+            .scope(|_server| async {
+                let (t, p) = connect_collect(&lp, port).await?;
+                t.write(b"inside");
+                until(5, || p.borrow().data == b"inside").await?;
+                t.close();
+                Ok::<_, Error>(p.borrow().data.clone())
+            })
+            .await?;
+        assert_eq!(echoed, b"inside");
+        assert!(!server.is_serving());
+        assert!(server.sockets().is_empty());
         Ok::<_, Error>(())
     })
 }
