@@ -116,5 +116,5 @@ mod workload;
 pub use inbox::{PostError, Poster};
 pub use policy::{AddrRule, Denied, Policy, ResolveOverride, RuleError};
 pub use reactor::ReactorWaker;
-pub use runtime::{PRECOMPILED_EXTENSION, Runtime};
+pub use runtime::{PRECOMPILED_EXTENSION, PoolingOptions, Runtime, RuntimeOptions};
 pub use workload::{ExitStatus, RunOptions, RunOutput, RunningWorkload, Workload};

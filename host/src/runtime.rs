@@ -9,7 +9,10 @@ use std::time::SystemTime;
 
 use anyhow::{Context as _, bail};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Cache, CacheConfig, Config, Engine, OptLevel, Precompiled, WasmBacktraceDetails};
+use wasmtime::{
+    Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel,
+    PoolingAllocationConfig, Precompiled, WasmBacktraceDetails,
+};
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 
 use crate::bindings::{dns, executor, inbox, net, reactor, types};
@@ -24,6 +27,79 @@ use crate::workload::Workload;
 /// The extension `sandloop compile` writes and [`Runtime::load`] requires of precompiled
 /// code.
 pub const PRECOMPILED_EXTENSION: &str = "cwasm";
+
+/// How a [`Runtime`] is set up; the default is what [`Runtime::new`] does.
+///
+/// ```
+/// use sandloop_host::{PoolingOptions, Runtime, RuntimeOptions};
+///
+/// // Dense multi-tenant use: instances come from a preallocated pool.
+/// let runtime = Runtime::with_options(RuntimeOptions {
+///     pooling: Some(PoolingOptions { max_instances: 16, ..Default::default() }),
+///     ..Default::default()
+/// })?;
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Use wasmtime's on-disk compile cache (see [`Runtime`]); default `true`.
+    pub disk_cache: bool,
+    /// Allocate instances from wasmtime's pooling allocator instead of mapping memory for
+    /// each instance on demand; default `None` (on demand).
+    pub pooling: Option<PoolingOptions>,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> RuntimeOptions {
+        RuntimeOptions {
+            disk_cache: true,
+            pooling: None,
+        }
+    }
+}
+
+/// The size of the pool of wasmtime's pooling allocator.
+///
+/// The pool reserves address space (not memory) for all its slots when the runtime is
+/// created, and instantiating takes a warm slot (its memory mapping reused, reset
+/// copy-on-write) instead of setting one up: cheaper starts, a fixed ceiling. Once
+/// `max_instances` instances are alive, one more fails to instantiate.
+#[derive(Debug, Clone)]
+pub struct PoolingOptions {
+    /// The most instances alive at once, runs and executor workers together; default 100.
+    pub max_instances: u32,
+    /// The most bytes one linear memory may grow to; default 4 GiB (no limit for wasm32).
+    pub max_memory_size: usize,
+    /// Bytes at the start of each linear memory and table that a slot keeps resident when
+    /// its instance ends, reset in place for the next one; default 0 (wasmtime's default:
+    /// all of it is returned to the kernel with `madvise`).
+    ///
+    /// Returning memory to the kernel makes it shoot down the TLB entries of every core
+    /// running a thread of the process, so instances started on several threads at once
+    /// slow each other down. Keeping a few MiB resident avoids that where the kernel can
+    /// tell which pages an instance dirtied (`PAGEMAP_SCAN`, Linux 6.7 and later; used
+    /// when available): only those are reset. Elsewhere all `keep_resident` bytes are
+    /// reset with `memset` at every reuse, which costs more than it saves. The price is
+    /// memory: each warm slot keeps up to this much resident while unused.
+    pub keep_resident: usize,
+}
+
+impl Default for PoolingOptions {
+    fn default() -> PoolingOptions {
+        PoolingOptions {
+            max_instances: 100,
+            max_memory_size: 4 << 30,
+            keep_resident: 0,
+        }
+    }
+}
+
+/// Core instances, memories and tables one guest component may hold in the pool: a Rust
+/// wasm32-wasip2 component is its main module plus a few small shim modules, with one
+/// memory and a few tables.
+const POOL_CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+const POOL_MEMORIES_PER_COMPONENT: u32 = 2;
+const POOL_TABLES_PER_COMPONENT: u32 = 4;
 
 /// One wasmtime `Engine` configured for sandloop, the linker of the host interfaces, and
 /// an in-memory cache of loaded workloads.
@@ -73,18 +149,44 @@ impl Runtime {
     }
 
     fn with_disk_cache(disk_cache: bool) -> anyhow::Result<Runtime> {
+        Runtime::with_options(RuntimeOptions {
+            disk_cache,
+            ..RuntimeOptions::default()
+        })
+    }
+
+    /// A runtime set up as `options` say.
+    pub fn with_options(options: RuntimeOptions) -> anyhow::Result<Runtime> {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
             .concurrency_support(false)
             .wasm_backtrace_details(WasmBacktraceDetails::Enable)
             .cranelift_opt_level(OptLevel::Speed);
+        if let Some(pooling) = &options.pooling {
+            let n = pooling.max_instances;
+            let mut pool = PoolingAllocationConfig::new();
+            pool.total_component_instances(n)
+                .total_core_instances(n.saturating_mul(POOL_CORE_INSTANCES_PER_COMPONENT))
+                .total_memories(n.saturating_mul(POOL_MEMORIES_PER_COMPONENT))
+                .total_tables(n.saturating_mul(POOL_TABLES_PER_COMPONENT))
+                .max_memory_size(pooling.max_memory_size);
+            if pooling.keep_resident > 0 {
+                // Resetting in place beats unmapping only when the reset touches just the
+                // dirty pages, which PAGEMAP_SCAN (Linux 6.7+) finds; without it wasmtime
+                // memsets all `keep_resident` bytes.
+                pool.linear_memory_keep_resident(pooling.keep_resident)
+                    .table_keep_resident(pooling.keep_resident)
+                    .pagemap_scan(Enabled::Auto);
+            }
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
         // `perf record` can name the guest's compiled functions when wasmtime writes them to
         // /tmp/perf-PID.map; a developer's switch, off by default.
         if std::env::var_os("SANDLOOP_PERFMAP").is_some_and(|v| !v.is_empty()) {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
-        if disk_cache {
+        if options.disk_cache {
             match Cache::new(CacheConfig::new()) {
                 Ok(cache) => {
                     config.cache(Some(cache));
@@ -94,9 +196,13 @@ impl Runtime {
                 }
             }
         }
-        let engine = Engine::new(&config)
-            .map_err(anyhow::Error::from)
-            .context("failed to create the wasmtime engine")?;
+        let engine = Engine::new(&config).map_err(anyhow::Error::from).context(
+            if options.pooling.is_some() {
+                "failed to create the wasmtime engine with the pooling allocator"
+            } else {
+                "failed to create the wasmtime engine"
+            },
+        )?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(anyhow::Error::from)

@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use sandloop_host::{ExitStatus, RunOptions, Runtime};
+use sandloop_host::{ExitStatus, PoolingOptions, RunOptions, Runtime, RuntimeOptions};
 use test_programs_artifacts::program;
 
 /// The runtime the tests share, as an embedding would: each program compiles once per
@@ -123,4 +123,27 @@ fn missing_file_is_a_host_error_naming_it() {
 
     assert!(format!("{err:#}").contains("/nonexistent/sandloop/missing.wasm"));
     assert_eq!(runtime.cached_len(), 0);
+}
+
+#[test]
+fn a_pooled_runtime_runs_a_workload_again_and_again_in_its_slots() {
+    for keep_resident in [0, 1 << 20] {
+        let runtime = Runtime::with_options(RuntimeOptions {
+            disk_cache: false,
+            pooling: Some(PoolingOptions {
+                max_instances: 2,
+                keep_resident,
+                ..PoolingOptions::default()
+            }),
+        })
+        .unwrap();
+        let workload = runtime.load(program("hello_world")).unwrap();
+
+        // More runs than slots: each run gives its slot back.
+        for _ in 0..4 {
+            let output = workload.run(captured(&[])).unwrap();
+            assert_eq!(output.status, ExitStatus::Exited(0));
+            assert_eq!(output.stdout, b"Hello World\n");
+        }
+    }
 }
