@@ -13,8 +13,18 @@ example NAME *ARGS:
 test:
     cargo test --release
 
-# The benchmarks (criterion).
+# The network benchmark: sandloop's examples against mio, tokio, asyncio and uvloop, with
+# results in bench/results/ (knobs in bench/run.sh: `REPS=1 SIZES=1024 just bench`).
 bench:
+    bash bench/run.sh
+
+# Micro (loop core against asyncio, uvloop, tokio), start-up and scale benchmarks, with
+# results in bench/results/MICRO.md.
+bench-micro:
+    bash bench/micro.sh
+
+# The criterion benchmarks inside the guest (loop core, executor).
+bench-criterion:
     cargo bench -p sandloop-bench
 
 # Formatting and lints, natively and for the wasm guest.

@@ -1,5 +1,6 @@
 //! The loop core's own costs inside the guest, under the real host: scheduling and running
-//! callbacks, timers, task steps.
+//! callbacks, timers, task steps, tasks and futures awaited. bench/micro.sh runs the same
+//! guest benchmarks once each, next to asyncio, uvloop and tokio.
 //!
 //! `cargo bench -p sandloop-bench` (or `just bench`).
 
@@ -16,6 +17,8 @@ fn loop_core(c: &mut Criterion) {
         "call_later_cancel",
         "create_task",
         "sleep0_switch",
+        "task_create_await",
+        "future_set_result_await",
     ] {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
@@ -23,6 +26,18 @@ fn loop_core(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+
+    // One iteration is a round of 100,000 timers (half cancelled): tens of milliseconds.
+    let mut group = c.benchmark_group("guest_loop_timers");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(100_000));
+    let name = "timers_100k_cancel_half";
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            sandloop_bench::measure(&workload, name, iters).expect("guest benchmark")
+        })
+    });
     group.finish();
 }
 

@@ -4,11 +4,6 @@
 //! with the guest's monotonic clock and prints the nanoseconds, so instantiating the
 //! component is not part of the number; criterion's `iter_custom` feeds it the iteration
 //! count and collects that time.
-//!
-//! All of it sits behind the default feature `guest-loop`, since it needs the host and the
-//! guest test programs; the native echo tools in `src/bin` do not.
-
-#![cfg(feature = "guest-loop")]
 
 use std::sync::LazyLock;
 use std::time::Duration;

@@ -1,0 +1,183 @@
+//! Start-up of a precompiled workload: from a `.cwasm` to its first callback, with the
+//! on-demand instance allocator (the default) and with wasmtime's pooling allocator, and
+//! instances started per second.
+//!
+//! ```text
+//! startup [--seconds 1] [--out-dir target/startup-bench]
+//! ```
+//! Three configurations: `ondemand` (the default: memory mapped for each instance),
+//! `pooling` (wasmtime's pooling allocator with its defaults: a slot's memory is returned
+//! to the kernel when its instance ends) and `pooling_resident` (the pool keeps 2 MiB of
+//! each slot resident and resets only the dirtied pages, where Linux tells which).
+//!
+//! The guest is tests/programs/src/bin/bench_startup.rs: it makes a loop, schedules one
+//! callback, and returns from `main` once that callback ran. Steps:
+//!
+//! 1. compile it and write the `.cwasm` (`Runtime::precompile`, what `sandloop compile` does);
+//! 2. `load`: a fresh runtime loads the `.cwasm` (deserialize, link, `InstancePre`), timed;
+//! 3. `run`: `Workload::run` of the loaded workload, end to end: a new store with its WASI
+//!    context and reactor, instantiation from the cached `InstancePre`, `main` up to and
+//!    including the first callback, and the teardown of the store. It bounds "instantiate
+//!    to first callback" from above; timed one run at a time for `--seconds`;
+//! 4. `per_s`: runs back to back for `--seconds` on 1 thread, then on 2 threads sharing the
+//!    workload (what N instances of one workload on N cores do).
+//!
+//! Prints `key=value` lines on stdout (times in microseconds).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, ensure};
+use clap::Parser;
+use sandloop_host::{PoolingOptions, RunOptions, Runtime, RuntimeOptions, Workload};
+
+#[derive(Parser)]
+#[command(name = "startup")]
+struct Args {
+    /// Seconds spent on each timed part.
+    #[arg(long, default_value_t = 1.0)]
+    seconds: f64,
+    /// Where the `.cwasm` is written.
+    #[arg(long, default_value = "target/startup-bench")]
+    out_dir: PathBuf,
+}
+
+/// Loads timed (each with a fresh runtime, so that none is an in-memory cache hit).
+const LOADS: usize = 20;
+/// Untimed runs before each timed part, to fault in code and warm the pool's slots.
+const WARMUP_RUNS: usize = 50;
+/// `PoolingOptions::keep_resident` of the third configuration.
+const KEEP_RESIDENT: usize = 2 << 20;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("startup: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse();
+    let window = Duration::try_from_secs_f64(args.seconds).context("--seconds")?;
+    let wasm = test_programs_artifacts::program("bench_startup");
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("create {}", args.out_dir.display()))?;
+    let cwasm = args.out_dir.join("bench_startup.cwasm");
+
+    let configs = [
+        ("ondemand", None),
+        ("pooling", Some(PoolingOptions::default())),
+        (
+            "pooling_resident",
+            Some(PoolingOptions {
+                keep_resident: KEEP_RESIDENT,
+                ..PoolingOptions::default()
+            }),
+        ),
+    ];
+    let options = |pooling: &Option<PoolingOptions>| RuntimeOptions {
+        disk_cache: false,
+        pooling: pooling.clone(),
+    };
+    Runtime::with_options(options(&None))?.precompile(wasm, &cwasm)?;
+
+    for (label, pooling) in &configs {
+        let mut loads = Vec::with_capacity(LOADS);
+        let mut workload = None;
+        for _ in 0..LOADS {
+            let runtime = Runtime::with_options(options(pooling))?;
+            let start = Instant::now();
+            let loaded = runtime.load(&cwasm)?;
+            loads.push(start.elapsed());
+            // Keep the last runtime alive with its workload (the workload holds the engine).
+            workload = Some(loaded);
+        }
+        let workload = workload.context("no load")?;
+        print_percentiles(&format!("load_{label}"), &mut loads);
+
+        for _ in 0..WARMUP_RUNS {
+            run_once(&workload)?;
+        }
+        let mut runs = Vec::new();
+        let end = Instant::now() + window;
+        while Instant::now() < end {
+            runs.push(run_once(&workload)?);
+        }
+        print_percentiles(&format!("run_{label}"), &mut runs);
+
+        for threads in [1, 2] {
+            let per_s = runs_per_second(&workload, threads, window)?;
+            println!("per_s_{label}_{threads}t={per_s:.0}");
+        }
+    }
+    Ok(())
+}
+
+/// One run of the startup guest, timed end to end.
+fn run_once(workload: &Workload) -> Result<Duration> {
+    let start = Instant::now();
+    let out = workload.run(RunOptions::default())?;
+    let took = start.elapsed();
+    ensure!(
+        out.status.success(),
+        "bench_startup ended with {:?}",
+        out.status
+    );
+    Ok(took)
+}
+
+/// Runs back to back on `threads` threads for `window`; returns runs per second.
+fn runs_per_second(workload: &Workload, threads: usize, window: Duration) -> Result<f64> {
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(move || -> Result<u64> {
+                    for _ in 0..WARMUP_RUNS {
+                        run_once(workload)?;
+                    }
+                    Ok(0)
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().expect("warm-up thread")?;
+        }
+        let start = Instant::now();
+        let end = start + window;
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(move || -> Result<u64> {
+                    let mut n = 0;
+                    while Instant::now() < end {
+                        run_once(workload)?;
+                        n += 1;
+                    }
+                    Ok(n)
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for worker in workers {
+            total += worker.join().expect("benchmark thread")?;
+        }
+        Ok(total as f64 / start.elapsed().as_secs_f64())
+    })
+}
+
+fn print_percentiles(key: &str, samples: &mut [Duration]) {
+    samples.sort_unstable();
+    let at = |p: f64| {
+        let i = ((samples.len() as f64 * p).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[i].as_secs_f64() * 1e6
+    };
+    println!(
+        "{key}_p50_us={:.1} {key}_p99_us={:.1} {key}_n={}",
+        at(0.5),
+        at(0.99),
+        samples.len()
+    );
+}
