@@ -8,9 +8,12 @@
 //!   servers (mio, tokio) doing the same job as the sandloop examples, and `bench_report`,
 //!   which turns the runs into tables and a plot. These need none of the host: build them with
 //!   `--no-default-features`, as run.sh does. [`http_hello`] is the request handling the
-//!   native HTTP peers share.
+//!   native HTTP peers share, [`mio_server`] and [`tokio_server`] the skeletons of the mio and
+//!   tokio peers.
 
 pub mod http_hello;
+pub mod mio_server;
+pub mod tokio_server;
 
 #[cfg(feature = "guest-loop")]
 pub mod guest_loop;
