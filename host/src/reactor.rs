@@ -36,6 +36,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -187,6 +188,8 @@ impl ReactorWaker {
 #[derive(Clone)]
 pub(crate) struct Completer {
     queue: Arc<Mutex<Vec<u64>>>,
+    /// Set after a push: lets `wait` skip the lock when nothing was completed.
+    queued: Arc<AtomicBool>,
     waker: Arc<mio::Waker>,
 }
 
@@ -197,6 +200,7 @@ impl Completer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(token);
+        self.queued.store(true, Ordering::Release);
         if let Err(err) = self.waker.wake() {
             // The event is queued; the next `wait` that returns for any reason reports it.
             tracing::debug!(%err, "reactor: waking for a completion failed");
@@ -216,6 +220,9 @@ pub(crate) struct Reactor {
     unfinished_streams: Vec<u32>,
     /// Guest tokens of work finished by host threads, not yet reported.
     completions: Arc<Mutex<Vec<u64>>>,
+    /// Whether `completions` may hold tokens (set after each push, cleared by the drain),
+    /// so a `wait` with nothing completed takes no lock.
+    queued: Arc<AtomicBool>,
     /// The drained completions, swapped with the queue so neither allocates per wait.
     completed: Vec<u64>,
 }
@@ -232,6 +239,7 @@ impl Reactor {
             reported: Vec::new(),
             unfinished_streams: Vec::new(),
             completions: Arc::new(Mutex::new(Vec::new())),
+            queued: Arc::new(AtomicBool::new(false)),
             completed: Vec::new(),
         })
     }
@@ -245,21 +253,22 @@ impl Reactor {
     pub(crate) fn completer(&self) -> Completer {
         Completer {
             queue: Arc::clone(&self.completions),
+            queued: Arc::clone(&self.queued),
             waker: Arc::clone(&self.waker),
         }
     }
 
     /// Whether finished work is waiting to be reported.
     fn has_completions(&self) -> bool {
-        !self
-            .completions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_empty()
+        self.queued.load(Ordering::Acquire)
     }
 
     /// Moves the finished work into `batch` as `readable` events.
     fn drain_completions(&mut self, batch: &mut Vec<Event>) {
+        // A push that lands after this swap sets the flag again: the next wait reports it.
+        if !self.queued.swap(false, Ordering::AcqRel) {
+            return;
+        }
         std::mem::swap(
             &mut *self
                 .completions
