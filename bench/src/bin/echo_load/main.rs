@@ -212,6 +212,63 @@ fn sleep_until(deadline: Instant) {
     }
 }
 
+/// One message's round trip on a non-blocking connection: how much of it was written and
+/// how much of its echo came back, checked byte for byte. Both modes drive their
+/// connections with it.
+#[derive(Default)]
+struct RoundTrip {
+    written: usize,
+    received: usize,
+}
+
+impl RoundTrip {
+    /// Writes what the kernel takes of `message`, then reads its echo: `Ok(true)` once the
+    /// whole echo is back, `Ok(false)` when the socket would block. `eof` says what an early
+    /// end of stream means.
+    fn advance(
+        &mut self,
+        stream: &mut mio::net::TcpStream,
+        message: &[u8],
+        buffer: &mut [u8],
+        eof: &'static str,
+    ) -> std::io::Result<bool> {
+        use std::io::{self, Read, Write};
+        loop {
+            while self.written < message.len() {
+                match stream.write(&message[self.written..]) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => self.written += n,
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            let n = match stream.read(buffer) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, eof)),
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            };
+            let expected = message.get(self.received..self.received + n);
+            if self.received + n > self.written || expected != Some(&buffer[..n]) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the echo differs from the message at bytes {}..{}",
+                        self.received,
+                        self.received + n
+                    ),
+                ));
+            }
+            self.received += n;
+            if self.received == message.len() {
+                return Ok(true);
+            }
+        }
+    }
+}
+
 /// Where a connection stands after the work a readiness event allowed.
 enum Progress {
     /// Waiting for the socket.

@@ -1,7 +1,7 @@
 //! Ping-pong mode: each connection keeps one message in flight and sends the next as soon as
 //! the whole echo is back.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::{DRAIN_LIMIT, Failures, Progress, READ_BUFFER_SIZE, Window, WorkerResult};
+use crate::{DRAIN_LIMIT, Failures, Progress, READ_BUFFER_SIZE, RoundTrip, Window, WorkerResult};
 
 /// Opens one connection of the load, blocking, with TCP_NODELAY.
 pub fn connect(addr: SocketAddr) -> Result<TcpStream> {
@@ -85,8 +85,7 @@ pub fn run_worker(
 /// One connection with its message in flight.
 struct Client {
     stream: TcpStream,
-    written: usize,
-    received: usize,
+    trip: RoundTrip,
     sent_at: Instant,
 }
 
@@ -94,8 +93,7 @@ impl Client {
     fn new(stream: TcpStream, now: Instant) -> Client {
         Client {
             stream,
-            written: 0,
-            received: 0,
+            trip: RoundTrip::default(),
             sent_at: now,
         }
     }
@@ -112,51 +110,22 @@ impl Client {
         last: bool,
     ) -> io::Result<Progress> {
         loop {
-            while self.written < message.len() {
-                match self.stream.write(&message[self.written..]) {
-                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(n) => self.written += n,
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                    Err(err) => return Err(err),
-                }
+            let echoed = self.trip.advance(
+                &mut self.stream,
+                message,
+                buffer,
+                "the server closed the connection",
+            )?;
+            if !echoed {
+                return Ok(Progress::Pending);
             }
-            let n = match self.stream.read(buffer) {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the server closed the connection",
-                    ));
-                }
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok(Progress::Pending);
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(err),
-            };
-            let expected = message.get(self.received..self.received + n);
-            if self.received + n > self.written || expected != Some(&buffer[..n]) {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "the echo differs from the message at bytes {}..{}",
-                        self.received,
-                        self.received + n
-                    ),
-                ));
+            let now = Instant::now();
+            window.complete(self.sent_at, now);
+            if last {
+                return Ok(Progress::Finished);
             }
-            self.received += n;
-            if self.received == message.len() {
-                let now = Instant::now();
-                window.complete(self.sent_at, now);
-                if last {
-                    return Ok(Progress::Finished);
-                }
-                self.written = 0;
-                self.received = 0;
-                self.sent_at = now;
-            }
+            self.trip = RoundTrip::default();
+            self.sent_at = now;
         }
     }
 }
