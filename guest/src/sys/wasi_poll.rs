@@ -1,6 +1,7 @@
 //! The portable selector: nothing but standard WASI 0.2.
 //!
-//! With no I/O source registered (sources come with the network interfaces), waiting is a
+//! Plain WASI 0.2 has none of the sandloop host's sockets or lookups, so this selector
+//! watches no sources (a loop on it refuses host sockets with a clear error): waiting is a
 //! monotonic-clock sleep, which the standard library implements with `wasi:io/poll` on a
 //! `wasi:clocks` pollable.
 
