@@ -94,9 +94,11 @@ pub(crate) struct LoopInner {
     /// How stream transports do their I/O: the host's completion mode or readiness.
     #[cfg(feature = "host-reactor")]
     io_mode: Cell<crate::stream_io::IoMode>,
-    /// Counts loop iterations: tells a transport whether it wrote after this iteration's
-    /// wait, which makes the wait's report of its write buffer stale.
+    /// Counts the loop's waits for I/O: tells a transport whether it wrote after the
+    /// latest wait, which makes the wait's report of its write buffer stale.
     iteration: Cell<u64>,
+    /// Callbacks and task steps run since the latest wait for I/O (see `EVENT_INTERVAL`).
+    ticks_since_poll: Cell<u32>,
     /// The default executor of `run_in_executor(None, ..)`.
     #[cfg(feature = "host-reactor")]
     pub(crate) executor: RefCell<crate::executor::DefaultExecutor>,
@@ -198,6 +200,7 @@ impl EventLoop {
                 #[cfg(feature = "host-reactor")]
                 io_mode: Cell::new(crate::stream_io::IoMode::Completion),
                 iteration: Cell::new(0),
+                ticks_since_poll: Cell::new(0),
                 #[cfg(feature = "host-reactor")]
                 executor: RefCell::new(Default::default()),
                 #[cfg(feature = "host-reactor")]

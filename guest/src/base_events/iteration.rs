@@ -10,32 +10,33 @@ use crate::log::{self, Level};
 #[cfg(feature = "host-reactor")]
 use crate::sys::Event;
 
+/// Callbacks a busy loop runs between two polls for I/O (tokio's `event_interval` is 61).
+const EVENT_INTERVAL: u32 = 61;
+
 impl EventLoop {
     /// One iteration, asyncio's `_run_once`: compute the timeout, wait for I/O, move due
     /// timers to the ready queue, run the callbacks that were ready at that point.
+    ///
+    /// While callbacks are ready the wait for I/O is a poll, and a poll is a crossing into
+    /// the host and a system call: several times the cost of a callback. So a busy loop
+    /// polls once per `EVENT_INTERVAL` callbacks run, as tokio's scheduler polls its driver
+    /// once per 61 task polls; an idle loop, or one stopping, waits every iteration.
     pub(super) fn run_once(&self) {
         let inner = &*self.inner;
         self.purge_cancelled_timers();
 
-        let timeout = if !inner.ready.borrow().is_empty() || inner.stopping.get() {
-            Some(Duration::ZERO)
-        } else {
-            inner
-                .scheduled
-                .borrow()
-                .peek()
-                .map(|t| Duration::from_secs_f64((t.when - self.time()).clamp(0.0, 86_400.0)))
-        };
-
-        inner.iteration.set(inner.iteration.get().wrapping_add(1));
-        {
-            let mut events = inner.events.borrow_mut();
-            events.clear();
-            inner.selector.borrow_mut().select(timeout, &mut events);
-            #[cfg(feature = "host-reactor")]
-            if !events.is_empty() {
-                self.process_events(&mut events);
-            }
+        let busy = !inner.ready.borrow().is_empty();
+        let stopping = inner.stopping.get();
+        if !busy || stopping || inner.ticks_since_poll.get() >= EVENT_INTERVAL {
+            let timeout =
+                if busy || stopping {
+                    Some(Duration::ZERO)
+                } else {
+                    inner.scheduled.borrow().peek().map(|t| {
+                        Duration::from_secs_f64((t.when - self.time()).clamp(0.0, 86_400.0))
+                    })
+                };
+            self.wait_for_io(timeout);
         }
 
         // Timers due by now (plus the clock's resolution) become ready.
@@ -68,6 +69,12 @@ impl EventLoop {
 
         // Only what is ready now runs in this batch; what it schedules waits for the next.
         let ntodo = inner.ready.borrow().len();
+        inner.ticks_since_poll.set(
+            inner
+                .ticks_since_poll
+                .get()
+                .saturating_add(u32::try_from(ntodo).unwrap_or(u32::MAX)),
+        );
         for _ in 0..ntodo {
             let Some(item) = inner.ready.borrow_mut().pop_front() else {
                 break;
@@ -88,7 +95,21 @@ impl EventLoop {
         }
     }
 
-    /// The number of the current loop iteration (its wait and the callbacks after it).
+    /// Waits for I/O (or polls, with a zero timeout) and queues what the events make ready.
+    fn wait_for_io(&self, timeout: Option<Duration>) {
+        let inner = &*self.inner;
+        inner.iteration.set(inner.iteration.get().wrapping_add(1));
+        inner.ticks_since_poll.set(0);
+        let mut events = inner.events.borrow_mut();
+        events.clear();
+        inner.selector.borrow_mut().select(timeout, &mut events);
+        #[cfg(feature = "host-reactor")]
+        if !events.is_empty() {
+            self.process_events(&mut events);
+        }
+    }
+
+    /// The number of the latest wait for I/O: a batch of events and the callbacks after it.
     #[cfg(feature = "host-reactor")]
     pub(crate) fn iteration(&self) -> u64 {
         self.inner.iteration.get()

@@ -20,6 +20,7 @@ use test_programs::{Log, cases};
 
 cases!(
     socketpair_reader_runs_when_data_arrives,
+    busy_loop_still_serves_io,
     add_writer_runs_while_writable,
     remove_reader_reports_whether_one_was_set,
     sock_ops_round_trip,
@@ -124,6 +125,36 @@ fn socketpair_reader_runs_when_data_arrives() -> Result<()> {
     lp.run_forever()?;
     assert_eq!(&*got.borrow(), b"abc");
     assert!(!lp.remove_reader(&rsock));
+    lp.close()
+}
+
+/// A loop that always has callbacks ready polls for I/O every 61 callbacks rather than every
+/// iteration (`EVENT_INTERVAL`): a reader still runs while a callback chain keeps it busy.
+fn busy_loop_still_serves_io() -> Result<()> {
+    fn spin(lp: EventLoop, steps: Rc<Cell<u32>>, done: Rc<Cell<bool>>) {
+        if done.get() {
+            return;
+        }
+        steps.set(steps.get() + 1);
+        assert!(steps.get() < 10_000, "the reader never ran while the loop was busy");
+        let next = lp.clone();
+        lp.call_soon(move || spin(next, steps, done));
+    }
+    let lp = sandloop::new_event_loop();
+    let (rsock, wsock) = net::socketpair()?;
+    wsock.send(b"x")?;
+    let steps = Rc::new(Cell::new(0));
+    let done = Rc::new(Cell::new(false));
+    let (d, l, r) = (done.clone(), lp.clone(), rsock.clone());
+    lp.add_reader(&rsock, move || {
+        d.set(true);
+        l.remove_reader(&r);
+        l.stop();
+    })?;
+    spin(lp.clone(), steps.clone(), done);
+    lp.run_forever()?;
+    // The first poll comes within one interval of busy callbacks, not after the chain ends.
+    assert!(steps.get() <= 2 * 61, "the reader ran after {} busy steps", steps.get());
     lp.close()
 }
 
