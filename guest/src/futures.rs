@@ -37,11 +37,41 @@ struct DoneCallback<T> {
     context: Context,
 }
 
+/// The tasks awaiting a future, in the order they started to. Nearly always one, kept
+/// inline: awaiting a future allocates nothing.
+#[derive(Default)]
+struct Wakers {
+    first: Option<Waker>,
+    more: Vec<Waker>,
+}
+
+impl Wakers {
+    /// Adds `waker` unless it would wake a task already waiting.
+    fn add(&mut self, waker: &Waker) {
+        match &self.first {
+            None => self.first = Some(waker.clone()),
+            Some(first) if first.will_wake(waker) => {}
+            Some(_) => {
+                if !self.more.iter().any(|w| w.will_wake(waker)) {
+                    self.more.push(waker.clone());
+                }
+            }
+        }
+    }
+
+    fn wake_all(self) {
+        self.first
+            .into_iter()
+            .chain(self.more)
+            .for_each(Waker::wake);
+    }
+}
+
 pub(crate) struct FutureInner<T> {
     lp: EventLoop,
     state: RefCell<State<T>>,
     callbacks: RefCell<Vec<DoneCallback<T>>>,
-    wakers: RefCell<Vec<Waker>>,
+    wakers: RefCell<Wakers>,
     next_callback_id: Cell<u64>,
     /// An exception nobody retrieved is reported when the future is dropped.
     log_traceback: Cell<bool>,
@@ -73,7 +103,7 @@ impl<T: 'static> Future<T> {
                 lp,
                 state: RefCell::new(State::Pending),
                 callbacks: RefCell::new(Vec::new()),
-                wakers: RefCell::new(Vec::new()),
+                wakers: RefCell::new(Wakers::default()),
                 next_callback_id: Cell::new(0),
                 log_traceback: Cell::new(false),
                 owner: RefCell::new(None),
@@ -193,9 +223,7 @@ impl<T: 'static> Future<T> {
                 lp.call_soon_with_context(move || callback(&fut), &cb.context);
             }
         }
-        for waker in wakers {
-            waker.wake();
-        }
+        wakers.wake_all();
     }
 
     /// The exception, or `None` if a result is set. `Err(Cancelled)` when cancelled,
@@ -303,10 +331,7 @@ impl<T: 'static> Future<T> {
     }
 
     fn add_waker(&self, cx: &std::task::Context<'_>) {
-        let mut wakers = self.inner.wakers.borrow_mut();
-        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            wakers.push(cx.waker().clone());
-        }
+        self.inner.wakers.borrow_mut().add(cx.waker());
     }
 }
 
