@@ -37,7 +37,8 @@ where
             "sandloop::run() cannot be called from a running event loop",
         ));
     }
-    let lp = EventLoop::new();
+    // A loop from the policy, as asyncio.run makes one with `events.new_event_loop()`.
+    let lp = events::new_event_loop();
     events::set_event_loop(Some(lp.clone()));
     let result = lp.run_until_complete(main);
     cancel_all_tasks(&lp);
