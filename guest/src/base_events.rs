@@ -99,6 +99,9 @@ pub(crate) struct LoopInner {
     iteration: Cell<u64>,
     /// Callbacks and task steps run since the latest wait for I/O (see `EVENT_INTERVAL`).
     ticks_since_poll: Cell<u32>,
+    /// Stream transports with writes queued for the next wait (see `stream_io`).
+    #[cfg(feature = "host-reactor")]
+    pub(crate) outbox: RefCell<Vec<Rc<crate::transports::TransportInner>>>,
     /// The default executor of `run_in_executor(None, ..)`.
     #[cfg(feature = "host-reactor")]
     pub(crate) executor: RefCell<crate::executor::DefaultExecutor>,
@@ -202,6 +205,8 @@ impl EventLoop {
                 iteration: Cell::new(0),
                 ticks_since_poll: Cell::new(0),
                 #[cfg(feature = "host-reactor")]
+                outbox: RefCell::new(Vec::new()),
+                #[cfg(feature = "host-reactor")]
                 executor: RefCell::new(Default::default()),
                 #[cfg(feature = "host-reactor")]
                 inbox: RefCell::new(Default::default()),
@@ -242,6 +247,9 @@ impl EventLoop {
             }
         }
         self.inner.stopping.set(false);
+        // Writes the last batch queued go now, not whenever the loop runs again.
+        #[cfg(feature = "host-reactor")]
+        self.flush_outbox();
         events::set_running_loop(None);
         self.inner.running.set(false);
         Ok(())
@@ -309,6 +317,7 @@ impl EventLoop {
         // sockets close; asyncio leaves them to the garbage collector).
         #[cfg(feature = "host-reactor")]
         {
+            self.flush_outbox();
             let registrations = self.inner.io.borrow_mut().clear();
             drop(registrations);
             self.drop_default_executor();

@@ -21,8 +21,8 @@ use crate::io_registry::IoEntry;
 use crate::log::{self, Level};
 use crate::net::{Address, SockOpt, SockOptName, Socket};
 use crate::protocols::Protocol;
-use crate::stream_io::StreamIo;
-use crate::sys::Event;
+use crate::stream_io::{StreamIo, Written};
+use crate::sys::{Event, StreamWrite};
 
 /// asyncio's default high-water mark of a transport's write buffer.
 const DEFAULT_HIGH_WATER: usize = 64 * 1024;
@@ -71,6 +71,8 @@ pub(crate) struct TransportInner {
     pause_pending: Cell<bool>,
     high_water: Cell<usize>,
     low_water: Cell<usize>,
+    /// The bytes the host (or, in readiness mode, the stream) buffers, as last reported;
+    /// the bytes queued for the loop's next wait come on top.
     buffered: Cell<usize>,
     /// The loop iteration of the last write whose report set `buffered`.
     written_in: Cell<u64>,
@@ -206,6 +208,7 @@ impl Transport {
         if inner.closing.get() || inner.eof_written.replace(true) {
             return;
         }
+        inner.flush_queued();
         let result = match &mut *inner.io.borrow_mut() {
             Some(io) => io.write_eof(),
             None => Ok(()),
@@ -295,7 +298,7 @@ impl Transport {
 
     /// The bytes written but not yet taken by the kernel.
     pub fn get_write_buffer_size(&self) -> usize {
-        self.inner.buffered.get()
+        self.inner.write_buffer_size()
     }
 
     /// asyncio's `get_extra_info`: `peername`, `sockname` and `socket`; `None` for other
@@ -415,7 +418,8 @@ impl TransportInner {
                 self.buffered.set(ev.write_buffered as usize);
             }
             self.maybe_resume_protocol();
-            if self.closing.get() && self.buffered.get() == 0 && !self.conn_lost.replace(true) {
+            if self.closing.get() && self.write_buffer_size() == 0 && !self.conn_lost.replace(true)
+            {
                 self.call_connection_lost(None);
                 return;
             }
@@ -490,24 +494,74 @@ impl TransportInner {
             None => return,
         };
         match result {
-            Ok(buffered) => {
+            Ok(Written::Queued { first }) => {
+                if first {
+                    self.lp.queue_stream_write(self.clone());
+                }
+            }
+            Ok(Written::Done(buffered)) => {
                 self.buffered.set(buffered as usize);
                 self.written_in.set(self.lp.iteration());
-                self.maybe_pause_protocol();
             }
-            Err(err) => {
-                let me = self.clone();
-                self.lp.call_soon(move || {
-                    me.fatal_error(err, "Fatal write error on socket transport")
-                });
+            Err(err) => return self.write_failed(err),
+        }
+        self.maybe_pause_protocol();
+    }
+
+    fn write_failed(self: &Rc<Self>, err: Error) {
+        let me = self.clone();
+        self.lp
+            .call_soon(move || me.fatal_error(err, "Fatal write error on socket transport"));
+    }
+
+    /// The bytes written and not yet taken by the kernel: buffered by the host, or queued
+    /// for the loop's next wait.
+    fn write_buffer_size(&self) -> usize {
+        let queued = self.io.borrow().as_ref().map_or(0, StreamIo::queued_len);
+        self.buffered.get() + queued
+    }
+
+    /// Hands the queued bytes to the host now (see `stream_io`).
+    pub(crate) fn flush_queued(self: &Rc<Self>) {
+        let result = match &mut *self.io.borrow_mut() {
+            Some(io) => io.flush_queued(),
+            None => return,
+        };
+        match result {
+            Ok(Some(buffered)) => {
+                self.buffered.set(buffered as usize);
+                self.written_in.set(self.lp.iteration());
             }
+            Ok(None) => {}
+            Err(err) => self.write_failed(err),
+        }
+    }
+
+    /// The queued bytes, for the loop's wait to hand to the host.
+    pub(crate) fn take_queued(&self) -> Option<StreamWrite> {
+        self.io.borrow_mut().as_mut()?.take_queued()
+    }
+
+    /// The loop's wait did the write of `data`: the host buffers nothing of it unless the
+    /// batch says otherwise (an event with the count).
+    pub(crate) fn write_submitted(&self, data: Vec<u8>) {
+        self.buffered.set(0);
+        if let Some(io) = &mut *self.io.borrow_mut() {
+            io.reuse(data);
         }
     }
 
     fn maybe_pause_protocol(self: &Rc<Self>) {
-        if self.buffered.get() <= self.high_water.get() || self.protocol_paused.replace(true) {
+        if self.write_buffer_size() <= self.high_water.get() || self.protocol_paused.get() {
             return;
         }
+        // Past the mark, send the queue now, as asyncio's write would have: the mark is
+        // judged on what the kernel did not take.
+        self.flush_queued();
+        if self.write_buffer_size() <= self.high_water.get() {
+            return;
+        }
+        self.protocol_paused.set(true);
         // Never from inside the caller's write: the protocol may be the caller.
         self.pause_pending.set(true);
         let me = self.clone();
@@ -522,7 +576,7 @@ impl TransportInner {
     }
 
     fn maybe_resume_protocol(self: &Rc<Self>) {
-        if self.protocol_paused.get() && self.buffered.get() <= self.low_water.get() {
+        if self.protocol_paused.get() && self.write_buffer_size() <= self.low_water.get() {
             self.protocol_paused.set(false);
             if self.pause_pending.replace(false) {
                 return;
@@ -537,6 +591,7 @@ impl TransportInner {
         if self.closing.replace(true) {
             return;
         }
+        self.flush_queued();
         if !self.read_paused.get() {
             self.set_host_reading(false);
         }
@@ -550,6 +605,10 @@ impl TransportInner {
         self.closing.set(true);
         if self.conn_lost.replace(true) {
             return;
+        }
+        if exc.is_none() {
+            // `abort`: what asyncio's write would have sent already still goes.
+            self.flush_queued();
         }
         // Discard what is still buffered: the stream goes now.
         self.io.borrow_mut().take();

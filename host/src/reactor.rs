@@ -44,7 +44,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Poll, Token};
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
-use crate::bindings::reactor::{self as wit, ErrorCode, Event, Interest};
+use crate::bindings::reactor::{self as wit, ErrorCode, Event, Interest, StreamWrite};
 use crate::net::Stream;
 use crate::net::stream::MAX_BATCH_DATA;
 
@@ -218,6 +218,9 @@ pub(crate) struct Reactor {
     /// Table indices of the streams whose read stopped at a limit, re-armed before the
     /// next wait.
     unfinished_streams: Vec<u32>,
+    /// Table indices of the streams that `wait`'s writes left with bytes buffered, whose
+    /// counts the batch reports.
+    written: Vec<u32>,
     /// Guest tokens of work finished by host threads, not yet reported.
     completions: Arc<Mutex<Vec<u64>>>,
     /// Whether `completions` may hold tokens (set after each push, cleared by the drain),
@@ -238,6 +241,7 @@ impl Reactor {
             waker,
             reported: Vec::new(),
             unfinished_streams: Vec::new(),
+            written: Vec::new(),
             completions: Arc::new(Mutex::new(Vec::new())),
             queued: Arc::new(AtomicBool::new(false)),
             completed: Vec::new(),
@@ -447,11 +451,33 @@ impl wit::Host for ReactorView<'_> {
         Ok(Ok(()))
     }
 
-    fn wait(&mut self, timeout_ns: Option<u64>) -> wasmtime::Result<Vec<Event>> {
+    fn wait(
+        &mut self,
+        writes: Vec<StreamWrite>,
+        timeout_ns: Option<u64>,
+    ) -> wasmtime::Result<Vec<Event>> {
+        let mut batch = Vec::new();
+        let reactor = &mut *self.reactor;
+        for write in writes {
+            let stream = self
+                .table
+                .get_mut(&Resource::<Stream>::new_borrow(write.id))
+                .map_err(|err| {
+                    wasmtime::Error::from(err).context(format!(
+                        "reactor.wait: stream id {} names no open stream",
+                        write.id
+                    ))
+                })?;
+            batch.extend(stream.batched_write(write.data, reactor.poll.registry()));
+            if stream.write_buffered() > 0 {
+                reactor.written.push(write.id);
+            }
+        }
         self.reactor.rearm(self.table);
         let mut timeout = timeout_ns.map(Duration::from_nanos);
-        if self.reactor.has_completions() {
-            // Finished work is waiting: report it now, with whatever else is ready.
+        if self.reactor.has_completions() || !batch.is_empty() {
+            // Finished work or a failed write is waiting: report it now, with whatever
+            // else is ready.
             timeout = Some(Duration::ZERO);
         }
         let reactor = &mut *self.reactor;
@@ -461,7 +487,7 @@ impl wit::Host for ReactorView<'_> {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => return Ok(Vec::new()),
             Err(err) => return Err(wasmtime::Error::from(err).context("reactor wait failed")),
         }
-        let mut batch = Vec::with_capacity(reactor.events.iter().count());
+        batch.reserve(reactor.events.iter().count());
         // What the batch may still carry in stream data, shared by all its streams.
         let mut room = MAX_BATCH_DATA;
         for event in reactor.events.iter() {
@@ -496,6 +522,11 @@ impl wit::Host for ReactorView<'_> {
                     }
                     batch.extend(outcome.event);
                 }
+            }
+        }
+        for rep in reactor.written.drain(..) {
+            if let Ok(stream) = self.table.get_mut(&Resource::<Stream>::new_borrow(rep)) {
+                batch.extend(stream.buffer_event());
             }
         }
         reactor.drain_completions(&mut batch);

@@ -87,7 +87,9 @@ impl Fixture {
     }
 
     pub(crate) fn wait(&mut self, timeout_ns: Option<u64>) -> Vec<Event> {
-        self.reactor().wait(timeout_ns).expect("no trap")
+        self.reactor()
+            .wait(Vec::new(), timeout_ns)
+            .expect("no trap")
     }
 
     /// Waits until an event under `token` comes, and returns it (other events are

@@ -27,7 +27,11 @@ impl EventLoop {
 
         let busy = !inner.ready.borrow().is_empty();
         let stopping = inner.stopping.get();
-        if !busy || stopping || inner.ticks_since_poll.get() >= EVENT_INTERVAL {
+        if !busy
+            || stopping
+            || inner.ticks_since_poll.get() >= EVENT_INTERVAL
+            || self.has_queued_writes()
+        {
             let timeout =
                 if busy || stopping {
                     Some(Duration::ZERO)
@@ -102,10 +106,57 @@ impl EventLoop {
         inner.ticks_since_poll.set(0);
         let mut events = inner.events.borrow_mut();
         events.clear();
-        inner.selector.borrow_mut().select(timeout, &mut events);
         #[cfg(feature = "host-reactor")]
-        if !events.is_empty() {
-            self.process_events(&mut events);
+        {
+            // The batch's stream writes go with the wait: one crossing for all of them.
+            let written = std::mem::take(&mut *inner.outbox.borrow_mut());
+            let mut writes = Vec::with_capacity(written.len());
+            let mut writers = Vec::with_capacity(written.len());
+            for transport in written {
+                if let Some(write) = transport.take_queued() {
+                    writes.push(write);
+                    writers.push(transport);
+                }
+            }
+            inner
+                .selector
+                .borrow_mut()
+                .select_after_writes(&mut writes, timeout, &mut events);
+            for (transport, write) in writers.into_iter().zip(writes) {
+                transport.write_submitted(write.data);
+            }
+            if !events.is_empty() {
+                self.process_events(&mut events);
+            }
+        }
+        #[cfg(not(feature = "host-reactor"))]
+        inner.selector.borrow_mut().select(timeout, &mut events);
+    }
+
+    /// Whether stream writes wait for the next wait.
+    fn has_queued_writes(&self) -> bool {
+        #[cfg(feature = "host-reactor")]
+        return !self.inner.outbox.borrow().is_empty();
+        #[cfg(not(feature = "host-reactor"))]
+        false
+    }
+
+    /// Queues `transport`'s writes for the next wait (on its first write since the last).
+    #[cfg(feature = "host-reactor")]
+    pub(crate) fn queue_stream_write(
+        &self,
+        transport: std::rc::Rc<crate::transports::TransportInner>,
+    ) {
+        self.inner.outbox.borrow_mut().push(transport);
+    }
+
+    /// Hands every queued stream write to the host now, outside a wait (the loop stops or
+    /// closes).
+    #[cfg(feature = "host-reactor")]
+    pub(super) fn flush_outbox(&self) {
+        let written = std::mem::take(&mut *self.inner.outbox.borrow_mut());
+        for transport in written {
+            transport.flush_queued();
         }
     }
 

@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
-use super::{Event, Readiness, Selector};
+use super::{Event, Readiness, Selector, StreamWrite};
 
 use super::bindings::reactor;
 use super::net::error_from_wit;
 
-/// Waits on the host's native reactor: one boundary crossing per loop iteration returns every
-/// ready event at once, so the cost is O(ready) rather than O(registered).
+/// Waits on the host's native reactor: one boundary crossing per loop iteration does the
+/// batch's stream writes and returns every ready event at once, so the cost is O(ready)
+/// rather than O(registered), and writes cost no crossing of their own.
 pub struct HostSelector {
     _private: (),
 }
@@ -37,8 +38,28 @@ impl Selector for HostSelector {
     }
 
     fn select(&mut self, timeout: Option<Duration>, events: &mut Vec<Event>) {
+        self.select_after_writes(&mut [], timeout, events);
+    }
+
+    fn select_after_writes(
+        &mut self,
+        writes: &mut [StreamWrite],
+        timeout: Option<Duration>,
+        events: &mut Vec<Event>,
+    ) {
         let timeout_ns = timeout.map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
-        for ev in reactor::wait(timeout_ns) {
+        let wit_writes: Vec<reactor::StreamWrite> = writes
+            .iter_mut()
+            .map(|w| reactor::StreamWrite {
+                id: w.id,
+                data: std::mem::take(&mut w.data),
+            })
+            .collect();
+        let batch = reactor::wait(&wit_writes, timeout_ns);
+        for (w, wit) in writes.iter_mut().zip(wit_writes) {
+            w.data = wit.data;
+        }
+        for ev in batch {
             events.push(Event {
                 token: ev.token,
                 readiness: Readiness {

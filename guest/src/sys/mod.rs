@@ -61,6 +61,31 @@ pub trait Selector {
 
     /// Blocks until an event is ready or `timeout` passes; appends ready events to `events`.
     fn select(&mut self, timeout: Option<Duration>, events: &mut Vec<Event>);
+
+    /// `select`, after handing the host the stream writes the loop queued during its last
+    /// batch of callbacks (the host's reactor does them inside the same call). Only the
+    /// host's reactor has streams, so other selectors never get writes.
+    #[doc(hidden)]
+    fn select_after_writes(
+        &mut self,
+        writes: &mut [StreamWrite],
+        timeout: Option<Duration>,
+        events: &mut Vec<Event>,
+    ) {
+        debug_assert!(writes.is_empty(), "{} has no streams to write", self.name());
+        self.select(timeout, events);
+    }
+}
+
+/// A write to a completion-mode stream that the next wait does: see
+/// [`Selector::select_after_writes`]. `data` is handed back after the wait, for reuse.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct StreamWrite {
+    /// The host's number for the stream.
+    pub id: u32,
+    /// The bytes to send.
+    pub data: Vec<u8>,
 }
 
 pub use exit::exit;

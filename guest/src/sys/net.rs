@@ -236,7 +236,9 @@ impl HostSocket {
 
     /// Hands the socket to the host for completion-mode I/O under `token`.
     pub(crate) fn into_stream(self, token: u64, read_budget: u32) -> Result<HostStream> {
-        wit_result(net::Stream::open(self.0, token, read_budget)).map(HostStream)
+        let stream = wit_result(net::Stream::open(self.0, token, read_budget))?;
+        let id = stream.id();
+        Ok(HostStream { stream, id })
     }
 }
 
@@ -283,35 +285,44 @@ impl HostSource {
 }
 
 /// A stream in the host's completion mode (`net.stream`).
-pub(crate) struct HostStream(net::Stream);
+pub(crate) struct HostStream {
+    stream: net::Stream,
+    /// The host's number for the stream in the reactor's batched writes.
+    id: u32,
+}
 
 impl HostStream {
+    /// The host's number for the stream in a [`super::StreamWrite`].
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
+
     /// Sends or buffers `data`; returns the bytes the host buffers afterwards.
     pub(crate) fn write(&self, data: &[u8]) -> Result<u64> {
-        wit_result(self.0.write(data))
+        wit_result(self.stream.write(data))
     }
 
     pub(crate) fn write_eof(&self) -> Result<()> {
-        wit_result(self.0.write_eof())
+        wit_result(self.stream.write_eof())
     }
 
     pub(crate) fn set_reading(&self, on: bool) -> Result<()> {
-        wit_result(self.0.set_reading(on))
+        wit_result(self.stream.set_reading(on))
     }
 
     pub(crate) fn set_option(&self, opt: SockOpt) -> Result<()> {
-        wit_result(self.0.set_option(option_to_wit(opt)))
+        wit_result(self.stream.set_option(option_to_wit(opt)))
     }
 
     pub(crate) fn get_option(&self, name: SockOptName) -> Result<SockOpt> {
-        wit_result(self.0.get_option(option_name_to_wit(name))).map(option_from_wit)
+        wit_result(self.stream.get_option(option_name_to_wit(name))).map(option_from_wit)
     }
 
     pub(crate) fn local_address(&self) -> Result<Address> {
-        address_from_wit(wit_result(self.0.local_address())?)
+        address_from_wit(wit_result(self.stream.local_address())?)
     }
 
     pub(crate) fn peer_address(&self) -> Result<Address> {
-        address_from_wit(wit_result(self.0.peer_address())?)
+        address_from_wit(wit_result(self.stream.peer_address())?)
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! The host does a stream's I/O itself. When the socket is readable and reading is on,
 //! the reactor's `wait` reads up to the stream's budget and returns the bytes inside the
-//! event; a guest `write` is sent at once as far as the kernel takes it, and the rest is
-//! buffered here and flushed by `wait` on writability. A guest transport thus costs about
-//! one crossing per event batch and one per write, instead of one per `recv`/`send`.
+//! event; a write is sent at once as far as the kernel takes it, and the rest is buffered
+//! here and flushed by `wait` on writability. The guest loop hands its small writes to the
+//! next `wait` (`stream-write`) rather than calling `write` for each, so a batch of
+//! callbacks costs one crossing in all, not one per `recv`/`send` nor one per write.
 //!
 //! # Events
 //!
@@ -84,6 +85,8 @@ pub struct Stream {
     failure: Option<Error>,
     /// The interest the socket is registered with, `None` when not registered.
     registered: Option<mio::Interest>,
+    /// A write done by `wait` left bytes buffered: the batch must report the count.
+    report_buffer: bool,
 }
 
 /// Where the write side stands.
@@ -136,6 +139,7 @@ impl Stream {
             write_eof: WriteEof::Open,
             failure: None,
             registered: None,
+            report_buffer: false,
         }
     }
 
@@ -274,6 +278,8 @@ impl Stream {
         if readiness == Interest::empty() {
             return Readiness { event: None, rearm };
         }
+        // The event carries the current count, which is all a batched write must report.
+        self.report_buffer = false;
         Readiness {
             event: Some(Event {
                 token: self.token,
@@ -407,6 +413,45 @@ impl Stream {
         Ok(self.write_buffer.len() as u64)
     }
 
+    /// A write queued by the guest and done by `wait`: what `write` does, with the outcome
+    /// reported in the batch. Returns the event of a failure; when bytes stay buffered,
+    /// returns `None` and marks the stream for [`Stream::buffer_event`].
+    pub(crate) fn batched_write(
+        &mut self,
+        data: Vec<u8>,
+        registry: &mio::Registry,
+    ) -> Option<Event> {
+        match self.write(data, registry) {
+            Ok(0) => None,
+            Ok(_) => {
+                self.report_buffer = true;
+                None
+            }
+            Err(err) => Some(Event {
+                token: self.token,
+                readiness: Interest::HANGUP,
+                data: Vec::new(),
+                write_buffered: self.write_buffer.len() as u64,
+                error: Some(err),
+            }),
+        }
+    }
+
+    /// The event that reports the bytes a batched write left buffered, unless an event
+    /// of this batch already carried the count.
+    pub(crate) fn buffer_event(&mut self) -> Option<Event> {
+        if !std::mem::take(&mut self.report_buffer) {
+            return None;
+        }
+        Some(Event {
+            token: self.token,
+            readiness: Interest::WRITABLE,
+            data: Vec::new(),
+            write_buffered: self.write_buffer.len() as u64,
+            error: None,
+        })
+    }
+
     /// `write-eof`: shuts the write side down now, or after the buffer is flushed.
     fn write_eof(&mut self) -> Result<(), Error> {
         if let Some(err) = self.failed("write-eof") {
@@ -534,6 +579,10 @@ impl HostStream for NetView<'_> {
     ) -> wasmtime::Result<Result<u64, Error>> {
         let registry = self.reactor.registry();
         Ok(self.table.get_mut(&self_)?.write(data, registry))
+    }
+
+    fn id(&mut self, self_: Resource<Stream>) -> wasmtime::Result<u32> {
+        Ok(self.table.get(&self_)?.rep)
     }
 
     fn write_eof(&mut self, self_: Resource<Stream>) -> wasmtime::Result<Result<(), Error>> {

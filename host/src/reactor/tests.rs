@@ -51,7 +51,7 @@ impl Fixture {
     }
 
     fn wait(&mut self, timeout_ns: Option<u64>) -> Vec<Event> {
-        self.view().wait(timeout_ns).expect("no trap")
+        self.view().wait(Vec::new(), timeout_ns).expect("no trap")
     }
 }
 

@@ -10,7 +10,8 @@ use wasmtime::component::Resource;
 
 use super::{MAX_BATCH_DATA, MAX_READ_BUDGET, Stream};
 use crate::bindings::net::{HostSocket as _, HostStream as _};
-use crate::bindings::reactor::{Event, Interest};
+use crate::bindings::reactor::Host as _;
+use crate::bindings::reactor::{Event, Interest, StreamWrite};
 use crate::bindings::types::{AddressFamily, ErrorKind};
 use crate::net::Socket;
 use crate::testing::{Fixture, PATIENCE_NS, borrow, grow_send_buffer};
@@ -180,6 +181,80 @@ fn large_write_is_buffered_flushed_with_writable_events_and_ends_with_eof() {
         has(&end, Interest::HANGUP) && end.error.is_none(),
         "{end:?}"
     );
+}
+
+/// The writes `wait` does for the guest: `n` copies of `data` to `stream`.
+fn batched(fx: &mut Fixture, stream: &Resource<Stream>, data: &[u8], n: usize) -> Vec<Event> {
+    let id = fx.net().id(borrow(stream)).unwrap();
+    let writes = (0..n)
+        .map(|_| StreamWrite {
+            id,
+            data: data.to_vec(),
+        })
+        .collect();
+    fx.reactor().wait(writes, Some(0)).expect("no trap")
+}
+
+#[test]
+fn writes_handed_to_wait_are_sent_in_order_and_report_nothing_when_sent() {
+    let mut fx = Fixture::loopback();
+    let (stream, mut peer) = fx.unix_stream(1024);
+
+    let events = batched(&mut fx, &stream, b"ab", 3);
+
+    assert!(events.is_empty(), "all sent, nothing to report: {events:?}");
+    let mut got = [0; 6];
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ababab");
+}
+
+#[test]
+fn a_write_handed_to_wait_that_stays_buffered_is_reported_in_the_same_batch() {
+    let mut fx = Fixture::loopback();
+    let (stream, peer) = fx.tcp_stream(1024);
+    let payload = vec![7u8; 8 << 20];
+
+    let events = batched(&mut fx, &stream, &payload, 1);
+
+    let buffered = fx.net().write_buffered(borrow(&stream)).unwrap();
+    assert!(
+        buffered > 0,
+        "8 MiB do not fit a loopback socket's buffers at once"
+    );
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].token, TOKEN);
+    assert_eq!(events[0].write_buffered, buffered);
+    assert!(events[0].error.is_none());
+    // Reported once: the next batch has nothing new to say about it.
+    assert!(fx.wait(Some(0)).iter().all(|e| e.write_buffered < buffered));
+    drop(peer);
+}
+
+#[test]
+fn a_failed_write_handed_to_wait_ends_the_stream_with_an_error_event() {
+    let mut fx = Fixture::loopback();
+    let (stream, peer) = fx.unix_stream(1024);
+    drop(peer);
+
+    let events = batched(&mut fx, &stream, b"late", 1);
+
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(has(&events[0], Interest::HANGUP), "{events:?}");
+    let err = events[0].error.as_ref().expect("an error");
+    assert_eq!(err.kind, ErrorKind::BrokenPipe, "{err:?}");
+}
+
+#[test]
+fn a_write_to_an_id_that_names_no_stream_traps() {
+    let mut fx = Fixture::loopback();
+    let writes = vec![StreamWrite {
+        id: 4242,
+        data: b"x".to_vec(),
+    }];
+
+    let trap = fx.reactor().wait(writes, Some(0)).unwrap_err();
+
+    assert!(trap.to_string().contains("stream id 4242"), "{trap:#}");
 }
 
 #[test]

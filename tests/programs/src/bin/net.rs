@@ -48,6 +48,8 @@ cases!(
     server_reuse_port_shares_the_port,
     close_delivers_every_buffered_byte,
     abort_discards_what_is_buffered,
+    mixed_writes_arrive_in_order,
+    abort_after_a_small_write_still_sends_it,
     eof_and_half_close,
     pause_and_resume_reading,
     pause_writing_against_a_slow_reader,
@@ -136,7 +138,10 @@ fn busy_loop_still_serves_io() -> Result<()> {
             return;
         }
         steps.set(steps.get() + 1);
-        assert!(steps.get() < 10_000, "the reader never ran while the loop was busy");
+        assert!(
+            steps.get() < 10_000,
+            "the reader never ran while the loop was busy"
+        );
         let next = lp.clone();
         lp.call_soon(move || spin(next, steps, done));
     }
@@ -154,7 +159,11 @@ fn busy_loop_still_serves_io() -> Result<()> {
     spin(lp.clone(), steps.clone(), done);
     lp.run_forever()?;
     // The first poll comes within one interval of busy callbacks, not after the chain ends.
-    assert!(steps.get() <= 2 * 61, "the reader ran after {} busy steps", steps.get());
+    assert!(
+        steps.get() <= 2 * 61,
+        "the reader ran after {} busy steps",
+        steps.get()
+    );
     lp.close()
 }
 
@@ -919,6 +928,79 @@ fn abort_discards_what_is_buffered() -> Result<()> {
         until(20, || p.borrow().lost.is_some()).await?;
         // What the kernel took before the abort may arrive; the rest never does.
         assert!(p.borrow().data.len() < total);
+        Ok::<_, Error>(())
+    })
+}
+
+/// Writes `total` bytes of the pattern in chunks of mixed sizes, then closes: small writes
+/// wait in the transport's queue for the loop's next wait, large ones go at once, and the
+/// bytes must still arrive in order.
+struct ChunkedSender {
+    total: usize,
+}
+
+impl Protocol for ChunkedSender {
+    fn connection_made(&mut self, transport: &Transport) {
+        let data = pattern(self.total);
+        let sizes = [1, 7, 100, 5000, 3, 20_000, 64, 4096, 4095];
+        let mut at = 0;
+        for size in sizes.iter().cycle() {
+            if at == data.len() {
+                break;
+            }
+            let end = (at + size).min(data.len());
+            transport.write(&data[at..end]);
+            at = end;
+        }
+        transport.close();
+    }
+}
+
+fn mixed_writes_arrive_in_order() -> Result<()> {
+    run(async {
+        let lp = get_running_loop()?;
+        let total = 1 << 20;
+        let server = lp
+            .create_server(
+                move || ChunkedSender { total },
+                "127.0.0.1",
+                0,
+                ServerOptions::default(),
+            )
+            .await?;
+        let (_t, p) = connect_collect(&lp, server_port(&server)).await?;
+        until(20, || p.borrow().lost.is_some()).await?;
+        let p = p.borrow();
+        assert_eq!(p.data.len(), total, "lost: {:?}", p.lost);
+        assert!(p.data == pattern(total), "the bytes differ");
+        Ok::<_, Error>(())
+    })
+}
+
+fn abort_after_a_small_write_still_sends_it() -> Result<()> {
+    // asyncio's write sends at once what the kernel takes, so an abort right after a small
+    // write does not take it back; a write queued for the loop's next wait must not either.
+    run(async {
+        let lp = get_running_loop()?;
+        let server = lp
+            .create_server(
+                || Sender {
+                    total: 100,
+                    abort: true,
+                },
+                "127.0.0.1",
+                0,
+                ServerOptions::default(),
+            )
+            .await?;
+        let (_t, p) = connect_collect(&lp, server_port(&server)).await?;
+        until(20, || p.borrow().lost.is_some()).await?;
+        assert!(
+            p.borrow().data == pattern(100),
+            "{:?} lost {:?}",
+            p.borrow().data,
+            p.borrow().lost
+        );
         Ok::<_, Error>(())
     })
 }
