@@ -99,9 +99,9 @@ pub(crate) struct LoopInner {
     iteration: Cell<u64>,
     /// Callbacks and task steps run since the latest wait for I/O (see `EVENT_INTERVAL`).
     ticks_since_poll: Cell<u32>,
-    /// Stream transports with writes queued for the next wait (see `stream_io`).
+    /// Stream writes queued for the next wait.
     #[cfg(feature = "host-reactor")]
-    pub(crate) outbox: RefCell<Vec<Rc<crate::transports::TransportInner>>>,
+    pub(crate) outbox: RefCell<crate::outbox::Outbox>,
     /// The default executor of `run_in_executor(None, ..)`.
     #[cfg(feature = "host-reactor")]
     pub(crate) executor: RefCell<crate::executor::DefaultExecutor>,
@@ -205,7 +205,7 @@ impl EventLoop {
                 iteration: Cell::new(0),
                 ticks_since_poll: Cell::new(0),
                 #[cfg(feature = "host-reactor")]
-                outbox: RefCell::new(Vec::new()),
+                outbox: RefCell::new(crate::outbox::Outbox::default()),
                 #[cfg(feature = "host-reactor")]
                 executor: RefCell::new(Default::default()),
                 #[cfg(feature = "host-reactor")]

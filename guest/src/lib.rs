@@ -60,6 +60,8 @@ mod log;
 #[cfg(feature = "host-reactor")]
 pub mod net;
 #[cfg(feature = "host-reactor")]
+mod outbox;
+#[cfg(feature = "host-reactor")]
 mod proactor_events;
 #[cfg(feature = "host-reactor")]
 mod protocols;

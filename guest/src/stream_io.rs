@@ -10,17 +10,13 @@
 //! Both present the same events to the transport: [`StreamIo::complete`] does, in readiness
 //! mode, the I/O the host would have done, and fills the event the way the host fills it.
 //!
-//! In completion mode a write is queued, not sent: the loop hands every stream's queued
-//! bytes to the host inside its next wait ([`StreamWrite`]), so a batch of callbacks that
-//! writes to many streams makes one crossing, not one per write. A large write is not
-//! queued (the copy would cost more than the crossing), and the transport sends the queue
-//! at once (`flush_queued`) where the order or the timing of the bytes shows: past the
-//! high-water mark, before `write_eof`, and when the transport closes.
+//! In completion mode the transport does not call [`StreamIo::write`] for small writes: it
+//! queues them in the loop's outbox (`outbox.rs`), which the next wait hands to the host.
 
 use crate::error::Result;
 use crate::net::{Address, SockOpt, SockOptName};
+use crate::sys::Event;
 use crate::sys::net::{HostSocket, HostSource, HostStream, Progress};
-use crate::sys::{Event, StreamWrite};
 
 /// The most read for one stream per event (asyncio reads 256 KiB at a time).
 pub(crate) const READ_BUDGET: u32 = 256 * 1024;
@@ -32,32 +28,10 @@ pub(crate) enum IoMode {
     Readiness,
 }
 
-/// A queue buffer keeps its allocation for the next batch up to this size.
-const KEPT_QUEUE_CAPACITY: usize = 64 * 1024;
-
-/// Writes this large are handed to the host at once rather than queued: at 4 KiB, copying
-/// into the queue costs about what a crossing does.
-const DIRECT_WRITE_MIN: usize = 4 * 1024;
-
 /// The I/O of one connected stream.
 pub(crate) enum StreamIo {
-    Completion(CompletionStream),
+    Completion(HostStream),
     Readiness(Box<ReadinessStream>),
-}
-
-/// A stream whose I/O the host does, and the bytes written since the loop's last wait.
-pub(crate) struct CompletionStream {
-    stream: HostStream,
-    queued: Vec<u8>,
-}
-
-/// What a write did.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Written {
-    /// Queued for the loop's next wait; `first`: nothing was queued before.
-    Queued { first: bool },
-    /// Sent, or buffered below us: the bytes buffered afterwards.
-    Done(u64),
 }
 
 /// A socket the loop reads and writes itself.
@@ -78,12 +52,9 @@ impl StreamIo {
     /// Takes `sock` over under `token`, reading on.
     pub(crate) fn open(sock: HostSocket, token: u64, mode: IoMode) -> Result<StreamIo> {
         match mode {
-            IoMode::Completion => sock.into_stream(token, READ_BUDGET).map(|stream| {
-                StreamIo::Completion(CompletionStream {
-                    stream,
-                    queued: Vec::new(),
-                })
-            }),
+            IoMode::Completion => sock
+                .into_stream(token, READ_BUDGET)
+                .map(StreamIo::Completion),
             IoMode::Readiness => {
                 let source = sock.source()?;
                 let mut stream = ReadinessStream {
@@ -103,82 +74,28 @@ impl StreamIo {
         }
     }
 
-    /// Queues `data` for the next wait (completion mode), or sends what the kernel takes
-    /// and buffers the rest (readiness mode).
-    pub(crate) fn write(&mut self, data: &[u8]) -> Result<Written> {
+    /// Sends what the kernel takes now and buffers the rest (in the host in completion
+    /// mode, here in readiness mode); returns the bytes buffered afterwards.
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<u64> {
         match self {
-            StreamIo::Completion(s) if data.len() < DIRECT_WRITE_MIN => {
-                let first = s.queued.is_empty();
-                s.queued.extend_from_slice(data);
-                Ok(Written::Queued { first })
-            }
-            // A large write goes at once: copying it into the queue would cost more than
-            // the crossing it saves.
-            StreamIo::Completion(s) => {
-                if !s.queued.is_empty() {
-                    s.stream.write(&s.queued)?;
-                    s.queued.clear();
-                }
-                s.stream.write(data).map(Written::Done)
-            }
-            StreamIo::Readiness(s) => s.write(data).map(Written::Done),
+            StreamIo::Completion(s) => s.write(data),
+            StreamIo::Readiness(s) => s.write(data),
         }
     }
 
-    /// The bytes written but not yet handed to the host.
-    pub(crate) fn queued_len(&self) -> usize {
+    /// The host's number for a completion-mode stream, which names it in the writes a
+    /// wait does (see `outbox`); `None` in readiness mode.
+    pub(crate) fn stream_id(&self) -> Option<u32> {
         match self {
-            StreamIo::Completion(s) => s.queued.len(),
-            StreamIo::Readiness(_) => 0,
+            StreamIo::Completion(s) => Some(s.id()),
+            StreamIo::Readiness(_) => None,
         }
     }
 
-    /// Hands the queued bytes to the host now; `Some(bytes buffered afterwards)` if there
-    /// were any.
-    pub(crate) fn flush_queued(&mut self) -> Result<Option<u64>> {
-        match self {
-            StreamIo::Completion(s) if !s.queued.is_empty() => {
-                let buffered = s.stream.write(&s.queued);
-                s.queued.clear();
-                buffered.map(Some)
-            }
-            _ => Ok(None),
-        }
-    }
-
-    /// The queued bytes, for the loop's next wait.
-    pub(crate) fn take_queued(&mut self) -> Option<StreamWrite> {
-        match self {
-            StreamIo::Completion(s) if !s.queued.is_empty() => Some(StreamWrite {
-                id: s.stream.id(),
-                data: std::mem::take(&mut s.queued),
-            }),
-            _ => None,
-        }
-    }
-
-    /// Takes back the buffer of a write the wait did, to queue the next writes in.
-    pub(crate) fn reuse(&mut self, mut data: Vec<u8>) {
-        if let StreamIo::Completion(s) = self
-            && s.queued.is_empty()
-            && data.capacity() <= KEPT_QUEUE_CAPACITY
-        {
-            data.clear();
-            s.queued = data;
-        }
-    }
-
-    /// Shuts the write side down once everything buffered is sent (the queue must have
-    /// been flushed).
+    /// Shuts the write side down once everything buffered is sent.
     pub(crate) fn write_eof(&mut self) -> Result<()> {
         match self {
-            StreamIo::Completion(s) => {
-                debug_assert!(
-                    s.queued.is_empty(),
-                    "write_eof before the queue was flushed"
-                );
-                s.stream.write_eof()
-            }
+            StreamIo::Completion(s) => s.write_eof(),
             StreamIo::Readiness(s) => {
                 s.eof_requested = true;
                 if s.pending() == 0 {
@@ -192,7 +109,7 @@ impl StreamIo {
     /// Turns reading on or off.
     pub(crate) fn set_reading(&mut self, on: bool) -> Result<()> {
         match self {
-            StreamIo::Completion(s) => s.stream.set_reading(on),
+            StreamIo::Completion(s) => s.set_reading(on),
             StreamIo::Readiness(s) => {
                 s.reading = on;
                 s.update_interest()
@@ -210,28 +127,28 @@ impl StreamIo {
 
     pub(crate) fn set_option(&self, opt: SockOpt) -> Result<()> {
         match self {
-            StreamIo::Completion(s) => s.stream.set_option(opt),
+            StreamIo::Completion(s) => s.set_option(opt),
             StreamIo::Readiness(s) => s.sock.set_option(opt),
         }
     }
 
     pub(crate) fn get_option(&self, name: SockOptName) -> Result<SockOpt> {
         match self {
-            StreamIo::Completion(s) => s.stream.get_option(name),
+            StreamIo::Completion(s) => s.get_option(name),
             StreamIo::Readiness(s) => s.sock.get_option(name),
         }
     }
 
     pub(crate) fn local_address(&self) -> Result<Address> {
         match self {
-            StreamIo::Completion(s) => s.stream.local_address(),
+            StreamIo::Completion(s) => s.local_address(),
             StreamIo::Readiness(s) => s.sock.local_address(),
         }
     }
 
     pub(crate) fn peer_address(&self) -> Result<Address> {
         match self {
-            StreamIo::Completion(s) => s.stream.peer_address(),
+            StreamIo::Completion(s) => s.peer_address(),
             StreamIo::Readiness(s) => s.sock.peer_address(),
         }
     }
@@ -285,7 +202,7 @@ impl ReadinessStream {
                 }
                 Ok(Progress::Done(data)) => {
                     ev.readiness.readable = true;
-                    ev.data = data;
+                    ev.data = data.into();
                 }
                 Ok(Progress::Pending) => {}
                 Err(err) => {

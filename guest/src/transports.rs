@@ -21,8 +21,12 @@ use crate::io_registry::IoEntry;
 use crate::log::{self, Level};
 use crate::net::{Address, SockOpt, SockOptName, Socket};
 use crate::protocols::Protocol;
-use crate::stream_io::{StreamIo, Written};
-use crate::sys::{Event, StreamWrite};
+use crate::stream_io::StreamIo;
+use crate::sys::Event;
+
+/// Writes this large go to the host at once rather than into the loop's outbox: at 4 KiB,
+/// copying into the outbox costs about what the crossing it saves does.
+const DIRECT_WRITE_MIN: usize = 4 * 1024;
 
 /// asyncio's default high-water mark of a transport's write buffer.
 const DEFAULT_HIGH_WATER: usize = 64 * 1024;
@@ -71,9 +75,10 @@ pub(crate) struct TransportInner {
     pause_pending: Cell<bool>,
     high_water: Cell<usize>,
     low_water: Cell<usize>,
-    /// The bytes the host (or, in readiness mode, the stream) buffers, as last reported;
-    /// the bytes queued for the loop's next wait come on top.
+    /// The bytes the host (or, in readiness mode, the stream) buffers, as last reported.
     buffered: Cell<usize>,
+    /// The bytes in the loop's outbox, not yet handed to the host.
+    queued: Cell<usize>,
     /// The loop iteration of the last write whose report set `buffered`.
     written_in: Cell<u64>,
     sockname: Option<Address>,
@@ -145,6 +150,7 @@ impl Transport {
             high_water: Cell::new(DEFAULT_HIGH_WATER),
             low_water: Cell::new(DEFAULT_HIGH_WATER / 4),
             buffered: Cell::new(0),
+            queued: Cell::new(0),
             written_in: Cell::new(u64::MAX),
             sockname,
             peername,
@@ -489,66 +495,65 @@ impl TransportInner {
         if self.closing.get() {
             return;
         }
+        let id = match &*self.io.borrow() {
+            Some(io) => io.stream_id(),
+            None => return,
+        };
+        match id {
+            Some(id) if data.len() < DIRECT_WRITE_MIN => {
+                self.lp.inner.outbox.borrow_mut().push(self, id, data);
+                self.queued.set(self.queued.get() + data.len());
+            }
+            // A large write (copying it into the outbox would cost more than the crossing
+            // it saves), or readiness mode: at once, after what is queued.
+            _ => {
+                self.flush_queued();
+                self.write_now(data, 0);
+            }
+        }
+        self.maybe_pause_protocol();
+    }
+
+    /// Writes `data` now; `from_queue` of its bytes came out of the outbox.
+    pub(crate) fn write_now(self: &Rc<Self>, data: &[u8], from_queue: usize) {
+        self.queued.set(self.queued.get() - from_queue);
         let result = match &mut *self.io.borrow_mut() {
             Some(io) => io.write(data),
             None => return,
         };
         match result {
-            Ok(Written::Queued { first }) => {
-                if first {
-                    self.lp.queue_stream_write(self.clone());
-                }
-            }
-            Ok(Written::Done(buffered)) => {
+            Ok(buffered) => {
                 self.buffered.set(buffered as usize);
                 self.written_in.set(self.lp.iteration());
             }
-            Err(err) => return self.write_failed(err),
+            Err(err) => {
+                let me = self.clone();
+                self.lp.call_soon(move || {
+                    me.fatal_error(err, "Fatal write error on socket transport")
+                });
+            }
         }
-        self.maybe_pause_protocol();
-    }
-
-    fn write_failed(self: &Rc<Self>, err: Error) {
-        let me = self.clone();
-        self.lp
-            .call_soon(move || me.fatal_error(err, "Fatal write error on socket transport"));
     }
 
     /// The bytes written and not yet taken by the kernel: buffered by the host, or queued
     /// for the loop's next wait.
     fn write_buffer_size(&self) -> usize {
-        let queued = self.io.borrow().as_ref().map_or(0, StreamIo::queued_len);
-        self.buffered.get() + queued
+        self.buffered.get() + self.queued.get()
     }
 
-    /// Hands the queued bytes to the host now (see `stream_io`).
-    pub(crate) fn flush_queued(self: &Rc<Self>) {
-        let result = match &mut *self.io.borrow_mut() {
-            Some(io) => io.flush_queued(),
-            None => return,
-        };
-        match result {
-            Ok(Some(buffered)) => {
-                self.buffered.set(buffered as usize);
-                self.written_in.set(self.lp.iteration());
-            }
-            Ok(None) => {}
-            Err(err) => self.write_failed(err),
+    /// Sends the queued bytes now, where the timing of the bytes shows; as the outbox
+    /// keeps every transport's writes in one order, all of them go.
+    fn flush_queued(self: &Rc<Self>) {
+        if self.queued.get() > 0 {
+            self.lp.flush_outbox();
         }
     }
 
-    /// The queued bytes, for the loop's wait to hand to the host.
-    pub(crate) fn take_queued(&self) -> Option<StreamWrite> {
-        self.io.borrow_mut().as_mut()?.take_queued()
-    }
-
-    /// The loop's wait did the write of `data`: the host buffers nothing of it unless the
+    /// The loop's wait did `len` queued bytes: the host buffers nothing of them unless the
     /// batch says otherwise (an event with the count).
-    pub(crate) fn write_submitted(&self, data: Vec<u8>) {
+    pub(crate) fn write_submitted(&self, len: usize) {
+        self.queued.set(self.queued.get() - len);
         self.buffered.set(0);
-        if let Some(io) = &mut *self.io.borrow_mut() {
-            io.reuse(data);
-        }
     }
 
     fn maybe_pause_protocol(self: &Rc<Self>) {
@@ -609,6 +614,8 @@ impl TransportInner {
         if exc.is_none() {
             // `abort`: what asyncio's write would have sent already still goes.
             self.flush_queued();
+        } else if self.queued.replace(0) > 0 {
+            self.lp.inner.outbox.borrow_mut().discard(self);
         }
         // Discard what is still buffered: the stream goes now.
         self.io.borrow_mut().take();

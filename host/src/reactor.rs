@@ -44,7 +44,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Poll, Token};
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
-use crate::bindings::reactor::{self as wit, ErrorCode, Event, Interest, StreamWrite};
+use crate::bindings::reactor::{self as wit, Batch, ErrorCode, Event, Interest, StreamWrite};
 use crate::net::Stream;
 use crate::net::stream::MAX_BATCH_DATA;
 
@@ -327,7 +327,7 @@ fn readiness_event(token: u64, readiness: Interest) -> Event {
     Event {
         token,
         readiness,
-        data: Vec::new(),
+        data_len: 0,
         write_buffered: 0,
         error: None,
     }
@@ -454,11 +454,24 @@ impl wit::Host for ReactorView<'_> {
     fn wait(
         &mut self,
         writes: Vec<StreamWrite>,
+        write_data: Vec<u8>,
         timeout_ns: Option<u64>,
-    ) -> wasmtime::Result<Vec<Event>> {
+    ) -> wasmtime::Result<Batch> {
         let mut batch = Vec::new();
         let reactor = &mut *self.reactor;
+        let mut at: usize = 0;
         for write in writes {
+            let bytes = at
+                .checked_add(write.len as usize)
+                .and_then(|end| write_data.get(at..end))
+                .ok_or_else(|| {
+                    wasmtime::format_err!(
+                        "reactor.wait: the writes' lengths add up to more than the {} bytes of \
+                         write-data",
+                        write_data.len()
+                    )
+                })?;
+            at += bytes.len();
             let stream = self
                 .table
                 .get_mut(&Resource::<Stream>::new_borrow(write.id))
@@ -468,7 +481,7 @@ impl wit::Host for ReactorView<'_> {
                         write.id
                     ))
                 })?;
-            batch.extend(stream.batched_write(write.data, reactor.poll.registry()));
+            batch.extend(stream.batched_write(bytes, reactor.poll.registry()));
             if stream.write_buffered() > 0 {
                 reactor.written.push(write.id);
             }
@@ -484,11 +497,17 @@ impl wit::Host for ReactorView<'_> {
         match reactor.poll.poll(&mut reactor.events, timeout) {
             Ok(()) => {}
             // A signal interrupted the wait: an empty batch, the guest loop comes back.
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => return Ok(Vec::new()),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {
+                return Ok(Batch {
+                    events: batch,
+                    data: Vec::new(),
+                });
+            }
             Err(err) => return Err(wasmtime::Error::from(err).context("reactor wait failed")),
         }
         batch.reserve(reactor.events.iter().count());
-        // What the batch may still carry in stream data, shared by all its streams.
+        // The bytes read for the batch's streams, and what the batch may still carry.
+        let mut data = Vec::new();
         let mut room = MAX_BATCH_DATA;
         for event in reactor.events.iter() {
             let Some((kind, rep)) = decode(event.token()) else {
@@ -516,7 +535,8 @@ impl wit::Host for ReactorView<'_> {
                     else {
                         continue;
                     };
-                    let outcome = stream.on_ready(event, reactor.poll.registry(), &mut room);
+                    let outcome =
+                        stream.on_ready(event, reactor.poll.registry(), &mut data, &mut room);
                     if outcome.rearm {
                         reactor.unfinished_streams.push(rep);
                     }
@@ -530,7 +550,10 @@ impl wit::Host for ReactorView<'_> {
             }
         }
         reactor.drain_completions(&mut batch);
-        Ok(batch)
+        Ok(Batch {
+            events: batch,
+            data,
+        })
     }
 }
 

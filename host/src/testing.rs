@@ -7,7 +7,8 @@ use std::sync::Arc;
 use wasmtime::component::{Resource, ResourceTable};
 
 use crate::bindings::executor::JobError;
-use crate::bindings::reactor::{Event, Host as _};
+use crate::bindings::reactor::{Batch, Host as _, Interest, StreamWrite};
+use crate::bindings::types::Error;
 use crate::dns::{DnsView, Resolver};
 use crate::executor::{Executor, ExecutorView, RunnerFactory};
 use crate::inbox::Inbox;
@@ -87,9 +88,21 @@ impl Fixture {
     }
 
     pub(crate) fn wait(&mut self, timeout_ns: Option<u64>) -> Vec<Event> {
-        self.reactor()
-            .wait(Vec::new(), timeout_ns)
-            .expect("no trap")
+        self.wait_after_writes(Vec::new(), Vec::new(), timeout_ns)
+    }
+
+    /// `wait` with writes for it to do, its batch split into events with their own data.
+    pub(crate) fn wait_after_writes(
+        &mut self,
+        writes: Vec<StreamWrite>,
+        write_data: Vec<u8>,
+        timeout_ns: Option<u64>,
+    ) -> Vec<Event> {
+        let batch = self
+            .reactor()
+            .wait(writes, write_data, timeout_ns)
+            .expect("no trap");
+        Event::split(batch)
     }
 
     /// Waits until an event under `token` comes, and returns it (other events are
@@ -151,5 +164,44 @@ pub(crate) fn grow_send_buffer(socket: &socket2::Socket, size: i32) {
         socket
             .set_send_buffer_size(size as usize)
             .expect("set SO_SNDBUF");
+    }
+}
+
+/// An event of a batch with the bytes it carries, as the guest sees it.
+#[derive(Debug)]
+pub(crate) struct Event {
+    pub(crate) token: u64,
+    pub(crate) readiness: Interest,
+    pub(crate) data: Vec<u8>,
+    pub(crate) write_buffered: u64,
+    pub(crate) error: Option<Error>,
+}
+
+impl Event {
+    /// The events of `batch`, each with its `data-len` bytes of the batch's data.
+    pub(crate) fn split(batch: Batch) -> Vec<Event> {
+        let mut at = 0;
+        let events: Vec<Event> = batch
+            .events
+            .into_iter()
+            .map(|e| {
+                let end = at + e.data_len as usize;
+                let data = batch.data[at..end].to_vec();
+                at = end;
+                Event {
+                    token: e.token,
+                    readiness: e.readiness,
+                    data,
+                    write_buffered: e.write_buffered,
+                    error: e.error,
+                }
+            })
+            .collect();
+        assert_eq!(
+            at,
+            batch.data.len(),
+            "every byte of the batch belongs to an event"
+        );
+        events
     }
 }

@@ -109,22 +109,17 @@ impl EventLoop {
         #[cfg(feature = "host-reactor")]
         {
             // The batch's stream writes go with the wait: one crossing for all of them.
-            let written = std::mem::take(&mut *inner.outbox.borrow_mut());
-            let mut writes = Vec::with_capacity(written.len());
-            let mut writers = Vec::with_capacity(written.len());
-            for transport in written {
-                if let Some(write) = transport.take_queued() {
-                    writes.push(write);
-                    writers.push(transport);
-                }
+            let taken = inner.outbox.borrow_mut().take();
+            inner.selector.borrow_mut().select_after_writes(
+                &taken.records(),
+                &taken.data,
+                timeout,
+                &mut events,
+            );
+            for write in &taken.writes {
+                write.transport.write_submitted(write.len);
             }
-            inner
-                .selector
-                .borrow_mut()
-                .select_after_writes(&mut writes, timeout, &mut events);
-            for (transport, write) in writers.into_iter().zip(writes) {
-                transport.write_submitted(write.data);
-            }
+            inner.outbox.borrow_mut().recycle(taken.data);
             if !events.is_empty() {
                 self.process_events(&mut events);
             }
@@ -141,23 +136,16 @@ impl EventLoop {
         false
     }
 
-    /// Queues `transport`'s writes for the next wait (on its first write since the last).
+    /// Hands every queued stream write to the host now, outside a wait, each with its own
+    /// crossing: a transport must send at once (see `transports.rs`), or the loop stops or
+    /// closes.
     #[cfg(feature = "host-reactor")]
-    pub(crate) fn queue_stream_write(
-        &self,
-        transport: std::rc::Rc<crate::transports::TransportInner>,
-    ) {
-        self.inner.outbox.borrow_mut().push(transport);
-    }
-
-    /// Hands every queued stream write to the host now, outside a wait (the loop stops or
-    /// closes).
-    #[cfg(feature = "host-reactor")]
-    pub(super) fn flush_outbox(&self) {
-        let written = std::mem::take(&mut *self.inner.outbox.borrow_mut());
-        for transport in written {
-            transport.flush_queued();
+    pub(crate) fn flush_outbox(&self) {
+        let taken = self.inner.outbox.borrow_mut().take();
+        for (write, bytes) in taken.each() {
+            write.transport.write_now(bytes, write.len);
         }
+        self.inner.outbox.borrow_mut().recycle(taken.data);
     }
 
     /// The number of the latest wait for I/O: a batch of events and the callbacks after it.

@@ -1,11 +1,11 @@
 //! The selector over the sandloop host's native reactor (`sandloop:host/reactor`).
 
+use std::rc::Rc;
 use std::time::Duration;
-
-use super::{Event, Readiness, Selector, StreamWrite};
 
 use super::bindings::reactor;
 use super::net::error_from_wit;
+use super::{Event, EventData, Readiness, Selector, StreamWrite};
 
 /// Waits on the host's native reactor: one boundary crossing per loop iteration does the
 /// batch's stream writes and returns every ready event at once, so the cost is O(ready)
@@ -38,28 +38,29 @@ impl Selector for HostSelector {
     }
 
     fn select(&mut self, timeout: Option<Duration>, events: &mut Vec<Event>) {
-        self.select_after_writes(&mut [], timeout, events);
+        self.select_after_writes(&[], &[], timeout, events);
     }
 
     fn select_after_writes(
         &mut self,
-        writes: &mut [StreamWrite],
+        writes: &[StreamWrite],
+        data: &[u8],
         timeout: Option<Duration>,
         events: &mut Vec<Event>,
     ) {
         let timeout_ns = timeout.map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
-        let wit_writes: Vec<reactor::StreamWrite> = writes
-            .iter_mut()
+        let records: Vec<reactor::StreamWrite> = writes
+            .iter()
             .map(|w| reactor::StreamWrite {
                 id: w.id,
-                data: std::mem::take(&mut w.data),
+                len: w.len,
             })
             .collect();
-        let batch = reactor::wait(&wit_writes, timeout_ns);
-        for (w, wit) in writes.iter_mut().zip(wit_writes) {
-            w.data = wit.data;
-        }
-        for ev in batch {
+        let batch = reactor::wait(&records, data, timeout_ns);
+        let bytes = Rc::new(batch.data);
+        let mut at = 0;
+        for ev in batch.events {
+            let end = at + ev.data_len as usize;
             events.push(Event {
                 token: ev.token,
                 readiness: Readiness {
@@ -67,10 +68,15 @@ impl Selector for HostSelector {
                     writable: ev.readiness.contains(reactor::Interest::WRITABLE),
                     hangup: ev.readiness.contains(reactor::Interest::HANGUP),
                 },
-                data: ev.data,
+                data: if end > at {
+                    EventData::shared(&bytes, at..end)
+                } else {
+                    EventData::default()
+                },
                 write_buffered: ev.write_buffered,
                 error: ev.error.map(error_from_wit),
             });
+            at = end;
         }
     }
 }

@@ -17,6 +17,8 @@ pub(crate) mod host;
 pub(crate) mod net;
 pub(crate) mod wasi_poll;
 
+use std::ops::Range;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// Readiness of a registered source, as the selector reports it.
@@ -39,11 +41,61 @@ pub struct Event {
     /// What is ready.
     pub readiness: Readiness,
     /// Completion mode: the bytes the host read for the stream; empty otherwise.
-    pub data: Vec<u8>,
+    pub data: EventData,
     /// Completion mode: the bytes the host still buffers for writing.
     pub write_buffered: u64,
     /// Completion mode: the failure that ended the stream.
     pub error: Option<crate::Error>,
+}
+
+/// The bytes an event carries. The host hands a batch's bytes over in one list; each event
+/// holds its range of that list, shared, so no event copies its bytes.
+#[derive(Clone, Debug, Default)]
+pub struct EventData {
+    bytes: Option<Rc<Vec<u8>>>,
+    range: Range<usize>,
+}
+
+impl EventData {
+    /// `range` of a batch's `bytes`.
+    pub fn shared(bytes: &Rc<Vec<u8>>, range: Range<usize>) -> EventData {
+        assert!(
+            range.end <= bytes.len(),
+            "an event's bytes lie outside its batch"
+        );
+        EventData {
+            bytes: Some(bytes.clone()),
+            range,
+        }
+    }
+
+    /// Appends `more` (copying: two events of one stream, merged).
+    pub fn extend_from_slice(&mut self, more: &[u8]) {
+        let mut joined = self.to_vec();
+        joined.extend_from_slice(more);
+        *self = EventData::from(joined);
+    }
+}
+
+impl From<Vec<u8>> for EventData {
+    fn from(bytes: Vec<u8>) -> EventData {
+        let range = 0..bytes.len();
+        EventData {
+            bytes: Some(Rc::new(bytes)),
+            range,
+        }
+    }
+}
+
+impl std::ops::Deref for EventData {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match &self.bytes {
+            Some(bytes) => &bytes[self.range.clone()],
+            None => &[],
+        }
+    }
 }
 
 /// An I/O backend of the loop: waits for readiness, at most `timeout` (`None`: no limit).
@@ -63,29 +115,35 @@ pub trait Selector {
     fn select(&mut self, timeout: Option<Duration>, events: &mut Vec<Event>);
 
     /// `select`, after handing the host the stream writes the loop queued during its last
-    /// batch of callbacks (the host's reactor does them inside the same call). Only the
-    /// host's reactor has streams, so other selectors never get writes.
+    /// batch of callbacks: `writes` say whose are the bytes of `data`, in order (the host's
+    /// reactor does them inside the same call). Only the host's reactor has streams, so
+    /// other selectors never get writes.
     #[doc(hidden)]
     fn select_after_writes(
         &mut self,
-        writes: &mut [StreamWrite],
+        writes: &[StreamWrite],
+        data: &[u8],
         timeout: Option<Duration>,
         events: &mut Vec<Event>,
     ) {
-        debug_assert!(writes.is_empty(), "{} has no streams to write", self.name());
+        debug_assert!(
+            writes.is_empty() && data.is_empty(),
+            "{} has no streams to write",
+            self.name()
+        );
         self.select(timeout, events);
     }
 }
 
-/// A write to a completion-mode stream that the next wait does: see
-/// [`Selector::select_after_writes`]. `data` is handed back after the wait, for reuse.
+/// A run of writes to a completion-mode stream that the next wait does: see
+/// [`Selector::select_after_writes`].
 #[doc(hidden)]
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct StreamWrite {
     /// The host's number for the stream.
     pub id: u32,
-    /// The bytes to send.
-    pub data: Vec<u8>,
+    /// How many of the bytes handed over with the writes are this stream's.
+    pub len: u32,
 }
 
 pub use exit::exit;

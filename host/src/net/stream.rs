@@ -11,7 +11,8 @@
 //!
 //! `wait` reports at most one event per stream per batch, under the guest's token, and
 //! only when there is something to say:
-//! - `readable` with `data`: the bytes read (never empty when `readable` is set);
+//! - `readable` with `data-len` bytes read, appended to the batch's `data` (never 0 when
+//!   `readable` is set);
 //! - `hangup` without `error`: the peer's end of stream (a zero-byte read), reported once;
 //!   reading stops;
 //! - `writable`: the host flushed buffered bytes; `write-buffered` tells how many remain
@@ -216,15 +217,17 @@ impl Stream {
 
     /// Does the I/O one readiness event allows and says what to report.
     ///
-    /// `room` is what is left of the batch's byte cap; the bytes read are taken from it.
+    /// The bytes read are appended to `data`, the batch's bytes; `room` is what is left of
+    /// the batch's byte cap, and they are taken from it.
     pub(crate) fn on_ready(
         &mut self,
         event: &mio::event::Event,
         registry: &mio::Registry,
+        data: &mut Vec<u8>,
         room: &mut usize,
     ) -> Readiness {
         let mut readiness = Interest::empty();
-        let mut data = Vec::new();
+        let start = data.len();
         let mut failure = None;
         let mut rearm = false;
         let trouble = event.is_error() || event.is_read_closed() || event.is_write_closed();
@@ -234,7 +237,7 @@ impl Stream {
             && !self.read_closed
             && (event.is_readable() || trouble)
         {
-            match self.read_ready(&mut data, room) {
+            match self.read_ready(data, room) {
                 ReadEnd::Drained => {}
                 ReadEnd::Stopped => rearm = true,
                 ReadEnd::Eof => {
@@ -243,7 +246,7 @@ impl Stream {
                 }
                 ReadEnd::Failed(err) => failure = Some(err),
             }
-            if !data.is_empty() {
+            if data.len() > start {
                 readiness |= Interest::READABLE;
             }
         }
@@ -284,7 +287,7 @@ impl Stream {
             event: Some(Event {
                 token: self.token,
                 readiness,
-                data,
+                data_len: (data.len() - start) as u32,
                 write_buffered: self.write_buffer.len() as u64,
                 error: failure,
             }),
@@ -292,22 +295,23 @@ impl Stream {
         }
     }
 
-    /// Reads until the kernel has no more, the end of stream, an error, or the budget (or
-    /// the batch's room) is used up.
+    /// Reads, appending to `data`, until the kernel has no more, the end of stream, an
+    /// error, or the budget (or the batch's room) is used up.
     fn read_ready(&mut self, data: &mut Vec<u8>, room: &mut usize) -> ReadEnd {
         let limit = self.read_budget.min(*room);
         if limit == 0 {
             return ReadEnd::Stopped;
         }
-        data.reserve_exact(limit.min(FIRST_READ_CAPACITY));
+        let start = data.len();
+        data.reserve(limit.min(FIRST_READ_CAPACITY));
         loop {
-            let left = limit - data.len();
+            let left = limit - (data.len() - start);
             if left == 0 {
                 return ReadEnd::Stopped;
             }
             if data.len() == data.capacity() {
                 // Double, up to the limit.
-                data.reserve_exact(data.len().min(left));
+                data.reserve((data.len() - start).min(left));
             }
             match super::recv_into(&self.socket, data, left) {
                 Ok(0) => return ReadEnd::Eof,
@@ -376,8 +380,30 @@ impl Stream {
         })
     }
 
-    /// `write`: sends at once what the kernel takes, buffers the rest.
+    /// `write`: sends at once what the kernel takes, buffers the rest (taking `data` itself
+    /// when the buffer is empty, so buffering costs no second copy).
     fn write(&mut self, data: Vec<u8>, registry: &mio::Registry) -> Result<u64, Error> {
+        let sent = self.send_now(&data, registry)?;
+        if sent < data.len() {
+            self.write_buffer.push(data, sent);
+            self.watch_writability(registry)?;
+        }
+        Ok(self.write_buffer.len() as u64)
+    }
+
+    /// `write` of bytes that stay the caller's (a write `wait` does).
+    fn write_slice(&mut self, data: &[u8], registry: &mio::Registry) -> Result<u64, Error> {
+        let sent = self.send_now(data, registry)?;
+        if sent < data.len() {
+            self.write_buffer.push_slice(&data[sent..]);
+            self.watch_writability(registry)?;
+        }
+        Ok(self.write_buffer.len() as u64)
+    }
+
+    /// The checks of a write, and the send of as much of `data` as the kernel takes now
+    /// (nothing if bytes are buffered already, which go first). Returns the bytes sent.
+    fn send_now(&mut self, data: &[u8], registry: &mio::Registry) -> Result<usize, Error> {
         if let Some(err) = self.failed("write") {
             return Err(err);
         }
@@ -387,41 +413,34 @@ impl Stream {
                 "write: the stream's write side is closed (write-eof was called)",
             ));
         }
-        if data.is_empty() {
-            return Ok(self.write_buffer.len() as u64);
+        if data.is_empty() || !self.write_buffer.is_empty() {
+            return Ok(0);
         }
-        let mut sent = 0;
-        if self.write_buffer.is_empty() {
-            match send(&self.socket, &data) {
-                Ok(n) => sent = n,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                Err(err) => {
-                    let err = io_error("send to", address::Peer(self.peer, &self.socket), &err);
-                    self.fail(err.clone(), registry);
-                    return Err(err);
-                }
-            }
-        }
-        if sent < data.len() {
-            self.write_buffer.push(data, sent);
-            if let Err(err) = self.sync_interest(registry, false) {
-                let err = io_error_untargeted("write: watch for writability", &err);
+        match send(&self.socket, data) {
+            Ok(n) => Ok(n),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(err) => {
+                let err = io_error("send to", address::Peer(self.peer, &self.socket), &err);
                 self.fail(err.clone(), registry);
-                return Err(err);
+                Err(err)
             }
         }
-        Ok(self.write_buffer.len() as u64)
+    }
+
+    /// Watches for writability after bytes were buffered.
+    fn watch_writability(&mut self, registry: &mio::Registry) -> Result<(), Error> {
+        self.sync_interest(registry, false).map_err(|err| {
+            let err = io_error_untargeted("write: watch for writability", &err);
+            self.fail(err.clone(), registry);
+            err
+        })
     }
 
     /// A write queued by the guest and done by `wait`: what `write` does, with the outcome
     /// reported in the batch. Returns the event of a failure; when bytes stay buffered,
     /// returns `None` and marks the stream for [`Stream::buffer_event`].
-    pub(crate) fn batched_write(
-        &mut self,
-        data: Vec<u8>,
-        registry: &mio::Registry,
-    ) -> Option<Event> {
-        match self.write(data, registry) {
+    pub(crate) fn batched_write(&mut self, data: &[u8], registry: &mio::Registry) -> Option<Event> {
+        match self.write_slice(data, registry) {
             Ok(0) => None,
             Ok(_) => {
                 self.report_buffer = true;
@@ -430,7 +449,7 @@ impl Stream {
             Err(err) => Some(Event {
                 token: self.token,
                 readiness: Interest::HANGUP,
-                data: Vec::new(),
+                data_len: 0,
                 write_buffered: self.write_buffer.len() as u64,
                 error: Some(err),
             }),
@@ -446,7 +465,7 @@ impl Stream {
         Some(Event {
             token: self.token,
             readiness: Interest::WRITABLE,
-            data: Vec::new(),
+            data_len: 0,
             write_buffered: self.write_buffer.len() as u64,
             error: None,
         })
@@ -508,12 +527,17 @@ impl WriteBuffer {
             self.start = sent;
             return;
         }
+        self.push_slice(&data[sent..]);
+    }
+
+    /// Appends a copy of `data`.
+    fn push_slice(&mut self, data: &[u8]) {
         if self.start > self.bytes.len() / 2 {
             // Most of the vector is sent bytes: move the rest to the front first.
             self.bytes.drain(..self.start);
             self.start = 0;
         }
-        self.bytes.extend_from_slice(&data[sent..]);
+        self.bytes.extend_from_slice(data);
     }
 
     fn consume(&mut self, n: usize) {

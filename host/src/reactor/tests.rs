@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Resource, ResourceTable};
 
 use super::{Reactor, ReactorView, Source, TokenKind, WAKER_TOKEN, decode, token};
-use crate::bindings::reactor::{ErrorCode, Event, Host as _, HostSource as _, Interest};
+use crate::bindings::reactor::{ErrorCode, Host as _, HostSource as _, Interest};
+use crate::testing::Event;
 
 /// Long enough never to expire on a loaded machine; the events come much sooner.
 const PATIENCE_NS: u64 = 5_000_000_000;
@@ -51,7 +52,11 @@ impl Fixture {
     }
 
     fn wait(&mut self, timeout_ns: Option<u64>) -> Vec<Event> {
-        self.view().wait(Vec::new(), timeout_ns).expect("no trap")
+        Event::split(
+            self.view()
+                .wait(Vec::new(), Vec::new(), timeout_ns)
+                .expect("no trap"),
+        )
     }
 }
 

@@ -10,11 +10,10 @@ use wasmtime::component::Resource;
 
 use super::{MAX_BATCH_DATA, MAX_READ_BUDGET, Stream};
 use crate::bindings::net::{HostSocket as _, HostStream as _};
-use crate::bindings::reactor::Host as _;
-use crate::bindings::reactor::{Event, Interest, StreamWrite};
+use crate::bindings::reactor::{Host as _, Interest, StreamWrite};
 use crate::bindings::types::{AddressFamily, ErrorKind};
 use crate::net::Socket;
-use crate::testing::{Fixture, PATIENCE_NS, borrow, grow_send_buffer};
+use crate::testing::{Event, Fixture, PATIENCE_NS, borrow, grow_send_buffer};
 
 const TOKEN: u64 = 77;
 
@@ -189,10 +188,10 @@ fn batched(fx: &mut Fixture, stream: &Resource<Stream>, data: &[u8], n: usize) -
     let writes = (0..n)
         .map(|_| StreamWrite {
             id,
-            data: data.to_vec(),
+            len: data.len() as u32,
         })
         .collect();
-    fx.reactor().wait(writes, Some(0)).expect("no trap")
+    fx.wait_after_writes(writes, data.repeat(n), Some(0))
 }
 
 #[test]
@@ -247,14 +246,32 @@ fn a_failed_write_handed_to_wait_ends_the_stream_with_an_error_event() {
 #[test]
 fn a_write_to_an_id_that_names_no_stream_traps() {
     let mut fx = Fixture::loopback();
-    let writes = vec![StreamWrite {
-        id: 4242,
-        data: b"x".to_vec(),
-    }];
+    let writes = vec![StreamWrite { id: 4242, len: 1 }];
 
-    let trap = fx.reactor().wait(writes, Some(0)).unwrap_err();
+    let trap = fx
+        .reactor()
+        .wait(writes, b"x".to_vec(), Some(0))
+        .unwrap_err();
 
     assert!(trap.to_string().contains("stream id 4242"), "{trap:#}");
+}
+
+#[test]
+fn write_lengths_beyond_the_write_data_trap() {
+    let mut fx = Fixture::loopback();
+    let (stream, _peer) = fx.unix_stream(1024);
+    let id = fx.net().id(borrow(&stream)).unwrap();
+    let writes = vec![StreamWrite { id, len: 2 }, StreamWrite { id, len: 2 }];
+
+    let trap = fx
+        .reactor()
+        .wait(writes, b"abc".to_vec(), Some(0))
+        .unwrap_err();
+
+    assert!(
+        trap.to_string().contains("3 bytes of write-data"),
+        "{trap:#}"
+    );
 }
 
 #[test]
