@@ -111,7 +111,9 @@ fn run<H: Handler>(name: &str, default_addr: &str, banner: &str) -> Result<()> {
         for event in &events {
             match event.token() {
                 LISTENER => server.accept(&poll),
-                Token(slot) => server.serve(&poll, slot),
+                Token(slot) => {
+                    server.serve(&poll, slot, event.is_read_closed() || event.is_error())
+                }
             }
         }
     }
@@ -164,12 +166,12 @@ impl<H: Handler> Server<H> {
         }
     }
 
-    fn serve(&mut self, poll: &Poll, slot: usize) {
+    fn serve(&mut self, poll: &Poll, slot: usize, peer_closed: bool) {
         let Some(Some(connection)) = self.connections.get_mut(slot) else {
             // An event queued for a connection closed earlier in this batch.
             return;
         };
-        let closed = match connection.drive(&mut self.buffer) {
+        let closed = match connection.drive(&mut self.buffer, peer_closed) {
             Ok(open) => !open,
             Err(err) => {
                 if !is_disconnect(&err) {
@@ -214,7 +216,11 @@ impl<H: Handler> Connection<H> {
     /// Does all the work one readiness event allows, whichever its kind: flushes the
     /// backlog, then reads and hands the bytes to the handler until the socket has no more
     /// data or the backlog is full. Returns whether the connection stays open.
-    fn drive(&mut self, buffer: &mut [u8]) -> io::Result<bool> {
+    ///
+    /// A read shorter than the buffer took all the socket held: no second `read` to hear
+    /// "would block" (tokio and the sandloop host do the same), unless the peer closed,
+    /// whose end of stream must be read now.
+    fn drive(&mut self, buffer: &mut [u8], peer_closed: bool) -> io::Result<bool> {
         loop {
             self.flush()?;
             if self.done {
@@ -234,6 +240,10 @@ impl<H: Handler> Connection<H> {
                         sent: &mut self.sent,
                     };
                     self.done = self.handler.on_data(&buffer[..n], &mut out)?;
+                    if n < buffer.len() && !peer_closed && !self.done {
+                        self.flush()?;
+                        return Ok(true);
+                    }
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(true),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}

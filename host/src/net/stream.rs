@@ -237,7 +237,7 @@ impl Stream {
             && !self.read_closed
             && (event.is_readable() || trouble)
         {
-            match self.read_ready(data, room) {
+            match self.read_ready(data, room, trouble) {
                 ReadEnd::Drained => {}
                 ReadEnd::Stopped => rearm = true,
                 ReadEnd::Eof => {
@@ -297,7 +297,12 @@ impl Stream {
 
     /// Reads, appending to `data`, until the kernel has no more, the end of stream, an
     /// error, or the budget (or the batch's room) is used up.
-    fn read_ready(&mut self, data: &mut Vec<u8>, room: &mut usize) -> ReadEnd {
+    ///
+    /// A read that returns less than it asked for took everything the socket held, so it
+    /// ends the reading without a second `recv` to hear "would block" (tokio does the
+    /// same): data arriving later makes a new edge. Unless `to_end`: the event said the
+    /// peer closed, and its end of stream must be read now, as no edge will announce it.
+    fn read_ready(&mut self, data: &mut Vec<u8>, room: &mut usize, to_end: bool) -> ReadEnd {
         let limit = self.read_budget.min(*room);
         if limit == 0 {
             return ReadEnd::Stopped;
@@ -313,9 +318,15 @@ impl Stream {
                 // Double, up to the limit.
                 data.reserve((data.len() - start).min(left));
             }
+            let asked = (data.capacity() - data.len()).min(left);
             match super::recv_into(&self.socket, data, left) {
                 Ok(0) => return ReadEnd::Eof,
-                Ok(n) => *room -= n,
+                Ok(n) => {
+                    *room -= n;
+                    if n < asked && !to_end {
+                        return ReadEnd::Drained;
+                    }
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return ReadEnd::Drained,
                 Err(err) => {
                     return ReadEnd::Failed(io_error(

@@ -67,6 +67,29 @@ fn data_arrives_inside_the_events_of_wait() {
 }
 
 #[test]
+fn data_then_the_peers_end_both_arrive_though_a_short_read_ends_reading() {
+    let mut fx = Fixture::loopback();
+    let (_stream, mut peer) = fx.tcp_stream(64 << 10);
+
+    peer.write_all(b"last words").unwrap();
+    peer.shutdown(Shutdown::Write).unwrap();
+    let mut data = Vec::new();
+    let mut ended = false;
+    for _ in 0..10 {
+        for event in fx.wait(Some(PATIENCE_NS)) {
+            data.extend_from_slice(&event.data);
+            ended |= has(&event, Interest::HANGUP);
+        }
+        if ended {
+            break;
+        }
+    }
+
+    assert_eq!(data, b"last words");
+    assert!(ended, "the end of stream is reported");
+}
+
+#[test]
 fn read_budget_limits_each_event_and_the_rest_comes_in_the_next_waits() {
     let mut fx = Fixture::loopback();
     let (_stream, mut peer) = fx.unix_stream(4);
