@@ -109,6 +109,94 @@ impl fmt::Debug for Context {
     }
 }
 
+/// A task's context, made only when somebody asks for it.
+///
+/// Every task runs in a copy of the context current at its creation, but few hand theirs
+/// out (`get_context`). Until one does, the task keeps the copied mapping itself and enters
+/// it directly: no [`Context`] object, so creating a task costs one allocation less.
+pub(crate) struct TaskContext {
+    state: RefCell<TaskContextState>,
+    /// The task is running in its context now.
+    running: Cell<bool>,
+}
+
+enum TaskContextState {
+    Vars(Vars),
+    Made(Context),
+}
+
+impl TaskContext {
+    /// A copy of the current context (the task's default).
+    pub(crate) fn copy_current() -> TaskContext {
+        TaskContext::with_state(TaskContextState::Vars(snapshot()))
+    }
+
+    /// The context given at creation.
+    pub(crate) fn given(ctx: Context) -> TaskContext {
+        TaskContext::with_state(TaskContextState::Made(ctx))
+    }
+
+    fn with_state(state: TaskContextState) -> TaskContext {
+        TaskContext {
+            state: RefCell::new(state),
+            running: Cell::new(false),
+        }
+    }
+
+    /// The task's context as a [`Context`], made now if it was not yet. Asked for while the
+    /// task runs, it holds the running values and counts as entered, as in asyncio.
+    pub(crate) fn get(&self) -> Context {
+        let mut state = self.state.borrow_mut();
+        if let TaskContextState::Made(ctx) = &*state {
+            return ctx.clone();
+        }
+        let ctx = if self.running.get() {
+            Context {
+                inner: Rc::new(ContextInner {
+                    vars: RefCell::new(snapshot()),
+                    entered: Cell::new(true),
+                }),
+            }
+        } else {
+            let TaskContextState::Vars(vars) = &*state else {
+                unreachable!("checked above")
+            };
+            Context::from_vars(vars.clone())
+        };
+        *state = TaskContextState::Made(ctx.clone());
+        ctx
+    }
+
+    /// Runs `f` with the task's context entered ([`Context::run`]).
+    pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        let entered = match &*self.state.borrow() {
+            TaskContextState::Made(ctx) => Err(ctx.clone()),
+            TaskContextState::Vars(vars) => Ok(vars.clone()),
+        };
+        match entered {
+            Ok(vars) => self.run_vars(vars, f),
+            Err(ctx) => ctx.run(f),
+        }
+    }
+
+    fn run_vars<R>(&self, vars: Vars, f: impl FnOnce() -> R) -> R {
+        let outer = CURRENT.with(|c| c.replace(vars));
+        self.running.set(true);
+        let result = f();
+        self.running.set(false);
+        let inner = CURRENT.with(|c| c.replace(outer));
+        match &mut *self.state.borrow_mut() {
+            TaskContextState::Vars(vars) => *vars = inner,
+            // `get` made the context while `f` ran, and entered it for `f`.
+            TaskContextState::Made(ctx) => {
+                *ctx.inner.vars.borrow_mut() = inner;
+                ctx.inner.entered.set(false);
+            }
+        }
+        result
+    }
+}
+
 /// The current mapping, shared (no copy is made until somebody writes).
 pub(crate) fn snapshot() -> Vars {
     CURRENT.with(|c| c.borrow().clone())

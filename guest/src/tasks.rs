@@ -10,7 +10,7 @@ use std::task::{Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::Duration;
 
 use crate::base_events::EventLoop;
-use crate::context::Context;
+use crate::context::{Context, TaskContext};
 use crate::error::{Error, IntoResult, Result};
 use crate::events::{self, TimerHandle};
 use crate::futures::{CallbackId, Future, Waitable};
@@ -94,7 +94,7 @@ pub struct TaskCore {
     registry_key: Cell<Option<usize>>,
     lp: EventLoop,
     name: RefCell<TaskName>,
-    context: Context,
+    context: TaskContext,
     location: &'static Location<'static>,
     coro: RefCell<Option<Pin<Box<dyn std::future::Future<Output = ()>>>>>,
     slot: Rc<dyn Slot>,
@@ -362,7 +362,9 @@ impl TaskRef {
             registry_key: Cell::new(None),
             lp: lp.clone(),
             name: RefCell::new(name.clone()),
-            context: options.context.unwrap_or_else(Context::copy_current),
+            context: options
+                .context
+                .map_or_else(TaskContext::copy_current, TaskContext::given),
             location,
             coro: RefCell::new(Some(coro.fut)),
             slot: coro.slot,
@@ -397,7 +399,7 @@ impl TaskRef {
 
     /// The context the task runs in.
     pub fn get_context(&self) -> Context {
-        self.core.context.clone()
+        self.core.context.get()
     }
 
     /// The loop the task runs on.
@@ -524,7 +526,7 @@ impl<T: 'static> Task<T> {
 
     /// The context the task runs in.
     pub fn get_context(&self) -> Context {
-        self.core.context.clone()
+        self.core.context.get()
     }
 
     /// The loop the task runs on.

@@ -185,6 +185,49 @@ fn task_runs_in_the_context_given_in_options() -> Result<()> {
     Ok(())
 }
 
+/// A task's context is made only when asked for (`get_context`): before the task runs,
+/// while it runs, or after it ended, it holds what the task set.
+fn task_context_holds_what_the_task_set() -> Result<()> {
+    let var = Rc::new(ContextVar::new("step", Some(0u32)));
+    let (v, w) = (var.clone(), var.clone());
+    sandloop::run(async move {
+        // Asked for after the task ended.
+        let inner = v.clone();
+        let task = sandloop::create_task(async move {
+            let _ = inner.set(1);
+            Ok::<_, Error>(())
+        });
+        task.clone().await?;
+        assert_eq!(task.get_context().run(|| v.get()), Some(1));
+
+        // Asked for while the task runs: it counts as entered, and gets what is set later.
+        let inner = w.clone();
+        let task = sandloop::create_task(async move {
+            let _ = inner.set(2);
+            let ctx = sandloop::current_task()
+                .expect("inside a task")
+                .get_context();
+            let _ = inner.set(3);
+            Ok::<_, Error>(ctx)
+        });
+        let ctx = task.clone().await?;
+        assert_eq!(ctx.run(|| w.get()), Some(3));
+
+        // Asked for before the task runs: the task runs in that very context.
+        let inner = w.clone();
+        let task = sandloop::create_task(async move {
+            let _ = inner.set(4);
+            Ok::<_, Error>(())
+        });
+        let early = task.get_context();
+        task.clone().await?;
+        assert_eq!(early.run(|| w.get()), Some(4));
+        Ok::<_, Error>(())
+    })?;
+    assert_eq!(var.get(), Some(0), "nothing leaked to the outer context");
+    Ok(())
+}
+
 fn task_sets_do_not_leak_to_the_creator() -> Result<()> {
     let var = Rc::new(ContextVar::new("depth", Some(0u32)));
     let v = var.clone();
@@ -803,6 +846,7 @@ fn awaiting_a_future_of_another_loop_is_a_runtime_error() -> sandloop::Result<()
 }
 
 test_programs::cases!(
+    task_context_holds_what_the_task_set,
     awaiting_a_future_of_another_loop_is_a_runtime_error,
     join_takes_a_result_that_is_not_clone,
     create_task_runs_the_coroutine_and_await_gives_its_result,
