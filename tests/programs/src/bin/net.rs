@@ -467,6 +467,20 @@ async fn connect_collect(lp: &EventLoop, port: u16) -> Result<(Transport, Rc<Ref
     .await
 }
 
+/// Serves the protocols `factory` makes on a free port, connects a [`Collect`] client, and
+/// waits until the connection is lost: what the server sent and how it ended.
+async fn collect_from<P: Protocol + 'static>(
+    factory: impl FnMut() -> P + 'static,
+) -> Result<Rc<RefCell<Collect>>> {
+    let lp = get_running_loop()?;
+    let server = lp
+        .create_server(factory, "127.0.0.1", 0, ServerOptions::default())
+        .await?;
+    let (_t, p) = connect_collect(&lp, server_port(&server)).await?;
+    until(20, || p.borrow().lost.is_some()).await?;
+    Ok(p)
+}
+
 // ---- create_connection ---------------------------------------------------------------------
 
 fn create_connection_echo_round_trip() -> Result<()> {
@@ -889,21 +903,12 @@ impl Protocol for Sender {
 
 fn close_delivers_every_buffered_byte() -> Result<()> {
     run(async {
-        let lp = get_running_loop()?;
         let total = 4 << 20;
-        let server = lp
-            .create_server(
-                move || Sender {
-                    total,
-                    abort: false,
-                },
-                "127.0.0.1",
-                0,
-                ServerOptions::default(),
-            )
-            .await?;
-        let (_t, p) = connect_collect(&lp, server_port(&server)).await?;
-        until(20, || p.borrow().lost.is_some()).await?;
+        let p = collect_from(move || Sender {
+            total,
+            abort: false,
+        })
+        .await?;
         let p = p.borrow();
         assert_eq!(p.data.len(), total, "lost: {:?}, eof: {}", p.lost, p.eof);
         assert!(p.data == pattern(total), "the bytes differ");
@@ -914,18 +919,8 @@ fn close_delivers_every_buffered_byte() -> Result<()> {
 
 fn abort_discards_what_is_buffered() -> Result<()> {
     run(async {
-        let lp = get_running_loop()?;
         let total = 32 << 20;
-        let server = lp
-            .create_server(
-                move || Sender { total, abort: true },
-                "127.0.0.1",
-                0,
-                ServerOptions::default(),
-            )
-            .await?;
-        let (_t, p) = connect_collect(&lp, server_port(&server)).await?;
-        until(20, || p.borrow().lost.is_some()).await?;
+        let p = collect_from(move || Sender { total, abort: true }).await?;
         // What the kernel took before the abort may arrive; the rest never does.
         assert!(p.borrow().data.len() < total);
         Ok::<_, Error>(())
@@ -958,18 +953,8 @@ impl Protocol for ChunkedSender {
 
 fn mixed_writes_arrive_in_order() -> Result<()> {
     run(async {
-        let lp = get_running_loop()?;
         let total = 1 << 20;
-        let server = lp
-            .create_server(
-                move || ChunkedSender { total },
-                "127.0.0.1",
-                0,
-                ServerOptions::default(),
-            )
-            .await?;
-        let (_t, p) = connect_collect(&lp, server_port(&server)).await?;
-        until(20, || p.borrow().lost.is_some()).await?;
+        let p = collect_from(move || ChunkedSender { total }).await?;
         let p = p.borrow();
         assert_eq!(p.data.len(), total, "lost: {:?}", p.lost);
         assert!(p.data == pattern(total), "the bytes differ");
@@ -981,26 +966,13 @@ fn abort_after_a_small_write_still_sends_it() -> Result<()> {
     // asyncio's write sends at once what the kernel takes, so an abort right after a small
     // write does not take it back; a write queued for the loop's next wait must not either.
     run(async {
-        let lp = get_running_loop()?;
-        let server = lp
-            .create_server(
-                || Sender {
-                    total: 100,
-                    abort: true,
-                },
-                "127.0.0.1",
-                0,
-                ServerOptions::default(),
-            )
-            .await?;
-        let (_t, p) = connect_collect(&lp, server_port(&server)).await?;
-        until(20, || p.borrow().lost.is_some()).await?;
-        assert!(
-            p.borrow().data == pattern(100),
-            "{:?} lost {:?}",
-            p.borrow().data,
-            p.borrow().lost
-        );
+        let p = collect_from(|| Sender {
+            total: 100,
+            abort: true,
+        })
+        .await?;
+        let p = p.borrow();
+        assert!(p.data == pattern(100), "{:?} lost {:?}", p.data, p.lost);
         Ok::<_, Error>(())
     })
 }
