@@ -1,10 +1,9 @@
 //! One iteration of the loop, asyncio's `_run_once`: the timeout, the wait for I/O, the
 //! dispatch of events, the due timers, and the batch of ready callbacks.
 
-use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-use super::{EventLoop, MIN_SCHEDULED_TIMER_HANDLES, Ready, Timer};
+use super::{EventLoop, MIN_SCHEDULED_TIMER_HANDLES, Ready, Timer, TimerHeap};
 use crate::exception_handler::ExceptionContext;
 use crate::log::{self, Level};
 #[cfg(feature = "host-reactor")]
@@ -245,7 +244,7 @@ impl EventLoop {
             for timer in &gone {
                 timer.handle.set_in_heap(false);
             }
-            *inner.scheduled.borrow_mut() = BinaryHeap::from(keep);
+            *inner.scheduled.borrow_mut() = TimerHeap::from(keep);
             inner.timer_cancelled_count.set(0);
             drop(gone);
         }
