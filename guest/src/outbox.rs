@@ -17,25 +17,21 @@ use crate::transports::TransportInner;
 /// The buffer keeps its allocation between batches up to this size.
 const KEPT_CAPACITY: usize = 256 * 1024;
 
-/// Queued writes: their bytes, back to back, and who wrote how many.
+/// Queued writes: their bytes back to back, the records the host reads (stream and
+/// length, one per run of writes to a stream), and who wrote each run. The records are kept
+/// ready to hand over, so a wait builds no list of its own.
 #[derive(Default)]
 pub(crate) struct Outbox {
     data: Vec<u8>,
-    writes: Vec<Queued>,
-}
-
-/// A run of writes by one transport.
-pub(crate) struct Queued {
-    pub(crate) transport: Rc<TransportInner>,
-    /// The host's number for the transport's stream.
-    pub(crate) id: u32,
-    pub(crate) len: usize,
+    records: Vec<StreamWrite>,
+    writers: Vec<Rc<TransportInner>>,
 }
 
 /// The writes taken out of the outbox for a wait or a flush.
 pub(crate) struct Taken {
     pub(crate) data: Vec<u8>,
-    pub(crate) writes: Vec<Queued>,
+    pub(crate) records: Vec<StreamWrite>,
+    pub(crate) writers: Vec<Rc<TransportInner>>,
 }
 
 impl Outbox {
@@ -43,82 +39,80 @@ impl Outbox {
     /// make one record.
     pub(crate) fn push(&mut self, transport: &Rc<TransportInner>, id: u32, bytes: &[u8]) {
         self.data.extend_from_slice(bytes);
-        match self.writes.last_mut() {
-            Some(last)
-                if Rc::ptr_eq(&last.transport, transport)
-                    && last.len + bytes.len() <= u32::MAX as usize =>
-            {
-                last.len += bytes.len()
-            }
-            _ => self.writes.push(Queued {
-                transport: transport.clone(),
-                id,
-                len: bytes.len(),
-            }),
+        if let (Some(last), Some(writer)) = (self.records.last_mut(), self.writers.last())
+            && Rc::ptr_eq(writer, transport)
+            && let Some(len) = u32::try_from(bytes.len())
+                .ok()
+                .and_then(|n| last.len.checked_add(n))
+        {
+            last.len = len;
+            return;
         }
+        self.records.push(StreamWrite {
+            id,
+            len: bytes.len() as u32,
+        });
+        self.writers.push(transport.clone());
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.writes.is_empty()
+        self.records.is_empty()
     }
 
-    /// Everything queued; hand the buffer back with [`Outbox::recycle`].
+    /// Everything queued; hand the buffers back with [`Outbox::recycle`].
     pub(crate) fn take(&mut self) -> Taken {
         Taken {
             data: std::mem::take(&mut self.data),
-            writes: std::mem::take(&mut self.writes),
+            records: std::mem::take(&mut self.records),
+            writers: std::mem::take(&mut self.writers),
         }
     }
 
-    /// Keeps `data`'s allocation for the next batch.
-    pub(crate) fn recycle(&mut self, mut data: Vec<u8>) {
+    /// Keeps the allocations of `taken` for the next batch.
+    pub(crate) fn recycle(&mut self, taken: Taken) {
+        let Taken {
+            mut data,
+            mut records,
+            mut writers,
+        } = taken;
         if self.data.capacity() == 0 && data.capacity() <= KEPT_CAPACITY {
             data.clear();
             self.data = data;
+        }
+        if self.records.capacity() == 0 {
+            records.clear();
+            writers.clear();
+            self.records = records;
+            self.writers = writers;
         }
     }
 
     /// Drops what `transport` queued: its stream is gone (a fatal error), and a write to
     /// it would name a stream the host no longer has.
     pub(crate) fn discard(&mut self, transport: &Rc<TransportInner>) {
-        if !self
-            .writes
-            .iter()
-            .any(|w| Rc::ptr_eq(&w.transport, transport))
-        {
+        if !self.writers.iter().any(|w| Rc::ptr_eq(w, transport)) {
             return;
         }
-        let Taken { data, writes } = self.take();
-        let mut at = 0;
-        for w in writes {
-            let bytes = &data[at..at + w.len];
-            at += w.len;
-            if !Rc::ptr_eq(&w.transport, transport) {
-                self.push(&w.transport, w.id, bytes);
+        let taken = self.take();
+        for (writer, record, bytes) in taken.each() {
+            if !Rc::ptr_eq(writer, transport) {
+                self.push(writer, record.id, bytes);
             }
         }
     }
 }
 
 impl Taken {
-    /// The records of the writes, for `reactor.wait`.
-    pub(crate) fn records(&self) -> Vec<StreamWrite> {
-        self.writes
-            .iter()
-            .map(|w| StreamWrite {
-                id: w.id,
-                len: w.len as u32,
-            })
-            .collect()
-    }
-
-    /// Each write with its bytes, in order.
-    pub(crate) fn each(&self) -> impl Iterator<Item = (&Queued, &[u8])> {
+    /// Each run of writes with its writer and its bytes, in order.
+    pub(crate) fn each(&self) -> impl Iterator<Item = (&Rc<TransportInner>, &StreamWrite, &[u8])> {
         let mut at = 0;
-        self.writes.iter().map(move |w| {
-            let bytes = &self.data[at..at + w.len];
-            at += w.len;
-            (w, bytes)
-        })
+        self.writers
+            .iter()
+            .zip(&self.records)
+            .map(move |(writer, record)| {
+                let bytes = &self.data[at..at + record.len as usize];
+                at += record.len as usize;
+                (writer, record, bytes)
+            })
     }
 }

@@ -110,15 +110,15 @@ impl EventLoop {
             // The batch's stream writes go with the wait: one crossing for all of them.
             let taken = inner.outbox.borrow_mut().take();
             inner.selector.borrow_mut().select_after_writes(
-                &taken.records(),
+                &taken.records,
                 &taken.data,
                 timeout,
                 &mut events,
             );
-            for write in &taken.writes {
-                write.transport.write_submitted(write.len);
+            for (writer, record) in taken.writers.iter().zip(&taken.records) {
+                writer.write_submitted(record.len as usize);
             }
-            inner.outbox.borrow_mut().recycle(taken.data);
+            inner.outbox.borrow_mut().recycle(taken);
             if !events.is_empty() {
                 self.process_events(&mut events);
             }
@@ -141,10 +141,10 @@ impl EventLoop {
     #[cfg(feature = "host-reactor")]
     pub(crate) fn flush_outbox(&self) {
         let taken = self.inner.outbox.borrow_mut().take();
-        for (write, bytes) in taken.each() {
-            write.transport.write_now(bytes, write.len);
+        for (writer, _, bytes) in taken.each() {
+            writer.write_now(bytes, bytes.len());
         }
-        self.inner.outbox.borrow_mut().recycle(taken.data);
+        self.inner.outbox.borrow_mut().recycle(taken);
     }
 
     /// The number of the latest wait for I/O: a batch of events and the callbacks after it.
