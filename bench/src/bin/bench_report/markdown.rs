@@ -89,90 +89,67 @@ pub fn tables(summaries: &[Summary]) -> String {
     }
     let connect = of("connect");
     if let Some(first) = connect.first() {
-        section(
-            &mut out,
-            &format!(
-                "Connection rate: {} at a time, each: connect, one {} message and its echo, close (the client resets)",
-                first.connections,
-                size(first.size)
-            ),
-            &[
-                "server",
-                "connections/s",
-                "min–max",
-                "p50 (us)",
-                "p99 (us)",
-                "server user (us/conn)",
-                "server sys (us/conn)",
-                "server CPU (%)",
-                "client CPU (%)",
-                "vs mio",
-                "vs uvloop",
-                "runs",
-            ],
-            connect.iter().map(|s| {
-                vec![
-                    s.server.clone(),
-                    rate(s),
-                    spread(s),
-                    decimal(s.p50_us, 0),
-                    decimal(s.p99_us, 0),
-                    decimal(s.server_user_us.map(|u| u.median), 2),
-                    decimal(s.server_sys_us, 2),
-                    decimal(s.server_cpu_pct, 0),
-                    decimal(s.client_cpu_pct, 0),
-                    decimal(s.vs_mio, 2),
-                    decimal(s.vs_uvloop, 2),
-                    runs(s),
-                ]
-            }),
+        let title = format!(
+            "Connection rate: {} at a time, each: connect, one {} message and its echo, close (the client resets)",
+            first.connections,
+            size(first.size)
         );
+        rate_section(&mut out, &title, "connections/s", "conn", &connect);
     }
     let http = of("http");
     if let Some(first) = http.first() {
-        section(
-            &mut out,
-            &format!(
-                "HTTP: wrk, {} keep-alive connections, \"Hello, World!\"",
-                first.connections
-            ),
-            &[
-                "server",
-                "requests/s",
-                "min–max",
-                "p50 (us)",
-                "p99 (us)",
-                "server user (us/req)",
-                "server sys (us/req)",
-                "server CPU (%)",
-                "client CPU (%)",
-                "vs mio",
-                "vs uvloop",
-                "runs",
-            ],
-            http.iter().map(|s| {
-                vec![
-                    s.server.clone(),
-                    rate(s),
-                    spread(s),
-                    decimal(s.p50_us, 0),
-                    decimal(s.p99_us, 0),
-                    decimal(s.server_user_us.map(|u| u.median), 2),
-                    decimal(s.server_sys_us, 2),
-                    decimal(s.server_cpu_pct, 0),
-                    decimal(s.client_cpu_pct, 0),
-                    decimal(s.vs_mio, 2),
-                    decimal(s.vs_uvloop, 2),
-                    runs(s),
-                ]
-            }),
+        let title = format!(
+            "HTTP: wrk, {} keep-alive connections, \"Hello, World!\"",
+            first.connections
         );
+        rate_section(&mut out, &title, "requests/s", "req", &http);
     }
     out
 }
 
 /// A heading and a table; columns after the first two are right-aligned numbers. A column
 /// with no value in any row (`na` throughout, say "vs uvloop" without uvloop) is left out.
+/// A table of rates with the server's CPU time per unit (a connection, a request): the
+/// connection-rate and the HTTP runs.
+fn rate_section(out: &mut String, title: &str, rate_name: &str, unit: &str, rows: &[&Summary]) {
+    let user = format!("server user (us/{unit})");
+    let sys = format!("server sys (us/{unit})");
+    section(
+        out,
+        title,
+        &[
+            "server",
+            rate_name,
+            "min–max",
+            "p50 (us)",
+            "p99 (us)",
+            &user,
+            &sys,
+            "server CPU (%)",
+            "client CPU (%)",
+            "vs mio",
+            "vs uvloop",
+            "runs",
+        ],
+        rows.iter().map(|s| {
+            vec![
+                s.server.clone(),
+                rate(s),
+                spread(s),
+                decimal(s.p50_us, 0),
+                decimal(s.p99_us, 0),
+                decimal(s.server_user_us.map(|u| u.median), 2),
+                decimal(s.server_sys_us, 2),
+                decimal(s.server_cpu_pct, 0),
+                decimal(s.client_cpu_pct, 0),
+                decimal(s.vs_mio, 2),
+                decimal(s.vs_uvloop, 2),
+                runs(s),
+            ]
+        }),
+    );
+}
+
 fn section(
     out: &mut String,
     title: &str,
