@@ -6,6 +6,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use sandloop_host::{
     AddrRule, ExitStatus, PRECOMPILED_EXTENSION, Policy, ResolveOverride, RunOptions, Runtime,
+    UnixRule,
 };
 
 /// The exit code when the host cannot run the workload (as clap's for bad flags).
@@ -67,6 +68,13 @@ struct RunArgs {
     /// system resolver (repeatable), e.g. `db.internal=10.0.0.7,::1`.
     #[arg(long = "resolve", value_name = "NAME=ADDR[,ADDR...]")]
     resolve: Vec<ResolveOverride>,
+    /// Allow binding, listening on and connecting to unix sockets at PATH (repeatable): a
+    /// socket file (exactly that path), a directory (written with a trailing `/`, or one
+    /// that exists: every path beneath it), or an abstract name `@NAME` / `@PREFIX*`.
+    /// Relative paths, here and in the workload, are resolved against the current
+    /// directory; paths with `..` are never granted.
+    #[arg(long = "allow-unix", value_name = "PATH")]
+    allow_unix: Vec<UnixRule>,
     /// The component, then the workload's arguments (everything after the component,
     /// with or without a `--` before them).
     #[arg(
@@ -122,6 +130,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mut policy = Policy {
         allow_listen: args.allow_listen,
         allow_connect: args.allow_connect,
+        allow_unix: args.allow_unix,
         ..Policy::default()
     };
     for entry in args.resolve {

@@ -7,13 +7,14 @@
 //!
 //! Every `bind`, `listen` and `connect` passes the workload's [`Policy`] first; a denial is
 //! an error of kind `denied` that names the operation and the address, and an audit line
-//! in the host log. Unix socket paths are not granted by any policy yet, so binding or
-//! connecting a unix socket is always denied; `socketpair` needs no grant (it reaches
-//! nothing outside the workload).
+//! in the host log. Unix socket paths and abstract names are checked against the policy's
+//! unix rules (see [`unix`]); `socketpair` needs no grant (it reaches nothing outside the
+//! workload).
 
 mod address;
 mod options;
 pub mod stream;
+mod unix;
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -29,7 +30,7 @@ use crate::error::{error, io_error, io_error_untargeted};
 use crate::policy::Policy;
 use crate::reactor::{Reactor, Source};
 
-use address::{Local, Peer, UnixPath};
+use address::{Local, Peer};
 pub use stream::Stream;
 
 #[cfg(test)]
@@ -51,6 +52,8 @@ pub struct Socket {
     connecting_to: Option<SocketAddr>,
     /// The peer, as `connect` or `accept` learned it, for error messages.
     peer: Option<SocketAddr>,
+    /// The socket file this socket's `bind` created, for `remove-bound-path`.
+    unix_bound: Option<unix::BoundFile>,
 }
 
 impl Socket {
@@ -60,6 +63,7 @@ impl Socket {
             family,
             connecting_to: None,
             peer: None,
+            unix_bound: None,
         }
     }
 
@@ -124,22 +128,6 @@ pub(crate) fn recv_into(
     Ok(n)
 }
 
-/// The error for a unix socket path, which no policy grants yet. Logged for audit like
-/// every other denial.
-fn unix_path_denied(op: &str, path: &[u8]) -> Error {
-    let path = UnixPath(path);
-    tracing::warn!(
-        target: "sandloop::audit",
-        operation = op,
-        address = %path,
-        "policy denies {op} on unix path {path}"
-    );
-    error(
-        ErrorKind::Denied,
-        format!("policy denies {op} on unix path {path} (unix socket paths are not granted)"),
-    )
-}
-
 fn denied(denial: crate::policy::Denied) -> Error {
     error(ErrorKind::Denied, denial.to_string())
 }
@@ -156,6 +144,10 @@ impl wit::Host for NetView<'_> {
         let a = self.table.push(Socket::new(a, AddressFamily::Unix))?;
         let b = self.table.push(Socket::new(b, AddressFamily::Unix))?;
         Ok(Ok((a, b)))
+    }
+
+    fn remove_stale_socket_file(&mut self, path: Vec<u8>) -> wasmtime::Result<Result<bool, Error>> {
+        Ok(unix::remove_stale_socket_file(self.policy, &path))
     }
 }
 
@@ -202,9 +194,9 @@ impl wit::HostSocket for NetView<'_> {
         self_: Resource<Socket>,
         addr: Address,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let socket = self.table.get(&self_)?;
+        let socket = self.table.get_mut(&self_)?;
         let addr = match addr {
-            Address::Unix(path) => return Ok(Err(unix_path_denied("bind", &path))),
+            Address::Unix(path) => return Ok(unix::bind(self.policy, socket, &path)),
             Address::Inet(text) => match address::parse_inet("bind", &text) {
                 Ok(addr) => addr,
                 Err(err) => return Ok(Err(err)),
@@ -234,17 +226,19 @@ impl wit::HostSocket for NetView<'_> {
         };
         // An unbound socket listens on the address the kernel picks (any address, a free
         // port): that is what the policy sees.
+        let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
         let Some(local) = local.as_socket() else {
-            let path = match address::to_wit(&local) {
-                Address::Unix(path) => path,
-                Address::Inet(_) => Vec::new(),
-            };
-            return Ok(Err(unix_path_denied("listen", &path)));
+            if let Err(err) = unix::check_listen(self.policy, &local) {
+                return Ok(Err(err));
+            }
+            return Ok(socket
+                .inner
+                .listen(backlog)
+                .map_err(|err| io_error("listen on", Local(&socket.inner), &err)));
         };
         if let Err(denial) = self.policy.check_listen(&local) {
             return Ok(Err(denied(denial)));
         }
-        let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
         Ok(socket
             .inner
             .listen(backlog)
@@ -275,7 +269,7 @@ impl wit::HostSocket for NetView<'_> {
     ) -> wasmtime::Result<Result<(), Error>> {
         let socket = self.table.get_mut(&self_)?;
         let addr = match addr {
-            Address::Unix(path) => return Ok(Err(unix_path_denied("connect", &path))),
+            Address::Unix(path) => return Ok(unix::connect(self.policy, socket, &path)),
             Address::Inet(text) => match address::parse_inet("connect", &text) {
                 Ok(addr) => addr,
                 Err(err) => return Ok(Err(err)),
@@ -400,6 +394,16 @@ impl wit::HostSocket for NetView<'_> {
         };
         let source = Source::from_fd(OwnedFd::from(dup));
         Ok(Ok(self.table.push(source)?))
+    }
+
+    fn remove_bound_path(
+        &mut self,
+        self_: Resource<Socket>,
+    ) -> wasmtime::Result<Result<bool, Error>> {
+        Ok(unix::remove_bound_path(
+            self.policy,
+            self.table.get(&self_)?,
+        ))
     }
 
     fn drop(&mut self, rep: Resource<Socket>) -> wasmtime::Result<()> {

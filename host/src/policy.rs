@@ -25,6 +25,10 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
+mod unix;
+
+pub use unix::{UnixDenied, UnixOperation, UnixRule, UnixTarget};
+
 /// What a workload may do with the network. Cheap to clone; the default denies everything.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
@@ -37,6 +41,9 @@ pub struct Policy {
     /// `/etc/hosts` of the sandbox or curl's `--resolve`. Names match case-insensitively,
     /// with or without a trailing dot.
     pub resolve: BTreeMap<String, Vec<IpAddr>>,
+    /// Unix socket files, directories and abstract names the workload may bind, listen
+    /// on and connect to (see [`UnixRule`]). `socketpair` needs no grant.
+    pub allow_unix: Vec<UnixRule>,
 }
 
 impl Policy {
@@ -83,6 +90,19 @@ impl Policy {
     /// Whether the workload may connect to `addr`; a denial is logged for audit.
     pub fn check_connect(&self, addr: &SocketAddr) -> Result<(), Denied> {
         check(&self.allow_connect, Operation::Connect, addr)
+    }
+
+    /// Also allows unix sockets where `rule` says (a socket file, a `directory/` or an
+    /// abstract `@NAME`/`@PREFIX*`, see [`UnixRule`]).
+    pub fn allow_unix(mut self, rule: &str) -> Result<Policy, RuleError> {
+        self.allow_unix.push(rule.parse()?);
+        Ok(self)
+    }
+
+    /// Whether the workload may do `op` on the unix socket path or name `target`; a
+    /// denial is logged for audit.
+    pub fn check_unix(&self, op: UnixOperation, target: &UnixTarget) -> Result<(), UnixDenied> {
+        unix::check(&self.allow_unix, op, target)
     }
 
     /// The fixed addresses of `name`, if the policy lists it.
