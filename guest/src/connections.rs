@@ -190,7 +190,7 @@ impl EventLoop {
     }
 
     /// Runs a protocol on a connected socket and waits for `connection_made`.
-    async fn create_connection_transport<P, F>(
+    pub(crate) async fn create_connection_transport<P, F>(
         &self,
         sock: Socket,
         factory: F,

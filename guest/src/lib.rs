@@ -85,6 +85,8 @@ mod threadsafe;
 mod timeouts;
 #[cfg(feature = "host-reactor")]
 mod transports;
+#[cfg(feature = "host-reactor")]
+mod unix_events;
 mod waiters;
 #[cfg(feature = "host-reactor")]
 mod wakeup;
@@ -124,6 +126,8 @@ pub use tasks::{
 pub use timeouts::{timeout, timeout_at, wait_for};
 #[cfg(feature = "host-reactor")]
 pub use transports::{ExtraInfo, SharedProtocol, Transport, TransportSocket};
+#[cfg(feature = "host-reactor")]
+pub use unix_events::{UnixConnectOptions, UnixPath, UnixServerOptions};
 
 /// What the crate's macros use; not part of the API.
 #[doc(hidden)]

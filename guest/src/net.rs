@@ -117,7 +117,8 @@ pub enum SockOptName {
 pub enum Address {
     /// An IPv4 or IPv6 socket address.
     Inet(SocketAddr),
-    /// A unix socket path (a leading NUL byte: an abstract name; empty: unnamed).
+    /// A unix socket path (a leading NUL byte: an abstract name, displayed as `@name`;
+    /// empty: unnamed, as the client end of a connection usually is).
     Unix(Vec<u8>),
 }
 
@@ -141,7 +142,11 @@ impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Address::Inet(sa) => sa.fmt(f),
-            Address::Unix(path) => write!(f, "{}", String::from_utf8_lossy(path)),
+            // An abstract name shows as `@name`, as `ss` and the host's policy write it.
+            Address::Unix(path) => match path.split_first() {
+                Some((0, name)) => write!(f, "@{}", String::from_utf8_lossy(name)),
+                _ => write!(f, "{}", String::from_utf8_lossy(path)),
+            },
         }
     }
 }

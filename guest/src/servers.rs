@@ -93,6 +93,15 @@ impl Default for ServerOptions {
     }
 }
 
+/// How a [`Server`] serves its sockets: the options `create_server` and
+/// `create_unix_server` have in common.
+pub(crate) struct ServeSpec {
+    pub(crate) backlog: u32,
+    pub(crate) keep_alive: bool,
+    pub(crate) start_serving: bool,
+    pub(crate) cleanup_socket: bool,
+}
+
 /// A listening server (asyncio's `asyncio.Server`). A cheap handle; clones share it.
 #[derive(Clone)]
 pub struct Server {
@@ -106,6 +115,9 @@ struct ServerInner {
     factory: RefCell<Box<dyn FnMut() -> SharedProtocol>>,
     backlog: u32,
     keep_alive: bool,
+    /// Remove the unix socket files the sockets were bound to on close, unless replaced
+    /// (`create_unix_server`'s `cleanup_socket`).
+    cleanup_socket: bool,
     serving: Cell<bool>,
     /// Connections made by this server and not lost yet.
     clients: RefCell<Slab<Weak<TransportInner>>>,
@@ -156,6 +168,27 @@ impl EventLoop {
             }
             None => self.bind_hosts(&hosts, port, &opts).await?,
         };
+        let spec = ServeSpec {
+            backlog: opts.backlog,
+            keep_alive: opts.keep_alive,
+            start_serving: opts.start_serving,
+            cleanup_socket: false,
+        };
+        self.serve_sockets(factory, sockets, spec).await
+    }
+
+    /// A [`Server`] on listening `sockets`: what `create_server` and
+    /// `create_unix_server` share once their sockets listen.
+    pub(crate) async fn serve_sockets<P, F>(
+        &self,
+        factory: F,
+        sockets: Vec<Socket>,
+        spec: ServeSpec,
+    ) -> Result<Server>
+    where
+        P: Protocol,
+        F: FnMut() -> P + 'static,
+    {
         let mut factory = factory;
         let server = Server {
             inner: Rc::new(ServerInner {
@@ -164,15 +197,16 @@ impl EventLoop {
                 factory: RefCell::new(Box::new(move || {
                     Rc::new(RefCell::new(factory())) as SharedProtocol
                 })),
-                backlog: opts.backlog,
-                keep_alive: opts.keep_alive,
+                backlog: spec.backlog,
+                keep_alive: spec.keep_alive,
+                cleanup_socket: spec.cleanup_socket,
                 serving: Cell::new(false),
                 clients: RefCell::new(Slab::new()),
                 waiters: RefCell::new(Some(Vec::new())),
                 serving_forever: RefCell::new(None),
             }),
         };
-        if opts.start_serving {
+        if spec.start_serving {
             server.start_serving_now()?;
             // Let accept callbacks see the listening sockets from the next iteration.
             crate::sleep(std::time::Duration::ZERO).await?;
@@ -324,6 +358,9 @@ impl Server {
         };
         for sock in &sockets {
             inner.lp.remove_reader(sock);
+            if inner.cleanup_socket {
+                remove_bound_path(sock);
+            }
             sock.close();
         }
         inner.serving.set(false);
@@ -405,6 +442,18 @@ impl std::fmt::Debug for Server {
         f.debug_struct("Server")
             .field("sockets", &self.addresses())
             .finish()
+    }
+}
+
+/// Removes the socket file `sock` was bound to, unless someone replaced it; a failure is
+/// logged, as asyncio logs "Unable to clean up listening UNIX socket".
+fn remove_bound_path(sock: &Socket) {
+    if let Err(err) = sock.with(|s| s.remove_bound_path()) {
+        let path = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        crate::log::log(
+            crate::log::Level::Error,
+            format_args!("Unable to clean up listening UNIX socket {path:?}: {err}"),
+        );
     }
 }
 

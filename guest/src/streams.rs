@@ -71,6 +71,7 @@
 
 mod protocol;
 mod reader;
+mod unix;
 mod writer;
 
 use std::fmt;
@@ -83,6 +84,7 @@ use crate::servers::{Hosts, Server, ServerOptions};
 
 pub use protocol::StreamReaderProtocol;
 pub use reader::StreamReader;
+pub use unix::{open_unix_connection, start_unix_server};
 pub use writer::StreamWriter;
 
 /// asyncio's `_DEFAULT_LIMIT`: the longest line (or chunk before a separator) a

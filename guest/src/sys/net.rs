@@ -230,6 +230,11 @@ impl HostSocket {
         address_from_wit(wit_result(self.0.peer_address())?)
     }
 
+    /// Removes the socket file this socket's bind created, unless it was replaced.
+    pub(crate) fn remove_bound_path(&self) -> Result<bool> {
+        wit_result(self.0.remove_bound_path())
+    }
+
     pub(crate) fn source(&self) -> Result<HostSource> {
         wit_result(self.0.source()).map(HostSource)
     }
@@ -240,6 +245,11 @@ impl HostSocket {
         let id = stream.id();
         Ok(HostStream { stream, id })
     }
+}
+
+/// Removes `path` if it is a stale unix socket file; `true` when it did.
+pub(crate) fn remove_stale_socket_file(path: &[u8]) -> Result<bool> {
+    wit_result(net::remove_stale_socket_file(path))
 }
 
 /// A reactor source (`reactor.source`): a socket's readiness, watched under a token.
