@@ -271,6 +271,8 @@ impl EventLoop {
         };
         if let Err(err) = sock.listen(opts.backlog) {
             if opts.sock.is_none() {
+                // Leave no file behind for a server that never served.
+                let _ = sock.with(|s| s.remove_bound_path());
                 sock.close();
             }
             return Err(err);
@@ -310,4 +312,36 @@ fn bind_unix(path: &UnixPath) -> Result<Socket> {
         });
     }
     Ok(sock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_form_gives_the_same_bytes() {
+        let expected = b"/tmp/a.sock".to_vec();
+        for path in [
+            UnixPath::from("/tmp/a.sock"),
+            UnixPath::from(String::from("/tmp/a.sock")),
+            UnixPath::from(Path::new("/tmp/a.sock")),
+            UnixPath::from(PathBuf::from("/tmp/a.sock")),
+            UnixPath::from(&b"/tmp/a.sock"[..]),
+            UnixPath::from(b"/tmp/a.sock"),
+            UnixPath::from(b"/tmp/a.sock".to_vec()),
+        ] {
+            assert_eq!(path.as_bytes(), expected);
+            assert!(!path.is_abstract());
+        }
+        assert!(UnixPath::from("").is_empty());
+    }
+
+    #[test]
+    fn abstract_names_start_with_nul_and_print_with_at() {
+        let name = UnixPath::abstract_name("svc");
+        assert_eq!(name, UnixPath::from("\0svc"));
+        assert!(name.is_abstract());
+        assert_eq!(name.to_string(), "@svc");
+        assert_eq!(format!("{:?}", UnixPath::from("/x.sock")), "\"/x.sock\"");
+    }
 }

@@ -309,3 +309,22 @@ fn unix_echo_server_without_a_grant_is_denied_and_says_so() {
     );
     assert!(!Path::new(&at).exists());
 }
+
+#[test]
+fn allow_unix_refuses_bad_rules_on_the_command_line() {
+    for (rule, words) in [
+        ("/run/../etc/", "a path with `..` is never granted"),
+        ("@", "an empty abstract name"),
+        ("/", "granting the whole file system"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sandloop"))
+            .args(["run", "--allow-unix", rule])
+            .arg(test_programs_artifacts::program("unix_echo_server"))
+            .output()
+            .expect("run sandloop");
+        assert_eq!(out.status.code(), Some(2), "{rule}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--allow-unix"), "{rule}: {stderr}");
+        assert!(stderr.contains(words), "{rule}: {stderr}");
+    }
+}

@@ -105,10 +105,15 @@ pub(crate) fn check_listen(policy: &Policy, local: &SockAddr) -> Result<(), Erro
         crate::bindings::types::Address::Inet(_) => Vec::new(),
     };
     if bytes.is_empty() {
-        return Err(error(
-            ErrorKind::Denied,
-            "policy denies listen on an unnamed unix socket (bind it to a granted path first)",
-        ));
+        let message =
+            "policy denies listen on an unnamed unix socket (bind it to a granted path first)";
+        tracing::warn!(
+            target: "sandloop::audit",
+            operation = "listen on",
+            address = "(unnamed unix socket)",
+            "{message}"
+        );
+        return Err(error(ErrorKind::Denied, message));
     }
     checked(policy, UnixOperation::Listen, "listen", &bytes).map(|_| ())
 }
