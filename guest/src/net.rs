@@ -261,7 +261,8 @@ impl Socket {
         self.with(|s| Ok(s.family()))
     }
 
-    /// Binds to a local address (checked against the policy's listen rules).
+    /// Binds to a local address (checked against the policy's listen rules; a unix path
+    /// or abstract name against its unix rules).
     pub fn bind(&self, addr: impl Into<Address>) -> Result<()> {
         let addr = addr.into();
         self.with(|s| s.bind(&addr))

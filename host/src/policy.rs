@@ -1,5 +1,6 @@
-//! The capabilities of one workload: which addresses it may listen on and connect to, and
-//! which names resolve to fixed addresses.
+//! The capabilities of one workload: which addresses it may listen on and connect to,
+//! which unix socket paths and abstract names it may use (see [`UnixRule`]), and which
+//! names resolve to fixed addresses.
 //!
 //! Deny by default: [`Policy::default`] grants nothing. Every check that fails is logged
 //! as an audit line (`tracing` target `sandloop::audit`, level warn) naming the operation

@@ -352,3 +352,28 @@ fn connect_to_a_path_nobody_listens_on_is_refused_or_not_found() {
         err.message
     );
 }
+
+#[test]
+fn connect_to_a_full_backlog_says_so_instead_of_in_progress() {
+    let dir = TempDir::new();
+    let path = dir.path("full.sock");
+    let mut fx = Fixture::new(dir.policy());
+    let listener = fx.unix_socket_of_family();
+    fx.net()
+        .bind(borrow(&listener), unix(&path))
+        .unwrap()
+        .unwrap();
+    fx.net().listen(borrow(&listener), 0).unwrap().unwrap();
+    // Nobody accepts: the queue fills after a connection or two.
+    let mut last = Ok(());
+    for _ in 0..8 {
+        let client = fx.unix_socket_of_family();
+        last = fx.net().connect(borrow(&client), unix(&path)).unwrap();
+        if last.is_err() {
+            break;
+        }
+    }
+    let err = last.expect_err("the backlog fills up");
+    assert_eq!(err.kind, ErrorKind::Other);
+    assert!(err.message.contains("backlog is full"), "{}", err.message);
+}

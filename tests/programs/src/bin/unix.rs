@@ -25,6 +25,7 @@ cases!(
     abstract_names_round_trip_and_print_with_at,
     server_close_removes_the_socket_file,
     server_close_leaves_a_replaced_socket_file,
+    server_close_after_the_file_is_gone_is_quiet,
     cleanup_socket_false_keeps_the_file,
     stale_socket_file_is_removed_before_bind,
     a_regular_file_at_the_path_is_addr_in_use,
@@ -255,6 +256,25 @@ fn server_close_leaves_a_replaced_socket_file() -> Result<()> {
     })
 }
 
+fn server_close_after_the_file_is_gone_is_quiet() -> Result<()> {
+    run(async {
+        let lp = get_running_loop()?;
+        let at = path("gone.sock");
+        let first = echo_server(&lp, at.as_str()).await?;
+        let second = echo_server(&lp, at.as_str()).await?;
+        // The second server's cleanup removes the only file; the first finds nothing to
+        // remove and logs nothing (the host test fails on any log line).
+        close(&second).await;
+        close(&first).await;
+        let err = lp
+            .create_unix_connection(|| Idle, at.as_str(), Default::default())
+            .await
+            .unwrap_err();
+        assert_eq!(io_kind(&err), Some(io::ErrorKind::NotFound), "{err}");
+        Ok::<_, Error>(())
+    })
+}
+
 fn cleanup_socket_false_keeps_the_file() -> Result<()> {
     run(async {
         let lp = get_running_loop()?;
@@ -399,8 +419,20 @@ fn sock_and_path_are_exclusive() -> Result<()> {
             err.to_string(),
             "path was not specified, and no sock specified"
         );
-        // A socket of another family.
+        // A socket of another family, for a server and for a connection.
         let tcp = Socket::new(Family::Inet, SocketType::Stream)?;
+        let err = lp
+            .create_unix_server(
+                Echo::default,
+                "",
+                UnixServerOptions {
+                    sock: Some(tcp.clone()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(io_kind(&err), Some(io::ErrorKind::InvalidInput));
         let err = lp
             .create_unix_connection(|| Idle, "", UnixConnectOptions { sock: Some(tcp) })
             .await
