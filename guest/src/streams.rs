@@ -84,7 +84,10 @@ use crate::servers::{Hosts, Server, ServerOptions};
 
 pub use protocol::StreamReaderProtocol;
 pub use reader::StreamReader;
-pub use unix::{open_unix_connection, start_unix_server};
+pub use unix::{
+    open_unix_connection, open_unix_connection_with_limit, start_unix_server,
+    start_unix_server_with_limit,
+};
 pub use writer::StreamWriter;
 
 /// asyncio's `_DEFAULT_LIMIT`: the longest line (or chunk before a separator) a

@@ -26,8 +26,17 @@ pub async fn open_unix_connection(
     path: impl Into<UnixPath>,
     opts: UnixConnectOptions,
 ) -> Result<(StreamReader, StreamWriter)> {
+    open_unix_connection_with_limit(path, opts, DEFAULT_LIMIT).await
+}
+
+/// [`open_unix_connection`] with the reader's `limit` (asyncio's `limit=` argument).
+pub async fn open_unix_connection_with_limit(
+    path: impl Into<UnixPath>,
+    opts: UnixConnectOptions,
+    limit: usize,
+) -> Result<(StreamReader, StreamWriter)> {
     let lp = get_running_loop()?;
-    let reader = StreamReader::with_limit(DEFAULT_LIMIT);
+    let reader = StreamReader::with_limit(limit);
     let fed = reader.clone();
     let (transport, protocol) = lp
         .create_unix_connection(move || StreamReaderProtocol::new(fed), path, opts)
@@ -49,15 +58,24 @@ where
     F: AsyncFn(StreamReader, StreamWriter) -> R + 'static,
     R: IntoResult<Ok = ()>,
 {
+    start_unix_server_with_limit(client_connected_cb, path, opts, DEFAULT_LIMIT).await
+}
+
+/// [`start_unix_server`] with the readers' `limit` (asyncio's `limit=` argument).
+pub async fn start_unix_server_with_limit<F, R>(
+    client_connected_cb: F,
+    path: impl Into<UnixPath>,
+    opts: UnixServerOptions,
+    limit: usize,
+) -> Result<Server>
+where
+    F: AsyncFn(StreamReader, StreamWriter) -> R + 'static,
+    R: IntoResult<Ok = ()>,
+{
     let lp = get_running_loop()?;
     let cb = protocol::erase_client_connected(client_connected_cb);
     lp.create_unix_server(
-        move || {
-            StreamReaderProtocol::with_erased_cb(
-                StreamReader::with_limit(DEFAULT_LIMIT),
-                cb.clone(),
-            )
-        },
+        move || StreamReaderProtocol::with_erased_cb(StreamReader::with_limit(limit), cb.clone()),
         path,
         opts,
     )

@@ -514,6 +514,13 @@ fn streams_round_trip() -> Result<()> {
             "the server closed after replying"
         );
         writer.close();
+        // The reader's limit is honoured: a 9-byte line does not fit in 4.
+        let (reader, writer) =
+            streams::open_unix_connection_with_limit(at.as_str(), Default::default(), 4).await?;
+        writer.write(b"ping\n");
+        let err = reader.readline().await.unwrap_err();
+        assert_eq!(io_kind(&err), Some(io::ErrorKind::InvalidData), "{err}");
+        writer.close();
         close(&server).await;
         Ok::<_, Error>(())
     })
