@@ -19,6 +19,7 @@ use crate::bindings::{dns, executor, inbox, net, reactor, types};
 use crate::dns::HasDns;
 use crate::executor::{HasExecutor, WorkerPre};
 use crate::inbox::Inbox;
+use crate::fs::HasFs;
 use crate::net::HasNet;
 use crate::reactor::HasReactor;
 use crate::state::State;
@@ -225,6 +226,9 @@ impl Runtime {
         inbox::add_to_linker::<State, HasSelf<Inbox>>(&mut linker, State::inbox)
             .map_err(anyhow::Error::from)
             .context("failed to link sandloop:host/inbox")?;
+        crate::bindings::fs::add_to_linker::<State, HasFs>(&mut linker, State::fs_view)
+            .map_err(anyhow::Error::from)
+            .context("failed to link sandloop:host/fs")?;
         Ok(Runtime {
             engine,
             linker,
