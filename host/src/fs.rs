@@ -13,6 +13,9 @@
 mod pipe;
 mod stdio;
 
+#[cfg(test)]
+mod tests;
+
 use std::os::fd::{FromRawFd as _, OwnedFd};
 
 use wasmtime::component::{HasData, Resource, ResourceTable};
