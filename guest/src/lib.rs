@@ -60,6 +60,8 @@ mod log;
 #[cfg(feature = "host-reactor")]
 pub mod net;
 #[cfg(feature = "host-reactor")]
+pub mod os;
+#[cfg(feature = "host-reactor")]
 mod outbox;
 #[cfg(feature = "host-reactor")]
 mod proactor_events;
@@ -86,6 +88,8 @@ mod timeouts;
 #[cfg(feature = "host-reactor")]
 mod transports;
 mod waiters;
+#[cfg(feature = "host-reactor")]
+mod unix_events;
 #[cfg(feature = "host-reactor")]
 mod wakeup;
 
@@ -124,6 +128,8 @@ pub use tasks::{
 pub use timeouts::{timeout, timeout_at, wait_for};
 #[cfg(feature = "host-reactor")]
 pub use transports::{ExtraInfo, SharedProtocol, Transport, TransportSocket};
+#[cfg(feature = "host-reactor")]
+pub use unix_events::{ReadPipeTransport, WritePipeTransport};
 
 /// What the crate's macros use; not part of the API.
 #[doc(hidden)]

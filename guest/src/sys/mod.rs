@@ -10,6 +10,8 @@ mod bindings;
 pub(crate) mod dns;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod executor;
+#[cfg(feature = "host-reactor")]
+pub(crate) mod fs;
 mod exit;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod host;

@@ -169,7 +169,7 @@ fn a_write_stream_over_a_pipe_sends_and_reports_the_reader_closing_with_nothing_
     let buffered = fx.net().write(borrow(&stream), b"hello".to_vec()).unwrap();
     assert_eq!(buffered.unwrap(), 0);
     assert_eq!(fx.read_pipe(&read).unwrap(), b"hello");
-    // The first wait may see the initial writability: nothing to report for it.
+    // An open write end with nothing buffered has nothing to report.
     assert!(fx.wait(Some(0)).is_empty());
 
     fx.drop_pipe(read);

@@ -162,14 +162,18 @@ impl Stream {
             return None;
         }
         let read = self.reading && !self.read_closed;
-        // A pipe's write end is watched while it is open, so that its reader closing is
-        // reported (as an error, as epoll reports it) even when nothing is buffered.
-        let write = !self.write_buffer.is_empty()
-            || (self.io.is_pipe_writer() && self.write_eof == WriteEof::Open);
+        let write = !self.write_buffer.is_empty();
         match (read, write) {
             (true, true) => Some(mio::Interest::READABLE | mio::Interest::WRITABLE),
             (true, false) => Some(mio::Interest::READABLE),
             (false, true) => Some(mio::Interest::WRITABLE),
+            // A pipe's write end stays watched while open, so that its reader closing is
+            // reported even with nothing buffered. Readability never comes on a write
+            // end: the only event is the error epoll reports once the reader is gone,
+            // with no wake-up each time the reader makes room.
+            (false, false) if self.io.is_pipe_writer() && self.write_eof == WriteEof::Open => {
+                Some(mio::Interest::READABLE)
+            }
             (false, false) => None,
         }
     }
