@@ -26,8 +26,9 @@ fn pipes_left_open_are_closed_when_the_run_ends() {
         capture_output: true,
         ..RunOptions::default()
     };
-    // The first run starts process-wide helpers (wasmtime-wasi's I/O runtime) once.
+    // The first runs start process-wide helpers (wasmtime-wasi's I/O runtime) once.
     assert!(workload.run(opts()).unwrap().status.success());
+    assert!(workload.run(leaky()).unwrap().status.success());
     let before = open_fds();
 
     for _ in 0..5 {
