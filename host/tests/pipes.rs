@@ -94,3 +94,30 @@ fn stdin_from_a_regular_file_is_unsupported() {
          character devices can be pipe ends\n"
     );
 }
+
+/// The `pipe_cat` example with the CLI as a child: a CPython-free, shell-free client of
+/// the workload's stdio, byte-exact both ways.
+#[test]
+fn pipe_cat_example_upper_cases_stdin_and_counts_lines() {
+    let input: Vec<u8> = (0..50_000)
+        .flat_map(|i| format!("line {i} of the pipe_cat example\n").into_bytes())
+        .collect();
+    let wasm = program("pipe_cat").to_str().expect("UTF-8 test paths");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandloop"))
+        .args(["run", wasm])
+        .env_remove("SANDLOOP_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sandloop");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let feed = input.clone();
+    let feeder = std::thread::spawn(move || stdin.write_all(&feed).expect("feed the child"));
+    let out = child.wait_with_output().expect("wait for sandloop");
+    feeder.join().expect("the feeder thread");
+
+    assert!(out.status.success(), "{:?}\nstderr: {}", out.status, text(&out.stderr));
+    assert!(out.stdout == input.to_ascii_uppercase(), "byte-exact upper case");
+    assert_eq!(text(&out.stderr), "pipe_cat: 50000 lines\n");
+}
