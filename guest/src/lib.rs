@@ -87,9 +87,9 @@ mod threadsafe;
 mod timeouts;
 #[cfg(feature = "host-reactor")]
 mod transports;
-mod waiters;
 #[cfg(feature = "host-reactor")]
 mod unix_events;
+mod waiters;
 #[cfg(feature = "host-reactor")]
 mod wakeup;
 

@@ -137,7 +137,10 @@ impl wit::HostPipe for FsView<'_> {
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
     }
 
-    fn source(&mut self, self_: Resource<Pipe>) -> wasmtime::Result<Result<Resource<Source>, Error>> {
+    fn source(
+        &mut self,
+        self_: Resource<Pipe>,
+    ) -> wasmtime::Result<Result<Resource<Source>, Error>> {
         let pipe = self.table.get(&self_)?;
         match pipe.duplicate() {
             Ok(dup) => Ok(Ok(self.table.push(Source::from_fd(dup))?)),

@@ -34,7 +34,11 @@ fn pipes_left_open_are_closed_when_the_run_ends() {
     for _ in 0..5 {
         assert!(workload.run(opts()).unwrap().status.success());
         let out = workload.run(leaky()).unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(String::from_utf8_lossy(&out.stdout), "left 4 pipes open\n");
     }
 

@@ -26,7 +26,13 @@ mod selector_loop {
 fn cli(case: &str, test_loop: &str, stdin: Stdio, input: Option<&[u8]>) -> Output {
     let wasm = program("pipes").to_str().expect("UTF-8 test paths");
     let mut child = Command::new(env!("CARGO_BIN_EXE_sandloop"))
-        .args(["run", "--env", &format!("TEST_LOOP={test_loop}"), wasm, case])
+        .args([
+            "run",
+            "--env",
+            &format!("TEST_LOOP={test_loop}"),
+            wasm,
+            case,
+        ])
         .env_remove("SANDLOOP_LOG")
         .stdin(stdin)
         .stdout(Stdio::piped())
@@ -51,13 +57,31 @@ fn text(bytes: &[u8]) -> String {
 fn uppercase_round_trip(test_loop: &str) {
     // Over a megabyte, so that the pipes fill and flow control and buffering take part.
     let line = b"the quick brown fox jumps over the lazy dog 0123456789\n";
-    let input: Vec<u8> = line.iter().copied().cycle().take(line.len() * 20_000).collect();
+    let input: Vec<u8> = line
+        .iter()
+        .copied()
+        .cycle()
+        .take(line.len() * 20_000)
+        .collect();
 
-    let out = cli("uppercase_stdin_to_stdout", test_loop, Stdio::piped(), Some(&input));
+    let out = cli(
+        "uppercase_stdin_to_stdout",
+        test_loop,
+        Stdio::piped(),
+        Some(&input),
+    );
 
-    assert!(out.status.success(), "{:?}\nstderr: {}", out.status, text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{:?}\nstderr: {}",
+        out.status,
+        text(&out.stderr)
+    );
     assert_eq!(out.stdout.len(), input.len());
-    assert!(out.stdout == input.to_ascii_uppercase(), "byte-exact upper case");
+    assert!(
+        out.stdout == input.to_ascii_uppercase(),
+        "byte-exact upper case"
+    );
     assert_eq!(text(&out.stderr), format!("copied {} bytes\n", input.len()));
 }
 
@@ -117,7 +141,15 @@ fn pipe_cat_example_upper_cases_stdin_and_counts_lines() {
     let out = child.wait_with_output().expect("wait for sandloop");
     feeder.join().expect("the feeder thread");
 
-    assert!(out.status.success(), "{:?}\nstderr: {}", out.status, text(&out.stderr));
-    assert!(out.stdout == input.to_ascii_uppercase(), "byte-exact upper case");
+    assert!(
+        out.status.success(),
+        "{:?}\nstderr: {}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert!(
+        out.stdout == input.to_ascii_uppercase(),
+        "byte-exact upper case"
+    );
     assert_eq!(text(&out.stderr), "pipe_cat: 50000 lines\n");
 }

@@ -10,9 +10,9 @@ mod bindings;
 pub(crate) mod dns;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod executor;
+mod exit;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod fs;
-mod exit;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod host;
 #[cfg(feature = "host-reactor")]

@@ -191,8 +191,7 @@ fn without_sigpipe(write: impl FnOnce() -> io::Result<usize>) -> io::Result<usiz
         libc::sigpending(&mut pending);
         let was_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
         let result = write();
-        if matches!(&result, Err(err) if err.raw_os_error() == Some(libc::EPIPE)) && !was_pending
-        {
+        if matches!(&result, Err(err) if err.raw_os_error() == Some(libc::EPIPE)) && !was_pending {
             let zero = libc::timespec {
                 tv_sec: 0,
                 tv_nsec: 0,

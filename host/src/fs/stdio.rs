@@ -86,7 +86,10 @@ pub(crate) fn open(which: StdioStream, access: StdioAccess) -> Result<Pipe, Erro
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     if unsafe { libc::fstat(fd, &mut st) } < 0 {
         let err = std::io::Error::last_os_error();
-        return Err(io_error_untargeted(&format!("{name} as a pipe: fstat"), &err));
+        return Err(io_error_untargeted(
+            &format!("{name} as a pipe: fstat"),
+            &err,
+        ));
     }
     match st.st_mode & libc::S_IFMT {
         libc::S_IFSOCK => {

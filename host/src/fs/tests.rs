@@ -46,9 +46,7 @@ impl Fixture {
     }
 
     fn drop_pipe(&mut self, end: Resource<Pipe>) {
-        self.fs(StdioAccess::default())
-            .drop(end)
-            .expect("no trap");
+        self.fs(StdioAccess::default()).drop(end).expect("no trap");
     }
 }
 
@@ -102,7 +100,10 @@ fn writing_without_a_reader_is_a_broken_pipe_not_a_signal() {
     let (read, write) = fx.pipe_pair();
     fx.drop_pipe(read);
 
-    assert_eq!(fx.write_pipe(&write, b"nobody listens"), Err(ErrorKind::BrokenPipe));
+    assert_eq!(
+        fx.write_pipe(&write, b"nobody listens"),
+        Err(ErrorKind::BrokenPipe)
+    );
 }
 
 #[test]
@@ -195,7 +196,10 @@ fn a_write_stream_over_a_pipe_reports_the_reader_closing_with_bytes_buffered() {
     fx.drop_pipe(read);
 
     let event = fx.next_event(TOKEN);
-    assert_eq!(event.error.expect("an error event").kind, ErrorKind::BrokenPipe);
+    assert_eq!(
+        event.error.expect("an error event").kind,
+        ErrorKind::BrokenPipe
+    );
     assert_eq!(event.write_buffered, 0, "the buffer is discarded");
     let again = fx.net().write(borrow(&stream), b"more".to_vec()).unwrap();
     assert_eq!(again.unwrap_err().kind, ErrorKind::BrokenPipe);
@@ -208,7 +212,11 @@ fn a_write_stream_flushes_what_a_slow_reader_takes() {
     let stream = fx.pipe_stream(write);
     let data: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 251) as u8).collect();
 
-    let mut buffered = fx.net().write(borrow(&stream), data.clone()).unwrap().unwrap();
+    let mut buffered = fx
+        .net()
+        .write(borrow(&stream), data.clone())
+        .unwrap()
+        .unwrap();
     let mut got = Vec::new();
     while got.len() < data.len() {
         if let Ok(bytes) = fx.read_pipe(&read) {
@@ -234,9 +242,21 @@ fn socket_only_calls_on_a_pipe_stream_are_unsupported() {
     let writer = fx.pipe_stream(write);
     let mut net = fx.net();
 
-    assert_eq!(net.write_eof(borrow(&writer)).unwrap().unwrap_err().kind, ErrorKind::Unsupported);
-    assert_eq!(net.local_address(borrow(&reader)).unwrap().unwrap_err().kind, ErrorKind::Unsupported);
-    let err = net.write(borrow(&reader), b"x".to_vec()).unwrap().unwrap_err();
+    assert_eq!(
+        net.write_eof(borrow(&writer)).unwrap().unwrap_err().kind,
+        ErrorKind::Unsupported
+    );
+    assert_eq!(
+        net.local_address(borrow(&reader))
+            .unwrap()
+            .unwrap_err()
+            .kind,
+        ErrorKind::Unsupported
+    );
+    let err = net
+        .write(borrow(&reader), b"x".to_vec())
+        .unwrap()
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unsupported);
     assert!(err.message.contains("read end"), "{}", err.message);
 }
@@ -248,9 +268,17 @@ fn stdio_is_refused_with_the_reason_when_the_run_does_not_inherit_it() {
 
     let err = fs.stdin().unwrap().unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unsupported);
-    assert!(err.message.contains("does not inherit the host's stdin"), "{}", err.message);
+    assert!(
+        err.message.contains("does not inherit the host's stdin"),
+        "{}",
+        err.message
+    );
     let err = fs.stdout().unwrap().unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unsupported);
-    assert!(err.message.contains("captures its output"), "{}", err.message);
+    assert!(
+        err.message.contains("captures its output"),
+        "{}",
+        err.message
+    );
     assert!(fs.stderr().unwrap().is_err());
 }

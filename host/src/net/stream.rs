@@ -43,13 +43,13 @@ use mio::unix::SourceFd;
 use wasmtime::component::{Resource, ResourceTable};
 
 use super::{NetView, Socket, options};
-use crate::fs::Pipe;
-use endpoint::Endpoint;
 use crate::bindings::net::{HostStream, OptionName, SocketOption};
 use crate::bindings::reactor::{Event, Interest};
 use crate::bindings::types::{Address, Error, ErrorKind};
 use crate::error::{error, io_error_untargeted};
+use crate::fs::Pipe;
 use crate::reactor::{self, TokenKind};
+use endpoint::Endpoint;
 
 /// The largest read budget of a stream (a larger one is lowered to this).
 pub const MAX_READ_BUDGET: usize = 1 << 20;

@@ -140,11 +140,16 @@ fn pipe_round_trip_reads_a_mebibyte_to_eof() -> Result<()> {
         }
         wt.close();
         until(10, || reader.borrow().lost.is_some()).await?;
-        let reader = reader.borrow();
-        assert_eq!(reader.data.len(), data.len());
-        assert!(reader.data == data, "the bytes arrive unchanged and in order");
-        assert_eq!(reader.events, ["made", "data", "eof", "lost"]);
-        assert_eq!(reader.lost, Some(None));
+        {
+            let reader = reader.borrow();
+            assert_eq!(reader.data.len(), data.len());
+            assert!(
+                reader.data == data,
+                "the bytes arrive unchanged and in order"
+            );
+            assert_eq!(reader.events, ["made", "data", "eof", "lost"]);
+            assert_eq!(reader.lost, Some(None));
+        }
         until(5, || writer.borrow().lost.is_some()).await?;
         assert_eq!(writer.borrow().lost, Some(None));
         Ok::<_, Error>(())
@@ -239,7 +244,10 @@ fn reader_closing_with_bytes_buffered_is_a_broken_pipe() -> Result<()> {
         wt.set_write_buffer_limits(Some(usize::MAX / 2), None)?;
         wt.write(&pattern(1 << 20));
         sleep(Duration::ZERO).await?;
-        assert!(wt.get_write_buffer_size() > 0, "a pipe holds less than 1 MiB");
+        assert!(
+            wt.get_write_buffer_size() > 0,
+            "a pipe holds less than 1 MiB"
+        );
         drop(r);
         until(5, || writer.borrow().lost.is_some()).await?;
         assert_eq!(writer.borrow().lost, Some(Some(io::ErrorKind::BrokenPipe)));
@@ -299,7 +307,11 @@ fn abort_discards_what_is_buffered() -> Result<()> {
         let (_rt, reader) = lp.connect_read_pipe(Collect::default, r).await?;
         until(5, || reader.borrow().lost.is_some()).await?;
         let got = reader.borrow().data.len();
-        assert_eq!(got, data.len() - buffered, "only what the pipe held arrives");
+        assert_eq!(
+            got,
+            data.len() - buffered,
+            "only what the pipe held arrives"
+        );
         assert!(reader.borrow().data[..] == data[..got]);
         Ok::<_, Error>(())
     })
@@ -446,18 +458,25 @@ fn uppercase_stdin_to_stdout() -> Result<()> {
     }
     run(async {
         let lp = get_running_loop()?;
-        let (out, out_proto) = lp.connect_write_pipe(Writer::default, os::stdout()?).await?;
-        let (err, _) = lp.connect_write_pipe(Writer::default, os::stderr()?).await?;
+        let (out, out_proto) = lp
+            .connect_write_pipe(Writer::default, os::stdout()?)
+            .await?;
+        let (err, _) = lp
+            .connect_write_pipe(Writer::default, os::stderr()?)
+            .await?;
         let total = Rc::new(RefCell::new(0));
         let (input, _) = {
             let (out, total) = (out.clone(), total.clone());
             lp.connect_read_pipe(move || Upper { out, total }, os::stdin()?)
                 .await?
         };
-        assert_eq!(input.get_extra_info("pipe").map(|i| match i {
-            ExtraInfo::Pipe(info) => info.name,
-            _ => String::new(),
-        }), Some("stdin".to_string()));
+        assert_eq!(
+            input.get_extra_info("pipe").map(|i| match i {
+                ExtraInfo::Pipe(info) => info.name,
+                _ => String::new(),
+            }),
+            Some("stdin".to_string())
+        );
         until(30, || out_proto.borrow().lost.is_some()).await?;
         assert_eq!(out_proto.borrow().lost, Some(None));
         err.write(format!("copied {} bytes\n", total.borrow()).as_bytes());
