@@ -100,8 +100,9 @@ impl wit::Host for FsView<'_> {
     ) -> wasmtime::Result<Result<Resource<Stream>, Error>> {
         // The guest hands the end over (`own<pipe>`): the stream owns it now.
         let pipe = self.table.delete(p)?;
+        let op = format!("open-stream of {}", pipe.describe());
         let stream = Stream::for_pipe(pipe, token, read_budget);
-        crate::net::stream::install(self.table, self.reactor.registry(), stream, "open-stream")
+        crate::net::stream::install(self.table, self.reactor.registry(), stream, &op)
     }
 }
 

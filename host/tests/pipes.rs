@@ -153,3 +153,46 @@ fn pipe_cat_example_upper_cases_stdin_and_counts_lines() {
     );
     assert_eq!(text(&out.stderr), "pipe_cat: 50000 lines\n");
 }
+
+#[test]
+fn stdin_from_a_socket_is_read_to_its_end() {
+    use std::os::unix::net::UnixStream;
+
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let mut ours = ours;
+        ours.write_all(b"over a socket\n").unwrap();
+        ours.shutdown(std::net::Shutdown::Write).unwrap();
+        ours
+    });
+
+    let out = cli(
+        "uppercase_stdin_to_stdout",
+        "",
+        Stdio::from(std::os::fd::OwnedFd::from(theirs)),
+        None,
+    );
+    drop(feeder.join().unwrap());
+
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "OVER A SOCKET\n");
+    assert_eq!(text(&out.stderr), "copied 14 bytes\n");
+}
+
+#[test]
+fn stdin_from_a_character_device_without_readiness_is_a_clear_error() {
+    // /dev/null is a character device, so it is a pipe end; epoll cannot watch it, so
+    // turning it into a transport fails with the operating system's refusal (asyncio
+    // fails the same way), never a panic.
+    let out = cli("stdin_as_a_pipe", "", Stdio::null(), None);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "stdin is a pipe end: Read\n");
+
+    let out = cli("uppercase_stdin_to_stdout", "", Stdio::null(), None);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("open-stream of stdin: register with the reactor"),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+}
