@@ -6,6 +6,7 @@
 //! and `MSG_DONTWAIT`, so the host's own descriptor stays blocking; pipes and character
 //! devices get a descriptor of their own (see `stdio.rs`) that is non-blocking.
 
+use std::fmt;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -49,13 +50,10 @@ impl Pipe {
         self.name
     }
 
-    /// What error messages call this end: "pipe (read end)", "stdout".
-    pub(crate) fn describe(&self) -> String {
-        match (self.name, self.end) {
-            ("pipe", PipeEnd::Read) => "pipe (read end)".into(),
-            ("pipe", PipeEnd::Write) => "pipe (write end)".into(),
-            (name, _) => name.into(),
-        }
+    /// What error messages call this end: "pipe (read end)", "stdout". Formatted only
+    /// when a message is built (a would-block error, the hot path, builds none).
+    pub(crate) fn describe(&self) -> Describe {
+        Describe(self.name, self.end)
     }
 
     /// Reads into the spare capacity of `data`, at most `max` bytes, and extends its
@@ -128,6 +126,19 @@ impl Pipe {
             ErrorKind::Unsupported,
             format!("{op} {}: this is the {end} end", self.describe()),
         )
+    }
+}
+
+/// The name of a pipe end in messages; see [`Pipe::describe`].
+pub(crate) struct Describe(&'static str, PipeEnd);
+
+impl fmt::Display for Describe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0, self.1) {
+            ("pipe", PipeEnd::Read) => f.write_str("pipe (read end)"),
+            ("pipe", PipeEnd::Write) => f.write_str("pipe (write end)"),
+            (name, _) => f.write_str(name),
+        }
     }
 }
 

@@ -101,7 +101,7 @@ impl Endpoint {
     /// The error of a pipe writer whose reader closed (epoll reported an error on it).
     pub(crate) fn reader_gone(&self) -> Error {
         let what = match self {
-            Endpoint::Pipe(pipe) => pipe.describe(),
+            Endpoint::Pipe(pipe) => pipe.describe().to_string(),
             Endpoint::Socket(_) => "socket".into(),
         };
         error(
