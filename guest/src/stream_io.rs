@@ -1,4 +1,4 @@
-//! The I/O under a stream transport, in one of two modes.
+//! The I/O under a stream transport (a connected socket or a pipe end), in one of two modes.
 //!
 //! - Completion (`ProactorEventLoop`, and the default `EventLoop` on the sandloop host):
 //!   the host reads on readiness and hands the bytes over inside the event batch; a write
