@@ -60,7 +60,11 @@ mod log;
 #[cfg(feature = "host-reactor")]
 pub mod net;
 #[cfg(feature = "host-reactor")]
+pub mod os;
+#[cfg(feature = "host-reactor")]
 mod outbox;
+#[cfg(feature = "host-reactor")]
+mod pipe_transports;
 #[cfg(feature = "host-reactor")]
 mod proactor_events;
 #[cfg(feature = "host-reactor")]
@@ -128,6 +132,8 @@ pub use timeouts::{timeout, timeout_at, wait_for};
 pub use transports::{ExtraInfo, SharedProtocol, Transport, TransportSocket};
 #[cfg(feature = "host-reactor")]
 pub use unix_events::{UnixConnectOptions, UnixPath, UnixServerOptions};
+#[cfg(feature = "host-reactor")]
+pub use pipe_transports::{ReadPipeTransport, WritePipeTransport};
 
 /// What the crate's macros use; not part of the API.
 #[doc(hidden)]

@@ -246,6 +246,21 @@ impl Socket {
         }
     }
 
+    /// A socket with no host socket behind it, only `source` to watch: how a pipe end is
+    /// watched with `add_reader`/`add_writer` through the same machinery. It reads as
+    /// closed for every socket call.
+    pub(crate) fn watch_only(source: Option<HostSource>) -> Socket {
+        Socket {
+            inner: Rc::new(SocketInner {
+                host: RefCell::new(None),
+                watch: RefCell::new(Watch {
+                    source,
+                    ..Watch::default()
+                }),
+            }),
+        }
+    }
+
     /// Takes the host socket out (a transport takes the socket over); the `Socket` reads as
     /// closed afterwards.
     pub(crate) fn take_host(&self) -> Result<HostSocket> {
@@ -346,9 +361,11 @@ impl Socket {
 }
 
 /// Anything the loop can watch with `add_reader`/`add_writer` (asyncio's file
-/// descriptors): host sockets now, pipes once they exist.
+/// descriptors): host sockets and pipe ends ([`crate::os::PipeReader`],
+/// [`crate::os::PipeWriter`]).
 pub trait AsHandle {
-    /// The watched socket.
+    /// The watched socket. A pipe end answers with a watch-only socket: it carries the
+    /// pipe's readiness and reads as closed for socket calls.
     fn as_socket(&self) -> &Socket;
 }
 

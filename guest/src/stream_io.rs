@@ -1,4 +1,4 @@
-//! The I/O under a stream transport, in one of two modes.
+//! The I/O under a stream transport (a connected socket or a pipe end), in one of two modes.
 //!
 //! - Completion (`ProactorEventLoop`, and the default `EventLoop` on the sandloop host):
 //!   the host reads on readiness and hands the bytes over inside the event batch; a write
@@ -13,10 +13,14 @@
 //! In completion mode the transport does not call [`StreamIo::write`] for small writes: it
 //! queues them in the loop's outbox (`outbox.rs`), which the next wait hands to the host.
 
+mod endpoint;
+
 use crate::error::Result;
 use crate::net::{Address, SockOpt, SockOptName};
 use crate::sys::Event;
+use crate::sys::fs::HostPipe;
 use crate::sys::net::{HostSocket, HostSource, HostStream, Progress};
+use endpoint::Endpoint;
 
 /// The most read for one stream per event (asyncio reads 256 KiB at a time).
 pub(crate) const READ_BUDGET: u32 = 256 * 1024;
@@ -34,9 +38,9 @@ pub(crate) enum StreamIo {
     Readiness(Box<ReadinessStream>),
 }
 
-/// A socket the loop reads and writes itself.
+/// A socket (or pipe end) the loop reads and writes itself.
 pub(crate) struct ReadinessStream {
-    sock: HostSocket,
+    io: Endpoint,
     source: HostSource,
     token: u64,
     registered: bool,
@@ -55,23 +59,38 @@ impl StreamIo {
             IoMode::Completion => sock
                 .into_stream(token, READ_BUDGET)
                 .map(StreamIo::Completion),
-            IoMode::Readiness => {
-                let source = sock.source()?;
-                let mut stream = ReadinessStream {
-                    sock,
-                    source,
-                    token,
-                    registered: false,
-                    reading: true,
-                    read_eof: false,
-                    buf: Vec::new(),
-                    sent: 0,
-                    eof_requested: false,
-                };
-                stream.update_interest()?;
-                Ok(StreamIo::Readiness(Box::new(stream)))
-            }
+            IoMode::Readiness => StreamIo::open_readiness(Endpoint::Socket(sock), token),
         }
+    }
+
+    /// Takes one end of a pipe over under `token`: a read end reads as a socket does; a
+    /// write end reports its reader closing as an error (`BrokenPipe`), bytes buffered or
+    /// not.
+    pub(crate) fn open_pipe(pipe: HostPipe, token: u64, mode: IoMode) -> Result<StreamIo> {
+        match mode {
+            IoMode::Completion => pipe
+                .into_stream(token, READ_BUDGET)
+                .map(StreamIo::Completion),
+            IoMode::Readiness => StreamIo::open_readiness(Endpoint::Pipe(pipe), token),
+        }
+    }
+
+    fn open_readiness(io: Endpoint, token: u64) -> Result<StreamIo> {
+        let source = io.source()?;
+        let mut stream = ReadinessStream {
+            // A pipe's write end has nothing to read: it starts as if at the end.
+            read_eof: !io.can_read(),
+            io,
+            source,
+            token,
+            registered: false,
+            reading: true,
+            buf: Vec::new(),
+            sent: 0,
+            eof_requested: false,
+        };
+        stream.update_interest()?;
+        Ok(StreamIo::Readiness(Box::new(stream)))
     }
 
     /// Sends what the kernel takes now and buffers the rest (in the host in completion
@@ -97,10 +116,10 @@ impl StreamIo {
         match self {
             StreamIo::Completion(s) => s.write_eof(),
             StreamIo::Readiness(s) => {
-                s.eof_requested = true;
                 if s.pending() == 0 {
-                    s.sock.shutdown(crate::net::Shutdown::Write)?;
+                    s.io.shutdown_write()?;
                 }
+                s.eof_requested = true;
                 Ok(())
             }
         }
@@ -128,28 +147,28 @@ impl StreamIo {
     pub(crate) fn set_option(&self, opt: SockOpt) -> Result<()> {
         match self {
             StreamIo::Completion(s) => s.set_option(opt),
-            StreamIo::Readiness(s) => s.sock.set_option(opt),
+            StreamIo::Readiness(s) => s.io.socket()?.set_option(opt),
         }
     }
 
     pub(crate) fn get_option(&self, name: SockOptName) -> Result<SockOpt> {
         match self {
             StreamIo::Completion(s) => s.get_option(name),
-            StreamIo::Readiness(s) => s.sock.get_option(name),
+            StreamIo::Readiness(s) => s.io.socket()?.get_option(name),
         }
     }
 
     pub(crate) fn local_address(&self) -> Result<Address> {
         match self {
             StreamIo::Completion(s) => s.local_address(),
-            StreamIo::Readiness(s) => s.sock.local_address(),
+            StreamIo::Readiness(s) => s.io.socket()?.local_address(),
         }
     }
 
     pub(crate) fn peer_address(&self) -> Result<Address> {
         match self {
             StreamIo::Completion(s) => s.peer_address(),
-            StreamIo::Readiness(s) => s.sock.peer_address(),
+            StreamIo::Readiness(s) => s.io.socket()?.peer_address(),
         }
     }
 }
@@ -163,6 +182,13 @@ impl ReadinessStream {
     fn update_interest(&mut self) -> Result<()> {
         let readable = self.reading && !self.read_eof;
         let writable = self.pending() > 0;
+        if !readable && !writable && self.io.is_pipe_writer() {
+            // Watched for its reader closing, which the kernel reports unasked; asking
+            // for writability would report an idle pipe on every wait.
+            self.source.watch_hangup(self.registered, self.token)?;
+            self.registered = true;
+            return Ok(());
+        }
         self.source
             .watch(self.registered, self.token, readable, writable)?;
         self.registered = readable || writable;
@@ -173,7 +199,7 @@ impl ReadinessStream {
         let mut taken = 0;
         if self.pending() == 0 {
             // The common case: the kernel takes it all, nothing is buffered.
-            if let Progress::Done(n) = self.sock.send(data)? {
+            if let Progress::Done(n) = self.io.send(data)? {
                 taken = n;
             }
             if taken == data.len() {
@@ -195,7 +221,7 @@ impl ReadinessStream {
         ev.readiness.writable = false;
         ev.readiness.hangup = false;
         if (r.readable || r.hangup) && self.reading && !self.read_eof {
-            match self.sock.recv(READ_BUDGET as usize) {
+            match self.io.recv(READ_BUDGET as usize) {
                 Ok(Progress::Done(data)) if data.is_empty() => {
                     self.read_eof = true;
                     ev.readiness.hangup = true;
@@ -214,7 +240,7 @@ impl ReadinessStream {
         }
         if (r.writable || r.hangup) && self.pending() > 0 {
             while self.pending() > 0 {
-                match self.sock.send(&self.buf[self.sent..]) {
+                match self.io.send(&self.buf[self.sent..]) {
                     Ok(Progress::Done(n)) => self.sent += n,
                     Ok(Progress::Pending) => break,
                     Err(err) => {
@@ -228,7 +254,7 @@ impl ReadinessStream {
                 self.buf.clear();
                 self.sent = 0;
                 if self.eof_requested
-                    && let Err(err) = self.sock.shutdown(crate::net::Shutdown::Write)
+                    && let Err(err) = self.io.shutdown_write()
                 {
                     ev.error = Some(err);
                 }
@@ -238,6 +264,12 @@ impl ReadinessStream {
             }
             ev.readiness.writable = true;
             ev.write_buffered = self.pending() as u64;
+        }
+        if r.hangup && self.io.is_pipe_writer() {
+            // The reader closed: nothing written from now on can arrive.
+            ev.readiness.hangup = true;
+            ev.error = Some(Endpoint::reader_gone());
+            return;
         }
         if let Err(err) = self.update_interest() {
             ev.error.get_or_insert(err);

@@ -20,6 +20,7 @@ use crate::exception_handler::ExceptionContext;
 use crate::io_registry::IoEntry;
 use crate::log::{self, Level};
 use crate::net::{Address, SockOpt, SockOptName, Socket};
+use crate::os::PipeInfo;
 use crate::protocols::Protocol;
 use crate::stream_io::StreamIo;
 use crate::sys::Event;
@@ -49,6 +50,9 @@ pub enum ExtraInfo {
     Address(Address),
     /// `socket`: the transport's socket, for options and addresses.
     Socket(TransportSocket),
+    /// `pipe`: which pipe end a pipe transport (`connect_read_pipe`,
+    /// `connect_write_pipe`) drives.
+    Pipe(PipeInfo),
 }
 
 /// The socket of a transport, as `get_extra_info("socket")` gives it (asyncio's
@@ -83,6 +87,8 @@ pub(crate) struct TransportInner {
     written_in: Cell<u64>,
     sockname: Option<Address>,
     peername: Option<Address>,
+    /// The pipe end of a pipe transport; `None` for a socket's.
+    pipe: Option<PipeInfo>,
     /// Runs once the connection is lost (a server counts its connections this way).
     on_lost: RefCell<Vec<Box<dyn FnOnce()>>>,
 }
@@ -133,6 +139,36 @@ impl Transport {
         let host = sock.take_host()?;
         let sockname = host.local_address().ok();
         let peername = host.peer_address().ok();
+        let mode = lp.io_mode();
+        Transport::start(lp, protocol, (sockname, peername), None, |key| {
+            StreamIo::open(host, key, mode)
+        })
+    }
+
+    /// Takes one end of a pipe over (asyncio's `connect_read_pipe`/`connect_write_pipe`)
+    /// and schedules `connection_made` on the protocol. The same machinery as a socket's:
+    /// a read end never writes, a write end never reads (see `pipe_transports.rs`).
+    pub(crate) fn open_pipe(
+        lp: &EventLoop,
+        pipe: crate::sys::fs::HostPipe,
+        info: PipeInfo,
+        protocol: SharedProtocol,
+    ) -> Result<Transport> {
+        let mode = lp.io_mode();
+        Transport::start(lp, protocol, (None, None), Some(info), |key| {
+            StreamIo::open_pipe(pipe, key, mode)
+        })
+    }
+
+    /// Registers a new transport with the loop, opens its I/O under the loop's key
+    /// (`open`) and schedules `connection_made`.
+    fn start(
+        lp: &EventLoop,
+        protocol: SharedProtocol,
+        (sockname, peername): (Option<Address>, Option<Address>),
+        pipe: Option<PipeInfo>,
+        open: impl FnOnce(u64) -> Result<StreamIo>,
+    ) -> Result<Transport> {
         let inner = Rc::new(TransportInner {
             lp: lp.clone(),
             key: Cell::new(None),
@@ -154,6 +190,7 @@ impl Transport {
             written_in: Cell::new(u64::MAX),
             sockname,
             peername,
+            pipe,
             on_lost: RefCell::new(Vec::new()),
         });
         // The loop holds the transport until the connection is lost, as asyncio's selector
@@ -164,7 +201,7 @@ impl Transport {
             .borrow_mut()
             .insert(IoEntry::Stream(inner.clone()));
         inner.key.set(Some(key));
-        match StreamIo::open(host, key as u64, lp.io_mode()) {
+        match open(key as u64) {
             Ok(io) => *inner.io.borrow_mut() = Some(io),
             Err(err) => {
                 lp.inner.io.borrow_mut().remove(key);
@@ -307,15 +344,16 @@ impl Transport {
         self.inner.write_buffer_size()
     }
 
-    /// asyncio's `get_extra_info`: `peername`, `sockname` and `socket`; `None` for other
-    /// names.
+    /// asyncio's `get_extra_info`: `peername`, `sockname` and `socket` for a socket's
+    /// transport, `pipe` for a pipe's; `None` for other names.
     pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
         match name {
             "peername" => self.inner.peername.clone().map(ExtraInfo::Address),
             "sockname" => self.inner.sockname.clone().map(ExtraInfo::Address),
-            "socket" => Some(ExtraInfo::Socket(TransportSocket(Rc::downgrade(
-                &self.inner,
-            )))),
+            "socket" if self.inner.pipe.is_none() => Some(ExtraInfo::Socket(TransportSocket(
+                Rc::downgrade(&self.inner),
+            ))),
+            "pipe" => self.inner.pipe.clone().map(ExtraInfo::Pipe),
             _ => None,
         }
     }
@@ -431,7 +469,12 @@ impl TransportInner {
             }
         }
         if let Some(err) = ev.error {
-            self.fatal_error(err, "Fatal read error on socket transport");
+            let message = match self.pipe.as_ref().map(|info| info.end) {
+                Some(crate::os::PipeEnd::Write) => "Fatal write error on pipe transport",
+                Some(crate::os::PipeEnd::Read) => "Fatal read error on pipe transport",
+                None => "Fatal read error on socket transport",
+            };
+            self.fatal_error(err, message);
             return;
         }
         if ev.readiness.hangup && !self.conn_lost.get() {
@@ -448,7 +491,9 @@ impl TransportInner {
             Some(p) => p.borrow_mut().eof_received(),
             None => false,
         };
-        if !keep_open {
+        // A read pipe has nothing left to do after its end, whatever the protocol says
+        // (asyncio's `_UnixReadPipeTransport` closes too).
+        if !keep_open || self.pipe.is_some() {
             self.close();
         }
     }

@@ -24,7 +24,8 @@ wasmtime::component::bindgen!({
         "sandloop:host/dns.name-lookup": crate::dns::NameLookup,
         "sandloop:host/executor.pool": crate::executor::Pool,
         "sandloop:host/executor.job": crate::executor::Job,
+        "sandloop:host/fs.pipe": crate::fs::Pipe,
     },
 });
 
-pub use sandloop::host::{dns, executor, inbox, net, reactor, types};
+pub use sandloop::host::{dns, executor, fs, inbox, net, reactor, types};

@@ -43,7 +43,9 @@
 //!   the workload on host threads (like a process pool), running the jobs the component
 //!   exports; answers come through the reactor;
 //! - [`inbox`]: messages posted into a running loop from outside it, the host side of
-//!   `call_soon_threadsafe`.
+//!   `call_soon_threadsafe`;
+//! - [`fs`]: pipes and the workload's own stdio as pipe ends, in readiness mode or taken
+//!   over by a completion-mode [`net::Stream`].
 //!
 //! OS failures reach the guest as a WIT `error` with a kind it can match
 //! (`connection-refused`, `would-block`, ...) and a message naming the operation, the
@@ -102,6 +104,7 @@ mod bindings;
 pub mod dns;
 mod error;
 pub mod executor;
+pub mod fs;
 pub mod inbox;
 pub mod net;
 pub mod policy;

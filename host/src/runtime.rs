@@ -18,6 +18,7 @@ use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use crate::bindings::{dns, executor, inbox, net, reactor, types};
 use crate::dns::HasDns;
 use crate::executor::{HasExecutor, WorkerPre};
+use crate::fs::HasFs;
 use crate::inbox::Inbox;
 use crate::net::HasNet;
 use crate::reactor::HasReactor;
@@ -225,6 +226,9 @@ impl Runtime {
         inbox::add_to_linker::<State, HasSelf<Inbox>>(&mut linker, State::inbox)
             .map_err(anyhow::Error::from)
             .context("failed to link sandloop:host/inbox")?;
+        crate::bindings::fs::add_to_linker::<State, HasFs>(&mut linker, State::fs_view)
+            .map_err(anyhow::Error::from)
+            .context("failed to link sandloop:host/fs")?;
         Ok(Runtime {
             engine,
             linker,

@@ -16,6 +16,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::dns::{DnsView, Resolver};
 use crate::executor::{Executor, ExecutorView, WorkerPre, WorkerSpec, runners};
+use crate::fs::{FsView, StdioAccess};
 use crate::inbox::{Inbox, Poster};
 use crate::net::NetView;
 use crate::policy::Policy;
@@ -36,6 +37,8 @@ pub(crate) struct State {
     resolver: Resolver,
     executor: Executor,
     inbox: Inbox,
+    /// Which of the workload's stdio `fs` hands out as pipes (none for executor workers).
+    stdio: StdioAccess,
 }
 
 impl State {
@@ -70,7 +73,11 @@ impl State {
             policy: opts.policy.clone(),
             capture: capture.clone(),
         };
-        let state = State::with(builder, Arc::new(spec))?;
+        let mut state = State::with(builder, Arc::new(spec))?;
+        state.stdio = StdioAccess {
+            stdin: opts.inherit_stdin,
+            output: !opts.capture_output,
+        };
         Ok((state, capture))
     }
 
@@ -96,6 +103,7 @@ impl State {
             resolver,
             executor,
             inbox,
+            stdio: StdioAccess::default(),
         })
     }
 
@@ -123,6 +131,15 @@ impl State {
             reactor: &mut self.reactor,
             table: &mut self.table,
             policy: &self.policy,
+        }
+    }
+
+    /// The reactor, the table and the stdio the run hands out, for the `fs` interface.
+    pub(crate) fn fs_view(&mut self) -> FsView<'_> {
+        FsView {
+            reactor: &mut self.reactor,
+            table: &mut self.table,
+            stdio: self.stdio,
         }
     }
 

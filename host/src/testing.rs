@@ -11,6 +11,7 @@ use crate::bindings::reactor::{Batch, Host as _, Interest, StreamWrite};
 use crate::bindings::types::Error;
 use crate::dns::{DnsView, Resolver};
 use crate::executor::{Executor, ExecutorView, RunnerFactory};
+use crate::fs::{FsView, StdioAccess};
 use crate::inbox::Inbox;
 use crate::net::NetView;
 use crate::policy::Policy;
@@ -62,6 +63,15 @@ impl Fixture {
             reactor: &mut self.reactor,
             table: &mut self.table,
             policy: &self.policy,
+        }
+    }
+
+    /// The `fs` interface, handing out the stdio `stdio` grants.
+    pub(crate) fn fs(&mut self, stdio: StdioAccess) -> FsView<'_> {
+        FsView {
+            reactor: &mut self.reactor,
+            table: &mut self.table,
+            stdio,
         }
     }
 

@@ -8,4 +8,4 @@ wit_bindgen::generate!({
     path: "../wit",
 });
 
-pub(crate) use self::sandloop::host::{dns, executor, inbox, net, reactor, types};
+pub(crate) use self::sandloop::host::{dns, executor, fs, inbox, net, reactor, types};

@@ -50,7 +50,7 @@ fn is_pending(err: &types::Error) -> bool {
     )
 }
 
-fn wit_result<T>(r: std::result::Result<T, types::Error>) -> Result<T> {
+pub(crate) fn wit_result<T>(r: std::result::Result<T, types::Error>) -> Result<T> {
     r.map_err(error_from_wit)
 }
 
@@ -142,7 +142,7 @@ pub(crate) enum Progress<T> {
     Pending,
 }
 
-fn progress<T>(r: std::result::Result<T, types::Error>) -> Result<Progress<T>> {
+pub(crate) fn progress<T>(r: std::result::Result<T, types::Error>) -> Result<Progress<T>> {
     match r {
         Ok(v) => Ok(Progress::Done(v)),
         Err(e) if is_pending(&e) => Ok(Progress::Pending),
@@ -271,6 +271,22 @@ fn reactor_error(op: &str, e: reactor::ErrorCode) -> Error {
 }
 
 impl HostSource {
+    /// Wraps a source another interface handed out (a pipe end's).
+    pub(crate) fn from_wit(source: reactor::Source) -> HostSource {
+        HostSource(source)
+    }
+
+    /// Registers or re-registers the source for hang-ups only (a pipe's write end whose
+    /// reader may close), the kernel reporting them unasked.
+    pub(crate) fn watch_hangup(&self, registered: bool, token: u64) -> Result<()> {
+        let want = reactor::Interest::HANGUP;
+        if registered {
+            reactor::reregister(&self.0, token, want).map_err(|e| reactor_error("reregister", e))
+        } else {
+            reactor::register(&self.0, token, want).map_err(|e| reactor_error("register", e))
+        }
+    }
+
     /// Registers, re-registers or (with neither direction) deregisters the source.
     pub(crate) fn watch(
         &self,
@@ -302,6 +318,12 @@ pub(crate) struct HostStream {
 }
 
 impl HostStream {
+    /// Wraps a stream another interface opened (a pipe end's).
+    pub(crate) fn from_wit(stream: net::Stream) -> HostStream {
+        let id = stream.id();
+        HostStream { stream, id }
+    }
+
     /// The host's number for the stream in a [`super::StreamWrite`].
     pub(crate) fn id(&self) -> u32 {
         self.id

@@ -34,19 +34,22 @@
 //! the budget, before the kernel said "would block", leaves data behind with no new edge
 //! coming: the reactor re-arms such a stream before its next wait.
 
+mod endpoint;
+
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd as _;
 
 use mio::unix::SourceFd;
-use wasmtime::component::Resource;
+use wasmtime::component::{Resource, ResourceTable};
 
-use super::{NetView, Socket, address, options, send};
+use super::{NetView, Socket, options};
 use crate::bindings::net::{HostStream, OptionName, SocketOption};
 use crate::bindings::reactor::{Event, Interest};
 use crate::bindings::types::{Address, Error, ErrorKind};
-use crate::error::{error, io_error, io_error_untargeted};
+use crate::error::{error, io_error_untargeted};
+use crate::fs::Pipe;
 use crate::reactor::{self, TokenKind};
+use endpoint::Endpoint;
 
 /// The largest read budget of a stream (a larger one is lowered to this).
 pub const MAX_READ_BUDGET: usize = 1 << 20;
@@ -63,12 +66,14 @@ const FIRST_READ_CAPACITY: usize = 16 << 10;
 /// A write buffer that keeps its allocation while bytes come and go.
 const KEPT_WRITE_CAPACITY: usize = 64 << 10;
 
-/// A connected stream socket whose I/O the host does: the WIT `net.stream`.
+/// A connected stream socket (or a pipe end) whose I/O the host does: the WIT
+/// `net.stream`.
 ///
-/// Made by `stream.open` from a [`Socket`]; dropping it deregisters it from the reactor
-/// and closes the socket, discarding what is still buffered (a transport's `abort`).
+/// Made by `stream.open` from a [`Socket`], or by `fs.open-stream` from a [`Pipe`];
+/// dropping it deregisters it from the reactor and closes the socket, discarding what is
+/// still buffered (a transport's `abort`).
 pub struct Stream {
-    socket: socket2::Socket,
+    io: Endpoint,
     /// The guest's token for this stream's events.
     token: u64,
     /// The stream's `ResourceTable` index: its mio token is made from it.
@@ -122,26 +127,28 @@ enum ReadEnd {
 }
 
 impl Stream {
-    fn new(
-        socket: socket2::Socket,
-        peer: Option<SocketAddr>,
-        token: u64,
-        read_budget: u32,
-    ) -> Stream {
+    fn new(io: Endpoint, peer: Option<SocketAddr>, token: u64, read_budget: u32) -> Stream {
         Stream {
-            socket,
+            // A pipe's write end has nothing to read: it starts as if at the end.
+            read_closed: !io.can_read(),
+            io,
             token,
             rep: 0,
             peer,
             read_budget: (read_budget as usize).clamp(1, MAX_READ_BUDGET),
             reading: true,
-            read_closed: false,
             write_buffer: WriteBuffer::default(),
             write_eof: WriteEof::Open,
             failure: None,
             registered: None,
             report_buffer: false,
         }
+    }
+
+    /// A stream over one end of a pipe (`fs.open-stream`): a read end reads as a socket
+    /// does; a write end is watched for its reader closing, buffered bytes or not.
+    pub(crate) fn for_pipe(pipe: Pipe, token: u64, read_budget: u32) -> Stream {
+        Stream::new(Endpoint::Pipe(pipe), None, token, read_budget)
     }
 
     /// The bytes buffered for writing.
@@ -160,6 +167,13 @@ impl Stream {
             (true, true) => Some(mio::Interest::READABLE | mio::Interest::WRITABLE),
             (true, false) => Some(mio::Interest::READABLE),
             (false, true) => Some(mio::Interest::WRITABLE),
+            // A pipe's write end stays watched while open, so that its reader closing is
+            // reported even with nothing buffered. Readability never comes on a write
+            // end: the only event is the error epoll reports once the reader is gone,
+            // with no wake-up each time the reader makes room.
+            (false, false) if self.io.is_pipe_writer() && self.write_eof == WriteEof::Open => {
+                Some(mio::Interest::READABLE)
+            }
             (false, false) => None,
         }
     }
@@ -171,7 +185,7 @@ impl Stream {
         if wanted == self.registered && !force {
             return Ok(());
         }
-        let fd = self.socket.as_raw_fd();
+        let fd = self.io.as_raw_fd();
         let mut source = SourceFd(&fd);
         let token = reactor::token(TokenKind::Stream, self.rep);
         match (self.registered, wanted) {
@@ -208,7 +222,7 @@ impl Stream {
     /// Deregisters the stream (before it is dropped).
     fn deregister(&mut self, registry: &mio::Registry) {
         if self.registered.take().is_some() {
-            let fd = self.socket.as_raw_fd();
+            let fd = self.io.as_raw_fd();
             if let Err(err) = registry.deregister(&mut SourceFd(&fd)) {
                 tracing::debug!(token = self.token, %err, "stream: deregistering failed");
             }
@@ -261,6 +275,12 @@ impl Stream {
                 Ok(_) => readiness |= Interest::WRITABLE,
                 Err(err) => failure = Some(err),
             }
+        }
+
+        if failure.is_none() && self.failure.is_none() && trouble && self.io.is_pipe_writer() {
+            // epoll reports an error on a pipe's write end once its reader is gone: no
+            // write can succeed any more, buffered bytes or not.
+            failure = Some(self.io.reader_gone());
         }
 
         match failure {
@@ -319,7 +339,7 @@ impl Stream {
                 data.reserve((data.len() - start).min(left));
             }
             let asked = (data.capacity() - data.len()).min(left);
-            match super::recv_into(&self.socket, data, left) {
+            match self.io.read_into(data, left, self.peer) {
                 Ok(0) => return ReadEnd::Eof,
                 Ok(n) => {
                     *room -= n;
@@ -327,14 +347,8 @@ impl Stream {
                         return ReadEnd::Drained;
                     }
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return ReadEnd::Drained,
-                Err(err) => {
-                    return ReadEnd::Failed(io_error(
-                        "recv from",
-                        address::Peer(self.peer, &self.socket),
-                        &err,
-                    ));
-                }
+                Err(err) if err.kind == ErrorKind::WouldBlock => return ReadEnd::Drained,
+                Err(err) => return ReadEnd::Failed(err),
             }
         }
     }
@@ -344,21 +358,13 @@ impl Stream {
     fn flush(&mut self) -> Result<usize, Error> {
         let mut flushed = 0;
         while !self.write_buffer.is_empty() {
-            match send(&self.socket, self.write_buffer.pending()) {
-                // A stream socket takes at least one byte or says "would block"; never
-                // spin on a zero.
-                Ok(0) => break,
-                Ok(n) => {
+            // A stream socket or a pipe takes at least one byte or says "would block"
+            // (a zero here); never spin on a zero.
+            match self.io.write(self.write_buffer.pending(), self.peer)? {
+                0 => break,
+                n => {
                     self.write_buffer.consume(n);
                     flushed += n;
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                Err(err) => {
-                    return Err(io_error(
-                        "send to",
-                        address::Peer(self.peer, &self.socket),
-                        &err,
-                    ));
                 }
             }
         }
@@ -370,15 +376,7 @@ impl Stream {
 
     fn shutdown_write(&mut self) -> Result<(), Error> {
         self.write_eof = WriteEof::Done;
-        self.socket
-            .shutdown(std::net::Shutdown::Write)
-            .map_err(|err| {
-                io_error(
-                    "shutdown (write) of",
-                    address::Peer(self.peer, &self.socket),
-                    &err,
-                )
-            })
+        self.io.shutdown_write(self.peer)
     }
 
     /// The error of a call on a stream that already failed.
@@ -427,15 +425,9 @@ impl Stream {
         if data.is_empty() || !self.write_buffer.is_empty() {
             return Ok(0);
         }
-        match send(&self.socket, data) {
-            Ok(n) => Ok(n),
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(0),
-            Err(err) => {
-                let err = io_error("send to", address::Peer(self.peer, &self.socket), &err);
-                self.fail(err.clone(), registry);
-                Err(err)
-            }
-        }
+        self.io.write(data, self.peer).inspect_err(|err| {
+            self.fail(err.clone(), registry);
+        })
     }
 
     /// Watches for writability after bytes were buffered.
@@ -490,6 +482,8 @@ impl Stream {
         if self.write_eof != WriteEof::Open {
             return Ok(());
         }
+        // A pipe has no write side to shut down: say so now, not after the flush.
+        self.io.socket("write-eof")?;
         if self.write_buffer.is_empty() {
             self.shutdown_write()
         } else {
@@ -593,18 +587,8 @@ impl HostStream for NetView<'_> {
                 "open a stream: the socket is not a stream socket",
             )));
         }
-        let stream = self
-            .table
-            .push(Stream::new(socket, peer, token, read_budget))?;
-        let registry = self.reactor.registry();
-        let entry = self.table.get_mut(&stream)?;
-        entry.rep = stream.rep();
-        if let Err(err) = entry.sync_interest(registry, false) {
-            let err = io_error_untargeted("open a stream: register with the reactor", &err);
-            self.table.delete(stream)?;
-            return Ok(Err(err));
-        }
-        Ok(Ok(stream))
+        let stream = Stream::new(Endpoint::Socket(socket), peer, token, read_budget);
+        install(self.table, self.reactor.registry(), stream, "open a stream")
     }
 
     fn write(
@@ -642,7 +626,11 @@ impl HostStream for NetView<'_> {
         self_: Resource<Stream>,
         opt: SocketOption,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(options::set(&self.table.get(&self_)?.socket, opt))
+        let stream = self.table.get(&self_)?;
+        Ok(stream
+            .io
+            .socket("set-option")
+            .and_then(|socket| options::set(socket, opt)))
     }
 
     fn get_option(
@@ -650,21 +638,33 @@ impl HostStream for NetView<'_> {
         self_: Resource<Stream>,
         name: OptionName,
     ) -> wasmtime::Result<Result<SocketOption, Error>> {
-        Ok(options::get(&self.table.get(&self_)?.socket, name))
+        let stream = self.table.get(&self_)?;
+        Ok(stream
+            .io
+            .socket("get-option")
+            .and_then(|socket| options::get(socket, name)))
     }
 
     fn local_address(
         &mut self,
         self_: Resource<Stream>,
     ) -> wasmtime::Result<Result<Address, Error>> {
-        Ok(super::local_address(&self.table.get(&self_)?.socket))
+        let stream = self.table.get(&self_)?;
+        Ok(stream
+            .io
+            .socket("local-address")
+            .and_then(super::local_address))
     }
 
     fn peer_address(
         &mut self,
         self_: Resource<Stream>,
     ) -> wasmtime::Result<Result<Address, Error>> {
-        Ok(super::peer_address(&self.table.get(&self_)?.socket))
+        let stream = self.table.get(&self_)?;
+        Ok(stream
+            .io
+            .socket("peer-address")
+            .and_then(super::peer_address))
     }
 
     fn drop(&mut self, rep: Resource<Stream>) -> wasmtime::Result<()> {
@@ -672,6 +672,25 @@ impl HostStream for NetView<'_> {
         stream.deregister(self.reactor.registry());
         Ok(())
     }
+}
+
+/// Puts `stream` in the table and registers it with the reactor under its table index;
+/// on failure the stream (and what it owns) is closed and the error names `op`.
+pub(crate) fn install(
+    table: &mut ResourceTable,
+    registry: &mio::Registry,
+    stream: Stream,
+    op: &str,
+) -> wasmtime::Result<Result<Resource<Stream>, Error>> {
+    let stream = table.push(stream)?;
+    let entry = table.get_mut(&stream)?;
+    entry.rep = stream.rep();
+    if let Err(err) = entry.sync_interest(registry, false) {
+        let err = io_error_untargeted(&format!("{op}: register with the reactor"), &err);
+        table.delete(stream)?;
+        return Ok(Err(err));
+    }
+    Ok(Ok(stream))
 }
 
 #[cfg(test)]

@@ -1,0 +1,176 @@
+//! Pipes (what asyncio users get from `os.pipe()`) and the workload's own stdin, stdout
+//! and stderr as pipe ends.
+//!
+//! A pipe end is non-blocking and closed when dropped. Use it directly ([`PipeReader::read`],
+//! [`PipeWriter::write`], watched with `add_reader`/`add_writer`), or hand it to
+//! [`EventLoop::connect_read_pipe`](crate::EventLoop::connect_read_pipe) /
+//! [`EventLoop::connect_write_pipe`](crate::EventLoop::connect_write_pipe) for a pipe
+//! transport. The two ends are distinct types, so a read end cannot be given to a write
+//! transport by mistake.
+//!
+//! ```no_run
+//! # async fn demo() -> sandloop::Result<()> {
+//! let (reader, writer) = sandloop::os::pipe()?;
+//! writer.write(b"ping")?;
+//! drop(writer); // the reader sees the end of the stream after "ping"
+//! # Ok(()) }
+//! ```
+//!
+//! The workload's stdio is a pipe end only when the run inherits the host's stdio and it
+//! is a pipe, a socket or a character device (asyncio's rule for pipe transports); the
+//! `sandloop` CLI inherits all three. Otherwise [`stdin`], [`stdout`] and [`stderr`] fail
+//! with `Unsupported` and say why (the embedding captures the output, stdin is a regular
+//! file, ...). No policy grant is needed: a pipe reaches nothing outside the workload.
+
+use std::cell::OnceCell;
+use std::fmt;
+use std::io;
+
+use crate::error::{Error, Result};
+use crate::net::{AsHandle, Socket};
+use crate::sys::fs::HostPipe;
+use crate::sys::net::Progress;
+
+/// Which way a pipe end carries bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PipeEnd {
+    /// The end that reads.
+    Read,
+    /// The end that writes.
+    Write,
+}
+
+/// What `get_extra_info("pipe")` of a pipe transport tells: which end, of what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PipeInfo {
+    /// `pipe` for an end of [`pipe()`], or `stdin`, `stdout`, `stderr`.
+    pub name: String,
+    /// Which end the transport drives.
+    pub end: PipeEnd,
+}
+
+/// One end of a pipe, held until dropped (which closes it) or handed to a transport.
+struct PipeHandle {
+    host: HostPipe,
+    /// The watch-only socket `add_reader`/`add_writer` use, made on first use (a
+    /// duplicate of the descriptor, as for a socket).
+    watch: OnceCell<Socket>,
+}
+
+impl PipeHandle {
+    fn new(host: HostPipe) -> PipeHandle {
+        PipeHandle {
+            host,
+            watch: OnceCell::new(),
+        }
+    }
+
+    fn watch(&self) -> &Socket {
+        // A source that cannot be made (out of descriptors) leaves a watch that reports
+        // the socket as closed when `add_reader` tries it.
+        self.watch
+            .get_or_init(|| Socket::watch_only(self.host.source().ok()))
+    }
+
+    fn info(&self) -> PipeInfo {
+        PipeInfo {
+            name: self.host.name(),
+            end: self.host.end(),
+        }
+    }
+}
+
+/// The read end of a pipe.
+pub struct PipeReader(PipeHandle);
+
+/// The write end of a pipe.
+pub struct PipeWriter(PipeHandle);
+
+impl PipeReader {
+    /// Reads at most `max` bytes without blocking; empty at the end of the stream,
+    /// `Err` of kind `WouldBlock` when nothing is there yet.
+    pub fn read(&self, max: usize) -> Result<Vec<u8>> {
+        match self.0.host.read(max)? {
+            Progress::Done(data) => Ok(data),
+            Progress::Pending => Err(Error::Os(io::Error::from(io::ErrorKind::WouldBlock))),
+        }
+    }
+
+    /// Which pipe this is the read end of.
+    pub fn info(&self) -> PipeInfo {
+        self.0.info()
+    }
+
+    pub(crate) fn into_host(self) -> HostPipe {
+        self.0.host
+    }
+}
+
+impl PipeWriter {
+    /// Writes what the pipe takes of `data` without blocking; `Err` of kind `WouldBlock`
+    /// when the pipe is full, `BrokenPipe` when the reader is gone.
+    pub fn write(&self, data: &[u8]) -> Result<usize> {
+        match self.0.host.write(data)? {
+            Progress::Done(n) => Ok(n),
+            Progress::Pending => Err(Error::Os(io::Error::from(io::ErrorKind::WouldBlock))),
+        }
+    }
+
+    /// Which pipe this is the write end of.
+    pub fn info(&self) -> PipeInfo {
+        self.0.info()
+    }
+
+    pub(crate) fn into_host(self) -> HostPipe {
+        self.0.host
+    }
+}
+
+impl AsHandle for PipeReader {
+    fn as_socket(&self) -> &Socket {
+        self.0.watch()
+    }
+}
+
+impl AsHandle for PipeWriter {
+    fn as_socket(&self) -> &Socket {
+        self.0.watch()
+    }
+}
+
+impl fmt::Debug for PipeReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PipeReader({})", self.0.host.name())
+    }
+}
+
+impl fmt::Debug for PipeWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PipeWriter({})", self.0.host.name())
+    }
+}
+
+/// A new pipe: `(read end, write end)`, both non-blocking (asyncio users call `os.pipe()`).
+pub fn pipe() -> Result<(PipeReader, PipeWriter)> {
+    let (read, write) = HostPipe::pair()?;
+    Ok((
+        PipeReader(PipeHandle::new(read)),
+        PipeWriter(PipeHandle::new(write)),
+    ))
+}
+
+/// The workload's stdin as a pipe's read end. Each call gives a new handle of its own.
+pub fn stdin() -> Result<PipeReader> {
+    HostPipe::stdin().map(|p| PipeReader(PipeHandle::new(p)))
+}
+
+/// The workload's stdout as a pipe's write end. Each call gives a new handle of its own;
+/// what Rust's `println!` writes goes to the same place, unordered with the pipe's bytes.
+pub fn stdout() -> Result<PipeWriter> {
+    HostPipe::stdout().map(|p| PipeWriter(PipeHandle::new(p)))
+}
+
+/// The workload's stderr as a pipe's write end, as [`stdout`].
+pub fn stderr() -> Result<PipeWriter> {
+    HostPipe::stderr().map(|p| PipeWriter(PipeHandle::new(p)))
+}

@@ -1,0 +1,203 @@
+//! Pipe transports (asyncio's `_UnixReadPipeTransport` and `_UnixWritePipeTransport` of
+//! `unix_events.py`): `connect_read_pipe` and `connect_write_pipe`.
+//!
+//! Both are built on the stream [`Transport`]: in the default loop the host does the
+//! pipe's I/O (completion mode), on a `SelectorEventLoop` the loop reads and writes on
+//! readiness; flow control, buffering and the order of the protocol callbacks are the
+//! stream transport's. What differs from a socket:
+//! - a read pipe calls `data_received`, then `eof_received` and `connection_lost(None)`
+//!   when the writer closes, whatever `eof_received` returns (a pipe cannot half-close);
+//! - a write pipe's `write_eof` is `close`: buffered bytes are still written, then the
+//!   pipe is closed (the reader sees the end) and `connection_lost(None)` runs;
+//! - a write pipe whose reader closed ends with `connection_lost(Some(BrokenPipe))`, with
+//!   or without bytes buffered: the host watches the write end for the reader going away
+//!   even when there is nothing to write (asyncio's transport calls `connection_lost(None)`
+//!   when nothing is buffered; here the error says what happened).
+//!
+//! The protocol's `connection_made` receives the underlying [`Transport`]; the pipe
+//! transports returned by these methods are the same connection, with only the methods
+//! that apply to their direction.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::base_events::EventLoop;
+use crate::error::Result;
+use crate::os::{PipeReader, PipeWriter};
+use crate::protocols::Protocol;
+use crate::transports::{ExtraInfo, SharedProtocol, Transport};
+
+/// The read side of a pipe, driven by the loop (asyncio's read pipe transport).
+#[derive(Clone, Debug)]
+pub struct ReadPipeTransport(Transport);
+
+/// The write side of a pipe, driven by the loop (asyncio's write pipe transport).
+#[derive(Clone, Debug)]
+pub struct WritePipeTransport(Transport);
+
+impl EventLoop {
+    /// Runs a protocol made by `factory` on the read end `pipe` (asyncio's
+    /// `connect_read_pipe`). Resolves once `connection_made` has run.
+    pub async fn connect_read_pipe<P, F>(
+        &self,
+        factory: F,
+        pipe: PipeReader,
+    ) -> Result<(ReadPipeTransport, Rc<RefCell<P>>)>
+    where
+        P: Protocol,
+        F: FnOnce() -> P,
+    {
+        self.check_closed()?;
+        let info = pipe.info();
+        let protocol = Rc::new(RefCell::new(factory()));
+        let transport = Transport::open_pipe(self, pipe.into_host(), info, protocol.clone())?;
+        // connection_made was scheduled before this task's next step.
+        crate::sleep(Duration::ZERO).await?;
+        Ok((ReadPipeTransport(transport), protocol))
+    }
+
+    /// Runs a protocol made by `factory` on the write end `pipe` (asyncio's
+    /// `connect_write_pipe`). Resolves once `connection_made` has run.
+    pub async fn connect_write_pipe<P, F>(
+        &self,
+        factory: F,
+        pipe: PipeWriter,
+    ) -> Result<(WritePipeTransport, Rc<RefCell<P>>)>
+    where
+        P: Protocol,
+        F: FnOnce() -> P,
+    {
+        self.check_closed()?;
+        let info = pipe.info();
+        let protocol = Rc::new(RefCell::new(factory()));
+        let transport = Transport::open_pipe(self, pipe.into_host(), info, protocol.clone())?;
+        crate::sleep(Duration::ZERO).await?;
+        // Nothing is read from a write end; the host or the stream knows (no read
+        // interest), so no call is needed here.
+        Ok((WritePipeTransport(transport), protocol))
+    }
+}
+
+impl ReadPipeTransport {
+    /// The loop the transport runs on.
+    pub fn get_loop(&self) -> EventLoop {
+        self.0.get_loop()
+    }
+
+    /// Stops delivering data until [`ReadPipeTransport::resume_reading`]; the pipe is
+    /// not read meanwhile, so its writer fills it and then waits.
+    pub fn pause_reading(&self) {
+        self.0.pause_reading();
+    }
+
+    /// Delivers data again.
+    pub fn resume_reading(&self) {
+        self.0.resume_reading();
+    }
+
+    /// Whether data is delivered (not paused, not closing).
+    pub fn is_reading(&self) -> bool {
+        self.0.is_reading()
+    }
+
+    /// Closes the pipe end; `connection_lost(None)` runs soon.
+    pub fn close(&self) {
+        self.0.close();
+    }
+
+    /// `true` once `close` was called or the pipe ended.
+    pub fn is_closing(&self) -> bool {
+        self.0.is_closing()
+    }
+
+    /// `pipe` gives [`ExtraInfo::Pipe`]; other names `None`.
+    pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
+        self.0.get_extra_info(name)
+    }
+
+    /// Replaces the protocol that receives the callbacks.
+    pub fn set_protocol(&self, protocol: SharedProtocol) {
+        self.0.set_protocol(protocol);
+    }
+
+    /// The protocol that receives the callbacks (`None` after `connection_lost`).
+    pub fn get_protocol(&self) -> Option<SharedProtocol> {
+        self.0.get_protocol()
+    }
+}
+
+impl WritePipeTransport {
+    /// The loop the transport runs on.
+    pub fn get_loop(&self) -> EventLoop {
+        self.0.get_loop()
+    }
+
+    /// Writes `data`: what the pipe takes now, the rest buffered and written as the reader
+    /// makes room. Ignored once the transport is closing.
+    pub fn write(&self, data: &[u8]) {
+        self.0.write(data);
+    }
+
+    /// Writes the concatenation of `chunks` with a single write.
+    pub fn writelines<'a>(&self, chunks: impl IntoIterator<Item = &'a [u8]>) {
+        self.0.writelines(chunks);
+    }
+
+    /// Closes the pipe once everything buffered is written: the reader sees the end of
+    /// the stream. The same as [`WritePipeTransport::close`], as in asyncio.
+    pub fn write_eof(&self) {
+        self.0.close();
+    }
+
+    /// Always `true`.
+    pub fn can_write_eof(&self) -> bool {
+        true
+    }
+
+    /// Closes at once, discarding what is buffered; `connection_lost(None)` runs soon.
+    pub fn abort(&self) {
+        self.0.abort();
+    }
+
+    /// Closes once everything buffered is written; then `connection_lost(None)` runs.
+    pub fn close(&self) {
+        self.0.close();
+    }
+
+    /// `true` once `close`, `write_eof` or `abort` was called, or the pipe broke.
+    pub fn is_closing(&self) -> bool {
+        self.0.is_closing()
+    }
+
+    /// The bytes written but not yet taken by the pipe.
+    pub fn get_write_buffer_size(&self) -> usize {
+        self.0.get_write_buffer_size()
+    }
+
+    /// Sets the water marks of the write buffer (see
+    /// [`Transport::set_write_buffer_limits`]).
+    pub fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<()> {
+        self.0.set_write_buffer_limits(high, low)
+    }
+
+    /// `(low, high)`: the water marks of the write buffer.
+    pub fn get_write_buffer_limits(&self) -> (usize, usize) {
+        self.0.get_write_buffer_limits()
+    }
+
+    /// `pipe` gives [`ExtraInfo::Pipe`]; other names `None`.
+    pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
+        self.0.get_extra_info(name)
+    }
+
+    /// Replaces the protocol that receives the callbacks.
+    pub fn set_protocol(&self, protocol: SharedProtocol) {
+        self.0.set_protocol(protocol);
+    }
+
+    /// The protocol that receives the callbacks (`None` after `connection_lost`).
+    pub fn get_protocol(&self) -> Option<SharedProtocol> {
+        self.0.get_protocol()
+    }
+}

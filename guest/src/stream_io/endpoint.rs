@@ -1,0 +1,79 @@
+//! What a readiness-mode stream reads from and writes to: a connected host socket or one
+//! end of a host pipe. The stream's buffering is the same for both; only the calls differ.
+
+use std::io;
+
+use crate::error::{Error, Result};
+use crate::net::Shutdown;
+use crate::os::PipeEnd;
+use crate::sys::fs::HostPipe;
+use crate::sys::net::{HostSocket, HostSource, Progress};
+
+/// The host resource under a [`super::ReadinessStream`].
+pub(crate) enum Endpoint {
+    Socket(HostSocket),
+    Pipe(HostPipe),
+}
+
+impl Endpoint {
+    pub(super) fn source(&self) -> Result<HostSource> {
+        match self {
+            Endpoint::Socket(s) => s.source(),
+            Endpoint::Pipe(p) => p.source(),
+        }
+    }
+
+    /// Whether there is anything to read (a pipe's write end has not).
+    pub(super) fn can_read(&self) -> bool {
+        !self.is_pipe_writer()
+    }
+
+    /// A pipe's write end: its reader closing is watched for even with nothing to send.
+    pub(super) fn is_pipe_writer(&self) -> bool {
+        matches!(self, Endpoint::Pipe(p) if p.end() == PipeEnd::Write)
+    }
+
+    pub(super) fn recv(&self, max: usize) -> Result<Progress<Vec<u8>>> {
+        match self {
+            Endpoint::Socket(s) => s.recv(max),
+            Endpoint::Pipe(p) => p.read(max),
+        }
+    }
+
+    pub(super) fn send(&self, data: &[u8]) -> Result<Progress<usize>> {
+        match self {
+            Endpoint::Socket(s) => s.send(data),
+            Endpoint::Pipe(p) => p.write(data),
+        }
+    }
+
+    /// Shuts a socket's write side down; a pipe has none (its transport closes instead).
+    pub(super) fn shutdown_write(&self) -> Result<()> {
+        match self {
+            Endpoint::Socket(s) => s.shutdown(Shutdown::Write),
+            Endpoint::Pipe(_) => Err(Error::Os(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "write_eof on a pipe: close the transport instead",
+            ))),
+        }
+    }
+
+    /// The socket, for options and addresses; `Unsupported` on a pipe.
+    pub(super) fn socket(&self) -> Result<&HostSocket> {
+        match self {
+            Endpoint::Socket(s) => Ok(s),
+            Endpoint::Pipe(_) => Err(Error::Os(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a pipe has no socket options or addresses",
+            ))),
+        }
+    }
+
+    /// The error of a pipe writer whose reader closed.
+    pub(super) fn reader_gone() -> Error {
+        Error::Os(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "write to pipe: the reader closed the pipe",
+        ))
+    }
+}

@@ -1,0 +1,159 @@
+//! Pipes: the host side of the WIT interface `sandloop:host/fs`.
+//!
+//! A [`Pipe`] is one end of an anonymous pipe the workload made (`fs.create-pipe`) or the
+//! workload's own stdin, stdout or stderr (see `stdio.rs`). The guest drives it in
+//! readiness mode (`pipe.source()` with the reactor, then `read`/`write`), or hands it to
+//! a completion-mode [`Stream`] with `open-stream`, whose I/O the host does as for a
+//! socket (see [`crate::net::stream`]).
+//!
+//! Pipes reach nothing outside the workload, and stdio is already the workload's: no
+//! policy grant is needed. Every pipe end lives in the instance's resource table and is
+//! closed when the guest drops it or when the instance ends.
+
+mod pipe;
+mod stdio;
+
+#[cfg(test)]
+mod tests;
+
+use std::os::fd::{FromRawFd as _, OwnedFd};
+
+use wasmtime::component::{HasData, Resource, ResourceTable};
+
+use crate::bindings::fs::{self as wit, PipeEnd};
+use crate::bindings::types::Error;
+use crate::error::io_error_untargeted;
+use crate::net::Stream;
+use crate::reactor::{Reactor, Source};
+
+pub use pipe::Pipe;
+pub(crate) use stdio::StdioAccess;
+use stdio::StdioStream;
+
+/// What the `fs` interface works with: the reactor (pipe streams register with it), the
+/// resource table, and which of the workload's stdio the run hands out.
+pub(crate) struct FsView<'a> {
+    pub(crate) reactor: &'a mut Reactor,
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) stdio: StdioAccess,
+}
+
+/// Selects [`FsView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasFs;
+
+impl HasData for HasFs {
+    type Data<'a> = FsView<'a>;
+}
+
+/// A new pipe, both ends non-blocking and close-on-exec.
+fn new_pipe() -> std::io::Result<(Pipe, Pipe)> {
+    let mut fds = [0; 2];
+    // SAFETY: `pipe2` writes two descriptors into `fds` or fails.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are fresh and owned by nobody else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((
+        Pipe::new(read, PipeEnd::Read, "pipe", false),
+        Pipe::new(write, PipeEnd::Write, "pipe", false),
+    ))
+}
+
+impl FsView<'_> {
+    fn stdio(&mut self, which: StdioStream) -> wasmtime::Result<Result<Resource<Pipe>, Error>> {
+        match stdio::open(which, self.stdio) {
+            Ok(pipe) => Ok(Ok(self.table.push(pipe)?)),
+            Err(err) => Ok(Err(err)),
+        }
+    }
+}
+
+impl wit::Host for FsView<'_> {
+    fn create_pipe(&mut self) -> wasmtime::Result<Result<(Resource<Pipe>, Resource<Pipe>), Error>> {
+        let (read, write) = match new_pipe() {
+            Ok(pair) => pair,
+            Err(err) => return Ok(Err(io_error_untargeted("pipe", &err))),
+        };
+        let read = self.table.push(read)?;
+        let write = self.table.push(write)?;
+        Ok(Ok((read, write)))
+    }
+
+    fn stdin(&mut self) -> wasmtime::Result<Result<Resource<Pipe>, Error>> {
+        self.stdio(StdioStream::Stdin)
+    }
+
+    fn stdout(&mut self) -> wasmtime::Result<Result<Resource<Pipe>, Error>> {
+        self.stdio(StdioStream::Stdout)
+    }
+
+    fn stderr(&mut self) -> wasmtime::Result<Result<Resource<Pipe>, Error>> {
+        self.stdio(StdioStream::Stderr)
+    }
+
+    fn open_stream(
+        &mut self,
+        p: Resource<Pipe>,
+        token: u64,
+        read_budget: u32,
+    ) -> wasmtime::Result<Result<Resource<Stream>, Error>> {
+        // The guest hands the end over (`own<pipe>`): the stream owns it now.
+        let pipe = self.table.delete(p)?;
+        let op = format!("open-stream of {}", pipe.describe());
+        let stream = Stream::for_pipe(pipe, token, read_budget);
+        crate::net::stream::install(self.table, self.reactor.registry(), stream, &op)
+    }
+}
+
+impl wit::HostPipe for FsView<'_> {
+    fn end(&mut self, self_: Resource<Pipe>) -> wasmtime::Result<PipeEnd> {
+        Ok(self.table.get(&self_)?.end())
+    }
+
+    fn name(&mut self, self_: Resource<Pipe>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&self_)?.name().to_string())
+    }
+
+    fn read(
+        &mut self,
+        self_: Resource<Pipe>,
+        max_len: u32,
+    ) -> wasmtime::Result<Result<Vec<u8>, Error>> {
+        let pipe = self.table.get(&self_)?;
+        let max_len = (max_len as usize).min(crate::net::MAX_RECV);
+        let mut data = Vec::with_capacity(max_len);
+        Ok(pipe.read_into(&mut data, max_len).map(|_| data))
+    }
+
+    fn write(
+        &mut self,
+        self_: Resource<Pipe>,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<u32, Error>> {
+        let pipe = self.table.get(&self_)?;
+        // A wasm32 guest cannot pass more than 4 GiB, so the count always fits.
+        Ok(pipe
+            .write(&data)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    fn source(
+        &mut self,
+        self_: Resource<Pipe>,
+    ) -> wasmtime::Result<Result<Resource<Source>, Error>> {
+        let pipe = self.table.get(&self_)?;
+        match pipe.duplicate() {
+            Ok(dup) => Ok(Ok(self.table.push(Source::from_fd(dup))?)),
+            Err(err) => Ok(Err(io_error_untargeted(
+                &format!("source: duplicate {}", pipe.describe()),
+                &err,
+            ))),
+        }
+    }
+
+    fn drop(&mut self, rep: Resource<Pipe>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,112 @@
+//! What a completion-mode stream reads from and writes to: a connected socket or one end
+//! of a pipe.
+//!
+//! The stream's logic (budgets, buffering, events) is the same for both; only the calls
+//! differ: a socket is read with `recv`, written with `send(MSG_NOSIGNAL)` and its write
+//! side shut down with `shutdown(2)`; a pipe end is read or written with `read`/`write`
+//! (never raising SIGPIPE), can do only one of the two, and has no write side to shut
+//! down apart from closing it (the guest drops the stream for that). The match on the
+//! kind costs a branch per call, nothing per byte.
+
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd as _, RawFd};
+
+use crate::bindings::fs::PipeEnd;
+use crate::bindings::types::{Error, ErrorKind};
+use crate::error::{error, io_error};
+use crate::fs::Pipe;
+use crate::net::address;
+
+/// The descriptor under a [`super::Stream`].
+pub(crate) enum Endpoint {
+    Socket(socket2::Socket),
+    Pipe(Pipe),
+}
+
+impl Endpoint {
+    pub(crate) fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Endpoint::Socket(socket) => socket.as_raw_fd(),
+            Endpoint::Pipe(pipe) => pipe.as_raw_fd(),
+        }
+    }
+
+    /// Whether there is anything to read from this end (a pipe's write end has not).
+    pub(crate) fn can_read(&self) -> bool {
+        !matches!(self, Endpoint::Pipe(pipe) if pipe.end() == PipeEnd::Write)
+    }
+
+    /// A pipe's write end: its reader closing must be watched for even with nothing
+    /// buffered, and is an error of kind `broken-pipe`.
+    pub(crate) fn is_pipe_writer(&self) -> bool {
+        matches!(self, Endpoint::Pipe(pipe) if pipe.end() == PipeEnd::Write)
+    }
+
+    /// Reads into the spare capacity of `data`, at most `max` bytes; 0 at the end.
+    pub(crate) fn read_into(
+        &self,
+        data: &mut Vec<u8>,
+        max: usize,
+        peer: Option<SocketAddr>,
+    ) -> Result<usize, Error> {
+        match self {
+            Endpoint::Socket(socket) => super::super::recv_into(socket, data, max)
+                .map_err(|err| io_error("recv from", address::Peer(peer, socket), &err)),
+            Endpoint::Pipe(pipe) => pipe.read_into(data, max),
+        }
+    }
+
+    /// Writes what the kernel takes of `data`; `Ok(0)` when it would block.
+    pub(crate) fn write(&self, data: &[u8], peer: Option<SocketAddr>) -> Result<usize, Error> {
+        let written = match self {
+            Endpoint::Socket(socket) => super::super::send(socket, data)
+                .map_err(|err| io_error("send to", address::Peer(peer, socket), &err)),
+            Endpoint::Pipe(pipe) => pipe.write(data),
+        };
+        match written {
+            Err(err) if err.kind == ErrorKind::WouldBlock => Ok(0),
+            other => other,
+        }
+    }
+
+    /// Shuts the write side down (sockets only).
+    pub(crate) fn shutdown_write(&self, peer: Option<SocketAddr>) -> Result<(), Error> {
+        match self {
+            Endpoint::Socket(socket) => socket
+                .shutdown(std::net::Shutdown::Write)
+                .map_err(|err| io_error("shutdown (write) of", address::Peer(peer, socket), &err)),
+            Endpoint::Pipe(pipe) => Err(error(
+                ErrorKind::Unsupported,
+                format!(
+                    "write-eof on {}: a pipe has no write side to shut down; drop the stream \
+                     once nothing is buffered",
+                    pipe.describe()
+                ),
+            )),
+        }
+    }
+
+    /// The socket, for options and addresses; an `unsupported` error naming `op` for a
+    /// pipe.
+    pub(crate) fn socket(&self, op: &str) -> Result<&socket2::Socket, Error> {
+        match self {
+            Endpoint::Socket(socket) => Ok(socket),
+            Endpoint::Pipe(pipe) => Err(error(
+                ErrorKind::Unsupported,
+                format!("{op} on {}: not a socket", pipe.describe()),
+            )),
+        }
+    }
+
+    /// The error of a pipe writer whose reader closed (epoll reported an error on it).
+    pub(crate) fn reader_gone(&self) -> Error {
+        let what = match self {
+            Endpoint::Pipe(pipe) => pipe.describe().to_string(),
+            Endpoint::Socket(_) => "socket".into(),
+        };
+        error(
+            ErrorKind::BrokenPipe,
+            format!("write to {what}: the reader closed the pipe"),
+        )
+    }
+}
