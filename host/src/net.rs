@@ -5,13 +5,15 @@
 //! the reactor, then `recv`/`send`), or hands it over to a [`Stream`], whose I/O the host
 //! does itself (completion mode, see [`stream`]).
 //!
-//! Every `bind`, `listen` and `connect` passes the workload's [`Policy`] first; a denial is
+//! Every `bind`, `listen` and `connect` (and a datagram socket's every `send-to`, see
+//! [`datagram`]) passes the workload's [`Policy`] first; a denial is
 //! an error of kind `denied` that names the operation and the address, and an audit line
 //! in the host log. Unix socket paths are not granted by any policy yet, so binding or
 //! connecting a unix socket is always denied; `socketpair` needs no grant (it reaches
 //! nothing outside the workload).
 
 mod address;
+mod datagram;
 mod options;
 pub mod stream;
 
@@ -30,6 +32,7 @@ use crate::policy::Policy;
 use crate::reactor::{Reactor, Source};
 
 use address::{Local, Peer, UnixPath};
+pub use datagram::MAX_DATAGRAM;
 pub use stream::Stream;
 
 #[cfg(test)]
@@ -51,6 +54,8 @@ pub struct Socket {
     connecting_to: Option<SocketAddr>,
     /// The peer, as `connect` or `accept` learned it, for error messages.
     peer: Option<SocketAddr>,
+    /// A datagram socket: checked against the udp rules; `recv-from`/`send-to` allowed.
+    datagram: bool,
 }
 
 impl Socket {
@@ -60,6 +65,7 @@ impl Socket {
             family,
             connecting_to: None,
             peer: None,
+            datagram: false,
         }
     }
 
@@ -190,7 +196,9 @@ impl wit::HostSocket for NetView<'_> {
                 return Ok(Err(io_error_untargeted("create: set IPV6_V6ONLY", &err)));
             }
         }
-        Ok(Ok(self.table.push(Socket::new(inner, family))?))
+        let mut socket = Socket::new(inner, family);
+        socket.datagram = type_ == SocketType::Datagram;
+        Ok(Ok(self.table.push(socket)?))
     }
 
     fn family(&mut self, self_: Resource<Socket>) -> wasmtime::Result<AddressFamily> {
@@ -213,7 +221,12 @@ impl wit::HostSocket for NetView<'_> {
         if let Err(err) = address::check_family("bind", socket.family, &addr) {
             return Ok(Err(err));
         }
-        if let Err(denial) = self.policy.check_bind(&addr) {
+        let allowed = if socket.datagram {
+            self.policy.check_udp_bind(&addr)
+        } else {
+            self.policy.check_bind(&addr)
+        };
+        if let Err(denial) = allowed {
             return Ok(Err(denied(denial)));
         }
         Ok(socket
@@ -284,7 +297,12 @@ impl wit::HostSocket for NetView<'_> {
         if let Err(err) = address::check_family("connect", socket.family, &addr) {
             return Ok(Err(err));
         }
-        if let Err(denial) = self.policy.check_connect(&addr) {
+        let allowed = if socket.datagram {
+            self.policy.check_udp_send(&addr)
+        } else {
+            self.policy.check_connect(&addr)
+        };
+        if let Err(denial) = allowed {
             return Ok(Err(denied(denial)));
         }
         socket.connecting_to = Some(addr);
@@ -334,6 +352,24 @@ impl wit::HostSocket for NetView<'_> {
             Ok(n) => Ok(u32::try_from(n).unwrap_or(u32::MAX)),
             Err(err) => Err(io_error("send to", Peer(socket.peer, &socket.inner), &err)),
         })
+    }
+
+    fn recv_from(
+        &mut self,
+        self_: Resource<Socket>,
+        max_len: u32,
+    ) -> wasmtime::Result<Result<(Vec<u8>, Address), Error>> {
+        Ok(datagram::recv_from(self.table.get(&self_)?, max_len))
+    }
+
+    fn send_to(
+        &mut self,
+        self_: Resource<Socket>,
+        data: Vec<u8>,
+        addr: Address,
+    ) -> wasmtime::Result<Result<u32, Error>> {
+        let socket = self.table.get(&self_)?;
+        Ok(datagram::send_to(socket, self.policy, &data, addr))
     }
 
     fn shutdown(
