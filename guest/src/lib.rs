@@ -45,6 +45,8 @@ mod base_events;
 mod connections;
 pub mod context;
 #[cfg(feature = "host-reactor")]
+mod datagrams;
+#[cfg(feature = "host-reactor")]
 mod dns;
 mod error;
 mod events;
@@ -94,6 +96,10 @@ pub use base_events::EventLoop;
 #[cfg(feature = "host-reactor")]
 pub use connections::ConnectOptions;
 #[cfg(feature = "host-reactor")]
+pub use datagrams::{
+    DatagramExtraInfo, DatagramOptions, DatagramTransport, SharedDatagramProtocol,
+};
+#[cfg(feature = "host-reactor")]
 pub use dns::AddrInfoHints;
 pub use error::{Error, IntoResult, Result};
 pub use events::{
@@ -109,7 +115,7 @@ pub use locks::{Event, Lock, Semaphore};
 #[cfg(feature = "host-reactor")]
 pub use proactor_events::ProactorEventLoop;
 #[cfg(feature = "host-reactor")]
-pub use protocols::{BufferedProtocol, Protocol};
+pub use protocols::{BufferedProtocol, DatagramProtocol, Protocol};
 pub use queues::Queue;
 pub use runners::run;
 pub use selector_events::SelectorEventLoop;

@@ -260,7 +260,13 @@ impl Socket {
         self.with(|s| Ok(s.family()))
     }
 
-    /// Binds to a local address (checked against the policy's listen rules).
+    /// The socket's type (`socket.type`).
+    pub fn socket_type(&self) -> Result<SocketType> {
+        self.with(|s| Ok(s.socket_type()))
+    }
+
+    /// Binds to a local address (checked against the policy's listen rules; a datagram
+    /// socket against its udp bind rules).
     pub fn bind(&self, addr: impl Into<Address>) -> Result<()> {
         let addr = addr.into();
         self.with(|s| s.bind(&addr))

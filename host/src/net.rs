@@ -205,6 +205,13 @@ impl wit::HostSocket for NetView<'_> {
         Ok(self.table.get(&self_)?.family)
     }
 
+    fn socket_type(&mut self, self_: Resource<Socket>) -> wasmtime::Result<SocketType> {
+        Ok(match self.table.get(&self_)?.datagram {
+            true => SocketType::Datagram,
+            false => SocketType::Stream,
+        })
+    }
+
     fn bind(
         &mut self,
         self_: Resource<Socket>,

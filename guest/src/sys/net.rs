@@ -170,6 +170,10 @@ impl HostSocket {
         family_from_wit(self.0.family())
     }
 
+    pub(crate) fn socket_type(&self) -> SocketType {
+        type_from_wit(self.0.socket_type())
+    }
+
     pub(crate) fn bind(&self, addr: &Address) -> Result<()> {
         wit_result(self.0.bind(&address_to_wit(addr)))
     }
