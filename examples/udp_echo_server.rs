@@ -56,7 +56,7 @@ fn py_addr(addr: &Address) -> String {
             a.flowinfo(),
             a.scope_id()
         ),
-        Address::Unix(_) => format!("{}", py_repr(&addr.to_string())),
+        Address::Unix(_) => py_repr(&addr.to_string()),
     }
 }
 
