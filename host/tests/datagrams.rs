@@ -328,3 +328,22 @@ fn wait_with_deadline(mut child: Child, deadline: Duration) -> std::io::Result<O
     }
     child.wait_with_output()
 }
+
+#[test]
+fn malformed_udp_flags_exit_2_saying_what_is_wrong() {
+    let hello = test_programs_artifacts::program("hello_world");
+    for (flag, rule, expected) in [
+        ("--allow-udp-bind", "::1:53", "write it in brackets"),
+        ("--allow-udp-send", "127.0.0.1:70000", "is not a port"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sandloop"))
+            .args(["run", flag, rule])
+            .arg(hello)
+            .output()
+            .expect("run the sandloop CLI");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+
+        assert_eq!(out.status.code(), Some(2), "{flag} {rule}: {stderr}");
+        assert!(stderr.contains(expected), "{flag} {rule}: {stderr}");
+    }
+}
