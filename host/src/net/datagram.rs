@@ -5,6 +5,7 @@
 //! against `allow_udp_send` (a datagram can go anywhere, so each target is checked, not
 //! only the first).
 
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 
 use socket2::SockAddr;
@@ -34,12 +35,14 @@ pub(crate) fn recv_from(socket: &Socket, max_len: u32) -> Result<(Vec<u8>, Addre
         return Err(not_datagram("recv-from"));
     }
     let max_len = (max_len as usize).min(MAX_DATAGRAM);
-    let mut data = Vec::with_capacity(max_len);
-    match retry(|| socket.inner.recv_from(data.spare_capacity_mut())) {
+    // Received on the stack, then copied at its size: most datagrams are small, and a
+    // 64 KiB allocation per datagram would be mostly waste.
+    let mut buf = [MaybeUninit::<u8>::uninit(); MAX_DATAGRAM];
+    match retry(|| socket.inner.recv_from(&mut buf[..max_len])) {
         Ok((n, from)) => {
-            // SAFETY: `recv_from` initialized the first `n` bytes of the spare capacity.
-            unsafe { data.set_len(n) };
-            Ok((data, address::to_wit(&from)))
+            // SAFETY: `recv_from` initialized the first `n` bytes of `buf`.
+            let data = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+            Ok((data.to_vec(), address::to_wit(&from)))
         }
         // A connected socket reports the ICMP error of an earlier datagram here: name the
         // peer it came from.

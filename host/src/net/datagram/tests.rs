@@ -103,6 +103,15 @@ fn a_64_kib_datagram_fits_whatever_the_guest_asks() {
     assert_eq!(data.len(), big.len());
     assert!(data == big, "the datagram came back altered");
     assert!(data.capacity() <= MAX_DATAGRAM);
+    // A small datagram costs its size, not the most a datagram can be.
+    fx.net()
+        .send_to(borrow(&a), b"small".to_vec(), inet(&b_addr))
+        .unwrap()
+        .unwrap();
+    fx.await_readable(&b, 2);
+    let (small, _) = fx.net().recv_from(borrow(&b), u32::MAX).unwrap().unwrap();
+    assert_eq!(small, b"small");
+    assert!(small.capacity() < 64, "{}", small.capacity());
 }
 
 #[test]

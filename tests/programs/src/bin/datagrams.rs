@@ -36,7 +36,8 @@ cases!(
     no_address_needs_a_family,
     write_buffer_limits_are_checked,
     sock_recvfrom_and_sock_sendto,
-    sock_recvfrom_into_fills_the_buffer;
+    sock_recvfrom_into_fills_the_buffer,
+    portable_selector_cannot_make_an_endpoint;
     checked:
     udp_bind_is_denied,
     udp_connect_is_denied,
@@ -739,6 +740,27 @@ fn write_buffer_limits_are_checked() -> Result<()> {
         close_and_wait(&t, &p).await?;
         Ok::<_, Error>(())
     })
+}
+
+fn portable_selector_cannot_make_an_endpoint() -> Result<()> {
+    let lp = sandloop::SelectorEventLoop::new(sandloop::WasiPollSelector::new());
+    let inner = lp.clone();
+    let err = lp
+        .run_until_complete(async move {
+            inner
+                .create_datagram_endpoint(
+                    Probe::default,
+                    DatagramOptions {
+                        local_addr: local("127.0.0.1", 0),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map(drop)
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Runtime(_)), "{err}");
+    lp.close()
 }
 
 // ---- sock_* ----------------------------------------------------------------------------
