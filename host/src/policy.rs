@@ -32,7 +32,8 @@ use std::str::FromStr;
 /// What a workload may do with the network. Cheap to clone; the default denies everything.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
-    /// Where the workload may `bind` and `listen`. A bind to port 0 (any free port)
+    /// Where the workload may `bind` and `listen` a stream socket (datagram sockets have
+    /// `allow_udp_bind`). A bind to port 0 (any free port)
     /// matches only rules whose port range includes 0, such as `127.0.0.1:*`.
     pub allow_listen: Vec<AddrRule>,
     /// Where the workload may `connect` a stream socket.

@@ -310,9 +310,18 @@ fn udp_echo_client_without_a_grant_is_denied() {
 
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // The guest's error, and the host's audit line.
     assert!(
-        stderr.contains("policy denies udp send to 127.0.0.1:9"),
+        stderr.contains(r#"PermissionDenied("policy denies udp send to 127.0.0.1:9")"#),
         "{stderr}"
+    );
+    let audit = stderr
+        .lines()
+        .find(|l| l.contains("sandloop::audit"))
+        .unwrap_or_else(|| panic!("no audit line in:\n{stderr}"));
+    assert!(
+        audit.contains("policy denies udp send to 127.0.0.1:9"),
+        "{audit}"
     );
 }
 
