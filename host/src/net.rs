@@ -6,7 +6,7 @@
 //! does itself (completion mode, see [`stream`]).
 //!
 //! Every `bind`, `listen` and `connect` (and a datagram socket's every `send-to`, see
-//! [`datagram`]) passes the workload's [`Policy`] first; a denial is
+//! `net/datagram.rs`) passes the workload's [`Policy`] first; a denial is
 //! an error of kind `denied` that names the operation and the address, and an audit line
 //! in the host log. Unix socket paths are not granted by any policy yet, so binding or
 //! connecting a unix socket is always denied; `socketpair` needs no grant (it reaches
