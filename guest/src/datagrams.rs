@@ -20,11 +20,12 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
 use crate::exception_handler::ExceptionContext;
+use crate::io_registry::IoEntry;
 use crate::log::{self, Level};
 use crate::net::{Address, Socket};
 use crate::protocols::DatagramProtocol;
@@ -68,6 +69,8 @@ pub enum DatagramExtraInfo {
 
 struct DatagramInner {
     lp: EventLoop,
+    /// Where the loop holds the endpoint until `connection_lost` (or the loop's close).
+    key: Cell<Option<usize>>,
     sock: Socket,
     protocol: RefCell<Option<SharedDatagramProtocol>>,
     /// The default target (`remote_addr`): every datagram goes there.
@@ -138,6 +141,7 @@ impl DatagramTransport {
         let peername = sock.peer_addr().ok();
         let inner = Rc::new(DatagramInner {
             lp: lp.clone(),
+            key: Cell::new(None),
             connected: peername.is_some(),
             address: address.or_else(|| peername.clone()),
             sock,
@@ -153,6 +157,14 @@ impl DatagramTransport {
             high_water: Cell::new(DEFAULT_HIGH_WATER),
             low_water: Cell::new(DEFAULT_HIGH_WATER / 4),
         });
+        // The loop holds the endpoint while it is open, as it holds a stream transport; the
+        // socket's reader and writer hold it weakly, so the loop's close lets go of it.
+        let key = lp
+            .inner
+            .io
+            .borrow_mut()
+            .insert(IoEntry::Held(inner.clone()));
+        inner.key.set(Some(key));
         let transport = DatagramTransport { inner };
         let made = transport.clone();
         lp.call_soon(move || {
@@ -275,8 +287,13 @@ impl DatagramInner {
         if self.closing.get() {
             return;
         }
-        let me = self.clone();
-        if let Err(err) = self.lp.add_reader(&self.sock, move || me.read_ready()) {
+        let me = Rc::downgrade(self);
+        let reader = move || {
+            if let Some(me) = me.upgrade() {
+                me.read_ready();
+            }
+        };
+        if let Err(err) = self.lp.add_reader(&self.sock, reader) {
             self.fatal_error(err, "Fatal error watching a datagram transport");
         }
     }
@@ -354,8 +371,13 @@ impl DatagramInner {
     }
 
     fn watch_writable(self: &Rc<Self>) {
-        let me = self.clone();
-        if let Err(err) = self.lp.add_writer(&self.sock, move || me.write_ready()) {
+        let weak: Weak<DatagramInner> = Rc::downgrade(self);
+        let writer = move || {
+            if let Some(me) = weak.upgrade() {
+                me.write_ready();
+            }
+        };
+        if let Err(err) = self.lp.add_writer(&self.sock, writer) {
             let me = self.clone();
             self.lp.call_soon(move || {
                 me.fatal_error(err, "Fatal error watching a datagram transport")
@@ -491,5 +513,8 @@ impl DatagramInner {
         self.lp.remove_reader(&self.sock);
         self.lp.remove_writer(&self.sock);
         self.sock.close();
+        if let Some(key) = self.key.take() {
+            self.lp.inner.io.borrow_mut().remove(key);
+        }
     }
 }

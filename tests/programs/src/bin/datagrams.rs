@@ -37,7 +37,8 @@ cases!(
     write_buffer_limits_are_checked,
     sock_recvfrom_and_sock_sendto,
     sock_recvfrom_into_fills_the_buffer,
-    portable_selector_cannot_make_an_endpoint;
+    portable_selector_cannot_make_an_endpoint,
+    loop_close_lets_go_of_open_endpoints;
     checked:
     udp_bind_is_denied,
     udp_connect_is_denied,
@@ -761,6 +762,47 @@ fn portable_selector_cannot_make_an_endpoint() -> Result<()> {
         .unwrap_err();
     assert!(matches!(err, Error::Runtime(_)), "{err}");
     lp.close()
+}
+
+/// A protocol that keeps nothing, so that only the loop holds its endpoint.
+struct Quiet;
+
+impl DatagramProtocol for Quiet {}
+
+fn loop_close_lets_go_of_open_endpoints() -> Result<()> {
+    let lp = sandloop::new_event_loop();
+    let inner = lp.clone();
+    let (t, p) = lp.run_until_complete(async move {
+        inner
+            .create_datagram_endpoint(
+                || Quiet,
+                DatagramOptions {
+                    local_addr: local("127.0.0.1", 0),
+                    ..Default::default()
+                },
+            )
+            .await
+    })?;
+    let sockname = inet(&t.sockname().unwrap());
+    let weak = Rc::downgrade(&t.get_protocol().unwrap());
+    drop(t);
+    assert!(
+        weak.upgrade().is_some(),
+        "the open endpoint is held by the loop"
+    );
+
+    lp.close()?;
+
+    // The endpoint is gone with its protocol; only this test holds its `Rc`.
+    assert_eq!(Rc::strong_count(&p), 1);
+    assert!(weak.upgrade().is_some());
+    drop(p);
+    assert!(weak.upgrade().is_none());
+    // And its socket is closed: the address is free again.
+    let again = Socket::new(Family::Inet, SocketType::Datagram)?;
+    again.bind(sockname)?;
+    again.close();
+    Ok(())
 }
 
 // ---- sock_* ----------------------------------------------------------------------------
