@@ -25,6 +25,9 @@ pub(crate) enum IoEntry {
     Lookup(Option<Handle>),
     /// A watch that fires on every event (the inbox of posted messages).
     Repeating(Handle),
+    /// Something the loop keeps alive until it is done or the loop closes (a datagram
+    /// endpoint, whose socket watch holds it only weakly); never the token of an event.
+    Held(#[expect(dead_code, reason = "never read: owning it is the point")] Rc<dyn std::any::Any>),
 }
 
 /// Something the loop runs because of an event.
@@ -85,6 +88,7 @@ impl IoRegistry {
                 push(IoReady::Stream(transport.clone()));
             }
             Some(IoEntry::Repeating(handle)) => push(IoReady::Handle(handle.clone())),
+            Some(IoEntry::Held(_)) => {}
             Some(IoEntry::Lookup(handle)) => {
                 if let Some(handle) = handle.take() {
                     push(IoReady::Handle(handle));

@@ -45,6 +45,8 @@ mod base_events;
 mod connections;
 pub mod context;
 #[cfg(feature = "host-reactor")]
+mod datagrams;
+#[cfg(feature = "host-reactor")]
 mod dns;
 mod error;
 mod events;
@@ -100,6 +102,10 @@ pub use base_events::EventLoop;
 #[cfg(feature = "host-reactor")]
 pub use connections::ConnectOptions;
 #[cfg(feature = "host-reactor")]
+pub use datagrams::{
+    DatagramExtraInfo, DatagramOptions, DatagramTransport, SharedDatagramProtocol,
+};
+#[cfg(feature = "host-reactor")]
 pub use dns::AddrInfoHints;
 pub use error::{Error, IntoResult, Result};
 pub use events::{
@@ -113,9 +119,11 @@ pub use futures::{CallbackId, Future};
 pub use gather::{ReturnWhen, gather, gather_settled, shield, wait};
 pub use locks::{Event, Lock, Semaphore};
 #[cfg(feature = "host-reactor")]
+pub use pipe_transports::{ReadPipeTransport, WritePipeTransport};
+#[cfg(feature = "host-reactor")]
 pub use proactor_events::ProactorEventLoop;
 #[cfg(feature = "host-reactor")]
-pub use protocols::{BufferedProtocol, Protocol};
+pub use protocols::{BufferedProtocol, DatagramProtocol, Protocol};
 pub use queues::Queue;
 pub use runners::run;
 pub use selector_events::SelectorEventLoop;
@@ -132,8 +140,6 @@ pub use timeouts::{timeout, timeout_at, wait_for};
 pub use transports::{ExtraInfo, SharedProtocol, Transport, TransportSocket};
 #[cfg(feature = "host-reactor")]
 pub use unix_events::{UnixConnectOptions, UnixPath, UnixServerOptions};
-#[cfg(feature = "host-reactor")]
-pub use pipe_transports::{ReadPipeTransport, WritePipeTransport};
 
 /// What the crate's macros use; not part of the API.
 #[doc(hidden)]

@@ -93,6 +93,8 @@ pub enum SockOpt {
     RecvBufferSize(u32),
     /// `SO_SNDBUF`, bytes.
     SendBufferSize(u32),
+    /// `SO_BROADCAST`: a datagram socket may send to a broadcast address.
+    Broadcast(bool),
 }
 
 /// The name of a socket option, for [`Socket::get_option`].
@@ -110,6 +112,8 @@ pub enum SockOptName {
     RecvBufferSize,
     /// `SO_SNDBUF`.
     SendBufferSize,
+    /// `SO_BROADCAST`.
+    Broadcast,
 }
 
 /// A socket address: IP, or a unix path (asyncio's `peername`/`sockname` values).
@@ -276,7 +280,13 @@ impl Socket {
         self.with(|s| Ok(s.family()))
     }
 
-    /// Binds to a local address (checked against the policy's listen rules; a unix path
+    /// The socket's type (`socket.type`).
+    pub fn socket_type(&self) -> Result<SocketType> {
+        self.with(|s| Ok(s.socket_type()))
+    }
+
+    /// Binds to a local address (checked against the policy's listen rules; a datagram
+    /// socket against its udp bind rules; a unix path
     /// or abstract name against its unix rules).
     pub fn bind(&self, addr: impl Into<Address>) -> Result<()> {
         let addr = addr.into();
@@ -308,6 +318,26 @@ impl Socket {
     /// Writes what the kernel takes of `data`, or fails with `WouldBlock`.
     pub fn send(&self, data: &[u8]) -> Result<usize> {
         match self.with(|s| s.send(data))? {
+            Progress::Done(n) => Ok(n),
+            Progress::Pending => Err(would_block()),
+        }
+    }
+
+    /// Reads one datagram of at most `max` bytes (the host caps it at 65535; a longer
+    /// datagram is truncated) and its sender, or fails with `WouldBlock`; see
+    /// [`EventLoop::sock_recvfrom`](crate::EventLoop::sock_recvfrom) to wait for one.
+    pub fn recv_from(&self, max: usize) -> Result<(Vec<u8>, Address)> {
+        match self.with(|s| s.recv_from(max))? {
+            Progress::Done(received) => Ok(received),
+            Progress::Pending => Err(would_block()),
+        }
+    }
+
+    /// Sends `data` as one datagram to `addr` (checked against the policy's udp send
+    /// rules), or fails with `WouldBlock`.
+    pub fn send_to(&self, data: &[u8], addr: impl Into<Address>) -> Result<usize> {
+        let addr = addr.into();
+        match self.with(|s| s.send_to(data, &addr))? {
             Progress::Done(n) => Ok(n),
             Progress::Pending => Err(would_block()),
         }

@@ -109,3 +109,37 @@ impl<T: BufferedProtocol> Protocol for T {
         BufferedProtocol::resume_writing(self)
     }
 }
+
+/// A datagram protocol (asyncio's `asyncio.DatagramProtocol`), run by a
+/// [`DatagramTransport`](crate::DatagramTransport). Every method has a default that does
+/// nothing.
+pub trait DatagramProtocol: 'static {
+    /// The endpoint is ready; keep `transport` (a cheap handle) to send and close.
+    fn connection_made(&mut self, transport: &crate::DatagramTransport) {
+        let _ = transport;
+    }
+
+    /// A datagram arrived from `addr`.
+    fn datagram_received(&mut self, data: &[u8], addr: &crate::net::Address) {
+        let _ = (data, addr);
+    }
+
+    /// A send or a receive failed with an OS error (or a policy denial), e.g.
+    /// `ConnectionRefused` when a connected endpoint's peer answered with ICMP "port
+    /// unreachable". The endpoint stays open.
+    fn error_received(&mut self, exc: Error) {
+        let _ = exc;
+    }
+
+    /// The endpoint is closed: `None` after `close` or `abort`, the error that ended it
+    /// otherwise. Called exactly once, last.
+    fn connection_lost(&mut self, exc: Option<Error>) {
+        let _ = exc;
+    }
+
+    /// The transport's queue of datagrams went over the high-water mark: stop sending.
+    fn pause_writing(&mut self) {}
+
+    /// The queue drained to the low-water mark: sending may resume.
+    fn resume_writing(&mut self) {}
+}

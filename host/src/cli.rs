@@ -33,7 +33,8 @@ enum Command {
     ///
     /// The workload's stdin, stdout and stderr are the host's. Its environment holds only
     /// what `--env` and `--env-inherit` give it, plus SANDLOOP_DEBUG when set. It gets no
-    /// network unless `--allow-listen` and `--allow-connect` grant it; each denial is an
+    /// network unless `--allow-listen` and `--allow-connect` (streams), `--allow-udp-bind`
+    /// and `--allow-udp-send` (datagrams) grant it; each denial is an
     /// error in the workload and a warning in the host log (SANDLOOP_LOG). The exit code is
     /// the workload's; 101 if it traps; 2 if it cannot be run.
     ///
@@ -64,6 +65,15 @@ struct RunArgs {
     /// or `[::1]:*`.
     #[arg(long = "allow-connect", value_name = "RULE")]
     allow_connect: Vec<AddrRule>,
+    /// Allow binding datagram (UDP) sockets to addresses that match RULE (repeatable),
+    /// e.g. `127.0.0.1:9999` or `127.0.0.1:*` (port 0, any free port, needs a rule that
+    /// includes it).
+    #[arg(long = "allow-udp-bind", value_name = "RULE")]
+    allow_udp_bind: Vec<AddrRule>,
+    /// Allow sending datagrams to (and connecting datagram sockets to) addresses that
+    /// match RULE (repeatable), e.g. `10.0.0.1:53` or `127.0.0.1:*`.
+    #[arg(long = "allow-udp-send", value_name = "RULE")]
+    allow_udp_send: Vec<AddrRule>,
     /// Resolve NAME to exactly these addresses inside the workload, without asking the
     /// system resolver (repeatable), e.g. `db.internal=10.0.0.7,::1`.
     #[arg(long = "resolve", value_name = "NAME=ADDR[,ADDR...]")]
@@ -131,6 +141,8 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         allow_listen: args.allow_listen,
         allow_connect: args.allow_connect,
         allow_unix: args.allow_unix,
+        allow_udp_bind: args.allow_udp_bind,
+        allow_udp_send: args.allow_udp_send,
         ..Policy::default()
     };
     for entry in args.resolve {

@@ -82,7 +82,8 @@ pub(crate) fn kind_of_errno(errno: i32) -> ErrorKind {
         libc::ETIMEDOUT => ErrorKind::TimedOut,
         libc::EHOSTUNREACH => ErrorKind::HostUnreachable,
         libc::ENETUNREACH => ErrorKind::NetworkUnreachable,
-        libc::EINVAL => ErrorKind::InvalidInput,
+        // A datagram larger than the protocol carries: the caller's data is at fault.
+        libc::EINVAL | libc::EMSGSIZE => ErrorKind::InvalidInput,
         libc::EOPNOTSUPP | libc::ENOPROTOOPT | libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT => {
             ErrorKind::Unsupported
         }
@@ -141,6 +142,7 @@ mod tests {
             (libc::EACCES, ErrorKind::PermissionDenied),
             (libc::EPERM, ErrorKind::PermissionDenied),
             (libc::EINVAL, ErrorKind::InvalidInput),
+            (libc::EMSGSIZE, ErrorKind::InvalidInput),
             (libc::EOPNOTSUPP, ErrorKind::Unsupported),
             (libc::EMFILE, ErrorKind::Other),
         ];

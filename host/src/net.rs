@@ -5,13 +5,15 @@
 //! the reactor, then `recv`/`send`), or hands it over to a [`Stream`], whose I/O the host
 //! does itself (completion mode, see [`stream`]).
 //!
-//! Every `bind`, `listen` and `connect` passes the workload's [`Policy`] first; a denial is
+//! Every `bind`, `listen` and `connect` (and a datagram socket's every `send-to`, see
+//! `net/datagram.rs`) passes the workload's [`Policy`] first; a denial is
 //! an error of kind `denied` that names the operation and the address, and an audit line
 //! in the host log. Unix socket paths and abstract names are checked against the policy's
 //! unix rules (see [`unix`]); `socketpair` needs no grant (it reaches nothing outside the
 //! workload).
 
 mod address;
+mod datagram;
 mod options;
 pub mod stream;
 mod unix;
@@ -31,6 +33,7 @@ use crate::policy::Policy;
 use crate::reactor::{Reactor, Source};
 
 use address::{Local, Peer};
+pub use datagram::MAX_DATAGRAM;
 pub use stream::Stream;
 
 #[cfg(test)]
@@ -54,6 +57,8 @@ pub struct Socket {
     peer: Option<SocketAddr>,
     /// The socket file this socket's `bind` created, for `remove-bound-path`.
     unix_bound: Option<unix::BoundFile>,
+    /// A datagram socket: checked against the udp rules; `recv-from`/`send-to` allowed.
+    datagram: bool,
 }
 
 impl Socket {
@@ -64,6 +69,7 @@ impl Socket {
             connecting_to: None,
             peer: None,
             unix_bound: None,
+            datagram: false,
         }
     }
 
@@ -182,11 +188,20 @@ impl wit::HostSocket for NetView<'_> {
                 return Ok(Err(io_error_untargeted("create: set IPV6_V6ONLY", &err)));
             }
         }
-        Ok(Ok(self.table.push(Socket::new(inner, family))?))
+        let mut socket = Socket::new(inner, family);
+        socket.datagram = type_ == SocketType::Datagram;
+        Ok(Ok(self.table.push(socket)?))
     }
 
     fn family(&mut self, self_: Resource<Socket>) -> wasmtime::Result<AddressFamily> {
         Ok(self.table.get(&self_)?.family)
+    }
+
+    fn socket_type(&mut self, self_: Resource<Socket>) -> wasmtime::Result<SocketType> {
+        Ok(match self.table.get(&self_)?.datagram {
+            true => SocketType::Datagram,
+            false => SocketType::Stream,
+        })
     }
 
     fn bind(
@@ -205,7 +220,12 @@ impl wit::HostSocket for NetView<'_> {
         if let Err(err) = address::check_family("bind", socket.family, &addr) {
             return Ok(Err(err));
         }
-        if let Err(denial) = self.policy.check_bind(&addr) {
+        let allowed = if socket.datagram {
+            self.policy.check_udp_bind(&addr)
+        } else {
+            self.policy.check_bind(&addr)
+        };
+        if let Err(denial) = allowed {
             return Ok(Err(denied(denial)));
         }
         Ok(socket
@@ -278,7 +298,12 @@ impl wit::HostSocket for NetView<'_> {
         if let Err(err) = address::check_family("connect", socket.family, &addr) {
             return Ok(Err(err));
         }
-        if let Err(denial) = self.policy.check_connect(&addr) {
+        let allowed = if socket.datagram {
+            self.policy.check_udp_send(&addr)
+        } else {
+            self.policy.check_connect(&addr)
+        };
+        if let Err(denial) = allowed {
             return Ok(Err(denied(denial)));
         }
         socket.connecting_to = Some(addr);
@@ -328,6 +353,24 @@ impl wit::HostSocket for NetView<'_> {
             Ok(n) => Ok(u32::try_from(n).unwrap_or(u32::MAX)),
             Err(err) => Err(io_error("send to", Peer(socket.peer, &socket.inner), &err)),
         })
+    }
+
+    fn recv_from(
+        &mut self,
+        self_: Resource<Socket>,
+        max_len: u32,
+    ) -> wasmtime::Result<Result<(Vec<u8>, Address), Error>> {
+        Ok(datagram::recv_from(self.table.get(&self_)?, max_len))
+    }
+
+    fn send_to(
+        &mut self,
+        self_: Resource<Socket>,
+        data: Vec<u8>,
+        addr: Address,
+    ) -> wasmtime::Result<Result<u32, Error>> {
+        let socket = self.table.get(&self_)?;
+        Ok(datagram::send_to(socket, self.policy, &data, addr))
     }
 
     fn shutdown(

@@ -1,6 +1,6 @@
 //! The capabilities of one workload: which addresses it may listen on and connect to,
-//! which unix socket paths and abstract names it may use (see [`UnixRule`]), and which
-//! names resolve to fixed addresses.
+//! where it may bind datagram sockets and send datagrams, which unix socket paths and
+//! abstract names it may use (see [`UnixRule`]), and which names resolve to fixed addresses.
 //!
 //! Deny by default: [`Policy::default`] grants nothing. Every check that fails is logged
 //! as an audit line (`tracing` target `sandloop::audit`, level warn) naming the operation
@@ -13,11 +13,14 @@
 //!     .allow_listen("127.0.0.1:*")?
 //!     .allow_connect("10.0.0.0/8:443")?
 //!     .allow_connect("[::1]:8000-8999")?
+//!     .allow_udp_send("10.0.0.1:53")?
 //!     .resolve_name("db.internal", ["10.1.2.3".parse()?]);
 //!
 //! assert!(policy.check_connect(&"10.9.9.9:443".parse()?).is_ok());
 //! assert!(policy.check_connect(&"10.9.9.9:80".parse()?).is_err());
 //! assert!(policy.check_listen(&"127.0.0.1:0".parse()?).is_ok());
+//! assert!(policy.check_udp_send(&"10.0.0.1:53".parse()?).is_ok());
+//! assert!(policy.check_udp_bind(&"127.0.0.1:0".parse()?).is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -33,11 +36,18 @@ pub use unix::{UnixDenied, UnixOperation, UnixRule, UnixTarget};
 /// What a workload may do with the network. Cheap to clone; the default denies everything.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
-    /// Where the workload may `bind` and `listen`. A bind to port 0 (any free port)
+    /// Where the workload may `bind` and `listen` a stream socket (datagram sockets have
+    /// `allow_udp_bind`). A bind to port 0 (any free port)
     /// matches only rules whose port range includes 0, such as `127.0.0.1:*`.
     pub allow_listen: Vec<AddrRule>,
-    /// Where the workload may `connect` (stream and datagram sockets alike).
+    /// Where the workload may `connect` a stream socket.
     pub allow_connect: Vec<AddrRule>,
+    /// Where the workload may bind a datagram (UDP) socket. A bind to port 0 matches only
+    /// rules whose port range includes 0, as for `allow_listen`.
+    pub allow_udp_bind: Vec<AddrRule>,
+    /// Where the workload may send datagrams: every `send-to` target, and the peer a
+    /// datagram socket connects to (connecting fixes where its datagrams go).
+    pub allow_udp_send: Vec<AddrRule>,
     /// Names that resolve to fixed addresses without asking the system resolver, like an
     /// `/etc/hosts` of the sandbox or curl's `--resolve`. Names match case-insensitively,
     /// with or without a trailing dot.
@@ -63,6 +73,20 @@ impl Policy {
     /// Also allows connecting where `rule` says (`ADDR:PORTS`, see [`AddrRule`]).
     pub fn allow_connect(mut self, rule: &str) -> Result<Policy, RuleError> {
         self.allow_connect.push(rule.parse()?);
+        Ok(self)
+    }
+
+    /// Also allows binding datagram sockets where `rule` says (`ADDR:PORTS`, see
+    /// [`AddrRule`]).
+    pub fn allow_udp_bind(mut self, rule: &str) -> Result<Policy, RuleError> {
+        self.allow_udp_bind.push(rule.parse()?);
+        Ok(self)
+    }
+
+    /// Also allows sending datagrams (and connecting datagram sockets) where `rule` says
+    /// (`ADDR:PORTS`, see [`AddrRule`]).
+    pub fn allow_udp_send(mut self, rule: &str) -> Result<Policy, RuleError> {
+        self.allow_udp_send.push(rule.parse()?);
         Ok(self)
     }
 
@@ -104,6 +128,18 @@ impl Policy {
     /// denial is logged for audit.
     pub fn check_unix(&self, op: UnixOperation, target: &UnixTarget) -> Result<(), UnixDenied> {
         unix::check(&self.allow_unix, op, target)
+    }
+
+    /// Whether the workload may bind a datagram socket to `addr`; a denial is logged for
+    /// audit.
+    pub fn check_udp_bind(&self, addr: &SocketAddr) -> Result<(), Denied> {
+        check(&self.allow_udp_bind, Operation::UdpBind, addr)
+    }
+
+    /// Whether the workload may send a datagram to `addr` (or connect a datagram socket
+    /// to it); a denial is logged for audit.
+    pub fn check_udp_send(&self, addr: &SocketAddr) -> Result<(), Denied> {
+        check(&self.allow_udp_send, Operation::UdpSend, addr)
     }
 
     /// The fixed addresses of `name`, if the policy lists it.
@@ -165,6 +201,10 @@ pub enum Operation {
     Listen,
     /// Connecting to a peer.
     Connect,
+    /// Binding a datagram socket to a local address.
+    UdpBind,
+    /// Sending a datagram (or connecting a datagram socket) to a peer.
+    UdpSend,
 }
 
 impl Operation {
@@ -173,6 +213,8 @@ impl Operation {
             Operation::Bind => "bind",
             Operation::Listen => "listen",
             Operation::Connect => "connect",
+            Operation::UdpBind => "udp bind",
+            Operation::UdpSend => "udp send",
         }
     }
 }
@@ -182,7 +224,7 @@ impl Operation {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("policy denies {} {} {address}", operation.as_str(), match operation {
     Operation::Listen => "on",
-    Operation::Bind | Operation::Connect => "to",
+    Operation::Bind | Operation::Connect | Operation::UdpBind | Operation::UdpSend => "to",
 })]
 pub struct Denied {
     /// What the workload tried.
@@ -459,3 +501,5 @@ impl FromStr for ResolveOverride {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod udp_tests;

@@ -111,6 +111,7 @@ fn option_to_wit(opt: SockOpt) -> net::SocketOption {
         SockOpt::ReusePort(v) => net::SocketOption::ReusePort(v),
         SockOpt::RecvBufferSize(v) => net::SocketOption::RecvBufferSize(v),
         SockOpt::SendBufferSize(v) => net::SocketOption::SendBufferSize(v),
+        SockOpt::Broadcast(v) => net::SocketOption::Broadcast(v),
     }
 }
 
@@ -122,6 +123,7 @@ fn option_from_wit(opt: net::SocketOption) -> SockOpt {
         net::SocketOption::ReusePort(v) => SockOpt::ReusePort(v),
         net::SocketOption::RecvBufferSize(v) => SockOpt::RecvBufferSize(v),
         net::SocketOption::SendBufferSize(v) => SockOpt::SendBufferSize(v),
+        net::SocketOption::Broadcast(v) => SockOpt::Broadcast(v),
     }
 }
 
@@ -133,6 +135,7 @@ fn option_name_to_wit(name: SockOptName) -> net::OptionName {
         SockOptName::ReusePort => net::OptionName::ReusePort,
         SockOptName::RecvBufferSize => net::OptionName::RecvBufferSize,
         SockOptName::SendBufferSize => net::OptionName::SendBufferSize,
+        SockOptName::Broadcast => net::OptionName::Broadcast,
     }
 }
 
@@ -165,6 +168,10 @@ impl HostSocket {
 
     pub(crate) fn family(&self) -> Family {
         family_from_wit(self.0.family())
+    }
+
+    pub(crate) fn socket_type(&self) -> SocketType {
+        type_from_wit(self.0.socket_type())
     }
 
     pub(crate) fn bind(&self, addr: &Address) -> Result<()> {
@@ -200,6 +207,22 @@ impl HostSocket {
 
     pub(crate) fn send(&self, data: &[u8]) -> Result<Progress<usize>> {
         match progress(self.0.send(data))? {
+            Progress::Done(n) => Ok(Progress::Done(n as usize)),
+            Progress::Pending => Ok(Progress::Pending),
+        }
+    }
+
+    /// Reads one datagram and its sender (datagram sockets).
+    pub(crate) fn recv_from(&self, max: usize) -> Result<Progress<(Vec<u8>, Address)>> {
+        match progress(self.0.recv_from(u32::try_from(max).unwrap_or(u32::MAX)))? {
+            Progress::Done((data, from)) => Ok(Progress::Done((data, address_from_wit(from)?))),
+            Progress::Pending => Ok(Progress::Pending),
+        }
+    }
+
+    /// Sends one datagram to `addr` (datagram sockets).
+    pub(crate) fn send_to(&self, data: &[u8], addr: &Address) -> Result<Progress<usize>> {
+        match progress(self.0.send_to(data, &address_to_wit(addr)))? {
             Progress::Done(n) => Ok(Progress::Done(n as usize)),
             Progress::Pending => Ok(Progress::Pending),
         }

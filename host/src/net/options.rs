@@ -20,6 +20,7 @@ pub(crate) fn set(socket: &socket2::Socket, opt: SocketOption) -> Result<(), Err
             "set send-buffer-size",
             socket.set_send_buffer_size(size as usize),
         ),
+        SocketOption::Broadcast(on) => ("set broadcast", socket.set_broadcast(on)),
     };
     result.map_err(|err| io_error_untargeted(name, &err))
 }
@@ -56,6 +57,10 @@ pub(crate) fn get(socket: &socket2::Socket, name: OptionName) -> Result<SocketOp
             socket
                 .send_buffer_size()
                 .map(|s| SocketOption::SendBufferSize(size(s))),
+        ),
+        OptionName::Broadcast => (
+            "get broadcast",
+            socket.broadcast().map(SocketOption::Broadcast),
         ),
     };
     result.map_err(|err| io_error_untargeted(label, &err))

@@ -90,7 +90,7 @@ fn default_policy_denies_bind_and_connect() {
 
     let bind = bind.unwrap_err();
     assert_eq!(bind.kind, ErrorKind::Denied);
-    assert_eq!(bind.message, "policy denies bind to 0.0.0.0:8080");
+    assert_eq!(bind.message, "policy denies udp bind to 0.0.0.0:8080");
     assert_eq!(connect.unwrap_err().kind, ErrorKind::Denied);
 }
 

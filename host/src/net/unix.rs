@@ -135,6 +135,27 @@ pub(crate) fn connect(policy: &Policy, socket: &mut Socket, bytes: &[u8]) -> Res
     })
 }
 
+/// Sends `data` as one datagram to the unix path or name `bytes` (a unix datagram
+/// socket), checked as a connect there: the policy's unix rules say whom a workload
+/// may reach, whatever the socket type.
+pub(crate) fn send_to(
+    policy: &Policy,
+    socket: &Socket,
+    data: &[u8],
+    bytes: &[u8],
+) -> Result<u32, Error> {
+    check_family("send-to", socket)?;
+    let (target, native) = checked(policy, UnixOperation::Connect, "send-to", bytes)?;
+    let sent = super::retry(|| {
+        socket
+            .inner
+            .send_to_with_flags(data, &native, libc::MSG_NOSIGNAL)
+    })
+    .map_err(|err| io_error("send-to", &target, &err))?;
+    // A wasm32 guest cannot pass more than 4 GiB, so this always fits.
+    Ok(u32::try_from(sent).unwrap_or(u32::MAX))
+}
+
 /// Removes the socket file `socket`'s bind created, if the path still names it.
 pub(crate) fn remove_bound_path(policy: &Policy, socket: &Socket) -> Result<bool, Error> {
     let Some(bound) = &socket.unix_bound else {

@@ -377,3 +377,46 @@ fn connect_to_a_full_backlog_says_so_instead_of_in_progress() {
     assert_eq!(err.kind, ErrorKind::Other);
     assert!(err.message.contains("backlog is full"), "{}", err.message);
 }
+
+#[test]
+fn a_unix_datagram_goes_to_a_granted_path_and_not_elsewhere() {
+    let dir = TempDir::new();
+    let path = dir.path("d.sock");
+    let mut fx = Fixture::new(dir.policy());
+    let receiver = fx
+        .net()
+        .create(AddressFamily::Unix, SocketType::Datagram)
+        .unwrap()
+        .unwrap();
+    fx.net()
+        .bind(borrow(&receiver), unix(&path))
+        .unwrap()
+        .expect("bind");
+    let sender = fx
+        .net()
+        .create(AddressFamily::Unix, SocketType::Datagram)
+        .unwrap()
+        .unwrap();
+
+    let sent = fx
+        .net()
+        .send_to(borrow(&sender), b"hello".to_vec(), unix(&path))
+        .unwrap()
+        .expect("send-to a granted path");
+    assert_eq!(sent, 5);
+    let (data, _from) = fx.net().recv_from(borrow(&receiver), 100).unwrap().unwrap();
+    assert_eq!(data, b"hello");
+
+    let outside = format!("{}-other/d.sock", dir.0.display());
+    let err = fx
+        .net()
+        .send_to(
+            borrow(&sender),
+            b"x".to_vec(),
+            Address::Unix(outside.clone().into_bytes()),
+        )
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied);
+    assert!(err.message.contains(&outside), "{}", err.message);
+}
