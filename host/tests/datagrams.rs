@@ -14,14 +14,16 @@ use std::time::Duration;
 
 use sandloop_host::{Policy, RunOptions};
 
-/// What quiet cases get: streams and datagrams on loopback, both families, any port.
+/// What quiet cases get: streams and datagrams on loopback, both families, any port, and
+/// abstract unix names `@sl-dgram-*` (unix datagrams fill a queue; UDP on loopback does not).
 fn udp_loopback_policy() -> Policy {
     common::loopback_policy()
         .allow_udp_bind("127.0.0.1:*")
         .and_then(|p| p.allow_udp_bind("[::1]:*"))
         .and_then(|p| p.allow_udp_send("127.0.0.1:*"))
         .and_then(|p| p.allow_udp_send("[::1]:*"))
-        .expect("valid udp rules")
+        .and_then(|p| p.allow_unix("@sl-dgram-*"))
+        .expect("valid udp and unix rules")
 }
 
 fn run_datagram_case(case: &str, env: &[(&str, &str)]) -> common::Outcome {

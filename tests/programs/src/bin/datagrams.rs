@@ -38,7 +38,8 @@ cases!(
     sock_recvfrom_and_sock_sendto,
     sock_recvfrom_into_fills_the_buffer,
     portable_selector_cannot_make_an_endpoint,
-    loop_close_lets_go_of_open_endpoints;
+    loop_close_lets_go_of_open_endpoints,
+    full_receiver_queues_datagrams_with_flow_control;
     checked:
     udp_bind_is_denied,
     udp_connect_is_denied,
@@ -944,6 +945,101 @@ fn udp_send_to_is_denied() -> Result<()> {
                 .await,
         );
         close_and_wait(&t, &p).await?;
+        Ok::<_, Error>(())
+    })
+}
+
+// ---- The send queue, against a receiver that does not read ------------------------------
+
+/// Records the flow-control callbacks of a sending endpoint.
+#[derive(Default)]
+struct Sender {
+    paused: usize,
+    resumed: usize,
+    errors: Vec<Error>,
+    lost: Vec<Option<Error>>,
+}
+
+impl DatagramProtocol for Sender {
+    fn error_received(&mut self, exc: Error) {
+        self.errors.push(exc);
+    }
+
+    fn connection_lost(&mut self, exc: Option<Error>) {
+        self.lost.push(exc);
+    }
+
+    fn pause_writing(&mut self) {
+        self.paused += 1;
+    }
+
+    fn resume_writing(&mut self) {
+        self.resumed += 1;
+    }
+}
+
+/// An abstract unix name no other run uses (the quiet cases' policy grants `@sl-dgram-*`).
+fn unique_abstract_name() -> Vec<u8> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is past 1970")
+        .as_nanos();
+    format!("\0sl-dgram-{nanos}").into_bytes()
+}
+
+/// UDP on loopback never says "would block", so the transport's queue is shown on a unix
+/// datagram socket, whose sends block once the receiver's queue is full: `sendto` queues
+/// what the kernel refuses, pauses the protocol over the high-water mark, flushes in order
+/// as the receiver reads, and resumes it.
+fn full_receiver_queues_datagrams_with_flow_control() -> Result<()> {
+    const COUNT: usize = 2000;
+    run(async {
+        let lp = get_running_loop()?;
+        let name = unique_abstract_name();
+        let receiver = Socket::new(Family::Unix, SocketType::Datagram)?;
+        receiver.bind(Address::Unix(name.clone()))?;
+        let sock = Socket::new(Family::Unix, SocketType::Datagram)?;
+        lp.sock_connect(&sock, Address::Unix(name)).await?;
+        let (t, p) = lp
+            .create_datagram_endpoint(
+                Sender::default,
+                DatagramOptions {
+                    sock: Some(sock),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        t.set_write_buffer_limits(Some(16 * 1024), Some(4 * 1024))?;
+
+        let mut most_queued = 0;
+        for i in 0..COUNT {
+            let datagram = format!("{i:04}").repeat(256);
+            t.sendto(datagram.as_bytes(), None)?;
+            most_queued = most_queued.max(t.get_write_buffer_size());
+        }
+        assert!(
+            most_queued > 16 * 1024,
+            "the queue never filled: {most_queued}"
+        );
+        // The pause is scheduled, never called from inside `sendto`.
+        sleep(Duration::ZERO).await?;
+        assert_eq!(p.borrow().paused, 1);
+
+        for i in 0..COUNT {
+            let (data, _from) = lp.sock_recvfrom(&receiver, 2048).await?;
+            assert_eq!(
+                data,
+                format!("{i:04}").repeat(256).as_bytes(),
+                "datagram {i}"
+            );
+        }
+        until(5, || t.get_write_buffer_size() == 0).await?;
+        until(5, || p.borrow().resumed == 1).await?;
+        assert!(p.borrow().errors.is_empty(), "{:?}", p.borrow().errors);
+
+        t.close();
+        until(5, || !p.borrow().lost.is_empty()).await?;
+        assert!(p.borrow().lost[0].is_none());
         Ok::<_, Error>(())
     })
 }
