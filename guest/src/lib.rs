@@ -50,6 +50,8 @@ mod error;
 mod events;
 mod exception_handler;
 #[cfg(feature = "host-reactor")]
+pub mod fs;
+#[cfg(feature = "host-reactor")]
 pub mod executor;
 mod futures;
 mod gather;
@@ -70,6 +72,8 @@ mod queues;
 mod readiness;
 mod runners;
 mod selector_events;
+#[cfg(feature = "host-reactor")]
+mod sendfile;
 #[cfg(feature = "host-reactor")]
 mod servers;
 #[cfg(feature = "host-reactor")]
@@ -113,6 +117,8 @@ pub use protocols::{BufferedProtocol, Protocol};
 pub use queues::Queue;
 pub use runners::run;
 pub use selector_events::SelectorEventLoop;
+#[cfg(feature = "host-reactor")]
+pub use sendfile::SendfileSource;
 #[cfg(feature = "host-reactor")]
 pub use servers::{Hosts, Server, ServerOptions};
 #[cfg(feature = "host-reactor")]

@@ -19,7 +19,7 @@ const MAX_RECV: usize = 256 * 1024;
 
 /// Which half of a socket's watch.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Direction {
+pub(crate) enum Direction {
     Read,
     Write,
 }
@@ -137,7 +137,7 @@ impl EventLoop {
     }
 
     /// Waits until `sock` is ready in `dir`; the watch is removed when done or dropped.
-    async fn wait_ready(&self, sock: &Socket, dir: Direction) -> Result<()> {
+    pub(crate) async fn wait_ready(&self, sock: &Socket, dir: Direction) -> Result<()> {
         struct Unwatch<'a>(&'a EventLoop, &'a Socket, Direction);
         impl Drop for Unwatch<'_> {
             fn drop(&mut self) {

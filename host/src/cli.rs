@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use sandloop_host::{
-    AddrRule, ExitStatus, PRECOMPILED_EXTENSION, Policy, ResolveOverride, RunOptions, Runtime,
+    AddrRule, ExitStatus, Preopen, PRECOMPILED_EXTENSION, Policy, ResolveOverride, RunOptions, Runtime,
 };
 
 /// The exit code when the host cannot run the workload (as clap's for bad flags).
@@ -67,6 +67,11 @@ struct RunArgs {
     /// system resolver (repeatable), e.g. `db.internal=10.0.0.7,::1`.
     #[arg(long = "resolve", value_name = "NAME=ADDR[,ADDR...]")]
     resolve: Vec<ResolveOverride>,
+    /// Let the workload read HOST_DIR (read-only) as GUEST_DIR, default the same path
+    /// (repeatable), e.g. `./public::/www`. Its files open with `std::fs` and
+    /// `sandloop::fs::File` (for `sendfile`); nothing outside is reachable.
+    #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]")]
+    dirs: Vec<Preopen>,
     /// The component, then the workload's arguments (everything after the component,
     /// with or without a `--` before them).
     #[arg(
@@ -122,6 +127,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mut policy = Policy {
         allow_listen: args.allow_listen,
         allow_connect: args.allow_connect,
+        preopens: args.dirs,
         ..Policy::default()
     };
     for entry in args.resolve {

@@ -114,7 +114,7 @@ mod testing;
 mod workload;
 
 pub use inbox::{PostError, Poster};
-pub use policy::{AddrRule, Denied, Policy, ResolveOverride, RuleError};
+pub use policy::{AddrRule, Denied, Policy, Preopen, ResolveOverride, RuleError};
 pub use reactor::ReactorWaker;
 pub use runtime::{PRECOMPILED_EXTENSION, PoolingOptions, Runtime, RuntimeOptions};
 pub use workload::{ExitStatus, RunOptions, RunOutput, RunningWorkload, Workload};

@@ -13,6 +13,7 @@
 
 mod address;
 mod options;
+mod sendfile;
 pub mod stream;
 
 use std::io;
@@ -334,6 +335,16 @@ impl wit::HostSocket for NetView<'_> {
             Ok(n) => Ok(u32::try_from(n).unwrap_or(u32::MAX)),
             Err(err) => Err(io_error("send to", Peer(socket.peer, &socket.inner), &err)),
         })
+    }
+
+    fn send_file(
+        &mut self,
+        self_: Resource<Socket>,
+        file: Resource<wasmtime_wasi::filesystem::Descriptor>,
+        offset: u64,
+        count: u64,
+    ) -> wasmtime::Result<Result<u64, Error>> {
+        sendfile::socket_send_file(self.table, &self_, &file, offset, count)
     }
 
     fn shutdown(

@@ -25,6 +25,10 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
+mod preopen;
+
+pub use preopen::Preopen;
+
 /// What a workload may do with the network. Cheap to clone; the default denies everything.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
@@ -37,6 +41,8 @@ pub struct Policy {
     /// `/etc/hosts` of the sandbox or curl's `--resolve`. Names match case-insensitively,
     /// with or without a trailing dot.
     pub resolve: BTreeMap<String, Vec<IpAddr>>,
+    /// Host directories the workload may read (read-only), each under a guest path.
+    pub preopens: Vec<Preopen>,
 }
 
 impl Policy {
@@ -66,6 +72,13 @@ impl Policy {
     ) -> Policy {
         let name = normalize_name(&name.into());
         self.resolve.insert(name, addrs.into_iter().collect());
+        self
+    }
+
+    /// Also lets the workload read the directory `host` (read-only), under the guest path
+    /// `guest`.
+    pub fn preopen(mut self, host: impl Into<std::path::PathBuf>, guest: &str) -> Policy {
+        self.preopens.push(Preopen::new(host, guest));
         self
     }
 
