@@ -233,6 +233,9 @@ async fn sendfile_native(
     let sent = |left: u64| count - left.min(count);
     loop {
         if let Some(err) = inner.torn_down() {
+            // A failed stream said what it left unsent; an aborted one discarded what the
+            // last report counted.
+            let left = inner.unsent_at_failure().map_or(left, |n| n as u64);
             return (sent(left), Err(err));
         }
         left = inner.pending_writes(false) as u64;
@@ -240,6 +243,7 @@ async fn sendfile_native(
             return (count, Ok(()));
         }
         if let Err(err) = inner.write_progress().await {
+            let left = inner.unsent_at_failure().map_or(left, |n| n as u64);
             return (sent(left), Err(inner.torn_down().unwrap_or(err)));
         }
     }

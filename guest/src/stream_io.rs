@@ -210,9 +210,8 @@ impl ReadinessStream {
                 offset,
                 end: offset + count,
             });
-            if self.pending() == 0 {
-                self.drain()?;
-            }
+            // Sent on writability, which watching reports at once if the socket is
+            // writable: every byte sent is then in an event's count, even on a failure.
             self.update_interest()?;
         }
         Ok((count, self.buffered() as u64))
@@ -326,6 +325,8 @@ impl ReadinessStream {
             if let Err(err) = self.drain() {
                 ev.readiness.hangup = true;
                 ev.error = Some(err);
+                // As the host reports it: what was left unsent.
+                ev.write_buffered = self.buffered() as u64;
                 return;
             }
             if self.buffered() == 0

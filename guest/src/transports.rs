@@ -91,6 +91,8 @@ pub(crate) struct TransportInner {
     /// Why the transport was torn down (a failure, or `abort`), discarding what was
     /// buffered: `sendfile` reports it.
     torn_down: RefCell<Option<Error>>,
+    /// The bytes left unsent when the stream failed, as its last event said.
+    unsent_at_failure: Cell<Option<usize>>,
 }
 
 impl fmt::Debug for TransportInner {
@@ -163,6 +165,7 @@ impl Transport {
             on_lost: RefCell::new(Vec::new()),
             write_waiters: RefCell::new(Vec::new()),
             torn_down: RefCell::new(None),
+            unsent_at_failure: Cell::new(None),
         });
         // The loop holds the transport until the connection is lost, as asyncio's selector
         // holds its reader callback: a protocol need not keep its transport alive.
@@ -440,6 +443,7 @@ impl TransportInner {
             }
         }
         if let Some(err) = ev.error {
+            self.unsent_at_failure.set(Some(ev.write_buffered as usize));
             self.fatal_error(err, "Fatal read error on socket transport");
             return;
         }
@@ -666,6 +670,11 @@ impl TransportInner {
     /// Why the transport was torn down with bytes maybe unsent (a failure or `abort`).
     pub(crate) fn torn_down(&self) -> Option<Error> {
         self.torn_down.borrow().clone()
+    }
+
+    /// The bytes left unsent when the stream failed, if it did.
+    pub(crate) fn unsent_at_failure(&self) -> Option<usize> {
+        self.unsent_at_failure.get()
     }
 
     /// The transport's I/O, for `sendfile`: `Err` once it is closed.

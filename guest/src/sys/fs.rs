@@ -124,5 +124,5 @@ fn fs_error(op: &str, path: &str, code: ErrorCode) -> io::Error {
         C::Interrupted => io::ErrorKind::Interrupted,
         _ => io::ErrorKind::Other,
     };
-    io::Error::new(kind, format!("{op} {path}: {code:?}"))
+    io::Error::new(kind, format!("{op} {path}: {}", code.name()))
 }

@@ -18,7 +18,8 @@
 //! - `writable`: the host flushed buffered bytes; `write-buffered` tells how many remain
 //!   (0: everything was sent, and a requested `write-eof` has been done);
 //! - `error` (with `hangup`): the failure that ended the stream; the socket is no longer
-//!   watched and what was buffered is discarded.
+//!   watched and what was buffered is discarded (`write-buffered` says how much that was,
+//!   so a `sendfile` learns how far its file went).
 //!
 //! One event can carry several of these (data read just before the end of stream, for
 //! example): the guest handles `data` first, then `hangup` or `error`. `write-buffered`
@@ -273,6 +274,7 @@ impl Stream {
             }
         }
 
+        let unsent = self.write_buffered();
         match failure {
             Some(ref err) => {
                 self.fail(err.clone(), registry);
@@ -298,7 +300,10 @@ impl Stream {
                 token: self.token,
                 readiness,
                 data_len: (data.len() - start) as u32,
-                write_buffered: self.write_buffered() as u64,
+                write_buffered: match failure {
+                    Some(_) => unsent as u64,
+                    None => self.write_buffered() as u64,
+                },
                 error: failure,
             }),
             rearm,
@@ -539,8 +544,11 @@ impl Stream {
         }
     }
 
-    /// `send-file`: queues `segment` behind what is buffered and sends at once what the
-    /// socket takes when nothing is ahead of it. Returns the bytes buffered afterwards.
+    /// `send-file`: queues `segment` behind what is buffered. Nothing is sent here, even
+    /// when nothing is ahead: watching for writability makes the kernel report the socket
+    /// at once if it is writable, and `wait` sends then, so that every byte sent is in an
+    /// event's count (a failure here would lose what went before it). Returns the bytes
+    /// buffered afterwards.
     fn send_file(&mut self, segment: FileSegment, registry: &mio::Registry) -> Result<u64, Error> {
         if let Some(err) = self.failed("send-file") {
             return Err(err);
@@ -551,12 +559,7 @@ impl Stream {
                 "send-file: the stream's write side is closed (write-eof was called)",
             ));
         }
-        let was_idle = !self.has_pending();
         self.outgoing.push_file(segment);
-        if was_idle && let Err(err) = self.flush() {
-            self.fail(err.clone(), registry);
-            return Err(err);
-        }
         self.watch_writability(registry)?;
         Ok(self.write_buffered() as u64)
     }
