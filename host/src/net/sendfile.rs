@@ -242,3 +242,6 @@ pub(super) fn socket_send_file(
         },
     )
 }
+
+#[cfg(test)]
+mod tests;
