@@ -16,7 +16,9 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use sandloop::fs::File;
-use sandloop::{Error, EventLoop, HostSelector, Protocol, SelectorEventLoop, ServerOptions, Transport};
+use sandloop::{
+    Error, EventLoop, HostSelector, Protocol, SelectorEventLoop, ServerOptions, Transport,
+};
 
 /// One connection: the bytes received and whether a task is answering.
 struct Connection {
@@ -81,7 +83,13 @@ async fn answer(lp: &EventLoop, transport: &Transport, root: &str, head_bytes: &
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let head_only = method == "HEAD";
     if method != "GET" && !head_only {
-        text(transport, "405 Method Not Allowed", "method not allowed\n", close, false);
+        text(
+            transport,
+            "405 Method Not Allowed",
+            "method not allowed\n",
+            close,
+            false,
+        );
         return !close;
     }
     let path = target.split(['?', '#']).next().unwrap_or("");
@@ -105,22 +113,34 @@ async fn answer(lp: &EventLoop, transport: &Transport, root: &str, head_bytes: &
     let len = match file.len() {
         Ok(len) => len,
         Err(_) => {
-            text(transport, "500 Internal Server Error", "error\n", true, head_only);
+            text(
+                transport,
+                "500 Internal Server Error",
+                "error\n",
+                true,
+                head_only,
+            );
             return false;
         }
     };
     transport.write(&head("200 OK", len, content_type(&path), close));
-    if !head_only && len > 0 {
-        if let Err(err) = lp.sendfile(transport, &mut file, 0, None, true).await {
-            eprintln!("sendfile {full}: {err}");
-            return false;
-        }
+    if !head_only
+        && len > 0
+        && let Err(err) = lp.sendfile(transport, &mut file, 0, None, true).await
+    {
+        eprintln!("sendfile {full}: {err}");
+        return false;
     }
     !close
 }
 
 /// Answers the requests in the buffer, in order, until none is complete.
-async fn serve_requests(lp: EventLoop, transport: Transport, root: Rc<str>, state: Rc<RefCell<Requests>>) {
+async fn serve_requests(
+    lp: EventLoop,
+    transport: Transport,
+    root: Rc<str>,
+    state: Rc<RefCell<Requests>>,
+) {
     loop {
         let request = {
             let mut st = state.borrow_mut();
@@ -152,7 +172,13 @@ impl Protocol for Connection {
         let mut st = self.state.borrow_mut();
         st.buffer.extend_from_slice(data);
         if st.buffer.len() > 64 * 1024 && head_end(&st.buffer).is_none() {
-            text(&transport, "431 Request Header Fields Too Large", "too large\n", true, false);
+            text(
+                &transport,
+                "431 Request Header Fields Too Large",
+                "too large\n",
+                true,
+                false,
+            );
             transport.close();
             return;
         }

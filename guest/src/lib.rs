@@ -50,9 +50,9 @@ mod error;
 mod events;
 mod exception_handler;
 #[cfg(feature = "host-reactor")]
-pub mod fs;
-#[cfg(feature = "host-reactor")]
 pub mod executor;
+#[cfg(feature = "host-reactor")]
+pub mod fs;
 mod futures;
 mod gather;
 #[cfg(feature = "host-reactor")]

@@ -114,7 +114,9 @@ impl EventLoop {
         if self.get_debug() {
             log::log(
                 Level::Debug,
-                format_args!("sendfile: not a sandloop::fs::File, using the read-and-write fallback"),
+                format_args!(
+                    "sendfile: not a sandloop::fs::File, using the read-and-write fallback"
+                ),
             );
         }
         let inner = Rc::clone(&transport.inner);

@@ -239,7 +239,10 @@ impl ReadinessStream {
                 return Ok(());
             };
             while seg.offset < seg.end {
-                match self.sock.send_file(&seg.file, seg.offset, seg.end - seg.offset)? {
+                match self
+                    .sock
+                    .send_file(&seg.file, seg.offset, seg.end - seg.offset)?
+                {
                     Progress::Done(0) => {
                         return Err(Error::Os(std::io::Error::new(
                             std::io::ErrorKind::UnexpectedEof,

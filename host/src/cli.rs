@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use sandloop_host::{
-    AddrRule, ExitStatus, Preopen, PRECOMPILED_EXTENSION, Policy, ResolveOverride, RunOptions, Runtime,
+    AddrRule, ExitStatus, PRECOMPILED_EXTENSION, Policy, Preopen, ResolveOverride, RunOptions,
+    Runtime,
 };
 
 /// The exit code when the host cannot run the workload (as clap's for bad flags).

@@ -53,12 +53,20 @@ fn dir_flag_lets_the_workload_read_the_directory() {
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "10000 bytes, len 10000\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "10000 bytes, len 10000\n"
+    );
 }
 
 #[test]
 fn without_the_dir_flag_nothing_is_readable() {
-    let out = sandloop(&["run", program_path("sendfile"), "--", "std_fs_reads_the_preopen"]);
+    let out = sandloop(&[
+        "run",
+        program_path("sendfile"),
+        "--",
+        "std_fs_reads_the_preopen",
+    ]);
     assert_eq!(out.status.code(), Some(1), "the case fails: no /data");
 }
 

@@ -38,9 +38,17 @@ fn data_dir() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = std::env::temp_dir().join("sandloop-sendfile-tests");
         std::fs::create_dir_all(dir.join("sub")).unwrap();
-        for (name, len) in [("big.bin", BIG_LEN), ("small.bin", SMALL_LEN), ("empty.bin", 0)] {
+        for (name, len) in [
+            ("big.bin", BIG_LEN),
+            ("small.bin", SMALL_LEN),
+            ("empty.bin", 0),
+        ] {
             let path = dir.join(name);
-            let want = if len == BIG_LEN { big().to_vec() } else { contents(len) };
+            let want = if len == BIG_LEN {
+                big().to_vec()
+            } else {
+                contents(len)
+            };
             if std::fs::read(&path).is_ok_and(|have| have == want) {
                 continue;
             }
@@ -275,7 +283,11 @@ on_both_loops! {
 
 #[test]
 fn file_outside_the_preopens_cannot_be_opened() {
-    let (out, _) = run("file_outside_the_preopens_cannot_be_opened", Loop::Default, None);
+    let (out, _) = run(
+        "file_outside_the_preopens_cannot_be_opened",
+        Loop::Default,
+        None,
+    );
     out.assert_ok().assert_lines(&[
         "NotFound: open /etc/passwd: not under any preopened directory",
         "PermissionDenied: open /data/../etc/passwd: not-permitted",
@@ -301,15 +313,15 @@ fn a_missing_preopen_directory_fails_the_run_naming_it() {
     let path = test_programs_artifacts::program("sendfile");
     let runtime = sandloop_host::Runtime::new().unwrap();
     let workload = runtime.load(path).unwrap();
-    let err = workload
-        .run(RunOptions {
-            args: vec!["std_fs_reads_the_preopen".into()],
-            policy,
-            capture_output: true,
-            ..Default::default()
-        })
-        .err()
-        .expect("the run must fail");
+    let result = workload.run(RunOptions {
+        args: vec!["std_fs_reads_the_preopen".into()],
+        policy,
+        capture_output: true,
+        ..Default::default()
+    });
+    let Err(err) = result else {
+        panic!("the run must fail");
+    };
     let message = format!("{err:#}");
     assert!(message.contains("/nonexistent/sandloop-dir"), "{message}");
 }

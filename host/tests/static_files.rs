@@ -64,7 +64,10 @@ fn serve(www: &Path, extra: &[&str]) -> Served {
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("read the server's first line");
-    assert!(line.starts_with("Serving on "), "static_files said {line:?}");
+    assert!(
+        line.starts_with("Serving on "),
+        "static_files said {line:?}"
+    );
     Served { child, port }
 }
 
@@ -110,17 +113,24 @@ fn serves_files_to_curl(extra: &[&str], test: &str) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         stdout,
-        format!(
-            "<h1>sandloop</h1>\n200 18 1\n200 {} 0\n",
-            big.len()
-        ),
+        format!("<h1>sandloop</h1>\n200 18 1\n200 {} 0\n", big.len()),
         "one connection, two 200s"
     );
-    assert!(std::fs::read(&big_out).unwrap() == big, "big.bin arrived intact");
+    assert!(
+        std::fs::read(&big_out).unwrap() == big,
+        "big.bin arrived intact"
+    );
 
     // Missing files and directories are 404s; `..` is refused and cannot reach outside.
     let status = |path: &str| {
-        let out = curl(&["--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", &format!("{base}{path}")]);
+        let out = curl(&[
+            "--path-as-is",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{base}{path}"),
+        ]);
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert_eq!(status("/missing.html"), "404");

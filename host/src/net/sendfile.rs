@@ -231,16 +231,14 @@ pub(super) fn socket_send_file(
         Err(err) => return Ok(Err(err)),
     };
     let socket = table.get(socket)?;
-    Ok(
-        match send(socket.inner.as_raw_fd(), &file, offset, count) {
-            Ok(n) => Ok(n as u64),
-            Err(err) => Err(crate::error::io_error(
-                "sendfile to",
-                super::address::Peer(socket.peer, &socket.inner),
-                &err,
-            )),
-        },
-    )
+    Ok(match send(socket.inner.as_raw_fd(), &file, offset, count) {
+        Ok(n) => Ok(n as u64),
+        Err(err) => Err(crate::error::io_error(
+            "sendfile to",
+            super::address::Peer(socket.peer, &socket.inner),
+            &err,
+        )),
+    })
 }
 
 #[cfg(test)]

@@ -59,7 +59,10 @@ impl FromStr for Preopen {
             ));
         }
         if guest.is_empty() || guest.contains('\0') {
-            return Err(RuleError::new(input, format!("{guest:?} is not a guest path")));
+            return Err(RuleError::new(
+                input,
+                format!("{guest:?} is not a guest path"),
+            ));
         }
         Ok(Preopen::new(host, guest))
     }

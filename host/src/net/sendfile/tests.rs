@@ -60,7 +60,9 @@ impl Fixture {
                 AddressFamily::Ipv4,
             ))
             .unwrap();
-        let stream = HostStream::open(&mut self.net(), socket, TOKEN, 64 << 10).unwrap().unwrap();
+        let stream = HostStream::open(&mut self.net(), socket, TOKEN, 64 << 10)
+            .unwrap()
+            .unwrap();
         (stream, peer)
     }
 
@@ -69,10 +71,11 @@ impl Fixture {
         for _ in 0..1000 {
             for event in self.wait(Some(PATIENCE_NS)) {
                 assert!(event.error.is_none(), "{:?}", event.error);
-                if event.token == TOKEN && event.readiness.contains(Interest::WRITABLE) {
-                    if event.write_buffered == 0 {
-                        return;
-                    }
+                if event.token == TOKEN
+                    && event.readiness.contains(Interest::WRITABLE)
+                    && event.write_buffered == 0
+                {
+                    return;
                 }
             }
         }
@@ -89,7 +92,9 @@ fn a_file_segment_goes_between_the_writes_around_it() {
     let (stream, mut peer) = fx.stream_and_peer();
 
     // The first write fills nothing; the segment queues; the last write follows it.
-    HostStream::write(&mut fx.net(), borrow(&stream), b"head".to_vec()).unwrap().unwrap();
+    HostStream::write(&mut fx.net(), borrow(&stream), b"head".to_vec())
+        .unwrap()
+        .unwrap();
     let count = HostStream::send_file(&mut fx.net(), borrow(&stream), borrow(&desc), 10, 50_000)
         .unwrap()
         .unwrap();
@@ -99,7 +104,9 @@ fn a_file_segment_goes_between_the_writes_around_it() {
         50_000,
         "the segment counts as buffered until wait sends it"
     );
-    let buffered = HostStream::write(&mut fx.net(), borrow(&stream), b"tail".to_vec()).unwrap().unwrap();
+    let buffered = HostStream::write(&mut fx.net(), borrow(&stream), b"tail".to_vec())
+        .unwrap()
+        .unwrap();
     assert_eq!(buffered, 50_004, "the write after the file waits behind it");
     fx.flush_all();
 
@@ -119,7 +126,11 @@ fn the_count_is_clamped_to_the_file() {
     let (stream, mut peer) = fx.stream_and_peer();
 
     let past_end = HostStream::send_file(&mut fx.net(), borrow(&stream), borrow(&desc), 5000, 10);
-    assert_eq!(past_end.unwrap().unwrap(), 0, "an offset past the end sends nothing");
+    assert_eq!(
+        past_end.unwrap().unwrap(),
+        0,
+        "an offset past the end sends nothing"
+    );
     let rest = HostStream::send_file(&mut fx.net(), borrow(&stream), borrow(&desc), 600, u64::MAX);
     assert_eq!(rest.unwrap().unwrap(), 400, "to the end of the file");
     fx.flush_all();
@@ -140,7 +151,10 @@ fn a_file_not_opened_for_reading_is_refused() {
         .unwrap()
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidInput);
-    assert_eq!(err.message, "send-file: the file was not opened for reading");
+    assert_eq!(
+        err.message,
+        "send-file: the file was not opened for reading"
+    );
     std::fs::remove_file(path).unwrap();
 }
 
@@ -153,10 +167,16 @@ fn a_socket_sends_what_the_kernel_takes_in_one_call() {
     let (a, b) = fx.net().socketpair().unwrap().unwrap();
 
     let sent = HostSocket::send_file(&mut fx.net(), borrow(&a), borrow(&desc), 1000, 5000);
-    assert_eq!(sent.unwrap().unwrap(), 2000, "what the file holds past the offset");
+    assert_eq!(
+        sent.unwrap().unwrap(),
+        2000,
+        "what the file holds past the offset"
+    );
     let at_end = HostSocket::send_file(&mut fx.net(), borrow(&a), borrow(&desc), 3000, 10);
     assert_eq!(at_end.unwrap().unwrap(), 0, "0 at the end of the file");
-    let got = HostSocket::recv(&mut fx.net(), borrow(&b), 4096).unwrap().unwrap();
+    let got = HostSocket::recv(&mut fx.net(), borrow(&b), 4096)
+        .unwrap()
+        .unwrap();
     assert!(got == data[1000..]);
     std::fs::remove_file(path).unwrap();
 }
@@ -199,7 +219,10 @@ fn a_peer_reset_mid_file_ends_the_stream_counting_what_was_left() {
                     "the event says how much was left unsent: {}",
                     event.write_buffered
                 );
-                assert_eq!(HostStream::write_buffered(&mut fx.net(), borrow(&stream)).unwrap(), 0);
+                assert_eq!(
+                    HostStream::write_buffered(&mut fx.net(), borrow(&stream)).unwrap(),
+                    0
+                );
                 std::fs::remove_file(path).unwrap();
                 return;
             }

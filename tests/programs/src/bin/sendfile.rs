@@ -89,7 +89,9 @@ fn send_native(path: &'static str, offset: u64, count: Option<u64>) -> Result<()
         let lp = sandloop::get_running_loop()?;
         let mut file = File::open(path)?;
         let (transport, lost) = connect(&lp).await?;
-        let sent = lp.sendfile(&transport, &mut file, offset, count, false).await?;
+        let sent = lp
+            .sendfile(&transport, &mut file, offset, count, false)
+            .await?;
         println!("sent {sent} pos {}", file.stream_position()?);
         close(&transport, lost).await
     })
@@ -229,8 +231,11 @@ fn peer_closing_mid_transfer_is_an_error() -> Result<()> {
 /// Connects a plain socket to the receiver.
 async fn connect_socket(lp: &EventLoop) -> Result<Socket> {
     let sock = Socket::new(Family::Inet, SocketType::Stream)?;
-    lp.sock_connect(&sock, Address::from(std::net::SocketAddr::from(([127, 0, 0, 1], port()))))
-        .await?;
+    lp.sock_connect(
+        &sock,
+        Address::from(std::net::SocketAddr::from(([127, 0, 0, 1], port()))),
+    )
+    .await?;
     Ok(sock)
 }
 
@@ -320,7 +325,9 @@ fn fallback_sends_a_cursor_over_a_socketpair() -> Result<()> {
             }
         });
         let mut cursor = io::Cursor::new(data.clone());
-        let sent = lp.sock_sendfile(&a, &mut cursor, 100, Some(200_000), true).await?;
+        let sent = lp
+            .sock_sendfile(&a, &mut cursor, 100, Some(200_000), true)
+            .await?;
         assert_eq!(sent, 200_000);
         assert_eq!(cursor.position(), 200_100);
         a.shutdown(sandloop::net::Shutdown::Write)?;
@@ -328,7 +335,10 @@ fn fallback_sends_a_cursor_over_a_socketpair() -> Result<()> {
         assert!(got == data[100..200_100], "the bytes differ");
         // Without the fallback, a cursor cannot be sent.
         let err = lp.sock_sendfile(&a, &mut cursor, 0, None, false).await;
-        assert!(matches!(err, Err(Error::SendfileNotAvailable(_))), "{err:?}");
+        assert!(
+            matches!(err, Err(Error::SendfileNotAvailable(_))),
+            "{err:?}"
+        );
         Ok::<_, Error>(())
     })
 }
