@@ -5,6 +5,10 @@
 //! the reactor, then `recv`/`send`), or hands it over to a [`Stream`], whose I/O the host
 //! does itself (completion mode, see [`stream`]).
 //!
+//! `send-file` sends a file of the workload's preopened directories with `sendfile(2)`
+//! (`net/sendfile.rs`): once per call on a socket, queued behind the buffered bytes on a
+//! stream.
+//!
 //! Every `bind`, `listen` and `connect` passes the workload's [`Policy`] first; a denial is
 //! an error of kind `denied` that names the operation and the address, and an audit line
 //! in the host log. Unix socket paths are not granted by any policy yet, so binding or

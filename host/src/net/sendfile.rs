@@ -58,8 +58,12 @@ pub(crate) fn file_size(file: &File, op: &str) -> Result<u64, Error> {
 
 /// One `sendfile(2)` of at most `count` bytes of `file` from `offset` to `socket`.
 /// Returns what the kernel took (0 at the end of the file); "would block" when the socket
-/// takes nothing. SIGPIPE is blocked by the Rust runtime for the host process, so a gone
-/// peer is EPIPE, not a signal.
+/// takes nothing.
+///
+/// `sendfile(2)` has no `MSG_NOSIGNAL`: a peer that is gone raises SIGPIPE, which Rust
+/// programs ignore (the standard library sets it to `SIG_IGN` at start-up), so the call
+/// fails with EPIPE instead. An embedding that restores SIGPIPE's default action must
+/// ignore it as well.
 pub(crate) fn send(socket: RawFd, file: &File, offset: u64, count: u64) -> io::Result<usize> {
     let Ok(mut off) = libc::off_t::try_from(offset) else {
         return Err(io::Error::new(

@@ -16,7 +16,8 @@
 //! - `hangup` without `error`: the peer's end of stream (a zero-byte read), reported once;
 //!   reading stops;
 //! - `writable`: the host flushed buffered bytes; `write-buffered` tells how many remain
-//!   (0: everything was sent, and a requested `write-eof` has been done);
+//!   (0: everything was sent, and a requested `write-eof` has been done); the unsent part
+//!   of file segments queued by `send-file` counts as buffered (see `super::sendfile`);
 //! - `error` (with `hangup`): the failure that ended the stream; the socket is no longer
 //!   watched and what was buffered is discarded (`write-buffered` says how much that was,
 //!   so a `sendfile` learns how far its file went).
