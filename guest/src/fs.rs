@@ -23,7 +23,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::rc::Rc;
 
-use crate::sys::fs::HostFile;
+use crate::sys::files::HostFile;
 
 /// The most one `read` asks the host for.
 const MAX_READ: usize = 1 << 20;

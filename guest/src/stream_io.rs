@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::fs::File;
 use crate::net::{Address, SockOpt, SockOptName};
 use crate::sys::Event;
-use crate::sys::fs::HostFile;
+use crate::sys::files::HostFile;
 use crate::sys::net::{HostSocket, HostSource, HostStream, Progress};
 
 /// The most read for one stream per event (asyncio reads 256 KiB at a time).

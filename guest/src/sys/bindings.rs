@@ -7,7 +7,7 @@ wit_bindgen::generate!({
     world: "sandloop:host/imports",
     path: "../wit",
     // `net.send-file` borrows a file descriptor: the WASI interfaces it needs are
-    // generated here, and `fs.rs` opens files with them.
+    // generated here, and `files.rs` opens files with them.
     with: {
         "wasi:filesystem/types@0.2.12": generate,
         "wasi:io/error@0.2.12": generate,

@@ -12,7 +12,7 @@ pub(crate) mod dns;
 pub(crate) mod executor;
 mod exit;
 #[cfg(feature = "host-reactor")]
-pub(crate) mod fs;
+pub(crate) mod files;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod host;
 #[cfg(feature = "host-reactor")]

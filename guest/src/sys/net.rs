@@ -239,7 +239,7 @@ impl HostSocket {
     /// what the kernel took (0 at the end of the file), or `Pending`.
     pub(crate) fn send_file(
         &self,
-        file: &super::fs::HostFile,
+        file: &super::files::HostFile,
         offset: u64,
         count: u64,
     ) -> Result<Progress<u64>> {
@@ -322,7 +322,7 @@ impl HostStream {
     /// host buffers afterwards.
     pub(crate) fn send_file(
         &self,
-        file: &super::fs::HostFile,
+        file: &super::files::HostFile,
         offset: u64,
         count: u64,
     ) -> Result<(u64, u64)> {

@@ -1,4 +1,5 @@
-//! Files of the workload's preopened directories, as `wasi:filesystem` descriptors.
+//! Files of the workload's preopened directories, as `wasi:filesystem` descriptors
+//! (`sandloop::fs::File`).
 //!
 //! The host preopens the directories its policy grants (read-only); a file opened here
 //! is a `wasi:filesystem/types.descriptor` the host can also send natively with
@@ -8,9 +9,9 @@ use std::io;
 
 mod preopens {
     wit_bindgen::generate!({
-        inline: "package sandloop:fs; world fs { import wasi:filesystem/preopens@0.2.12; }",
+        inline: "package sandloop:preopens; world preopens { import wasi:filesystem/preopens@0.2.12; }",
         path: "../wit",
-        world: "sandloop:fs/fs",
+        world: "sandloop:preopens/preopens",
         with: {
             "wasi:filesystem/preopens@0.2.12": generate,
             "wasi:filesystem/types@0.2.12": super::super::bindings::wasi::filesystem::types,
