@@ -53,6 +53,8 @@ mod events;
 mod exception_handler;
 #[cfg(feature = "host-reactor")]
 pub mod executor;
+#[cfg(feature = "host-reactor")]
+pub mod fs;
 mod futures;
 mod gather;
 #[cfg(feature = "host-reactor")]
@@ -76,6 +78,8 @@ mod queues;
 mod readiness;
 mod runners;
 mod selector_events;
+#[cfg(feature = "host-reactor")]
+mod sendfile;
 #[cfg(feature = "host-reactor")]
 mod servers;
 #[cfg(feature = "host-reactor")]
@@ -127,6 +131,8 @@ pub use protocols::{BufferedProtocol, DatagramProtocol, Protocol};
 pub use queues::Queue;
 pub use runners::run;
 pub use selector_events::SelectorEventLoop;
+#[cfg(feature = "host-reactor")]
+pub use sendfile::SendfileSource;
 #[cfg(feature = "host-reactor")]
 pub use servers::{Hosts, Server, ServerOptions};
 #[cfg(feature = "host-reactor")]

@@ -15,9 +15,13 @@
 
 mod endpoint;
 
-use crate::error::Result;
+use std::rc::Rc;
+
+use crate::error::{Error, Result};
+use crate::fs::File;
 use crate::net::{Address, SockOpt, SockOptName};
 use crate::sys::Event;
+use crate::sys::files::HostFile;
 use crate::sys::fs::HostPipe;
 use crate::sys::net::{HostSocket, HostSource, HostStream, Progress};
 use endpoint::Endpoint;
@@ -50,6 +54,18 @@ pub(crate) struct ReadinessStream {
     buf: Vec<u8>,
     sent: usize,
     eof_requested: bool,
+    /// A file being sent (`sendfile`) once `buf` is empty.
+    file: Option<FileSegment>,
+    /// Bytes written while a file is being sent: they follow it.
+    after: Vec<u8>,
+}
+
+/// Bytes `offset..end` of a file, still to be sent with the host's `sendfile(2)`.
+struct FileSegment {
+    file: Rc<HostFile>,
+    path: String,
+    offset: u64,
+    end: u64,
 }
 
 impl StreamIo {
@@ -88,6 +104,8 @@ impl StreamIo {
             buf: Vec::new(),
             sent: 0,
             eof_requested: false,
+            file: None,
+            after: Vec::new(),
         };
         stream.update_interest()?;
         Ok(StreamIo::Readiness(Box::new(stream)))
@@ -99,6 +117,18 @@ impl StreamIo {
         match self {
             StreamIo::Completion(s) => s.write(data),
             StreamIo::Readiness(s) => s.write(data),
+        }
+    }
+
+    /// Queues bytes `offset..offset+count` of `file` behind what is buffered, sent with
+    /// the host's `sendfile(2)` (by the host in completion mode, on writability here in
+    /// readiness mode); writes after it follow it. Returns the bytes that will be sent
+    /// (`count` clamped to the file's size) and the bytes buffered afterwards, the
+    /// segment's included.
+    pub(crate) fn send_file(&mut self, file: &File, offset: u64, count: u64) -> Result<(u64, u64)> {
+        match self {
+            StreamIo::Completion(s) => s.send_file(file.host(), offset, count),
+            StreamIo::Readiness(s) => s.send_file(file, offset, count),
         }
     }
 
@@ -116,7 +146,7 @@ impl StreamIo {
         match self {
             StreamIo::Completion(s) => s.write_eof(),
             StreamIo::Readiness(s) => {
-                if s.pending() == 0 {
+                if s.buffered() == 0 {
                     s.io.shutdown_write()?;
                 }
                 s.eof_requested = true;
@@ -178,10 +208,88 @@ impl ReadinessStream {
         self.buf.len() - self.sent
     }
 
+    /// Everything not yet sent: bytes, the file segment, the bytes after it.
+    fn buffered(&self) -> usize {
+        let file = self.file.as_ref().map_or(0, |f| f.end - f.offset);
+        self.pending() + file as usize + self.after.len()
+    }
+
+    fn send_file(&mut self, file: &File, offset: u64, count: u64) -> Result<(u64, u64)> {
+        if self.file.is_some() {
+            return Err(Error::Runtime(
+                "sendfile: another sendfile is in progress on this transport".into(),
+            ));
+        }
+        let size = file.len()?;
+        let count = count.min(size.saturating_sub(offset));
+        if count > 0 {
+            self.file = Some(FileSegment {
+                file: Rc::clone(file.host()),
+                path: file.path().to_owned(),
+                offset,
+                end: offset + count,
+            });
+            // Sent on writability, which watching reports at once if the socket is
+            // writable: every byte sent is then in an event's count, even on a failure.
+            self.update_interest()?;
+        }
+        Ok((count, self.buffered() as u64))
+    }
+
+    /// Sends the buffered bytes, then the file segment, then the bytes written after it,
+    /// until the kernel takes no more or everything is sent.
+    fn drain(&mut self) -> Result<()> {
+        loop {
+            while self.pending() > 0 {
+                match self.io.send(&self.buf[self.sent..])? {
+                    Progress::Done(n) => self.sent += n,
+                    Progress::Pending => {
+                        if self.sent > self.buf.len() / 2 {
+                            self.buf.drain(..self.sent);
+                            self.sent = 0;
+                        }
+                        return Ok(());
+                    }
+                }
+            }
+            self.buf.clear();
+            self.sent = 0;
+            let Some(seg) = &mut self.file else {
+                return Ok(());
+            };
+            while seg.offset < seg.end {
+                match self
+                    .io
+                    .socket()?
+                    .send_file(&seg.file, seg.offset, seg.end - seg.offset)?
+                {
+                    Progress::Done(0) => {
+                        return Err(Error::Os(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            format!(
+                                "sendfile {}: the file ended at {} with {} bytes still to send (it shrank)",
+                                seg.path,
+                                seg.offset,
+                                seg.end - seg.offset
+                            ),
+                        )));
+                    }
+                    Progress::Done(n) => seg.offset += n,
+                    Progress::Pending => return Ok(()),
+                }
+            }
+            self.file = None;
+            if self.after.is_empty() {
+                return Ok(());
+            }
+            self.buf = std::mem::take(&mut self.after);
+        }
+    }
+
     /// Watches what is wanted now: reading while on and before EOF, writing while bytes wait.
     fn update_interest(&mut self) -> Result<()> {
         let readable = self.reading && !self.read_eof;
-        let writable = self.pending() > 0;
+        let writable = self.buffered() > 0;
         if !readable && !writable && self.io.is_pipe_writer() {
             // Watched for its reader closing, which the kernel reports unasked; asking
             // for writability would report an idle pipe on every wait.
@@ -196,6 +304,11 @@ impl ReadinessStream {
     }
 
     fn write(&mut self, data: &[u8]) -> Result<u64> {
+        if self.file.is_some() {
+            // A file is being sent: these bytes follow it.
+            self.after.extend_from_slice(data);
+            return Ok(self.buffered() as u64);
+        }
         let mut taken = 0;
         if self.pending() == 0 {
             // The common case: the kernel takes it all, nothing is buffered.
@@ -238,32 +351,22 @@ impl ReadinessStream {
                 }
             }
         }
-        if (r.writable || r.hangup) && self.pending() > 0 {
-            while self.pending() > 0 {
-                match self.io.send(&self.buf[self.sent..]) {
-                    Ok(Progress::Done(n)) => self.sent += n,
-                    Ok(Progress::Pending) => break,
-                    Err(err) => {
-                        ev.readiness.hangup = true;
-                        ev.error = Some(err);
-                        return;
-                    }
-                }
+        if (r.writable || r.hangup) && self.buffered() > 0 {
+            if let Err(err) = self.drain() {
+                ev.readiness.hangup = true;
+                ev.error = Some(err);
+                // As the host reports it: what was left unsent.
+                ev.write_buffered = self.buffered() as u64;
+                return;
             }
-            if self.pending() == 0 {
-                self.buf.clear();
-                self.sent = 0;
-                if self.eof_requested
-                    && let Err(err) = self.io.shutdown_write()
-                {
-                    ev.error = Some(err);
-                }
-            } else if self.sent > self.buf.len() / 2 {
-                self.buf.drain(..self.sent);
-                self.sent = 0;
+            if self.buffered() == 0
+                && self.eof_requested
+                && let Err(err) = self.io.shutdown_write()
+            {
+                ev.error = Some(err);
             }
             ev.readiness.writable = true;
-            ev.write_buffered = self.pending() as u64;
+            ev.write_buffered = self.buffered() as u64;
         }
         if r.hangup && self.io.is_pipe_writer() {
             // The reader closed: nothing written from now on can arrive.

@@ -91,6 +91,14 @@ pub(crate) struct TransportInner {
     pipe: Option<PipeInfo>,
     /// Runs once the connection is lost (a server counts its connections this way).
     on_lost: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// Woken at each report of the write buffer and when the connection is lost: a
+    /// `sendfile` in progress follows its file this way (`sendfile.rs`).
+    write_waiters: RefCell<Vec<crate::futures::Future<()>>>,
+    /// Why the transport was torn down (a failure, or `abort`), discarding what was
+    /// buffered: `sendfile` reports it.
+    torn_down: RefCell<Option<Error>>,
+    /// The bytes left unsent when the stream failed, as its last event said.
+    unsent_at_failure: Cell<Option<usize>>,
 }
 
 impl fmt::Debug for TransportInner {
@@ -192,6 +200,9 @@ impl Transport {
             peername,
             pipe,
             on_lost: RefCell::new(Vec::new()),
+            write_waiters: RefCell::new(Vec::new()),
+            torn_down: RefCell::new(None),
+            unsent_at_failure: Cell::new(None),
         });
         // The loop holds the transport until the connection is lost, as asyncio's selector
         // holds its reader callback: a protocol need not keep its transport alive.
@@ -462,6 +473,7 @@ impl TransportInner {
                 self.buffered.set(ev.write_buffered as usize);
             }
             self.maybe_resume_protocol();
+            self.wake_write_waiters(None);
             if self.closing.get() && self.write_buffer_size() == 0 && !self.conn_lost.replace(true)
             {
                 self.call_connection_lost(None);
@@ -474,6 +486,7 @@ impl TransportInner {
                 Some(crate::os::PipeEnd::Read) => "Fatal read error on pipe transport",
                 None => "Fatal read error on socket transport",
             };
+            self.unsent_at_failure.set(Some(ev.write_buffered as usize));
             self.fatal_error(err, message);
             return;
         }
@@ -656,6 +669,12 @@ impl TransportInner {
         if self.conn_lost.replace(true) {
             return;
         }
+        *self.torn_down.borrow_mut() = Some(exc.clone().unwrap_or_else(|| {
+            Error::Os(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the transport was aborted",
+            ))
+        }));
         if exc.is_none() {
             // `abort`: what asyncio's write would have sent already still goes.
             self.flush_queued();
@@ -667,6 +686,70 @@ impl TransportInner {
         self.buffered.set(0);
         let me = self.clone();
         self.lp.call_soon(move || me.call_connection_lost(exc));
+    }
+
+    /// Wakes every [`TransportInner::write_progress`] waiter: with `lost` when the
+    /// connection is gone.
+    fn wake_write_waiters(&self, lost: Option<Error>) {
+        let waiters = std::mem::take(&mut *self.write_waiters.borrow_mut());
+        for waiter in waiters {
+            // A waiter whose task was cancelled is done already: nothing to wake.
+            let _ = match &lost {
+                None => waiter.set_result(()),
+                Some(err) => waiter.set_exception(err.clone()),
+            };
+        }
+    }
+
+    /// Waits for the next report of the write buffer (the host flushed some of it), or
+    /// the loss of the connection (`Err`).
+    pub(crate) async fn write_progress(&self) -> Result<()> {
+        if self.conn_lost.get() {
+            return Err(Error::Runtime("Transport is closing".into()));
+        }
+        let waiter = self.lp.create_future::<()>();
+        self.write_waiters.borrow_mut().push(waiter.clone());
+        waiter.await
+    }
+
+    /// Why the transport was torn down with bytes maybe unsent (a failure or `abort`).
+    pub(crate) fn torn_down(&self) -> Option<Error> {
+        self.torn_down.borrow().clone()
+    }
+
+    /// The bytes left unsent when the stream failed, if it did.
+    pub(crate) fn unsent_at_failure(&self) -> Option<usize> {
+        self.unsent_at_failure.get()
+    }
+
+    /// The transport's I/O, for `sendfile`: `Err` once it is closed.
+    pub(crate) fn with_io<T>(&self, f: impl FnOnce(&mut StreamIo) -> Result<T>) -> Result<T> {
+        match &mut *self.io.borrow_mut() {
+            Some(io) => f(io),
+            None => Err(Error::Runtime("Transport is closing".into())),
+        }
+    }
+
+    /// Takes a report of the bytes buffered after a call that queued some (`sendfile`).
+    pub(crate) fn set_buffered(&self, buffered: u64) {
+        self.buffered.set(buffered as usize);
+        self.written_in.set(self.lp.iteration());
+    }
+
+    /// The bytes written and not yet taken by the kernel, queued ones included; sends
+    /// the queued ones first when `flush` (so that what follows goes after them).
+    pub(crate) fn pending_writes(self: &Rc<Self>, flush: bool) -> usize {
+        if flush {
+            self.flush_queued();
+        }
+        self.write_buffer_size()
+    }
+
+    /// A write failure seen by `sendfile`: it ends the transport as a write's does.
+    pub(crate) fn write_failed(self: &Rc<Self>, err: Error) {
+        let me = self.clone();
+        self.lp
+            .call_soon(move || me.fatal_error(err, "Fatal write error on socket transport"));
     }
 
     fn fatal_error(self: &Rc<Self>, err: Error, message: &str) {
@@ -687,6 +770,13 @@ impl TransportInner {
     }
 
     fn call_connection_lost(self: &Rc<Self>, exc: Option<Error>) {
+        let lost = exc.clone().unwrap_or_else(|| {
+            Error::Os(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the connection was lost",
+            ))
+        });
+        self.wake_write_waiters(Some(lost));
         let protocol = self.protocol.borrow_mut().take();
         if let Some(p) = protocol {
             p.borrow_mut().connection_lost(exc);

@@ -16,6 +16,9 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "sandloop:host/imports",
     imports: { default: trappable },
+    // The world-level `add_to_linker` links the WASI interfaces `net` uses, whose
+    // wasmtime-wasi linkers need `Send` store data (ours is).
+    require_store_data_send: true,
     with: {
         "sandloop:host/reactor.source": crate::reactor::Source,
         "sandloop:host/net.socket": crate::net::Socket,
@@ -25,6 +28,9 @@ wasmtime::component::bindgen!({
         "sandloop:host/executor.pool": crate::executor::Pool,
         "sandloop:host/executor.job": crate::executor::Job,
         "sandloop:host/fs.pipe": crate::fs::Pipe,
+        // `net` borrows WASI's file descriptors for sendfile: the WASI types are
+        // wasmtime-wasi's own, so the guest's files are the ones its table holds.
+        "wasi": wasmtime_wasi::p2::bindings,
     },
 });
 

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use sandloop_host::{
-    AddrRule, ExitStatus, PRECOMPILED_EXTENSION, Policy, ResolveOverride, RunOptions, Runtime,
-    UnixRule,
+    AddrRule, ExitStatus, PRECOMPILED_EXTENSION, Policy, Preopen, ResolveOverride, RunOptions,
+    Runtime, UnixRule,
 };
 
 /// The exit code when the host cannot run the workload (as clap's for bad flags).
@@ -85,6 +85,11 @@ struct RunArgs {
     /// directory; paths with `..` are never granted.
     #[arg(long = "allow-unix", value_name = "PATH")]
     allow_unix: Vec<UnixRule>,
+    /// Let the workload read HOST_DIR (read-only) as GUEST_DIR, default the same path
+    /// (repeatable), e.g. `./public::/www`. Its files open with `std::fs` and
+    /// `sandloop::fs::File` (for `sendfile`); nothing outside is reachable.
+    #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]")]
+    dirs: Vec<Preopen>,
     /// The component, then the workload's arguments (everything after the component,
     /// with or without a `--` before them).
     #[arg(
@@ -143,6 +148,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         allow_unix: args.allow_unix,
         allow_udp_bind: args.allow_udp_bind,
         allow_udp_send: args.allow_udp_send,
+        preopens: args.dirs,
         ..Policy::default()
     };
     for entry in args.resolve {

@@ -27,6 +27,7 @@ use crate::net::Stream;
 use crate::reactor::{Reactor, Source};
 
 pub use pipe::Pipe;
+pub(crate) use pipe::without_sigpipe;
 pub(crate) use stdio::StdioAccess;
 use stdio::StdioStream;
 

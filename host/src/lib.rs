@@ -117,7 +117,7 @@ mod testing;
 mod workload;
 
 pub use inbox::{PostError, Poster};
-pub use policy::{AddrRule, Denied, Policy, ResolveOverride, RuleError, UnixRule};
+pub use policy::{AddrRule, Denied, Policy, Preopen, ResolveOverride, RuleError, UnixRule};
 pub use reactor::ReactorWaker;
 pub use runtime::{PRECOMPILED_EXTENSION, PoolingOptions, Runtime, RuntimeOptions};
 pub use workload::{ExitStatus, RunOptions, RunOutput, RunningWorkload, Workload};

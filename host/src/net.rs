@@ -5,6 +5,10 @@
 //! the reactor, then `recv`/`send`), or hands it over to a [`Stream`], whose I/O the host
 //! does itself (completion mode, see [`stream`]).
 //!
+//! `send-file` sends a file of the workload's preopened directories with `sendfile(2)`
+//! (`net/sendfile.rs`): once per call on a socket, queued behind the buffered bytes on a
+//! stream.
+//!
 //! Every `bind`, `listen` and `connect` (and a datagram socket's every `send-to`, see
 //! `net/datagram.rs`) passes the workload's [`Policy`] first; a denial is
 //! an error of kind `denied` that names the operation and the address, and an audit line
@@ -15,6 +19,7 @@
 mod address;
 mod datagram;
 mod options;
+mod sendfile;
 pub mod stream;
 mod unix;
 
@@ -371,6 +376,16 @@ impl wit::HostSocket for NetView<'_> {
     ) -> wasmtime::Result<Result<u32, Error>> {
         let socket = self.table.get(&self_)?;
         Ok(datagram::send_to(socket, self.policy, &data, addr))
+    }
+
+    fn send_file(
+        &mut self,
+        self_: Resource<Socket>,
+        file: Resource<wasmtime_wasi::filesystem::Descriptor>,
+        offset: u64,
+        count: u64,
+    ) -> wasmtime::Result<Result<u64, Error>> {
+        sendfile::socket_send_file(self.table, &self_, &file, offset, count)
     }
 
     fn shutdown(

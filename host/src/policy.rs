@@ -29,8 +29,10 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
+mod preopen;
 mod unix;
 
+pub use preopen::Preopen;
 pub use unix::{UnixDenied, UnixOperation, UnixRule, UnixTarget};
 
 /// What a workload may do with the network. Cheap to clone; the default denies everything.
@@ -55,6 +57,8 @@ pub struct Policy {
     /// Unix socket files, directories and abstract names the workload may bind, listen
     /// on and connect to (see [`UnixRule`]). `socketpair` needs no grant.
     pub allow_unix: Vec<UnixRule>,
+    /// Host directories the workload may read (read-only), each under a guest path.
+    pub preopens: Vec<Preopen>,
 }
 
 impl Policy {
@@ -98,6 +102,13 @@ impl Policy {
     ) -> Policy {
         let name = normalize_name(&name.into());
         self.resolve.insert(name, addrs.into_iter().collect());
+        self
+    }
+
+    /// Also lets the workload read the directory `host` (read-only), under the guest path
+    /// `guest`.
+    pub fn preopen(mut self, host: impl Into<std::path::PathBuf>, guest: &str) -> Policy {
+        self.preopens.push(Preopen::new(host, guest));
         self
     }
 

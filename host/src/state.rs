@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::dns::{DnsView, Resolver};
 use crate::executor::{Executor, ExecutorView, WorkerPre, WorkerSpec, runners};
@@ -44,8 +44,8 @@ pub(crate) struct State {
 impl State {
     /// Builds the context of one run: `argv0` then `opts.args`, exactly `opts.env` (deny by
     /// default: nothing from the host environment unless the caller put it there), stdio
-    /// inherited or captured, no preopened directories and no WASI network access (the
-    /// network comes through sandloop's own interfaces, under a policy). `jobs` is the
+    /// inherited or captured, the policy's preopened directories (read-only) and no WASI
+    /// network access (the network comes through sandloop's own interfaces, under a policy). `jobs` is the
     /// component pre-linked for its executor jobs, if it exports them: the instance's
     /// executor pools make their workers from it.
     pub(crate) fn new(
@@ -94,6 +94,15 @@ impl State {
         let resolver = Resolver::new(reactor.completer());
         let inbox = Inbox::new(reactor.completer());
         let policy = spec.policy.clone();
+        for dir in &policy.preopens {
+            if let Err(err) = builder.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly) {
+                anyhow::bail!(
+                    "failed to preopen the directory {} (for the guest's {}): {err:#}",
+                    dir.host.display(),
+                    dir.guest
+                );
+            }
+        }
         let executor = Executor::new(reactor.completer(), runners(spec));
         Ok(State {
             wasi: builder.build(),

@@ -6,6 +6,15 @@
 wit_bindgen::generate!({
     world: "sandloop:host/imports",
     path: "../wit",
+    // `net.send-file` borrows a file descriptor: the WASI interfaces it needs are
+    // generated here, and `files.rs` opens files with them.
+    with: {
+        "wasi:filesystem/types@0.2.12": generate,
+        "wasi:io/error@0.2.12": generate,
+        "wasi:io/poll@0.2.12": generate,
+        "wasi:io/streams@0.2.12": generate,
+        "wasi:clocks/wall-clock@0.2.12": generate,
+    },
 });
 
 pub(crate) use self::sandloop::host::{dns, executor, fs, inbox, net, reactor, types};

@@ -12,6 +12,8 @@ pub(crate) mod dns;
 pub(crate) mod executor;
 mod exit;
 #[cfg(feature = "host-reactor")]
+pub(crate) mod files;
+#[cfg(feature = "host-reactor")]
 pub(crate) mod fs;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod host;

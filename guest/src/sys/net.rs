@@ -263,6 +263,17 @@ impl HostSocket {
     }
 
     /// Hands the socket to the host for completion-mode I/O under `token`.
+    /// One non-blocking `sendfile(2)` of at most `count` bytes of `file` from `offset`:
+    /// what the kernel took (0 at the end of the file), or `Pending`.
+    pub(crate) fn send_file(
+        &self,
+        file: &super::files::HostFile,
+        offset: u64,
+        count: u64,
+    ) -> Result<Progress<u64>> {
+        progress(self.0.send_file(file.descriptor(), offset, count))
+    }
+
     pub(crate) fn into_stream(self, token: u64, read_budget: u32) -> Result<HostStream> {
         let stream = wit_result(net::Stream::open(self.0, token, read_budget))?;
         let id = stream.id();
@@ -359,6 +370,19 @@ impl HostStream {
 
     pub(crate) fn write_eof(&self) -> Result<()> {
         wit_result(self.stream.write_eof())
+    }
+
+    /// Queues `count` bytes of `file` from `offset` behind what is buffered; returns the
+    /// bytes that will be sent (`count` clamped to the file's size) and the bytes the
+    /// host buffers afterwards.
+    pub(crate) fn send_file(
+        &self,
+        file: &super::files::HostFile,
+        offset: u64,
+        count: u64,
+    ) -> Result<(u64, u64)> {
+        let count = wit_result(self.stream.send_file(file.descriptor(), offset, count))?;
+        Ok((count, self.stream.write_buffered()))
     }
 
     pub(crate) fn set_reading(&self, on: bool) -> Result<()> {

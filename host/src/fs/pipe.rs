@@ -181,13 +181,14 @@ fn sigpipe_ignored() -> bool {
     })
 }
 
-/// Runs a pipe write so that a reader that is gone cannot kill the host with SIGPIPE.
+/// Runs a pipe write (or a `sendfile(2)`, see `net/sendfile.rs`) so that a reader that is
+/// gone cannot kill the host with SIGPIPE.
 ///
-/// `write(2)` has no `MSG_NOSIGNAL`. When the process ignores SIGPIPE (the `sandloop`
+/// `write(2)` and `sendfile(2)` have no `MSG_NOSIGNAL`. When the process ignores SIGPIPE (the `sandloop`
 /// CLI and every Rust binary do) there is nothing to do. Otherwise (a C embedding) the
 /// signal is blocked on this thread for the call, and the SIGPIPE the write raised is
 /// taken off the thread's pending set before the mask is restored.
-fn without_sigpipe(write: impl FnOnce() -> io::Result<usize>) -> io::Result<usize> {
+pub(crate) fn without_sigpipe(write: impl FnOnce() -> io::Result<usize>) -> io::Result<usize> {
     if sigpipe_ignored() {
         return write();
     }

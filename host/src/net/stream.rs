@@ -16,9 +16,11 @@
 //! - `hangup` without `error`: the peer's end of stream (a zero-byte read), reported once;
 //!   reading stops;
 //! - `writable`: the host flushed buffered bytes; `write-buffered` tells how many remain
-//!   (0: everything was sent, and a requested `write-eof` has been done);
+//!   (0: everything was sent, and a requested `write-eof` has been done); the unsent part
+//!   of file segments queued by `send-file` counts as buffered (see `super::sendfile`);
 //! - `error` (with `hangup`): the failure that ended the stream; the socket is no longer
-//!   watched and what was buffered is discarded.
+//!   watched and what was buffered is discarded (`write-buffered` says how much that was,
+//!   so a `sendfile` learns how far its file went).
 //!
 //! One event can carry several of these (data read just before the end of stream, for
 //! example): the guest handles `data` first, then `hangup` or `error`. `write-buffered`
@@ -42,6 +44,7 @@ use std::net::SocketAddr;
 use mio::unix::SourceFd;
 use wasmtime::component::{Resource, ResourceTable};
 
+use super::sendfile::{Advance, FileSegment, Outgoing};
 use super::{NetView, Socket, options};
 use crate::bindings::net::{HostStream, OptionName, SocketOption};
 use crate::bindings::reactor::{Event, Interest};
@@ -86,6 +89,8 @@ pub struct Stream {
     /// The end of the peer's stream was reported: nothing more to read.
     read_closed: bool,
     write_buffer: WriteBuffer,
+    /// What goes after `write_buffer` once a file segment is queued (`send-file`).
+    outgoing: Outgoing,
     write_eof: WriteEof,
     /// The failure that ended the stream, once it happened.
     failure: Option<Error>,
@@ -138,6 +143,7 @@ impl Stream {
             read_budget: (read_budget as usize).clamp(1, MAX_READ_BUDGET),
             reading: true,
             write_buffer: WriteBuffer::default(),
+            outgoing: Outgoing::default(),
             write_eof: WriteEof::Open,
             failure: None,
             registered: None,
@@ -153,7 +159,12 @@ impl Stream {
 
     /// The bytes buffered for writing.
     pub fn write_buffered(&self) -> usize {
-        self.write_buffer.len()
+        self.write_buffer.len() + self.outgoing.len() as usize
+    }
+
+    /// Whether anything waits to be sent: buffered bytes or queued file segments.
+    fn has_pending(&self) -> bool {
+        !self.write_buffer.is_empty() || !self.outgoing.is_empty()
     }
 
     /// The interest the stream needs now.
@@ -162,7 +173,7 @@ impl Stream {
             return None;
         }
         let read = self.reading && !self.read_closed;
-        let write = !self.write_buffer.is_empty();
+        let write = self.has_pending();
         match (read, write) {
             (true, true) => Some(mio::Interest::READABLE | mio::Interest::WRITABLE),
             (true, false) => Some(mio::Interest::READABLE),
@@ -214,6 +225,7 @@ impl Stream {
     fn fail(&mut self, failure: Error, registry: &mio::Registry) {
         self.failure = Some(failure);
         self.write_buffer.clear();
+        self.outgoing.clear();
         if let Err(err) = self.sync_interest(registry, false) {
             tracing::debug!(token = self.token, %err, "stream: deregistering a failed stream failed");
         }
@@ -267,7 +279,7 @@ impl Stream {
 
         if self.failure.is_none()
             && failure.is_none()
-            && !self.write_buffer.is_empty()
+            && self.has_pending()
             && (event.is_writable() || trouble)
         {
             match self.flush() {
@@ -283,6 +295,7 @@ impl Stream {
             failure = Some(self.io.reader_gone());
         }
 
+        let unsent = self.write_buffered();
         match failure {
             Some(ref err) => {
                 self.fail(err.clone(), registry);
@@ -308,7 +321,10 @@ impl Stream {
                 token: self.token,
                 readiness,
                 data_len: (data.len() - start) as u32,
-                write_buffered: self.write_buffer.len() as u64,
+                write_buffered: match failure {
+                    Some(_) => unsent as u64,
+                    None => self.write_buffered() as u64,
+                },
                 error: failure,
             }),
             rearm,
@@ -357,6 +373,30 @@ impl Stream {
     /// does a requested `write-eof`. Returns how many bytes were sent.
     fn flush(&mut self) -> Result<usize, Error> {
         let mut flushed = 0;
+        loop {
+            self.flush_bytes(&mut flushed)?;
+            if !self.write_buffer.is_empty() || self.outgoing.is_empty() {
+                break;
+            }
+            // The bytes ahead are sent: the file segments (and the bytes after them) go.
+            let advanced = self
+                .outgoing
+                .advance(self.io.as_raw_fd(), &mut flushed)
+                .map_err(|err| self.io.sendfile_error(&err, self.peer))?;
+            match advanced {
+                Advance::Bytes(bytes) => self.write_buffer.push(bytes, 0),
+                Advance::Blocked | Advance::Done => break,
+            }
+        }
+        if !self.has_pending() && self.write_eof == WriteEof::Requested {
+            self.shutdown_write()?;
+        }
+        Ok(flushed)
+    }
+
+    /// Sends buffered bytes until the kernel takes no more or the buffer is empty, adding
+    /// the bytes sent to `flushed`.
+    fn flush_bytes(&mut self, flushed: &mut usize) -> Result<(), Error> {
         while !self.write_buffer.is_empty() {
             // A stream socket or a pipe takes at least one byte or says "would block"
             // (a zero here); never spin on a zero.
@@ -364,14 +404,11 @@ impl Stream {
                 0 => break,
                 n => {
                     self.write_buffer.consume(n);
-                    flushed += n;
+                    *flushed += n;
                 }
             }
         }
-        if self.write_buffer.is_empty() && self.write_eof == WriteEof::Requested {
-            self.shutdown_write()?;
-        }
-        Ok(flushed)
+        Ok(())
     }
 
     fn shutdown_write(&mut self) -> Result<(), Error> {
@@ -394,20 +431,28 @@ impl Stream {
     fn write(&mut self, data: Vec<u8>, registry: &mio::Registry) -> Result<u64, Error> {
         let sent = self.send_now(&data, registry)?;
         if sent < data.len() {
-            self.write_buffer.push(data, sent);
+            if self.outgoing.is_empty() {
+                self.write_buffer.push(data, sent);
+            } else {
+                self.outgoing.push_bytes(&data[sent..]);
+            }
             self.watch_writability(registry)?;
         }
-        Ok(self.write_buffer.len() as u64)
+        Ok(self.write_buffered() as u64)
     }
 
     /// `write` of bytes that stay the caller's (a write `wait` does).
     fn write_slice(&mut self, data: &[u8], registry: &mio::Registry) -> Result<u64, Error> {
         let sent = self.send_now(data, registry)?;
         if sent < data.len() {
-            self.write_buffer.push_slice(&data[sent..]);
+            if self.outgoing.is_empty() {
+                self.write_buffer.push_slice(&data[sent..]);
+            } else {
+                self.outgoing.push_bytes(&data[sent..]);
+            }
             self.watch_writability(registry)?;
         }
-        Ok(self.write_buffer.len() as u64)
+        Ok(self.write_buffered() as u64)
     }
 
     /// The checks of a write, and the send of as much of `data` as the kernel takes now
@@ -422,7 +467,7 @@ impl Stream {
                 "write: the stream's write side is closed (write-eof was called)",
             ));
         }
-        if data.is_empty() || !self.write_buffer.is_empty() {
+        if data.is_empty() || self.has_pending() {
             return Ok(0);
         }
         self.io.write(data, self.peer).inspect_err(|err| {
@@ -453,7 +498,7 @@ impl Stream {
                 token: self.token,
                 readiness: Interest::HANGUP,
                 data_len: 0,
-                write_buffered: self.write_buffer.len() as u64,
+                write_buffered: self.write_buffered() as u64,
                 error: Some(err),
             }),
         }
@@ -469,7 +514,7 @@ impl Stream {
             token: self.token,
             readiness: Interest::WRITABLE,
             data_len: 0,
-            write_buffered: self.write_buffer.len() as u64,
+            write_buffered: self.write_buffered() as u64,
             error: None,
         })
     }
@@ -484,12 +529,32 @@ impl Stream {
         }
         // A pipe has no write side to shut down: say so now, not after the flush.
         self.io.socket("write-eof")?;
-        if self.write_buffer.is_empty() {
+        if !self.has_pending() {
             self.shutdown_write()
         } else {
             self.write_eof = WriteEof::Requested;
             Ok(())
         }
+    }
+
+    /// `send-file`: queues `segment` behind what is buffered. Nothing is sent here, even
+    /// when nothing is ahead: watching for writability makes the kernel report the socket
+    /// at once if it is writable, and `wait` sends then, so that every byte sent is in an
+    /// event's count (a failure here would lose what went before it). Returns the bytes
+    /// buffered afterwards.
+    fn send_file(&mut self, segment: FileSegment, registry: &mio::Registry) -> Result<u64, Error> {
+        if let Some(err) = self.failed("send-file") {
+            return Err(err);
+        }
+        if self.write_eof != WriteEof::Open {
+            return Err(error(
+                ErrorKind::BrokenPipe,
+                "send-file: the stream's write side is closed (write-eof was called)",
+            ));
+        }
+        self.outgoing.push_file(segment);
+        self.watch_writability(registry)?;
+        Ok(self.write_buffered() as u64)
     }
 
     /// `set-reading`.
@@ -615,6 +680,29 @@ impl HostStream for NetView<'_> {
     ) -> wasmtime::Result<Result<(), Error>> {
         let registry = self.reactor.registry();
         Ok(self.table.get_mut(&self_)?.set_reading(on, registry))
+    }
+
+    fn send_file(
+        &mut self,
+        self_: Resource<Stream>,
+        file: Resource<wasmtime_wasi::filesystem::Descriptor>,
+        offset: u64,
+        count: u64,
+    ) -> wasmtime::Result<Result<u64, Error>> {
+        let file = match super::sendfile::readable_file(self.table, &file, "send-file")? {
+            Ok(file) => file,
+            Err(err) => return Ok(Err(err)),
+        };
+        let size = match super::sendfile::file_size(&file, "send-file") {
+            Ok(size) => size,
+            Err(err) => return Ok(Err(err)),
+        };
+        // A segment past the end sends what there is: the guest learns the real count.
+        let count = count.min(size.saturating_sub(offset));
+        let registry = self.reactor.registry();
+        let stream = self.table.get_mut(&self_)?;
+        let segment = FileSegment::new(file, offset, count);
+        Ok(stream.send_file(segment, registry).map(|_| count))
     }
 
     fn write_buffered(&mut self, self_: Resource<Stream>) -> wasmtime::Result<u64> {

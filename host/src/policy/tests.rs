@@ -189,3 +189,16 @@ fn malformed_resolve_overrides_are_refused() {
         );
     }
 }
+
+#[test]
+fn preopens_parse_with_and_without_a_guest_path() {
+    let both: Preopen = "./public::/www".parse().unwrap();
+    assert_eq!(both, Preopen::new("./public", "/www"));
+    assert_eq!(both.to_string(), "./public::/www");
+    let same: Preopen = "/srv/data".parse().unwrap();
+    assert_eq!(same, Preopen::new("/srv/data", "/srv/data"));
+    for bad in ["", "::/www", "./public::"] {
+        let err = bad.parse::<Preopen>().unwrap_err().to_string();
+        assert!(err.contains(bad), "{bad:?}: {err}");
+    }
+}

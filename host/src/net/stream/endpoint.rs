@@ -69,6 +69,14 @@ impl Endpoint {
         }
     }
 
+    /// The error of a `sendfile(2)` to this end, naming the peer or the pipe.
+    pub(crate) fn sendfile_error(&self, err: &std::io::Error, peer: Option<SocketAddr>) -> Error {
+        match self {
+            Endpoint::Socket(socket) => io_error("sendfile to", address::Peer(peer, socket), err),
+            Endpoint::Pipe(pipe) => io_error("sendfile to", pipe.describe(), err),
+        }
+    }
+
     /// Shuts the write side down (sockets only).
     pub(crate) fn shutdown_write(&self, peer: Option<SocketAddr>) -> Result<(), Error> {
         match self {

@@ -1,0 +1,158 @@
+//! The `static_files` example (an HTTP/1.1 server sending files with `sendfile`), started
+//! by the `sandloop` CLI with `--dir`, answering curl: a client nobody here wrote.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// A fresh directory of this test's own under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "sandloop-static-files-{}-{test}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("www/docs")).expect("create temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The server, killed when dropped.
+struct Served {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Starts `static_files` serving `www` (preopened as `/www`) and waits for "Serving on".
+fn serve(www: &Path, extra: &[&str]) -> Served {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let dir = format!("{}::/www", www.display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandloop"))
+        .args(["run", "--allow-listen", &addr, "--dir", &dir])
+        .arg(test_programs_artifacts::program("static_files"))
+        .args(["--", &addr, "/www"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the sandloop CLI");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the server's first line");
+    assert!(
+        line.starts_with("Serving on "),
+        "static_files said {line:?}"
+    );
+    Served { child, port }
+}
+
+fn curl(args: &[&str]) -> Output {
+    let out = Command::new("curl")
+        .args(["-sS", "--http1.1", "--max-time", "60"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn serves_files_to_curl(extra: &[&str], test: &str) {
+    let tmp = TempDir::new(test);
+    let www = tmp.0.join("www");
+    std::fs::write(www.join("index.html"), b"<h1>sandloop</h1>\n").unwrap();
+    // 8 MiB of bytes that differ at every offset, to catch any misplaced chunk.
+    let big: Vec<u8> = (0..8u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(www.join("docs/big.bin"), &big).unwrap();
+    std::fs::write(tmp.0.join("secret.txt"), b"outside the preopen").unwrap();
+    let served = serve(&www, extra);
+    let base = format!("http://127.0.0.1:{}", served.port);
+
+    // Two files on one kept-alive connection (curl reuses it for the second URL).
+    let big_out = tmp.0.join("big.out");
+    let out = curl(&[
+        &format!("{base}/"),
+        &format!("{base}/docs/big.bin"),
+        "-o",
+        "-",
+        "-o",
+        big_out.to_str().unwrap(),
+        "-w",
+        "%{http_code} %{size_download} %{num_connects}\n",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        format!("<h1>sandloop</h1>\n200 18 1\n200 {} 0\n", big.len()),
+        "one connection, two 200s"
+    );
+    assert!(
+        std::fs::read(&big_out).unwrap() == big,
+        "big.bin arrived intact"
+    );
+
+    // Missing files and directories are 404s; `..` is refused and cannot reach outside.
+    let status = |path: &str| {
+        let out = curl(&[
+            "--path-as-is",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{base}{path}"),
+        ]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(status("/missing.html"), "404");
+    assert_eq!(status("/docs"), "404");
+    assert_eq!(status("/../secret.txt"), "400");
+    assert_eq!(status("/docs/../../secret.txt"), "400");
+
+    // HEAD gives the length without the body.
+    let out = curl(&["-I", &format!("{base}/docs/big.bin")]);
+    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(
+        head.contains(&format!("content-length: {}", big.len())),
+        "{head}"
+    );
+}
+
+#[test]
+fn static_files_serves_curl_with_sendfile() {
+    serves_files_to_curl(&[], "default");
+}
+
+#[test]
+fn static_files_on_a_selector_loop_serves_curl() {
+    serves_files_to_curl(&["--selector"], "selector");
+}
