@@ -25,6 +25,7 @@ use std::rc::{Rc, Weak};
 use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
 use crate::exception_handler::ExceptionContext;
+use crate::flow_control::WaterMarks;
 use crate::io_registry::IoEntry;
 use crate::log::{self, Level};
 use crate::net::{Address, Socket};
@@ -39,9 +40,6 @@ pub(crate) const MAX_DATAGRAM: usize = 65535;
 /// endpoint cannot starve the rest of the loop (asyncio reads one; a few more save
 /// iterations under load).
 const READS_PER_READY: usize = 16;
-
-/// asyncio's default high-water mark of a transport's write buffer.
-const DEFAULT_HIGH_WATER: usize = 64 * 1024;
 
 /// A datagram protocol as a transport holds it.
 pub type SharedDatagramProtocol = Rc<RefCell<dyn DatagramProtocol>>;
@@ -85,11 +83,7 @@ struct DatagramInner {
     buffer_size: Cell<usize>,
     closing: Cell<bool>,
     conn_lost: Cell<bool>,
-    protocol_paused: Cell<bool>,
-    /// `pause_writing` is scheduled and has not reached the protocol yet.
-    pause_pending: Cell<bool>,
-    high_water: Cell<usize>,
-    low_water: Cell<usize>,
+    water: WaterMarks,
 }
 
 impl fmt::Debug for DatagramInner {
@@ -152,10 +146,7 @@ impl DatagramTransport {
             buffer_size: Cell::new(0),
             closing: Cell::new(false),
             conn_lost: Cell::new(false),
-            protocol_paused: Cell::new(false),
-            pause_pending: Cell::new(false),
-            high_water: Cell::new(DEFAULT_HIGH_WATER),
-            low_water: Cell::new(DEFAULT_HIGH_WATER / 4),
+            water: WaterMarks::default(),
         });
         // The loop holds the endpoint while it is open, as it holds a stream transport; the
         // socket's reader and writer hold it weakly, so the loop's close lets go of it.
@@ -224,26 +215,14 @@ impl DatagramTransport {
     /// `high`, `low` is a quarter of it; with only `low`, `high` is four times it; with
     /// neither, 64 KiB and 16 KiB.
     pub fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<()> {
-        let (high, low) = match (high, low) {
-            (Some(h), Some(l)) => (h, l),
-            (Some(h), None) => (h, h / 4),
-            (None, Some(l)) => (l.saturating_mul(4), l),
-            (None, None) => (DEFAULT_HIGH_WATER, DEFAULT_HIGH_WATER / 4),
-        };
-        if low > high {
-            return Err(invalid_input(format!(
-                "high ({high}) must be >= low ({low}) must be >= 0"
-            )));
-        }
-        self.inner.high_water.set(high);
-        self.inner.low_water.set(low);
+        self.inner.water.set(high, low)?;
         self.inner.maybe_pause_protocol();
         Ok(())
     }
 
     /// `(low, high)`: the water marks of the write buffer.
     pub fn get_write_buffer_limits(&self) -> (usize, usize) {
-        (self.inner.low_water.get(), self.inner.high_water.get())
+        self.inner.water.limits()
     }
 
     /// asyncio's `get_extra_info`: `peername` (a connected endpoint), `sockname` and
@@ -430,15 +409,14 @@ impl DatagramInner {
     }
 
     fn maybe_pause_protocol(self: &Rc<Self>) {
-        if self.buffer_size.get() <= self.high_water.get() || self.protocol_paused.get() {
+        if !self.water.over_high(self.buffer_size.get()) {
             return;
         }
-        self.protocol_paused.set(true);
         // Never from inside the caller's sendto: the protocol may be the caller.
-        self.pause_pending.set(true);
+        self.water.pause();
         let me = self.clone();
         self.lp.call_soon(move || {
-            if me.pause_pending.replace(false)
+            if me.water.take_pending_pause()
                 && let Some(p) = me.protocol()
             {
                 p.borrow_mut().pause_writing();
@@ -447,15 +425,10 @@ impl DatagramInner {
     }
 
     fn maybe_resume_protocol(self: &Rc<Self>) {
-        if self.protocol_paused.get() && self.buffer_size.get() <= self.low_water.get() {
-            self.protocol_paused.set(false);
-            // A pause that never reached the protocol needs no resume.
-            if self.pause_pending.replace(false) {
-                return;
-            }
-            if let Some(p) = self.protocol() {
-                p.borrow_mut().resume_writing();
-            }
+        if self.water.resume(self.buffer_size.get())
+            && let Some(p) = self.protocol()
+        {
+            p.borrow_mut().resume_writing();
         }
     }
 

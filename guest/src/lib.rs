@@ -54,6 +54,8 @@ mod exception_handler;
 #[cfg(feature = "host-reactor")]
 pub mod executor;
 #[cfg(feature = "host-reactor")]
+mod flow_control;
+#[cfg(feature = "host-reactor")]
 pub mod fs;
 mod futures;
 mod gather;

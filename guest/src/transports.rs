@@ -17,6 +17,7 @@ use std::rc::{Rc, Weak};
 use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
 use crate::exception_handler::ExceptionContext;
+use crate::flow_control::WaterMarks;
 use crate::io_registry::IoEntry;
 use crate::log::{self, Level};
 use crate::net::{Address, SockOpt, SockOptName, Socket};
@@ -28,9 +29,6 @@ use crate::sys::Event;
 /// Writes this large go to the host at once rather than into the loop's outbox: at 4 KiB,
 /// copying into the outbox costs about what the crossing it saves does.
 const DIRECT_WRITE_MIN: usize = 4 * 1024;
-
-/// asyncio's default high-water mark of a transport's write buffer.
-const DEFAULT_HIGH_WATER: usize = 64 * 1024;
 
 /// A protocol as a transport holds it.
 pub type SharedProtocol = Rc<RefCell<dyn Protocol>>;
@@ -74,11 +72,7 @@ pub(crate) struct TransportInner {
     conn_lost: Cell<bool>,
     eof_written: Cell<bool>,
     read_paused: Cell<bool>,
-    protocol_paused: Cell<bool>,
-    /// `pause_writing` is scheduled and has not reached the protocol yet.
-    pause_pending: Cell<bool>,
-    high_water: Cell<usize>,
-    low_water: Cell<usize>,
+    water: WaterMarks,
     /// The bytes the host (or, in readiness mode, the stream) buffers, as last reported.
     buffered: Cell<usize>,
     /// The bytes in the loop's outbox, not yet handed to the host.
@@ -189,10 +183,7 @@ impl Transport {
             conn_lost: Cell::new(false),
             eof_written: Cell::new(false),
             read_paused: Cell::new(false),
-            protocol_paused: Cell::new(false),
-            pause_pending: Cell::new(false),
-            high_water: Cell::new(DEFAULT_HIGH_WATER),
-            low_water: Cell::new(DEFAULT_HIGH_WATER / 4),
+            water: WaterMarks::default(),
             buffered: Cell::new(0),
             queued: Cell::new(0),
             written_in: Cell::new(u64::MAX),
@@ -327,27 +318,14 @@ impl Transport {
     /// Sets the water marks of the write buffer. With only `high`, `low` is a quarter of it;
     /// with only `low`, `high` is four times it; with neither, 64 KiB and 16 KiB.
     pub fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<()> {
-        let (high, low) = match (high, low) {
-            (Some(h), Some(l)) => (h, l),
-            (Some(h), None) => (h, h / 4),
-            (None, Some(l)) => (l.saturating_mul(4), l),
-            (None, None) => (DEFAULT_HIGH_WATER, DEFAULT_HIGH_WATER / 4),
-        };
-        if low > high {
-            return Err(Error::Os(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("high ({high}) must be >= low ({low}) must be >= 0"),
-            )));
-        }
-        self.inner.high_water.set(high);
-        self.inner.low_water.set(low);
+        self.inner.water.set(high, low)?;
         self.inner.maybe_pause_protocol();
         Ok(())
     }
 
     /// `(low, high)`: the water marks of the write buffer.
     pub fn get_write_buffer_limits(&self) -> (usize, usize) {
-        (self.inner.low_water.get(), self.inner.high_water.get())
+        self.inner.water.limits()
     }
 
     /// The bytes written but not yet taken by the kernel.
@@ -615,22 +593,20 @@ impl TransportInner {
     }
 
     fn maybe_pause_protocol(self: &Rc<Self>) {
-        if self.write_buffer_size() <= self.high_water.get() || self.protocol_paused.get() {
+        if !self.water.over_high(self.write_buffer_size()) {
             return;
         }
         // Past the mark, send the queue now, as asyncio's write would have: the mark is
         // judged on what the kernel did not take.
         self.flush_queued();
-        if self.write_buffer_size() <= self.high_water.get() {
+        if !self.water.over_high(self.write_buffer_size()) {
             return;
         }
-        self.protocol_paused.set(true);
         // Never from inside the caller's write: the protocol may be the caller.
-        self.pause_pending.set(true);
+        self.water.pause();
         let me = self.clone();
         self.lp.call_soon(move || {
-            // The buffer may have drained before this ran; then neither call is made.
-            if me.pause_pending.replace(false)
+            if me.water.take_pending_pause()
                 && let Some(p) = me.protocol()
             {
                 p.borrow_mut().pause_writing();
@@ -639,14 +615,10 @@ impl TransportInner {
     }
 
     fn maybe_resume_protocol(self: &Rc<Self>) {
-        if self.protocol_paused.get() && self.write_buffer_size() <= self.low_water.get() {
-            self.protocol_paused.set(false);
-            if self.pause_pending.replace(false) {
-                return;
-            }
-            if let Some(p) = self.protocol() {
-                p.borrow_mut().resume_writing();
-            }
+        if self.water.resume(self.write_buffer_size())
+            && let Some(p) = self.protocol()
+        {
+            p.borrow_mut().resume_writing();
         }
     }
 
