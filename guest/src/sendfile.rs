@@ -106,28 +106,16 @@ impl EventLoop {
             set_position(file, offset + sent)?;
             return result.map(|()| sent);
         }
-        if !fallback {
-            return Err(Error::SendfileNotAvailable(
-                "the file is not a sandloop::fs::File, which the host can send natively".into(),
-            ));
-        }
-        if self.get_debug() {
-            log::log(
-                Level::Debug,
-                format_args!(
-                    "sendfile: not a sandloop::fs::File, using the read-and-write fallback"
-                ),
-            );
-        }
+        self.fallback_allowed(fallback, "sendfile")?;
         let inner = Rc::clone(&transport.inner);
-        let high_water = transport.get_write_buffer_limits().0;
+        let (low_water, _) = transport.get_write_buffer_limits();
         sendfile_fallback(file, offset, count, move |chunk: Vec<u8>| {
             let inner = Rc::clone(&inner);
             let transport = Transport { inner };
             async move {
-                // asyncio's `_SendfileFallbackProtocol.drain`: wait while the buffer is
-                // over the mark.
-                while transport.inner.pending_writes(false) > high_water {
+                // asyncio's `_SendfileFallbackProtocol.drain`: wait until the buffer is
+                // down to the low-water mark (where a paused protocol would resume).
+                while transport.inner.pending_writes(false) > low_water {
                     if let Some(err) = transport.inner.torn_down() {
                         return Err(err);
                     }
@@ -183,19 +171,7 @@ impl EventLoop {
             set_position(file, offset + sent)?;
             return result.map(|()| sent);
         }
-        if !fallback {
-            return Err(Error::SendfileNotAvailable(
-                "the file is not a sandloop::fs::File, which the host can send natively".into(),
-            ));
-        }
-        if self.get_debug() {
-            log::log(
-                Level::Debug,
-                format_args!(
-                    "sock_sendfile: not a sandloop::fs::File, using the read-and-write fallback"
-                ),
-            );
-        }
+        self.fallback_allowed(fallback, "sock_sendfile")?;
         let lp = self.clone();
         let sock = sock.clone();
         sendfile_fallback(file, offset, count, move |chunk: Vec<u8>| {
@@ -204,6 +180,25 @@ impl EventLoop {
             async move { lp.sock_sendall(&sock, &chunk).await }
         })
         .await
+    }
+}
+
+impl EventLoop {
+    /// The file has no native path: `Error::SendfileNotAvailable` unless `fallback`
+    /// allows the read-and-write fallback, which debug mode logs.
+    fn fallback_allowed(&self, fallback: bool, op: &str) -> Result<()> {
+        if !fallback {
+            return Err(Error::SendfileNotAvailable(
+                "the file is not a sandloop::fs::File, which the host can send natively".into(),
+            ));
+        }
+        if self.get_debug() {
+            log::log(
+                Level::Debug,
+                format_args!("{op}: not a sandloop::fs::File, using the read-and-write fallback"),
+            );
+        }
+        Ok(())
     }
 }
 
