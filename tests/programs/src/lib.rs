@@ -102,3 +102,23 @@ macro_rules! cases {
         }
     };
 }
+
+/// Polls `cond` every millisecond until it holds, at most `secs` seconds; panics (fails
+/// the case) when it never does.
+pub async fn until(secs: u64, mut cond: impl FnMut() -> bool) -> sandloop::Result<()> {
+    for _ in 0..secs * 1000 {
+        if cond() {
+            return Ok(());
+        }
+        sandloop::sleep(std::time::Duration::from_millis(1)).await?;
+    }
+    panic!("condition not met within {secs} s");
+}
+
+/// The `io::ErrorKind` of an OS error; `None` for other errors.
+pub fn io_kind(err: &sandloop::Error) -> Option<std::io::ErrorKind> {
+    match err {
+        sandloop::Error::Os(e) => Some(e.kind()),
+        _ => None,
+    }
+}

@@ -14,7 +14,7 @@ use sandloop::{
     DatagramExtraInfo, DatagramOptions, DatagramProtocol, DatagramTransport, Error, EventLoop,
     Result, get_running_loop, run, sleep,
 };
-use test_programs::cases;
+use test_programs::{cases, io_kind, until};
 
 cases!(
     round_trip_through_an_echo_endpoint,
@@ -54,26 +54,8 @@ fn inet(addr: &Address) -> SocketAddr {
     addr.as_inet().expect("an IP address")
 }
 
-fn io_kind(err: &Error) -> Option<io::ErrorKind> {
-    match err {
-        Error::Os(e) => Some(e.kind()),
-        _ => None,
-    }
-}
-
 fn local(host: &str, port: u16) -> Option<(String, u16)> {
     Some((host.to_owned(), port))
-}
-
-/// Polls `cond` every millisecond until it holds, at most `secs` seconds.
-async fn until(secs: u64, mut cond: impl FnMut() -> bool) -> Result<()> {
-    for _ in 0..secs * 1000 {
-        if cond() {
-            return Ok(());
-        }
-        sleep(Duration::from_millis(1)).await?;
-    }
-    panic!("condition not met within {secs} s");
 }
 
 /// A protocol that records every callback; echoes what it receives when `echo` is set.

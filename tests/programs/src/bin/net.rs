@@ -16,7 +16,7 @@ use sandloop::{
     AddrInfoHints, BufferedProtocol, ConnectOptions, Error, EventLoop, Hosts, Protocol, Result,
     ServerOptions, Transport, get_running_loop, run, sleep,
 };
-use test_programs::{Log, cases};
+use test_programs::{Log, cases, io_kind, until};
 
 cases!(
     socketpair_reader_runs_when_data_arrives,
@@ -75,13 +75,6 @@ fn localhost(port: u16) -> SocketAddr {
 
 fn inet(addr: &Address) -> SocketAddr {
     addr.as_inet().expect("an IP address")
-}
-
-fn io_kind(err: &Error) -> Option<io::ErrorKind> {
-    match err {
-        Error::Os(e) => Some(e.kind()),
-        _ => None,
-    }
 }
 
 /// A listening socket on 127.0.0.1 with a free port.
@@ -433,17 +426,6 @@ impl std::fmt::Debug for Echo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Echo")
     }
-}
-
-/// Polls `cond` every millisecond until it holds, at most `secs` seconds.
-async fn until(secs: u64, mut cond: impl FnMut() -> bool) -> Result<()> {
-    for _ in 0..secs * 1000 {
-        if cond() {
-            return Ok(());
-        }
-        sleep(Duration::from_millis(1)).await?;
-    }
-    panic!("condition not met within {secs} s");
 }
 
 async fn echo_server(lp: &EventLoop, log: &Log) -> Result<sandloop::Server> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sandloop::os::{self, PipeEnd, PipeInfo};
 use sandloop::{Error, ExtraInfo, Protocol, Result, Transport, get_running_loop, run, sleep};
-use test_programs::cases;
+use test_programs::{cases, until};
 
 cases!(
     pipe_round_trip_reads_a_mebibyte_to_eof,
@@ -104,17 +104,6 @@ fn kind(err: &Error) -> io::ErrorKind {
 /// Bytes that show where they came from: a shifted or dropped chunk does not compare equal.
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
-}
-
-/// Polls `cond` every millisecond for up to `secs` seconds.
-async fn until(secs: u64, mut cond: impl FnMut() -> bool) -> Result<()> {
-    for _ in 0..secs * 1000 {
-        if cond() {
-            return Ok(());
-        }
-        sleep(Duration::from_millis(1)).await?;
-    }
-    panic!("condition not met within {secs} s");
 }
 
 fn pipe_round_trip_reads_a_mebibyte_to_eof() -> Result<()> {

@@ -17,7 +17,7 @@ use sandloop::{
     Error, EventLoop, Protocol, Result, Server, Transport, UnixConnectOptions, UnixPath,
     UnixServerOptions, gather, get_running_loop, run,
 };
-use test_programs::cases;
+use test_programs::{cases, io_kind};
 
 cases!(
     round_trip_client_server,
@@ -49,13 +49,6 @@ fn dir() -> String {
 
 fn path(name: &str) -> String {
     format!("{}/{name}", dir())
-}
-
-fn io_kind(err: &Error) -> Option<io::ErrorKind> {
-    match err {
-        Error::Os(e) => Some(e.kind()),
-        _ => None,
-    }
 }
 
 /// Echoes everything back.
