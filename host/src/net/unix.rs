@@ -49,8 +49,13 @@ fn checked(
             bytes.extend_from_slice(name);
             SockAddr::unix(std::ffi::OsStr::from_bytes(&bytes))
         }
-        // `check_unix` never grants an escape.
-        UnixTarget::Escape(_) => unreachable!("a path with `..` is never granted"),
+        // `check_unix` never grants an escape; refused here too rather than trusted.
+        UnixTarget::Escape(_) => {
+            return Err(error(
+                ErrorKind::Denied,
+                format!("{verb} {target}: a path with `..` is never granted"),
+            ));
+        }
     }
     .map_err(|err| {
         error(
