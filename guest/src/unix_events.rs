@@ -181,7 +181,7 @@ fn invalid_input(msg: impl Into<String>) -> Error {
 
 /// asyncio's check of a `sock=` argument: a unix stream socket.
 fn expect_unix_socket(sock: &Socket) -> Result<()> {
-    if sock.family()? != Family::Unix {
+    if sock.family()? != Family::Unix || sock.socket_type()? != SocketType::Stream {
         return Err(invalid_input(format!(
             "A UNIX Domain Stream Socket was expected, got {sock:?}"
         )));

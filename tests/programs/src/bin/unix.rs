@@ -435,6 +435,23 @@ fn sock_and_path_are_exclusive() -> Result<()> {
                 .starts_with("A UNIX Domain Stream Socket was expected"),
             "{err}"
         );
+        // A unix socket of another type (asyncio checks `sock.type` too).
+        let datagram = Socket::new(Family::Unix, SocketType::Datagram)?;
+        let err = lp
+            .create_unix_connection(
+                || Idle,
+                "",
+                UnixConnectOptions {
+                    sock: Some(datagram),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("A UNIX Domain Stream Socket was expected"),
+            "{err}"
+        );
         Ok::<_, Error>(())
     })
 }
