@@ -82,22 +82,8 @@ fn socketpair_reader_prints_what_arrived() {
 /// An example server started by the `sandloop` CLI on a free loopback port, the way a user
 /// starts it; killed when dropped.
 struct Served {
-    child: std::process::Child,
+    _cli: common::Cli,
     port: u16,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// Starts `example` listening on 127.0.0.1 and waits for its "Serving on" line.
@@ -107,25 +93,15 @@ fn serve(example: &str) -> Served {
 
 /// [`serve`] with more arguments for the example after its address.
 fn serve_with(example: &str, extra: &[&str]) -> Served {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let port = free_port();
+    let port = common::free_port();
     let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sandloop"))
-        .args(["run", "--allow-listen", &addr])
-        .arg(test_programs_artifacts::program(example))
-        .args(["--", &addr])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the sandloop CLI");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read the server's first line");
+    let args: Vec<&str> = [addr.as_str()]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let (cli, line) = common::start_cli(&["--allow-listen", &addr], example, &args);
     assert!(line.starts_with("Serving on "), "{example} said {line:?}");
-    Served { child, port }
+    Served { _cli: cli, port }
 }
 
 /// Asserts that a client process succeeded and printed exactly `expected`.

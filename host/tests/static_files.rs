@@ -1,9 +1,10 @@
 //! The `static_files` example (an HTTP/1.1 server sending files with `sendfile`), started
 //! by the `sandloop` CLI with `--dir`, answering curl: a client nobody here wrote.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 /// A fresh directory of this test's own under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -28,47 +29,29 @@ impl Drop for TempDir {
 
 /// The server, killed when dropped.
 struct Served {
-    child: Child,
+    _cli: common::Cli,
     port: u16,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// Starts `static_files` serving `www` (preopened as `/www`) and waits for "Serving on".
 fn serve(www: &Path, extra: &[&str]) -> Served {
-    let port = free_port();
+    let port = common::free_port();
     let addr = format!("127.0.0.1:{port}");
     let dir = format!("{}::/www", www.display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sandloop"))
-        .args(["run", "--allow-listen", &addr, "--dir", &dir])
-        .arg(test_programs_artifacts::program("static_files"))
-        .args(["--", &addr, "/www"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the sandloop CLI");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read the server's first line");
+    let args: Vec<&str> = [addr.as_str(), "/www"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let (cli, line) = common::start_cli(
+        &["--allow-listen", &addr, "--dir", &dir],
+        "static_files",
+        &args,
+    );
     assert!(
         line.starts_with("Serving on "),
         "static_files said {line:?}"
     );
-    Served { child, port }
+    Served { _cli: cli, port }
 }
 
 fn curl(args: &[&str]) -> Output {

@@ -9,9 +9,8 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use sandloop_host::{Policy, RunOptions};
 
@@ -154,36 +153,13 @@ fn every_unix_denial_reaches_the_guest_naming_operation_and_path() {
 
 // ---- The unix_echo_server example with clients nobody here wrote ------------------------
 
-/// The example started by the `sandloop` CLI the way a user starts it; killed on drop.
-struct Served {
-    child: Child,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts `unix_echo_server` on `at` (a path or `@NAME`) granted by `grant`, and waits for
-/// its "Serving on" line.
-fn serve_unix(grant: &str, at: &str, extra: &[&str]) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sandloop"))
-        .args(["run", "--allow-unix", grant])
-        .arg(test_programs_artifacts::program("unix_echo_server"))
-        .args(["--", at])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the sandloop CLI");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read the server's first line");
+/// its "Serving on" line; the server is killed when the returned value is dropped.
+fn serve_unix(grant: &str, at: &str, extra: &[&str]) -> common::Cli {
+    let args: Vec<&str> = [at].into_iter().chain(extra.iter().copied()).collect();
+    let (cli, line) = common::start_cli(&["--allow-unix", grant], "unix_echo_server", &args);
     assert_eq!(line.trim_end(), format!("Serving on {at}"));
-    Served { child }
+    cli
 }
 
 /// A CPython client with plain blocking sockets, then one with asyncio's

@@ -168,3 +168,44 @@ macro_rules! guest_cases_on_selector_loop {
         )+
     };
 }
+
+/// A guest program run by the `sandloop` CLI as a child, the way a user runs it; killed
+/// when dropped.
+pub struct Cli(std::process::Child);
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `sandloop run FLAGS PROGRAM -- ARGS` with stdout piped and returns it once it
+/// printed its first line (a server's "Serving on ..."), with that line.
+pub fn start_cli(flags: &[&str], program: &str, args: &[&str]) -> (Cli, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandloop"))
+        .arg("run")
+        .args(flags)
+        .arg(test_programs_artifacts::program(program))
+        .arg("--")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the sandloop CLI");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the program's first line");
+    (Cli(child), line)
+}
+
+/// A free TCP port of 127.0.0.1 (free when asked; the caller binds it soon after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
