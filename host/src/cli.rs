@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use sandloop_host::{
-    AddrRule, ExitStatus, PRECOMPILED_EXTENSION, Policy, Preopen, ResolveOverride, RunOptions,
-    Runtime, UnixRule,
+    AddrRule, ExecRule, ExitStatus, PRECOMPILED_EXTENSION, Policy, Preopen, ResolveOverride,
+    RunOptions, Runtime, UnixRule,
 };
 
 /// The exit code when the host cannot run the workload (as clap's for bad flags).
@@ -42,7 +42,7 @@ enum Command {
     /// (`10.0.0.0/8`), an IPv6 address or network in brackets (`[::1]`, `[fd00::]/8`), or
     /// `*` for any address. PORTS: a port (`8080`), a range (`8000-8999`), or `*` for any
     /// port (0, "any free port", included).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Precompile a component for this host into a `.cwasm`, which starts without
     /// compiling.
     Compile(CompileArgs),
@@ -90,6 +90,21 @@ struct RunArgs {
     /// `sandloop::fs::File` (for `sendfile`); nothing outside is reachable.
     #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]")]
     dirs: Vec<Preopen>,
+    /// Let the workload run the executable PATH as a subprocess (repeatable): an absolute
+    /// file path (exactly that file) or a directory (trailing `/`, or one that exists:
+    /// every file directly beneath it). Bare program names are looked up only in these,
+    /// never in the host's PATH.
+    #[arg(long = "allow-exec", value_name = "PATH")]
+    allow_exec: Vec<ExecRule>,
+    /// Let the workload run shell commands (`subprocess_shell`: `/bin/sh -c CMD`, which
+    /// can run anything the host user can).
+    #[arg(long = "allow-shell")]
+    allow_shell: bool,
+    /// Let the workload pass the environment variable NAME to its children (repeatable);
+    /// a spawn that passes any other is refused. Children get nothing of the host's
+    /// environment.
+    #[arg(long = "child-env", value_name = "NAME")]
+    child_env: Vec<String>,
     /// The component, then the workload's arguments (everything after the component,
     /// with or without a `--` before them).
     #[arg(
@@ -114,7 +129,7 @@ struct CompileArgs {
 /// Runs the command; returns the process exit code.
 pub fn execute(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Compile(args) => compile(args),
     }
 }
@@ -149,6 +164,9 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         allow_udp_bind: args.allow_udp_bind,
         allow_udp_send: args.allow_udp_send,
         preopens: args.dirs,
+        allow_exec: args.allow_exec,
+        allow_shell: args.allow_shell,
+        child_env: args.child_env,
         ..Policy::default()
     };
     for entry in args.resolve {

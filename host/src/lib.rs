@@ -108,6 +108,7 @@ pub mod fs;
 pub mod inbox;
 pub mod net;
 pub mod policy;
+pub mod process;
 pub mod reactor;
 mod runtime;
 mod slot;
@@ -117,7 +118,9 @@ mod testing;
 mod workload;
 
 pub use inbox::{PostError, Poster};
-pub use policy::{AddrRule, Denied, Policy, Preopen, ResolveOverride, RuleError, UnixRule};
+pub use policy::{
+    AddrRule, Denied, ExecRule, Policy, Preopen, ResolveOverride, RuleError, UnixRule,
+};
 pub use reactor::ReactorWaker;
 pub use runtime::{PRECOMPILED_EXTENSION, PoolingOptions, Runtime, RuntimeOptions};
 pub use workload::{ExitStatus, RunOptions, RunOutput, RunningWorkload, Workload};

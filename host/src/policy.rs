@@ -29,9 +29,11 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
+mod exec;
 mod preopen;
 mod unix;
 
+pub use exec::{ExecDenied, ExecRule};
 pub use preopen::Preopen;
 pub use unix::{UnixDenied, UnixOperation, UnixRule, UnixTarget};
 
@@ -59,6 +61,14 @@ pub struct Policy {
     pub allow_unix: Vec<UnixRule>,
     /// Host directories the workload may read (read-only), each under a guest path.
     pub preopens: Vec<Preopen>,
+    /// Executables the workload may run as subprocesses: files, or directories whose
+    /// files directly beneath are granted (see [`ExecRule`]).
+    pub allow_exec: Vec<ExecRule>,
+    /// Whether the workload may run shell commands (`subprocess_shell`, `/bin/sh -c`).
+    pub allow_shell: bool,
+    /// The only environment variables a workload may set for its children; a spawn that
+    /// passes another is refused.
+    pub child_env: Vec<String>,
 }
 
 impl Policy {
@@ -110,6 +120,38 @@ impl Policy {
     pub fn preopen(mut self, host: impl Into<std::path::PathBuf>, guest: &str) -> Policy {
         self.preopens.push(Preopen::new(host, guest));
         self
+    }
+
+    /// Also allows running the executable or the directory of executables `rule`
+    /// (see [`ExecRule`]).
+    pub fn allow_exec(mut self, rule: &str) -> Result<Policy, RuleError> {
+        self.allow_exec.push(rule.parse()?);
+        Ok(self)
+    }
+
+    /// The executable a spawn of `program` runs, if granted (a bare name is looked up in
+    /// the granted places only); a denial is logged for audit.
+    pub fn check_exec(&self, program: &str) -> Result<std::path::PathBuf, ExecDenied> {
+        exec::resolve(&self.allow_exec, program)
+    }
+
+    /// Whether the workload may run shell commands; a denial is logged for audit.
+    pub fn check_shell(&self) -> Result<(), ExecDenied> {
+        if self.allow_shell {
+            Ok(())
+        } else {
+            Err(exec::audit(ExecDenied::Shell))
+        }
+    }
+
+    /// Whether the workload may pass the environment variable `name` to a child; a
+    /// denial is logged for audit.
+    pub fn check_child_env(&self, name: &str) -> Result<(), ExecDenied> {
+        if self.child_env.iter().any(|allowed| allowed == name) {
+            Ok(())
+        } else {
+            Err(exec::audit(ExecDenied::Env(name.to_owned())))
+        }
     }
 
     /// Whether the workload may bind or listen on `addr`; a denial is logged for audit.

@@ -21,6 +21,7 @@ use crate::executor::{HasExecutor, WorkerPre};
 use crate::fs::HasFs;
 use crate::inbox::Inbox;
 use crate::net::HasNet;
+use crate::process::HasProcess;
 use crate::reactor::HasReactor;
 use crate::state::State;
 use crate::workload::Workload;
@@ -229,6 +230,12 @@ impl Runtime {
         crate::bindings::fs::add_to_linker::<State, HasFs>(&mut linker, State::fs_view)
             .map_err(anyhow::Error::from)
             .context("failed to link sandloop:host/fs")?;
+        crate::bindings::process::add_to_linker::<State, HasProcess>(
+            &mut linker,
+            State::process_view,
+        )
+        .map_err(anyhow::Error::from)
+        .context("failed to link sandloop:host/process")?;
         Ok(Runtime {
             engine,
             linker,

@@ -20,6 +20,7 @@ use crate::fs::{FsView, StdioAccess};
 use crate::inbox::{Inbox, Poster};
 use crate::net::NetView;
 use crate::policy::Policy;
+use crate::process::ProcessView;
 use crate::reactor::{Reactor, ReactorView, ReactorWaker};
 use crate::workload::RunOptions;
 
@@ -149,6 +150,14 @@ impl State {
             reactor: &mut self.reactor,
             table: &mut self.table,
             stdio: self.stdio,
+        }
+    }
+
+    /// The table and the policy, for the `process` interface.
+    pub(crate) fn process_view(&mut self) -> ProcessView<'_> {
+        ProcessView {
+            table: &mut self.table,
+            policy: &self.policy,
         }
     }
 

@@ -75,6 +75,13 @@ impl Fixture {
         }
     }
 
+    pub(crate) fn process(&mut self) -> crate::process::ProcessView<'_> {
+        crate::process::ProcessView {
+            table: &mut self.table,
+            policy: &self.policy,
+        }
+    }
+
     pub(crate) fn dns(&mut self) -> DnsView<'_> {
         DnsView {
             table: &mut self.table,

@@ -1,0 +1,164 @@
+//! Subprocesses: the host side of the WIT interface `sandloop:host/process`.
+//!
+//! `spawn` checks the program against the policy (`allow_exec`, a bare name is looked up
+//! in the granted places only), `spawn-shell` checks `allow_shell`, and both check every
+//! environment variable against `child_env`; then `std::process::Command` starts the child
+//! with exactly that environment (nothing of the host's), the requested stdio and the
+//! close-on-exec descriptors of the host left behind. The parent's pipe ends are `fs.pipe`
+//! ends, so the guest's pipe transports drive them.
+//!
+//! The child's exit reaches the guest as readiness: `exit-source` is its pidfd, which the
+//! kernel reports readable once the child has exited, and `exit-status` then reaps it
+//! (`waitpid` with `WNOHANG`). A [`Child`] dropped before it was reaped is killed and
+//! reaped, and the instance's table drops every child when the instance ends.
+
+mod child;
+mod stdio;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use wasmtime::component::{HasData, Resource, ResourceTable};
+
+use crate::bindings::process::{self as wit, ExitStatus, SpawnOptions};
+use crate::bindings::types::{Error, ErrorKind};
+use crate::error::error;
+use crate::fs::Pipe;
+use crate::policy::Policy;
+use crate::reactor::Source;
+
+pub use child::Child;
+
+/// The shell `spawn-shell` runs, as asyncio's `subprocess_shell` on Unix.
+const SHELL: &str = "/bin/sh";
+
+/// What the `process` interface works with: the resource table and the policy.
+pub(crate) struct ProcessView<'a> {
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) policy: &'a Policy,
+}
+
+/// Selects [`ProcessView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasProcess;
+
+impl HasData for HasProcess {
+    type Data<'a> = ProcessView<'a>;
+}
+
+impl ProcessView<'_> {
+    /// Checks the environment, sets up stdio and starts `program` (already granted) as
+    /// `argv0 args...`.
+    fn start(
+        &mut self,
+        program: PathBuf,
+        argv0: &str,
+        args: &[String],
+        options: SpawnOptions,
+    ) -> wasmtime::Result<Result<Resource<Child>, Error>> {
+        for (name, _) in &options.env {
+            if let Err(denied) = self.policy.check_child_env(name) {
+                return Ok(Err(error(ErrorKind::Denied, denied.to_string())));
+            }
+        }
+        let what = program.display().to_string();
+        let setup =
+            match stdio::Setup::new(self.table, options.stdin, options.stdout, options.stderr) {
+                Ok(Ok(setup)) => setup,
+                Ok(Err(err)) => return Ok(Err(err)),
+                Err(trap) => return Err(trap),
+            };
+        let mut command = Command::new(&program);
+        {
+            use std::os::unix::process::CommandExt as _;
+            command.arg0(argv0);
+        }
+        command.args(args).env_clear().envs(options.env);
+        if let Some(cwd) = &options.cwd {
+            command.current_dir(cwd);
+        }
+        let (stdin, stdout, stderr, parents) = setup.into_parts();
+        command.stdin(stdin).stdout(stdout).stderr(stderr);
+        match Child::spawn(&mut command, what, parents) {
+            Ok(child) => Ok(Ok(self.table.push(child)?)),
+            Err(err) => Ok(Err(err)),
+        }
+    }
+}
+
+impl wit::Host for ProcessView<'_> {
+    fn spawn(
+        &mut self,
+        program: String,
+        args: Vec<String>,
+        options: SpawnOptions,
+    ) -> wasmtime::Result<Result<Resource<Child>, Error>> {
+        let path = match self.policy.check_exec(&program) {
+            Ok(path) => path,
+            Err(denied) => return Ok(Err(error(ErrorKind::Denied, denied.to_string()))),
+        };
+        self.start(path, &program, &args, options)
+    }
+
+    fn spawn_shell(
+        &mut self,
+        command: String,
+        options: SpawnOptions,
+    ) -> wasmtime::Result<Result<Resource<Child>, Error>> {
+        if let Err(denied) = self.policy.check_shell() {
+            return Ok(Err(error(ErrorKind::Denied, denied.to_string())));
+        }
+        self.start(SHELL.into(), "sh", &["-c".to_owned(), command], options)
+    }
+}
+
+impl wit::HostChild for ProcessView<'_> {
+    fn pid(&mut self, self_: Resource<Child>) -> wasmtime::Result<u32> {
+        Ok(self.table.get(&self_)?.pid())
+    }
+
+    fn take_stdin(&mut self, self_: Resource<Child>) -> wasmtime::Result<Option<Resource<Pipe>>> {
+        let pipe = self.table.get_mut(&self_)?.take_pipe(0);
+        pipe.map(|p| Ok(self.table.push(p)?)).transpose()
+    }
+
+    fn take_stdout(&mut self, self_: Resource<Child>) -> wasmtime::Result<Option<Resource<Pipe>>> {
+        let pipe = self.table.get_mut(&self_)?.take_pipe(1);
+        pipe.map(|p| Ok(self.table.push(p)?)).transpose()
+    }
+
+    fn take_stderr(&mut self, self_: Resource<Child>) -> wasmtime::Result<Option<Resource<Pipe>>> {
+        let pipe = self.table.get_mut(&self_)?.take_pipe(2);
+        pipe.map(|p| Ok(self.table.push(p)?)).transpose()
+    }
+
+    fn exit_source(
+        &mut self,
+        self_: Resource<Child>,
+    ) -> wasmtime::Result<Result<Resource<Source>, Error>> {
+        match self.table.get(&self_)?.exit_source() {
+            Ok(source) => Ok(Ok(self.table.push(source)?)),
+            Err(err) => Ok(Err(err)),
+        }
+    }
+
+    fn exit_status(&mut self, self_: Resource<Child>) -> wasmtime::Result<Option<ExitStatus>> {
+        Ok(self.table.get_mut(&self_)?.exit_status())
+    }
+
+    fn send_signal(
+        &mut self,
+        self_: Resource<Child>,
+        sig: u32,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        Ok(self.table.get_mut(&self_)?.send_signal(sig))
+    }
+
+    fn drop(&mut self, rep: Resource<Child>) -> wasmtime::Result<()> {
+        // `Child`'s own `Drop` kills and reaps a child still running.
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}
