@@ -90,6 +90,8 @@ mod staggered;
 mod stream_io;
 #[cfg(feature = "host-reactor")]
 pub mod streams;
+#[cfg(feature = "host-reactor")]
+pub mod subprocess;
 mod sys;
 mod tasks;
 #[cfg(feature = "host-reactor")]

@@ -16,6 +16,16 @@ impl HostPipe {
         Ok((HostPipe(read), HostPipe(write)))
     }
 
+    /// Wraps a pipe end another interface handed out (a child's, from `process`).
+    pub(crate) fn from_wit(pipe: fs::Pipe) -> HostPipe {
+        HostPipe(pipe)
+    }
+
+    /// The WIT handle, given up (to a child, by `process.spawn`).
+    pub(crate) fn into_wit(self) -> fs::Pipe {
+        self.0
+    }
+
     pub(crate) fn stdin() -> Result<HostPipe> {
         wit_result(fs::stdin()).map(HostPipe)
     }

@@ -1,0 +1,126 @@
+//! Subprocesses (guest program `subprocess`) under the real host: children are real
+//! programs of this machine, run under a policy that grants `/usr/bin/`, the shell and
+//! the child variable GREETING. Every quiet case runs on the default loop (the host does
+//! the pipes' I/O) and on a `SelectorEventLoop` (readiness mode).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use sandloop_host::{ExitStatus, Policy, RunOptions};
+
+/// The policy of the quiet cases.
+fn granting() -> Policy {
+    let mut policy = Policy::new().allow_exec("/usr/bin/").expect("rule");
+    policy.allow_shell = true;
+    policy.child_env = vec!["GREETING".into()];
+    policy
+}
+
+fn run_subprocess_case(case: &str, env: &[(&str, &str)], policy: Policy) -> common::Outcome {
+    common::run_case_with_options(
+        "subprocess",
+        case,
+        RunOptions {
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            policy,
+            ..Default::default()
+        },
+    )
+}
+
+/// One `#[test]` per quiet case on the default loop: exits 0, logs nothing.
+macro_rules! subprocess_cases {
+    ($program:literal: $($case:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let out = run_subprocess_case(stringify!($case), &[], granting());
+                out.assert_ok();
+                assert!(out.stderr.is_empty(), "unexpected log:\n{}", out.stderr);
+            }
+        )+
+    };
+}
+
+/// The same cases on a `SelectorEventLoop`.
+macro_rules! subprocess_cases_on_selector_loop {
+    ($program:literal: $($case:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let out = super::run_subprocess_case(
+                    stringify!($case),
+                    &[("TEST_LOOP", "selector")],
+                    super::granting(),
+                );
+                out.assert_ok();
+                assert!(out.stderr.is_empty(), "unexpected log:\n{}", out.stderr);
+            }
+        )+
+    };
+}
+
+test_programs_artifacts::for_each_quiet_case!("subprocess", subprocess_cases);
+
+mod selector_loop {
+    test_programs_artifacts::for_each_quiet_case!("subprocess", subprocess_cases_on_selector_loop);
+}
+
+#[test]
+fn denied_executable() {
+    let policy = Policy::new().allow_exec("/usr/bin/true").expect("rule");
+    let out = run_subprocess_case("denied_executable", &[], policy);
+    out.assert_ok().assert_lines(&[
+        "permission denied: policy denies exec of /usr/bin/cat",
+        "permission denied: policy denies exec of cat",
+        "permission denied: policy denies exec of /usr/bin/../bin/true",
+    ]);
+}
+
+#[test]
+fn denied_shell() {
+    // `/bin/sh` as an executable does not grant the shell.
+    let policy = Policy::new().allow_exec("/bin/sh").expect("rule");
+    let out = run_subprocess_case("denied_shell", &[], policy);
+    out.assert_ok()
+        .assert_lines(&["permission denied: policy denies the shell"]);
+}
+
+#[test]
+fn denied_environment_variable() {
+    let out = run_subprocess_case("denied_environment_variable", &[], granting());
+    out.assert_ok()
+        .assert_lines(&["permission denied: policy denies the child environment variable HOME"]);
+}
+
+/// Whether process `pid` exists at all (a zombie does too).
+fn exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn trapped_workload_leaves_no_child() {
+    let out = run_subprocess_case("trapped_workload_leaves_no_child", &[], granting());
+    assert!(
+        matches!(out.status, ExitStatus::Trapped(_)),
+        "expected a trap: {:?}\n{}",
+        out.status,
+        out.stderr
+    );
+    let pid: u32 = out
+        .stdout
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("a pid on stdout ({e}): {:?}", out.stdout));
+    // The run returned after the store was dropped, which killed and reaped the child:
+    // it is gone at once, neither running nor a zombie.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while exists(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!exists(pid), "child {pid} survived the trapped workload");
+}
