@@ -124,3 +124,46 @@ fn trapped_workload_leaves_no_child() {
     }
     assert!(!exists(pid), "child {pid} survived the trapped workload");
 }
+
+/// The `sort_pipeline` example through the CLI: 2000 scrambled lines come back sorted.
+#[test]
+fn sort_pipeline_example_sorts_what_it_streams() {
+    let wasm = test_programs_artifacts::program("sort_pipeline")
+        .to_str()
+        .expect("UTF-8 test paths");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sandloop"))
+        .args(["run", "--allow-exec", "/usr/bin/sort", wasm, "2000"])
+        .env_remove("SANDLOOP_LOG")
+        .output()
+        .expect("run sandloop");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    let expected: Vec<String> = (0..2000).map(|i| format!("line {i:04}")).collect();
+    assert_eq!(lines[..2000], expected[..]);
+    assert_eq!(lines[2000..], ["sort exited with 0 (2000 lines)"]);
+}
+
+/// Without the grant the example is refused, and says so.
+#[test]
+fn sort_pipeline_example_without_the_grant_is_denied() {
+    let wasm = test_programs_artifacts::program("sort_pipeline")
+        .to_str()
+        .expect("UTF-8 test paths");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sandloop"))
+        .args(["run", wasm])
+        .env_remove("SANDLOOP_LOG")
+        .output()
+        .expect("run sandloop");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("policy denies exec of /usr/bin/sort"),
+        "stderr: {stderr}"
+    );
+}
