@@ -140,6 +140,8 @@ pub use sendfile::SendfileSource;
 #[cfg(feature = "host-reactor")]
 pub use servers::{Hosts, Server, ServerOptions};
 #[cfg(feature = "host-reactor")]
+pub use subprocess::{SubprocessProtocol, SubprocessTransport};
+#[cfg(feature = "host-reactor")]
 pub use sys::HostSelector;
 pub use sys::{Event as SelectorEvent, Readiness, Selector, WasiPollSelector, exit};
 pub use tasks::{

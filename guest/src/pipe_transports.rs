@@ -80,6 +80,11 @@ impl EventLoop {
 }
 
 impl ReadPipeTransport {
+    /// The read pipe transport over `transport` (a child's stdout or stderr).
+    pub(crate) fn from_transport(transport: Transport) -> ReadPipeTransport {
+        ReadPipeTransport(transport)
+    }
+
     /// The loop the transport runs on.
     pub fn get_loop(&self) -> EventLoop {
         self.0.get_loop()
@@ -128,6 +133,11 @@ impl ReadPipeTransport {
 }
 
 impl WritePipeTransport {
+    /// The write pipe transport over `transport` (a child's stdin).
+    pub(crate) fn from_transport(transport: Transport) -> WritePipeTransport {
+        WritePipeTransport(transport)
+    }
+
     /// The loop the transport runs on.
     pub fn get_loop(&self) -> EventLoop {
         self.0.get_loop()

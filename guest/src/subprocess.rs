@@ -35,6 +35,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::EventLoop;
+
+mod transport;
+
 use crate::error::{Error, Result};
 use crate::events::get_running_loop;
 use crate::net::Socket;
@@ -44,6 +47,7 @@ use crate::streams::{DEFAULT_LIMIT, StreamReader, StreamReaderProtocol, StreamWr
 use crate::sys::fs::HostPipe;
 use crate::sys::process::{ChildStdio, HostChild, Spawn};
 use crate::transports::Transport;
+pub use transport::{PipeTransport, SubprocessProtocol, SubprocessTransport};
 
 /// SIGTERM, what [`Process::terminate`] sends.
 pub const SIGTERM: i32 = 15;
@@ -188,11 +192,7 @@ impl Process {
     async fn start(lp: &EventLoop, child: HostChild, limit: usize) -> Result<Process> {
         let pid = child.pid();
         let [stdin, stdout, stderr] = child.take_pipes();
-        let exit = Exit {
-            child,
-            returncode: Cell::new(None),
-            watch: RefCell::new(None),
-        };
+        let exit = Exit::new(child);
         let stdin = stdin.map(|pipe| open_writer(lp, pipe)).transpose()?;
         let stdout = stdout
             .map(|pipe| open_reader(lp, pipe, limit))
@@ -221,22 +221,7 @@ impl Process {
     /// Like asyncio's, it can deadlock when the child fills a pipe nobody reads: use
     /// [`communicate`](Process::communicate) then.
     pub async fn wait(&self) -> Result<i32> {
-        let lp = get_running_loop()?;
-        loop {
-            if let Some(code) = self.returncode() {
-                // The pidfd stays ready once the child is gone: stop watching it.
-                self.exit.watch.borrow_mut().take();
-                return Ok(code);
-            }
-            let watch = {
-                let mut slot = self.exit.watch.borrow_mut();
-                if slot.is_none() {
-                    *slot = Some(Socket::watch_only(Some(self.exit.child.exit_source()?)));
-                }
-                slot.clone().expect("set above")
-            };
-            lp.wait_ready(&watch, Direction::Read).await?;
-        }
+        self.exit.wait().await
     }
 
     /// Sends `input` (if any) to stdin and closes it, reads stdout and stderr to their
@@ -280,16 +265,7 @@ impl Process {
     /// Sends signal `sig` to the child; nothing once it has exited (as asyncio's
     /// `Popen.send_signal`).
     pub fn send_signal(&self, sig: i32) -> Result<()> {
-        if self.returncode().is_some() {
-            return Ok(());
-        }
-        let sig = u32::try_from(sig).map_err(|_| {
-            Error::Os(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("invalid signal number {sig}"),
-            ))
-        })?;
-        self.exit.child.send_signal(sig)
+        self.exit.send_signal(sig)
     }
 
     /// Sends SIGTERM.
@@ -318,6 +294,48 @@ struct Exit {
 }
 
 impl Exit {
+    fn new(child: HostChild) -> Exit {
+        Exit {
+            child,
+            returncode: Cell::new(None),
+            watch: RefCell::new(None),
+        }
+    }
+
+    /// Waits for the child's exit (its pidfd turning readable) and reaps it.
+    async fn wait(&self) -> Result<i32> {
+        let lp = get_running_loop()?;
+        loop {
+            if let Some(code) = self.returncode() {
+                // The pidfd stays ready once the child is gone: stop watching it.
+                self.watch.borrow_mut().take();
+                return Ok(code);
+            }
+            let watch = {
+                let mut slot = self.watch.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(Socket::watch_only(Some(self.child.exit_source()?)));
+                }
+                slot.clone().expect("set above")
+            };
+            lp.wait_ready(&watch, Direction::Read).await?;
+        }
+    }
+
+    /// Sends `sig` unless the child has exited already (then nothing, as asyncio).
+    fn send_signal(&self, sig: i32) -> Result<()> {
+        if self.returncode().is_some() {
+            return Ok(());
+        }
+        let sig = u32::try_from(sig).map_err(|_| {
+            Error::Os(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("invalid signal number {sig}"),
+            ))
+        })?;
+        self.child.send_signal(sig)
+    }
+
     fn returncode(&self) -> Option<i32> {
         if self.returncode.get().is_none() {
             self.returncode.set(self.child.returncode());

@@ -11,8 +11,12 @@ use sandloop::subprocess::{
     Process, SIGKILL, SIGTERM, Stdio, SubprocessOptions, create_subprocess_exec,
     create_subprocess_shell,
 };
-use sandloop::{Error, Result, run};
-use test_programs::cases;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use sandloop::subprocess::PipeTransport;
+use sandloop::{Error, Result, SubprocessProtocol, SubprocessTransport, get_running_loop, run};
+use test_programs::{cases, until};
 
 cases!(
     exit_codes,
@@ -24,7 +28,11 @@ cases!(
     environment_is_only_what_was_passed,
     null_and_stderr_to_stdout,
     signals_after_exit_are_ignored,
-    a_bare_name_is_found_in_granted_directories;
+    a_bare_name_is_found_in_granted_directories,
+    protocol_callbacks_come_in_asyncio_order,
+    transport_kill_and_returncode,
+    transport_close_kills_a_running_child,
+    pipe_transports_by_stream_number;
     checked:
     denied_executable,
     denied_shell,
@@ -270,6 +278,161 @@ fn trapped_workload_leaves_no_child() -> Result<()> {
         if sleeper_pid_printed() {
             panic!("the workload traps with a child running");
         }
+        Ok::<_, Error>(())
+    })
+}
+
+/// What a subprocess protocol saw, in order.
+#[derive(Default)]
+struct Record {
+    events: Vec<String>,
+    out: Vec<u8>,
+}
+
+impl SubprocessProtocol for Record {
+    fn connection_made(&mut self, transport: &SubprocessTransport) {
+        assert!(transport.get_pid() > 0);
+        self.events.push("made".into());
+    }
+
+    fn pipe_data_received(&mut self, fd: i32, data: &[u8]) {
+        if fd == 1 {
+            self.out.extend_from_slice(data);
+        }
+        self.events
+            .push(format!("data {fd} {}", String::from_utf8_lossy(data)));
+    }
+
+    fn pipe_connection_lost(&mut self, fd: i32, exc: Option<Error>) {
+        let how = exc.as_ref().and_then(test_programs::io_kind);
+        self.events.push(format!("pipe lost {fd} {how:?}"));
+    }
+
+    fn process_exited(&mut self) {
+        self.events.push("exited".into());
+    }
+
+    fn connection_lost(&mut self, exc: Option<Error>) {
+        assert!(exc.is_none());
+        self.events.push("lost".into());
+    }
+}
+
+fn lost(record: &Rc<RefCell<Record>>) -> bool {
+    record.borrow().events.last().map(String::as_str) == Some("lost")
+}
+
+fn protocol_callbacks_come_in_asyncio_order() -> Result<()> {
+    run(async {
+        let lp = get_running_loop()?;
+        let opts = SubprocessOptions {
+            stdin: Stdio::Null,
+            ..SubprocessOptions::piped()
+        };
+        let (transport, record) = lp
+            .subprocess_shell(Record::default, "echo out; echo err >&2; exit 3", opts)
+            .await?;
+        until(10, || lost(&record)).await?;
+        let events = record.borrow().events.clone();
+        assert_eq!(events.first().map(String::as_str), Some("made"));
+        assert_eq!(events.last().map(String::as_str), Some("lost"));
+        for expected in [
+            "data 1 out\n",
+            "data 2 err\n",
+            "pipe lost 1 None",
+            "pipe lost 2 None",
+            "exited",
+        ] {
+            assert!(
+                events.iter().any(|e| e == expected),
+                "{expected:?} in {events:?}"
+            );
+        }
+        assert_eq!(events.len(), 7, "{events:?}");
+        assert_eq!(transport.get_returncode(), Some(3));
+        assert!(transport.get_pipe_transport(0).is_none());
+        Ok::<_, Error>(())
+    })
+}
+
+fn transport_kill_and_returncode() -> Result<()> {
+    run(async {
+        let lp = get_running_loop()?;
+        let (transport, record) = lp
+            .subprocess_exec(
+                Record::default,
+                "/usr/bin/sleep",
+                ["1000"],
+                SubprocessOptions::default(),
+            )
+            .await?;
+        assert_eq!(transport.get_returncode(), None);
+        transport.terminate()?;
+        until(10, || lost(&record)).await?;
+        assert_eq!(transport.get_returncode(), Some(-SIGTERM));
+        assert_eq!(record.borrow().events, ["made", "exited", "lost"]);
+        let (transport, record) = lp
+            .subprocess_exec(
+                Record::default,
+                "/usr/bin/sleep",
+                ["1000"],
+                SubprocessOptions::default(),
+            )
+            .await?;
+        transport.kill()?;
+        until(10, || lost(&record)).await?;
+        assert_eq!(transport.get_returncode(), Some(-SIGKILL));
+        Ok::<_, Error>(())
+    })
+}
+
+fn transport_close_kills_a_running_child() -> Result<()> {
+    run(async {
+        let lp = get_running_loop()?;
+        let (transport, record) = lp
+            .subprocess_exec(
+                Record::default,
+                "/usr/bin/sleep",
+                ["1000"],
+                SubprocessOptions::piped(),
+            )
+            .await?;
+        transport.close();
+        assert!(transport.is_closing());
+        until(10, || lost(&record)).await?;
+        assert_eq!(transport.get_returncode(), Some(-SIGKILL));
+        Ok::<_, Error>(())
+    })
+}
+
+fn pipe_transports_by_stream_number() -> Result<()> {
+    run(async {
+        let lp = get_running_loop()?;
+        let (transport, record) = lp
+            .subprocess_exec(
+                Record::default,
+                "/usr/bin/cat",
+                NO_ARGS,
+                SubprocessOptions::piped(),
+            )
+            .await?;
+        let Some(PipeTransport::Write(stdin)) = transport.get_pipe_transport(0) else {
+            panic!("stdin is a write pipe");
+        };
+        assert!(matches!(
+            transport.get_pipe_transport(1),
+            Some(PipeTransport::Read(_))
+        ));
+        assert!(matches!(
+            transport.get_pipe_transport(2),
+            Some(PipeTransport::Read(_))
+        ));
+        assert!(transport.get_pipe_transport(3).is_none());
+        stdin.write(b"through cat\n");
+        stdin.write_eof();
+        until(10, || lost(&record)).await?;
+        assert_eq!(record.borrow().out, b"through cat\n");
+        assert_eq!(transport.get_returncode(), Some(0));
         Ok::<_, Error>(())
     })
 }
