@@ -11,7 +11,7 @@
 //!     let (out, _) = sort.communicate(Some(b"a\nc\nb\n")).await?;
 //!     assert_eq!(out, b"c\nb\na\n");
 //!     assert_eq!(sort.wait().await?, 0);
-//!     sandloop::Result::Ok(())
+//!     Ok::<_, sandloop::Error>(())
 //! })
 //! .unwrap();
 //! ```
