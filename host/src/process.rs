@@ -63,7 +63,12 @@ impl ProcessView<'_> {
                 return Ok(Err(error(ErrorKind::Denied, denied.to_string())));
             }
         }
-        let what = program.display().to_string();
+        // What messages call the child: the program, and the directory when one was asked
+        // for (a spawn into a missing directory fails with the OS's "not found").
+        let what = match &options.cwd {
+            Some(cwd) => format!("{} (in {cwd})", program.display()),
+            None => program.display().to_string(),
+        };
         let setup =
             match stdio::Setup::new(self.table, options.stdin, options.stdout, options.stderr) {
                 Ok(Ok(setup)) => setup,

@@ -280,3 +280,43 @@ fn a_wrong_way_handle_is_refused() {
     assert_eq!(status(fx.wait_exit(&child)), status(ExitStatus::Code(0)));
     assert_eq!(fx.read_all(&read), b"handed\n");
 }
+
+#[test]
+fn a_missing_directory_or_program_is_a_clear_error() {
+    let mut fx = fixture();
+    let mut opts = piped();
+    opts.cwd = Some("/no/such/dir".into());
+    let err = fx
+        .process()
+        .spawn("/usr/bin/true".into(), Vec::new(), opts)
+        .expect("no trap")
+        .expect_err("no such directory");
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    assert!(
+        err.message
+            .starts_with("spawn /usr/bin/true (in /no/such/dir): "),
+        "{}",
+        err.message
+    );
+    let err = fx
+        .process()
+        .spawn("/usr/bin/no-such-program".into(), Vec::new(), piped())
+        .expect("no trap")
+        .expect_err("no such program");
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    assert!(
+        err.message.starts_with("spawn /usr/bin/no-such-program: "),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn the_child_runs_in_the_directory_asked_for() {
+    let mut fx = fixture();
+    let mut opts = piped();
+    opts.cwd = Some("/tmp".into());
+    let child = fx.spawn("/usr/bin/pwd", &[], opts);
+    let stdout = fx.take(&child, 1);
+    assert_eq!(fx.read_all(&stdout), b"/tmp\n");
+}
