@@ -167,3 +167,13 @@ fn sort_pipeline_example_without_the_grant_is_denied() {
         "stderr: {stderr}"
     );
 }
+
+#[test]
+fn dropping_a_process_kills_its_child() {
+    let out = run_subprocess_case("dropping_a_process_kills_its_child", &[], granting());
+    out.assert_ok();
+    let pid: u32 = out.stdout.trim().parse().expect("a pid on stdout");
+    // Killed and reaped by the drop itself, before the workload even ended; checked after
+    // the run, which is later still.
+    assert!(!exists(pid), "child {pid} survived its dropped Process");
+}

@@ -38,6 +38,7 @@ cases!(
     denied_shell,
     denied_environment_variable,
     trapped_workload_leaves_no_child,
+    dropping_a_process_kills_its_child,
 );
 
 const NO_ARGS: [&str; 0] = [];
@@ -433,6 +434,17 @@ fn pipe_transports_by_stream_number() -> Result<()> {
         until(10, || lost(&record)).await?;
         assert_eq!(record.borrow().out, b"through cat\n");
         assert_eq!(transport.get_returncode(), Some(0));
+        Ok::<_, Error>(())
+    })
+}
+
+fn dropping_a_process_kills_its_child() -> Result<()> {
+    run(async {
+        let sleeper = exec("/usr/bin/sleep", &["1000"], SubprocessOptions::piped()).await?;
+        let pid = sleeper.pid;
+        drop(sleeper);
+        // Printed after the drop: the host test checks the child is gone by then.
+        println!("{pid}");
         Ok::<_, Error>(())
     })
 }
