@@ -149,7 +149,7 @@ fn sort_pipeline_example_sorts_what_it_streams() {
     assert_eq!(lines[2000..], ["sort exited with 0 (2000 lines)"]);
 }
 
-/// Without the grant the example is refused, and says so.
+/// Without the grant the example is refused, says so, and the host logs an audit line.
 #[test]
 fn sort_pipeline_example_without_the_grant_is_denied() {
     let wasm = test_programs_artifacts::program("sort_pipeline")
@@ -157,7 +157,7 @@ fn sort_pipeline_example_without_the_grant_is_denied() {
         .expect("UTF-8 test paths");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sandloop"))
         .args(["run", wasm])
-        .env_remove("SANDLOOP_LOG")
+        .env("SANDLOOP_LOG", "warn")
         .output()
         .expect("run sandloop");
     assert!(!out.status.success());
@@ -165,6 +165,10 @@ fn sort_pipeline_example_without_the_grant_is_denied() {
     assert!(
         stderr.contains("policy denies exec of /usr/bin/sort"),
         "stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("sandloop::audit"),
+        "an audit line:\n{stderr}"
     );
 }
 
