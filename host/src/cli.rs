@@ -90,6 +90,11 @@ struct RunArgs {
     /// `sandloop::fs::File` (for `sendfile`); nothing outside is reachable.
     #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]")]
     dirs: Vec<Preopen>,
+    /// Let the workload handle SIGNAL (repeatable): a name with or without `SIG`, or a
+    /// number, e.g. `--allow-signal SIGINT --allow-signal TERM`. Its
+    /// `add_signal_handler` for any other signal is denied.
+    #[arg(long = "allow-signal", value_name = "SIGNAL", value_parser = sandloop_host::policy::parse_signal)]
+    allow_signals: Vec<i32>,
     /// The component, then the workload's arguments (everything after the component,
     /// with or without a `--` before them).
     #[arg(
@@ -149,6 +154,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         allow_udp_bind: args.allow_udp_bind,
         allow_udp_send: args.allow_udp_send,
         preopens: args.dirs,
+        allow_signals: args.allow_signals,
         ..Policy::default()
     };
     for entry in args.resolve {

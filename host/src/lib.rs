@@ -110,6 +110,7 @@ pub mod net;
 pub mod policy;
 pub mod reactor;
 mod runtime;
+pub mod signal;
 mod slot;
 mod state;
 #[cfg(test)]

@@ -30,9 +30,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 mod preopen;
+mod signals;
 mod unix;
 
 pub use preopen::Preopen;
+pub use signals::{MAX_SIGNAL, SignalDenied, parse_signal, signal_name};
 pub use unix::{UnixDenied, UnixOperation, UnixRule, UnixTarget};
 
 /// What a workload may do with the network. Cheap to clone; the default denies everything.
@@ -59,6 +61,9 @@ pub struct Policy {
     pub allow_unix: Vec<UnixRule>,
     /// Host directories the workload may read (read-only), each under a guest path.
     pub preopens: Vec<Preopen>,
+    /// Signals (Linux numbers) the workload may handle: deliveries of these to the host
+    /// process reach the workload's `add_signal_handler` callbacks.
+    pub allow_signals: Vec<i32>,
 }
 
 impl Policy {
@@ -110,6 +115,18 @@ impl Policy {
     pub fn preopen(mut self, host: impl Into<std::path::PathBuf>, guest: &str) -> Policy {
         self.preopens.push(Preopen::new(host, guest));
         self
+    }
+
+    /// Also lets the workload handle signal `signum` (a Linux number, see
+    /// [`parse_signal`]).
+    pub fn allow_signal(mut self, signum: i32) -> Policy {
+        self.allow_signals.push(signum);
+        self
+    }
+
+    /// Whether the workload may handle signal `signum`; a denial is logged for audit.
+    pub fn check_signal(&self, signum: i32) -> Result<(), SignalDenied> {
+        signals::check(&self.allow_signals, signum)
     }
 
     /// Whether the workload may bind or listen on `addr`; a denial is logged for audit.

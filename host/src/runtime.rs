@@ -229,6 +229,12 @@ impl Runtime {
         crate::bindings::fs::add_to_linker::<State, HasFs>(&mut linker, State::fs_view)
             .map_err(anyhow::Error::from)
             .context("failed to link sandloop:host/fs")?;
+        crate::bindings::signal::add_to_linker::<State, crate::signal::HasSignal>(
+            &mut linker,
+            State::signal_view,
+        )
+        .map_err(anyhow::Error::from)
+        .context("failed to link sandloop:host/signal")?;
         Ok(Runtime {
             engine,
             linker,
