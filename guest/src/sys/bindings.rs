@@ -17,4 +17,4 @@ wit_bindgen::generate!({
     },
 });
 
-pub(crate) use self::sandloop::host::{dns, executor, fs, inbox, net, reactor, types};
+pub(crate) use self::sandloop::host::{dns, executor, fs, inbox, net, reactor, signal, types};

@@ -19,6 +19,8 @@ pub(crate) mod fs;
 pub(crate) mod host;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod net;
+#[cfg(feature = "host-reactor")]
+pub(crate) mod signal;
 pub(crate) mod wasi_poll;
 
 use std::ops::Range;
