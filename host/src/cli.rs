@@ -28,6 +28,10 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process: the size of the run arguments does not matter"
+)]
 enum Command {
     /// Run a workload: a `.wasm` component or a `.cwasm` from `sandloop compile`.
     ///
