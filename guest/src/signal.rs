@@ -38,6 +38,8 @@ pub const SIGPIPE: i32 = 13;
 pub const SIGALRM: i32 = 14;
 /// Termination request.
 pub const SIGTERM: i32 = 15;
+/// Urgent data on a socket.
+pub const SIGURG: i32 = 23;
 /// A child stopped or ended.
 pub const SIGCHLD: i32 = 17;
 /// Continue if stopped.

@@ -148,7 +148,6 @@ impl Registry {
         Ok(())
     }
 
-    #[cfg(test)]
     fn subscriber_count(&self, signum: i32) -> usize {
         self.subscribers.get(&signum).map_or(0, Vec::len)
     }
@@ -176,11 +175,18 @@ fn deliver(signum: i32) {
     }
 }
 
-/// How many subscriptions to `signum` exist in the process (for tests).
-#[cfg(test)]
-fn subscriber_count(signum: i32) -> usize {
+/// How many subscriptions to signal `signum` the process's instances hold now: lets an
+/// embedding application (and the tests) see that an ended or trapped workload left none.
+///
+/// ```
+/// assert_eq!(sandloop_host::signal::subscriptions(libc::SIGPWR), 0);
+/// ```
+pub fn subscriptions(signum: i32) -> usize {
     registry().subscriber_count(signum)
 }
+
+#[cfg(test)]
+use subscriptions as subscriber_count;
 
 /// Whether `signum` may be handed to a workload at all: `Ok`, or why not.
 fn validate(signum: u32) -> Result<i32, Error> {

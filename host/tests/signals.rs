@@ -218,3 +218,43 @@ fn the_signals_example_exits_0_on_sigterm() {
 fn the_signals_example_exits_0_on_sigint() {
     run_the_example(libc::SIGINT, "SIGINT");
 }
+
+/// Runs a checked case that adds a SIGURG handler and ends (`end_with_a_handler`) or traps
+/// (`trap_with_a_handler`): the instance's subscriptions go with it. Only these two tests
+/// subscribe to SIGURG, and one test at a time holds the lock.
+fn leaves_no_subscription(case: &str, trapped: bool) {
+    static SIGURG_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = SIGURG_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+    let policy = Policy::new().allow_signal(libc::SIGURG);
+    let opts = sandloop_host::RunOptions {
+        policy,
+        ..Default::default()
+    };
+    let out = common::run_case_with_options("signal_handlers", case, opts);
+    assert_eq!(
+        out.status.success(),
+        !trapped,
+        "{:?}\n{}",
+        out.status,
+        out.stderr
+    );
+    if trapped {
+        assert!(
+            out.stderr
+                .contains("trapping with a signal handler installed"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(sandloop_host::signal::subscriptions(libc::SIGURG), 0);
+}
+
+#[test]
+fn a_trapped_workload_leaves_no_subscription() {
+    leaves_no_subscription("trap_with_a_handler", true);
+}
+
+#[test]
+fn an_ended_workload_leaves_no_subscription() {
+    leaves_no_subscription("end_with_a_handler", false);
+}

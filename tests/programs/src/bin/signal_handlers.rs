@@ -26,6 +26,8 @@ cases!(
     close_removes_the_handlers,
     host_pid_is_not_zero;
     checked:
+    trap_with_a_handler,
+    end_with_a_handler,
     handle_sigusr1_and_sigterm,
     removed_handler_restores_the_default,
 );
@@ -118,6 +120,22 @@ fn close_removes_the_handlers() -> sandloop::Result<()> {
 
 fn host_pid_is_not_zero() -> sandloop::Result<()> {
     assert_ne!(host_pid(), 0);
+    Ok(())
+}
+
+/// Adds a SIGURG handler, then traps (a panic): the host must drop the subscription.
+fn trap_with_a_handler() -> sandloop::Result<()> {
+    let lp = sandloop::new_event_loop();
+    lp.add_signal_handler(sandloop::signal::SIGURG, || ())?;
+    panic!("trapping with a signal handler installed");
+}
+
+/// Adds a SIGURG handler and ends without closing the loop: the host must drop the
+/// subscription with the instance.
+fn end_with_a_handler() -> sandloop::Result<()> {
+    let lp = sandloop::new_event_loop();
+    lp.add_signal_handler(sandloop::signal::SIGURG, || ())?;
+    std::mem::forget(lp);
     Ok(())
 }
 
