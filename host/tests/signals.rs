@@ -168,17 +168,44 @@ fn removing_the_handler_restores_the_default_action() {
 
 #[test]
 fn a_signal_the_cli_does_not_grant_is_denied() {
-    let running = Running::start(&[], "signals", &[]);
-    let (lines, status) = running.finish();
+    // The example asks for SIGINT first: without --allow-signal, main ends with the
+    // denial, audited in the host's log, and the CLI exits 1.
+    let out = Command::new(env!("CARGO_BIN_EXE_sandloop"))
+        .args(["run", "--allow-signal", "USR1"])
+        .arg(program("signals"))
+        .env_remove("SANDLOOP_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the sandloop CLI");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
-        lines[0],
-        "Event loop running for 1 hour, press Ctrl+C to interrupt."
+        stdout.lines().next(),
+        Some("Event loop running for 1 hour, press Ctrl+C to interrupt.")
     );
-    assert_eq!(
-        status.code(),
-        Some(1),
-        "{status:?}: the denial ends main with an error"
+    assert!(
+        stderr.contains(r#"Error: PermissionDenied("policy denies handling signal SIGINT")"#),
+        "{stderr}"
     );
+    assert!(
+        stderr.contains("sandloop::audit"),
+        "an audit line: {stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{:?}", out.status);
+}
+
+#[test]
+fn a_malformed_allow_signal_is_a_usage_error() {
+    for bad in ["SIGNOPE", "0", "65"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sandloop"))
+            .args(["run", "--allow-signal", bad])
+            .arg(program("signals"))
+            .output()
+            .expect("run the sandloop CLI");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(stderr.contains("--allow-signal"), "{bad}: {stderr}");
+    }
 }
 
 fn run_the_example(signum: i32, name: &str) {
