@@ -113,6 +113,9 @@ pub(crate) struct LoopInner {
     /// Named callbacks that host threads post messages for.
     #[cfg(feature = "host-reactor")]
     pub(crate) inbox: RefCell<crate::threadsafe::Inbox>,
+    /// The handlers of `add_signal_handler`, by signal.
+    #[cfg(feature = "host-reactor")]
+    pub(crate) signal_handlers: RefCell<crate::signal_handlers::SignalHandlers>,
 }
 
 impl LoopInner {
@@ -215,6 +218,8 @@ impl EventLoop {
                 executor: RefCell::new(Default::default()),
                 #[cfg(feature = "host-reactor")]
                 inbox: RefCell::new(Default::default()),
+                #[cfg(feature = "host-reactor")]
+                signal_handlers: RefCell::new(Default::default()),
             }),
         };
         if lp.get_debug() {
@@ -327,6 +332,7 @@ impl EventLoop {
             drop(registrations);
             self.drop_default_executor();
             self.close_inbox();
+            self.remove_signal_handlers();
         }
         Ok(())
     }

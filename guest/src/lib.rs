@@ -85,6 +85,10 @@ mod sendfile;
 #[cfg(feature = "host-reactor")]
 mod servers;
 #[cfg(feature = "host-reactor")]
+pub mod signal;
+#[cfg(feature = "host-reactor")]
+mod signal_handlers;
+#[cfg(feature = "host-reactor")]
 mod staggered;
 #[cfg(feature = "host-reactor")]
 mod stream_io;

@@ -29,10 +29,11 @@ wasmtime::component::bindgen!({
         "sandloop:host/executor.job": crate::executor::Job,
         "sandloop:host/fs.pipe": crate::fs::Pipe,
         "sandloop:host/process.child": crate::process::Child,
+        "sandloop:host/signal.subscription": crate::signal::Subscription,
         // `net` borrows WASI's file descriptors for sendfile: the WASI types are
         // wasmtime-wasi's own, so the guest's files are the ones its table holds.
         "wasi": wasmtime_wasi::p2::bindings,
     },
 });
 
-pub use sandloop::host::{dns, executor, fs, inbox, net, process, reactor, types};
+pub use sandloop::host::{dns, executor, fs, inbox, net, process, reactor, signal, types};

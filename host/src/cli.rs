@@ -105,6 +105,11 @@ struct RunArgs {
     /// environment.
     #[arg(long = "child-env", value_name = "NAME")]
     child_env: Vec<String>,
+    /// Let the workload handle SIGNAL (repeatable): a name with or without `SIG`, or a
+    /// number, e.g. `--allow-signal SIGINT --allow-signal TERM`. Its
+    /// `add_signal_handler` for any other signal is denied.
+    #[arg(long = "allow-signal", value_name = "SIGNAL", value_parser = sandloop_host::policy::parse_signal)]
+    allow_signals: Vec<i32>,
     /// The component, then the workload's arguments (everything after the component,
     /// with or without a `--` before them).
     #[arg(
@@ -167,6 +172,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         allow_exec: args.allow_exec,
         allow_shell: args.allow_shell,
         child_env: args.child_env,
+        allow_signals: args.allow_signals,
         ..Policy::default()
     };
     for entry in args.resolve {

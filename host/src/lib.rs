@@ -111,6 +111,7 @@ pub mod policy;
 pub mod process;
 pub mod reactor;
 mod runtime;
+pub mod signal;
 mod slot;
 mod state;
 #[cfg(test)]

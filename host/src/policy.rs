@@ -31,10 +31,12 @@ use std::str::FromStr;
 
 mod exec;
 mod preopen;
+mod signals;
 mod unix;
 
 pub use exec::{ExecDenied, ExecRule};
 pub use preopen::Preopen;
+pub use signals::{MAX_SIGNAL, SignalDenied, parse_signal, signal_name};
 pub use unix::{UnixDenied, UnixOperation, UnixRule, UnixTarget};
 
 /// What a workload may do with the network. Cheap to clone; the default denies everything.
@@ -69,6 +71,9 @@ pub struct Policy {
     /// The only environment variables a workload may set for its children; a spawn that
     /// passes another is refused.
     pub child_env: Vec<String>,
+    /// Signals (Linux numbers) the workload may handle: deliveries of these to the host
+    /// process reach the workload's `add_signal_handler` callbacks.
+    pub allow_signals: Vec<i32>,
 }
 
 impl Policy {
@@ -152,6 +157,18 @@ impl Policy {
         } else {
             Err(exec::audit(ExecDenied::Env(name.to_owned())))
         }
+    }
+
+    /// Also lets the workload handle signal `signum` (a Linux number, see
+    /// [`parse_signal`]).
+    pub fn allow_signal(mut self, signum: i32) -> Policy {
+        self.allow_signals.push(signum);
+        self
+    }
+
+    /// Whether the workload may handle signal `signum`; a denial is logged for audit.
+    pub fn check_signal(&self, signum: i32) -> Result<(), SignalDenied> {
+        signals::check(&self.allow_signals, signum)
     }
 
     /// Whether the workload may bind or listen on `addr`; a denial is logged for audit.

@@ -236,6 +236,12 @@ impl Runtime {
         )
         .map_err(anyhow::Error::from)
         .context("failed to link sandloop:host/process")?;
+        crate::bindings::signal::add_to_linker::<State, crate::signal::HasSignal>(
+            &mut linker,
+            State::signal_view,
+        )
+        .map_err(anyhow::Error::from)
+        .context("failed to link sandloop:host/signal")?;
         Ok(Runtime {
             engine,
             linker,

@@ -169,6 +169,15 @@ impl State {
         }
     }
 
+    /// The table, the reactor and the policy, for the `signal` interface.
+    pub(crate) fn signal_view(&mut self) -> crate::signal::SignalView<'_> {
+        crate::signal::SignalView {
+            table: &mut self.table,
+            reactor: &self.reactor,
+            policy: &self.policy,
+        }
+    }
+
     /// The inbox, for the `inbox` interface.
     pub(crate) fn inbox(&mut self) -> &mut Inbox {
         &mut self.inbox

@@ -17,4 +17,6 @@ wit_bindgen::generate!({
     },
 });
 
-pub(crate) use self::sandloop::host::{dns, executor, fs, inbox, net, process, reactor, types};
+pub(crate) use self::sandloop::host::{
+    dns, executor, fs, inbox, net, process, reactor, signal, types,
+};

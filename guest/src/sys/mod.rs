@@ -21,6 +21,8 @@ pub(crate) mod host;
 pub(crate) mod net;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod process;
+#[cfg(feature = "host-reactor")]
+pub(crate) mod signal;
 pub(crate) mod wasi_poll;
 
 use std::ops::Range;

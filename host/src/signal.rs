@@ -1,0 +1,261 @@
+//! Signals delivered to the host process, handed to the workloads that subscribed: the
+//! host side of the WIT interface `sandloop:host/signal` and of asyncio's
+//! `add_signal_handler`.
+//!
+//! # One capture per process
+//!
+//! Signals belong to the process, not to an instance. A process-wide [`Registry`] maps
+//! each signal to its subscribers (an instance's guest token and the completer of its
+//! reactor). The first subscription to a signal has `signal-hook` capture it (its
+//! self-pipe, read by one host thread, so nothing but a write runs in the signal handler);
+//! each delivery then reports a `readable` event under the token of every subscriber.
+//!
+//! # Unsubscribing restores the default
+//!
+//! `signal-hook` cannot give a signal's disposition back once it captured it, so the
+//! capture stays for the life of the process, and a delivery that finds no subscriber
+//! carries out the signal's default action (`emulate_default_handler`): with no workload
+//! handling it, SIGTERM or SIGINT ends the host as it would have before.
+//!
+//! A subscription is a resource in the instance's table: the guest dropping it, and the
+//! instance ending in any way (its store, and so its table, is dropped), unsubscribes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+
+use signal_hook::iterator::{Handle, Signals};
+use wasmtime::component::{HasData, Resource, ResourceTable};
+
+use crate::bindings::signal as wit;
+use crate::bindings::types::{Error, ErrorKind};
+use crate::error::error;
+use crate::policy::{MAX_SIGNAL, Policy, signal_name};
+use crate::reactor::{Completer, Reactor};
+
+#[cfg(test)]
+mod tests;
+
+/// Signals that cannot be caught (SIGKILL, SIGSTOP) or whose delivery means the host
+/// itself failed (SIGSEGV, SIGILL, SIGFPE, SIGBUS): never handed to a workload.
+const UNCATCHABLE: [i32; 6] = [
+    libc::SIGKILL,
+    libc::SIGSTOP,
+    libc::SIGSEGV,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGBUS,
+];
+
+/// A workload's subscription to one signal: the WIT `signal.subscription`. Dropping it
+/// unsubscribes.
+pub struct Subscription {
+    id: u64,
+    signum: i32,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        registry().remove(self.signum, self.id);
+    }
+}
+
+/// One subscriber of a signal.
+struct Subscriber {
+    id: u64,
+    token: u64,
+    completer: Completer,
+}
+
+/// The process-wide map of signals to their subscribers.
+#[derive(Default)]
+struct Registry {
+    subscribers: HashMap<i32, Vec<Subscriber>>,
+    /// Signals captured so far (captured for good, see the module's doc).
+    captured: HashSet<i32>,
+    /// Adds signals to the capture thread's set; `None` until the first subscription.
+    capture: Option<Handle>,
+    next_id: u64,
+}
+
+fn registry() -> MutexGuard<'static, Registry> {
+    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
+    REGISTRY
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Registry {
+    /// Subscribes `token` of the instance whose reactor `completer` belongs to.
+    fn add(
+        &mut self,
+        signum: i32,
+        token: u64,
+        completer: Completer,
+    ) -> Result<Subscription, Error> {
+        self.capture(signum)?;
+        self.next_id += 1;
+        let id = self.next_id;
+        self.subscribers
+            .entry(signum)
+            .or_default()
+            .push(Subscriber {
+                id,
+                token,
+                completer,
+            });
+        Ok(Subscription { id, signum })
+    }
+
+    fn remove(&mut self, signum: i32, id: u64) {
+        if let Some(subs) = self.subscribers.get_mut(&signum) {
+            subs.retain(|s| s.id != id);
+            if subs.is_empty() {
+                self.subscribers.remove(&signum);
+            }
+        }
+    }
+
+    /// Makes sure deliveries of `signum` reach [`deliver`].
+    fn capture(&mut self, signum: i32) -> Result<(), Error> {
+        if self.captured.contains(&signum) {
+            return Ok(());
+        }
+        let failed = |err: std::io::Error| {
+            error(
+                ErrorKind::InvalidInput,
+                format!("subscribe {}: cannot be caught: {err}", signal_name(signum)),
+            )
+        };
+        if self.capture.is_none() {
+            let mut signals = Signals::new(std::iter::empty::<i32>()).map_err(failed)?;
+            self.capture = Some(signals.handle());
+            std::thread::Builder::new()
+                .name("sandloop-signals".into())
+                .spawn(move || {
+                    for signum in signals.forever() {
+                        deliver(signum);
+                    }
+                })
+                .map_err(failed)?;
+        }
+        let handle = self
+            .capture
+            .as_ref()
+            .expect("the capture thread was started");
+        handle.add_signal(signum).map_err(failed)?;
+        self.captured.insert(signum);
+        Ok(())
+    }
+
+    fn subscriber_count(&self, signum: i32) -> usize {
+        self.subscribers.get(&signum).map_or(0, Vec::len)
+    }
+}
+
+/// Hands one delivery of `signum` to its subscribers, or carries out the signal's default
+/// action when it has none.
+fn deliver(signum: i32) {
+    let registry = registry();
+    let subs = registry.subscribers.get(&signum).filter(|s| !s.is_empty());
+    match subs {
+        Some(subs) => {
+            tracing::debug!(signal = %signal_name(signum), subscribers = subs.len(), "signal delivered");
+            for sub in subs {
+                sub.completer.complete(sub.token);
+            }
+        }
+        None => {
+            drop(registry);
+            tracing::debug!(signal = %signal_name(signum), "no subscriber: default action");
+            if let Err(err) = signal_hook::low_level::emulate_default_handler(signum) {
+                tracing::warn!(signal = %signal_name(signum), %err, "the default action failed");
+            }
+        }
+    }
+}
+
+/// How many subscriptions to signal `signum` the process's instances hold now: lets an
+/// embedding application (and the tests) see that an ended or trapped workload left none.
+///
+/// ```
+/// assert_eq!(sandloop_host::signal::subscriptions(libc::SIGPWR), 0);
+/// ```
+pub fn subscriptions(signum: i32) -> usize {
+    registry().subscriber_count(signum)
+}
+
+#[cfg(test)]
+use subscriptions as subscriber_count;
+
+/// Whether `signum` may be handed to a workload at all: `Ok`, or why not.
+fn validate(signum: u32) -> Result<i32, Error> {
+    let Some(signum) = i32::try_from(signum)
+        .ok()
+        .filter(|n| (1..=MAX_SIGNAL).contains(n))
+    else {
+        return Err(error(
+            ErrorKind::InvalidInput,
+            format!("subscribe: signal {signum} out of range (1 to {MAX_SIGNAL})"),
+        ));
+    };
+    if UNCATCHABLE.contains(&signum) {
+        return Err(error(
+            ErrorKind::InvalidInput,
+            format!("subscribe {}: cannot be caught", signal_name(signum)),
+        ));
+    }
+    Ok(signum)
+}
+
+/// What the `signal` interface works with: the table, the reactor and the policy.
+pub(crate) struct SignalView<'a> {
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) reactor: &'a Reactor,
+    pub(crate) policy: &'a Policy,
+}
+
+/// Selects [`SignalView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasSignal;
+
+impl HasData for HasSignal {
+    type Data<'a> = SignalView<'a>;
+}
+
+impl SignalView<'_> {
+    fn try_subscribe(&mut self, signum: u32, token: u64) -> Result<Subscription, Error> {
+        let signum = validate(signum)?;
+        self.policy
+            .check_signal(signum)
+            .map_err(|denied| error(ErrorKind::Denied, denied.to_string()))?;
+        registry().add(signum, token, self.reactor.completer())
+    }
+}
+
+impl wit::Host for SignalView<'_> {
+    fn subscribe(
+        &mut self,
+        signum: u32,
+        token: u64,
+    ) -> wasmtime::Result<Result<Resource<Subscription>, Error>> {
+        match self.try_subscribe(signum, token) {
+            Ok(sub) => Ok(Ok(self.table.push(sub)?)),
+            Err(err) => Ok(Err(err)),
+        }
+    }
+
+    fn host_pid(&mut self) -> wasmtime::Result<u32> {
+        Ok(std::process::id())
+    }
+}
+
+impl wit::HostSubscription for SignalView<'_> {
+    fn signum(&mut self, sub: Resource<Subscription>) -> wasmtime::Result<u32> {
+        Ok(self.table.get(&sub)?.signum as u32)
+    }
+
+    fn drop(&mut self, sub: Resource<Subscription>) -> wasmtime::Result<()> {
+        self.table.delete(sub)?;
+        Ok(())
+    }
+}

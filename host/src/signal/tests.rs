@@ -1,0 +1,147 @@
+//! The signal registry, without sending any signal: deliveries are handed to `deliver`
+//! directly (a real signal would reach the whole test process). The signals used here
+//! (SIGWINCH, SIGURG, SIGPWR) are ignored by default, so even a stray delivery is harmless,
+//! and each test uses its own, as tests run in parallel in one process.
+
+use wasmtime::component::{Resource, ResourceTable};
+
+use super::{SignalView, deliver, subscriber_count};
+use crate::bindings::reactor::{Host as _, Interest};
+use crate::bindings::signal::Host as _;
+use crate::bindings::signal::HostSubscription;
+use crate::bindings::types::ErrorKind;
+use crate::policy::Policy;
+use crate::reactor::{Reactor, ReactorView};
+use crate::testing::Event;
+
+struct Fixture {
+    reactor: Reactor,
+    table: ResourceTable,
+    policy: Policy,
+}
+
+impl Fixture {
+    fn new(policy: Policy) -> Fixture {
+        Fixture {
+            reactor: Reactor::new().expect("create reactor"),
+            table: ResourceTable::new(),
+            policy,
+        }
+    }
+
+    fn view(&mut self) -> SignalView<'_> {
+        SignalView {
+            table: &mut self.table,
+            reactor: &self.reactor,
+            policy: &self.policy,
+        }
+    }
+
+    fn wait(&mut self, timeout_ns: u64) -> Vec<Event> {
+        Event::split(
+            ReactorView {
+                reactor: &mut self.reactor,
+                table: &mut self.table,
+            }
+            .wait(Vec::new(), Vec::new(), Some(timeout_ns))
+            .expect("no trap"),
+        )
+    }
+}
+
+fn kind_and_message(mut fx: Fixture, signum: u32) -> (ErrorKind, String) {
+    match fx.view().subscribe(signum, 1).expect("no trap") {
+        Ok(_) => panic!("subscribing to {signum} should fail"),
+        Err(err) => (err.kind, err.message),
+    }
+}
+
+#[test]
+fn invalid_and_uncatchable_signals_are_invalid_input() {
+    let all = || Fixture::new(Policy::new().allow_signal(9).allow_signal(11));
+    let (kind, message) = kind_and_message(all(), 0);
+    assert_eq!(kind, ErrorKind::InvalidInput);
+    assert!(message.contains("out of range"), "{message}");
+    let (kind, message) = kind_and_message(all(), 65);
+    assert_eq!(kind, ErrorKind::InvalidInput);
+    assert!(message.contains("out of range"), "{message}");
+    for signum in [9, 19, 11, 4, 8, 7] {
+        let (kind, message) = kind_and_message(all(), signum);
+        assert_eq!(kind, ErrorKind::InvalidInput);
+        assert!(message.contains("cannot be caught"), "{message}");
+    }
+}
+
+#[test]
+fn a_signal_the_policy_does_not_grant_is_denied() {
+    let (kind, message) = kind_and_message(Fixture::new(Policy::new().allow_signal(15)), 10);
+    assert_eq!(kind, ErrorKind::Denied);
+    assert_eq!(message, "policy denies handling signal SIGUSR1");
+}
+
+#[test]
+fn a_delivery_reports_every_subscriber_and_dropping_unsubscribes() {
+    let signum = libc::SIGWINCH;
+    let policy = Policy::new().allow_signal(signum);
+    let mut a = Fixture::new(policy.clone());
+    let mut b = Fixture::new(policy);
+    let sub_a = a
+        .view()
+        .subscribe(signum as u32, 7)
+        .expect("no trap")
+        .expect("subscribe");
+    let _sub_b = b
+        .view()
+        .subscribe(signum as u32, 9)
+        .expect("no trap")
+        .expect("subscribe");
+    assert_eq!(subscriber_count(signum), 2);
+    assert_eq!(
+        a.view()
+            .signum(Resource::new_borrow(sub_a.rep()))
+            .expect("no trap"),
+        signum as u32
+    );
+
+    deliver(signum);
+    let events = a.wait(1_000_000_000);
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].token, events[0].readiness),
+        (7, Interest::READABLE)
+    );
+    let events = b.wait(1_000_000_000);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].token, 9);
+    assert!(a.wait(0).is_empty(), "one delivery, one event");
+
+    HostSubscription::drop(&mut a.view(), sub_a).expect("no trap");
+    assert_eq!(subscriber_count(signum), 1);
+    deliver(signum);
+    assert!(
+        a.wait(0).is_empty(),
+        "an unsubscribed instance hears nothing"
+    );
+    assert_eq!(b.wait(1_000_000_000).len(), 1);
+    drop(b);
+    assert_eq!(
+        subscriber_count(signum),
+        0,
+        "an ended instance leaves no subscription"
+    );
+}
+
+#[test]
+fn an_ended_instance_leaves_no_subscription() {
+    let signum = libc::SIGURG;
+    let mut fx = Fixture::new(Policy::new().allow_signal(signum));
+    for token in 0..3 {
+        fx.view()
+            .subscribe(signum as u32, token)
+            .expect("no trap")
+            .expect("subscribe");
+    }
+    assert_eq!(subscriber_count(signum), 3);
+    drop(fx);
+    assert_eq!(subscriber_count(signum), 0);
+}
