@@ -20,7 +20,8 @@
 //!
 //! The pid printed is the host process's (`sandloop::signal::host_pid`): that is where
 //! signals are sent; a workload has no process of its own. The host must grant the
-//! signals: `cargo example signals --allow-signal SIGINT --allow-signal SIGTERM`.
+//! signals (host flags go before the `--`):
+//! `cargo example signals --allow-signal SIGINT --allow-signal SIGTERM --`.
 //!
 //! Where CPython's `asyncio.run` raises "Event loop stopped before Future completed"
 //! after `loop.stop()`, this runs `main` as a task under `run_forever`, so the stop is a
