@@ -30,6 +30,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 mod exec;
+mod paths;
 mod preopen;
 mod signals;
 mod unix;

@@ -18,7 +18,7 @@
 //! runs a child in an environment other than the one it asked for.
 
 use std::fmt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use super::RuleError;
@@ -84,22 +84,13 @@ impl fmt::Display for ExecRule {
     }
 }
 
-/// `path` without `.` components and repeated slashes; `None` if it has a `..` (the
-/// kernel resolves `..` after symbolic links, so no lexical check can tell where it
-/// leads) or is not absolute.
+/// `path` without `.` components and repeated slashes; `None` if it has a `..` or is not
+/// absolute (an executable is never named relative to the host's current directory).
 pub fn normalize(path: &Path) -> Option<PathBuf> {
     if !path.is_absolute() {
         return None;
     }
-    let mut out = PathBuf::from("/");
-    for part in path.components() {
-        match part {
-            Component::RootDir | Component::CurDir => {}
-            Component::Normal(name) => out.push(name),
-            Component::ParentDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(out)
+    super::paths::normalize(path, || PathBuf::from("/"))
 }
 
 /// A refused subprocess request: what the workload tried and on what. Displays as the

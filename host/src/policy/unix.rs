@@ -19,7 +19,7 @@
 
 use std::fmt;
 use std::os::unix::ffi::OsStrExt as _;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use super::RuleError;
@@ -99,21 +99,11 @@ impl fmt::Display for UnixTarget {
 /// `path` made absolute (against the current directory) with `.` and repeated slashes
 /// dropped; `None` when it has a `..` component.
 fn normalize(path: &Path) -> Option<PathBuf> {
-    let mut out = if path.is_absolute() {
-        PathBuf::from("/")
-    } else {
-        // Without a current directory nothing relative can be placed: treat it as the
-        // root, where no sensible rule grants anything by accident.
+    // Without a current directory nothing relative can be placed: treat it as the root,
+    // where no sensible rule grants anything by accident.
+    super::paths::normalize(path, || {
         std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
-    };
-    for component in path.components() {
-        match component {
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-            Component::ParentDir => return None,
-            Component::Normal(part) => out.push(part),
-        }
-    }
-    Some(out)
+    })
 }
 
 impl UnixRule {
