@@ -74,13 +74,16 @@ mod reader;
 mod unix;
 mod writer;
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io;
+use std::rc::Rc;
 
 use crate::connections::ConnectOptions;
 use crate::error::{Error, IntoResult, Result};
 use crate::events::get_running_loop;
 use crate::servers::{Hosts, Server, ServerOptions};
+use crate::transports::Transport;
 
 pub use protocol::StreamReaderProtocol;
 pub use reader::StreamReader;
@@ -233,11 +236,23 @@ pub async fn open_connection_with_limit(
     limit: usize,
 ) -> Result<(StreamReader, StreamWriter)> {
     let lp = get_running_loop()?;
+    open_streams(limit, |fed| {
+        lp.create_connection(move || StreamReaderProtocol::new(fed), host, port, opts)
+    })
+    .await
+}
+
+/// The two halves of a connection that `connect` makes with a [`StreamReaderProtocol`]
+/// feeding the given reader (TCP or unix alike).
+pub(crate) async fn open_streams<F>(
+    limit: usize,
+    connect: impl FnOnce(StreamReader) -> F,
+) -> Result<(StreamReader, StreamWriter)>
+where
+    F: Future<Output = Result<(Transport, Rc<RefCell<StreamReaderProtocol>>)>>,
+{
     let reader = StreamReader::with_limit(limit);
-    let fed = reader.clone();
-    let (transport, protocol) = lp
-        .create_connection(move || StreamReaderProtocol::new(fed), host, port, opts)
-        .await?;
+    let (transport, protocol) = connect(reader.clone()).await?;
     let writer = StreamWriter::new(transport, &protocol.borrow(), Some(reader.clone()));
     Ok((reader, writer))
 }

@@ -36,13 +36,10 @@ pub async fn open_unix_connection_with_limit(
     limit: usize,
 ) -> Result<(StreamReader, StreamWriter)> {
     let lp = get_running_loop()?;
-    let reader = StreamReader::with_limit(limit);
-    let fed = reader.clone();
-    let (transport, protocol) = lp
-        .create_unix_connection(move || StreamReaderProtocol::new(fed), path, opts)
-        .await?;
-    let writer = StreamWriter::new(transport, &protocol.borrow(), Some(reader.clone()));
-    Ok((reader, writer))
+    super::open_streams(limit, |fed| {
+        lp.create_unix_connection(move || StreamReaderProtocol::new(fed), path, opts)
+    })
+    .await
 }
 
 /// Listens on the unix socket at `path` and runs `client_connected_cb(reader, writer)` as
