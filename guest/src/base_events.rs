@@ -99,9 +99,6 @@ pub(crate) struct LoopInner {
     /// How stream transports do their I/O: the host's completion mode or readiness.
     #[cfg(feature = "host-reactor")]
     io_mode: Cell<crate::stream_io::IoMode>,
-    /// Counts the loop's waits for I/O: tells a transport whether it wrote after the
-    /// latest wait, which makes the wait's report of its write buffer stale.
-    iteration: Cell<u64>,
     /// Callbacks and task steps run since the latest wait for I/O (see `EVENT_INTERVAL`).
     ticks_since_poll: Cell<u32>,
     /// Stream writes queued for the next wait.
@@ -210,7 +207,6 @@ impl EventLoop {
                 io: RefCell::new(Default::default()),
                 #[cfg(feature = "host-reactor")]
                 io_mode: Cell::new(crate::stream_io::IoMode::Completion),
-                iteration: Cell::new(0),
                 ticks_since_poll: Cell::new(0),
                 #[cfg(feature = "host-reactor")]
                 outbox: RefCell::new(crate::outbox::Outbox::default()),

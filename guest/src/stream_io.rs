@@ -132,6 +132,12 @@ impl StreamIo {
         }
     }
 
+    /// Whether the host buffers what is written and reports the count with each event
+    /// of the stream (completion mode).
+    pub(crate) fn host_reports_buffered(&self) -> bool {
+        matches!(self, StreamIo::Completion(_))
+    }
+
     /// The host's number for a completion-mode stream, which names it in the writes a
     /// wait does (see `outbox`); `None` in readiness mode.
     pub(crate) fn stream_id(&self) -> Option<u32> {

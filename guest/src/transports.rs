@@ -77,8 +77,6 @@ pub(crate) struct TransportInner {
     buffered: Cell<usize>,
     /// The bytes in the loop's outbox, not yet handed to the host.
     queued: Cell<usize>,
-    /// The loop iteration of the last write whose report set `buffered`.
-    written_in: Cell<u64>,
     sockname: Option<Address>,
     peername: Option<Address>,
     /// The pipe end of a pipe transport; `None` for a socket's.
@@ -186,7 +184,6 @@ impl Transport {
             water: WaterMarks::default(),
             buffered: Cell::new(0),
             queued: Cell::new(0),
-            written_in: Cell::new(u64::MAX),
             sockname,
             peername,
             pipe,
@@ -407,8 +404,26 @@ impl TransportInner {
         self.protocol.borrow().clone()
     }
 
+    /// Whether the host buffers this transport's writes and counts them in each event
+    /// (completion mode); in readiness mode the stream's own buffer is counted instead.
+    fn host_reports_buffered(&self) -> bool {
+        self.io
+            .borrow()
+            .as_ref()
+            .is_some_and(StreamIo::host_reports_buffered)
+    }
+
     /// Stores an event for the loop to process when it runs this transport.
+    ///
+    /// In completion mode the event's count of host-buffered bytes is taken now, as the
+    /// batch arrives: the host measured it after the batch's writes, so it is the newest
+    /// figure until the next write. Taken later, when the transport runs, a callback ahead
+    /// of it in the batch (a `close` deciding whether anything is left to send) would see
+    /// the figure the wait's writes left behind, and bytes still in the host would be lost.
     pub(crate) fn queue_event(&self, ev: Event) {
+        if self.host_reports_buffered() {
+            self.buffered.set(ev.write_buffered as usize);
+        }
         let mut pending = self.pending.borrow_mut();
         match &mut *pending {
             None => *pending = Some(ev),
@@ -445,9 +460,9 @@ impl TransportInner {
             }
         }
         if ev.readiness.writable {
-            // The host measured its buffer during this iteration's wait; a write since then
-            // (earlier in this batch) reported a newer figure, which stands.
-            if self.written_in.get() != self.lp.iteration() {
+            if !self.host_reports_buffered() {
+                // Readiness mode: `complete` flushed the stream just now and counted what
+                // is left.
                 self.buffered.set(ev.write_buffered as usize);
             }
             self.maybe_resume_protocol();
@@ -558,10 +573,7 @@ impl TransportInner {
             None => return,
         };
         match result {
-            Ok(buffered) => {
-                self.buffered.set(buffered as usize);
-                self.written_in.set(self.lp.iteration());
-            }
+            Ok(buffered) => self.buffered.set(buffered as usize),
             Err(err) => {
                 let me = self.clone();
                 self.lp.call_soon(move || {
@@ -585,8 +597,9 @@ impl TransportInner {
         }
     }
 
-    /// The loop's wait did `len` queued bytes: the host buffers nothing of them unless the
-    /// batch says otherwise (an event with the count).
+    /// The loop's wait did `len` queued bytes: the host buffers nothing unless the batch
+    /// says otherwise (an event with the count, which [`TransportInner::queue_event`]
+    /// takes after this).
     pub(crate) fn write_submitted(&self, len: usize) {
         self.queued.set(self.queued.get() - len);
         self.buffered.set(0);
@@ -705,7 +718,6 @@ impl TransportInner {
     /// Takes a report of the bytes buffered after a call that queued some (`sendfile`).
     pub(crate) fn set_buffered(&self, buffered: u64) {
         self.buffered.set(buffered as usize);
-        self.written_in.set(self.lp.iteration());
     }
 
     /// The bytes written and not yet taken by the kernel, queued ones included; sends

@@ -77,22 +77,26 @@ fn uppercase_round_trip(test_loop: &str) {
         out.status,
         text(&out.stderr)
     );
-    assert_eq!(out.stdout.len(), input.len());
+    assert_eq!(
+        out.stdout.len(),
+        input.len(),
+        "stderr: {}",
+        text(&out.stderr)
+    );
     assert!(
         out.stdout == input.to_ascii_uppercase(),
-        "byte-exact upper case"
+        "byte-exact upper case; stderr: {}",
+        text(&out.stderr)
     );
     assert_eq!(text(&out.stderr), format!("copied {} bytes\n", input.len()));
 }
 
 #[test]
-#[ignore = "intermittent loss of stdout bytes under load, issue 5 left open: run with --ignored"]
 fn stdio_as_pipes_copies_stdin_to_stdout_on_the_default_loop() {
     uppercase_round_trip("");
 }
 
 #[test]
-#[ignore = "intermittent loss of stdout bytes under load, issue 5 left open: run with --ignored"]
 fn stdio_as_pipes_copies_stdin_to_stdout_on_the_selector_loop() {
     uppercase_round_trip("selector");
 }
@@ -124,7 +128,6 @@ fn stdin_from_a_regular_file_is_unsupported() {
 /// The `pipe_cat` example with the CLI as a child: a CPython-free, shell-free client of
 /// the workload's stdio, byte-exact both ways.
 #[test]
-#[ignore = "intermittent loss of stdout bytes under load, issue 5 left open: run with --ignored"]
 fn pipe_cat_example_upper_cases_stdin_and_counts_lines() {
     let input: Vec<u8> = (0..50_000)
         .flat_map(|i| format!("line {i} of the pipe_cat example\n").into_bytes())
@@ -152,7 +155,10 @@ fn pipe_cat_example_upper_cases_stdin_and_counts_lines() {
     );
     assert!(
         out.stdout == input.to_ascii_uppercase(),
-        "byte-exact upper case"
+        "byte-exact upper case: {} of {} bytes; stderr: {}",
+        out.stdout.len(),
+        input.len(),
+        text(&out.stderr)
     );
     assert_eq!(text(&out.stderr), "pipe_cat: 50000 lines\n");
 }

@@ -101,7 +101,6 @@ impl EventLoop {
     /// Waits for I/O (or polls, with a zero timeout) and queues what the events make ready.
     fn wait_for_io(&self, timeout: Option<Duration>) {
         let inner = &*self.inner;
-        inner.iteration.set(inner.iteration.get().wrapping_add(1));
         inner.ticks_since_poll.set(0);
         let mut events = inner.events.borrow_mut();
         events.clear();
@@ -145,12 +144,6 @@ impl EventLoop {
             writer.write_now(bytes, bytes.len());
         }
         self.inner.outbox.borrow_mut().recycle(taken);
-    }
-
-    /// The number of the latest wait for I/O: a batch of events and the callbacks after it.
-    #[cfg(feature = "host-reactor")]
-    pub(crate) fn iteration(&self) -> u64 {
-        self.inner.iteration.get()
     }
 
     /// How the loop's stream transports do their I/O.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sandloop::os::{self, PipeEnd, PipeInfo};
 use sandloop::{Error, ExtraInfo, Protocol, Result, Transport, get_running_loop, run, sleep};
-use test_programs::{cases, until};
+use test_programs::{cases, io_kind, until};
 
 cases!(
     pipe_round_trip_reads_a_mebibyte_to_eof,
@@ -22,6 +22,8 @@ cases!(
     reader_closing_with_bytes_buffered_is_a_broken_pipe,
     writing_after_the_reader_closed_is_a_broken_pipe,
     close_delivers_every_buffered_byte,
+    close_after_a_batched_write_delivers_every_byte,
+    close_completes_after_a_write_beside_the_last_flush,
     abort_discards_what_is_buffered,
     pause_writing_against_a_paused_reader,
     add_reader_and_add_writer_on_pipe_ends,
@@ -278,6 +280,93 @@ fn close_delivers_every_buffered_byte() -> Result<()> {
         assert_eq!(writer.borrow().lost, Some(None));
         Ok::<_, Error>(())
     })
+}
+
+/// A small write goes to the host with the loop's next wait, behind bytes the host still
+/// buffers; the wait's batch reports the new count. A `close` scheduled before that wait
+/// runs after it, ahead of the transport's event in the batch: it must still see the
+/// bytes the host holds, and wait for them instead of dropping the stream at once (the
+/// stdout loss of issue 5 under load).
+fn close_after_a_batched_write_delivers_every_byte() -> Result<()> {
+    run(async {
+        let lp = get_running_loop()?;
+        let (r, w) = os::pipe()?;
+        let (wt, writer) = lp.connect_write_pipe(Writer::default, w).await?;
+        let data = pattern((1 << 20) + 100);
+        let (large, small) = data.split_at(1 << 20);
+        // Sent at once: the pipe takes 64 KiB, the host buffers the rest.
+        wt.write(large);
+        assert!(wt.get_write_buffer_size() > 0);
+        // Queued for the next wait.
+        wt.write(small);
+        let closing = wt.clone();
+        lp.call_soon(move || closing.close());
+        sleep(Duration::ZERO).await?;
+        assert!(wt.is_closing());
+        assert!(
+            writer.borrow().lost.is_none(),
+            "bytes are still buffered: {} by the count",
+            wt.get_write_buffer_size()
+        );
+        let (_rt, reader) = lp.connect_read_pipe(Collect::default, r).await?;
+        until(10, || reader.borrow().lost.is_some()).await?;
+        assert_eq!(reader.borrow().data.len(), data.len());
+        assert!(reader.borrow().data == data);
+        assert_eq!(writer.borrow().lost, Some(None));
+        Ok::<_, Error>(())
+    })
+}
+
+/// A write and the flush that empties the transport's buffer in one batch of events, the
+/// write first: the count the flush leaves stands, so a `close` completes. On the selector
+/// loop the transport flushes its own buffer; a write earlier in the batch once hid that
+/// flush's count, and the close waited for ever (the selector hang of issue 5).
+fn close_completes_after_a_write_beside_the_last_flush() -> Result<()> {
+    /// Forwards what it reads to the write pipe.
+    struct Forward(sandloop::WritePipeTransport);
+    impl Protocol for Forward {
+        fn data_received(&mut self, data: &[u8]) {
+            self.0.write(data);
+        }
+    }
+    run(async {
+        let lp = get_running_loop()?;
+        let (r, w) = os::pipe()?;
+        let (wt, writer) = lp.connect_write_pipe(Writer::default, w).await?;
+        let (r2, w2) = os::pipe()?;
+        let forward = wt.clone();
+        let (_rt2, _) = lp.connect_read_pipe(move || Forward(forward), r2).await?;
+        // The pipe takes 64 KiB; the rest stays buffered.
+        let data = pattern(64 * 1024 + 1000);
+        wt.write(&data);
+        sleep(Duration::ZERO).await?;
+        assert!(wt.get_write_buffer_size() > 0);
+        // Two events for the next wait, in this order: the second pipe has a byte to
+        // forward, then the first one has room for all that is buffered.
+        assert_eq!(w2.write(b"!")?, 1);
+        let mut got = Vec::new();
+        assert!(!read_available(&r, &mut got)?);
+        until(5, || wt.get_write_buffer_size() == 0).await?;
+        wt.close();
+        until(5, || writer.borrow().lost.is_some()).await?;
+        assert_eq!(writer.borrow().lost, Some(None));
+        until(5, || read_available(&r, &mut got).expect("read the pipe")).await?;
+        assert_eq!(got.len(), data.len() + 1);
+        assert!(got[..data.len()] == data[..] && got[data.len()..] == b"!"[..]);
+        Ok::<_, Error>(())
+    })
+}
+
+/// Reads what `r` holds now into `got`; true at the end of the stream.
+fn read_available(r: &os::PipeReader, got: &mut Vec<u8>) -> Result<bool> {
+    loop {
+        match r.read(64 * 1024) {
+            Ok(bytes) if bytes.is_empty() => return Ok(true),
+            Ok(bytes) => got.extend_from_slice(&bytes),
+            Err(err) if io_kind(&err) == Some(io::ErrorKind::WouldBlock) => return Ok(false),
+            Err(err) => return Err(err),
+        }
+    }
 }
 
 fn abort_discards_what_is_buffered() -> Result<()> {
