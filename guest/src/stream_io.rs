@@ -333,8 +333,15 @@ impl ReadinessStream {
     }
 
     /// Reads and flushes as the event allows, and rewrites the event the way the host
-    /// reports completions: data, end of stream as `hangup`, flushes as `writable`.
+    /// reports completions: data, end of stream as `hangup`, flushes as `writable`, and in
+    /// every event the bytes still unsent, as the host counts them (with an error, what
+    /// the failure leaves unsent, whichever side failed).
     fn complete(&mut self, ev: &mut Event) {
+        self.do_io(ev);
+        ev.write_buffered = self.buffered() as u64;
+    }
+
+    fn do_io(&mut self, ev: &mut Event) {
         let r = ev.readiness;
         ev.readiness.readable = false;
         ev.readiness.writable = false;
@@ -361,8 +368,6 @@ impl ReadinessStream {
             if let Err(err) = self.drain() {
                 ev.readiness.hangup = true;
                 ev.error = Some(err);
-                // As the host reports it: what was left unsent.
-                ev.write_buffered = self.buffered() as u64;
                 return;
             }
             if self.buffered() == 0
@@ -372,7 +377,6 @@ impl ReadinessStream {
                 ev.error = Some(err);
             }
             ev.readiness.writable = true;
-            ev.write_buffered = self.buffered() as u64;
         }
         if r.hangup && self.io.is_pipe_writer() {
             // The reader closed: nothing written from now on can arrive.
