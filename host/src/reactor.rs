@@ -496,13 +496,10 @@ impl wit::Host for ReactorView<'_> {
         let reactor = &mut *self.reactor;
         match reactor.poll.poll(&mut reactor.events, timeout) {
             Ok(()) => {}
-            // A signal interrupted the wait: an empty batch, the guest loop comes back.
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {
-                return Ok(Batch {
-                    events: batch,
-                    data: Vec::new(),
-                });
-            }
+            // A signal interrupted the wait: no readiness, and the guest loop comes back.
+            // The batch still reports what its writes left buffered (the guest counts on
+            // it) and finished work.
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => reactor.events.clear(),
             Err(err) => return Err(wasmtime::Error::from(err).context("reactor wait failed")),
         }
         batch.reserve(reactor.events.iter().count());

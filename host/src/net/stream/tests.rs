@@ -253,6 +253,54 @@ fn a_write_handed_to_wait_that_stays_buffered_is_reported_in_the_same_batch() {
 }
 
 #[test]
+fn a_wait_a_signal_interrupts_still_reports_what_its_writes_left_buffered() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    // A realtime signal, so that no other test's signal sees it; the flag handler makes
+    // its delivery interrupt `epoll_wait` instead of ending the process.
+    let signum = libc::SIGRTMIN() + 3;
+    signal_hook::flag::register(signum, Arc::new(AtomicBool::new(false))).unwrap();
+    let mut fx = Fixture::loopback();
+    let (stream, peer) = fx.tcp_stream(1024);
+    let id = fx.net().id(borrow(&stream)).unwrap();
+    let payload = vec![7u8; 8 << 20];
+    let writes = vec![StreamWrite {
+        id,
+        len: payload.len() as u32,
+    }];
+
+    // Signals this thread until the wait returns: one of them lands inside it.
+    let waiter = unsafe { libc::pthread_self() };
+    let done = Arc::new(AtomicBool::new(false));
+    let signaller = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Acquire) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                // SAFETY: the waiting thread outlives this loop (it joins it).
+                unsafe { libc::pthread_kill(waiter, signum) };
+            }
+        })
+    };
+    let started = std::time::Instant::now();
+    let events = fx.wait_after_writes(writes, payload, Some(60_000_000_000));
+    done.store(true, Ordering::Release);
+    signaller.join().unwrap();
+
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the wait was interrupted, not timed out"
+    );
+    let buffered = fx.net().write_buffered(borrow(&stream)).unwrap();
+    assert!(buffered > 0);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].token, TOKEN);
+    assert_eq!(events[0].write_buffered, buffered);
+    drop(peer);
+}
+
+#[test]
 fn a_failed_write_handed_to_wait_ends_the_stream_with_an_error_event() {
     let mut fx = Fixture::loopback();
     let (stream, peer) = fx.unix_stream(1024);
