@@ -12,7 +12,9 @@ use crate::dns::AddrInfoHints;
 use crate::error::{Error, Result};
 use crate::net::{AddrInfo, Address, Family, SockOpt, Socket, SocketType};
 use crate::protocols::Protocol;
+use crate::sslproto::TlsSetup;
 use crate::staggered::{Attempt, staggered_race};
+use crate::tls::TlsContext;
 use crate::transports::Transport;
 
 /// asyncio's keyword arguments of `create_connection`. `Default` gives asyncio's defaults:
@@ -38,6 +40,29 @@ pub struct ConnectOptions {
     pub interleave: Option<usize>,
     /// When every attempt fails, return all their errors as `Error::Group` instead of one.
     pub all_errors: bool,
+    /// TLS over the connection with these settings (a client [`TlsContext`]); the call
+    /// returns once the handshake completed.
+    pub ssl: Option<TlsContext>,
+    /// The name TLS sends (SNI) and checks the certificate against; default: `host`.
+    /// `Some("")` checks no name, an explicit opt-out (only with `ssl`).
+    pub server_hostname: Option<String>,
+    /// How long the TLS handshake may take (default 60 s; only with `ssl`).
+    pub ssl_handshake_timeout: Option<Duration>,
+    /// How long `close` waits for the peer's `close_notify` (default 30 s; only with
+    /// `ssl`).
+    pub ssl_shutdown_timeout: Option<Duration>,
+}
+
+/// asyncio's keyword arguments of `connect_accepted_socket`; `Default`: no TLS.
+#[derive(Clone, Debug, Default)]
+pub struct AcceptedSocketOptions {
+    /// TLS over the connection, taking the server's part (a server [`TlsContext`]).
+    pub ssl: Option<TlsContext>,
+    /// How long the TLS handshake may take (default 60 s; only with `ssl`).
+    pub ssl_handshake_timeout: Option<Duration>,
+    /// How long `close` waits for the peer's `close_notify` (default 30 s; only with
+    /// `ssl`).
+    pub ssl_shutdown_timeout: Option<Duration>,
 }
 
 /// RFC 8305 §4: the first `first_family_count` addresses of the first family, then one of
@@ -104,7 +129,9 @@ impl EventLoop {
     ///
     /// The host resolves the name; the addresses are tried as RFC 8305 says when
     /// `happy_eyeballs_delay` is set, else one after another. `TCP_NODELAY` is on. The
-    /// future resolves once `connection_made` has run.
+    /// future resolves once `connection_made` has run: with `ssl`, after the TLS
+    /// handshake, whose failure (`Error::Tls`, or the timeout's `ConnectionAborted`) is
+    /// the call's.
     pub async fn create_connection<P, F>(
         &self,
         factory: F,
@@ -117,6 +144,13 @@ impl EventLoop {
         F: FnOnce() -> P,
     {
         self.check_closed()?;
+        let tls = TlsSetup::client(
+            opts.ssl.as_ref(),
+            opts.server_hostname.as_deref(),
+            Some(host),
+            opts.ssl_handshake_timeout,
+            opts.ssl_shutdown_timeout,
+        )?;
         let sock = match &opts.sock {
             Some(sock) => {
                 if !host.is_empty() || port != 0 {
@@ -129,7 +163,7 @@ impl EventLoop {
             }
             None => self.connect_host(host, port, &opts).await?,
         };
-        self.create_connection_transport(sock, factory).await
+        self.create_connection_transport(sock, factory, tls).await
     }
 
     /// Resolves and connects, staggered as `opts` says.
@@ -189,11 +223,13 @@ impl EventLoop {
         }
     }
 
-    /// Runs a protocol on a connected socket and waits for `connection_made`.
+    /// Runs a protocol on a connected socket and waits for `connection_made` (with
+    /// `tls`, for the handshake, which calls it).
     pub(crate) async fn create_connection_transport<P, F>(
         &self,
         sock: Socket,
         factory: F,
+        tls: Option<TlsSetup>,
     ) -> Result<(Transport, Rc<RefCell<P>>)>
     where
         P: Protocol,
@@ -203,6 +239,14 @@ impl EventLoop {
             sock.set_option(SockOpt::NoDelay(true))?;
         }
         let protocol = Rc::new(RefCell::new(factory()));
+        if let Some(setup) = tls {
+            let (transport, waiter) =
+                Transport::open_tls(self, &sock, protocol.clone(), &setup, true)?;
+            if let Some(waiter) = waiter {
+                waiter.await?;
+            }
+            return Ok((transport, protocol));
+        }
         let transport = Transport::open(self, &sock, protocol.clone())?;
         // connection_made was scheduled before this task's next step: it has run once the
         // task resumes.
@@ -211,18 +255,25 @@ impl EventLoop {
     }
 
     /// Runs a protocol on a socket accepted outside the loop (asyncio's
-    /// `connect_accepted_socket`).
+    /// `connect_accepted_socket`); with `opts.ssl`, as the server of a TLS handshake,
+    /// returning once it completed.
     pub async fn connect_accepted_socket<P, F>(
         &self,
         factory: F,
         sock: Socket,
+        opts: AcceptedSocketOptions,
     ) -> Result<(Transport, Rc<RefCell<P>>)>
     where
         P: Protocol,
         F: FnOnce() -> P,
     {
         self.check_closed()?;
-        self.create_connection_transport(sock, factory).await
+        let tls = TlsSetup::server(
+            opts.ssl.as_ref(),
+            opts.ssl_handshake_timeout,
+            opts.ssl_shutdown_timeout,
+        )?;
+        self.create_connection_transport(sock, factory, tls).await
     }
 }
 

@@ -47,6 +47,14 @@ impl IoRegistry {
         self.entries.insert(entry)
     }
 
+    /// Puts `entry` in the place of what `key` stands for (`start_tls` moves a
+    /// connection to a new transport under the same token).
+    pub(crate) fn replace(&mut self, key: usize, entry: IoEntry) {
+        if let Some(slot) = self.entries.get_mut(key) {
+            *slot = entry;
+        }
+    }
+
     pub(crate) fn remove(&mut self, key: usize) {
         self.entries.try_remove(key);
     }

@@ -89,6 +89,8 @@ pub mod signal;
 #[cfg(feature = "host-reactor")]
 mod signal_handlers;
 #[cfg(feature = "host-reactor")]
+mod sslproto;
+#[cfg(feature = "host-reactor")]
 mod staggered;
 #[cfg(feature = "host-reactor")]
 mod stream_io;
@@ -102,6 +104,8 @@ mod tasks;
 mod threadsafe;
 mod timeouts;
 #[cfg(feature = "host-reactor")]
+pub mod tls;
+#[cfg(feature = "host-reactor")]
 mod transports;
 #[cfg(feature = "host-reactor")]
 mod unix_events;
@@ -112,7 +116,7 @@ mod wakeup;
 pub use asyncgens::AsyncGen;
 pub use base_events::EventLoop;
 #[cfg(feature = "host-reactor")]
-pub use connections::ConnectOptions;
+pub use connections::{AcceptedSocketOptions, ConnectOptions};
 #[cfg(feature = "host-reactor")]
 pub use datagrams::{
     DatagramExtraInfo, DatagramOptions, DatagramTransport, SharedDatagramProtocol,
@@ -143,6 +147,8 @@ pub use selector_events::SelectorEventLoop;
 pub use sendfile::SendfileSource;
 #[cfg(feature = "host-reactor")]
 pub use servers::{Hosts, Server, ServerOptions};
+#[cfg(feature = "host-reactor")]
+pub use sslproto::{SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT, TlsOptions};
 #[cfg(feature = "host-reactor")]
 pub use subprocess::{SubprocessProtocol, SubprocessTransport};
 #[cfg(feature = "host-reactor")]

@@ -101,12 +101,16 @@ impl EventLoop {
         if transport.is_closing() {
             return Err(Error::Runtime("Transport is closing".into()));
         }
-        if let Some(host_file) = file.host_file() {
+        if transport.inner.is_tls() {
+            // The bytes must pass through the host's encryption: no sendfile(2).
+            self.tls_fallback_allowed(fallback)?;
+        } else if let Some(host_file) = file.host_file() {
             let (sent, result) = sendfile_native(&transport.inner, host_file, offset, count).await;
             set_position(file, offset + sent)?;
             return result.map(|()| sent);
+        } else {
+            self.fallback_allowed(fallback, "sendfile")?;
         }
-        self.fallback_allowed(fallback, "sendfile")?;
         let inner = Rc::clone(&transport.inner);
         let (low_water, _) = transport.get_write_buffer_limits();
         sendfile_fallback(file, offset, count, move |chunk: Vec<u8>| {
@@ -186,6 +190,23 @@ impl EventLoop {
 impl EventLoop {
     /// The file has no native path: `Error::SendfileNotAvailable` unless `fallback`
     /// allows the read-and-write fallback, which debug mode logs.
+    /// asyncio's rule for a TLS transport: native sendfile is unavailable, the fallback
+    /// is taken (visibly, in debug mode) unless `fallback` is `false`.
+    fn tls_fallback_allowed(&self, fallback: bool) -> Result<()> {
+        if !fallback {
+            return Err(Error::SendfileNotAvailable(
+                "sendfile: the transport has TLS, whose bytes the host must encrypt".into(),
+            ));
+        }
+        if self.get_debug() {
+            log::log(
+                Level::Debug,
+                format_args!("sendfile: TLS transport, using the read-and-write fallback"),
+            );
+        }
+        Ok(())
+    }
+
     fn fallback_allowed(&self, fallback: bool, op: &str) -> Result<()> {
         if !fallback {
             return Err(Error::SendfileNotAvailable(

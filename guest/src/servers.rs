@@ -15,6 +15,7 @@ use crate::exception_handler::ExceptionContext;
 use crate::futures::Future;
 use crate::net::{AI_PASSIVE, Address, Family, SockOpt, Socket, SocketType};
 use crate::protocols::Protocol;
+use crate::sslproto::TlsSetup;
 use crate::transports::{SharedProtocol, Transport, TransportInner};
 
 /// Where a server listens: asyncio's `host` argument of `create_server`.
@@ -76,6 +77,15 @@ pub struct ServerOptions {
     pub keep_alive: bool,
     /// Accept connections at once (default); else call `start_serving` or `serve_forever`.
     pub start_serving: bool,
+    /// TLS on every connection, taking the server's part (a server
+    /// [`TlsContext`](crate::tls::TlsContext)): the protocol sees a connection once its
+    /// handshake completed; a failed handshake never reaches it (logged in debug mode).
+    pub ssl: Option<crate::tls::TlsContext>,
+    /// How long each TLS handshake may take (default 60 s; only with `ssl`).
+    pub ssl_handshake_timeout: Option<std::time::Duration>,
+    /// How long `close` waits for the peer's `close_notify` (default 30 s; only with
+    /// `ssl`).
+    pub ssl_shutdown_timeout: Option<std::time::Duration>,
 }
 
 impl Default for ServerOptions {
@@ -89,6 +99,9 @@ impl Default for ServerOptions {
             reuse_port: false,
             keep_alive: false,
             start_serving: true,
+            ssl: None,
+            ssl_handshake_timeout: None,
+            ssl_shutdown_timeout: None,
         }
     }
 }
@@ -100,6 +113,8 @@ pub(crate) struct ServeSpec {
     pub(crate) keep_alive: bool,
     pub(crate) start_serving: bool,
     pub(crate) cleanup_socket: bool,
+    /// TLS on every accepted connection.
+    pub(crate) tls: Option<TlsSetup>,
 }
 
 /// A listening server (asyncio's `asyncio.Server`). A cheap handle; clones share it.
@@ -112,6 +127,7 @@ struct ServerInner {
     lp: EventLoop,
     /// `None` once closed.
     sockets: RefCell<Option<Vec<Socket>>>,
+    tls: Option<TlsSetup>,
     factory: RefCell<Box<dyn FnMut() -> SharedProtocol>>,
     backlog: u32,
     keep_alive: bool,
@@ -155,6 +171,11 @@ impl EventLoop {
         F: FnMut() -> P + 'static,
     {
         self.check_closed()?;
+        let tls = TlsSetup::server(
+            opts.ssl.as_ref(),
+            opts.ssl_handshake_timeout,
+            opts.ssl_shutdown_timeout,
+        )?;
         let hosts = hosts.into();
         let sockets = match &opts.sock {
             Some(sock) => {
@@ -173,6 +194,7 @@ impl EventLoop {
             keep_alive: opts.keep_alive,
             start_serving: opts.start_serving,
             cleanup_socket: false,
+            tls,
         };
         self.serve_sockets(factory, sockets, spec).await
     }
@@ -194,6 +216,7 @@ impl EventLoop {
             inner: Rc::new(ServerInner {
                 lp: self.clone(),
                 sockets: RefCell::new(Some(sockets)),
+                tls: spec.tls,
                 factory: RefCell::new(Box::new(move || {
                     Rc::new(RefCell::new(factory())) as SharedProtocol
                 })),
@@ -493,7 +516,10 @@ fn attach_connection(inner: &Rc<ServerInner>, conn: &Socket) -> Result<()> {
         conn.set_option(SockOpt::KeepAlive(true))?;
     }
     let protocol = (inner.factory.borrow_mut())();
-    let transport = Transport::open(&inner.lp, conn, protocol)?;
+    let transport = match &inner.tls {
+        Some(setup) => Transport::open_tls(&inner.lp, conn, protocol, setup, false)?.0,
+        None => Transport::open(&inner.lp, conn, protocol)?,
+    };
     let key = inner
         .clients
         .borrow_mut()

@@ -111,6 +111,34 @@ impl StreamIo {
         Ok(StreamIo::Readiness(Box::new(stream)))
     }
 
+    /// The same connection in completion mode under `token` (for TLS, which the host
+    /// does): a readiness-mode socket stops being watched and goes to the host as a
+    /// stream; what it still buffered is dropped, so the caller waits for it to be sent.
+    pub(crate) fn into_completion(self, token: u64) -> Result<StreamIo> {
+        match self {
+            StreamIo::Completion(_) => Ok(self),
+            StreamIo::Readiness(s) => {
+                let ReadinessStream {
+                    io,
+                    source,
+                    registered,
+                    ..
+                } = *s;
+                source.watch(registered, token, false, false)?;
+                drop(source);
+                match io {
+                    Endpoint::Socket(sock) => sock
+                        .into_stream(token, READ_BUDGET)
+                        .map(StreamIo::Completion),
+                    Endpoint::Pipe(_) => Err(Error::Os(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "a pipe cannot carry TLS",
+                    ))),
+                }
+            }
+        }
+    }
+
     /// Sends what the kernel takes now and buffers the rest (in the host in completion
     /// mode, here in readiness mode); returns the bytes buffered afterwards.
     pub(crate) fn write(&mut self, data: &[u8]) -> Result<u64> {

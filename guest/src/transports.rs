@@ -26,6 +26,10 @@ use crate::protocols::Protocol;
 use crate::stream_io::StreamIo;
 use crate::sys::Event;
 
+mod tls;
+
+pub(crate) use tls::TlsState;
+
 /// Writes this large go to the host at once rather than into the loop's outbox: at 4 KiB,
 /// copying into the outbox costs about what the crossing it saves does.
 const DIRECT_WRITE_MIN: usize = 4 * 1024;
@@ -51,6 +55,15 @@ pub enum ExtraInfo {
     /// `pipe`: which pipe end a pipe transport (`connect_read_pipe`,
     /// `connect_write_pipe`) drives.
     Pipe(PipeInfo),
+    /// `sslcontext`: the TLS settings of a TLS transport.
+    TlsContext(crate::tls::TlsContext),
+    /// `peercert`: the peer's certificate, DER (Python's `getpeercert(binary_form=True)`;
+    /// there is no X.509 parser in the guest to build Python's dictionary form).
+    PeerCert(Vec<u8>),
+    /// `cipher`: `(name, protocol version, secret bits)`, as Python's `cipher()`.
+    Cipher(String, String, u32),
+    /// `ssl_object`: everything the handshake settled.
+    TlsInfo(crate::tls::TlsInfo),
 }
 
 /// The socket of a transport, as `get_extra_info("socket")` gives it (asyncio's
@@ -91,6 +104,9 @@ pub(crate) struct TransportInner {
     torn_down: RefCell<Option<Error>>,
     /// The bytes left unsent when the stream failed, as its last event said.
     unsent_at_failure: Cell<Option<usize>>,
+    /// TLS: the handshake, the session and the closing handshake (`transports/tls.rs`);
+    /// `None` on a plain transport.
+    tls: RefCell<Option<TlsState>>,
 }
 
 impl fmt::Debug for TransportInner {
@@ -165,11 +181,28 @@ impl Transport {
     fn start(
         lp: &EventLoop,
         protocol: SharedProtocol,
-        (sockname, peername): (Option<Address>, Option<Address>),
+        addresses: (Option<Address>, Option<Address>),
         pipe: Option<PipeInfo>,
         open: impl FnOnce(u64) -> Result<StreamIo>,
     ) -> Result<Transport> {
-        let inner = Rc::new(TransportInner {
+        let transport = Transport::register(lp, protocol, addresses, pipe, open)?;
+        let made = transport.clone();
+        lp.call_soon(move || {
+            if let Some(p) = made.inner.protocol() {
+                p.borrow_mut().connection_made(&made);
+            }
+        });
+        Ok(transport)
+    }
+
+    /// A transport not yet registered, with no I/O.
+    fn new_inner(
+        lp: &EventLoop,
+        protocol: SharedProtocol,
+        (sockname, peername): (Option<Address>, Option<Address>),
+        pipe: Option<PipeInfo>,
+    ) -> Rc<TransportInner> {
+        Rc::new(TransportInner {
             lp: lp.clone(),
             key: Cell::new(None),
             io: RefCell::new(None),
@@ -191,7 +224,20 @@ impl Transport {
             write_waiters: RefCell::new(Vec::new()),
             torn_down: RefCell::new(None),
             unsent_at_failure: Cell::new(None),
-        });
+            tls: RefCell::new(None),
+        })
+    }
+
+    /// Registers a new transport with the loop and opens its I/O under the loop's key
+    /// (`open`); `connection_made` is the caller's to schedule.
+    fn register(
+        lp: &EventLoop,
+        protocol: SharedProtocol,
+        addresses: (Option<Address>, Option<Address>),
+        pipe: Option<PipeInfo>,
+        open: impl FnOnce(u64) -> Result<StreamIo>,
+    ) -> Result<Transport> {
+        let inner = Transport::new_inner(lp, protocol, addresses, pipe);
         // The loop holds the transport until the connection is lost, as asyncio's selector
         // holds its reader callback: a protocol need not keep its transport alive.
         let key = lp
@@ -208,14 +254,7 @@ impl Transport {
                 return Err(err);
             }
         }
-        let transport = Transport { inner };
-        let made = transport.clone();
-        lp.call_soon(move || {
-            if let Some(p) = made.inner.protocol() {
-                p.borrow_mut().connection_made(&made);
-            }
-        });
-        Ok(transport)
+        Ok(Transport { inner })
     }
 
     /// Runs `f` once the connection is lost (after the protocol's `connection_lost`).
@@ -245,8 +284,20 @@ impl Transport {
     }
 
     /// Closes the write side once everything buffered is sent; the peer then reads EOF.
+    ///
+    /// A TLS transport cannot half-close (asyncio's SSL transport raises
+    /// `NotImplementedError`): there the call goes to the loop's exception handler and
+    /// does nothing; close the transport instead, which sends `close_notify`.
     pub fn write_eof(&self) {
         let inner = &self.inner;
+        if inner.is_tls() {
+            inner.lp.call_exception_handler(&ExceptionContext {
+                message: "write_eof() is not supported on a TLS transport: close() it".into(),
+                transport: Some(format!("{inner:?}")),
+                ..Default::default()
+            });
+            return;
+        }
         if inner.closing.get() || inner.eof_written.replace(true) {
             return;
         }
@@ -262,13 +313,18 @@ impl Transport {
         }
     }
 
-    /// Always `true` for socket transports.
+    /// `true` for socket transports, `false` with TLS (as asyncio's SSL transport).
     pub fn can_write_eof(&self) -> bool {
-        true
+        !self.inner.is_tls()
     }
 
     /// Closes the transport: buffered bytes are still sent, then the protocol's
     /// `connection_lost(None)` runs. Nothing more is read.
+    ///
+    /// With TLS, `close_notify` follows the buffered bytes and the transport waits for
+    /// the peer's (data arriving meanwhile is discarded) up to the `ssl_shutdown_timeout`
+    /// (30 s by default); then, or at the timeout (the connection is aborted), the
+    /// protocol's `connection_lost(None)` runs.
     pub fn close(&self) {
         self.inner.close();
     }
@@ -331,8 +387,13 @@ impl Transport {
     }
 
     /// asyncio's `get_extra_info`: `peername`, `sockname` and `socket` for a socket's
-    /// transport, `pipe` for a pipe's; `None` for other names.
+    /// transport, `pipe` for a pipe's; with TLS also `sslcontext`, `peercert` (DER),
+    /// `cipher`, `ssl_object` and `compression` (always `None`: TLS compression is
+    /// never negotiated); `None` for other names.
     pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
+        if let Some(info) = self.inner.tls_extra_info(name) {
+            return Some(info);
+        }
         match name {
             "peername" => self.inner.peername.clone().map(ExtraInfo::Address),
             "sockname" => self.inner.sockname.clone().map(ExtraInfo::Address),
@@ -452,6 +513,9 @@ impl TransportInner {
         if let Some(io) = &mut *self.io.borrow_mut() {
             io.complete(&mut ev);
         }
+        if self.handshaking() && !self.advance_handshake(&mut ev) {
+            return;
+        }
         if !ev.data.is_empty() && !self.closing.get() {
             if self.read_paused.get() {
                 self.held.borrow_mut().extend_from_slice(&ev.data);
@@ -467,13 +531,20 @@ impl TransportInner {
             }
             self.maybe_resume_protocol();
             self.wake_write_waiters(None);
-            if self.closing.get() && self.write_buffer_size() == 0 && !self.conn_lost.replace(true)
+            if self.closing.get()
+                && self.write_buffer_size() == 0
+                && !self.close_waits_for_peer()
+                && !self.conn_lost.replace(true)
             {
                 self.call_connection_lost(None);
                 return;
             }
         }
         if let Some(err) = ev.error {
+            if self.closing.get() && self.is_tls() {
+                self.tls_shutdown_failed(err);
+                return;
+            }
             let message = match self.pipe.as_ref().map(|info| info.end) {
                 Some(crate::os::PipeEnd::Write) => "Fatal write error on pipe transport",
                 Some(crate::os::PipeEnd::Read) => "Fatal read error on pipe transport",
@@ -484,6 +555,9 @@ impl TransportInner {
             return;
         }
         if ev.readiness.hangup && !self.conn_lost.get() {
+            if self.tls_peer_closed() {
+                return;
+            }
             if self.read_paused.get() {
                 self.held_eof.set(true);
             } else {
@@ -498,8 +572,9 @@ impl TransportInner {
             None => false,
         };
         // A read pipe has nothing left to do after its end, whatever the protocol says
-        // (asyncio's `_UnixReadPipeTransport` closes too).
-        if !keep_open || self.pipe.is_some() {
+        // (asyncio's `_UnixReadPipeTransport` closes too); nor has a TLS transport, whose
+        // peer sent `close_notify` (asyncio's SSL transport closes too).
+        if !keep_open || self.pipe.is_some() || self.is_tls() {
             self.close();
         }
     }
@@ -637,6 +712,10 @@ impl TransportInner {
 
     fn close(self: &Rc<Self>) {
         if self.closing.replace(true) {
+            return;
+        }
+        if self.is_tls() {
+            self.tls_close();
             return;
         }
         self.flush_queued();

@@ -146,6 +146,18 @@ pub struct UnixConnectOptions {
     /// An already connected unix stream socket to use instead of connecting (the path
     /// must then be empty).
     pub sock: Option<Socket>,
+    /// TLS over the connection with these settings (a client
+    /// [`TlsContext`](crate::tls::TlsContext)); the call returns once the handshake
+    /// completed.
+    pub ssl: Option<crate::tls::TlsContext>,
+    /// The name TLS sends and checks the certificate against: required with a context
+    /// that checks hostnames (a path names no host); `Some("")` checks no name.
+    pub server_hostname: Option<String>,
+    /// How long the TLS handshake may take (default 60 s; only with `ssl`).
+    pub ssl_handshake_timeout: Option<std::time::Duration>,
+    /// How long `close` waits for the peer's `close_notify` (default 30 s; only with
+    /// `ssl`).
+    pub ssl_shutdown_timeout: Option<std::time::Duration>,
 }
 
 /// asyncio's keyword arguments of `create_unix_server`; `Default` gives asyncio's
@@ -162,6 +174,15 @@ pub struct UnixServerOptions {
     /// Remove the socket file when the server closes, unless it was replaced meanwhile
     /// (compared by device and inode, as asyncio does). On by default, as in Python 3.13.
     pub cleanup_socket: bool,
+    /// TLS on every connection, taking the server's part (a server
+    /// [`TlsContext`](crate::tls::TlsContext)); the protocol sees a connection once its
+    /// handshake completed.
+    pub ssl: Option<crate::tls::TlsContext>,
+    /// How long each TLS handshake may take (default 60 s; only with `ssl`).
+    pub ssl_handshake_timeout: Option<std::time::Duration>,
+    /// How long `close` waits for the peer's `close_notify` (default 30 s; only with
+    /// `ssl`).
+    pub ssl_shutdown_timeout: Option<std::time::Duration>,
 }
 
 impl Default for UnixServerOptions {
@@ -171,6 +192,9 @@ impl Default for UnixServerOptions {
             backlog: 100,
             start_serving: true,
             cleanup_socket: true,
+            ssl: None,
+            ssl_handshake_timeout: None,
+            ssl_shutdown_timeout: None,
         }
     }
 }
@@ -208,6 +232,13 @@ impl EventLoop {
         F: FnOnce() -> P,
     {
         self.check_closed()?;
+        let tls = crate::sslproto::TlsSetup::client(
+            opts.ssl.as_ref(),
+            opts.server_hostname.as_deref(),
+            None,
+            opts.ssl_handshake_timeout,
+            opts.ssl_shutdown_timeout,
+        )?;
         let path = path.into();
         let sock = match (path.is_empty(), opts.sock) {
             (false, Some(_)) => {
@@ -229,7 +260,7 @@ impl EventLoop {
                 sock
             }
         };
-        self.create_connection_transport(sock, factory).await
+        self.create_connection_transport(sock, factory, tls).await
     }
 
     /// Listens on the unix socket at `path` and runs a protocol made by `factory` on each
@@ -251,6 +282,11 @@ impl EventLoop {
         F: FnMut() -> P + 'static,
     {
         self.check_closed()?;
+        let tls = crate::sslproto::TlsSetup::server(
+            opts.ssl.as_ref(),
+            opts.ssl_handshake_timeout,
+            opts.ssl_shutdown_timeout,
+        )?;
         let path = path.into();
         let sock = match (path.is_empty(), &opts.sock) {
             (false, Some(_)) => {
@@ -282,6 +318,7 @@ impl EventLoop {
             keep_alive: false,
             start_serving: opts.start_serving,
             cleanup_socket: opts.cleanup_socket,
+            tls,
         };
         self.serve_sockets(factory, vec![sock], spec).await
     }

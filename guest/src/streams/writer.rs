@@ -118,6 +118,31 @@ impl StreamWriter {
         self.transport.get_extra_info(name)
     }
 
+    /// Upgrades the connection to TLS (asyncio 3.11's `StreamWriter.start_tls`): waits
+    /// for the buffer to drain, runs [`EventLoop::start_tls`](crate::EventLoop::start_tls)
+    /// with the connection's protocol, and from then on writes (and the reader reads)
+    /// through the TLS transport. Returns once the handshake completed.
+    pub async fn start_tls(
+        &mut self,
+        context: crate::tls::TlsContext,
+        opts: crate::sslproto::TlsOptions,
+    ) -> Result<()> {
+        self.drain().await?;
+        let protocol = self
+            .transport
+            .get_protocol()
+            .ok_or_else(|| crate::Error::Runtime("start_tls: the connection is closed".into()))?;
+        let lp = self.transport.get_loop();
+        let transport = lp
+            .start_tls(&self.transport, protocol, context, opts)
+            .await?;
+        if let Some(reader) = &self.reader {
+            reader.set_transport(transport.clone());
+        }
+        self.transport = transport;
+        Ok(())
+    }
+
     /// Waits until writing may go on: while the transport's buffer is over its high-water
     /// mark, until it is down to the low-water mark. Fails with the connection's error
     /// (the reader's, if it has one) or `ConnectionReset` once the connection is gone.

@@ -23,6 +23,8 @@ pub(crate) mod net;
 pub(crate) mod process;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod signal;
+#[cfg(feature = "host-reactor")]
+pub(crate) mod tls;
 pub(crate) mod wasi_poll;
 
 use std::ops::Range;

@@ -16,6 +16,7 @@ pub(crate) fn error_from_wit(err: types::Error) -> Error {
     use types::ErrorKind as K;
     let kind = match err.kind {
         K::Denied => return Error::PermissionDenied(err.message),
+        K::Tls => return Error::Tls(err.message),
         K::WouldBlock => io::ErrorKind::WouldBlock,
         K::InProgress => io::ErrorKind::WouldBlock,
         K::PermissionDenied => io::ErrorKind::PermissionDenied,
@@ -356,6 +357,11 @@ impl HostStream {
     pub(crate) fn from_wit(stream: net::Stream) -> HostStream {
         let id = stream.id();
         HostStream { stream, id }
+    }
+
+    /// The WIT resource, for the other interfaces that take a stream (`tls`).
+    pub(crate) fn wit(&self) -> &net::Stream {
+        &self.stream
     }
 
     /// The host's number for the stream in a [`super::StreamWrite`].

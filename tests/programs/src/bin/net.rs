@@ -610,7 +610,9 @@ fn connect_accepted_socket_serves_a_socket() -> Result<()> {
         lp.sock_connect(&client, addr).await?;
         let (conn, _) = lp.sock_accept(&srv).await?;
         let log = Log::new();
-        let (_t, _p) = lp.connect_accepted_socket(|| Echo::new(&log), conn).await?;
+        let (_t, _p) = lp
+            .connect_accepted_socket(|| Echo::new(&log), conn, Default::default())
+            .await?;
         lp.sock_sendall(&client, b"ping").await?;
         assert_eq!(lp.sock_recv(&client, 100).await?, b"ping");
         Ok::<_, Error>(())

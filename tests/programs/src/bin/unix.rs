@@ -353,6 +353,7 @@ fn sock_variants_serve_and_connect() -> Result<()> {
             "",
             UnixConnectOptions {
                 sock: Some(connected),
+                ..Default::default()
             },
         )
         .await?;
@@ -374,6 +375,7 @@ fn sock_and_path_are_exclusive() -> Result<()> {
         let sock = Socket::new(Family::Unix, SocketType::Stream)?;
         let both = UnixConnectOptions {
             sock: Some(sock.clone()),
+            ..Default::default()
         };
         let err = lp
             .create_unix_connection(|| Idle, path("x.sock"), both)
@@ -427,7 +429,14 @@ fn sock_and_path_are_exclusive() -> Result<()> {
             .unwrap_err();
         assert_eq!(io_kind(&err), Some(io::ErrorKind::InvalidInput));
         let err = lp
-            .create_unix_connection(|| Idle, "", UnixConnectOptions { sock: Some(tcp) })
+            .create_unix_connection(
+                || Idle,
+                "",
+                UnixConnectOptions {
+                    sock: Some(tcp),
+                    ..Default::default()
+                },
+            )
             .await
             .unwrap_err();
         assert!(
@@ -443,6 +452,7 @@ fn sock_and_path_are_exclusive() -> Result<()> {
                 "",
                 UnixConnectOptions {
                     sock: Some(datagram),
+                    ..Default::default()
                 },
             )
             .await
