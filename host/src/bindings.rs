@@ -30,10 +30,11 @@ wasmtime::component::bindgen!({
         "sandloop:host/fs.pipe": crate::fs::Pipe,
         "sandloop:host/process.child": crate::process::Child,
         "sandloop:host/signal.subscription": crate::signal::Subscription,
+        "sandloop:host/tls.context": crate::tls::Context,
         // `net` borrows WASI's file descriptors for sendfile: the WASI types are
         // wasmtime-wasi's own, so the guest's files are the ones its table holds.
         "wasi": wasmtime_wasi::p2::bindings,
     },
 });
 
-pub use sandloop::host::{dns, executor, fs, inbox, net, process, reactor, signal, types};
+pub use sandloop::host::{dns, executor, fs, inbox, net, process, reactor, signal, tls, types};

@@ -116,6 +116,7 @@ mod slot;
 mod state;
 #[cfg(test)]
 mod testing;
+pub mod tls;
 mod workload;
 
 pub use inbox::{PostError, Poster};

@@ -67,7 +67,7 @@ pub struct Socket {
 }
 
 impl Socket {
-    fn new(inner: socket2::Socket, family: AddressFamily) -> Socket {
+    pub(crate) fn new(inner: socket2::Socket, family: AddressFamily) -> Socket {
         Socket {
             inner,
             family,

@@ -218,6 +218,11 @@ pub(crate) struct Reactor {
     /// Table indices of the streams whose read stopped at a limit, re-armed before the
     /// next wait.
     unfinished_streams: Vec<u32>,
+    /// Table indices of the streams holding input the kernel will not announce (TLS
+    /// plaintext a read budget left behind): the next wait serves them without blocking.
+    held_streams: Vec<u32>,
+    /// Table indices of the streams served by the current wait (each at most once).
+    served_streams: Vec<u32>,
     /// Table indices of the streams that `wait`'s writes left with bytes buffered, whose
     /// counts the batch reports.
     written: Vec<u32>,
@@ -241,6 +246,8 @@ impl Reactor {
             waker,
             reported: Vec::new(),
             unfinished_streams: Vec::new(),
+            held_streams: Vec::new(),
+            served_streams: Vec::new(),
             written: Vec::new(),
             completions: Arc::new(Mutex::new(Vec::new())),
             queued: Arc::new(AtomicBool::new(false)),
@@ -251,6 +258,14 @@ impl Reactor {
     /// The registry that streams register with.
     pub(crate) fn registry(&self) -> &mio::Registry {
         self.poll.registry()
+    }
+
+    /// Has the next wait serve the stream at table index `rep`, which holds input no
+    /// kernel event will announce, without blocking.
+    pub(crate) fn hold(&mut self, rep: u32) {
+        if !self.held_streams.contains(&rep) {
+            self.held_streams.push(rep);
+        }
     }
 
     /// What host threads use to report finished work under a guest token.
@@ -488,7 +503,10 @@ impl wit::Host for ReactorView<'_> {
         }
         self.reactor.rearm(self.table);
         let mut timeout = timeout_ns.map(Duration::from_nanos);
-        if self.reactor.has_completions() || !batch.is_empty() {
+        if self.reactor.has_completions()
+            || !batch.is_empty()
+            || !self.reactor.held_streams.is_empty()
+        {
             // Finished work or a failed write is waiting: report it now, with whatever
             // else is ready.
             timeout = Some(Duration::ZERO);
@@ -506,6 +524,8 @@ impl wit::Host for ReactorView<'_> {
         // The bytes read for the batch's streams, and what the batch may still carry.
         let mut data = Vec::new();
         let mut room = MAX_BATCH_DATA;
+        let held = std::mem::take(&mut reactor.held_streams);
+        reactor.served_streams.clear();
         for event in reactor.events.iter() {
             let Some((kind, rep)) = decode(event.token()) else {
                 continue;
@@ -537,9 +557,31 @@ impl wit::Host for ReactorView<'_> {
                     if outcome.rearm {
                         reactor.unfinished_streams.push(rep);
                     }
+                    if outcome.held {
+                        reactor.held_streams.push(rep);
+                    }
+                    reactor.served_streams.push(rep);
                     batch.extend(outcome.event);
                 }
             }
+        }
+        // Streams holding input that the kernel did not report again: served as if
+        // readable (one event per stream per batch still).
+        for rep in held {
+            if reactor.served_streams.contains(&rep) {
+                continue;
+            }
+            let Ok(stream) = self.table.get_mut(&Resource::<Stream>::new_borrow(rep)) else {
+                continue;
+            };
+            let outcome = stream.on_held(reactor.poll.registry(), &mut data, &mut room);
+            if outcome.rearm {
+                reactor.unfinished_streams.push(rep);
+            }
+            if outcome.held {
+                reactor.held_streams.push(rep);
+            }
+            batch.extend(outcome.event);
         }
         for rep in reactor.written.drain(..) {
             if let Ok(stream) = self.table.get_mut(&Resource::<Stream>::new_borrow(rep)) {

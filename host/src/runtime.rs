@@ -242,6 +242,12 @@ impl Runtime {
         )
         .map_err(anyhow::Error::from)
         .context("failed to link sandloop:host/signal")?;
+        crate::bindings::tls::add_to_linker::<State, crate::net::HasNet>(
+            &mut linker,
+            State::net_view,
+        )
+        .map_err(anyhow::Error::from)
+        .context("failed to link sandloop:host/tls")?;
         Ok(Runtime {
             engine,
             linker,

@@ -37,6 +37,8 @@
 //! coming: the reactor re-arms such a stream before its next wait.
 
 mod endpoint;
+// TLS (issue 7): the rustls layer `tls.start` puts into a stream.
+pub(crate) mod tls;
 
 use std::io;
 use std::net::SocketAddr;
@@ -98,6 +100,8 @@ pub struct Stream {
     registered: Option<mio::Interest>,
     /// A write done by `wait` left bytes buffered: the batch must report the count.
     report_buffer: bool,
+    /// The TLS session once `tls.start` was called (see [`tls`]).
+    tls: Option<Box<tls::Session>>,
 }
 
 /// Where the write side stands.
@@ -117,6 +121,18 @@ pub(crate) struct Readiness {
     pub(crate) event: Option<Event>,
     /// The read stopped at a limit with data maybe left: re-arm before the next wait.
     pub(crate) rearm: bool,
+    /// The stream holds input it read (TLS) that no kernel edge will announce: serve it
+    /// at the next wait without waiting (see [`Stream::on_held`]).
+    pub(crate) held: bool,
+}
+
+/// What the kernel reported of a stream (or, for held input, what the host assumes).
+#[derive(Clone, Copy)]
+struct Ready {
+    readable: bool,
+    writable: bool,
+    /// An error or a hangup: read to the end, and try the write that will fail.
+    trouble: bool,
 }
 
 /// How a read on readiness ended.
@@ -148,6 +164,7 @@ impl Stream {
             failure: None,
             registered: None,
             report_buffer: false,
+            tls: None,
         }
     }
 
@@ -159,7 +176,8 @@ impl Stream {
 
     /// The bytes buffered for writing.
     pub fn write_buffered(&self) -> usize {
-        self.write_buffer.len() + self.outgoing.len() as usize
+        let wire = self.tls.as_ref().map_or(0, |tls| tls.wire_len());
+        self.write_buffer.len() + self.outgoing.len() as usize + wire
     }
 
     /// Whether anything waits to be sent: buffered bytes or queued file segments.
@@ -172,8 +190,10 @@ impl Stream {
         if self.failure.is_some() {
             return None;
         }
-        let read = self.reading && !self.read_closed;
-        let write = self.has_pending();
+        let (read, write) = match &self.tls {
+            Some(tls) => (self.tls_wants_read(tls), tls.has_wire_pending()),
+            None => (self.reading && !self.read_closed, self.has_pending()),
+        };
         match (read, write) {
             (true, true) => Some(mio::Interest::READABLE | mio::Interest::WRITABLE),
             (true, false) => Some(mio::Interest::READABLE),
@@ -226,6 +246,9 @@ impl Stream {
         self.failure = Some(failure);
         self.write_buffer.clear();
         self.outgoing.clear();
+        if let Some(tls) = &mut self.tls {
+            tls.discard_wire();
+        }
         if let Err(err) = self.sync_interest(registry, false) {
             tracing::debug!(token = self.token, %err, "stream: deregistering a failed stream failed");
         }
@@ -252,16 +275,51 @@ impl Stream {
         data: &mut Vec<u8>,
         room: &mut usize,
     ) -> Readiness {
+        let trouble = event.is_error() || event.is_read_closed() || event.is_write_closed();
+        let ready = Ready {
+            readable: event.is_readable(),
+            writable: event.is_writable(),
+            trouble,
+        };
+        self.serve(ready, registry, data, room)
+    }
+
+    /// Serves a stream that holds input no kernel event will announce (TLS plaintext the
+    /// read budget left behind), as if its socket were readable.
+    pub(crate) fn on_held(
+        &mut self,
+        registry: &mio::Registry,
+        data: &mut Vec<u8>,
+        room: &mut usize,
+    ) -> Readiness {
+        let ready = Ready {
+            readable: true,
+            writable: false,
+            trouble: false,
+        };
+        self.serve(ready, registry, data, room)
+    }
+
+    /// Does the I/O `ready` allows and says what to report.
+    fn serve(
+        &mut self,
+        ready: Ready,
+        registry: &mio::Registry,
+        data: &mut Vec<u8>,
+        room: &mut usize,
+    ) -> Readiness {
         let mut readiness = Interest::empty();
         let start = data.len();
         let mut failure = None;
         let mut rearm = false;
-        let trouble = event.is_error() || event.is_read_closed() || event.is_write_closed();
+        let trouble = ready.trouble;
 
-        if self.failure.is_none()
+        if self.tls.is_some() && self.failure.is_none() {
+            (readiness, failure, rearm) = self.tls_io(ready.readable, trouble, data, room);
+        } else if self.failure.is_none()
             && self.reading
             && !self.read_closed
-            && (event.is_readable() || trouble)
+            && (ready.readable || trouble)
         {
             match self.read_ready(data, room, trouble) {
                 ReadEnd::Drained => {}
@@ -277,10 +335,11 @@ impl Stream {
             }
         }
 
-        if self.failure.is_none()
+        if self.tls.is_none()
+            && self.failure.is_none()
             && failure.is_none()
             && self.has_pending()
-            && (event.is_writable() || trouble)
+            && (ready.writable || trouble)
         {
             match self.flush() {
                 Ok(0) => {}
@@ -311,8 +370,13 @@ impl Stream {
             }
         }
 
+        let held = self.holds_input();
         if readiness == Interest::empty() {
-            return Readiness { event: None, rearm };
+            return Readiness {
+                event: None,
+                rearm,
+                held,
+            };
         }
         // The event carries the current count, which is all a batched write must report.
         self.report_buffer = false;
@@ -328,6 +392,7 @@ impl Stream {
                 error: failure,
             }),
             rearm,
+            held,
         }
     }
 
@@ -436,6 +501,9 @@ impl Stream {
             } else {
                 self.outgoing.push_bytes(&data[sent..]);
             }
+            if self.tls.is_some() {
+                self.tls_flush_now(registry)?;
+            }
             self.watch_writability(registry)?;
         }
         Ok(self.write_buffered() as u64)
@@ -449,6 +517,9 @@ impl Stream {
                 self.write_buffer.push_slice(&data[sent..]);
             } else {
                 self.outgoing.push_bytes(&data[sent..]);
+            }
+            if self.tls.is_some() {
+                self.tls_flush_now(registry)?;
             }
             self.watch_writability(registry)?;
         }
@@ -467,7 +538,8 @@ impl Stream {
                 "write: the stream's write side is closed (write-eof was called)",
             ));
         }
-        if data.is_empty() || self.has_pending() {
+        // With TLS every byte goes through the buffer to rustls (`tls::Session`).
+        if data.is_empty() || self.has_pending() || self.tls.is_some() {
             return Ok(0);
         }
         self.io.write(data, self.peer).inspect_err(|err| {
@@ -519,13 +591,19 @@ impl Stream {
         })
     }
 
-    /// `write-eof`: shuts the write side down now, or after the buffer is flushed.
-    fn write_eof(&mut self) -> Result<(), Error> {
+    /// `write-eof`: shuts the write side down now, or after the buffer is flushed. With
+    /// TLS, `close_notify` goes after the buffer, then the write side is shut down.
+    fn write_eof(&mut self, registry: &mio::Registry) -> Result<(), Error> {
         if let Some(err) = self.failed("write-eof") {
             return Err(err);
         }
         if self.write_eof != WriteEof::Open {
             return Ok(());
+        }
+        if self.tls.is_some() {
+            self.write_eof = WriteEof::Requested;
+            self.tls_flush_now(registry)?;
+            return self.watch_writability(registry);
         }
         // A pipe has no write side to shut down: say so now, not after the flush.
         self.io.socket("write-eof")?;
@@ -545,6 +623,13 @@ impl Stream {
     fn send_file(&mut self, segment: FileSegment, registry: &mio::Registry) -> Result<u64, Error> {
         if let Some(err) = self.failed("send-file") {
             return Err(err);
+        }
+        if self.tls.is_some() {
+            return Err(error(
+                ErrorKind::Unsupported,
+                "send-file over TLS: the host must encrypt the bytes; use the read-and-write \
+                 fallback",
+            ));
         }
         if self.write_eof != WriteEof::Open {
             return Err(error(
@@ -670,7 +755,8 @@ impl HostStream for NetView<'_> {
     }
 
     fn write_eof(&mut self, self_: Resource<Stream>) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.table.get_mut(&self_)?.write_eof())
+        let registry = self.reactor.registry();
+        Ok(self.table.get_mut(&self_)?.write_eof(registry))
     }
 
     fn set_reading(
@@ -679,7 +765,13 @@ impl HostStream for NetView<'_> {
         on: bool,
     ) -> wasmtime::Result<Result<(), Error>> {
         let registry = self.reactor.registry();
-        Ok(self.table.get_mut(&self_)?.set_reading(on, registry))
+        let stream = self.table.get_mut(&self_)?;
+        let result = stream.set_reading(on, registry);
+        // TLS input read while the guest paused waits in the host: no edge will come.
+        if stream.holds_input() {
+            self.reactor.hold(stream.rep);
+        }
+        Ok(result)
     }
 
     fn send_file(
