@@ -216,6 +216,12 @@ impl StreamReader {
         lp.watch_asyncgen(weak);
     }
 
+    /// Puts `transport` in the place of the one set (`StreamWriter::start_tls` moved the
+    /// connection to a TLS transport): flow control pauses and resumes the new one.
+    pub(crate) fn replace_transport(&self, transport: Transport) {
+        *self.inner.transport.borrow_mut() = Some(transport);
+    }
+
     /// Appends received bytes and wakes a waiting read; pauses the transport's reading
     /// when more than twice the limit is buffered.
     ///

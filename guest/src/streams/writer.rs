@@ -137,7 +137,7 @@ impl StreamWriter {
             .start_tls(&self.transport, protocol, context, opts)
             .await?;
         if let Some(reader) = &self.reader {
-            reader.set_transport(transport.clone());
+            reader.replace_transport(transport.clone());
         }
         self.transport = transport;
         Ok(())
