@@ -33,6 +33,8 @@ cases!(
     handshake_timeout_fires_against_a_silent_peer,
     starttls_in_the_middle_of_a_plaintext_protocol,
     close_sends_close_notify,
+    close_gives_up_after_the_shutdown_timeout,
+    abort_is_a_truncation_for_the_peer,
     ten_mib_both_directions,
     ssl_argument_errors,
     context_rules,
@@ -559,6 +561,90 @@ fn close_sends_close_notify() -> Result<()> {
                 "server lost None",
                 "server made",
             ]
+        );
+        Ok::<_, Error>(())
+    })
+}
+
+/// Never reads: a peer that does not answer `close_notify`.
+struct Deaf;
+
+impl Protocol for Deaf {
+    fn connection_made(&mut self, transport: &Transport) {
+        transport.pause_reading();
+    }
+}
+
+fn close_gives_up_after_the_shutdown_timeout() -> Result<()> {
+    run(async {
+        let lp = get_running_loop()?;
+        let server = lp
+            .create_server(
+                || Deaf,
+                "127.0.0.1",
+                0,
+                ServerOptions {
+                    ssl: Some(server_ctx()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let port = server.sockets()[0].local_addr()?.as_inet().unwrap().port();
+        let log = Log::new();
+        let (t, _) = lp
+            .create_connection(
+                || Client::new(&log),
+                "127.0.0.1",
+                port,
+                ConnectOptions {
+                    ssl: Some(client_ctx(CA)),
+                    ssl_shutdown_timeout: Some(Duration::from_millis(200)),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let start = lp.time();
+        t.close();
+        until(5, || log.get().iter().any(|l| l.starts_with("client lost"))).await?;
+        let took = lp.time() - start;
+        assert!((0.19..5.0).contains(&took), "took {took} s");
+        // Aborted at the timeout: connection_lost(None), as documented.
+        assert_eq!(
+            log.get(),
+            ["client made, cipher known true", "client lost None"]
+        );
+        server.close();
+        server.abort_clients();
+        server.wait_closed().await;
+        Ok::<_, Error>(())
+    })
+}
+
+fn abort_is_a_truncation_for_the_peer() -> Result<()> {
+    run(async {
+        let lp = get_running_loop()?;
+        let log = Log::new();
+        let (server, port) = tls_echo_server(&lp, &log, server_ctx()).await?;
+        let client_log = Log::new();
+        let (t, _) = lp
+            .create_connection(
+                || Client::new(&client_log),
+                "127.0.0.1",
+                port,
+                tls_connect_opts(client_ctx(CA)),
+            )
+            .await?;
+        until(5, || log.get() == ["server made"]).await?;
+        // No close_notify: the server sees the connection end with a TLS error, not an
+        // end of stream (and logs nothing outside debug mode).
+        t.abort();
+        server.close();
+        server.wait_closed().await;
+        let entries = log.get();
+        assert_eq!(entries.len(), 2, "{entries:?}");
+        assert!(
+            entries[1].starts_with("server lost Some(Tls("),
+            "{entries:?}"
         );
         Ok::<_, Error>(())
     })
