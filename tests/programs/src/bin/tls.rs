@@ -216,6 +216,20 @@ fn handshake_completes_before_connection_made() -> Result<()> {
         assert!(t.get_extra_info("compression").is_none());
         assert!(t.get_extra_info("peername").is_some());
         assert!(!t.can_write_eof());
+        // asyncio's SSL transport cannot half-close: write_eof is reported, not done.
+        let reported = Log::new();
+        let r = reported.clone();
+        lp.set_exception_handler(Some(
+            move |_: &EventLoop, ctx: &sandloop::ExceptionContext| {
+                r.push(ctx.message.clone());
+            },
+        ));
+        t.write_eof();
+        assert_eq!(
+            reported.get(),
+            ["write_eof() is not supported on a TLS transport: close() it"]
+        );
+        lp.set_exception_handler(None::<fn(&EventLoop, &sandloop::ExceptionContext)>);
         // Plaintext both ways.
         t.write(b"hello over tls");
         let received = p.borrow().received.clone();
