@@ -243,7 +243,10 @@ impl EventLoop {
             let (transport, waiter) =
                 Transport::open_tls(self, &sock, protocol.clone(), &setup, true)?;
             if let Some(waiter) = waiter {
-                waiter.await?;
+                let guard = crate::transports::HandshakeGuard::new(&transport);
+                let outcome = waiter.await;
+                guard.disarm();
+                outcome?;
             }
             return Ok((transport, protocol));
         }

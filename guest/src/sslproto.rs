@@ -230,7 +230,10 @@ impl EventLoop {
             opts.ssl_shutdown_timeout,
         )?;
         let (tls_transport, waiter) = transport.inner.upgrade_to_tls(protocol, &setup).await?;
-        waiter.await?;
+        let guard = crate::transports::HandshakeGuard::new(&tls_transport);
+        let outcome = waiter.await;
+        guard.disarm();
+        outcome?;
         Ok(tls_transport)
     }
 }

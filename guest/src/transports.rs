@@ -28,7 +28,7 @@ use crate::sys::Event;
 
 mod tls;
 
-pub(crate) use tls::TlsState;
+pub(crate) use tls::{HandshakeGuard, TlsState};
 
 /// Writes this large go to the host at once rather than into the loop's outbox: at 4 KiB,
 /// copying into the outbox costs about what the crossing it saves does.
@@ -732,6 +732,16 @@ impl TransportInner {
     }
 
     fn force_close(self: &Rc<Self>, exc: Option<Error>) {
+        if self.handshaking() {
+            // The protocol never saw this connection: only the handshake's waiter hears.
+            self.handshake_failed(exc.unwrap_or_else(|| {
+                Error::Os(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "the transport was aborted during the TLS handshake",
+                ))
+            }));
+            return;
+        }
         self.closing.set(true);
         if self.conn_lost.replace(true) {
             return;

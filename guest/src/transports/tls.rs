@@ -68,6 +68,31 @@ fn handshake_timeout_error(timeout: Duration) -> Error {
     ))
 }
 
+/// Aborts a transport whose handshake a caller was awaiting, if the caller goes away
+/// first (its task was cancelled): asyncio closes the transport then too.
+pub(crate) struct HandshakeGuard(Option<Transport>);
+
+impl HandshakeGuard {
+    pub(crate) fn new(transport: &Transport) -> HandshakeGuard {
+        HandshakeGuard(Some(transport.clone()))
+    }
+
+    /// The handshake's outcome arrived: nothing to abort.
+    pub(crate) fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for HandshakeGuard {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take()
+            && t.inner.handshaking()
+        {
+            t.abort();
+        }
+    }
+}
+
 impl Transport {
     /// Takes `sock` (connected) over as a completion-mode stream (on every loop), starts
     /// TLS on it as `setup` says, and returns the transport and, with `waiter`, a future
@@ -188,7 +213,7 @@ impl TransportInner {
     /// Ends a transport whose handshake failed: the protocol never saw it, so it is not
     /// told; the waiter is (a server's failures are logged in debug mode, as asyncio
     /// logs them).
-    fn handshake_failed(self: &Rc<Self>, err: Error) {
+    pub(super) fn handshake_failed(self: &Rc<Self>, err: Error) {
         let handshake = self
             .tls
             .borrow_mut()

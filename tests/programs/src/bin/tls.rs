@@ -31,6 +31,7 @@ cases!(
     untrusted_ca_fails,
     empty_server_hostname_skips_only_the_name_check,
     handshake_timeout_fires_against_a_silent_peer,
+    cancelling_the_handshake_closes_the_connection,
     starttls_in_the_middle_of_a_plaintext_protocol,
     close_sends_close_notify,
     close_gives_up_after_the_shutdown_timeout,
@@ -474,6 +475,54 @@ fn handshake_timeout_fires_against_a_silent_peer() -> Result<()> {
         assert!(log2.get().is_empty(), "{:?}", log2.get());
         server.close();
         server.abort_clients();
+        server.wait_closed().await;
+        Ok::<_, Error>(())
+    })
+}
+
+/// Counts the connections it loses.
+struct CountLost(Rc<Cell<usize>>);
+
+impl Protocol for CountLost {
+    fn connection_lost(&mut self, _: Option<Error>) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+fn cancelling_the_handshake_closes_the_connection() -> Result<()> {
+    run(async {
+        let lp = get_running_loop()?;
+        let lost = Rc::new(Cell::new(0));
+        let l = lost.clone();
+        let server = lp
+            .create_server(
+                move || CountLost(l.clone()),
+                "127.0.0.1",
+                0,
+                Default::default(),
+            )
+            .await?;
+        let port = server.sockets()[0].local_addr()?.as_inet().unwrap().port();
+        let log = Log::new();
+        let (lp2, log2) = (lp.clone(), log.clone());
+        let connect = async move {
+            lp2.create_connection(
+                move || Client::new(&log2),
+                "127.0.0.1",
+                port,
+                tls_connect_opts(client_ctx(CA)),
+            )
+            .await
+        };
+        let err = sandloop::wait_for(connect, Duration::from_millis(200))
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert!(matches!(err, Error::Timeout), "{err:?}");
+        // The abandoned handshake's connection is closed: the silent server sees it end.
+        until(5, || lost.get() == 1).await?;
+        assert!(log.get().is_empty(), "{:?}", log.get());
+        server.close();
         server.wait_closed().await;
         Ok::<_, Error>(())
     })
