@@ -4,12 +4,16 @@
 //! - `cargo demo`: builds the demo workload for wasm32-wasip2 and runs it under the host;
 //! - `cargo example NAME [HOST-FLAGS... --] [ARGS...]`: the same for any example in
 //!   `examples/`, with `sandloop run` flags (the policy) before a `--`;
-//! - `cargo xtask build-examples`: builds every example for wasm32-wasip2.
+//! - `cargo xtask build-examples`: builds every example for wasm32-wasip2;
+//! - `cargo xtask dev-cert DIR`: writes a development CA and a certificate for localhost
+//!   (for the TLS examples).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+
+mod dev_cert;
 
 fn main() -> ExitCode {
     match run() {
@@ -33,7 +37,17 @@ fn run() -> Result<ExitCode> {
             build_examples(None)?;
             Ok(ExitCode::SUCCESS)
         }
-        _ => bail!("usage: cargo xtask (demo | example NAME [ARGS...] | build-examples)"),
+        Some("dev-cert") => {
+            let dir = args.get(1).map_or("target/dev-cert", String::as_str);
+            dev_cert::write(Path::new(dir))
+                .map_err(|e| anyhow!("{e}"))
+                .with_context(|| format!("write development certificates to {dir}"))?;
+            println!("{dir}: ca.pem, cert.pem and key.pem (localhost, 127.0.0.1, ::1)");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => bail!(
+            "usage: cargo xtask (demo | example NAME [ARGS...] | build-examples | dev-cert [DIR])"
+        ),
     }
 }
 
