@@ -882,6 +882,36 @@ fn ssl_argument_errors() -> Result<()> {
             .map(|_| ())
             .unwrap_err();
         assert!(invalid_input_message(err).contains("server_hostname"));
+        // start_tls: a client that checks names needs one; the side must match the context.
+        let (a, _b) = sandloop::net::socketpair()?;
+        let (plain, p) = lp
+            .create_connection(
+                || Client::new(&log),
+                "",
+                0,
+                ConnectOptions {
+                    sock: Some(a),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let err = lp
+            .start_tls(&plain, p.clone(), client_ctx(CA), TlsOptions::default())
+            .await
+            .unwrap_err();
+        assert!(invalid_input_message(err).contains("server_hostname"));
+        let server_side = TlsOptions {
+            server_side: true,
+            ..Default::default()
+        };
+        let err = lp
+            .start_tls(&plain, p.clone(), client_ctx(CA), server_side)
+            .await
+            .unwrap_err();
+        assert!(invalid_input_message(err).contains("server TlsContext"));
+        // The refused calls left the plain transport as it was.
+        assert!(!plain.is_closing());
+        plain.close();
         Ok::<_, Error>(())
     })
 }
