@@ -42,6 +42,7 @@ cases!(
     sendfile_over_tls_uses_the_fallback,
     unix_server_and_connection,
     connect_accepted_socket_serves_tls,
+    server_requires_a_client_certificate,
 );
 
 const CA: &str = "/tls/ca.pem";
@@ -882,6 +883,36 @@ fn ssl_argument_errors() -> Result<()> {
             .map(|_| ())
             .unwrap_err();
         assert!(invalid_input_message(err).contains("server_hostname"));
+        // start_tls: a client that checks names needs one; the side must match the context.
+        let (a, _b) = sandloop::net::socketpair()?;
+        let (plain, p) = lp
+            .create_connection(
+                || Client::new(&log),
+                "",
+                0,
+                ConnectOptions {
+                    sock: Some(a),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let err = lp
+            .start_tls(&plain, p.clone(), client_ctx(CA), TlsOptions::default())
+            .await
+            .unwrap_err();
+        assert!(invalid_input_message(err).contains("server_hostname"));
+        let server_side = TlsOptions {
+            server_side: true,
+            ..Default::default()
+        };
+        let err = lp
+            .start_tls(&plain, p.clone(), client_ctx(CA), server_side)
+            .await
+            .unwrap_err();
+        assert!(invalid_input_message(err).contains("server TlsContext"));
+        // The refused calls left the plain transport as it was.
+        assert!(!plain.is_closing());
+        plain.close();
         Ok::<_, Error>(())
     })
 }
@@ -1078,6 +1109,49 @@ fn connect_accepted_socket_serves_tls() -> Result<()> {
         t.close();
         until(5, || log.get().iter().any(|l| l.starts_with("client lost"))).await?;
         listener.close();
+        Ok::<_, Error>(())
+    })
+}
+
+fn server_requires_a_client_certificate() -> Result<()> {
+    run(async {
+        let lp = get_running_loop()?;
+        let sctx = server_ctx();
+        sctx.set_verify_mode(VerifyMode::Required)?;
+        sctx.load_verify_locations(Some(Path::new(CA)), None)?;
+        let log = Log::new();
+        let (server, port) = tls_echo_server(&lp, &log, sctx).await?;
+        // The client presents a certificate of the trusted CA (the server's own will do).
+        let cctx = client_ctx(CA);
+        cctx.load_cert_chain(
+            Path::new("/tls/server.pem"),
+            Some(Path::new("/tls/server.key")),
+        )?;
+        let (t, p) = lp
+            .create_connection(
+                || Client::new(&log),
+                "127.0.0.1",
+                port,
+                tls_connect_opts(cctx),
+            )
+            .await?;
+        t.write(b"mutual");
+        let received = p.borrow().received.clone();
+        until(5, || received.borrow().as_slice() == b"mutual").await?;
+        let client_cert = SERVER_TRANSPORT.with(|s| {
+            let s = s.borrow();
+            match s.as_ref().and_then(|st| st.get_extra_info("peercert")) {
+                Some(ExtraInfo::PeerCert(der)) => der,
+                other => panic!("the server has no client certificate: {other:?}"),
+            }
+        });
+        let Some(ExtraInfo::PeerCert(server_cert)) = t.get_extra_info("peercert") else {
+            panic!("no server certificate");
+        };
+        assert_eq!(client_cert, server_cert, "the same certificate, both ways");
+        t.close();
+        server.close();
+        server.wait_closed().await;
         Ok::<_, Error>(())
     })
 }
