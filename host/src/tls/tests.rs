@@ -894,3 +894,90 @@ fn cipher_suites_get_their_iana_names_and_key_sizes() {
         assert_eq!(super::secret_bits(name), bits);
     }
 }
+
+#[test]
+fn a_tls12_session_reports_its_version_and_suite() {
+    let mut fx = Fixture::loopback();
+    // A server that speaks only TLS 1.2 (no context option asks for that: built here).
+    let chain = super::context::parse_certs(&pki().server.cert_chain_pem, "chain").unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&pki().server.key_pem).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(super::provider())
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let server = fx
+        .table
+        .push(Context {
+            role: super::context::Role::Server(std::sync::Arc::new(config)),
+        })
+        .unwrap();
+    let client = fx.client_ctx(client_options());
+    let mut pair = fx.tcp_pair(BUDGET);
+    fx.start(&pair.client, &client, Some("localhost")).unwrap();
+    fx.start(&pair.server, &server, None).unwrap();
+    fx.write(&pair.client, b"twelve");
+
+    fx.handshake(&mut pair);
+    fx.pump(&mut pair, |_, pair| pair.seen[1].data.len() >= 6);
+
+    let info = fx.info(&pair.client).unwrap();
+    assert_eq!(info.protocol_version, "TLSv1.2");
+    assert!(
+        info.cipher_suite.starts_with("TLS_ECDHE_ECDSA_WITH_"),
+        "{}",
+        info.cipher_suite
+    );
+    assert_eq!(pair.seen[1].data, b"twelve");
+}
+
+/// Echo throughput of host streams over loopback, plain TCP and TLS side by side (run
+/// with `--ignored --nocapture`; numbers, not assertions, apart from byte-exactness).
+#[test]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+fn echo_throughput_plain_and_tls() {
+    const TOTAL: usize = 256 << 20;
+    for tls in [false, true] {
+        let mut fx = Fixture::loopback();
+        let mut pair = fx.tcp_pair(BUDGET);
+        if tls {
+            let client = fx.client_ctx(client_options());
+            let server = fx.server_ctx(server_options());
+            fx.start(&pair.client, &client, Some("localhost")).unwrap();
+            fx.start(&pair.server, &server, None).unwrap();
+            fx.handshake(&mut pair);
+        }
+        let chunk = contents(256 << 10);
+        let started = std::time::Instant::now();
+        let mut written = 0;
+        let mut echoed_back = 0;
+        let mut received = 0;
+        while received < TOTAL {
+            // The client keeps at most 4 MiB in flight; the server echoes what it reads.
+            if written < TOTAL && written - received < (4 << 20) {
+                fx.write(&pair.client, &chunk);
+                written += chunk.len();
+            }
+            for event in fx.wait(Some(5_000_000_000)) {
+                assert!(event.error.is_none(), "{:?}", event.error);
+                if event.token == SERVER && !event.data.is_empty() {
+                    echoed_back += event.data.len();
+                    fx.write(&pair.server, &event.data);
+                } else if event.token == CLIENT {
+                    received += event.data.len();
+                }
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(echoed_back, TOTAL);
+        pair.seen = Default::default();
+        println!(
+            "echo {} MiB over {}: {:.2} s, {:.0} MiB/s",
+            TOTAL >> 20,
+            if tls { "TLS" } else { "plain TCP" },
+            secs,
+            (TOTAL >> 20) as f64 / secs
+        );
+    }
+}
