@@ -761,6 +761,14 @@ fn bad_context_options_are_invalid_input_saying_what_is_wrong() {
         ),
         (
             client_error(ClientOptions {
+                verify: false,
+                ca_pem: vec![b"garbage".to_vec()],
+                ..client_options()
+            }),
+            "no PEM certificate",
+        ),
+        (
+            client_error(ClientOptions {
                 alpn: vec![Vec::new()],
                 ..client_options()
             }),
