@@ -989,3 +989,40 @@ fn echo_throughput_plain_and_tls() {
         );
     }
 }
+
+#[test]
+fn tls_runs_over_unix_stream_sockets_too() {
+    let mut fx = Fixture::loopback();
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let streams = [(a, CLIENT), (b, SERVER)].map(|(end, token)| {
+        end.set_nonblocking(true).unwrap();
+        let socket = Socket::new(
+            socket2::Socket::from(OwnedFd::from(end)),
+            AddressFamily::Unix,
+        );
+        let socket = fx.table.push(socket).unwrap();
+        fx.net()
+            .open(socket, token, BUDGET)
+            .expect("no trap")
+            .expect("open")
+    });
+    let [client, server] = streams;
+    let mut pair = Pair {
+        client,
+        server,
+        seen: Default::default(),
+    };
+    let client_ctx = fx.client_ctx(client_options());
+    let server_ctx = fx.server_ctx(server_options());
+    fx.start(&pair.client, &client_ctx, Some("localhost"))
+        .unwrap();
+    fx.start(&pair.server, &server_ctx, None).unwrap();
+    fx.write(&pair.client, b"over a unix socket");
+
+    fx.pump(&mut pair, |_, pair| {
+        pair.seen[1].data.len() >= 18 || pair.seen[1].error.is_some()
+    });
+
+    assert_eq!(pair.seen[1].data, b"over a unix socket");
+    assert!(fx.info(&pair.server).is_some());
+}
