@@ -979,11 +979,12 @@ fn echo_throughput_plain_and_tls() {
         }
         let secs = started.elapsed().as_secs_f64();
         assert_eq!(echoed_back, TOTAL);
+        let suite = fx.info(&pair.client).map(|info| info.cipher_suite);
         pair.seen = Default::default();
         println!(
             "echo {} MiB over {}: {:.2} s, {:.0} MiB/s",
             TOTAL >> 20,
-            if tls { "TLS" } else { "plain TCP" },
+            suite.as_deref().unwrap_or("plain TCP"),
             secs,
             (TOTAL >> 20) as f64 / secs
         );
