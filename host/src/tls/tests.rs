@@ -1027,3 +1027,24 @@ fn tls_runs_over_unix_stream_sockets_too() {
     assert_eq!(pair.seen[1].data, b"over a unix socket");
     assert!(fx.info(&pair.server).is_some());
 }
+
+#[test]
+fn write_eof_before_the_handshake_completes_waits_for_it() {
+    let mut fx = Fixture::loopback();
+    let mut pair = fx.tls_pair(client_options(), server_options(), Some("localhost"));
+    fx.write(&pair.client, b"early");
+    fx.net().write_eof(borrow(&pair.client)).unwrap().unwrap();
+    assert!(fx.info(&pair.client).is_none(), "still handshaking");
+
+    fx.pump(&mut pair, |_, pair| pair.seen[1].hangup);
+
+    assert_eq!(pair.seen[1].data, b"early");
+    assert!(pair.seen[1].error.is_none(), "{:?}", pair.seen[1].error);
+    assert_eq!(fx.table.get(&pair.client).unwrap().write_buffered(), 0);
+    let err = fx
+        .net()
+        .write(borrow(&pair.client), b"late".to_vec())
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BrokenPipe);
+}
