@@ -60,6 +60,8 @@ impl Context {
                     .with_custom_certificate_verifier(Arc::new(AnyName(webpki)))
             }
         } else {
+            // Nothing is checked against them, but bad PEM is still the guest's mistake.
+            roots_from_pem(&options.ca_pem, "tls client context: ca-pem")?;
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AnyCertificate(Arc::clone(&provider))))

@@ -761,6 +761,14 @@ fn bad_context_options_are_invalid_input_saying_what_is_wrong() {
         ),
         (
             client_error(ClientOptions {
+                verify: false,
+                ca_pem: vec![b"garbage".to_vec()],
+                ..client_options()
+            }),
+            "no PEM certificate",
+        ),
+        (
+            client_error(ClientOptions {
                 alpn: vec![Vec::new()],
                 ..client_options()
             }),
@@ -893,4 +901,318 @@ fn cipher_suites_get_their_iana_names_and_key_sizes() {
         assert_eq!(super::iana_name(suite), name);
         assert_eq!(super::secret_bits(name), bits);
     }
+}
+
+#[test]
+fn a_tls12_session_reports_its_version_and_suite() {
+    let mut fx = Fixture::loopback();
+    // A server that speaks only TLS 1.2 (no context option asks for that: built here).
+    let chain = super::context::parse_certs(&pki().server.cert_chain_pem, "chain").unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&pki().server.key_pem).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(super::provider())
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let server = fx
+        .table
+        .push(Context {
+            role: super::context::Role::Server(std::sync::Arc::new(config)),
+        })
+        .unwrap();
+    let client = fx.client_ctx(client_options());
+    let mut pair = fx.tcp_pair(BUDGET);
+    fx.start(&pair.client, &client, Some("localhost")).unwrap();
+    fx.start(&pair.server, &server, None).unwrap();
+    fx.write(&pair.client, b"twelve");
+
+    fx.handshake(&mut pair);
+    fx.pump(&mut pair, |_, pair| pair.seen[1].data.len() >= 6);
+
+    let info = fx.info(&pair.client).unwrap();
+    assert_eq!(info.protocol_version, "TLSv1.2");
+    assert!(
+        info.cipher_suite.starts_with("TLS_ECDHE_ECDSA_WITH_"),
+        "{}",
+        info.cipher_suite
+    );
+    assert_eq!(pair.seen[1].data, b"twelve");
+}
+
+/// Echo throughput of host streams over loopback, plain TCP and TLS side by side (run
+/// with `--ignored --nocapture`; numbers, not assertions, apart from byte-exactness).
+#[test]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+fn echo_throughput_plain_and_tls() {
+    const TOTAL: usize = 256 << 20;
+    for tls in [false, true] {
+        let mut fx = Fixture::loopback();
+        let mut pair = fx.tcp_pair(BUDGET);
+        if tls {
+            let client = fx.client_ctx(client_options());
+            let server = fx.server_ctx(server_options());
+            fx.start(&pair.client, &client, Some("localhost")).unwrap();
+            fx.start(&pair.server, &server, None).unwrap();
+            fx.handshake(&mut pair);
+        }
+        let chunk = contents(256 << 10);
+        let started = std::time::Instant::now();
+        let mut written = 0;
+        let mut echoed_back = 0;
+        let mut received = 0;
+        while received < TOTAL {
+            // The client keeps at most 4 MiB in flight; the server echoes what it reads.
+            if written < TOTAL && written - received < (4 << 20) {
+                fx.write(&pair.client, &chunk);
+                written += chunk.len();
+            }
+            for event in fx.wait(Some(5_000_000_000)) {
+                assert!(event.error.is_none(), "{:?}", event.error);
+                if event.token == SERVER && !event.data.is_empty() {
+                    echoed_back += event.data.len();
+                    fx.write(&pair.server, &event.data);
+                } else if event.token == CLIENT {
+                    received += event.data.len();
+                }
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(echoed_back, TOTAL);
+        let suite = fx.info(&pair.client).map(|info| info.cipher_suite);
+        pair.seen = Default::default();
+        println!(
+            "echo {} MiB over {}: {:.2} s, {:.0} MiB/s",
+            TOTAL >> 20,
+            suite.as_deref().unwrap_or("plain TCP"),
+            secs,
+            (TOTAL >> 20) as f64 / secs
+        );
+    }
+}
+
+#[test]
+fn tls_runs_over_unix_stream_sockets_too() {
+    let mut fx = Fixture::loopback();
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let streams = [(a, CLIENT), (b, SERVER)].map(|(end, token)| {
+        end.set_nonblocking(true).unwrap();
+        let socket = Socket::new(
+            socket2::Socket::from(OwnedFd::from(end)),
+            AddressFamily::Unix,
+        );
+        let socket = fx.table.push(socket).unwrap();
+        fx.net()
+            .open(socket, token, BUDGET)
+            .expect("no trap")
+            .expect("open")
+    });
+    let [client, server] = streams;
+    let mut pair = Pair {
+        client,
+        server,
+        seen: Default::default(),
+    };
+    let client_ctx = fx.client_ctx(client_options());
+    let server_ctx = fx.server_ctx(server_options());
+    fx.start(&pair.client, &client_ctx, Some("localhost"))
+        .unwrap();
+    fx.start(&pair.server, &server_ctx, None).unwrap();
+    fx.write(&pair.client, b"over a unix socket");
+
+    fx.pump(&mut pair, |_, pair| {
+        pair.seen[1].data.len() >= 18 || pair.seen[1].error.is_some()
+    });
+
+    assert_eq!(pair.seen[1].data, b"over a unix socket");
+    assert!(fx.info(&pair.server).is_some());
+}
+
+#[test]
+fn write_eof_before_the_handshake_completes_waits_for_it() {
+    let mut fx = Fixture::loopback();
+    let mut pair = fx.tls_pair(client_options(), server_options(), Some("localhost"));
+    fx.write(&pair.client, b"early");
+    fx.net().write_eof(borrow(&pair.client)).unwrap().unwrap();
+    assert!(fx.info(&pair.client).is_none(), "still handshaking");
+
+    fx.pump(&mut pair, |_, pair| pair.seen[1].hangup);
+
+    assert_eq!(pair.seen[1].data, b"early");
+    assert!(pair.seen[1].error.is_none(), "{:?}", pair.seen[1].error);
+    assert_eq!(fx.table.get(&pair.client).unwrap().write_buffered(), 0);
+    let err = fx
+        .net()
+        .write(borrow(&pair.client), b"late".to_vec())
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BrokenPipe);
+}
+
+/// A file in the temp directory, removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, contents: &[u8]) -> TempFile {
+        let path =
+            std::env::temp_dir().join(format!("sandloop-tls-unit-{}-{name}", std::process::id()));
+        std::fs::write(&path, contents).unwrap();
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The next connection to `listener`; a peer that never connects fails the test.
+fn accept_within(listener: &TcpListener, patience: std::time::Duration) -> TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => return stream,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(std::time::Instant::now() < deadline, "nobody connected");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(err) => panic!("accept: {err}"),
+        }
+    }
+}
+
+/// Adds the events under `token` to `seen` until `done` holds or the stream fails.
+fn serve_until(fx: &mut Fixture, token: u64, seen: &mut Seen, done: &dyn Fn(&Seen) -> bool) {
+    while !done(seen) && seen.error.is_none() {
+        let event = fx.next_event(token);
+        seen.data.extend_from_slice(&event.data);
+        seen.hangup |= event.readiness.contains(Interest::HANGUP);
+        seen.error = event.error;
+    }
+}
+
+#[test]
+fn cpython_as_a_client_talks_to_a_host_server_stream() {
+    let ca = TempFile::new("py-client-ca.pem", pki().ca.as_bytes());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // CPython's ssl (OpenSSL): verifies the host's certificate for "localhost", offers
+    // ALPN, sends a line, reads the answer, then closes with close_notify (unwrap).
+    let script = format!(
+        r#"
+import socket, ssl
+ctx = ssl.create_default_context(cafile={ca:?})
+ctx.set_alpn_protocols(["h2", "http/1.1"])
+with socket.create_connection(("127.0.0.1", {port}), timeout=10) as raw:
+    tls = ctx.wrap_socket(raw, server_hostname="localhost")
+    tls.sendall(b"hello from cpython")
+    answer = b""
+    while len(answer) < 11:
+        answer += tls.recv(100)
+    print(tls.version(), tls.selected_alpn_protocol(), answer.decode())
+    tls.unwrap()
+"#,
+        ca = ca.0.to_str().unwrap(),
+    );
+    let child = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let ours = accept_within(&listener, std::time::Duration::from_secs(10));
+    let mut fx = Fixture::loopback();
+    let server = fx.open_tcp(ours, SERVER, BUDGET);
+    let mut options = server_options();
+    options.alpn = vec![b"http/1.1".to_vec()];
+    let ctx = fx.server_ctx(options);
+    fx.start(&server, &ctx, None).unwrap();
+
+    let mut seen = Seen::default();
+    serve_until(&mut fx, SERVER, &mut seen, &|seen| seen.data.len() >= 18);
+    assert_eq!(seen.data, b"hello from cpython");
+    fx.write(&server, b"hello again");
+    // Its close_notify is a clean end; ours answers it, which its unwrap waits for.
+    serve_until(&mut fx, SERVER, &mut seen, &|seen| seen.hangup);
+    assert!(seen.error.is_none(), "close_notify: {:?}", seen.error);
+    fx.net().write_eof(borrow(&server)).unwrap().unwrap();
+    let output = child.wait_with_output().unwrap();
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout.trim(), "TLSv1.3 http/1.1 hello again");
+    let info = fx.info(&server).unwrap();
+    assert_eq!(info.server_name.as_deref(), Some("localhost"));
+    assert_eq!(info.alpn_protocol.as_deref(), Some(&b"http/1.1"[..]));
+}
+
+#[test]
+fn a_host_client_stream_talks_to_a_cpython_server() {
+    let chain = TempFile::new("py-server-chain.pem", &pki().server.cert_chain_pem);
+    let key = TempFile::new("py-server-key.pem", &pki().server.key_pem);
+    // CPython's ssl (OpenSSL) as the server: answers a line in capitals, then closes with
+    // close_notify and waits for ours.
+    let script = format!(
+        r#"
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain({chain:?}, {key:?})
+ctx.set_alpn_protocols(["http/1.1"])
+with socket.create_server(("127.0.0.1", 0)) as listener:
+    print(listener.getsockname()[1], flush=True)
+    listener.settimeout(10)
+    raw, _ = listener.accept()
+    raw.settimeout(10)
+    tls = ctx.wrap_socket(raw, server_side=True)
+    line = tls.recv(100)
+    tls.sendall(line.upper())
+    version = tls.version()
+    tls.unwrap()
+    print(version, flush=True)
+"#,
+        chain = chain.0.to_str().unwrap(),
+        key = key.0.to_str().unwrap(),
+    );
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut port = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut port).unwrap();
+    let port: u16 = port.trim().parse().expect("the server's port");
+
+    let mut fx = Fixture::loopback();
+    let client = fx.open_tcp(
+        TcpStream::connect(("127.0.0.1", port)).unwrap(),
+        CLIENT,
+        BUDGET,
+    );
+    let mut options = client_options();
+    options.alpn = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let ctx = fx.client_ctx(options);
+    fx.start(&client, &ctx, Some("localhost")).unwrap();
+    fx.write(&client, b"shout this");
+    let mut seen = Seen::default();
+    serve_until(&mut fx, CLIENT, &mut seen, &|seen| seen.hangup);
+    fx.net().write_eof(borrow(&client)).unwrap().unwrap();
+    let status = child.wait().unwrap();
+
+    assert!(seen.error.is_none(), "{:?}", seen.error);
+    assert_eq!(seen.data, b"SHOUT THIS");
+    let mut version = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut version).unwrap();
+    assert!(status.success());
+    assert_eq!(version.trim(), "TLSv1.3");
+    let info = fx.info(&client).unwrap();
+    assert_eq!(info.alpn_protocol.as_deref(), Some(&b"http/1.1"[..]));
+    assert_eq!(info.peer_certificates.len(), 1);
 }
