@@ -175,6 +175,15 @@ impl StreamIo {
         }
     }
 
+    /// The bytes written and not yet taken by the kernel, asked now (a call into the host
+    /// in completion mode).
+    pub(crate) fn write_buffered(&self) -> u64 {
+        match self {
+            StreamIo::Completion(s) => s.write_buffered(),
+            StreamIo::Readiness(s) => s.buffered() as u64,
+        }
+    }
+
     /// Shuts the write side down once everything buffered is sent.
     pub(crate) fn write_eof(&mut self) -> Result<()> {
         match self {

@@ -374,6 +374,11 @@ impl HostStream {
         wit_result(self.stream.write(data))
     }
 
+    /// The bytes the host buffers now (with TLS, the records not yet on the wire too).
+    pub(crate) fn write_buffered(&self) -> u64 {
+        self.stream.write_buffered()
+    }
+
     pub(crate) fn write_eof(&self) -> Result<()> {
         wit_result(self.stream.write_eof())
     }

@@ -263,13 +263,18 @@ impl TransportInner {
             return;
         }
         self.flush_queued();
+        // `close_notify` joins what the host buffers: count it, so that the stream is not
+        // dropped before it is on the wire.
         let result = match &mut *self.io.borrow_mut() {
-            Some(io) => io.write_eof(),
+            Some(io) => io.write_eof().map(|()| io.write_buffered()),
             None => return,
         };
-        if let Err(err) = result {
-            self.tls_shutdown_failed(err);
-            return;
+        match result {
+            Ok(buffered) => self.buffered.set(buffered as usize),
+            Err(err) => {
+                self.tls_shutdown_failed(err);
+                return;
+            }
         }
         let peer_closed = self.tls.borrow().as_ref().is_some_and(|t| t.peer_closed);
         if peer_closed {
@@ -335,7 +340,9 @@ impl TransportInner {
         if let Some(timer) = timer {
             timer.cancel();
         }
-        if !self.conn_lost.replace(true) {
+        // What we still send (our `close_notify` at least) goes first: the writable event
+        // that empties the buffer ends the connection then.
+        if self.write_buffer_size() == 0 && !self.conn_lost.replace(true) {
             self.call_connection_lost(None);
         }
         true

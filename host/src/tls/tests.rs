@@ -940,57 +940,6 @@ fn a_tls12_session_reports_its_version_and_suite() {
     assert_eq!(pair.seen[1].data, b"twelve");
 }
 
-/// Echo throughput of host streams over loopback, plain TCP and TLS side by side (run
-/// with `--ignored --nocapture`; numbers, not assertions, apart from byte-exactness).
-#[test]
-#[ignore = "a measurement: run with --ignored --nocapture"]
-fn echo_throughput_plain_and_tls() {
-    const TOTAL: usize = 256 << 20;
-    for tls in [false, true] {
-        let mut fx = Fixture::loopback();
-        let mut pair = fx.tcp_pair(BUDGET);
-        if tls {
-            let client = fx.client_ctx(client_options());
-            let server = fx.server_ctx(server_options());
-            fx.start(&pair.client, &client, Some("localhost")).unwrap();
-            fx.start(&pair.server, &server, None).unwrap();
-            fx.handshake(&mut pair);
-        }
-        let chunk = contents(256 << 10);
-        let started = std::time::Instant::now();
-        let mut written = 0;
-        let mut echoed_back = 0;
-        let mut received = 0;
-        while received < TOTAL {
-            // The client keeps at most 4 MiB in flight; the server echoes what it reads.
-            if written < TOTAL && written - received < (4 << 20) {
-                fx.write(&pair.client, &chunk);
-                written += chunk.len();
-            }
-            for event in fx.wait(Some(5_000_000_000)) {
-                assert!(event.error.is_none(), "{:?}", event.error);
-                if event.token == SERVER && !event.data.is_empty() {
-                    echoed_back += event.data.len();
-                    fx.write(&pair.server, &event.data);
-                } else if event.token == CLIENT {
-                    received += event.data.len();
-                }
-            }
-        }
-        let secs = started.elapsed().as_secs_f64();
-        assert_eq!(echoed_back, TOTAL);
-        let suite = fx.info(&pair.client).map(|info| info.cipher_suite);
-        pair.seen = Default::default();
-        println!(
-            "echo {} MiB over {}: {:.2} s, {:.0} MiB/s",
-            TOTAL >> 20,
-            suite.as_deref().unwrap_or("plain TCP"),
-            secs,
-            (TOTAL >> 20) as f64 / secs
-        );
-    }
-}
-
 #[test]
 fn tls_runs_over_unix_stream_sockets_too() {
     let mut fx = Fixture::loopback();
