@@ -9,9 +9,11 @@
 
 mod common;
 
+#[path = "../../xtask/src/dev_cert.rs"]
+mod dev_cert;
+
 use std::path::{Path, PathBuf};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use sandloop_host::RunOptions;
 
 /// A fresh directory with the certificates of one case, removed when dropped.
@@ -23,22 +25,6 @@ impl Drop for CertDir {
     }
 }
 
-/// A CA: its PEM, its key's PEM, and what signs with it.
-fn make_ca(name: &str) -> (String, String, Issuer<'static, KeyPair>) {
-    let key = KeyPair::generate().expect("a CA key");
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let cert = params.self_signed(&key).expect("a self-signed CA");
-    let key_pem = key.serialize_pem();
-    (cert.pem(), key_pem, Issuer::new(params, key))
-}
-
 impl CertDir {
     fn new() -> CertDir {
         use std::sync::atomic::{AtomicUsize, Ordering};
@@ -48,25 +34,17 @@ impl CertDir {
         let dir = PathBuf::from(format!("/tmp/sltls-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the test directory");
-        let (ca_pem, _, ca) = make_ca("sandloop test CA");
-        let (other_pem, other_key, _) = make_ca("a CA nobody trusts");
-        let leaf_key = KeyPair::generate().expect("a server key");
-        let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".into()])
-            .expect("server params");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "localhost");
-        let leaf = params
-            .signed_by(&leaf_key, &ca)
+        let ca = dev_cert::Ca::new("sandloop test CA").expect("a CA");
+        let other = dev_cert::Ca::new("a CA nobody trusts").expect("another CA");
+        let (chain, key) = ca
+            .issue(&["localhost", "127.0.0.1"])
             .expect("a server certificate");
-        let chain = format!("{}{ca_pem}", leaf.pem());
-        let key = leaf_key.serialize_pem();
         let write = |name: &str, text: &str| {
             std::fs::write(dir.join(name), text).unwrap_or_else(|e| panic!("write {name}: {e}"))
         };
-        write("ca.pem", &ca_pem);
-        write("other-ca.pem", &other_pem);
-        write("other-ca.key", &other_key);
+        write("ca.pem", &ca.cert_pem);
+        write("other-ca.pem", &other.cert_pem);
+        write("other-ca.key", &other.key_pem);
         write("server.pem", &chain);
         write("server.key", &key);
         write("combined.pem", &format!("{chain}{key}"));
