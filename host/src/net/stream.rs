@@ -321,15 +321,8 @@ impl Stream {
             && !self.read_closed
             && (ready.readable || trouble)
         {
-            match self.read_ready(data, room, trouble) {
-                ReadEnd::Drained => {}
-                ReadEnd::Stopped => rearm = true,
-                ReadEnd::Eof => {
-                    self.read_closed = true;
-                    readiness |= Interest::HANGUP;
-                }
-                ReadEnd::Failed(err) => failure = Some(err),
-            }
+            let end = self.read_ready(data, room, trouble);
+            failure = self.settle_read(end, &mut readiness, &mut rearm);
             if data.len() > start {
                 readiness |= Interest::READABLE;
             }
@@ -393,6 +386,29 @@ impl Stream {
             }),
             rearm,
             held,
+        }
+    }
+
+    /// What the end of a read on readiness means for the event: a re-arm (data may be
+    /// left), the end of the stream, or the failure it returns.
+    fn settle_read(
+        &mut self,
+        end: ReadEnd,
+        readiness: &mut Interest,
+        rearm: &mut bool,
+    ) -> Option<Error> {
+        match end {
+            ReadEnd::Drained => None,
+            ReadEnd::Stopped => {
+                *rearm = true;
+                None
+            }
+            ReadEnd::Eof => {
+                self.read_closed = true;
+                *readiness |= Interest::HANGUP;
+                None
+            }
+            ReadEnd::Failed(err) => Some(err),
         }
     }
 

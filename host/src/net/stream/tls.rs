@@ -190,15 +190,8 @@ impl Stream {
             .as_ref()
             .is_some_and(|tls| self.tls_wants_read(tls));
         if wants_read && (readable || trouble) {
-            match self.tls_read(data, room, trouble) {
-                ReadEnd::Drained => {}
-                ReadEnd::Stopped => rearm = true,
-                ReadEnd::Eof => {
-                    self.read_closed = true;
-                    readiness |= Interest::HANGUP;
-                }
-                ReadEnd::Failed(err) => failure = Some(err),
-            }
+            let end = self.tls_read(data, room, trouble);
+            failure = self.settle_read(end, &mut readiness, &mut rearm);
             if data.len() > start {
                 readiness |= Interest::READABLE;
             }
