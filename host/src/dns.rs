@@ -187,6 +187,14 @@ impl wit::Host for DnsView<'_> {
             0 => self.policy.name_of(addr.ip()).map(str::to_owned),
             _ => None,
         };
+        // A reverse lookup asks the resolver unless the host is numeric or fixed; a
+        // service name (without NI_NUMERICSERV) comes from the services file, not DNS.
+        if flags & NI_NUMERICHOST == 0
+            && fixed_name.is_none()
+            && let Err(denied) = self.policy.check_dns(&addr.ip().to_string())
+        {
+            return Ok(Err(error(ErrorKind::Denied, denied.to_string())));
+        }
         let lookup_flags = if fixed_name.is_some() {
             flags | NI_NUMERICHOST
         } else {
@@ -270,7 +278,12 @@ impl DnsView<'_> {
             _ => None,
         };
         let host = match (host, &fixed) {
-            (Some(host), None) => Some(sys::c_string("getaddrinfo", "host", host)?),
+            (Some(host), None) => {
+                self.policy
+                    .check_dns(host)
+                    .map_err(|denied| error(ErrorKind::Denied, denied.to_string()))?;
+                Some(sys::c_string("getaddrinfo", "host", host)?)
+            }
             _ => None,
         };
         Ok(AddressQuery {

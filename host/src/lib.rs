@@ -121,7 +121,7 @@ mod workload;
 
 pub use inbox::{PostError, Poster};
 pub use policy::{
-    AddrRule, Denied, ExecRule, Policy, Preopen, ResolveOverride, RuleError, UnixRule,
+    AddrRule, Denied, DnsDenied, ExecRule, Policy, Preopen, ResolveOverride, RuleError, UnixRule,
 };
 pub use reactor::ReactorWaker;
 pub use runtime::{PRECOMPILED_EXTENSION, PoolingOptions, Runtime, RuntimeOptions};

@@ -30,12 +30,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 mod exec;
+mod file;
 mod paths;
 mod preopen;
 mod signals;
 mod unix;
 
 pub use exec::{ExecDenied, ExecRule};
+pub use file::{PolicyFile, PolicyFileError};
 pub use preopen::Preopen;
 pub use signals::{MAX_SIGNAL, SignalDenied, parse_signal, signal_name};
 pub use unix::{UnixDenied, UnixOperation, UnixRule, UnixTarget};
@@ -62,7 +64,8 @@ pub struct Policy {
     /// Unix socket files, directories and abstract names the workload may bind, listen
     /// on and connect to (see [`UnixRule`]). `socketpair` needs no grant.
     pub allow_unix: Vec<UnixRule>,
-    /// Host directories the workload may read (read-only), each under a guest path.
+    /// Host directories the workload may read, each under a guest path; read-only unless
+    /// the preopen is [`writable`](Preopen::writable).
     pub preopens: Vec<Preopen>,
     /// Executables the workload may run as subprocesses: files, or directories whose
     /// files directly beneath are granted (see [`ExecRule`]).
@@ -75,6 +78,11 @@ pub struct Policy {
     /// Signals (Linux numbers) the workload may handle: deliveries of these to the host
     /// process reach the workload's `add_signal_handler` callbacks.
     pub allow_signals: Vec<i32>,
+    /// Whether every lookup that would ask the system resolver is denied (CLI `--no-dns`,
+    /// file `dns = false`). Off by default: names resolve through the host's resolver.
+    /// Even when set, literal IP addresses, lookups of a port alone and the names in
+    /// [`resolve`](Policy::resolve) still answer: none of them asks a resolver.
+    pub deny_dns: bool,
 }
 
 impl Policy {
@@ -125,6 +133,17 @@ impl Policy {
     /// `guest`.
     pub fn preopen(mut self, host: impl Into<std::path::PathBuf>, guest: &str) -> Policy {
         self.preopens.push(Preopen::new(host, guest));
+        self
+    }
+
+    /// Also lets the workload read and write the directory `host` (create, change and
+    /// remove files beneath it), under the guest path `guest`.
+    pub fn preopen_read_write(
+        mut self,
+        host: impl Into<std::path::PathBuf>,
+        guest: &str,
+    ) -> Policy {
+        self.preopens.push(Preopen::read_write(host, guest));
         self
     }
 
@@ -211,6 +230,26 @@ impl Policy {
     /// to it); a denial is logged for audit.
     pub fn check_udp_send(&self, addr: &SocketAddr) -> Result<(), Denied> {
         check(&self.allow_udp_send, Operation::UdpSend, addr)
+    }
+
+    /// Denies every lookup that would reach the system resolver (see
+    /// [`deny_dns`](Policy::deny_dns)).
+    pub fn deny_dns(mut self) -> Policy {
+        self.deny_dns = true;
+        self
+    }
+
+    /// Whether the workload may ask the system resolver about `name` (a host name, or
+    /// an address for a reverse lookup); a denial is logged for audit.
+    pub fn check_dns(&self, name: &str) -> Result<(), DnsDenied> {
+        if !self.deny_dns {
+            return Ok(());
+        }
+        let denied = DnsDenied {
+            name: name.to_owned(),
+        };
+        tracing::warn!(target: "sandloop::audit", operation = "dns", target = name, "{denied}");
+        Err(denied)
     }
 
     /// The fixed addresses of `name`, if the policy lists it.
@@ -302,6 +341,15 @@ pub struct Denied {
     pub operation: Operation,
     /// On or to what.
     pub address: SocketAddr,
+}
+
+/// A DNS denial (the policy's [`deny_dns`](Policy::deny_dns)): displays as the guest
+/// reads it, `policy denies DNS lookup of example.com`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("policy denies DNS lookup of {name}")]
+pub struct DnsDenied {
+    /// The name (or, for a reverse lookup, the address) the workload asked about.
+    pub name: String,
 }
 
 /// One allow rule: an address set and a port range, written `ADDR:PORTS`.

@@ -45,7 +45,7 @@ pub(crate) struct State {
 impl State {
     /// Builds the context of one run: `argv0` then `opts.args`, exactly `opts.env` (deny by
     /// default: nothing from the host environment unless the caller put it there), stdio
-    /// inherited or captured, the policy's preopened directories (read-only) and no WASI
+    /// inherited or captured, the policy's preopened directories (read-only unless writable) and no WASI
     /// network access (the network comes through sandloop's own interfaces, under a policy). `jobs` is the
     /// component pre-linked for its executor jobs, if it exports them: the instance's
     /// executor pools make their workers from it.
@@ -96,7 +96,12 @@ impl State {
         let inbox = Inbox::new(reactor.completer());
         let policy = spec.policy.clone();
         for dir in &policy.preopens {
-            if let Err(err) = builder.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly) {
+            let perms = if dir.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            if let Err(err) = builder.preopened_dir(&dir.host, &dir.guest, perms) {
                 anyhow::bail!(
                     "failed to preopen the directory {} (for the guest's {}): {err:#}",
                     dir.host.display(),

@@ -203,3 +203,31 @@ fn a_dropped_lookup_handle_traps_instead_of_panicking() {
 
     assert!(HostAddressLookup::answer(&mut fx.dns(), borrow(&lookup)).is_err());
 }
+
+#[test]
+fn without_dns_names_are_denied_but_literals_and_fixed_names_answer() {
+    let policy = Policy::default()
+        .deny_dns()
+        .resolve_name("db.internal", ["10.0.0.7".parse().unwrap()]);
+    let mut fx = Fixture::new(policy);
+
+    let denied = fx
+        .dns()
+        .getaddrinfo(Some("example.com".into()), Some("80".into()), hints(None, 0), 1)
+        .unwrap()
+        .unwrap_err();
+    let reverse = fx
+        .dns()
+        .getnameinfo("127.0.0.1:80".into(), 0, 2)
+        .unwrap()
+        .unwrap_err();
+    let literal = fx.resolve("127.0.0.1", "80", hints(None, 0)).unwrap();
+    let fixed = fx.resolve("db.internal", "5432", hints(None, 0)).unwrap();
+
+    assert_eq!(denied.kind, ErrorKind::Denied);
+    assert_eq!(denied.message, "policy denies DNS lookup of example.com");
+    assert_eq!(reverse.kind, ErrorKind::Denied);
+    assert_eq!(reverse.message, "policy denies DNS lookup of 127.0.0.1");
+    assert_eq!(addresses(&literal), ["127.0.0.1:80".parse().unwrap()]);
+    assert_eq!(addresses(&fixed), ["10.0.0.7:5432".parse().unwrap()]);
+}

@@ -1,6 +1,7 @@
-//! Preopened directories: the files a workload may read.
+//! Preopened directories: the files a workload may read, and those it may also write.
 //!
-//! A preopen maps a host directory to a guest path, read-only: the workload opens files
+//! A preopen maps a host directory to a guest path, read-only unless it says
+//! [`writable`](Preopen::writable) (CLI `--dir-rw`, file `writable = true`): the workload opens files
 //! under it through `wasi:filesystem` (so `std::fs` reads them too, and
 //! `sandloop::fs::File` opens them for `sendfile`), and nothing outside any preopen can be
 //! named at all. wasmtime-wasi confines paths to the directory (`..` and symlinks that
@@ -32,14 +33,28 @@ pub struct Preopen {
     pub host: PathBuf,
     /// Where the workload sees it.
     pub guest: String,
+    /// Whether the workload may also create, write, rename and remove files and
+    /// directories under it (wasmtime-wasi's `FsPerms::ReadWrite`). `false` (the default,
+    /// and what [`Preopen::new`] and `--dir` give) refuses every change with
+    /// `PermissionDenied`-style errors from `wasi:filesystem`.
+    pub writable: bool,
 }
 
 impl Preopen {
-    /// `host` under the guest path `guest`.
+    /// `host` under the guest path `guest`, read-only.
     pub fn new(host: impl Into<PathBuf>, guest: impl Into<String>) -> Preopen {
         Preopen {
             host: host.into(),
             guest: guest.into(),
+            writable: false,
+        }
+    }
+
+    /// `host` under the guest path `guest`, readable and writable (CLI `--dir-rw`).
+    pub fn read_write(host: impl Into<PathBuf>, guest: impl Into<String>) -> Preopen {
+        Preopen {
+            writable: true,
+            ..Preopen::new(host, guest)
         }
     }
 }
@@ -52,6 +67,14 @@ impl FromStr for Preopen {
             Some((host, guest)) => (host, guest),
             None => (input, input),
         };
+        Preopen::checked(input, host, guest)
+    }
+}
+
+impl Preopen {
+    /// A read-only preopen of `host` as `guest` once both are checked; `input` is what
+    /// errors name (the flag's value, or the policy file's entry).
+    pub(crate) fn checked(input: &str, host: &str, guest: &str) -> Result<Preopen, RuleError> {
         if host.is_empty() {
             return Err(RuleError::new(
                 input,
@@ -68,6 +91,8 @@ impl FromStr for Preopen {
     }
 }
 
+/// `HOST_DIR::GUEST_DIR`, as `--dir` takes it (or `--dir-rw` for a writable one: the
+/// mode is not part of the text, so no path can be mistaken for it).
 impl fmt::Display for Preopen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}::{}", self.host.display(), self.guest)
