@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use sandloop_host::{
-    AddrRule, ExecRule, ExitStatus, PRECOMPILED_EXTENSION, Policy, Preopen, ResolveOverride,
+    AddrRule, ExecRule, ExitStatus, PRECOMPILED_EXTENSION, Preopen, ResolveOverride,
     RunOptions, Runtime, UnixRule,
 };
+use sandloop_host::policy::PolicyFile;
 
 /// The exit code when the host cannot run the workload (as clap's for bad flags).
 pub const HOST_ERROR_EXIT_CODE: i32 = 2;
@@ -50,6 +51,12 @@ enum Command {
 
 #[derive(Args)]
 struct RunArgs {
+    /// Start from the policy in FILE (TOML, see docs/policy.md): its rules, environment
+    /// and directories; the flags below then ADD to it (a flag never removes a grant of
+    /// the file; `--no-dns` turns lookups off whatever the file says, and `--resolve` or
+    /// `--env` for a name the file has replaces the file's value).
+    #[arg(long = "policy", value_name = "FILE")]
+    policy: Option<PathBuf>,
     /// Set an environment variable of the workload.
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env_pair)]
     env: Vec<(String, String)>,
@@ -74,6 +81,11 @@ struct RunArgs {
     /// match RULE (repeatable), e.g. `10.0.0.1:53` or `127.0.0.1:*`.
     #[arg(long = "allow-udp-send", value_name = "RULE")]
     allow_udp_send: Vec<AddrRule>,
+    /// Deny every DNS lookup that would ask the host's resolver: a workload's
+    /// `getaddrinfo("example.com")` or reverse `getnameinfo` fails with PermissionDenied.
+    /// IP literals and `--resolve` names still answer.
+    #[arg(long = "no-dns")]
+    no_dns: bool,
     /// Resolve NAME to exactly these addresses inside the workload, without asking the
     /// system resolver (repeatable), e.g. `db.internal=10.0.0.7,::1`.
     #[arg(long = "resolve", value_name = "NAME=ADDR[,ADDR...]")]
@@ -90,6 +102,10 @@ struct RunArgs {
     /// `sandloop::fs::File` (for `sendfile`); nothing outside is reachable.
     #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]")]
     dirs: Vec<Preopen>,
+    /// Like `--dir`, but the workload may also create, write, rename and remove files and
+    /// directories beneath HOST_DIR (repeatable), e.g. `./out::/out`.
+    #[arg(long = "dir-rw", value_name = "HOST_DIR[::GUEST_DIR]", value_parser = parse_writable_dir)]
+    dirs_rw: Vec<Preopen>,
     /// Let the workload run the executable PATH as a subprocess (repeatable): an absolute
     /// file path (exactly that file) or a directory (trailing `/`, or one that exists:
     /// every file directly beneath it). Bare program names are looked up only in these,
@@ -150,10 +166,22 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         guest_args.remove(0);
     }
 
-    let mut env = args.env;
+    let file = match &args.policy {
+        Some(path) => PolicyFile::load(path)?,
+        None => PolicyFile::default(),
+    };
+    // `--env` overrides the file's value of the same name (the workload gets each name
+    // once: which of two a guest's getenv would see is not something to leave to chance).
+    let mut env: Vec<(String, String)> = file
+        .env
+        .into_iter()
+        .filter(|(key, _)| !args.env.iter().any(|(flag_key, _)| flag_key == key))
+        .collect();
+    env.extend(args.env);
     let inherited = PASSED_THROUGH_ENV
         .iter()
         .copied()
+        .chain(file.env_inherit.iter().map(String::as_str))
         .chain(args.env_inherit.iter().map(String::as_str));
     for name in inherited {
         match std::env::var(name) {
@@ -162,19 +190,19 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
     }
 
-    let mut policy = Policy {
-        allow_listen: args.allow_listen,
-        allow_connect: args.allow_connect,
-        allow_unix: args.allow_unix,
-        allow_udp_bind: args.allow_udp_bind,
-        allow_udp_send: args.allow_udp_send,
-        preopens: args.dirs,
-        allow_exec: args.allow_exec,
-        allow_shell: args.allow_shell,
-        child_env: args.child_env,
-        allow_signals: args.allow_signals,
-        ..Policy::default()
-    };
+    let mut policy = file.policy;
+    policy.allow_listen.extend(args.allow_listen);
+    policy.allow_connect.extend(args.allow_connect);
+    policy.allow_unix.extend(args.allow_unix);
+    policy.allow_udp_bind.extend(args.allow_udp_bind);
+    policy.allow_udp_send.extend(args.allow_udp_send);
+    policy.preopens.extend(args.dirs);
+    policy.preopens.extend(args.dirs_rw);
+    policy.allow_exec.extend(args.allow_exec);
+    policy.allow_shell |= args.allow_shell;
+    policy.child_env.extend(args.child_env);
+    policy.allow_signals.extend(args.allow_signals);
+    policy.deny_dns |= args.no_dns;
     for entry in args.resolve {
         policy = policy.resolve_name(entry.name, entry.addrs);
     }
@@ -215,6 +243,13 @@ fn compile(args: CompileArgs) -> anyhow::Result<i32> {
         .precompile(&args.component, &output)
         .with_context(|| format!("sandloop compile {}", args.component.display()))?;
     Ok(0)
+}
+
+/// Parses a `--dir-rw` value: the syntax of `--dir`, writable.
+fn parse_writable_dir(text: &str) -> Result<Preopen, String> {
+    let mut dir: Preopen = text.parse().map_err(|err| format!("{err}"))?;
+    dir.writable = true;
+    Ok(dir)
 }
 
 /// Parses `KEY=VALUE` (the value may contain `=`, the key may not be empty).

@@ -1,0 +1,263 @@
+//! `sandloop run --policy FILE`: the CLI as a child, a policy file in a temp dir, and the
+//! guest program `policy_probe` trying one thing per run (connect, listen, resolve, write,
+//! read, env) and printing the outcome. Each grant works, each thing not granted is a
+//! `PermissionDenied` naming the operation and the target (and an audit line in the host's
+//! log), flags add to the file, and bad files exit 2 naming the problem.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use test_programs_artifacts::program;
+
+/// A temp directory for one test, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "sandloop-cli-policy-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the temp dir");
+        TempDir(dir)
+    }
+
+    /// Writes the policy file `policy.toml` and returns its path.
+    fn policy(&self, text: &str) -> PathBuf {
+        let path = self.0.join("policy.toml");
+        std::fs::write(&path, text).expect("write the policy file");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What one run of the probe printed, and how it ended.
+struct Probe {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `sandloop run FLAGS policy_probe -- ARGS` to its end (a hung child fails the test
+/// through the harness's timeout; every probe does one bounded thing).
+fn probe(flags: &[&str], args: &[&str]) -> Probe {
+    let output: Output = Command::new(env!("CARGO_BIN_EXE_sandloop"))
+        .arg("run")
+        .args(flags)
+        .arg(program("policy_probe"))
+        .arg("--")
+        .args(args)
+        .env("SANDLOOP_LOG", "warn")
+        .env("PROBE_HOST_VALUE", "from-the-host")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the sandloop CLI");
+    Probe {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+impl Probe {
+    fn assert_ok(&self) -> &Probe {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "stdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// A denial: the guest's `PermissionDenied` with exactly `words`, and the audit line.
+    fn assert_denied(&self, words: &str) {
+        assert_eq!(self.code, Some(3), "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(self.stdout, format!("permission denied: {words}"));
+        assert!(
+            self.stderr.contains("sandloop::audit") && self.stderr.contains(words),
+            "no audit line for {words:?}:\n{}",
+            self.stderr
+        );
+    }
+
+    /// The host refused to run: exit 2, every one of `words` in its message.
+    fn assert_host_error(&self, words: &[&str]) {
+        assert_eq!(self.code, Some(2), "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        for word in words {
+            assert!(self.stderr.contains(word), "{word:?} missing in:\n{}", self.stderr);
+        }
+    }
+}
+
+fn arg(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 temp paths")
+}
+
+#[test]
+fn connect_granted_by_the_file_works_and_other_ports_are_denied() {
+    let tmp = TempDir::new("connect");
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let other = common::free_port();
+    let file = tmp.policy(&format!(
+        "[network]\n# only this port\nconnect = [\"127.0.0.1:{port}\"]\n"
+    ));
+
+    let granted = probe(&["--policy", arg(&file)], &["connect", "127.0.0.1", &port.to_string()]);
+    let denied = probe(&["--policy", arg(&file)], &["connect", "127.0.0.1", &other.to_string()]);
+
+    granted.assert_ok();
+    denied.assert_denied(&format!("policy denies connect to 127.0.0.1:{other}"));
+}
+
+#[test]
+fn listen_granted_by_the_file_works_and_other_addresses_are_denied() {
+    let tmp = TempDir::new("listen");
+    let file = tmp.policy("[network]\nlisten = [\"127.0.0.1:*\"]\n");
+
+    let granted = probe(&["--policy", arg(&file)], &["listen", "127.0.0.1", "0"]);
+    let denied = probe(&["--policy", arg(&file)], &["listen", "::1", "0"]);
+
+    granted.assert_ok();
+    denied.assert_denied("policy denies bind to [::1]:0");
+}
+
+#[test]
+fn flags_add_to_the_file() {
+    let tmp = TempDir::new("flags-add");
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    let file = tmp.policy(&format!("[network]\nconnect = [\"127.0.0.1:{port}\"]\n"));
+    let flags = ["--policy", arg(&file), "--allow-listen", "127.0.0.1:*"];
+
+    probe(&flags, &["listen", "127.0.0.1", "0"]).assert_ok();
+    probe(&flags, &["connect", "127.0.0.1", &port]).assert_ok();
+    // Without the flag the file alone does not grant listening.
+    probe(&flags[..2], &["listen", "127.0.0.1", "0"])
+        .assert_denied("policy denies bind to 127.0.0.1:0");
+}
+
+#[test]
+fn dns_off_in_the_file_denies_lookups_but_fixed_names_answer() {
+    let tmp = TempDir::new("dns-off");
+    let file = tmp.policy(
+        "[network]\ndns = false\n[network.resolve]\n\"db.internal\" = [\"10.0.0.7\"]\n",
+    );
+
+    let denied = probe(&["--policy", arg(&file)], &["resolve", "example.com"]);
+    let fixed = probe(&["--policy", arg(&file)], &["resolve", "db.internal"]);
+    let literal = probe(&["--policy", arg(&file)], &["resolve", "127.0.0.1"]);
+
+    denied.assert_denied("policy denies DNS lookup of example.com");
+    assert_eq!(fixed.assert_ok().stdout, "ok: 10.0.0.7:80");
+    assert_eq!(literal.assert_ok().stdout, "ok: 127.0.0.1:80");
+}
+
+#[test]
+fn no_dns_flag_denies_lookups_and_dns_stays_on_by_default() {
+    let denied = probe(&["--no-dns"], &["resolve", "localhost"]);
+    let allowed = probe(&[], &["resolve", "localhost"]);
+
+    denied.assert_denied("policy denies DNS lookup of localhost");
+    allowed.assert_ok();
+}
+
+#[test]
+fn a_writable_dir_takes_the_guests_file_and_a_read_only_one_refuses() {
+    let tmp = TempDir::new("dirs");
+    let (out, www) = (tmp.0.join("out"), tmp.0.join("www"));
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "hello from the host").unwrap();
+    let file = tmp.policy(&format!(
+        "[[dirs]]\nhost = {:?}\nguest = \"/out\"\nwritable = true\n\n\
+         [[dirs]]\nhost = {:?}\nguest = \"/www\"\n",
+        arg(&out),
+        arg(&www),
+    ));
+    let flags = ["--policy", arg(&file)];
+
+    probe(&flags, &["write", "/out/result.txt", "written by the guest"]).assert_ok();
+    let read = probe(&flags, &["read", "/www/index.html"]);
+    let refused = probe(&flags, &["write", "/www/index.html", "defaced"]);
+
+    assert_eq!(
+        std::fs::read_to_string(out.join("result.txt")).unwrap(),
+        "written by the guest"
+    );
+    assert_eq!(read.assert_ok().stdout, "ok: hello from the host");
+    assert_eq!(refused.code, Some(3), "{}", refused.stdout);
+    assert!(refused.stdout.starts_with("write /www/index.html: "), "{}", refused.stdout);
+    assert_eq!(
+        std::fs::read_to_string(www.join("index.html")).unwrap(),
+        "hello from the host"
+    );
+}
+
+#[test]
+fn dir_rw_flag_grants_writing_and_dir_stays_read_only() {
+    let tmp = TempDir::new("dir-rw");
+    let rw = format!("{}::/data", arg(&tmp.0));
+
+    probe(&["--dir-rw", &rw], &["write", "/data/a.txt", "via --dir-rw"]).assert_ok();
+    let refused = probe(&["--dir", &rw], &["write", "/data/b.txt", "via --dir"]);
+
+    assert_eq!(std::fs::read_to_string(tmp.0.join("a.txt")).unwrap(), "via --dir-rw");
+    assert_eq!(refused.code, Some(3), "{}", refused.stdout);
+    assert!(!tmp.0.join("b.txt").exists());
+}
+
+#[test]
+fn the_files_environment_reaches_the_workload_and_env_flags_override_it() {
+    let tmp = TempDir::new("env");
+    let file = tmp.policy(
+        "[env]\nset = { MODE = \"from-file\", KEPT = \"yes\" }\ninherit = [\"PROBE_HOST_VALUE\"]\n",
+    );
+    let flags = ["--policy", arg(&file)];
+
+    let kept = probe(&flags, &["env", "KEPT"]);
+    let inherited = probe(&flags, &["env", "PROBE_HOST_VALUE"]);
+    let overridden = probe(
+        &["--policy", arg(&file), "--env", "MODE=from-flag"],
+        &["env", "MODE"],
+    );
+
+    assert_eq!(kept.assert_ok().stdout, "ok: yes");
+    assert_eq!(inherited.assert_ok().stdout, "ok: from-the-host");
+    assert_eq!(overridden.assert_ok().stdout, "ok: from-flag");
+}
+
+#[test]
+fn bad_files_exit_2_naming_the_problem() {
+    let tmp = TempDir::new("bad");
+    let unknown = tmp.0.join("unknown.toml");
+    std::fs::write(&unknown, "[network]\nconnect = []\nconect = [\"127.0.0.1:80\"]\n").unwrap();
+    let bad_rule = tmp.0.join("bad-rule.toml");
+    std::fs::write(&bad_rule, "[network]\nlisten = [\"127.0.0.1:http\"]\n").unwrap();
+    let missing = tmp.0.join("missing.toml");
+
+    probe(&["--policy", arg(&unknown)], &["env", "X"]).assert_host_error(&[
+        arg(&unknown),
+        "line 3",
+        "unknown field `conect`",
+    ]);
+    probe(&["--policy", arg(&bad_rule)], &["env", "X"]).assert_host_error(&[
+        arg(&bad_rule),
+        "line 2",
+        "\"127.0.0.1:http\"",
+        "not a port",
+    ]);
+    probe(&["--policy", arg(&missing)], &["env", "X"])
+        .assert_host_error(&["cannot read the policy file", arg(&missing)]);
+}

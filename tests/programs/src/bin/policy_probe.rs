@@ -1,0 +1,86 @@
+//! Tries one thing the policy decides and prints the outcome, for the CLI policy tests
+//! (`host/tests/cli_policy.rs`): the arguments say what to try.
+//!
+//! - `connect HOST PORT`: `create_connection` (a lookup of HOST first, as asyncio does)
+//! - `listen HOST PORT`: `create_server`
+//! - `resolve NAME`: `getaddrinfo(NAME, 80)`
+//! - `write PATH TEXT`: `std::fs::write` through `wasi:filesystem`
+//! - `read PATH`: `std::fs::read_to_string`, printed
+//! - `env NAME`: the variable's value, or `unset`
+//!
+//! Prints `ok[: DETAIL]` and exits 0, or prints the error (a denial reads
+//! `permission denied: policy denies ...`) and exits 3.
+
+use sandloop::{
+    AddrInfoHints, ConnectOptions, Error, Protocol, Result, ServerOptions, get_running_loop, run,
+};
+
+/// A protocol that ignores everything: the probe only cares whether the call succeeds.
+struct Quiet;
+
+impl Protocol for Quiet {}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match probe(&words) {
+        Ok(detail) if detail.is_empty() => println!("ok"),
+        Ok(detail) => println!("ok: {detail}"),
+        Err(err) => {
+            println!("{err}");
+            sandloop::exit(3);
+        }
+    }
+}
+
+fn probe(words: &[&str]) -> Result<String> {
+    let port = |text: &str| -> Result<u16> {
+        text.parse()
+            .map_err(|_| Error::Runtime(format!("{text:?} is not a port")))
+    };
+    match words {
+        ["connect", host, p] => {
+            let (host, p) = (host.to_string(), port(p)?);
+            run(async move {
+                let lp = get_running_loop()?;
+                let (transport, _) = lp
+                    .create_connection(|| Quiet, &host, p, ConnectOptions::default())
+                    .await?;
+                transport.close();
+                Ok::<_, Error>(String::new())
+            })
+        }
+        ["listen", host, p] => {
+            let (host, p) = (host.to_string(), port(p)?);
+            run(async move {
+                let lp = get_running_loop()?;
+                let server = lp
+                    .create_server(|| Quiet, host.as_str(), p, ServerOptions::default())
+                    .await?;
+                server.close();
+                Ok::<_, Error>(String::new())
+            })
+        }
+        ["resolve", name] => {
+            let name = name.to_string();
+            run(async move {
+                let lp = get_running_loop()?;
+                let answers = lp
+                    .getaddrinfo(Some(&name), Some("80"), AddrInfoHints::default())
+                    .await?;
+                let first = answers.first().map(|a| a.address.to_string());
+                Ok::<_, Error>(first.unwrap_or_default())
+            })
+        }
+        ["write", path, text] => {
+            std::fs::write(path, text).map_err(|err| Error::Runtime(format!("write {path}: {err}")))?;
+            Ok(String::new())
+        }
+        ["read", path] => std::fs::read_to_string(path)
+            .map_err(|err| Error::Runtime(format!("read {path}: {err}"))),
+        ["env", name] => Ok(std::env::var(name).unwrap_or_else(|_| "unset".into())),
+        _ => Err(Error::Runtime(format!(
+            "usage: connect HOST PORT | listen HOST PORT | resolve NAME | write PATH TEXT | read PATH | env NAME (got {words:?})"
+        ))),
+    }
+}
