@@ -325,3 +325,26 @@ fn a_missing_preopen_directory_fails_the_run_naming_it() {
     let message = format!("{err:#}");
     assert!(message.contains("/nonexistent/sandloop-dir"), "{message}");
 }
+
+/// A writable preopen (`--dir-rw`, `writable = true`) serves `sandloop::fs::File` and
+/// `sendfile` as a read-only one does.
+#[test]
+fn sendfile_works_from_a_writable_preopen() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = std::thread::spawn(move || receive(listener, Receiver::ReadAll));
+    let policy = common::loopback_policy().preopen_read_write(data_dir(), "/data");
+
+    let out = common::run_case_with_options(
+        "sendfile",
+        "sendfile_offset_and_count",
+        RunOptions {
+            args: vec![port.to_string()],
+            policy,
+            ..Default::default()
+        },
+    );
+
+    out.assert_ok().assert_lines(&["sent 100000 pos 101000"]);
+    assert_bytes(&received.join().unwrap(), &big()[1000..101_000]);
+}
