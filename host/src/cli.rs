@@ -32,6 +32,9 @@ pub struct Cli {
 enum Command {
     /// Run a workload: a `.wasm` component or a `.cwasm` from `sandloop compile`.
     ///
+    /// The grants come from a policy file (`--policy FILE`, TOML, see docs/policy.md) and
+    /// from the flags below, which add to the file's.
+    ///
     /// The workload's stdin, stdout and stderr are the host's. Its environment holds only
     /// what `--env` and `--env-inherit` give it, plus SANDLOOP_DEBUG when set. It gets no
     /// network unless `--allow-listen` and `--allow-connect` (streams), `--allow-udp-bind`

@@ -172,3 +172,22 @@ fn a_loaded_file_names_its_path_in_errors() {
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(err.contains("line 2") && err.contains("\"nope\""), "{err}");
 }
+
+#[test]
+fn the_documented_example_parses() {
+    let doc = include_str!("../../../../docs/policy.md");
+    let example = doc
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/policy.md has a TOML example");
+
+    let file = PolicyFile::parse(example).unwrap();
+
+    assert!(file.policy.deny_dns);
+    assert!(file.policy.check_listen(&addr("[::1]:8080")).is_ok());
+    assert_eq!(file.policy.resolved("localhost").map(<[_]>::len), Some(2));
+    assert_eq!(file.policy.preopens.len(), 2);
+    assert!(file.policy.preopens[1].writable);
+    assert_eq!(file.env_inherit, ["HOME", "TZ"]);
+}
