@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
-use sandloop_host::{
-    AddrRule, ExecRule, ExitStatus, PRECOMPILED_EXTENSION, Preopen, ResolveOverride,
-    RunOptions, Runtime, UnixRule,
-};
 use sandloop_host::policy::PolicyFile;
+use sandloop_host::{
+    AddrRule, ExecRule, ExitStatus, PRECOMPILED_EXTENSION, Preopen, ResolveOverride, RunOptions,
+    Runtime, UnixRule,
+};
 
 /// The exit code when the host cannot run the workload (as clap's for bad flags).
 pub const HOST_ERROR_EXIT_CODE: i32 = 2;

@@ -17,10 +17,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "sandloop-cli-policy-{name}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("sandloop-cli-policy-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the temp dir");
         TempDir(dir)
@@ -82,7 +80,13 @@ impl Probe {
 
     /// A denial: the guest's `PermissionDenied` with exactly `words`, and the audit line.
     fn assert_denied(&self, words: &str) {
-        assert_eq!(self.code, Some(3), "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(3),
+            "stdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
         assert_eq!(self.stdout, format!("permission denied: {words}"));
         assert!(
             self.stderr.contains("sandloop::audit") && self.stderr.contains(words),
@@ -93,9 +97,19 @@ impl Probe {
 
     /// The host refused to run: exit 2, every one of `words` in its message.
     fn assert_host_error(&self, words: &[&str]) {
-        assert_eq!(self.code, Some(2), "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(2),
+            "stdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
         for word in words {
-            assert!(self.stderr.contains(word), "{word:?} missing in:\n{}", self.stderr);
+            assert!(
+                self.stderr.contains(word),
+                "{word:?} missing in:\n{}",
+                self.stderr
+            );
         }
     }
 }
@@ -114,8 +128,14 @@ fn connect_granted_by_the_file_works_and_other_ports_are_denied() {
         "[network]\n# only this port\nconnect = [\"127.0.0.1:{port}\"]\n"
     ));
 
-    let granted = probe(&["--policy", arg(&file)], &["connect", "127.0.0.1", &port.to_string()]);
-    let denied = probe(&["--policy", arg(&file)], &["connect", "127.0.0.1", &other.to_string()]);
+    let granted = probe(
+        &["--policy", arg(&file)],
+        &["connect", "127.0.0.1", &port.to_string()],
+    );
+    let denied = probe(
+        &["--policy", arg(&file)],
+        &["connect", "127.0.0.1", &other.to_string()],
+    );
 
     granted.assert_ok();
     denied.assert_denied(&format!("policy denies connect to 127.0.0.1:{other}"));
@@ -151,9 +171,8 @@ fn flags_add_to_the_file() {
 #[test]
 fn dns_off_in_the_file_denies_lookups_but_fixed_names_answer() {
     let tmp = TempDir::new("dns-off");
-    let file = tmp.policy(
-        "[network]\ndns = false\n[network.resolve]\n\"db.internal\" = [\"10.0.0.7\"]\n",
-    );
+    let file =
+        tmp.policy("[network]\ndns = false\n[network.resolve]\n\"db.internal\" = [\"10.0.0.7\"]\n");
 
     let denied = probe(&["--policy", arg(&file)], &["resolve", "example.com"]);
     let fixed = probe(&["--policy", arg(&file)], &["resolve", "db.internal"]);
@@ -188,7 +207,11 @@ fn a_writable_dir_takes_the_guests_file_and_a_read_only_one_refuses() {
     ));
     let flags = ["--policy", arg(&file)];
 
-    probe(&flags, &["write", "/out/result.txt", "written by the guest"]).assert_ok();
+    probe(
+        &flags,
+        &["write", "/out/result.txt", "written by the guest"],
+    )
+    .assert_ok();
     let read = probe(&flags, &["read", "/www/index.html"]);
     let refused = probe(&flags, &["write", "/www/index.html", "defaced"]);
 
@@ -198,7 +221,11 @@ fn a_writable_dir_takes_the_guests_file_and_a_read_only_one_refuses() {
     );
     assert_eq!(read.assert_ok().stdout, "ok: hello from the host");
     assert_eq!(refused.code, Some(3), "{}", refused.stdout);
-    assert!(refused.stdout.starts_with("write /www/index.html: "), "{}", refused.stdout);
+    assert!(
+        refused.stdout.starts_with("write /www/index.html: "),
+        "{}",
+        refused.stdout
+    );
     assert_eq!(
         std::fs::read_to_string(www.join("index.html")).unwrap(),
         "hello from the host"
@@ -210,10 +237,17 @@ fn dir_rw_flag_grants_writing_and_dir_stays_read_only() {
     let tmp = TempDir::new("dir-rw");
     let rw = format!("{}::/data", arg(&tmp.0));
 
-    probe(&["--dir-rw", &rw], &["write", "/data/a.txt", "via --dir-rw"]).assert_ok();
+    probe(
+        &["--dir-rw", &rw],
+        &["write", "/data/a.txt", "via --dir-rw"],
+    )
+    .assert_ok();
     let refused = probe(&["--dir", &rw], &["write", "/data/b.txt", "via --dir"]);
 
-    assert_eq!(std::fs::read_to_string(tmp.0.join("a.txt")).unwrap(), "via --dir-rw");
+    assert_eq!(
+        std::fs::read_to_string(tmp.0.join("a.txt")).unwrap(),
+        "via --dir-rw"
+    );
     assert_eq!(refused.code, Some(3), "{}", refused.stdout);
     assert!(!tmp.0.join("b.txt").exists());
 }
@@ -242,7 +276,11 @@ fn the_files_environment_reaches_the_workload_and_env_flags_override_it() {
 fn bad_files_exit_2_naming_the_problem() {
     let tmp = TempDir::new("bad");
     let unknown = tmp.0.join("unknown.toml");
-    std::fs::write(&unknown, "[network]\nconnect = []\nconect = [\"127.0.0.1:80\"]\n").unwrap();
+    std::fs::write(
+        &unknown,
+        "[network]\nconnect = []\nconect = [\"127.0.0.1:80\"]\n",
+    )
+    .unwrap();
     let bad_rule = tmp.0.join("bad-rule.toml");
     std::fs::write(&bad_rule, "[network]\nlisten = [\"127.0.0.1:http\"]\n").unwrap();
     let missing = tmp.0.join("missing.toml");

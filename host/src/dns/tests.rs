@@ -213,7 +213,12 @@ fn without_dns_names_are_denied_but_literals_and_fixed_names_answer() {
 
     let denied = fx
         .dns()
-        .getaddrinfo(Some("example.com".into()), Some("80".into()), hints(None, 0), 1)
+        .getaddrinfo(
+            Some("example.com".into()),
+            Some("80".into()),
+            hints(None, 0),
+            1,
+        )
         .unwrap()
         .unwrap_err();
     let reverse = fx

@@ -69,11 +69,17 @@ fn every_key_lands_in_the_policy_or_the_environment() {
     assert_eq!(p.preopens[0].host, std::path::PathBuf::from("./www"));
     assert_eq!(p.preopens[0].guest, "/www");
     assert!(!p.preopens[0].writable);
-    assert_eq!(p.preopens[1].guest, "/tmp/out", "the guest path defaults to the host's");
+    assert_eq!(
+        p.preopens[1].guest, "/tmp/out",
+        "the guest path defaults to the host's"
+    );
     assert!(p.preopens[1].writable);
     assert_eq!(
         file.env,
-        [("B".into(), "x=y".into()), ("TEST_LOOP".into(), "selector".into())]
+        [
+            ("B".into(), "x=y".into()),
+            ("TEST_LOOP".into(), "selector".into())
+        ]
     );
     assert_eq!(file.env_inherit, ["HOME"]);
 }
@@ -156,7 +162,10 @@ fn a_missing_file_names_the_path() {
     let err = PolicyFile::load("/nonexistent/policy.toml").unwrap_err();
 
     assert!(matches!(err, PolicyFileError::Read { .. }));
-    assert!(err.to_string().contains("/nonexistent/policy.toml"), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/policy.toml"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -73,7 +73,8 @@ fn probe(words: &[&str]) -> Result<String> {
             })
         }
         ["write", path, text] => {
-            std::fs::write(path, text).map_err(|err| Error::Runtime(format!("write {path}: {err}")))?;
+            std::fs::write(path, text)
+                .map_err(|err| Error::Runtime(format!("write {path}: {err}")))?;
             Ok(String::new())
         }
         ["read", path] => std::fs::read_to_string(path)
