@@ -299,3 +299,31 @@ fn bad_files_exit_2_naming_the_problem() {
     probe(&["--policy", arg(&missing)], &["env", "X"])
         .assert_host_error(&["cannot read the policy file", arg(&missing)]);
 }
+
+#[test]
+fn process_signal_and_udp_grants_of_the_file_work_and_the_rest_is_denied() {
+    let tmp = TempDir::new("process");
+    let file = tmp.policy(
+        "[process]\nexec = [\"/usr/bin/true\"]\nshell = true\n\
+         [signals]\nallow = [\"SIGUSR1\"]\n\
+         [network]\nudp_bind = [\"127.0.0.1:*\"]\n",
+    );
+    let flags = ["--policy", arg(&file)];
+
+    assert_eq!(
+        probe(&flags, &["exec", "/usr/bin/true"]).assert_ok().stdout,
+        "ok: exit 0"
+    );
+    assert_eq!(
+        probe(&flags, &["shell", "exit 7"]).assert_ok().stdout,
+        "ok: exit 7"
+    );
+    probe(&flags, &["signal", "10"]).assert_ok();
+    probe(&flags, &["udp-bind", "127.0.0.1:0"]).assert_ok();
+
+    probe(&flags, &["exec", "/usr/bin/false"])
+        .assert_denied("policy denies exec of /usr/bin/false");
+    probe(&[], &["shell", "exit 7"]).assert_denied("policy denies the shell");
+    probe(&flags, &["signal", "12"]).assert_denied("policy denies handling signal SIGUSR2");
+    probe(&flags, &["udp-bind", "[::1]:0"]).assert_denied("policy denies udp bind to [::1]:0");
+}

@@ -7,10 +7,18 @@
 //! - `write PATH TEXT`: `std::fs::write` through `wasi:filesystem`
 //! - `read PATH`: `std::fs::read_to_string`, printed
 //! - `env NAME`: the variable's value, or `unset`
+//! - `exec PROGRAM`: `create_subprocess_exec(PROGRAM)`, then its exit code
+//! - `shell CMD`: `create_subprocess_shell(CMD)`, then its exit code
+//! - `signal NUMBER`: `add_signal_handler(NUMBER)` (removed again)
+//! - `udp-bind ADDR`: binds a datagram socket to the socket address ADDR
 //!
 //! Prints `ok[: DETAIL]` and exits 0, or prints the error (a denial reads
 //! `permission denied: policy denies ...`) and exits 3.
 
+use std::net::SocketAddr;
+
+use sandloop::net::{Family, Socket, SocketType};
+use sandloop::subprocess::{SubprocessOptions, create_subprocess_exec, create_subprocess_shell};
 use sandloop::{
     AddrInfoHints, ConnectOptions, Error, Protocol, Result, ServerOptions, get_running_loop, run,
 };
@@ -79,6 +87,44 @@ fn probe(words: &[&str]) -> Result<String> {
         }
         ["read", path] => std::fs::read_to_string(path)
             .map_err(|err| Error::Runtime(format!("read {path}: {err}"))),
+        ["exec", program] => {
+            let program = program.to_string();
+            run(async move {
+                let child =
+                    create_subprocess_exec(&program, [""; 0], SubprocessOptions::default()).await?;
+                Ok::<_, Error>(format!("exit {}", child.wait().await?))
+            })
+        }
+        ["shell", cmd] => {
+            let cmd = cmd.to_string();
+            run(async move {
+                let child = create_subprocess_shell(&cmd, SubprocessOptions::default()).await?;
+                Ok::<_, Error>(format!("exit {}", child.wait().await?))
+            })
+        }
+        ["signal", number] => {
+            let signum: i32 = number
+                .parse()
+                .map_err(|_| Error::Runtime(format!("{number:?} is not a signal number")))?;
+            run(async move {
+                let lp = get_running_loop()?;
+                lp.add_signal_handler(signum, || ())?;
+                lp.remove_signal_handler(signum)?;
+                Ok::<_, Error>(String::new())
+            })
+        }
+        ["udp-bind", addr] => {
+            let addr: SocketAddr = addr
+                .parse()
+                .map_err(|_| Error::Runtime(format!("{addr:?} is not a socket address")))?;
+            let family = if addr.is_ipv4() {
+                Family::Inet
+            } else {
+                Family::Inet6
+            };
+            Socket::new(family, SocketType::Datagram)?.bind(addr)?;
+            Ok(String::new())
+        }
         ["env", name] => Ok(std::env::var(name).unwrap_or_else(|_| "unset".into())),
         _ => Err(Error::Runtime(format!(
             "usage: connect HOST PORT | listen HOST PORT | resolve NAME | write PATH TEXT | read PATH | env NAME (got {words:?})"
