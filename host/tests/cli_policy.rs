@@ -327,3 +327,20 @@ fn process_signal_and_udp_grants_of_the_file_work_and_the_rest_is_denied() {
     probe(&flags, &["signal", "12"]).assert_denied("policy denies handling signal SIGUSR2");
     probe(&flags, &["udp-bind", "[::1]:0"]).assert_denied("policy denies udp bind to [::1]:0");
 }
+
+#[test]
+fn unix_rules_of_the_file_grant_their_paths_and_names_only() {
+    let tmp = TempDir::new("unix");
+    let name = format!("sandloop-policy-{}", std::process::id());
+    let file = tmp.policy(&format!(
+        "[network]\nunix = [{:?}, \"@{name}*\"]\n",
+        format!("{}/", arg(&tmp.0))
+    ));
+    let flags = ["--policy", arg(&file)];
+    let socket = tmp.0.join("app.sock");
+
+    probe(&flags, &["unix-listen", arg(&socket)]).assert_ok();
+    probe(&flags, &["unix-listen", &format!("@{name}-1")]).assert_ok();
+    probe(&flags, &["unix-listen", "@elsewhere"])
+        .assert_denied("policy denies bind to abstract unix name @elsewhere");
+}

@@ -11,6 +11,7 @@
 //! - `shell CMD`: `create_subprocess_shell(CMD)`, then its exit code
 //! - `signal NUMBER`: `add_signal_handler(NUMBER)` (removed again)
 //! - `udp-bind ADDR`: binds a datagram socket to the socket address ADDR
+//! - `unix-listen PATH`: `create_unix_server(PATH)` (a path, or `@name` abstract)
 //!
 //! Prints `ok[: DETAIL]` and exits 0, or prints the error (a denial reads
 //! `permission denied: policy denies ...`) and exits 3.
@@ -20,7 +21,8 @@ use std::net::SocketAddr;
 use sandloop::net::{Family, Socket, SocketType};
 use sandloop::subprocess::{SubprocessOptions, create_subprocess_exec, create_subprocess_shell};
 use sandloop::{
-    AddrInfoHints, ConnectOptions, Error, Protocol, Result, ServerOptions, get_running_loop, run,
+    AddrInfoHints, ConnectOptions, Error, Protocol, Result, ServerOptions, UnixPath,
+    UnixServerOptions, get_running_loop, run,
 };
 
 /// A protocol that ignores everything: the probe only cares whether the call succeeds.
@@ -124,6 +126,20 @@ fn probe(words: &[&str]) -> Result<String> {
             };
             Socket::new(family, SocketType::Datagram)?.bind(addr)?;
             Ok(String::new())
+        }
+        ["unix-listen", path] => {
+            let path = match path.strip_prefix('@') {
+                Some(name) => UnixPath::from([b"\0", name.as_bytes()].concat()),
+                None => UnixPath::from(*path),
+            };
+            run(async move {
+                let lp = get_running_loop()?;
+                let server = lp
+                    .create_unix_server(|| Quiet, path, UnixServerOptions::default())
+                    .await?;
+                server.close();
+                Ok::<_, Error>(String::new())
+            })
         }
         ["env", name] => Ok(std::env::var(name).unwrap_or_else(|_| "unset".into())),
         _ => Err(Error::Runtime(format!(
