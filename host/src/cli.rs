@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+mod limits;
+
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use sandloop_host::{
@@ -110,6 +112,8 @@ struct RunArgs {
     /// `add_signal_handler` for any other signal is denied.
     #[arg(long = "allow-signal", value_name = "SIGNAL", value_parser = sandloop_host::policy::parse_signal)]
     allow_signals: Vec<i32>,
+    #[command(flatten)]
+    limits: limits::LimitArgs,
     /// The component, then the workload's arguments (everything after the component,
     /// with or without a `--` before them).
     #[arg(
@@ -173,6 +177,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         allow_shell: args.allow_shell,
         child_env: args.child_env,
         allow_signals: args.allow_signals,
+        limits: args.limits.limits(),
         ..Policy::default()
     };
     for entry in args.resolve {
@@ -192,6 +197,10 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         ExitStatus::Exited(code) => Ok(code),
         ExitStatus::Trapped(message) => {
             eprintln!("error: workload trapped: {message}");
+            Ok(TRAP_EXIT_CODE)
+        }
+        ExitStatus::Stopped => {
+            eprintln!("error: workload stopped");
             Ok(TRAP_EXIT_CODE)
         }
     }

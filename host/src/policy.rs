@@ -30,12 +30,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 mod exec;
+mod limits;
 mod paths;
 mod preopen;
 mod signals;
 mod unix;
 
 pub use exec::{ExecDenied, ExecRule};
+pub use limits::Limits;
 pub use preopen::Preopen;
 pub use signals::{MAX_SIGNAL, SignalDenied, parse_signal, signal_name};
 pub use unix::{UnixDenied, UnixOperation, UnixRule, UnixTarget};
@@ -75,6 +77,9 @@ pub struct Policy {
     /// Signals (Linux numbers) the workload may handle: deliveries of these to the host
     /// process reach the workload's `add_signal_handler` callbacks.
     pub allow_signals: Vec<i32>,
+    /// How much of the host the workload may use (see [`Limits`]); the default sets no
+    /// limit.
+    pub limits: Limits,
 }
 
 impl Policy {

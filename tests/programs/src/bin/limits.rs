@@ -1,0 +1,97 @@
+//! Guests that push against the host's limits (host/tests/limits.rs runs each under a
+//! policy with the matching limit and checks how the run ends).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use sandloop::net::{Family, Socket, SocketType};
+use test_programs::{cases, io_kind};
+
+cases!(
+    waits_are_not_charged_to_the_callback_limit;
+    checked:
+    allocate_without_bound,
+    spin_in_a_callback,
+    open_sockets_without_bound,
+    wait_forever,
+    spin_forever,
+);
+
+/// Grows a vector of 1 MiB blocks, touching every one, until the host says no.
+fn allocate_without_bound() -> sandloop::Result<()> {
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        blocks.push(black_box(vec![1u8; 1 << 20]));
+        if blocks.len() % 64 == 0 {
+            println!("holding {} MiB", blocks.len());
+        }
+    }
+}
+
+/// Sleeps in the loop (several waits, 300 ms together), then spins in a callback.
+fn spin_in_a_callback() -> sandloop::Result<()> {
+    let lp = sandloop::new_event_loop();
+    lp.run_until_complete(sandloop::sleep(Duration::from_millis(300)))?;
+    println!("slept");
+    lp.call_soon(spin);
+    lp.run_until_complete(sandloop::sleep(Duration::from_secs(30)))?;
+    println!("not reached");
+    lp.close()
+}
+
+/// Blocked in the loop's wait far longer than any callback limit: it is never charged.
+fn waits_are_not_charged_to_the_callback_limit() -> sandloop::Result<()> {
+    let lp = sandloop::new_event_loop();
+    lp.run_until_complete(sandloop::sleep(Duration::from_millis(400)))?;
+    lp.run_until_complete(async {
+        for _ in 0..4 {
+            sandloop::sleep(Duration::from_millis(50)).await?;
+        }
+        Ok::<(), sandloop::Error>(())
+    })?;
+    lp.close()
+}
+
+/// Opens sockets until the host refuses one, then closes them all and exits cleanly.
+fn open_sockets_without_bound() -> sandloop::Result<()> {
+    let mut sockets = Vec::new();
+    let err = loop {
+        match Socket::new(Family::Inet, SocketType::Stream) {
+            Ok(sock) => sockets.push(sock),
+            Err(err) => break err,
+        }
+        assert!(sockets.len() < 100_000, "the host never refused a socket");
+    };
+    println!("opened {}", sockets.len());
+    println!("kind {:?}", io_kind(&err));
+    println!("error {err}");
+    drop(sockets);
+    // Closing them made room again.
+    let again = Socket::new(Family::Inet, SocketType::Stream)?;
+    drop(again);
+    println!("closed");
+    Ok(())
+}
+
+/// A callback that never returns.
+fn spin() {
+    let mut n = 0u64;
+    loop {
+        n = black_box(n.wrapping_add(1));
+    }
+}
+
+/// Waits in the loop for a minute (a stop from outside ends it sooner).
+fn wait_forever() -> sandloop::Result<()> {
+    let lp = sandloop::new_event_loop();
+    println!("waiting");
+    lp.run_until_complete(sandloop::sleep(Duration::from_secs(60)))?;
+    lp.close()
+}
+
+/// Spins without ever returning to a loop (a stop from outside ends it).
+fn spin_forever() -> sandloop::Result<()> {
+    println!("spinning");
+    spin();
+    Ok(())
+}
