@@ -211,3 +211,30 @@ pub(crate) fn check_handles(
         message,
     ))
 }
+
+/// `limit-reached` when the instance already has as many live (not yet reaped) children
+/// as `limits` allow, and logs it for audit. Reaps the children that have exited on the
+/// way, so a child that ended frees its place even if the guest never waited for it.
+pub(crate) fn check_children(
+    table: &mut wasmtime::component::ResourceTable,
+    limits: &Limits,
+    program: &str,
+) -> Result<(), crate::bindings::types::Error> {
+    let Some(limit) = limits.children else {
+        return Ok(());
+    };
+    let live = table
+        .iter_mut()
+        .filter_map(|entry| entry.downcast_mut::<crate::process::Child>())
+        .filter_map(|child| child.exit_status().is_none().then_some(()))
+        .count();
+    if live < limit as usize {
+        return Ok(());
+    }
+    let message = format!("spawn {program}: child limit of {limit} reached");
+    tracing::warn!(target: "sandloop::audit", "{message}");
+    Err(crate::error::error(
+        crate::bindings::types::ErrorKind::LimitReached,
+        message,
+    ))
+}

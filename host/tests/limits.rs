@@ -144,3 +144,26 @@ fn a_stop_from_outside_ends_a_guest_spinning_in_a_callback() {
     assert_eq!(status, ExitStatus::Stopped);
     assert!(took < Duration::from_secs(2), "{took:?}");
 }
+
+#[test]
+fn a_guest_spawning_children_without_bound_gets_limit_reached() {
+    let mut policy = with_limits(Limits {
+        children: Some(3),
+        ..Limits::default()
+    });
+    policy = policy
+        .allow_exec("/usr/bin/sleep")
+        .and_then(|p| p.allow_exec("/usr/bin/true"))
+        .expect("rules");
+    let out = run_case_with_policy("limits", "spawn_children_without_bound", policy);
+    out.assert_ok();
+    assert_eq!(
+        out.lines(),
+        [
+            "spawned 3",
+            "kind Some(QuotaExceeded)",
+            "error spawn /usr/bin/sleep: child limit of 3 reached",
+            "reaped",
+        ]
+    );
+}

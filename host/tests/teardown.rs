@@ -14,7 +14,9 @@ const CYCLES: usize = 1_000;
 const RSS_GROWTH_BOUND: u64 = 64 << 20;
 
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
 }
 
 fn rss_bytes() -> u64 {

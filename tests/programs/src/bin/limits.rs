@@ -5,6 +5,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use sandloop::net::{Family, Socket, SocketType};
+use sandloop::subprocess::{SubprocessOptions, create_subprocess_exec};
 use test_programs::{cases, io_kind};
 
 cases!(
@@ -13,6 +14,7 @@ cases!(
     allocate_without_bound,
     spin_in_a_callback,
     open_sockets_without_bound,
+    spawn_children_without_bound,
     wait_forever,
     spin_forever,
 );
@@ -71,6 +73,39 @@ fn open_sockets_without_bound() -> sandloop::Result<()> {
     drop(again);
     println!("closed");
     Ok(())
+}
+
+/// Spawns `sleep 30` until the host refuses a child, then kills and reaps them all and
+/// spawns once more (the limit counts live children only).
+fn spawn_children_without_bound() -> sandloop::Result<()> {
+    sandloop::run(async {
+        let mut children = Vec::new();
+        let err = loop {
+            match create_subprocess_exec("/usr/bin/sleep", ["30"], SubprocessOptions::default())
+                .await
+            {
+                Ok(child) => children.push(child),
+                Err(err) => break err,
+            }
+            assert!(children.len() < 1_000, "the host never refused a child");
+        };
+        println!("spawned {}", children.len());
+        println!("kind {:?}", io_kind(&err));
+        println!("error {err}");
+        for child in &children {
+            child.kill()?;
+            child.wait().await?;
+        }
+        let again = create_subprocess_exec(
+            "/usr/bin/true",
+            [] as [&str; 0],
+            SubprocessOptions::default(),
+        )
+        .await?;
+        assert_eq!(again.wait().await?, 0);
+        println!("reaped");
+        Ok::<(), sandloop::Error>(())
+    })
 }
 
 /// A callback that never returns.
