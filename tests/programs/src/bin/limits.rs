@@ -16,6 +16,7 @@ cases!(
     open_sockets_without_bound,
     spawn_children_without_bound,
     wait_forever,
+    serve_posts,
     spin_forever,
 );
 
@@ -114,6 +115,18 @@ fn spin() {
     loop {
         n = black_box(n.wrapping_add(1));
     }
+}
+
+/// Prints every `greet` the host posts into the loop; a `quit` post ends the run.
+fn serve_posts() -> sandloop::Result<()> {
+    let lp = sandloop::new_event_loop();
+    lp.add_threadsafe_callback("greet", |payload: Vec<u8>| {
+        println!("hello {}", String::from_utf8_lossy(&payload));
+    });
+    let stopper = lp.clone();
+    lp.add_threadsafe_callback("quit", move |_: Vec<u8>| stopper.stop());
+    lp.run_forever()?;
+    lp.close()
 }
 
 /// Waits in the loop for a minute (a stop from outside ends it sooner).
