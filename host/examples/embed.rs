@@ -12,7 +12,13 @@ use sandloop_host::{ExitStatus, Limits, Policy, RunOptions, Runtime};
 
 fn main() -> anyhow::Result<()> {
     for (name, status, stdout) in run()? {
-        println!("{name}: {status:?}");
+        match status {
+            // The trap's first line is its reason; the wasm backtrace follows.
+            ExitStatus::Trapped(message) => {
+                println!("{name}: trapped: {}", message.lines().next().unwrap_or(""));
+            }
+            status => println!("{name}: {status:?}"),
+        }
         for line in stdout.lines() {
             println!("  | {line}");
         }

@@ -94,6 +94,7 @@ impl State {
     }
 
     fn with(mut builder: WasiCtxBuilder, spec: Arc<WorkerSpec>) -> anyhow::Result<State> {
+        crate::limits::refuse_unsupported(&spec.policy.limits)?;
         let reactor = Reactor::new().context("failed to create the instance's reactor")?;
         let resolver = Resolver::new(reactor.completer());
         let inbox = Inbox::new(reactor.completer());

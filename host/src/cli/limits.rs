@@ -21,7 +21,8 @@ pub(crate) struct LimitArgs {
     #[arg(long = "max-handles", value_name = "N")]
     max_handles: Option<u32>,
     /// The most bytes the host buffers for the workload's writes, over all its streams
-    /// (K, M, G suffixes as for --max-memory).
+    /// (K, M, G suffixes as for --max-memory). Not supported yet: a run with it is
+    /// refused.
     #[arg(long = "max-buffered", value_name = "BYTES", value_parser = Limits::parse_bytes)]
     max_buffered: Option<u64>,
     /// The most live children the workload may have at once; one more spawn is refused.

@@ -5,7 +5,9 @@
 //! runtime itself allows (a wasm32 memory tops out at 4 GiB, the resource table at
 //! wasmtime's default of about a million entries). An embedding serving untrusted code
 //! sets all of them; the `sandloop` CLI sets them with `--max-memory`,
-//! `--max-callback-time`, `--max-handles`, `--max-buffered` and `--max-children`.
+//! `--max-callback-time`, `--max-handles`, `--max-buffered` and `--max-children`. The
+//! limit on host-buffered bytes is declared but not enforced yet (see
+//! [`Limits::buffered_bytes`]).
 //!
 //! ```
 //! use std::time::Duration;
@@ -43,6 +45,11 @@ pub struct Limits {
     pub handles: Option<u32>,
     /// The most bytes the host buffers for the instance's writes, summed over its
     /// streams.
+    ///
+    /// Not enforced yet: a run whose policy sets it is refused at start ("the limit on
+    /// host-buffered bytes is not supported yet"), so that no one relies on a limit that
+    /// does not hold. Meanwhile the guest's transports pause their protocols at their
+    /// high-water mark (64 KiB by default) from the host's reported counts.
     pub buffered_bytes: Option<u64>,
     /// The most live children the instance may have at once.
     pub children: Option<u32>,
