@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+mod instances;
 mod limits;
 
 use anyhow::{Context as _, bail};
@@ -114,6 +115,12 @@ struct RunArgs {
     allow_signals: Vec<i32>,
     #[command(flatten)]
     limits: limits::LimitArgs,
+    /// Run N copies of the workload, one thread each, under the same policy (each gets
+    /// SANDLOOP_INSTANCE=0..N-1 and SANDLOOP_INSTANCES=N; to share a listening port they
+    /// bind it with reuse_port). The exit status is the first copy's failure, or 0.
+    #[arg(long = "instances", value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    instances: u32,
     /// The component, then the workload's arguments (everything after the component,
     /// with or without a `--` before them).
     #[arg(
@@ -186,14 +193,19 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
 
     let runtime = Runtime::new()?;
     let workload = runtime.load(component.as_ref())?;
-    let output = workload.run(RunOptions {
+    let opts = RunOptions {
         args: guest_args,
         env,
         capture_output: false,
         inherit_stdin: true,
         policy,
-    })?;
-    match output.status {
+    };
+    let status = if args.instances > 1 {
+        instances::run_copies(&workload, opts, args.instances)?
+    } else {
+        workload.run(opts)?.status
+    };
+    match status {
         ExitStatus::Exited(code) => Ok(code),
         ExitStatus::Trapped(message) => {
             eprintln!("error: workload trapped: {message}");

@@ -189,3 +189,47 @@ fn a_limit_the_host_does_not_enforce_yet_refuses_the_run() {
         "{err:#}"
     );
 }
+
+/// `sandloop run --instances 2`: two copies of `http_hello` share one port (each binds it
+/// with reuse_port; both say they serve) and every connection is answered.
+#[test]
+fn instances_share_a_listening_port() {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::process::{Command, Stdio};
+    let port = common::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandloop"))
+        .args(["run", "--instances", "2", "--allow-listen", &addr])
+        .arg(test_programs_artifacts::program("http_hello"))
+        .args(["--", &addr])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the sandloop CLI");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    // Both copies bound the port: neither failed with "address in use".
+    for _ in 0..2 {
+        let mut line = String::new();
+        stdout
+            .read_line(&mut line)
+            .expect("read a copy's first line");
+        assert_eq!(line, format!("Serving on http://{addr}/\n"));
+    }
+    let mut answered = 0;
+    for _ in 0..16 {
+        let mut conn = std::net::TcpStream::connect(&addr).expect("connect");
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0; 4096];
+        while !String::from_utf8_lossy(&answer).contains("Hello, World!") {
+            let n = conn.read(&mut buf).expect("read the answer");
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&buf[..n]);
+        }
+        answered += 1;
+    }
+    assert_eq!(answered, 16);
+    drop(child.kill());
+    drop(child.wait());
+}
