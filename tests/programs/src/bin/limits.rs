@@ -25,7 +25,7 @@ fn allocate_without_bound() -> sandloop::Result<()> {
     let mut blocks: Vec<Vec<u8>> = Vec::new();
     loop {
         blocks.push(black_box(vec![1u8; 1 << 20]));
-        if blocks.len() % 64 == 0 {
+        if blocks.len().is_multiple_of(64) {
             println!("holding {} MiB", blocks.len());
         }
     }
