@@ -5,6 +5,9 @@
 //! cargo example http_hello --allow-listen 127.0.0.1:8080 -- 127.0.0.1:8080
 //! curl http://127.0.0.1:8080/
 //! ```
+//!
+//! Under `sandloop run --instances N` every copy binds the port with `reuse_port`, so the
+//! kernel spreads the connections over the N loops.
 
 use std::net::SocketAddr;
 
@@ -27,7 +30,12 @@ fn main() -> sandloop::Result<()> {
                 HttpProtocol::default,
                 addr.ip().to_string().as_str(),
                 addr.port(),
-                ServerOptions::default(),
+                ServerOptions {
+                    // `--instances N` tells each copy N; copies share the port.
+                    reuse_port: std::env::var("SANDLOOP_INSTANCES")
+                        .is_ok_and(|n| n.parse::<u32>().is_ok_and(|n| n > 1)),
+                    ..ServerOptions::default()
+                },
             )
             .await?;
         for sock in server.sockets() {

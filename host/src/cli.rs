@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+mod instances;
+mod limits;
+
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use sandloop_host::policy::PolicyFile;
@@ -129,6 +132,14 @@ struct RunArgs {
     /// `add_signal_handler` for any other signal is denied.
     #[arg(long = "allow-signal", value_name = "SIGNAL", value_parser = sandloop_host::policy::parse_signal)]
     allow_signals: Vec<i32>,
+    #[command(flatten)]
+    limits: limits::LimitArgs,
+    /// Run N copies of the workload, one thread each, under the same policy (each gets
+    /// SANDLOOP_INSTANCE=0..N-1 and SANDLOOP_INSTANCES=N; to share a listening port they
+    /// bind it with reuse_port). The exit status is the first copy's failure, or 0.
+    #[arg(long = "instances", value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    instances: u32,
     /// The component, then the workload's arguments (everything after the component,
     /// with or without a `--` before them).
     #[arg(
@@ -206,23 +217,40 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     policy.child_env.extend(args.child_env);
     policy.allow_signals.extend(args.allow_signals);
     policy.deny_dns |= args.no_dns;
+    // Each --max-* flag given overrides the file's limit.
+    let flags = args.limits.limits();
+    let limits = &mut policy.limits;
+    limits.memory_bytes = flags.memory_bytes.or(limits.memory_bytes);
+    limits.callback_cpu = flags.callback_cpu.or(limits.callback_cpu);
+    limits.handles = flags.handles.or(limits.handles);
+    limits.buffered_bytes = flags.buffered_bytes.or(limits.buffered_bytes);
+    limits.children = flags.children.or(limits.children);
     for entry in args.resolve {
         policy = policy.resolve_name(entry.name, entry.addrs);
     }
 
     let runtime = Runtime::new()?;
     let workload = runtime.load(component.as_ref())?;
-    let output = workload.run(RunOptions {
+    let opts = RunOptions {
         args: guest_args,
         env,
         capture_output: false,
         inherit_stdin: true,
         policy,
-    })?;
-    match output.status {
+    };
+    let status = if args.instances > 1 {
+        instances::run_copies(&workload, opts, args.instances)?
+    } else {
+        workload.run(opts)?.status
+    };
+    match status {
         ExitStatus::Exited(code) => Ok(code),
         ExitStatus::Trapped(message) => {
             eprintln!("error: workload trapped: {message}");
+            Ok(TRAP_EXIT_CODE)
+        }
+        ExitStatus::Stopped => {
+            eprintln!("error: workload stopped");
             Ok(TRAP_EXIT_CODE)
         }
     }

@@ -106,6 +106,7 @@ mod error;
 pub mod executor;
 pub mod fs;
 pub mod inbox;
+mod limits;
 pub mod net;
 pub mod policy;
 pub mod process;
@@ -120,8 +121,10 @@ pub mod tls;
 mod workload;
 
 pub use inbox::{PostError, Poster};
+pub use limits::StopHandle;
 pub use policy::{
-    AddrRule, Denied, DnsDenied, ExecRule, Policy, Preopen, ResolveOverride, RuleError, UnixRule,
+    AddrRule, Denied, DnsDenied, ExecRule, Limits, Policy, Preopen, ResolveOverride, RuleError,
+    UnixRule,
 };
 pub use reactor::ReactorWaker;
 pub use runtime::{PRECOMPILED_EXTENSION, PoolingOptions, Runtime, RuntimeOptions};

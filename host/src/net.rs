@@ -177,6 +177,11 @@ impl wit::HostSocket for NetView<'_> {
             SocketType::Stream => Type::STREAM,
             SocketType::Datagram => Type::DGRAM,
         };
+        if let Err(err) =
+            crate::limits::check_handles(self.table, &self.policy.limits, "create socket")
+        {
+            return Ok(Err(err));
+        }
         // socket2 sets close-on-exec on every socket it creates.
         let inner = match socket2::Socket::new(domain, ty.nonblocking(), None) {
             Ok(inner) => inner,

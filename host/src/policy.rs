@@ -31,6 +31,7 @@ use std::str::FromStr;
 
 mod exec;
 mod file;
+mod limits;
 mod paths;
 mod preopen;
 mod signals;
@@ -38,6 +39,7 @@ mod unix;
 
 pub use exec::{ExecDenied, ExecRule};
 pub use file::{PolicyFile, PolicyFileError};
+pub use limits::Limits;
 pub use preopen::Preopen;
 pub use signals::{MAX_SIGNAL, SignalDenied, parse_signal, signal_name};
 pub use unix::{UnixDenied, UnixOperation, UnixRule, UnixTarget};
@@ -83,6 +85,9 @@ pub struct Policy {
     /// Even when set, literal IP addresses, lookups of a port alone and the names in
     /// [`resolve`](Policy::resolve) still answer: none of them asks a resolver.
     pub deny_dns: bool,
+    /// How much of the host the workload may use (see [`Limits`]); the default sets no
+    /// limit.
+    pub limits: Limits,
 }
 
 impl Policy {

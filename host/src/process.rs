@@ -69,6 +69,12 @@ impl ProcessView<'_> {
             Some(cwd) => format!("{} (in {cwd})", program.display()),
             None => program.display().to_string(),
         };
+        let limits = &self.policy.limits;
+        if let Err(err) = crate::limits::check_children(self.table, limits, &what)
+            .and_then(|()| crate::limits::check_handles(self.table, limits, "spawn"))
+        {
+            return Ok(Err(err));
+        }
         let setup =
             match stdio::Setup::new(self.table, options.stdin, options.stdout, options.stderr) {
                 Ok(Ok(setup)) => setup,

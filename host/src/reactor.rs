@@ -233,6 +233,8 @@ pub(crate) struct Reactor {
     queued: Arc<AtomicBool>,
     /// The drained completions, swapped with the queue so neither allocates per wait.
     completed: Vec<u64>,
+    /// The stop flag and the start of the guest's current callback, for the watchdog.
+    pub(crate) watch: crate::limits::Watch,
 }
 
 impl Reactor {
@@ -252,6 +254,7 @@ impl Reactor {
             completions: Arc::new(Mutex::new(Vec::new())),
             queued: Arc::new(AtomicBool::new(false)),
             completed: Vec::new(),
+            watch: crate::limits::Watch::new(),
         })
     }
 
@@ -472,6 +475,9 @@ impl wit::Host for ReactorView<'_> {
         write_data: Vec<u8>,
         timeout_ns: Option<u64>,
     ) -> wasmtime::Result<Batch> {
+        if self.reactor.watch.stopped() {
+            return Err(crate::limits::Stopped.into());
+        }
         let mut batch = Vec::new();
         let reactor = &mut *self.reactor;
         let mut at: usize = 0;
@@ -519,6 +525,9 @@ impl wit::Host for ReactorView<'_> {
             // it) and finished work.
             Err(err) if err.kind() == io::ErrorKind::Interrupted => reactor.events.clear(),
             Err(err) => return Err(wasmtime::Error::from(err).context("reactor wait failed")),
+        }
+        if reactor.watch.stopped() {
+            return Err(crate::limits::Stopped.into());
         }
         batch.reserve(reactor.events.iter().count());
         // The bytes read for the batch's streams, and what the batch may still carry.
@@ -589,6 +598,8 @@ impl wit::Host for ReactorView<'_> {
             }
         }
         reactor.drain_completions(&mut batch);
+        // The guest's next callback starts now: the watchdog charges it from here.
+        reactor.watch.callback_since = std::time::Instant::now();
         Ok(Batch {
             events: batch,
             data,

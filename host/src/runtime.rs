@@ -163,6 +163,8 @@ impl Runtime {
         config
             .wasm_component_model(true)
             .concurrency_support(false)
+            // The watchdog of callback time limits and stops (see `limits`).
+            .epoch_interruption(true)
             .wasm_backtrace_details(WasmBacktraceDetails::Enable)
             .cranelift_opt_level(OptLevel::Speed);
         if let Some(pooling) = &options.pooling {
@@ -205,6 +207,7 @@ impl Runtime {
                 "failed to create the wasmtime engine"
             },
         )?;
+        crate::limits::start_ticker(&engine).context("failed to start the epoch ticker")?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(anyhow::Error::from)

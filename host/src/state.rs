@@ -18,6 +18,7 @@ use crate::dns::{DnsView, Resolver};
 use crate::executor::{Executor, ExecutorView, WorkerPre, WorkerSpec, runners};
 use crate::fs::{FsView, StdioAccess};
 use crate::inbox::{Inbox, Poster};
+use crate::limits::{MemoryLimiter, StopHandle, Watch};
 use crate::net::NetView;
 use crate::policy::Policy;
 use crate::process::ProcessView;
@@ -40,6 +41,8 @@ pub(crate) struct State {
     inbox: Inbox,
     /// Which of the workload's stdio `fs` hands out as pipes (none for executor workers).
     stdio: StdioAccess,
+    /// Caps the instance's linear memory at the policy's limit.
+    pub(crate) limiter: MemoryLimiter,
 }
 
 impl State {
@@ -91,6 +94,7 @@ impl State {
     }
 
     fn with(mut builder: WasiCtxBuilder, spec: Arc<WorkerSpec>) -> anyhow::Result<State> {
+        crate::limits::refuse_unsupported(&spec.policy.limits)?;
         let reactor = Reactor::new().context("failed to create the instance's reactor")?;
         let resolver = Resolver::new(reactor.completer());
         let inbox = Inbox::new(reactor.completer());
@@ -110,21 +114,40 @@ impl State {
             }
         }
         let executor = Executor::new(reactor.completer(), runners(spec));
+        let limiter = MemoryLimiter::new(&policy.limits);
+        let mut table = ResourceTable::new();
+        crate::limits::limit_table(&mut table, &policy.limits);
         Ok(State {
             wasi: builder.build(),
-            table: ResourceTable::new(),
+            table,
             reactor,
             policy,
             resolver,
             executor,
             inbox,
             stdio: StdioAccess::default(),
+            limiter,
         })
     }
 
     /// A handle that posts into this instance's inbox.
     pub(crate) fn poster(&self) -> Poster {
         self.inbox.poster()
+    }
+
+    /// The stop flag and callback clock the watchdog reads.
+    pub(crate) fn watch(&self) -> &Watch {
+        &self.reactor.watch
+    }
+
+    /// A handle that stops this instance from any thread.
+    pub(crate) fn stop_handle(&self) -> StopHandle {
+        self.reactor.watch.handle(self.reactor.waker())
+    }
+
+    /// The workload's limits.
+    pub(crate) fn limits(&self) -> &crate::policy::Limits {
+        &self.policy.limits
     }
 
     /// The waker of this instance's reactor.

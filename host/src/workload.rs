@@ -10,6 +10,7 @@ use wasmtime_wasi::p2::bindings::sync::CommandPre;
 
 use crate::executor::WorkerPre;
 use crate::inbox::Poster;
+use crate::limits::StopHandle;
 use crate::policy::Policy;
 use crate::reactor::ReactorWaker;
 use crate::state::{Capture, State};
@@ -72,6 +73,9 @@ pub enum ExitStatus {
     /// reason, then the wasm backtrace with function names and, when the component
     /// carries debug info, file and line.
     Trapped(String),
+    /// The run was stopped from outside ([`RunningWorkload::stop`] or a
+    /// [`StopHandle`](crate::StopHandle)).
+    Stopped,
 }
 
 impl ExitStatus {
@@ -84,7 +88,7 @@ impl ExitStatus {
     pub fn code(&self) -> Option<i32> {
         match self {
             ExitStatus::Exited(code) => Some(*code),
-            ExitStatus::Trapped(_) => None,
+            ExitStatus::Trapped(_) | ExitStatus::Stopped => None,
         }
     }
 }
@@ -151,6 +155,7 @@ impl Workload {
         let (state, capture) = State::new(&self.name, &opts, self.jobs.clone())?;
         let waker = state.waker();
         let poster = state.poster();
+        let stop = state.stop_handle();
         let workload = self.clone();
         let thread = std::thread::Builder::new()
             .name(format!("sandloop {}", self.name))
@@ -159,6 +164,7 @@ impl Workload {
         Ok(RunningWorkload {
             waker,
             poster,
+            stop,
             thread,
         })
     }
@@ -166,7 +172,10 @@ impl Workload {
     fn run_instance(&self, state: State, capture: Capture) -> anyhow::Result<RunOutput> {
         // Every host log line of the run (audit lines included) names the workload.
         let _span = tracing::info_span!("workload", name = %self.name).entered();
+        let limits = *state.limits();
         let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        crate::limits::arm_watchdog(&mut store, &limits);
         let status = match self.pre.instantiate(&mut store) {
             Ok(command) => match command.wasi_cli_run().call_run(&mut store) {
                 Ok(Ok(())) => ExitStatus::Exited(0),
@@ -198,6 +207,9 @@ fn guest_ending(err: wasmtime::Error) -> ExitStatus {
     if let Some(exit) = err.downcast_ref::<I32Exit>() {
         return ExitStatus::Exited(exit.0);
     }
+    if err.is::<crate::limits::Stopped>() {
+        return ExitStatus::Stopped;
+    }
     ExitStatus::Trapped(trap_message(&err))
 }
 
@@ -215,6 +227,7 @@ pub(crate) fn trap_message(err: &wasmtime::Error) -> String {
 pub struct RunningWorkload {
     waker: ReactorWaker,
     poster: Poster,
+    stop: StopHandle,
     thread: JoinHandle<anyhow::Result<RunOutput>>,
 }
 
@@ -229,6 +242,18 @@ impl RunningWorkload {
     /// or the run has ended.
     pub fn poster(&self) -> Poster {
         self.poster.clone()
+    }
+
+    /// Stops the run from outside (see [`StopHandle::stop`]): [`join`](RunningWorkload::join)
+    /// then returns [`ExitStatus::Stopped`], unless the run had already ended otherwise.
+    pub fn stop(&self) {
+        self.stop.stop();
+    }
+
+    /// A handle that stops the run from any thread, even after this `RunningWorkload`
+    /// was moved into `join`.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
     }
 
     /// Whether the run has ended (then [`join`](RunningWorkload::join) does not block).

@@ -101,6 +101,8 @@ fn instantiate(spec: &Arc<WorkerSpec>, pre: &WorkerPre<State>) -> Result<Live, S
     let state = State::for_worker(spec)
         .map_err(|err| format!("cannot start a worker instance of {}: {err:#}", spec.name))?;
     let mut store = Store::new(pre.engine(), state);
+    store.limiter(|state| &mut state.limiter);
+    crate::limits::disarm(&mut store);
     match pre.instantiate(&mut store) {
         Ok(worker) => Ok(Live { store, worker }),
         Err(err) => Err(format!(

@@ -32,7 +32,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer};
 
-use super::{AddrRule, ExecRule, Policy, Preopen, ResolveOverride, UnixRule, parse_signal};
+use super::{
+    AddrRule, ExecRule, Limits, Policy, Preopen, ResolveOverride, UnixRule, parse_signal,
+};
 
 /// What a policy file gives a run: the [`Policy`], and the environment, which is not
 /// part of the policy but of the run (`RunOptions::env`).
@@ -106,6 +108,7 @@ struct RawFile {
     signals: RawSignals,
     env: RawEnv,
     dirs: Vec<RawDir>,
+    limits: RawLimits,
 }
 
 #[derive(Deserialize)]
@@ -154,6 +157,38 @@ struct RawSignals {
 struct RawEnv {
     set: BTreeMap<String, String>,
     inherit: Vec<String>,
+}
+
+/// `[limits]`: the fields of [`Limits`], each unset unless given.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RawLimits {
+    memory: Option<Bytes>,
+    callback_time_ms: Option<u64>,
+    handles: Option<u32>,
+    buffered: Option<Bytes>,
+    children: Option<u32>,
+}
+
+/// A size: a TOML integer (bytes), or a string with a K, M or G suffix as `--max-memory`
+/// takes it (`"64M"`).
+struct Bytes(u64);
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Bytes, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Number(u64),
+            Text(String),
+        }
+        match Written::deserialize(deserializer)? {
+            Written::Number(n) => Ok(Bytes(n)),
+            Written::Text(text) => Limits::parse_bytes(&text)
+                .map(Bytes)
+                .map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -220,6 +255,7 @@ impl RawFile {
             signals,
             env,
             dirs,
+            limits,
         } = self;
         let mut policy = Policy {
             allow_listen: rules(network.listen),
@@ -232,6 +268,15 @@ impl RawFile {
             child_env: process.child_env,
             allow_signals: signals.allow.into_iter().map(|Signal(n)| n).collect(),
             deny_dns: !network.dns,
+            limits: Limits {
+                memory_bytes: limits.memory.map(|Bytes(n)| n),
+                callback_cpu: limits
+                    .callback_time_ms
+                    .map(std::time::Duration::from_millis),
+                handles: limits.handles,
+                buffered_bytes: limits.buffered.map(|Bytes(n)| n),
+                children: limits.children,
+            },
             ..Policy::default()
         };
         for (name, addrs) in network.resolve {

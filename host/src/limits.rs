@@ -1,0 +1,251 @@
+//! Enforcing a workload's [`Limits`]: the memory limiter, the watchdog that interrupts a
+//! guest spinning in a callback (wasmtime's epoch interruption), the stop requested from
+//! outside, and the counters of handles, children and buffered bytes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmtime::{Engine, EngineWeak, ResourceLimiter, Store, UpdateDeadline};
+
+use crate::policy::Limits;
+use crate::reactor::ReactorWaker;
+use crate::state::State;
+
+/// How often the runtime's ticker advances the engine's epoch: the resolution of the
+/// callback time limit and of a stop's reaction time for a guest that never waits.
+pub(crate) const TICK: Duration = Duration::from_millis(10);
+
+/// An epoch deadline far enough away never to be reached (about 350 years of ticks).
+const NEVER: u64 = 1 << 40;
+
+/// Starts the thread that advances `engine`'s epoch every [`TICK`]. It holds only a weak
+/// reference: it ends at the first tick after the engine (the runtime and every workload
+/// loaded from it) is gone.
+pub(crate) fn start_ticker(engine: &Engine) -> std::io::Result<()> {
+    let weak: EngineWeak = engine.weak();
+    std::thread::Builder::new()
+        .name("sandloop epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => return,
+                }
+            }
+        })
+        .map(drop)
+}
+
+/// Caps one store's linear memories at `limit` bytes; growing past it traps the instance
+/// with a message naming the limit (wasmtime's default is to make `memory.grow` return
+/// -1, after which a Rust guest's allocator aborts with a bare `unreachable`).
+pub(crate) struct MemoryLimiter {
+    limit: Option<u64>,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(limits: &Limits) -> MemoryLimiter {
+        MemoryLimiter {
+            limit: limits.memory_bytes,
+        }
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if let Some(limit) = self.limit
+            && desired as u64 > limit
+        {
+            return Err(wasmtime::format_err!(
+                "memory limit of {limit} bytes exceeded (the guest's memory of {current} bytes \
+                 asked to grow to {desired})"
+            ));
+        }
+        Ok(maximum.is_none_or(|max| desired <= max))
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(maximum.is_none_or(|max| desired <= max))
+    }
+}
+
+/// What the watchdog of one instance reads: whether a stop was requested, and when the
+/// guest last came back from `reactor.wait` (the start of its current callback).
+pub(crate) struct Watch {
+    stop: Arc<AtomicBool>,
+    /// When the guest last left `reactor.wait` (or started).
+    pub(crate) callback_since: Instant,
+}
+
+impl Watch {
+    pub(crate) fn new() -> Watch {
+        Watch {
+            stop: Arc::new(AtomicBool::new(false)),
+            callback_since: Instant::now(),
+        }
+    }
+
+    /// Whether [`StopHandle::stop`] was called for this instance.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// A handle that stops this instance, waking it with `waker`.
+    pub(crate) fn handle(&self, waker: ReactorWaker) -> StopHandle {
+        StopHandle {
+            stop: Arc::clone(&self.stop),
+            waker,
+        }
+    }
+}
+
+/// The error (a trap of the instance) a stopped instance ends with; [`ExitStatus`]
+/// recognises it.
+///
+/// [`ExitStatus`]: crate::ExitStatus
+#[derive(Debug, thiserror::Error)]
+#[error("the workload was stopped from outside")]
+pub(crate) struct Stopped;
+
+/// Stops one running workload from any thread: see [`RunningWorkload::stop_handle`].
+///
+/// [`RunningWorkload::stop_handle`]: crate::RunningWorkload::stop_handle
+#[derive(Clone)]
+pub struct StopHandle {
+    stop: Arc<AtomicBool>,
+    waker: ReactorWaker,
+}
+
+impl StopHandle {
+    /// Asks the instance to stop: a guest blocked in its loop's wait wakes and ends at
+    /// once; a guest running code ends at the runtime's next tick (within about 10 ms).
+    /// The run then ends as [`ExitStatus::Stopped`](crate::ExitStatus::Stopped), and all
+    /// of its resources are released as for any ending. Stopping a run that has ended,
+    /// or stopping twice, does nothing.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        if let Err(err) = self.waker.wake() {
+            // The flag is set: the next tick of a running guest still sees it.
+            tracing::debug!(%err, "stop: waking the reactor failed");
+        }
+    }
+}
+
+/// Arms the watchdog of a workload's store: at every tick of the epoch, the instance
+/// traps if it was stopped, or if its current callback has run past
+/// `limits.callback_cpu`.
+pub(crate) fn arm_watchdog(store: &mut Store<State>, limits: &Limits) {
+    let budget = limits.callback_cpu;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |store| {
+        let watch = store.data().watch();
+        if watch.stopped() {
+            return Err(wasmtime::Error::from(Stopped));
+        }
+        if let Some(budget) = budget
+            && watch.callback_since.elapsed() > budget
+        {
+            return Err(wasmtime::format_err!(
+                "callback ran longer than the limit of {} ms without returning to the loop",
+                budget.as_millis()
+            ));
+        }
+        Ok(UpdateDeadline::Continue(1))
+    });
+}
+
+/// An executor worker's store: never interrupted (its jobs are meant to block; a stop
+/// ends the run, whose drop stops the pools).
+pub(crate) fn disarm(store: &mut Store<State>) {
+    store.set_epoch_deadline(NEVER);
+}
+
+/// Entries the table may hold past the handle limit: room for what WASI makes on its own
+/// (the guest's stdio streams, made on first use) and for calls that make several
+/// resources at once, so that those do not trap a guest that [`check_handles`] already
+/// refused.
+const TABLE_HEADROOM: usize = 16;
+
+/// Applies the handle limit to an instance's resource table. Calls that make a resource
+/// and can fail refuse it with `limit-reached` once the table holds `limit` entries
+/// ([`check_handles`], every host resource of the instance counted, WASI's own streams
+/// included); as a backstop, wasmtime refuses any push past `limit` + [`TABLE_HEADROOM`],
+/// which traps the instance ("resource table has no free keys").
+pub(crate) fn limit_table(table: &mut wasmtime::component::ResourceTable, limits: &Limits) {
+    if let Some(limit) = limits.handles {
+        table.set_max_capacity((limit as usize).saturating_add(TABLE_HEADROOM));
+    }
+}
+
+/// `limit-reached` when the instance already holds as many handles as `limits` allow
+/// (and logs it for audit); counting walks the table, so it is done only where handles
+/// are made.
+pub(crate) fn check_handles(
+    table: &mut wasmtime::component::ResourceTable,
+    limits: &Limits,
+    what: &str,
+) -> Result<(), crate::bindings::types::Error> {
+    let Some(limit) = limits.handles else {
+        return Ok(());
+    };
+    let held = table.iter_mut().count();
+    if held < limit as usize {
+        return Ok(());
+    }
+    let message = format!("{what}: handle limit of {limit} reached");
+    tracing::warn!(target: "sandloop::audit", "{message}");
+    Err(crate::error::error(
+        crate::bindings::types::ErrorKind::LimitReached,
+        message,
+    ))
+}
+
+/// `limit-reached` when the instance already has as many live (not yet reaped) children
+/// as `limits` allow, and logs it for audit. Reaps the children that have exited on the
+/// way, so a child that ended frees its place even if the guest never waited for it.
+pub(crate) fn check_children(
+    table: &mut wasmtime::component::ResourceTable,
+    limits: &Limits,
+    program: &str,
+) -> Result<(), crate::bindings::types::Error> {
+    let Some(limit) = limits.children else {
+        return Ok(());
+    };
+    let live = table
+        .iter_mut()
+        .filter_map(|entry| entry.downcast_mut::<crate::process::Child>())
+        .filter_map(|child| child.exit_status().is_none().then_some(()))
+        .count();
+    if live < limit as usize {
+        return Ok(());
+    }
+    let message = format!("spawn {program}: child limit of {limit} reached");
+    tracing::warn!(target: "sandloop::audit", "{message}");
+    Err(crate::error::error(
+        crate::bindings::types::ErrorKind::LimitReached,
+        message,
+    ))
+}
+
+/// Refuses limits this host does not enforce yet, rather than running as if they held.
+pub(crate) fn refuse_unsupported(limits: &Limits) -> anyhow::Result<()> {
+    if let Some(bytes) = limits.buffered_bytes {
+        anyhow::bail!(
+            "the limit on host-buffered bytes ({bytes}) is not supported yet; remove it from \
+             the policy"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! The workload limits under the real host: guest program tests/programs/src/bin/limits.rs.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{loopback_policy, run_case_with_policy};
+use sandloop_host::{ExitStatus, Limits, Policy, RunOptions, Runtime};
+
+test_programs_artifacts::for_each_quiet_case!("limits", guest_cases);
+
+fn with_limits(limits: Limits) -> Policy {
+    let mut policy = loopback_policy();
+    policy.limits = limits;
+    policy
+}
+
+fn trap_message(status: &ExitStatus) -> &str {
+    match status {
+        ExitStatus::Trapped(message) => message,
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_guest_allocating_without_bound_traps_at_the_memory_limit() {
+    let limit = 32 << 20;
+    let out = run_case_with_policy(
+        "limits",
+        "allocate_without_bound",
+        with_limits(Limits {
+            memory_bytes: Some(limit),
+            ..Limits::default()
+        }),
+    );
+    let message = trap_message(&out.status);
+    assert!(
+        message.starts_with(&format!("memory limit of {limit} bytes exceeded")),
+        "{message}"
+    );
+    // It got some way before the limit, and never far past it.
+    assert!(!out.stdout.contains("holding 64 MiB"), "{}", out.stdout);
+    // The host is fine: the next workload runs.
+    run_case_with_policy(
+        "limits",
+        "waits_are_not_charged_to_the_callback_limit",
+        loopback_policy(),
+    )
+    .assert_ok();
+}
+
+#[test]
+fn a_guest_spinning_in_a_callback_traps_at_the_callback_limit() {
+    let started = Instant::now();
+    let out = run_case_with_policy(
+        "limits",
+        "spin_in_a_callback",
+        with_limits(Limits {
+            callback_cpu: Some(Duration::from_millis(100)),
+            ..Limits::default()
+        }),
+    );
+    let message = trap_message(&out.status);
+    assert!(
+        message.starts_with("callback ran longer than the limit of 100 ms"),
+        "{message}"
+    );
+    // The 300 ms it slept in the loop's wait were not charged.
+    assert_eq!(out.stdout, "slept\n");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn time_blocked_in_the_loop_is_never_charged() {
+    run_case_with_policy(
+        "limits",
+        "waits_are_not_charged_to_the_callback_limit",
+        with_limits(Limits {
+            callback_cpu: Some(Duration::from_millis(50)),
+            ..Limits::default()
+        }),
+    )
+    .assert_ok();
+}
+
+#[test]
+fn a_guest_opening_handles_without_bound_gets_limit_reached() {
+    let out = run_case_with_policy(
+        "limits",
+        "open_sockets_without_bound",
+        with_limits(Limits {
+            handles: Some(40),
+            ..Limits::default()
+        }),
+    );
+    out.assert_ok();
+    let lines = out.lines();
+    let opened: usize = lines[0]
+        .strip_prefix("opened ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    // WASI's own resources hold a few of the 40.
+    assert!((30..=40).contains(&opened), "{lines:?}");
+    assert_eq!(lines[1], "kind Some(QuotaExceeded)");
+    assert!(
+        lines[2].contains("create socket: handle limit of 40 reached"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[3], "closed");
+}
+
+/// Starts `case` on its own thread, stops it from outside after `after`, and returns how
+/// it ended and how long the stop took.
+fn stop_after(case: &str, after: Duration) -> (ExitStatus, Duration) {
+    let runtime = Runtime::new().expect("runtime");
+    let workload = runtime
+        .load(test_programs_artifacts::program("limits"))
+        .expect("load");
+    let running = workload
+        .start(RunOptions {
+            args: vec![case.into()],
+            capture_output: true,
+            ..Default::default()
+        })
+        .expect("start");
+    std::thread::sleep(after);
+    assert!(!running.is_finished(), "{case} ended by itself");
+    let stopped_at = Instant::now();
+    running.stop();
+    let out = running.join().expect("join");
+    (out.status, stopped_at.elapsed())
+}
+
+#[test]
+fn a_stop_from_outside_ends_a_guest_waiting_in_its_loop() {
+    let (status, took) = stop_after("wait_forever", Duration::from_millis(300));
+    assert_eq!(status, ExitStatus::Stopped);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+#[test]
+fn a_stop_from_outside_ends_a_guest_spinning_in_a_callback() {
+    let (status, took) = stop_after("spin_forever", Duration::from_millis(300));
+    assert_eq!(status, ExitStatus::Stopped);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+#[test]
+fn a_guest_spawning_children_without_bound_gets_limit_reached() {
+    let mut policy = with_limits(Limits {
+        children: Some(3),
+        ..Limits::default()
+    });
+    policy = policy
+        .allow_exec("/usr/bin/sleep")
+        .and_then(|p| p.allow_exec("/usr/bin/true"))
+        .expect("rules");
+    let out = run_case_with_policy("limits", "spawn_children_without_bound", policy);
+    out.assert_ok();
+    assert_eq!(
+        out.lines(),
+        [
+            "spawned 3",
+            "kind Some(QuotaExceeded)",
+            "error spawn /usr/bin/sleep: child limit of 3 reached",
+            "reaped",
+        ]
+    );
+}
+
+#[test]
+fn a_limit_the_host_does_not_enforce_yet_refuses_the_run() {
+    let runtime = Runtime::new().expect("runtime");
+    let workload = runtime
+        .load(test_programs_artifacts::program("limits"))
+        .expect("load");
+    let mut policy = Policy::new();
+    policy.limits.buffered_bytes = Some(1 << 20);
+    let err = workload
+        .run(RunOptions {
+            args: vec!["waits_are_not_charged_to_the_callback_limit".into()],
+            capture_output: true,
+            policy,
+            ..Default::default()
+        })
+        .expect_err("an unsupported limit must not be ignored");
+    assert!(
+        format!("{err:#}").contains("host-buffered bytes (1048576) is not supported yet"),
+        "{err:#}"
+    );
+}
+
+/// `sandloop run --instances 2`: two copies of `http_hello` share one port (each binds it
+/// with reuse_port; both say they serve) and every connection is answered.
+#[test]
+fn instances_share_a_listening_port() {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::process::{Command, Stdio};
+    let port = common::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandloop"))
+        .args(["run", "--instances", "2", "--allow-listen", &addr])
+        .arg(test_programs_artifacts::program("http_hello"))
+        .args(["--", &addr])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the sandloop CLI");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    // Both copies bound the port: neither failed with "address in use".
+    for _ in 0..2 {
+        let mut line = String::new();
+        stdout
+            .read_line(&mut line)
+            .expect("read a copy's first line");
+        assert_eq!(line, format!("Serving on http://{addr}/\n"));
+    }
+    let mut answered = 0;
+    for _ in 0..16 {
+        let mut conn = std::net::TcpStream::connect(&addr).expect("connect");
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0; 4096];
+        while !String::from_utf8_lossy(&answer).contains("Hello, World!") {
+            let n = conn.read(&mut buf).expect("read the answer");
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&buf[..n]);
+        }
+        answered += 1;
+    }
+    assert_eq!(answered, 16);
+    drop(child.kill());
+    drop(child.wait());
+}
