@@ -344,3 +344,33 @@ fn unix_rules_of_the_file_grant_their_paths_and_names_only() {
     probe(&flags, &["unix-listen", "@elsewhere"])
         .assert_denied("policy denies bind to abstract unix name @elsewhere");
 }
+
+#[test]
+fn limits_of_the_file_hold_and_a_flag_replaces_one() {
+    let dir = TempDir::new("limits");
+    let policy = dir.policy("[limits]\nmemory = \"16M\"\ncallback_time_ms = 60000\n");
+    let run = |flags: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sandloop"))
+            .arg("run")
+            .args(flags)
+            .arg(program("limits"))
+            .args(["--", "allocate_without_bound"])
+            .env("SANDLOOP_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run sandloop")
+    };
+    let out = run(&["--policy", arg(&policy)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("memory limit of {} bytes exceeded", 16 << 20)),
+        "{stderr}"
+    );
+    let out = run(&["--policy", arg(&policy), "--max-memory", "32M"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("memory limit of {} bytes exceeded", 32 << 20)),
+        "{stderr}"
+    );
+}

@@ -32,9 +32,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer};
 
-use super::{
-    AddrRule, ExecRule, Limits, Policy, Preopen, ResolveOverride, UnixRule, parse_signal,
-};
+use super::{AddrRule, ExecRule, Limits, Policy, Preopen, ResolveOverride, UnixRule, parse_signal};
 
 /// What a policy file gives a run: the [`Policy`], and the environment, which is not
 /// part of the policy but of the run (`RunOptions::env`).

@@ -200,3 +200,28 @@ fn the_documented_example_parses() {
     assert!(file.policy.preopens[1].writable);
     assert_eq!(file.env_inherit, ["HOME", "TZ"]);
 }
+
+#[test]
+fn limits_take_sizes_as_numbers_or_with_a_suffix() {
+    let file = PolicyFile::parse(
+        "[limits]\nmemory = \"64M\"\ncallback_time_ms = 250\nhandles = 100\nbuffered = 4096\nchildren = 3\n",
+    )
+    .unwrap();
+    let limits = file.policy.limits;
+    assert_eq!(limits.memory_bytes, Some(64 << 20));
+    assert_eq!(
+        limits.callback_cpu,
+        Some(std::time::Duration::from_millis(250))
+    );
+    assert_eq!(limits.handles, Some(100));
+    assert_eq!(limits.buffered_bytes, Some(4096));
+    assert_eq!(limits.children, Some(3));
+    assert_eq!(
+        PolicyFile::parse("").unwrap().policy.limits,
+        crate::policy::Limits::default()
+    );
+    let err = invalid("[limits]\nmemory = \"lots\"\n");
+    assert!(err.contains("lots"), "{err}");
+    let err = invalid("[limits]\nstack = 1\n");
+    assert!(err.contains("stack"), "{err}");
+}
