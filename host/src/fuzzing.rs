@@ -562,3 +562,38 @@ fn interest_of(bits: u8) -> Interest {
     }
     interest
 }
+
+#[cfg(test)]
+mod tests {
+    use arbitrary::{Arbitrary as _, Unstructured};
+
+    use super::{Driver, Op};
+
+    /// The fuzz target's loop without libFuzzer's guidance: inputs from a fixed
+    /// pseudo-random stream, decoded and run as `host_calls` runs them. Runs in the
+    /// host's unit tests with `--features fuzzing`; a panic here is a finding too.
+    #[test]
+    fn random_call_sequences_never_panic_the_host() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut bytes = vec![0u8; 4096];
+        let runs: usize = std::env::var("SANDLOOP_FUZZ_RUNS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(300);
+        for _ in 0..runs {
+            for b in bytes.iter_mut() {
+                // xorshift64*
+                state ^= state >> 12;
+                state ^= state << 25;
+                state ^= state >> 27;
+                *b = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8;
+            }
+            let len = 16 + (state as usize % (bytes.len() - 16));
+            let mut input = Unstructured::new(&bytes[..len]);
+            let Ok(ops) = Vec::<Op>::arbitrary(&mut input) else {
+                continue;
+            };
+            Driver::new().run(&ops);
+        }
+    }
+}
