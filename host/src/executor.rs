@@ -37,7 +37,7 @@ use crate::reactor::Completer;
 use crate::slot::Slot;
 
 pub(crate) use instance::{WorkerSpec, runners};
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use pool::JobRunner;
 pub(crate) use pool::RunnerFactory;
 use pool::{Answer, WorkerPool};

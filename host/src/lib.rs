@@ -105,6 +105,10 @@ pub mod dns;
 mod error;
 pub mod executor;
 pub mod fs;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+#[cfg(test)]
+mod hostile_handles;
 pub mod inbox;
 mod limits;
 pub mod net;
@@ -115,7 +119,9 @@ mod runtime;
 pub mod signal;
 mod slot;
 mod state;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
+// The fuzz driver uses only part of the fixture.
+#[cfg_attr(not(test), allow(dead_code))]
 mod testing;
 pub mod tls;
 mod workload;
