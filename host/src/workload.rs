@@ -28,6 +28,8 @@ pub struct Workload {
     pre: CommandPre<State>,
     /// The same component pre-linked for its executor jobs, if it exports them.
     jobs: Option<WorkerPre<State>>,
+    /// Compiled with epoch checks: a callback time limit can hold.
+    interruptible: bool,
 }
 
 /// How to run a workload once.
@@ -111,13 +113,29 @@ impl Workload {
         engine: Engine,
         pre: CommandPre<State>,
         jobs: Option<WorkerPre<State>>,
+        interruptible: bool,
     ) -> Workload {
         Workload {
             name: name.into(),
             engine,
             pre,
             jobs,
+            interruptible,
         }
+    }
+
+    /// A callback time limit needs the epoch checks the runtime may have left out.
+    fn check_limits(&self, opts: &RunOptions) -> anyhow::Result<()> {
+        if let Some(limit) = opts.policy.limits.callback_cpu
+            && !self.interruptible
+        {
+            anyhow::bail!(
+                "a callback time limit ({} ms) needs a runtime built with \
+                 `RuntimeOptions::interruptible`",
+                limit.as_millis()
+            );
+        }
+        Ok(())
     }
 
     /// The workload's name (`argv[0]` of its runs): the component's file stem.
@@ -140,6 +158,7 @@ impl Workload {
     /// # Ok::<(), anyhow::Error>(())
     /// ```
     pub fn run(&self, opts: RunOptions) -> anyhow::Result<RunOutput> {
+        self.check_limits(&opts)?;
         let (state, capture) = State::new(&self.name, &opts, self.jobs.clone())?;
         self.run_instance(state, capture)
     }
@@ -152,6 +171,7 @@ impl Workload {
     /// This is how an embedding posts into a loop: [`run`](Workload::run) holds the
     /// calling thread until the guest ends, so it offers no poster.
     pub fn start(&self, opts: RunOptions) -> anyhow::Result<RunningWorkload> {
+        self.check_limits(&opts)?;
         let (state, capture) = State::new(&self.name, &opts, self.jobs.clone())?;
         let waker = state.waker();
         let poster = state.poster();

@@ -233,3 +233,38 @@ fn instances_share_a_listening_port() {
     drop(child.kill());
     drop(child.wait());
 }
+
+#[test]
+fn a_runtime_without_epoch_checks_refuses_a_callback_limit_and_runs_the_rest() {
+    let runtime = Runtime::with_options(sandloop_host::RuntimeOptions {
+        interruptible: false,
+        ..Default::default()
+    })
+    .expect("runtime");
+    let workload = runtime
+        .load(test_programs_artifacts::program("limits"))
+        .expect("load");
+    let opts = |limits: Limits| RunOptions {
+        args: vec!["waits_are_not_charged_to_the_callback_limit".into()],
+        capture_output: true,
+        policy: with_limits(limits),
+        ..Default::default()
+    };
+    let err = workload
+        .run(opts(Limits {
+            callback_cpu: Some(Duration::from_millis(100)),
+            ..Limits::default()
+        }))
+        .expect_err("a callback limit cannot hold without epoch checks");
+    assert!(
+        format!("{err:#}").contains("needs a runtime built with `RuntimeOptions::interruptible`"),
+        "{err:#}"
+    );
+    let out = workload.run(opts(Limits::default())).expect("run");
+    assert_eq!(
+        out.status,
+        ExitStatus::Exited(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

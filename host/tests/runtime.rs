@@ -135,6 +135,7 @@ fn a_pooled_runtime_runs_a_workload_again_and_again_in_its_slots() {
                 keep_resident,
                 ..PoolingOptions::default()
             }),
+            ..RuntimeOptions::default()
         })
         .unwrap();
         let workload = runtime.load(program("hello_world")).unwrap();

@@ -82,6 +82,8 @@ fn run() -> Result<()> {
     let options = |pooling: &Option<PoolingOptions>| RuntimeOptions {
         disk_cache: false,
         pooling: pooling.clone(),
+        // As `sandloop run` without a callback time limit.
+        interruptible: false,
     };
     Runtime::with_options(options(&None))?.precompile(wasm, &cwasm)?;
 
