@@ -71,6 +71,11 @@ impl WaterMarks {
         size > self.high.get() && !self.paused.get()
     }
 
+    /// Whether the protocol was told (or is about to be told) to pause.
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.get()
+    }
+
     /// Marks the protocol paused with its `pause_writing` still to be delivered.
     pub(crate) fn pause(&self) {
         self.paused.set(true);

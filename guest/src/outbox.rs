@@ -103,6 +103,17 @@ impl Outbox {
 }
 
 impl Taken {
+    /// The last `count` bytes `writer` queued (the host refused them), in order.
+    pub(crate) fn tail_of(&self, writer: &Rc<TransportInner>, count: usize) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for (w, _, run) in self.each() {
+            if Rc::ptr_eq(w, writer) {
+                bytes.extend_from_slice(run);
+            }
+        }
+        bytes.split_off(bytes.len().saturating_sub(count))
+    }
+
     /// Each run of writes with its writer and its bytes, in order.
     pub(crate) fn each(&self) -> impl Iterator<Item = (&Rc<TransportInner>, &StreamWrite, &[u8])> {
         let mut at = 0;

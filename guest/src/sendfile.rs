@@ -233,8 +233,14 @@ async fn sendfile_native(
     offset: u64,
     count: Option<u64>,
 ) -> (u64, Result<()>) {
-    // Queued small writes go to the host first: they were written before the file.
+    // Queued small writes go to the host first: they were written before the file. So do
+    // bytes the host refused (its limit on buffered bytes), once it has room for them.
     inner.pending_writes(true);
+    while inner.refused_len() > 0 {
+        if let Err(err) = inner.write_progress().await {
+            return (0, Err(err));
+        }
+    }
     let queued = inner.with_io(|io| io.send_file(file, offset, count.unwrap_or(u64::MAX)));
     let (count, mut left) = match queued {
         Ok((count, buffered)) => {

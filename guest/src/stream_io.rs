@@ -23,7 +23,7 @@ use crate::net::{Address, SockOpt, SockOptName};
 use crate::sys::Event;
 use crate::sys::files::HostFile;
 use crate::sys::fs::HostPipe;
-use crate::sys::net::{HostSocket, HostSource, HostStream, Progress};
+use crate::sys::net::{HostSocket, HostSource, HostStream, Progress, Written};
 use endpoint::Endpoint;
 
 /// The most read for one stream per event (asyncio reads 256 KiB at a time).
@@ -140,11 +140,15 @@ impl StreamIo {
     }
 
     /// Sends what the kernel takes now and buffers the rest (in the host in completion
-    /// mode, here in readiness mode); returns the bytes buffered afterwards.
-    pub(crate) fn write(&mut self, data: &[u8]) -> Result<u64> {
+    /// mode, here in readiness mode): says how much was taken (all of it but under the
+    /// host's limit on buffered bytes) and how much is buffered afterwards.
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<Written> {
         match self {
             StreamIo::Completion(s) => s.write(data),
-            StreamIo::Readiness(s) => s.write(data),
+            StreamIo::Readiness(s) => s.write(data).map(|buffered| Written {
+                taken: data.len(),
+                buffered,
+            }),
         }
     }
 

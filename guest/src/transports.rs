@@ -26,6 +26,8 @@ use crate::protocols::Protocol;
 use crate::stream_io::StreamIo;
 use crate::sys::Event;
 
+// Bytes the host refused under its limit on buffered bytes (issue 8).
+mod refused;
 mod tls;
 
 pub(crate) use tls::{HandshakeGuard, TlsState};
@@ -90,6 +92,11 @@ pub(crate) struct TransportInner {
     buffered: Cell<usize>,
     /// The bytes in the loop's outbox, not yet handed to the host.
     queued: Cell<usize>,
+    /// Bytes the host refused (its limit on buffered bytes), kept to be written again when
+    /// it has room, and everything written after them meanwhile (`refused.rs`).
+    refused: RefCell<Vec<u8>>,
+    /// A `write_eof` (or a TLS close) waits for `refused` to be taken.
+    eof_after_refused: Cell<bool>,
     sockname: Option<Address>,
     peername: Option<Address>,
     /// The pipe end of a pipe transport; `None` for a socket's.
@@ -220,6 +227,8 @@ impl Transport {
             water: WaterMarks::default(),
             buffered: Cell::new(0),
             queued: Cell::new(0),
+            refused: RefCell::new(Vec::new()),
+            eof_after_refused: Cell::new(false),
             sockname,
             peername,
             pipe,
@@ -305,14 +314,8 @@ impl Transport {
             return;
         }
         inner.flush_queued();
-        let result = match &mut *inner.io.borrow_mut() {
-            Some(io) => io.write_eof(),
-            None => Ok(()),
-        };
-        if let Err(err) = result {
-            let lp = inner.lp.clone();
-            let me = self.inner.clone();
-            lp.call_soon(move || me.fatal_error(err, "Fatal error on write_eof"));
+        if !inner.defer_eof_for_refused() {
+            inner.shutdown_write_side();
         }
     }
 
@@ -468,6 +471,11 @@ impl TransportInner {
         self.protocol.borrow().clone()
     }
 
+    /// Whether `token` names this transport's events (the loop's key for it).
+    pub(crate) fn has_key(&self, token: u64) -> bool {
+        self.key.get().is_some_and(|key| key as u64 == token)
+    }
+
     /// Whether the host buffers this transport's writes and counts them in each event
     /// (completion mode); in readiness mode the stream's own buffer is counted instead.
     fn host_reports_buffered(&self) -> bool {
@@ -498,6 +506,7 @@ impl TransportInner {
                 first.readiness.writable |= ev.readiness.writable;
                 first.readiness.hangup |= ev.readiness.hangup;
                 first.write_buffered = ev.write_buffered;
+                first.write_refused = ev.write_refused;
                 if ev.error.is_some() {
                     first.error = ev.error;
                 }
@@ -531,6 +540,10 @@ impl TransportInner {
                 // Readiness mode: `complete` flushed the stream just now and counted what
                 // is left.
                 self.buffered.set(ev.write_buffered as usize);
+            }
+            if ev.write_refused == 0 {
+                // The host has room again (an event that refused bytes says it has not).
+                self.retry_refused();
             }
             self.maybe_resume_protocol();
             self.wake_write_waiters(None);
@@ -597,6 +610,19 @@ impl TransportInner {
         }
     }
 
+    /// Has the stream shut its write side down once what it buffers is sent.
+    fn shutdown_write_side(self: &Rc<Self>) {
+        let result = match &mut *self.io.borrow_mut() {
+            Some(io) => io.write_eof(),
+            None => Ok(()),
+        };
+        if let Err(err) = result {
+            let me = self.clone();
+            self.lp
+                .call_soon(move || me.fatal_error(err, "Fatal error on write_eof"));
+        }
+    }
+
     fn set_host_reading(self: &Rc<Self>, on: bool) {
         let result = match &mut *self.io.borrow_mut() {
             Some(io) => io.set_reading(on),
@@ -629,6 +655,8 @@ impl TransportInner {
             None => return,
         };
         match id {
+            // Bytes the host refused wait: these follow them.
+            _ if self.refused_len() > 0 => self.keep_refused(data),
             Some(id) if data.len() < DIRECT_WRITE_MIN => {
                 self.lp.inner.outbox.borrow_mut().push(self, id, data);
                 self.queued.set(self.queued.get() + data.len());
@@ -643,15 +671,25 @@ impl TransportInner {
         self.maybe_pause_protocol();
     }
 
-    /// Writes `data` now; `from_queue` of its bytes came out of the outbox.
+    /// Writes `data` now (after the bytes the host refused, if any wait); `from_queue` of
+    /// its bytes came out of the outbox.
     pub(crate) fn write_now(self: &Rc<Self>, data: &[u8], from_queue: usize) {
         self.queued.set(self.queued.get() - from_queue);
+        if self.refused_len() > 0 {
+            self.keep_refused(data);
+            return;
+        }
         let result = match &mut *self.io.borrow_mut() {
             Some(io) => io.write(data),
             None => return,
         };
         match result {
-            Ok(buffered) => self.buffered.set(buffered as usize),
+            Ok(written) => {
+                self.buffered.set(written.buffered as usize);
+                if written.taken < data.len() {
+                    self.keep_refused(&data[written.taken..]);
+                }
+            }
             Err(err) => {
                 let me = self.clone();
                 self.lp.call_soon(move || {
@@ -661,10 +699,10 @@ impl TransportInner {
         }
     }
 
-    /// The bytes written and not yet taken by the kernel: buffered by the host, or queued
-    /// for the loop's next wait.
+    /// The bytes written and not yet taken by the kernel: buffered by the host, queued
+    /// for the loop's next wait, or refused by the host and kept.
     fn write_buffer_size(&self) -> usize {
-        self.buffered.get() + self.queued.get()
+        self.buffered.get() + self.queued.get() + self.refused_len()
     }
 
     /// Sends the queued bytes now, where the timing of the bytes shows; as the outbox
@@ -684,13 +722,17 @@ impl TransportInner {
     }
 
     fn maybe_pause_protocol(self: &Rc<Self>) {
-        if !self.water.over_high(self.write_buffer_size()) {
+        // The host refused bytes: it is full, whatever the marks say.
+        let host_full = || self.refused_len() > 0;
+        if self.water.is_paused()
+            || !(host_full() || self.water.over_high(self.write_buffer_size()))
+        {
             return;
         }
         // Past the mark, send the queue now, as asyncio's write would have: the mark is
         // judged on what the kernel did not take.
         self.flush_queued();
-        if !self.water.over_high(self.write_buffer_size()) {
+        if !(host_full() || self.water.over_high(self.write_buffer_size())) {
             return;
         }
         // Never from inside the caller's write: the protocol may be the caller.
@@ -706,7 +748,8 @@ impl TransportInner {
     }
 
     fn maybe_resume_protocol(self: &Rc<Self>) {
-        if self.water.resume(self.write_buffer_size())
+        if self.refused_len() == 0
+            && self.water.resume(self.write_buffer_size())
             && let Some(p) = self.protocol()
         {
             p.borrow_mut().resume_writing();
@@ -725,7 +768,7 @@ impl TransportInner {
         if !self.read_paused.get() {
             self.set_host_reading(false);
         }
-        if self.buffered.get() == 0 && !self.conn_lost.replace(true) {
+        if self.buffered.get() + self.refused_len() == 0 && !self.conn_lost.replace(true) {
             let me = self.clone();
             self.lp.call_soon(move || me.call_connection_lost(None));
         }
@@ -761,6 +804,7 @@ impl TransportInner {
         // Discard what is still buffered: the stream goes now.
         self.io.borrow_mut().take();
         self.buffered.set(0);
+        self.drop_refused();
         let me = self.clone();
         self.lp.call_soon(move || me.call_connection_lost(exc));
     }

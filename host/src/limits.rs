@@ -238,14 +238,3 @@ pub(crate) fn check_children(
         message,
     ))
 }
-
-/// Refuses limits this host does not enforce yet, rather than running as if they held.
-pub(crate) fn refuse_unsupported(limits: &Limits) -> anyhow::Result<()> {
-    if let Some(bytes) = limits.buffered_bytes {
-        anyhow::bail!(
-            "the limit on host-buffered bytes ({bytes}) is not supported yet; remove it from \
-             the policy"
-        );
-    }
-    Ok(())
-}

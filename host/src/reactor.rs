@@ -47,6 +47,7 @@ use wasmtime::component::{HasData, Resource, ResourceTable};
 use crate::bindings::reactor::{self as wit, Batch, ErrorCode, Event, Interest, StreamWrite};
 use crate::net::Stream;
 use crate::net::stream::MAX_BATCH_DATA;
+use crate::net::stream::room::{BufferLimit, Room};
 
 #[cfg(test)]
 mod tests;
@@ -235,6 +236,8 @@ pub(crate) struct Reactor {
     completed: Vec<u64>,
     /// The stop flag and the start of the guest's current callback, for the watchdog.
     pub(crate) watch: crate::limits::Watch,
+    /// The limit on host-buffered bytes, and the streams waiting for room under it.
+    pub(crate) buffers: BufferLimit,
 }
 
 impl Reactor {
@@ -255,7 +258,14 @@ impl Reactor {
             queued: Arc::new(AtomicBool::new(false)),
             completed: Vec::new(),
             watch: crate::limits::Watch::new(),
+            buffers: BufferLimit::default(),
         })
+    }
+
+    /// Puts the instance's streams under a limit of `bytes` buffered in the host
+    /// (`Limits::buffered_bytes`); `None` lifts it.
+    pub(crate) fn limit_buffers(&mut self, bytes: Option<u64>) {
+        self.buffers = BufferLimit::new(bytes);
     }
 
     /// The registry that streams register with.
@@ -347,6 +357,7 @@ fn readiness_event(token: u64, readiness: Interest) -> Event {
         readiness,
         data_len: 0,
         write_buffered: 0,
+        write_refused: 0,
         error: None,
     }
 }
@@ -479,6 +490,11 @@ impl wit::Host for ReactorView<'_> {
             return Err(crate::limits::Stopped.into());
         }
         let mut batch = Vec::new();
+        let mut buffer_room = if writes.is_empty() {
+            Room::UNLIMITED
+        } else {
+            self.reactor.buffers.room(self.table)
+        };
         let reactor = &mut *self.reactor;
         let mut at: usize = 0;
         for write in writes {
@@ -502,9 +518,16 @@ impl wit::Host for ReactorView<'_> {
                         write.id
                     ))
                 })?;
-            batch.extend(stream.batched_write(bytes, reactor.poll.registry()));
-            if stream.write_buffered() > 0 {
+            batch.extend(stream.batched_write(bytes, reactor.poll.registry(), &mut buffer_room));
+            if stream.must_report() {
                 reactor.written.push(write.id);
+            }
+        }
+        for &rep in &reactor.written {
+            if let Ok(stream) = self.table.get(&Resource::<Stream>::new_borrow(rep))
+                && stream.starving(stream.has_refused())
+            {
+                reactor.buffers.starve(rep);
             }
         }
         self.reactor.rearm(self.table);
@@ -512,6 +535,8 @@ impl wit::Host for ReactorView<'_> {
         if self.reactor.has_completions()
             || !batch.is_empty()
             || !self.reactor.held_streams.is_empty()
+            || (self.reactor.buffers.has_starved()
+                && self.reactor.buffers.room(self.table).is_open())
         {
             // Finished work or a failed write is waiting: report it now, with whatever
             // else is ready.
@@ -595,6 +620,22 @@ impl wit::Host for ReactorView<'_> {
         for rep in reactor.written.drain(..) {
             if let Ok(stream) = self.table.get_mut(&Resource::<Stream>::new_borrow(rep)) {
                 batch.extend(stream.buffer_event());
+            }
+        }
+        // Streams that refused bytes with nothing of their own buffered hear of room here.
+        for rep in reactor.buffers.fed(self.table) {
+            let Ok(stream) = self.table.get(&Resource::<Stream>::new_borrow(rep)) else {
+                continue;
+            };
+            let Some(room_event) = stream.room_event() else {
+                continue;
+            };
+            match batch
+                .iter_mut()
+                .find(|event| event.token == room_event.token)
+            {
+                Some(event) => event.readiness |= Interest::WRITABLE,
+                None => batch.push(room_event),
             }
         }
         reactor.drain_completions(&mut batch);

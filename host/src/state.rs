@@ -94,8 +94,8 @@ impl State {
     }
 
     fn with(mut builder: WasiCtxBuilder, spec: Arc<WorkerSpec>) -> anyhow::Result<State> {
-        crate::limits::refuse_unsupported(&spec.policy.limits)?;
-        let reactor = Reactor::new().context("failed to create the instance's reactor")?;
+        let mut reactor = Reactor::new().context("failed to create the instance's reactor")?;
+        reactor.limit_buffers(spec.policy.limits.buffered_bytes);
         let resolver = Resolver::new(reactor.completer());
         let inbox = Inbox::new(reactor.completer());
         let policy = spec.policy.clone();

@@ -39,7 +39,8 @@ impl Fixture {
 
     /// A fixture whose executor's workers run jobs with runners from `runners`.
     pub(crate) fn with_runners(policy: Policy, runners: RunnerFactory) -> Fixture {
-        let reactor = Reactor::new().expect("create reactor");
+        let mut reactor = Reactor::new().expect("create reactor");
+        reactor.limit_buffers(policy.limits.buffered_bytes);
         let resolver = Resolver::new(reactor.completer());
         let executor = Executor::new(reactor.completer(), runners);
         let inbox = Inbox::new(reactor.completer());
@@ -191,6 +192,7 @@ pub(crate) struct Event {
     pub(crate) readiness: Interest,
     pub(crate) data: Vec<u8>,
     pub(crate) write_buffered: u64,
+    pub(crate) write_refused: u64,
     pub(crate) error: Option<Error>,
 }
 
@@ -210,6 +212,7 @@ impl Event {
                     readiness: e.readiness,
                     data,
                     write_buffered: e.write_buffered,
+                    write_refused: e.write_refused,
                     error: e.error,
                 }
             })

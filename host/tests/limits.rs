@@ -168,28 +168,6 @@ fn a_guest_spawning_children_without_bound_gets_limit_reached() {
     );
 }
 
-#[test]
-fn a_limit_the_host_does_not_enforce_yet_refuses_the_run() {
-    let runtime = Runtime::new().expect("runtime");
-    let workload = runtime
-        .load(test_programs_artifacts::program("limits"))
-        .expect("load");
-    let mut policy = Policy::new();
-    policy.limits.buffered_bytes = Some(1 << 20);
-    let err = workload
-        .run(RunOptions {
-            args: vec!["waits_are_not_charged_to_the_callback_limit".into()],
-            capture_output: true,
-            policy,
-            ..Default::default()
-        })
-        .expect_err("an unsupported limit must not be ignored");
-    assert!(
-        format!("{err:#}").contains("host-buffered bytes (1048576) is not supported yet"),
-        "{err:#}"
-    );
-}
-
 /// `sandloop run --instances 2`: two copies of `http_hello` share one port (each binds it
 /// with reuse_port; both say they serve) and every connection is answered.
 #[test]

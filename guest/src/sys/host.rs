@@ -74,6 +74,7 @@ impl Selector for HostSelector {
                     EventData::default()
                 },
                 write_buffered: ev.write_buffered,
+                write_refused: ev.write_refused,
                 error: ev.error.map(error_from_wit),
             });
             at = end;

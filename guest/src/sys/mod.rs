@@ -54,6 +54,9 @@ pub struct Event {
     pub data: EventData,
     /// Completion mode: the bytes the host still buffers for writing.
     pub write_buffered: u64,
+    /// Completion mode: the last bytes of the wait's writes to the stream that the host
+    /// refused (its limit on buffered bytes): the loop gives them back to the transport.
+    pub write_refused: u64,
     /// Completion mode: the failure that ended the stream.
     pub error: Option<crate::Error>,
 }

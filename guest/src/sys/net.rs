@@ -140,6 +140,16 @@ fn option_name_to_wit(name: SockOptName) -> net::OptionName {
     }
 }
 
+/// What a write to a stream did.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Written {
+    /// The bytes of the write taken (sent, or buffered to be sent): all of them, unless
+    /// the host's limit on buffered bytes was reached; the writer keeps the rest.
+    pub(crate) taken: usize,
+    /// The bytes buffered afterwards, not yet taken by the kernel.
+    pub(crate) buffered: u64,
+}
+
 /// What a non-blocking call did: finished, or has to wait for readiness.
 pub(crate) enum Progress<T> {
     Done(T),
@@ -369,9 +379,13 @@ impl HostStream {
         self.id
     }
 
-    /// Sends or buffers `data`; returns the bytes the host buffers afterwards.
-    pub(crate) fn write(&self, data: &[u8]) -> Result<u64> {
-        wit_result(self.stream.write(data))
+    /// Sends or buffers `data`: what the host took of it (all, unless its limit on
+    /// buffered bytes was reached) and the bytes it buffers afterwards.
+    pub(crate) fn write(&self, data: &[u8]) -> Result<Written> {
+        wit_result(self.stream.write(data)).map(|w| Written {
+            taken: w.taken as usize,
+            buffered: w.buffered,
+        })
     }
 
     /// The bytes the host buffers now (with TLS, the records not yet on the wire too).

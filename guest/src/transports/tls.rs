@@ -263,6 +263,11 @@ impl TransportInner {
             return;
         }
         self.flush_queued();
+        if self.defer_eof_for_refused() {
+            // `close_notify` goes after the bytes the host refused: `retry_refused` comes
+            // back here once they are taken.
+            return;
+        }
         // `close_notify` joins what the host buffers: count it, so that the stream is not
         // dropped before it is on the wire.
         let result = match &mut *self.io.borrow_mut() {

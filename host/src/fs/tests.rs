@@ -167,8 +167,8 @@ fn a_write_stream_over_a_pipe_sends_and_reports_the_reader_closing_with_nothing_
     let (read, write) = fx.pipe_pair();
     let stream = fx.pipe_stream(write);
 
-    let buffered = fx.net().write(borrow(&stream), b"hello".to_vec()).unwrap();
-    assert_eq!(buffered.unwrap(), 0);
+    let written = fx.net().write(borrow(&stream), b"hello".to_vec()).unwrap();
+    assert_eq!(written.unwrap().buffered, 0);
     assert_eq!(fx.read_pipe(&read).unwrap(), b"hello");
     // An open write end with nothing buffered has nothing to report.
     assert!(fx.wait(Some(0)).is_empty());
@@ -191,7 +191,8 @@ fn a_write_stream_over_a_pipe_reports_the_reader_closing_with_bytes_buffered() {
         .net()
         .write(borrow(&stream), vec![1u8; 1 << 20])
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .buffered;
     assert!(buffered > 0, "a pipe takes less than 1 MiB");
     fx.drop_pipe(read);
 
@@ -217,7 +218,8 @@ fn a_write_stream_flushes_what_a_slow_reader_takes() {
         .net()
         .write(borrow(&stream), data.clone())
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .buffered;
     let mut got = Vec::new();
     while got.len() < data.len() {
         if let Ok(bytes) = fx.read_pipe(&read) {

@@ -140,6 +140,8 @@ pub(crate) struct Outgoing {
     queue: VecDeque<Queued>,
     /// The bytes of all entries together.
     len: u64,
+    /// The bytes of the `Bytes` entries: what is in memory.
+    memory: u64,
 }
 
 enum Queued {
@@ -166,6 +168,11 @@ impl Outgoing {
         self.len
     }
 
+    /// The bytes queued in memory (not the file segments).
+    pub(crate) fn memory_len(&self) -> u64 {
+        self.memory
+    }
+
     pub(crate) fn push_file(&mut self, segment: FileSegment) {
         if segment.remaining() > 0 {
             self.len += segment.remaining();
@@ -179,6 +186,7 @@ impl Outgoing {
             return;
         }
         self.len += data.len() as u64;
+        self.memory += data.len() as u64;
         match self.queue.back_mut() {
             Some(Queued::Bytes(bytes)) => bytes.extend_from_slice(data),
             _ => self.queue.push_back(Queued::Bytes(data.to_vec())),
@@ -197,6 +205,7 @@ impl Outgoing {
                         unreachable!("the head was bytes");
                     };
                     self.len -= bytes.len() as u64;
+                    self.memory -= bytes.len() as u64;
                     return Ok(Advance::Bytes(bytes));
                 }
                 Some(Queued::File(segment)) => {
@@ -222,6 +231,7 @@ impl Outgoing {
     pub(crate) fn clear(&mut self) {
         self.queue.clear();
         self.len = 0;
+        self.memory = 0;
     }
 }
 

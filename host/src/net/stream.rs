@@ -37,6 +37,8 @@
 //! coming: the reactor re-arms such a stream before its next wait.
 
 mod endpoint;
+// The limit on host-buffered bytes (issue 8).
+pub(crate) mod room;
 // TLS (issue 7): the rustls layer `tls.start` puts into a stream.
 pub(crate) mod tls;
 
@@ -48,13 +50,14 @@ use wasmtime::component::{Resource, ResourceTable};
 
 use super::sendfile::{Advance, FileSegment, Outgoing};
 use super::{NetView, Socket, options};
-use crate::bindings::net::{HostStream, OptionName, SocketOption};
+use crate::bindings::net::{HostStream, OptionName, SocketOption, Written};
 use crate::bindings::reactor::{Event, Interest};
 use crate::bindings::types::{Address, Error, ErrorKind};
 use crate::error::{error, io_error_untargeted};
 use crate::fs::Pipe;
 use crate::reactor::{self, TokenKind};
 use endpoint::Endpoint;
+use room::Room;
 
 /// The largest read budget of a stream (a larger one is lowered to this).
 pub const MAX_READ_BUDGET: usize = 1 << 20;
@@ -98,8 +101,13 @@ pub struct Stream {
     failure: Option<Error>,
     /// The interest the socket is registered with, `None` when not registered.
     registered: Option<mio::Interest>,
-    /// A write done by `wait` left bytes buffered: the batch must report the count.
+    /// A write done by `wait` left bytes buffered or refused some: the batch must report
+    /// the count.
     report_buffer: bool,
+    /// The bytes of the current batch's writes refused under the limit on host-buffered
+    /// bytes, for the stream's next event; once some were, the batch's later writes to
+    /// the stream are refused whole, so that the guest keeps one run of bytes.
+    refused: u64,
     /// The TLS session once `tls.start` was called (see [`tls`]).
     tls: Option<Box<tls::Session>>,
 }
@@ -164,6 +172,7 @@ impl Stream {
             failure: None,
             registered: None,
             report_buffer: false,
+            refused: 0,
             tls: None,
         }
     }
@@ -178,6 +187,13 @@ impl Stream {
     pub fn write_buffered(&self) -> usize {
         let wire = self.tls.as_ref().map_or(0, |tls| tls.wire_len());
         self.write_buffer.len() + self.outgoing.len() as usize + wire
+    }
+
+    /// The bytes buffered for writing that are in the host's memory: what the limit on
+    /// host-buffered bytes counts (queued file segments are on disk, and do not).
+    pub(crate) fn memory_buffered(&self) -> usize {
+        let wire = self.tls.as_ref().map_or(0, |tls| tls.wire_len());
+        self.write_buffer.len() + self.outgoing.memory_len() as usize + wire
     }
 
     /// Whether anything waits to be sent: buffered bytes or queued file segments.
@@ -382,6 +398,7 @@ impl Stream {
                     Some(_) => unsent as u64,
                     None => self.write_buffered() as u64,
                 },
+                write_refused: std::mem::take(&mut self.refused),
                 error: failure,
             }),
             rearm,
@@ -507,39 +524,66 @@ impl Stream {
         })
     }
 
-    /// `write`: sends at once what the kernel takes, buffers the rest (taking `data` itself
-    /// when the buffer is empty, so buffering costs no second copy).
-    fn write(&mut self, data: Vec<u8>, registry: &mio::Registry) -> Result<u64, Error> {
+    /// `write`: sends at once what the kernel takes and buffers what `room` lets it of the
+    /// rest (taking `data` itself when the buffer is empty, so buffering costs no second
+    /// copy).
+    fn write(
+        &mut self,
+        mut data: Vec<u8>,
+        registry: &mio::Registry,
+        room: &mut Room,
+    ) -> Result<Written, Error> {
         let sent = self.send_now(&data, registry)?;
-        if sent < data.len() {
+        let kept = room.take(data.len() - sent);
+        if kept > 0 {
+            data.truncate(sent + kept);
             if self.outgoing.is_empty() {
                 self.write_buffer.push(data, sent);
             } else {
                 self.outgoing.push_bytes(&data[sent..]);
             }
-            if self.tls.is_some() {
-                self.tls_flush_now(registry)?;
-            }
-            self.watch_writability(registry)?;
         }
-        Ok(self.write_buffered() as u64)
+        self.buffered(sent + kept, kept, registry)
     }
 
     /// `write` of bytes that stay the caller's (a write `wait` does).
-    fn write_slice(&mut self, data: &[u8], registry: &mio::Registry) -> Result<u64, Error> {
+    fn write_slice(
+        &mut self,
+        data: &[u8],
+        registry: &mio::Registry,
+        room: &mut Room,
+    ) -> Result<Written, Error> {
         let sent = self.send_now(data, registry)?;
-        if sent < data.len() {
+        let kept = room.take(data.len() - sent);
+        if kept > 0 {
+            let rest = &data[sent..sent + kept];
             if self.outgoing.is_empty() {
-                self.write_buffer.push_slice(&data[sent..]);
+                self.write_buffer.push_slice(rest);
             } else {
-                self.outgoing.push_bytes(&data[sent..]);
+                self.outgoing.push_bytes(rest);
             }
+        }
+        self.buffered(sent + kept, kept, registry)
+    }
+
+    /// After a write that took `taken` bytes, `kept` of them buffered: has the buffer
+    /// flushed on writability (and, with TLS, sealed now) and says what the write did.
+    fn buffered(
+        &mut self,
+        taken: usize,
+        kept: usize,
+        registry: &mio::Registry,
+    ) -> Result<Written, Error> {
+        if kept > 0 {
             if self.tls.is_some() {
                 self.tls_flush_now(registry)?;
             }
             self.watch_writability(registry)?;
         }
-        Ok(self.write_buffered() as u64)
+        Ok(Written {
+            taken: taken as u64,
+            buffered: self.write_buffered() as u64,
+        })
     }
 
     /// The checks of a write, and the send of as much of `data` as the kernel takes now
@@ -573,13 +617,25 @@ impl Stream {
     }
 
     /// A write queued by the guest and done by `wait`: what `write` does, with the outcome
-    /// reported in the batch. Returns the event of a failure; when bytes stay buffered,
-    /// returns `None` and marks the stream for [`Stream::buffer_event`].
-    pub(crate) fn batched_write(&mut self, data: &[u8], registry: &mio::Registry) -> Option<Event> {
-        match self.write_slice(data, registry) {
-            Ok(0) => None,
-            Ok(_) => {
-                self.report_buffer = true;
+    /// reported in the batch. Returns the event of a failure; when bytes stay buffered or
+    /// were refused, returns `None` and marks the stream for [`Stream::buffer_event`].
+    pub(crate) fn batched_write(
+        &mut self,
+        data: &[u8],
+        registry: &mio::Registry,
+        room: &mut Room,
+    ) -> Option<Event> {
+        if self.refused > 0 {
+            // A write ahead of this one was refused in part: this one goes after it.
+            self.refused += data.len() as u64;
+            return None;
+        }
+        match self.write_slice(data, registry, room) {
+            Ok(written) => {
+                self.refused = data.len() as u64 - written.taken;
+                if written.buffered > 0 || self.refused > 0 {
+                    self.report_buffer = true;
+                }
                 None
             }
             Err(err) => Some(Event {
@@ -587,13 +643,30 @@ impl Stream {
                 readiness: Interest::HANGUP,
                 data_len: 0,
                 write_buffered: self.write_buffered() as u64,
+                write_refused: 0,
                 error: Some(err),
             }),
         }
     }
 
-    /// The event that reports the bytes a batched write left buffered, unless an event
-    /// of this batch already carried the count.
+    /// Whether a batched write left something to report: bytes buffered, or refused.
+    pub(crate) fn must_report(&self) -> bool {
+        self.report_buffer
+    }
+
+    /// Whether the current batch's writes to the stream were refused in part.
+    pub(crate) fn has_refused(&self) -> bool {
+        self.refused > 0
+    }
+
+    /// Whether bytes were refused while the stream buffers nothing, so that no flush of
+    /// its own will announce room: the stream starves (see [`room`]).
+    pub(crate) fn starving(&self, refused: bool) -> bool {
+        refused && self.write_buffered() == 0 && self.failure.is_none()
+    }
+
+    /// The event that reports the bytes a batched write left buffered (or refused), unless
+    /// an event of this batch already carried the count.
     pub(crate) fn buffer_event(&mut self) -> Option<Event> {
         if !std::mem::take(&mut self.report_buffer) {
             return None;
@@ -603,6 +676,20 @@ impl Stream {
             readiness: Interest::WRITABLE,
             data_len: 0,
             write_buffered: self.write_buffered() as u64,
+            write_refused: std::mem::take(&mut self.refused),
+            error: None,
+        })
+    }
+
+    /// The event of a starved stream that has room again: `writable`, with the count;
+    /// `None` once the stream failed (its failure was reported).
+    pub(crate) fn room_event(&self) -> Option<Event> {
+        self.failure.is_none().then(|| Event {
+            token: self.token,
+            readiness: Interest::WRITABLE,
+            data_len: 0,
+            write_buffered: self.write_buffered() as u64,
+            write_refused: 0,
             error: None,
         })
     }
@@ -761,9 +848,20 @@ impl HostStream for NetView<'_> {
         &mut self,
         self_: Resource<Stream>,
         data: Vec<u8>,
-    ) -> wasmtime::Result<Result<u64, Error>> {
+    ) -> wasmtime::Result<Result<Written, Error>> {
+        let len = data.len() as u64;
+        // Checked before the room is measured: a stale handle traps without a walk.
+        self.table.get(&self_)?;
+        let mut room = self.reactor.buffers.room(self.table);
         let registry = self.reactor.registry();
-        Ok(self.table.get_mut(&self_)?.write(data, registry))
+        let stream = self.table.get_mut(&self_)?;
+        let written = stream.write(data, registry, &mut room);
+        if let Ok(w) = &written
+            && stream.starving(w.taken < len)
+        {
+            self.reactor.buffers.starve(stream.rep);
+        }
+        Ok(written)
     }
 
     fn id(&mut self, self_: Resource<Stream>) -> wasmtime::Result<u32> {

@@ -5,9 +5,7 @@
 //! runtime itself allows (a wasm32 memory tops out at 4 GiB, the resource table at
 //! wasmtime's default of about a million entries). An embedding serving untrusted code
 //! sets all of them; the `sandloop` CLI sets them with `--max-memory`,
-//! `--max-callback-time`, `--max-handles`, `--max-buffered` and `--max-children`. The
-//! limit on host-buffered bytes is declared but not enforced yet (see
-//! [`Limits::buffered_bytes`]).
+//! `--max-callback-time`, `--max-handles`, `--max-buffered` and `--max-children`.
 //!
 //! ```
 //! use std::time::Duration;
@@ -43,13 +41,17 @@ pub struct Limits {
     /// The most host resources (sockets, streams, pipes, children, lookups, sources,
     /// subscriptions, TLS contexts, WASI streams...) the instance may hold at once.
     pub handles: Option<u32>,
-    /// The most bytes the host buffers for the instance's writes, summed over its
-    /// streams.
+    /// The most bytes the host keeps in memory for the instance's writes, summed over its
+    /// streams (write buffers and TLS records not yet sent; queued `sendfile` segments
+    /// are on disk and do not count).
     ///
-    /// Not enforced yet: a run whose policy sets it is refused at start ("the limit on
-    /// host-buffered bytes is not supported yet"), so that no one relies on a limit that
-    /// does not hold. Meanwhile the guest's transports pause their protocols at their
-    /// high-water mark (64 KiB by default) from the host's reported counts.
+    /// A write sends what the kernel takes and buffers only what fits; the guest keeps
+    /// the rest in its own memory, and its transport pauses the protocol's writing
+    /// (`pause_writing`) until the host has room, whatever the transport's high-water
+    /// mark. A peer that never reads thus costs the host at most this much, plus what the
+    /// kernel's socket buffers hold. Without it, the guest's flow control alone (64 KiB
+    /// high-water mark by default) bounds what a well-behaved workload buffers; a
+    /// workload that ignores it can make the host buffer without end.
     pub buffered_bytes: Option<u64>,
     /// The most live children the instance may have at once.
     pub children: Option<u32>,

@@ -165,6 +165,7 @@ impl Fixture {
             .write(borrow(stream), data.to_vec())
             .expect("no trap")
             .expect("write")
+            .buffered
     }
 
     /// Waits, adding what the events say to `pair.seen`, until `done` holds (at most 2000

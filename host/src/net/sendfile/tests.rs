@@ -106,7 +106,8 @@ fn a_file_segment_goes_between_the_writes_around_it() {
     );
     let buffered = HostStream::write(&mut fx.net(), borrow(&stream), b"tail".to_vec())
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .buffered;
     assert_eq!(buffered, 50_004, "the write after the file waits behind it");
     fx.flush_all();
 

@@ -28,21 +28,36 @@ impl Fixture {
 
     /// A stream over the accepted end of a loopback TCP connection, and the client end.
     fn tcp_stream(&mut self, read_budget: u32) -> (Resource<Stream>, TcpStream) {
+        self.tcp_stream_as(TOKEN, read_budget)
+    }
+
+    /// [`Fixture::tcp_stream`] with its events under `token`.
+    fn tcp_stream_as(&mut self, token: u64, read_budget: u32) -> (Resource<Stream>, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (ours, _) = listener.accept().unwrap();
         ours.set_nonblocking(true).unwrap();
-        let stream = self.open(OwnedFd::from(ours), AddressFamily::Ipv4, read_budget);
+        let stream = self.open_as(token, OwnedFd::from(ours), AddressFamily::Ipv4, read_budget);
         (stream, peer)
     }
 
     fn open(&mut self, fd: OwnedFd, family: AddressFamily, read_budget: u32) -> Resource<Stream> {
+        self.open_as(TOKEN, fd, family, read_budget)
+    }
+
+    fn open_as(
+        &mut self,
+        token: u64,
+        fd: OwnedFd,
+        family: AddressFamily,
+        read_budget: u32,
+    ) -> Resource<Stream> {
         let socket = self
             .table
             .push(Socket::new(socket2::Socket::from(fd), family))
             .unwrap();
         self.net()
-            .open(socket, TOKEN, read_budget)
+            .open(socket, token, read_budget)
             .expect("no trap")
             .expect("open")
     }
@@ -151,7 +166,8 @@ fn writes_go_out_at_once_when_the_kernel_takes_them() {
         .net()
         .write(borrow(&stream), b"ping".to_vec())
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .buffered;
 
     assert_eq!(buffered, 0);
     let mut buf = [0; 4];
@@ -178,7 +194,8 @@ fn large_write_is_buffered_flushed_with_writable_events_and_ends_with_eof() {
         .net()
         .write(borrow(&stream), payload.clone())
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .buffered;
     assert!(
         buffered > 0,
         "8 MiB do not fit a loopback socket's buffers at once"
@@ -497,4 +514,172 @@ fn bad_stream_handles_trap_instead_of_panicking() {
     // A stream handle passed where a socket is expected.
     let wrong = Resource::<Socket>::new_borrow(stream.rep());
     assert!(fx.net().recv(wrong, 16).is_err());
+}
+
+// The limit on host-buffered bytes (`Limits::buffered_bytes`, see `room.rs`).
+
+/// What the limited fixtures let their streams buffer in all.
+const LIMIT: u64 = 256 << 10;
+
+/// More than a loopback socket's buffers take at once, so that the host must buffer.
+const FLOOD: usize = 16 << 20;
+
+/// A fixture whose streams may buffer [`LIMIT`] bytes in all.
+fn limited() -> Fixture {
+    let mut policy = crate::testing::loopback_policy();
+    policy.limits.buffered_bytes = Some(LIMIT);
+    Fixture::new(policy)
+}
+
+/// Bytes that show their order.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// Reads everything `peer` receives until its end, on a thread.
+fn read_all(mut peer: TcpStream) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap();
+        got
+    })
+}
+
+#[test]
+fn under_the_buffer_limit_a_write_takes_what_fits_and_the_rest_goes_later() {
+    let mut fx = limited();
+    let (stream, peer) = fx.tcp_stream(1024);
+    let payload = pattern(FLOOD);
+
+    let first = fx
+        .net()
+        .write(borrow(&stream), payload.clone())
+        .unwrap()
+        .unwrap();
+    assert!(first.taken < FLOOD as u64, "{first:?}");
+    assert_eq!(first.buffered, LIMIT, "the host buffers up to the limit");
+    let again = fx
+        .net()
+        .write(borrow(&stream), payload[first.taken as usize..].to_vec())
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.taken, 0, "a full host takes nothing more");
+    assert_eq!(again.buffered, LIMIT);
+
+    // The peer reads; each `writable` event lets more in (written until the host cuts a
+    // write short again), and no byte is lost.
+    let reader = read_all(peer);
+    let mut at = first.taken as usize;
+    while at < FLOOD {
+        let event = fx.next_event(TOKEN);
+        assert!(event.error.is_none(), "{event:?}");
+        assert!(event.write_buffered <= LIMIT, "{event:?}");
+        if !has(&event, Interest::WRITABLE) {
+            continue;
+        }
+        while at < FLOOD {
+            let chunk = payload[at..FLOOD.min(at + (1 << 20))].to_vec();
+            let len = chunk.len() as u64;
+            let written = fx.net().write(borrow(&stream), chunk).unwrap().unwrap();
+            assert!(written.buffered <= LIMIT, "{written:?}");
+            at += written.taken as usize;
+            if written.taken < len {
+                break;
+            }
+        }
+    }
+    fx.net().write_eof(borrow(&stream)).unwrap().unwrap();
+    while fx.net().write_buffered(borrow(&stream)).unwrap() > 0 {
+        fx.next_event(TOKEN);
+    }
+    assert!(reader.join().unwrap() == payload, "every byte, in order");
+}
+
+#[test]
+fn under_the_buffer_limit_a_wait_refuses_the_tail_of_a_streams_writes() {
+    let mut fx = limited();
+    let (stream, peer) = fx.tcp_stream(1024);
+    let id = fx.net().id(borrow(&stream)).unwrap();
+    // A flood the host cannot hold, then a small write that must not overtake its tail.
+    let mut data = vec![1u8; FLOOD];
+    data.extend_from_slice(&[2u8; 100]);
+    let writes = vec![
+        StreamWrite {
+            id,
+            len: FLOOD as u32,
+        },
+        StreamWrite { id, len: 100 },
+    ];
+
+    let events = fx.wait_after_writes(writes, data, Some(0));
+
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(event.token, TOKEN);
+    assert!(has(event, Interest::WRITABLE), "{event:?}");
+    assert_eq!(event.write_buffered, LIMIT);
+    assert!(
+        event.write_refused > 100,
+        "the flood's tail and the whole small write: {event:?}"
+    );
+    // What the host took is exactly what the peer gets: ones only.
+    let taken = (FLOOD + 100) as u64 - event.write_refused;
+    let reader = read_all(peer);
+    while fx.net().write_buffered(borrow(&stream)).unwrap() > 0 {
+        fx.next_event(TOKEN);
+    }
+    fx.net().write_eof(borrow(&stream)).unwrap().unwrap();
+    let got = reader.join().unwrap();
+    assert_eq!(got.len() as u64, taken);
+    assert!(got.iter().all(|&b| b == 1));
+}
+
+#[test]
+fn a_stream_starved_by_anothers_buffer_hears_when_there_is_room() {
+    let mut fx = limited();
+    let (full, full_peer) = fx.tcp_stream_as(1, 1024);
+    let (starved, starved_peer) = fx.tcp_stream_as(2, 1024);
+    let filled = fx
+        .net()
+        .write(borrow(&full), vec![1; FLOOD])
+        .unwrap()
+        .unwrap();
+    assert_eq!(filled.buffered, LIMIT);
+
+    // The kernel takes what it can for the second stream; the host has no room for more.
+    let written = fx
+        .net()
+        .write(borrow(&starved), vec![2; FLOOD])
+        .unwrap()
+        .unwrap();
+    assert!(written.taken < FLOOD as u64, "{written:?}");
+    assert_eq!(
+        written.buffered, 0,
+        "nothing of its own to flush: {written:?}"
+    );
+    assert!(
+        fx.wait(Some(0)).iter().all(|e| e.token != 2),
+        "no room yet, nothing to say"
+    );
+
+    // The first stream's peer reads: its flush makes room, and the starved stream hears.
+    let reader = read_all(full_peer);
+    let mut heard = None;
+    for _ in 0..1000 {
+        if let Some(event) = fx
+            .wait(Some(PATIENCE_NS))
+            .into_iter()
+            .find(|e| e.token == 2)
+        {
+            heard = Some(event);
+            break;
+        }
+    }
+    let event = heard.expect("the starved stream hears of room");
+    assert!(has(&event, Interest::WRITABLE), "{event:?}");
+    assert!(event.error.is_none(), "{event:?}");
+    // Closing the instance's streams ends the reader.
+    drop(fx);
+    reader.join().unwrap();
+    drop(starved_peer);
 }
