@@ -72,6 +72,7 @@ impl Fixture {
             reactor: &mut self.reactor,
             table: &mut self.table,
             stdio,
+            limits: &self.policy.limits,
         }
     }
 
@@ -94,6 +95,7 @@ impl Fixture {
         ExecutorView {
             table: &mut self.table,
             executor: &self.executor,
+            limits: &self.policy.limits,
         }
     }
 

@@ -109,6 +109,32 @@ fn a_guest_opening_handles_without_bound_gets_limit_reached() {
     assert_eq!(lines[3], "closed");
 }
 
+#[test]
+fn a_guest_opening_pipes_without_bound_gets_limit_reached_and_keeps_running() {
+    let out = run_case_with_policy(
+        "limits",
+        "open_pipes_without_bound",
+        with_limits(Limits {
+            handles: Some(40),
+            ..Limits::default()
+        }),
+    );
+    out.assert_ok();
+    let lines = out.lines();
+    let opened: usize = lines[0]
+        .strip_prefix("opened ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    // Two handles a pipe; WASI's own resources hold a few of the 40.
+    assert!((15..=20).contains(&opened), "{lines:?}");
+    assert_eq!(lines[1], "kind Some(QuotaExceeded)");
+    assert!(
+        lines[2].contains("create-pipe: handle limit of 40 reached"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[3..], ["still serving", "loop ran"], "{lines:?}");
+}
+
 /// Starts `case` on its own thread, stops it from outside after `after`, and returns how
 /// it ended and how long the stop took.
 fn stop_after(case: &str, after: Duration) -> (ExitStatus, Duration) {
