@@ -45,20 +45,20 @@ struct Probe {
     stderr: String,
 }
 
-/// Runs `sandloop run FLAGS policy_probe -- ARGS` to its end (a hung child fails the test
-/// through the harness's timeout; every probe does one bounded thing).
+/// Runs `sandloop run FLAGS policy_probe -- ARGS` to its end (a child still running after
+/// [`common::PATIENCE`] is killed and fails the test; every probe does one bounded thing).
 fn probe(flags: &[&str], args: &[&str]) -> Probe {
-    let output: Output = Command::new(env!("CARGO_BIN_EXE_sandloop"))
-        .arg("run")
-        .args(flags)
-        .arg(program("policy_probe"))
-        .arg("--")
-        .args(args)
-        .env("SANDLOOP_LOG", "warn")
-        .env("PROBE_HOST_VALUE", "from-the-host")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the sandloop CLI");
+    let output: Output = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_sandloop"))
+            .arg("run")
+            .args(flags)
+            .arg(program("policy_probe"))
+            .arg("--")
+            .args(args)
+            .env("SANDLOOP_LOG", "warn")
+            .env("PROBE_HOST_VALUE", "from-the-host")
+            .stdin(Stdio::null()),
+    );
     Probe {
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
@@ -350,15 +350,15 @@ fn limits_of_the_file_hold_and_a_flag_replaces_one() {
     let dir = TempDir::new("limits");
     let policy = dir.policy("[limits]\nmemory = \"16M\"\ncallback_time_ms = 60000\n");
     let run = |flags: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_sandloop"))
-            .arg("run")
-            .args(flags)
-            .arg(program("limits"))
-            .args(["--", "allocate_without_bound"])
-            .env("SANDLOOP_LOG", "warn")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run sandloop")
+        common::output_within(
+            Command::new(env!("CARGO_BIN_EXE_sandloop"))
+                .arg("run")
+                .args(flags)
+                .arg(program("limits"))
+                .args(["--", "allocate_without_bound"])
+                .env("SANDLOOP_LOG", "warn")
+                .stdin(Stdio::null()),
+        )
     };
     let out = run(&["--policy", arg(&policy)]);
     let stderr = String::from_utf8_lossy(&out.stderr);
