@@ -270,6 +270,9 @@ fn the_files_environment_reaches_the_workload_and_env_flags_override_it() {
     assert_eq!(kept.assert_ok().stdout, "ok: yes");
     assert_eq!(inherited.assert_ok().stdout, "ok: from-the-host");
     assert_eq!(overridden.assert_ok().stdout, "ok: from-flag");
+    // Nothing of the host's environment reaches a workload unless granted.
+    let not_granted = probe(&[], &["env", "PROBE_HOST_VALUE"]);
+    assert_eq!(not_granted.assert_ok().stdout, "ok: unset");
 }
 
 #[test]
@@ -326,6 +329,42 @@ fn process_signal_and_udp_grants_of_the_file_work_and_the_rest_is_denied() {
     probe(&[], &["shell", "exit 7"]).assert_denied("policy denies the shell");
     probe(&flags, &["signal", "12"]).assert_denied("policy denies handling signal SIGUSR2");
     probe(&flags, &["udp-bind", "[::1]:0"]).assert_denied("policy denies udp bind to [::1]:0");
+}
+
+#[test]
+fn udp_send_and_child_env_grants_of_the_file_work_and_the_rest_is_denied() {
+    let tmp = TempDir::new("udp-send");
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    receiver
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let to = receiver.local_addr().unwrap().to_string();
+    let file = tmp.policy(&format!(
+        "[network]\nudp_send = [\"{to}\"]\n\
+         [process]\nexec = [\"/usr/bin/printenv\"]\nchild_env = [\"GREETING\"]\n"
+    ));
+    let flags = ["--policy", arg(&file)];
+
+    assert_eq!(
+        probe(&flags, &["udp-send", &to, "hello"])
+            .assert_ok()
+            .stdout,
+        "ok: sent 5"
+    );
+    let mut buf = [0; 16];
+    let (n, _) = receiver.recv_from(&mut buf).expect("the datagram arrives");
+    assert_eq!(&buf[..n], b"hello");
+    assert_eq!(
+        probe(&flags, &["exec-env", "GREETING", "hi"])
+            .assert_ok()
+            .stdout,
+        "ok: exit 0"
+    );
+
+    probe(&flags, &["udp-send", "127.0.0.1:9", "hello"])
+        .assert_denied("policy denies udp send to 127.0.0.1:9");
+    probe(&flags, &["exec-env", "HOME", "/root"])
+        .assert_denied("policy denies the child environment variable HOME");
 }
 
 #[test]
