@@ -177,15 +177,15 @@ pub(crate) fn disarm(store: &mut Store<State>) {
 }
 
 /// Entries the table may hold past the handle limit: room for what WASI makes on its own
-/// (the guest's stdio streams, made on first use) and for calls that make several
-/// resources at once, so that those do not trap a guest that [`check_room`] already
-/// refused.
+/// (the guest's stdio streams, made on first use) and for the calls that cannot return an
+/// error (an executor pool), so that those do not trap a guest that [`check_room`]
+/// already refused.
 const TABLE_HEADROOM: usize = 16;
 
 /// Applies the handle limit to an instance's resource table. Calls that make a resource
-/// and can fail refuse it with `limit-reached` once the table holds `limit` entries
+/// and can fail refuse it with `limit-reached` once the instance holds `limit` handles
 /// ([`check_room`], every host resource of the instance counted, WASI's own streams
-/// included); as a backstop, wasmtime refuses any push past `limit` + [`TABLE_HEADROOM`],
+/// included, and the pipe ends its children hold for it); as a backstop, wasmtime refuses any push past `limit` + [`TABLE_HEADROOM`],
 /// which traps the instance ("resource table has no free keys").
 pub(crate) fn limit_table(table: &mut wasmtime::component::ResourceTable, limits: &Limits) {
     if let Some(limit) = limits.handles {
