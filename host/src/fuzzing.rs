@@ -11,7 +11,8 @@
 //!
 //! Nothing leaves the machine: the policy grants listen and connect on 127.0.0.1 and ::1
 //! only, so every other address is denied before a socket is touched, and `wait` only
-//! polls (timeout 0).
+//! polls (timeout 0). The policy also sets a handle limit (`HANDLE_LIMIT`, 24), so that the
+//! calls refused at the limit are driven too.
 
 // The operations are named after the host calls they make; see the WIT for each.
 #![allow(missing_docs)]
@@ -190,6 +191,11 @@ impl Handles {
 /// Most handles of one kind the driver keeps: a longer input only reuses them.
 const MAX_LIVE: usize = 64;
 
+/// The instance's handle limit: far below what the driver would hold of all kinds
+/// together, so that sequences reach it and its refusals (pairs, accepts, sources,
+/// contexts) are exercised as often as the calls that succeed.
+const HANDLE_LIMIT: u32 = 24;
+
 /// One instance's host state and the handles its "guest" holds.
 pub struct Driver {
     fx: Fixture,
@@ -209,8 +215,13 @@ impl Default for Driver {
 impl Driver {
     /// A driver whose policy grants listen and connect on loopback only.
     pub fn new() -> Driver {
+        let mut policy = crate::testing::loopback_policy();
+        policy.limits.handles = Some(HANDLE_LIMIT);
+        let mut fx = Fixture::new(policy);
+        // As a real instance's table: refusals at the limit, the hard capacity past it.
+        crate::limits::limit_table(&mut fx.table, &fx.policy.limits);
         Driver {
-            fx: Fixture::loopback(),
+            fx,
             sockets: Handles::new(),
             streams: Handles::new(),
             sources: Handles::new(),
