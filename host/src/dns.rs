@@ -156,6 +156,10 @@ impl wit::Host for DnsView<'_> {
             Ok(query) => query,
             Err(err) => return Ok(Err(err)),
         };
+        let limits = &self.policy.limits;
+        if let Err(err) = crate::limits::check_room(self.table, limits, "getaddrinfo", 1) {
+            return Ok(Err(err));
+        }
         let immediate = query.is_immediate(port.as_deref());
         let slot = match self.answer("getaddrinfo", token, immediate, move || query.run()) {
             Ok(slot) => slot,
@@ -206,6 +210,11 @@ impl wit::Host for DnsView<'_> {
                 None => (host, service),
             })
         };
+        if let Err(err) =
+            crate::limits::check_room(self.table, &self.policy.limits, "getnameinfo", 1)
+        {
+            return Ok(Err(err));
+        }
         let immediate =
             lookup_flags & (NI_NUMERICHOST | NI_NUMERICSERV) == NI_NUMERICHOST | NI_NUMERICSERV;
         let slot = match self.answer("getnameinfo", token, immediate, resolve) {

@@ -33,6 +33,7 @@ use wasmtime::component::{HasData, Resource, ResourceTable};
 
 use crate::bindings::executor::{self as wit, JobError};
 use crate::bindings::types::Error;
+use crate::policy::Limits;
 use crate::reactor::Completer;
 use crate::slot::Slot;
 
@@ -85,6 +86,8 @@ impl Executor {
 pub(crate) struct ExecutorView<'a> {
     pub(crate) table: &'a mut ResourceTable,
     pub(crate) executor: &'a Executor,
+    /// The handle limit of the workload.
+    pub(crate) limits: &'a Limits,
 }
 
 /// Selects [`ExecutorView`] as the host data of the generated `add_to_linker`.
@@ -97,6 +100,8 @@ impl HasData for HasExecutor {
 impl wit::Host for ExecutorView<'_> {}
 
 impl wit::HostPool for ExecutorView<'_> {
+    /// The WIT constructor cannot return an error, so no handle-limit check: a pool past
+    /// the table's hard capacity traps the instance (see `crate::limits::handles`).
     fn new(&mut self, max_workers: u32) -> wasmtime::Result<Resource<Pool>> {
         let clamped = max_workers.clamp(1, MAX_WORKERS);
         if clamped != max_workers {
@@ -121,6 +126,10 @@ impl wit::HostPool for ExecutorView<'_> {
         args: Vec<u8>,
         token: u64,
     ) -> wasmtime::Result<Result<Resource<Job>, Error>> {
+        // Checked before the job is queued: a refused job never runs.
+        if let Err(err) = crate::limits::check_room(self.table, self.limits, "submit", 1) {
+            return Ok(Err(err));
+        }
         let slot = match self.table.get(&pool)?.workers.submit(name, args, token) {
             Ok(slot) => slot,
             Err(err) => return Ok(Err(err)),

@@ -24,6 +24,7 @@ use crate::bindings::fs::{self as wit, PipeEnd};
 use crate::bindings::types::Error;
 use crate::error::io_error_untargeted;
 use crate::net::Stream;
+use crate::policy::Limits;
 use crate::reactor::{Reactor, Source};
 
 pub use pipe::Pipe;
@@ -37,6 +38,8 @@ pub(crate) struct FsView<'a> {
     pub(crate) reactor: &'a mut Reactor,
     pub(crate) table: &'a mut ResourceTable,
     pub(crate) stdio: StdioAccess,
+    /// The handle limit of the workload.
+    pub(crate) limits: &'a Limits,
 }
 
 /// Selects [`FsView`] as the host data of the generated `add_to_linker`.
@@ -63,6 +66,9 @@ fn new_pipe() -> std::io::Result<(Pipe, Pipe)> {
 
 impl FsView<'_> {
     fn stdio(&mut self, which: StdioStream) -> wasmtime::Result<Result<Resource<Pipe>, Error>> {
+        if let Err(err) = crate::limits::check_room(self.table, self.limits, which.name(), 1) {
+            return Ok(Err(err));
+        }
         match stdio::open(which, self.stdio) {
             Ok(pipe) => Ok(Ok(self.table.push(pipe)?)),
             Err(err) => Ok(Err(err)),
@@ -72,6 +78,10 @@ impl FsView<'_> {
 
 impl wit::Host for FsView<'_> {
     fn create_pipe(&mut self) -> wasmtime::Result<Result<(Resource<Pipe>, Resource<Pipe>), Error>> {
+        // Room for both ends before making either.
+        if let Err(err) = crate::limits::check_room(self.table, self.limits, "create-pipe", 2) {
+            return Ok(Err(err));
+        }
         let (read, write) = match new_pipe() {
             Ok(pair) => pair,
             Err(err) => return Ok(Err(io_error_untargeted("pipe", &err))),
@@ -99,7 +109,8 @@ impl wit::Host for FsView<'_> {
         token: u64,
         read_budget: u32,
     ) -> wasmtime::Result<Result<Resource<Stream>, Error>> {
-        // The guest hands the end over (`own<pipe>`): the stream owns it now.
+        // The guest hands the end over (`own<pipe>`): the stream owns it now, and takes
+        // its place in the table (no handle limit to check: the count does not grow).
         let pipe = self.table.delete(p)?;
         let op = format!("open-stream of {}", pipe.describe());
         let stream = Stream::for_pipe(pipe, token, read_budget);
@@ -145,7 +156,9 @@ impl wit::HostPipe for FsView<'_> {
     ) -> wasmtime::Result<Result<Resource<Source>, Error>> {
         let pipe = self.table.get(&self_)?;
         match pipe.duplicate() {
-            Ok(dup) => Ok(Ok(self.table.push(Source::from_fd(dup))?)),
+            Ok(dup) => {
+                crate::limits::push_limited(self.table, self.limits, "source", Source::from_fd(dup))
+            }
             Err(err) => Ok(Err(io_error_untargeted(
                 &format!("source: duplicate {}", pipe.describe()),
                 &err,

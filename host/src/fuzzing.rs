@@ -11,7 +11,8 @@
 //!
 //! Nothing leaves the machine: the policy grants listen and connect on 127.0.0.1 and ::1
 //! only, so every other address is denied before a socket is touched, and `wait` only
-//! polls (timeout 0).
+//! polls (timeout 0). The policy also sets a handle limit (`HANDLE_LIMIT`, 24), so that the
+//! calls refused at the limit are driven too.
 
 // The operations are named after the host calls they make; see the WIT for each.
 #![allow(missing_docs)]
@@ -190,6 +191,11 @@ impl Handles {
 /// Most handles of one kind the driver keeps: a longer input only reuses them.
 const MAX_LIVE: usize = 64;
 
+/// The instance's handle limit: far below what the driver would hold of all kinds
+/// together, so that sequences reach it and its refusals (pairs, accepts, sources,
+/// contexts) are exercised as often as the calls that succeed.
+const HANDLE_LIMIT: u32 = 24;
+
 /// One instance's host state and the handles its "guest" holds.
 pub struct Driver {
     fx: Fixture,
@@ -209,8 +215,13 @@ impl Default for Driver {
 impl Driver {
     /// A driver whose policy grants listen and connect on loopback only.
     pub fn new() -> Driver {
+        let mut policy = crate::testing::loopback_policy();
+        policy.limits.handles = Some(HANDLE_LIMIT);
+        let mut fx = Fixture::new(policy);
+        // As a real instance's table: refusals at the limit, the hard capacity past it.
+        crate::limits::limit_table(&mut fx.table, &fx.policy.limits);
         Driver {
-            fx: Fixture::loopback(),
+            fx,
             sockets: Handles::new(),
             streams: Handles::new(),
             sources: Handles::new(),
@@ -570,7 +581,7 @@ mod tests {
     use super::{Driver, Op};
 
     /// The fuzz target's loop without libFuzzer's guidance: inputs from a fixed
-    /// pseudo-random stream, decoded and run as `host_calls` runs them. Runs in the
+    /// pseudo-random stream, run on a fresh instance each as `host_calls` runs them. Runs in the
     /// host's unit tests with `--features fuzzing`; a panic here is a finding too.
     #[test]
     fn random_call_sequences_never_panic_the_host() {
@@ -580,6 +591,7 @@ mod tests {
             .ok()
             .and_then(|n| n.parse().ok())
             .unwrap_or(300);
+        let mut calls = 0;
         for _ in 0..runs {
             for b in bytes.iter_mut() {
                 // xorshift64*
@@ -589,11 +601,23 @@ mod tests {
                 *b = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8;
             }
             let len = 16 + (state as usize % (bytes.len() - 16));
+            // Calls decoded one after the other until the bytes run out. (`Vec<Op>`'s own
+            // decoding, the fuzz target's, reads a continue flag before each call: on
+            // random bytes, sequences of one or two calls, too short to reach the states
+            // worth testing; libFuzzer's guided inputs grow past that.)
             let mut input = Unstructured::new(&bytes[..len]);
-            let Ok(ops) = Vec::<Op>::arbitrary(&mut input) else {
-                continue;
-            };
+            let mut ops = Vec::new();
+            while !input.is_empty() {
+                match Op::arbitrary(&mut input) {
+                    Ok(op) => ops.push(op),
+                    Err(_) => break,
+                }
+            }
+            calls += ops.len();
             Driver::new().run(&ops);
         }
+        // The sequences are long enough to reach the interesting states (handles made,
+        // used, dropped, used again), not one call each.
+        assert!(calls > runs * 20, "{calls} calls in {runs} runs");
     }
 }

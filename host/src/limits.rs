@@ -12,6 +12,10 @@ use crate::policy::Limits;
 use crate::reactor::ReactorWaker;
 use crate::state::State;
 
+mod handles;
+
+pub(crate) use handles::{check_room, push_limited};
+
 /// How often the runtime's ticker advances the engine's epoch: the resolution of the
 /// callback time limit and of a stop's reaction time for a guest that never waits.
 pub(crate) const TICK: Duration = Duration::from_millis(10);
@@ -173,43 +177,20 @@ pub(crate) fn disarm(store: &mut Store<State>) {
 }
 
 /// Entries the table may hold past the handle limit: room for what WASI makes on its own
-/// (the guest's stdio streams, made on first use) and for calls that make several
-/// resources at once, so that those do not trap a guest that [`check_handles`] already
-/// refused.
+/// (the guest's stdio streams, made on first use) and for the calls that cannot return an
+/// error (an executor pool), so that those do not trap a guest that [`check_room`]
+/// already refused.
 const TABLE_HEADROOM: usize = 16;
 
 /// Applies the handle limit to an instance's resource table. Calls that make a resource
-/// and can fail refuse it with `limit-reached` once the table holds `limit` entries
-/// ([`check_handles`], every host resource of the instance counted, WASI's own streams
-/// included); as a backstop, wasmtime refuses any push past `limit` + [`TABLE_HEADROOM`],
+/// and can fail refuse it with `limit-reached` once the instance holds `limit` handles
+/// ([`check_room`], every host resource of the instance counted, WASI's own streams
+/// included, and the pipe ends its children hold for it); as a backstop, wasmtime refuses any push past `limit` + [`TABLE_HEADROOM`],
 /// which traps the instance ("resource table has no free keys").
 pub(crate) fn limit_table(table: &mut wasmtime::component::ResourceTable, limits: &Limits) {
     if let Some(limit) = limits.handles {
         table.set_max_capacity((limit as usize).saturating_add(TABLE_HEADROOM));
     }
-}
-
-/// `limit-reached` when the instance already holds as many handles as `limits` allow
-/// (and logs it for audit); counting walks the table, so it is done only where handles
-/// are made.
-pub(crate) fn check_handles(
-    table: &mut wasmtime::component::ResourceTable,
-    limits: &Limits,
-    what: &str,
-) -> Result<(), crate::bindings::types::Error> {
-    let Some(limit) = limits.handles else {
-        return Ok(());
-    };
-    let held = table.iter_mut().count();
-    if held < limit as usize {
-        return Ok(());
-    }
-    let message = format!("{what}: handle limit of {limit} reached");
-    tracing::warn!(target: "sandloop::audit", "{message}");
-    Err(crate::error::error(
-        crate::bindings::types::ErrorKind::LimitReached,
-        message,
-    ))
 }
 
 /// `limit-reached` when the instance already has as many live (not yet reaped) children

@@ -147,6 +147,12 @@ impl wit::Host for NetView<'_> {
     fn socketpair(
         &mut self,
     ) -> wasmtime::Result<Result<(Resource<Socket>, Resource<Socket>), Error>> {
+        // Room for both ends before making either.
+        if let Err(err) =
+            crate::limits::check_room(self.table, &self.policy.limits, "socketpair", 2)
+        {
+            return Ok(Err(err));
+        }
         // `pair` sets close-on-exec; both ends are non-blocking from the start.
         let (a, b) = match socket2::Socket::pair(Domain::UNIX, Type::STREAM.nonblocking(), None) {
             Ok(pair) => pair,
@@ -178,7 +184,7 @@ impl wit::HostSocket for NetView<'_> {
             SocketType::Datagram => Type::DGRAM,
         };
         if let Err(err) =
-            crate::limits::check_handles(self.table, &self.policy.limits, "create socket")
+            crate::limits::check_room(self.table, &self.policy.limits, "create socket", 1)
         {
             return Ok(Err(err));
         }
@@ -279,6 +285,11 @@ impl wit::HostSocket for NetView<'_> {
         &mut self,
         self_: Resource<Socket>,
     ) -> wasmtime::Result<Result<(Resource<Socket>, Address), Error>> {
+        // Checked before accepting: at the limit the connection stays in the backlog,
+        // for an accept once the guest has closed something.
+        if let Err(err) = crate::limits::check_room(self.table, &self.policy.limits, "accept", 1) {
+            return Ok(Err(err));
+        }
         let socket = self.table.get(&self_)?;
         let family = socket.family;
         let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
@@ -456,7 +467,7 @@ impl wit::HostSocket for NetView<'_> {
             }
         };
         let source = Source::from_fd(OwnedFd::from(dup));
-        Ok(Ok(self.table.push(source)?))
+        crate::limits::push_limited(self.table, &self.policy.limits, "source", source)
     }
 
     fn remove_bound_path(

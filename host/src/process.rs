@@ -23,7 +23,7 @@ use std::process::Command;
 
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
-use crate::bindings::process::{self as wit, ExitStatus, SpawnOptions};
+use crate::bindings::process::{self as wit, ExitStatus, SpawnOptions, Stdio};
 use crate::bindings::types::{Error, ErrorKind};
 use crate::error::error;
 use crate::fs::Pipe;
@@ -69,9 +69,14 @@ impl ProcessView<'_> {
             Some(cwd) => format!("{} (in {cwd})", program.display()),
             None => program.display().to_string(),
         };
+        // The child and each pipe end it will hand out: those count from now on.
+        let piped = [&options.stdin, &options.stdout, &options.stderr]
+            .into_iter()
+            .filter(|stdio| matches!(stdio, Stdio::Pipe))
+            .count();
         let limits = &self.policy.limits;
         if let Err(err) = crate::limits::check_children(self.table, limits, &what)
-            .and_then(|()| crate::limits::check_handles(self.table, limits, "spawn"))
+            .and_then(|()| crate::limits::check_room(self.table, limits, "spawn", 1 + piped))
         {
             return Ok(Err(err));
         }
@@ -130,6 +135,9 @@ impl wit::HostChild for ProcessView<'_> {
         Ok(self.table.get(&self_)?.pid())
     }
 
+    // `take-stdin`/`take-stdout`/`take-stderr` return an option, not a result: they cannot
+    // refuse at the handle limit, and need not (the pipe ends were counted at the spawn,
+    // see `crate::limits::handles`).
     fn take_stdin(&mut self, self_: Resource<Child>) -> wasmtime::Result<Option<Resource<Pipe>>> {
         let pipe = self.table.get_mut(&self_)?.take_pipe(0);
         pipe.map(|p| Ok(self.table.push(p)?)).transpose()
@@ -150,7 +158,9 @@ impl wit::HostChild for ProcessView<'_> {
         self_: Resource<Child>,
     ) -> wasmtime::Result<Result<Resource<Source>, Error>> {
         match self.table.get(&self_)?.exit_source() {
-            Ok(source) => Ok(Ok(self.table.push(source)?)),
+            Ok(source) => {
+                crate::limits::push_limited(self.table, &self.policy.limits, "exit-source", source)
+            }
             Err(err) => Ok(Err(err)),
         }
     }

@@ -228,6 +228,8 @@ impl SignalView<'_> {
         self.policy
             .check_signal(signum)
             .map_err(|denied| error(ErrorKind::Denied, denied.to_string()))?;
+        let what = format!("subscribe to signal {signum}");
+        crate::limits::check_room(self.table, &self.policy.limits, &what, 1)?;
         registry().add(signum, token, self.reactor.completer())
     }
 }

@@ -178,6 +178,7 @@ impl State {
             reactor: &mut self.reactor,
             table: &mut self.table,
             stdio: self.stdio,
+            limits: &self.policy.limits,
         }
     }
 
@@ -194,6 +195,7 @@ impl State {
         ExecutorView {
             table: &mut self.table,
             executor: &self.executor,
+            limits: &self.policy.limits,
         }
     }
 

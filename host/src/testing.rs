@@ -73,6 +73,7 @@ impl Fixture {
             reactor: &mut self.reactor,
             table: &mut self.table,
             stdio,
+            limits: &self.policy.limits,
         }
     }
 
@@ -95,6 +96,7 @@ impl Fixture {
         ExecutorView {
             table: &mut self.table,
             executor: &self.executor,
+            limits: &self.policy.limits,
         }
     }
 

@@ -160,6 +160,10 @@ impl wit::HostContext for NetView<'_> {
         &mut self,
         options: wit::ClientOptions,
     ) -> wasmtime::Result<Result<Resource<Context>, Error>> {
+        let limits = &self.policy.limits;
+        if let Err(err) = crate::limits::check_room(self.table, limits, "tls client context", 1) {
+            return Ok(Err(err));
+        }
         Ok(match Context::client(options) {
             Ok(ctx) => Ok(self.table.push(ctx)?),
             Err(err) => Err(err),
@@ -170,6 +174,10 @@ impl wit::HostContext for NetView<'_> {
         &mut self,
         options: wit::ServerOptions,
     ) -> wasmtime::Result<Result<Resource<Context>, Error>> {
+        let limits = &self.policy.limits;
+        if let Err(err) = crate::limits::check_room(self.table, limits, "tls server context", 1) {
+            return Ok(Err(err));
+        }
         Ok(match Context::server(options) {
             Ok(ctx) => Ok(self.table.push(ctx)?),
             Err(err) => Err(err),

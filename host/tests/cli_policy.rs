@@ -45,20 +45,20 @@ struct Probe {
     stderr: String,
 }
 
-/// Runs `sandloop run FLAGS policy_probe -- ARGS` to its end (a hung child fails the test
-/// through the harness's timeout; every probe does one bounded thing).
+/// Runs `sandloop run FLAGS policy_probe -- ARGS` to its end (a child still running after
+/// [`common::PATIENCE`] is killed and fails the test; every probe does one bounded thing).
 fn probe(flags: &[&str], args: &[&str]) -> Probe {
-    let output: Output = Command::new(env!("CARGO_BIN_EXE_sandloop"))
-        .arg("run")
-        .args(flags)
-        .arg(program("policy_probe"))
-        .arg("--")
-        .args(args)
-        .env("SANDLOOP_LOG", "warn")
-        .env("PROBE_HOST_VALUE", "from-the-host")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the sandloop CLI");
+    let output: Output = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_sandloop"))
+            .arg("run")
+            .args(flags)
+            .arg(program("policy_probe"))
+            .arg("--")
+            .args(args)
+            .env("SANDLOOP_LOG", "warn")
+            .env("PROBE_HOST_VALUE", "from-the-host")
+            .stdin(Stdio::null()),
+    );
     Probe {
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
@@ -270,6 +270,9 @@ fn the_files_environment_reaches_the_workload_and_env_flags_override_it() {
     assert_eq!(kept.assert_ok().stdout, "ok: yes");
     assert_eq!(inherited.assert_ok().stdout, "ok: from-the-host");
     assert_eq!(overridden.assert_ok().stdout, "ok: from-flag");
+    // Nothing of the host's environment reaches a workload unless granted.
+    let not_granted = probe(&[], &["env", "PROBE_HOST_VALUE"]);
+    assert_eq!(not_granted.assert_ok().stdout, "ok: unset");
 }
 
 #[test]
@@ -329,6 +332,42 @@ fn process_signal_and_udp_grants_of_the_file_work_and_the_rest_is_denied() {
 }
 
 #[test]
+fn udp_send_and_child_env_grants_of_the_file_work_and_the_rest_is_denied() {
+    let tmp = TempDir::new("udp-send");
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    receiver
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let to = receiver.local_addr().unwrap().to_string();
+    let file = tmp.policy(&format!(
+        "[network]\nudp_send = [\"{to}\"]\n\
+         [process]\nexec = [\"/usr/bin/printenv\"]\nchild_env = [\"GREETING\"]\n"
+    ));
+    let flags = ["--policy", arg(&file)];
+
+    assert_eq!(
+        probe(&flags, &["udp-send", &to, "hello"])
+            .assert_ok()
+            .stdout,
+        "ok: sent 5"
+    );
+    let mut buf = [0; 16];
+    let (n, _) = receiver.recv_from(&mut buf).expect("the datagram arrives");
+    assert_eq!(&buf[..n], b"hello");
+    assert_eq!(
+        probe(&flags, &["exec-env", "GREETING", "hi"])
+            .assert_ok()
+            .stdout,
+        "ok: exit 0"
+    );
+
+    probe(&flags, &["udp-send", "127.0.0.1:9", "hello"])
+        .assert_denied("policy denies udp send to 127.0.0.1:9");
+    probe(&flags, &["exec-env", "HOME", "/root"])
+        .assert_denied("policy denies the child environment variable HOME");
+}
+
+#[test]
 fn unix_rules_of_the_file_grant_their_paths_and_names_only() {
     let tmp = TempDir::new("unix");
     let name = format!("sandloop-policy-{}", std::process::id());
@@ -350,15 +389,15 @@ fn limits_of_the_file_hold_and_a_flag_replaces_one() {
     let dir = TempDir::new("limits");
     let policy = dir.policy("[limits]\nmemory = \"16M\"\ncallback_time_ms = 60000\n");
     let run = |flags: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_sandloop"))
-            .arg("run")
-            .args(flags)
-            .arg(program("limits"))
-            .args(["--", "allocate_without_bound"])
-            .env("SANDLOOP_LOG", "warn")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run sandloop")
+        common::output_within(
+            Command::new(env!("CARGO_BIN_EXE_sandloop"))
+                .arg("run")
+                .args(flags)
+                .arg(program("limits"))
+                .args(["--", "allocate_without_bound"])
+                .env("SANDLOOP_LOG", "warn")
+                .stdin(Stdio::null()),
+        )
     };
     let out = run(&["--policy", arg(&policy)]);
     let stderr = String::from_utf8_lossy(&out.stderr);

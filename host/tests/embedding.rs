@@ -1,6 +1,8 @@
 //! The embedding example (host/examples/embed.rs) does what it says: three workloads in
 //! one process, a post, a stop from outside, a memory limit, every exit status collected.
 
+mod common;
+
 #[allow(dead_code)]
 #[path = "../examples/embed.rs"]
 mod embed;
@@ -9,7 +11,10 @@ use sandloop_host::ExitStatus;
 
 #[test]
 fn the_embedding_example_collects_every_exit_status() {
-    let ended = embed::run().expect("the example runs");
+    // The example waits for its workloads: bounded, so that one that never ends fails
+    // the test instead of hanging it.
+    let ended = common::within("the embedding example", common::PATIENCE, embed::run)
+        .expect("the example runs");
     let names: Vec<_> = ended.iter().map(|(name, _, _)| *name).collect();
     assert_eq!(names, ["greeter", "waiter", "hog"]);
 

@@ -109,6 +109,32 @@ fn a_guest_opening_handles_without_bound_gets_limit_reached() {
     assert_eq!(lines[3], "closed");
 }
 
+#[test]
+fn a_guest_opening_pipes_without_bound_gets_limit_reached_and_keeps_running() {
+    let out = run_case_with_policy(
+        "limits",
+        "open_pipes_without_bound",
+        with_limits(Limits {
+            handles: Some(40),
+            ..Limits::default()
+        }),
+    );
+    out.assert_ok();
+    let lines = out.lines();
+    let opened: usize = lines[0]
+        .strip_prefix("opened ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    // Two handles a pipe; WASI's own resources hold a few of the 40.
+    assert!((15..=20).contains(&opened), "{lines:?}");
+    assert_eq!(lines[1], "kind Some(QuotaExceeded)");
+    assert!(
+        lines[2].contains("create-pipe: handle limit of 40 reached"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[3..], ["still serving", "loop ran"], "{lines:?}");
+}
+
 /// Starts `case` on its own thread, stops it from outside after `after`, and returns how
 /// it ended and how long the stop took.
 fn stop_after(case: &str, after: Duration) -> (ExitStatus, Duration) {
@@ -127,7 +153,7 @@ fn stop_after(case: &str, after: Duration) -> (ExitStatus, Duration) {
     assert!(!running.is_finished(), "{case} ended by itself");
     let stopped_at = Instant::now();
     running.stop();
-    let out = running.join().expect("join");
+    let out = common::join_within(running, case);
     (out.status, stopped_at.elapsed())
 }
 
@@ -172,30 +198,35 @@ fn a_guest_spawning_children_without_bound_gets_limit_reached() {
 /// with reuse_port; both say they serve) and every connection is answered.
 #[test]
 fn instances_share_a_listening_port() {
-    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::io::{Read as _, Write as _};
     use std::process::{Command, Stdio};
     let port = common::free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sandloop"))
-        .args(["run", "--instances", "2", "--allow-listen", &addr])
-        .arg(test_programs_artifacts::program("http_hello"))
-        .args(["--", &addr])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the sandloop CLI");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Killed on every path out of the test; every read and connect below is bounded.
+    let mut cli = common::Cli::spawn(
+        Command::new(env!("CARGO_BIN_EXE_sandloop"))
+            .args([
+                "run",
+                "--instances",
+                "2",
+                "--allow-listen",
+                &addr.to_string(),
+            ])
+            .arg(test_programs_artifacts::program("http_hello"))
+            .args(["--", &addr.to_string()])
+            .stdout(Stdio::piped()),
+    );
+    let stdout = cli.stdout_lines();
     // Both copies bound the port: neither failed with "address in use".
     for _ in 0..2 {
-        let mut line = String::new();
-        stdout
-            .read_line(&mut line)
-            .expect("read a copy's first line");
-        assert_eq!(line, format!("Serving on http://{addr}/\n"));
+        assert_eq!(stdout.next_line(), format!("Serving on http://{addr}/\n"));
     }
+    let bound = Duration::from_secs(5);
     let mut answered = 0;
     for _ in 0..16 {
-        let mut conn = std::net::TcpStream::connect(&addr).expect("connect");
-        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut conn = std::net::TcpStream::connect_timeout(&addr, bound).expect("connect");
+        conn.set_read_timeout(Some(bound)).unwrap();
+        conn.set_write_timeout(Some(bound)).unwrap();
         conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap();
         let mut answer = Vec::new();
@@ -208,8 +239,6 @@ fn instances_share_a_listening_port() {
         answered += 1;
     }
     assert_eq!(answered, 16);
-    drop(child.kill());
-    drop(child.wait());
 }
 
 #[test]
@@ -238,7 +267,8 @@ fn a_runtime_without_epoch_checks_refuses_a_callback_limit_and_runs_the_rest() {
         format!("{err:#}").contains("needs a runtime built with `RuntimeOptions::interruptible`"),
         "{err:#}"
     );
-    let out = workload.run(opts(Limits::default())).expect("run");
+    let running = workload.start(opts(Limits::default())).expect("start");
+    let out = common::join_within(running, "waits_are_not_charged_to_the_callback_limit");
     assert_eq!(
         out.status,
         ExitStatus::Exited(0),

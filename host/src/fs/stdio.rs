@@ -46,7 +46,7 @@ impl StdioStream {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             StdioStream::Stdin => "stdin",
             StdioStream::Stdout => "stdout",

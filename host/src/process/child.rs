@@ -67,6 +67,12 @@ impl Child {
         self.pipes[fd].take()
     }
 
+    /// How many of the parent's pipe ends the guest has not taken yet: handles it can
+    /// take without asking, so the handle limit counts them from the spawn on.
+    pub(crate) fn untaken_pipes(&self) -> usize {
+        self.pipes.iter().flatten().count()
+    }
+
     /// A reactor source that turns readable when the child exits.
     pub(crate) fn exit_source(&self) -> Result<Source, Error> {
         self.pidfd

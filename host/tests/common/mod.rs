@@ -10,9 +10,18 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead as _, BufReader, Read};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
-use sandloop_host::{ExitStatus, Policy, RunOptions, Runtime};
+use sandloop_host::{ExitStatus, Policy, RunOptions, RunOutput, RunningWorkload, Runtime};
+
+/// How long one run, child process or blocking step of a test may take: far more than any
+/// needs on a loaded machine, so that a hang fails its test instead of blocking the suite
+/// (cargo's harness has no timeout of its own).
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// What a guest case did.
 pub struct Outcome {
@@ -85,9 +94,10 @@ pub fn run_case_with_options(program: &str, case: &str, mut opts: RunOptions) ->
         .unwrap_or_else(|e| panic!("load {}: {e:?}", path.display()));
     opts.args.insert(0, case.to_string());
     opts.capture_output = true;
-    let out = workload
-        .run(opts)
-        .unwrap_or_else(|e| panic!("run {program} {case}: {e:?}"));
+    let running = workload
+        .start(opts)
+        .unwrap_or_else(|e| panic!("start {program} {case}: {e:?}"));
+    let out = join_within(running, &format!("{program} {case}"));
     Outcome {
         status: out.status,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -169,9 +179,62 @@ macro_rules! guest_cases_on_selector_loop {
     };
 }
 
+/// Joins a running workload; one still running after [`PATIENCE`] is stopped from
+/// outside and fails the test.
+#[track_caller]
+pub fn join_within(running: RunningWorkload, what: &str) -> RunOutput {
+    let deadline = Instant::now() + PATIENCE;
+    while !running.is_finished() {
+        if Instant::now() > deadline {
+            running.stop();
+            let ended = running.join().map(|out| out.status);
+            panic!("{what} did not end within {PATIENCE:?} (stopped: {ended:?})");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    running
+        .join()
+        .unwrap_or_else(|e| panic!("run {what}: {e:?}"))
+}
+
+/// Runs `f` on a thread of its own and returns what it returns; one that has not
+/// returned after `bound` fails the test (its thread is left behind, and ends with the
+/// test process). A panic of `f` is the test's panic.
+#[track_caller]
+pub fn within<T: Send + 'static>(
+    what: &str,
+    bound: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (done, result) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    match result.recv_timeout(bound) {
+        Ok(value) => value,
+        Err(RecvTimeoutError::Disconnected) => match thread.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the thread sends before it ends"),
+        },
+        Err(RecvTimeoutError::Timeout) => panic!("{what} did not end within {bound:?}"),
+    }
+}
+
 /// A guest program run by the `sandloop` CLI as a child, the way a user runs it; killed
-/// when dropped.
-pub struct Cli(std::process::Child);
+/// (and reaped) when dropped, on every path of the test.
+pub struct Cli(Child);
+
+impl Cli {
+    /// Starts `command`, killed when the returned guard is dropped.
+    pub fn spawn(command: &mut Command) -> Cli {
+        Cli(command.spawn().expect("start the sandloop CLI"))
+    }
+
+    /// The child's stdout (it must have been piped), line by line.
+    pub fn stdout_lines(&mut self) -> Lines {
+        Lines::new(self.0.stdout.take().expect("stdout piped"))
+    }
+}
 
 impl Drop for Cli {
     fn drop(&mut self) {
@@ -180,26 +243,109 @@ impl Drop for Cli {
     }
 }
 
+/// The lines of a child's output, read on a thread of their own so that a test waits for
+/// each with a bound. The thread ends at the end of the output, or at the first line
+/// after this is dropped (closing the pipe, as a reader that stops reading does).
+pub struct Lines(mpsc::Receiver<String>);
+
+impl Lines {
+    pub fn new(output: impl Read + Send + 'static) -> Lines {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut output = BufReader::new(output);
+            loop {
+                let mut line = String::new();
+                match output.read_line(&mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        if tx.send(line).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Lines(rx)
+    }
+
+    /// The next line (with its newline), waiting at most [`PATIENCE`]; the end of the
+    /// output or the timeout fails the test.
+    #[track_caller]
+    pub fn next_line(&self) -> String {
+        match self.0.recv_timeout(PATIENCE) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Disconnected) => panic!("the output ended"),
+            Err(RecvTimeoutError::Timeout) => panic!("no line within {PATIENCE:?}"),
+        }
+    }
+}
+
+/// Runs `command` to its end with its stdout and stderr captured, as `Command::output`
+/// does, but killing it (and failing the test) when it has not ended within
+/// [`PATIENCE`].
+#[track_caller]
+pub fn output_within(command: &mut Command) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    // Read on threads of their own, each answering on a channel: the output ends when
+    // the last holder of the pipe (a grandchild, maybe) closes it.
+    let read_all = |mut from: Box<dyn Read + Send>| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = from.read_to_end(&mut bytes);
+            let _ = tx.send(bytes);
+        });
+        rx
+    };
+    let stdout = read_all(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = read_all(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the command") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            // Not waiting for the readers: a grandchild may still hold the pipes open.
+            panic!("{command:?} did not end within {PATIENCE:?} (killed)");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let rest = |output: mpsc::Receiver<Vec<u8>>, name: &str| {
+        let left = deadline.saturating_duration_since(Instant::now());
+        output.recv_timeout(left).unwrap_or_else(|_| {
+            panic!("{command:?} ended, but its {name} stayed open past {PATIENCE:?}")
+        })
+    };
+    let stdout = rest(stdout, "stdout");
+    let stderr = rest(stderr, "stderr");
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
 /// Starts `sandloop run FLAGS PROGRAM -- ARGS` with stdout piped and returns it once it
 /// printed its first line (a server's "Serving on ..."), with that line.
 pub fn start_cli(flags: &[&str], program: &str, args: &[&str]) -> (Cli, String) {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sandloop"))
-        .arg("run")
-        .args(flags)
-        .arg(test_programs_artifacts::program(program))
-        .arg("--")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the sandloop CLI");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read the program's first line");
-    (Cli(child), line)
+    let mut cli = Cli::spawn(
+        Command::new(env!("CARGO_BIN_EXE_sandloop"))
+            .arg("run")
+            .args(flags)
+            .arg(test_programs_artifacts::program(program))
+            .arg("--")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit()),
+    );
+    let line = cli.stdout_lines().next_line();
+    (cli, line)
 }
 
 /// A free TCP port of 127.0.0.1 (free when asked; the caller binds it soon after).

@@ -14,6 +14,7 @@ cases!(
     allocate_without_bound,
     spin_in_a_callback,
     open_sockets_without_bound,
+    open_pipes_without_bound,
     spawn_children_without_bound,
     wait_forever,
     serve_posts,
@@ -73,6 +74,29 @@ fn open_sockets_without_bound() -> sandloop::Result<()> {
     let again = Socket::new(Family::Inet, SocketType::Stream)?;
     drop(again);
     println!("closed");
+    Ok(())
+}
+
+/// Opens pipes until the host refuses one, then closes half of them and shows the
+/// instance still works: a new pipe carries bytes, and the loop runs.
+fn open_pipes_without_bound() -> sandloop::Result<()> {
+    let mut pipes = Vec::new();
+    let err = loop {
+        match sandloop::os::pipe() {
+            Ok(pair) => pipes.push(pair),
+            Err(err) => break err,
+        }
+        assert!(pipes.len() < 100_000, "the host never refused a pipe");
+    };
+    println!("opened {}", pipes.len());
+    println!("kind {:?}", io_kind(&err));
+    println!("error {err}");
+    pipes.truncate(pipes.len() / 2);
+    let (read, write) = sandloop::os::pipe()?;
+    write.write(b"still serving")?;
+    println!("{}", String::from_utf8_lossy(&read.read(64)?));
+    sandloop::run(sandloop::sleep(Duration::from_millis(10)))?;
+    println!("loop ran");
     Ok(())
 }
 

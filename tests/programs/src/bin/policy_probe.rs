@@ -8,9 +8,12 @@
 //! - `read PATH`: `std::fs::read_to_string`, printed
 //! - `env NAME`: the variable's value, or `unset`
 //! - `exec PROGRAM`: `create_subprocess_exec(PROGRAM)`, then its exit code
+//! - `exec-env NAME VALUE`: `/usr/bin/printenv NAME` with the child environment
+//!   `NAME=VALUE` (stdout to /dev/null), then its exit code (0: the child got it)
 //! - `shell CMD`: `create_subprocess_shell(CMD)`, then its exit code
 //! - `signal NUMBER`: `add_signal_handler(NUMBER)` (removed again)
 //! - `udp-bind ADDR`: binds a datagram socket to the socket address ADDR
+//! - `udp-send ADDR TEXT`: sends TEXT in one datagram to ADDR from an unbound socket
 //! - `unix-listen PATH`: `create_unix_server(PATH)` (a path, or `@name` abstract)
 //!
 //! Prints `ok[: DETAIL]` and exits 0, or prints the error (a denial reads
@@ -19,7 +22,9 @@
 use std::net::SocketAddr;
 
 use sandloop::net::{Family, Socket, SocketType};
-use sandloop::subprocess::{SubprocessOptions, create_subprocess_exec, create_subprocess_shell};
+use sandloop::subprocess::{
+    Stdio, SubprocessOptions, create_subprocess_exec, create_subprocess_shell,
+};
 use sandloop::{
     AddrInfoHints, ConnectOptions, Error, Protocol, Result, ServerOptions, UnixPath,
     UnixServerOptions, get_running_loop, run,
@@ -97,6 +102,18 @@ fn probe(words: &[&str]) -> Result<String> {
                 Ok::<_, Error>(format!("exit {}", child.wait().await?))
             })
         }
+        ["exec-env", name, value] => {
+            let options = SubprocessOptions {
+                stdout: Stdio::Null,
+                env: vec![(name.to_string(), value.to_string())],
+                ..SubprocessOptions::default()
+            };
+            let name = name.to_string();
+            run(async move {
+                let child = create_subprocess_exec("/usr/bin/printenv", [name], options).await?;
+                Ok::<_, Error>(format!("exit {}", child.wait().await?))
+            })
+        }
         ["shell", cmd] => {
             let cmd = cmd.to_string();
             run(async move {
@@ -127,6 +144,18 @@ fn probe(words: &[&str]) -> Result<String> {
             Socket::new(family, SocketType::Datagram)?.bind(addr)?;
             Ok(String::new())
         }
+        ["udp-send", addr, text] => {
+            let addr: SocketAddr = addr
+                .parse()
+                .map_err(|_| Error::Runtime(format!("{addr:?} is not a socket address")))?;
+            let family = if addr.is_ipv4() {
+                Family::Inet
+            } else {
+                Family::Inet6
+            };
+            let sent = Socket::new(family, SocketType::Datagram)?.send_to(text.as_bytes(), addr)?;
+            Ok(format!("sent {sent}"))
+        }
         ["unix-listen", path] => {
             let path = match path.strip_prefix('@') {
                 Some(name) => UnixPath::from([b"\0", name.as_bytes()].concat()),
@@ -143,7 +172,7 @@ fn probe(words: &[&str]) -> Result<String> {
         }
         ["env", name] => Ok(std::env::var(name).unwrap_or_else(|_| "unset".into())),
         _ => Err(Error::Runtime(format!(
-            "usage: connect HOST PORT | listen HOST PORT | resolve NAME | write PATH TEXT | read PATH | env NAME (got {words:?})"
+            "usage: connect HOST PORT | listen HOST PORT | resolve NAME | write PATH TEXT | read PATH | env NAME | exec PROGRAM | exec-env NAME VALUE | shell CMD | signal NUMBER | udp-bind ADDR | udp-send ADDR TEXT | unix-listen PATH (got {words:?})"
         ))),
     }
 }
