@@ -11,8 +11,9 @@
 //!
 //! Nothing leaves the machine: the policy grants listen and connect on 127.0.0.1 and ::1
 //! only, so every other address is denied before a socket is touched, and `wait` only
-//! polls (timeout 0). The policy also sets a handle limit (`HANDLE_LIMIT`, 24), so that the
-//! calls refused at the limit are driven too.
+//! polls (timeout 0). The policy also sets a handle limit (`HANDLE_LIMIT`, 24) and a limit
+//! on host-buffered bytes (`BUFFER_LIMIT`, 1 KiB), so that the calls refused or cut short
+//! at a limit are driven too.
 
 // The operations are named after the host calls they make; see the WIT for each.
 #![allow(missing_docs)]
@@ -191,6 +192,10 @@ impl Handles {
 /// Most handles of one kind the driver keeps: a longer input only reuses them.
 const MAX_LIVE: usize = 64;
 
+/// The driver's limit on host-buffered bytes: small, so that writes to a stream whose send
+/// buffer an input shrank (`set-option`) are cut short and the room is fuzzed too.
+const BUFFER_LIMIT: u64 = 1024;
+
 /// The instance's handle limit: far below what the driver would hold of all kinds
 /// together, so that sequences reach it and its refusals (pairs, accepts, sources,
 /// contexts) are exercised as often as the calls that succeed.
@@ -217,6 +222,7 @@ impl Driver {
     pub fn new() -> Driver {
         let mut policy = crate::testing::loopback_policy();
         policy.limits.handles = Some(HANDLE_LIMIT);
+        policy.limits.buffered_bytes = Some(BUFFER_LIMIT);
         let mut fx = Fixture::new(policy);
         // As a real instance's table: refusals at the limit, the hard capacity past it.
         crate::limits::limit_table(&mut fx.table, &fx.policy.limits);

@@ -199,6 +199,7 @@ fn the_documented_example_parses() {
     assert_eq!(file.policy.preopens.len(), 2);
     assert!(file.policy.preopens[1].writable);
     assert_eq!(file.env_inherit, ["HOME", "TZ"]);
+    assert_eq!(file.policy.limits.buffered_bytes, Some(16 << 20));
 }
 
 #[test]
