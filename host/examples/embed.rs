@@ -34,13 +34,14 @@ pub fn run() -> anyhow::Result<Vec<(&'static str, ExitStatus, String)>> {
     let program = runtime.load(test_programs_artifacts::program("limits"))?;
 
     // A policy built in code: no network, at most 16 MiB of memory, callbacks of at
-    // most 500 ms, 64 handles.
+    // most 500 ms, 64 handles, 1 MiB buffered in the host for its writes, 4 children.
     let mut policy = Policy::new();
     policy.limits = Limits {
         memory_bytes: Some(16 << 20),
         callback_cpu: Some(Duration::from_millis(500)),
         handles: Some(64),
-        ..Limits::default()
+        buffered_bytes: Some(1 << 20),
+        children: Some(4),
     };
     let options = |case: &str| RunOptions {
         args: vec![case.into()],

@@ -83,6 +83,21 @@ fn time_blocked_in_the_loop_is_never_charged() {
     .assert_ok();
 }
 
+/// What a guest opening handles until refused printed: how many it opened (its first
+/// line), after checking that it was refused with `QuotaExceeded` and a message containing
+/// `refusal`; and the lines that follow.
+fn refused_after<'a>(out: &'a common::Outcome, refusal: &str) -> (usize, Vec<&'a str>) {
+    out.assert_ok();
+    let lines = out.lines();
+    let opened: usize = lines[0]
+        .strip_prefix("opened ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(lines[1], "kind Some(QuotaExceeded)", "{lines:?}");
+    assert!(lines[2].contains(refusal), "{lines:?}");
+    (opened, lines[3..].to_vec())
+}
+
 #[test]
 fn a_guest_opening_handles_without_bound_gets_limit_reached() {
     let out = run_case_with_policy(
@@ -93,20 +108,10 @@ fn a_guest_opening_handles_without_bound_gets_limit_reached() {
             ..Limits::default()
         }),
     );
-    out.assert_ok();
-    let lines = out.lines();
-    let opened: usize = lines[0]
-        .strip_prefix("opened ")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{lines:?}"));
+    let (opened, lines) = refused_after(&out, "create socket: handle limit of 40 reached");
     // WASI's own resources hold a few of the 40.
     assert!((30..=40).contains(&opened), "{lines:?}");
-    assert_eq!(lines[1], "kind Some(QuotaExceeded)");
-    assert!(
-        lines[2].contains("create socket: handle limit of 40 reached"),
-        "{lines:?}"
-    );
-    assert_eq!(lines[3], "closed");
+    assert_eq!(lines, ["closed"]);
 }
 
 #[test]
@@ -119,20 +124,10 @@ fn a_guest_opening_pipes_without_bound_gets_limit_reached_and_keeps_running() {
             ..Limits::default()
         }),
     );
-    out.assert_ok();
-    let lines = out.lines();
-    let opened: usize = lines[0]
-        .strip_prefix("opened ")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{lines:?}"));
+    let (opened, lines) = refused_after(&out, "create-pipe: handle limit of 40 reached");
     // Two handles a pipe; WASI's own resources hold a few of the 40.
     assert!((15..=20).contains(&opened), "{lines:?}");
-    assert_eq!(lines[1], "kind Some(QuotaExceeded)");
-    assert!(
-        lines[2].contains("create-pipe: handle limit of 40 reached"),
-        "{lines:?}"
-    );
-    assert_eq!(lines[3..], ["still serving", "loop ran"], "{lines:?}");
+    assert_eq!(lines, ["still serving", "loop ran"]);
 }
 
 /// Starts `case` on its own thread, stops it from outside after `after`, and returns how

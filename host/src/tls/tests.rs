@@ -336,6 +336,61 @@ fn ten_mebibytes_arrive_byte_exact_and_the_buffer_drains_to_zero() {
 }
 
 #[test]
+fn under_the_buffer_limit_tls_writes_take_what_fits_and_the_rest_goes_later() {
+    const LIMIT: u64 = 256 << 10;
+    let mut policy = crate::testing::loopback_policy();
+    policy.limits.buffered_bytes = Some(LIMIT);
+    let mut fx = Fixture::new(policy);
+    let mut pair = fx.tls_pair(client_options(), server_options(), Some("localhost"));
+    fx.handshake(&mut pair);
+    // The server does not read: the kernel's buffers fill, then the host's room.
+    fx.net()
+        .set_reading(borrow(&pair.server), false)
+        .unwrap()
+        .unwrap();
+    let sent = contents(16 << 20);
+    let mut at = 0;
+    for chunk in sent.chunks(1 << 20) {
+        let written = fx
+            .net()
+            .write(borrow(&pair.client), chunk.to_vec())
+            .unwrap()
+            .unwrap();
+        // Sealing adds a record header and tag to what was taken: a little over the limit.
+        assert!(written.buffered <= LIMIT + LIMIT / 100, "{written:?}");
+        at += written.taken as usize;
+        if written.taken < chunk.len() as u64 {
+            break;
+        }
+    }
+    assert!(at < sent.len(), "the host took everything ({at} bytes)");
+
+    // Reading again, the server takes it all; the client writes the rest as room comes.
+    fx.net()
+        .set_reading(borrow(&pair.server), true)
+        .unwrap()
+        .unwrap();
+    fx.pump(&mut pair, |fx, pair| {
+        while at < sent.len() {
+            let chunk = sent[at..sent.len().min(at + (1 << 20))].to_vec();
+            let len = chunk.len() as u64;
+            let written = fx
+                .net()
+                .write(borrow(&pair.client), chunk)
+                .unwrap()
+                .unwrap();
+            at += written.taken as usize;
+            if written.taken < len {
+                break;
+            }
+        }
+        pair.seen[1].data.len() >= sent.len()
+    });
+    assert!(pair.seen[1].data == sent, "the bytes differ");
+    assert!(pair.seen[0].error.is_none() && pair.seen[1].error.is_none());
+}
+
+#[test]
 fn plaintext_past_the_read_budget_comes_in_the_next_waits() {
     let mut fx = Fixture::loopback();
     let mut pair = fx.tcp_pair(100);

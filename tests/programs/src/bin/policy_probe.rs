@@ -133,27 +133,13 @@ fn probe(words: &[&str]) -> Result<String> {
             })
         }
         ["udp-bind", addr] => {
-            let addr: SocketAddr = addr
-                .parse()
-                .map_err(|_| Error::Runtime(format!("{addr:?} is not a socket address")))?;
-            let family = if addr.is_ipv4() {
-                Family::Inet
-            } else {
-                Family::Inet6
-            };
-            Socket::new(family, SocketType::Datagram)?.bind(addr)?;
+            let (sock, addr) = udp_socket_for(addr)?;
+            sock.bind(addr)?;
             Ok(String::new())
         }
         ["udp-send", addr, text] => {
-            let addr: SocketAddr = addr
-                .parse()
-                .map_err(|_| Error::Runtime(format!("{addr:?} is not a socket address")))?;
-            let family = if addr.is_ipv4() {
-                Family::Inet
-            } else {
-                Family::Inet6
-            };
-            let sent = Socket::new(family, SocketType::Datagram)?.send_to(text.as_bytes(), addr)?;
+            let (sock, addr) = udp_socket_for(addr)?;
+            let sent = sock.send_to(text.as_bytes(), addr)?;
             Ok(format!("sent {sent}"))
         }
         ["unix-listen", path] => {
@@ -175,4 +161,17 @@ fn probe(words: &[&str]) -> Result<String> {
             "usage: connect HOST PORT | listen HOST PORT | resolve NAME | write PATH TEXT | read PATH | env NAME | exec PROGRAM | exec-env NAME VALUE | shell CMD | signal NUMBER | udp-bind ADDR | udp-send ADDR TEXT | unix-listen PATH (got {words:?})"
         ))),
     }
+}
+
+/// A datagram socket of the family of `addr`, and `addr` parsed.
+fn udp_socket_for(addr: &str) -> Result<(Socket, SocketAddr)> {
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|_| Error::Runtime(format!("{addr:?} is not a socket address")))?;
+    let family = if addr.is_ipv4() {
+        Family::Inet
+    } else {
+        Family::Inet6
+    };
+    Ok((Socket::new(family, SocketType::Datagram)?, addr))
 }
