@@ -55,6 +55,11 @@ impl Outbox {
         self.writers.push(transport.clone());
     }
 
+    /// The bytes queued.
+    pub(crate) fn len(&self) -> usize {
+        self.data.len()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.records.is_empty()
     }

@@ -30,11 +30,21 @@ use crate::sys::Event;
 mod refused;
 mod tls;
 
+use refused::Refused;
+
 pub(crate) use tls::{HandshakeGuard, TlsState};
 
 /// Writes this large go to the host at once rather than into the loop's outbox: at 4 KiB,
 /// copying into the outbox costs about what the crossing it saves does.
 const DIRECT_WRITE_MIN: usize = 4 * 1024;
+
+/// The most bytes one write hands the host: wasmtime lets one host call copy 128 MiB at
+/// most (its hostcall fuel) and traps past it, and a larger call would save nothing.
+const MAX_HOST_WRITE: usize = 16 << 20;
+
+/// The outbox is handed over at once past this many bytes, so that one wait never carries
+/// more than a host call may copy, however many small writes a callback makes.
+const MAX_QUEUED: usize = 16 << 20;
 
 /// A protocol as a transport holds it.
 pub type SharedProtocol = Rc<RefCell<dyn Protocol>>;
@@ -94,7 +104,7 @@ pub(crate) struct TransportInner {
     queued: Cell<usize>,
     /// Bytes the host refused (its limit on buffered bytes), kept to be written again when
     /// it has room, and everything written after them meanwhile (`refused.rs`).
-    refused: RefCell<Vec<u8>>,
+    refused: RefCell<Refused>,
     /// A `write_eof` (or a TLS close) waits for `refused` to be taken.
     eof_after_refused: Cell<bool>,
     sockname: Option<Address>,
@@ -227,7 +237,7 @@ impl Transport {
             water: WaterMarks::default(),
             buffered: Cell::new(0),
             queued: Cell::new(0),
-            refused: RefCell::new(Vec::new()),
+            refused: RefCell::new(Refused::default()),
             eof_after_refused: Cell::new(false),
             sockname,
             peername,
@@ -658,8 +668,15 @@ impl TransportInner {
             // Bytes the host refused wait: these follow them.
             _ if self.refused_len() > 0 => self.keep_refused(data),
             Some(id) if data.len() < DIRECT_WRITE_MIN => {
-                self.lp.inner.outbox.borrow_mut().push(self, id, data);
+                let queued = {
+                    let mut outbox = self.lp.inner.outbox.borrow_mut();
+                    outbox.push(self, id, data);
+                    outbox.len()
+                };
                 self.queued.set(self.queued.get() + data.len());
+                if queued > MAX_QUEUED {
+                    self.lp.flush_outbox();
+                }
             }
             // A large write (copying it into the outbox would cost more than the crossing
             // it saves), or readiness mode: at once, after what is queued.
@@ -679,24 +696,42 @@ impl TransportInner {
             self.keep_refused(data);
             return;
         }
-        let result = match &mut *self.io.borrow_mut() {
-            Some(io) => io.write(data),
-            None => return,
-        };
-        match result {
-            Ok(written) => {
-                self.buffered.set(written.buffered as usize);
-                if written.taken < data.len() {
-                    self.keep_refused(&data[written.taken..]);
+        if let Some(taken) = self.send_parts(data)
+            && taken < data.len()
+        {
+            self.keep_refused(&data[taken..]);
+        }
+    }
+
+    /// Hands `data` to the stream in parts of at most [`MAX_HOST_WRITE`] bytes; returns
+    /// how many it took, stopping at the first part the host cut short (its limit on
+    /// buffered bytes). `None` when the stream is gone or the write failed (the failure
+    /// is scheduled as the transport's fatal error).
+    fn send_parts(self: &Rc<Self>, data: &[u8]) -> Option<usize> {
+        let mut taken = 0;
+        for part in data.chunks(MAX_HOST_WRITE) {
+            let result = match &mut *self.io.borrow_mut() {
+                Some(io) => io.write(part),
+                None => return None,
+            };
+            match result {
+                Ok(written) => {
+                    self.buffered.set(written.buffered as usize);
+                    taken += written.taken;
+                    if written.taken < part.len() {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    let me = self.clone();
+                    self.lp.call_soon(move || {
+                        me.fatal_error(err, "Fatal write error on socket transport")
+                    });
+                    return None;
                 }
             }
-            Err(err) => {
-                let me = self.clone();
-                self.lp.call_soon(move || {
-                    me.fatal_error(err, "Fatal write error on socket transport")
-                });
-            }
         }
+        Some(taken)
     }
 
     /// The bytes written and not yet taken by the kernel: buffered by the host, queued

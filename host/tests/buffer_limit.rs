@@ -46,3 +46,14 @@ fn a_peer_that_never_reads_turns_the_limit_into_pause_writing() {
         .assert_ok()
         .assert_lines(&["paused 0", received]);
 }
+
+/// Without the limit too, a write larger than one host call may copy goes over in parts.
+#[test]
+fn one_write_larger_than_a_host_call_carries_without_the_limit() {
+    run_case_with_policy(
+        "buffer_limit",
+        "one_write_larger_than_a_host_call_carries",
+        loopback_policy(),
+    )
+    .assert_ok();
+}

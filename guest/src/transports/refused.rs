@@ -18,6 +18,59 @@ use std::rc::Rc;
 
 use super::TransportInner;
 
+/// The most bytes one retry hands the host before it hears whether there was room: a
+/// retry after the host made some room costs a few crossings, never a copy of everything
+/// kept.
+const RETRY_PART: usize = 1 << 20;
+
+/// The bytes a transport keeps, with the offset of the first one the host has not taken,
+/// so that handing over a part moves nothing.
+#[derive(Default)]
+pub(super) struct Refused {
+    bytes: Vec<u8>,
+    start: usize,
+}
+
+impl Refused {
+    fn len(&self) -> usize {
+        self.bytes.len() - self.start
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+
+    /// The host took the first `n` kept bytes.
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.bytes.len() {
+            self.bytes = Vec::new();
+            self.start = 0;
+        } else if self.start > self.bytes.len() / 2 {
+            // Most of the allocation is spent: move the rest down once.
+            self.bytes.drain(..self.start);
+            self.start = 0;
+        }
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        self.bytes.extend_from_slice(data);
+    }
+
+    /// Puts `data` ahead of what is kept (bytes a wait's writes had queued before them).
+    fn push_front(&mut self, data: &[u8]) {
+        let later = self.bytes.split_off(self.start);
+        self.bytes.clear();
+        self.start = 0;
+        self.bytes.extend_from_slice(data);
+        self.bytes.extend_from_slice(&later);
+    }
+
+    fn clear(&mut self) {
+        *self = Refused::default();
+    }
+}
+
 impl TransportInner {
     /// The bytes the host refused and the transport keeps.
     pub(crate) fn refused_len(&self) -> usize {
@@ -27,7 +80,7 @@ impl TransportInner {
     /// Keeps `data` after the bytes kept already: the host refused it, or it was written
     /// while refused bytes wait (it must follow them).
     pub(super) fn keep_refused(&self, data: &[u8]) {
-        self.refused.borrow_mut().extend_from_slice(data);
+        self.refused.borrow_mut().push(data);
     }
 
     /// Takes back the last bytes of a wait's writes, which the host refused: they go
@@ -36,25 +89,34 @@ impl TransportInner {
         if bytes.is_empty() || self.conn_lost.get() {
             return;
         }
-        {
-            let mut refused = self.refused.borrow_mut();
-            let later = std::mem::take(&mut *refused);
-            refused.extend_from_slice(bytes);
-            refused.extend_from_slice(&later);
-        }
+        self.refused.borrow_mut().push_front(bytes);
         self.maybe_pause_protocol();
     }
 
-    /// On a `writable` report: writes the kept bytes again (the host keeps refusing what
-    /// does not fit yet); once all are taken, does the `write_eof` or TLS close that
-    /// waited for them.
+    /// On a `writable` report: writes the kept bytes again, a part at a time, until the
+    /// host cuts a part short (it has no more room); once all are taken, does the
+    /// `write_eof` or TLS close that waited for them.
     pub(super) fn retry_refused(self: &Rc<Self>) {
-        let kept = std::mem::take(&mut *self.refused.borrow_mut());
-        if kept.is_empty() {
-            return;
+        loop {
+            let (offered, taken) = {
+                let refused = self.refused.borrow();
+                if refused.len() == 0 {
+                    break;
+                }
+                let part = &refused.pending()[..refused.len().min(RETRY_PART)];
+                (part.len(), self.send_parts(part))
+            };
+            let Some(taken) = taken else {
+                // The stream failed or is gone: nothing kept can be sent any more.
+                self.drop_refused();
+                return;
+            };
+            self.refused.borrow_mut().consume(taken);
+            if taken < offered {
+                return;
+            }
         }
-        self.write_now(&kept, 0);
-        if self.refused_len() == 0 && self.eof_after_refused.replace(false) {
+        if self.eof_after_refused.replace(false) {
             if self.is_tls() {
                 self.tls_close();
             } else {
@@ -62,7 +124,6 @@ impl TransportInner {
             }
         }
     }
-
     /// Whether a `write_eof` (or a TLS close) must wait for kept bytes; if so, it is done
     /// once they are taken.
     pub(super) fn defer_eof_for_refused(&self) -> bool {
