@@ -18,7 +18,7 @@ use crate::bindings::fs::{Host as _, HostPipe as _};
 use crate::bindings::net::{Host as _, HostSocket, HostStream};
 use crate::bindings::process::{Host as _, HostChild as _, SpawnOptions, Stdio};
 use crate::bindings::reactor::{Host as _, HostSource as _, Interest, StreamWrite};
-use crate::bindings::tls::{ClientOptions, Host as _, HostContext as _};
+use crate::bindings::tls::{Host as _, HostContext as _};
 use crate::bindings::types::{Address, AddressFamily, ErrorKind};
 use crate::fs::{Pipe, StdioAccess};
 use crate::net::{Socket, Stream};
@@ -60,14 +60,7 @@ impl Fixture {
     }
 
     fn client_context(&mut self) -> Resource<Context> {
-        let options = ClientOptions {
-            ca_pem: Vec::new(),
-            system_roots: false,
-            verify: false,
-            check_hostname: false,
-            alpn: Vec::new(),
-            identity: None,
-        };
+        let options = crate::testing::unchecked_client_options();
         self.net()
             .client(options)
             .expect("no trap")

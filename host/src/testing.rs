@@ -150,6 +150,20 @@ impl crate::executor::JobRunner for NoJobs {
     }
 }
 
+/// A TLS client context's options that trust nothing and check nothing: the cheapest
+/// context to make, for tests about handles rather than sessions.
+#[cfg(test)]
+pub(crate) fn unchecked_client_options() -> crate::bindings::tls::ClientOptions {
+    crate::bindings::tls::ClientOptions {
+        ca_pem: Vec::new(),
+        system_roots: false,
+        verify: false,
+        check_hostname: false,
+        alpn: Vec::new(),
+        identity: None,
+    }
+}
+
 /// Listen and connect on loopback, IPv4 and IPv6.
 pub(crate) fn loopback_policy() -> Policy {
     Policy::new()

@@ -13,7 +13,7 @@ use crate::bindings::fs::{Host as _, HostPipe as _};
 use crate::bindings::net::{Host as _, HostSocket as _, SocketType};
 use crate::bindings::process::{Host as _, HostChild as _, SpawnOptions, Stdio};
 use crate::bindings::signal::Host as _;
-use crate::bindings::tls::{ClientAuth, ClientOptions, HostContext as _, Identity, ServerOptions};
+use crate::bindings::tls::{ClientAuth, HostContext as _, Identity, ServerOptions};
 use crate::bindings::types::{Address, AddressFamily, Error, ErrorKind};
 use crate::fs::StdioAccess;
 use crate::policy::Policy;
@@ -213,14 +213,7 @@ fn signal_subscriptions_stop_at_the_limit() {
 #[test]
 fn tls_contexts_stop_at_the_limit() {
     let mut fx = limited(Policy::new());
-    let client = || ClientOptions {
-        ca_pem: Vec::new(),
-        system_roots: false,
-        verify: false,
-        check_hostname: false,
-        alpn: Vec::new(),
-        identity: None,
-    };
+    let client = crate::testing::unchecked_client_options;
     refused_at_the_limit(&mut fx, "tls client context", 1, |fx| {
         fx.net().client(client())
     });
