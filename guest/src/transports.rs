@@ -38,9 +38,8 @@ pub(crate) use tls::{HandshakeGuard, TlsState};
 /// copying into the outbox costs about what the crossing it saves does.
 const DIRECT_WRITE_MIN: usize = 4 * 1024;
 
-/// The most bytes one write hands the host: wasmtime lets one host call copy 128 MiB at
-/// most (its hostcall fuel) and traps past it, and a larger call would save nothing.
-const MAX_HOST_WRITE: usize = 16 << 20;
+/// The most bytes one write hands the host (see `sys::MAX_HOST_COPY`).
+const MAX_HOST_WRITE: usize = crate::sys::MAX_HOST_COPY;
 
 /// The outbox is handed over at once past this many bytes, so that one wait never carries
 /// more than a host call may copy, however many small writes a callback makes.

@@ -57,3 +57,27 @@ fn one_write_larger_than_a_host_call_carries_without_the_limit() {
     )
     .assert_ok();
 }
+
+/// The CLI's flag sets the same limit: `sandloop run --max-buffered 1M`.
+#[test]
+fn the_max_buffered_flag_sets_the_limit() {
+    use std::process::{Command, Stdio};
+    let output = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_sandloop"))
+            .args(["run", "--allow-listen", "127.0.0.1:*", "--allow-connect"])
+            .args(["127.0.0.1:*", "--max-buffered", "1M"])
+            .arg(test_programs_artifacts::program("buffer_limit"))
+            .args(["--", "count_pauses"])
+            .stdin(Stdio::null()),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["paused 1", "received 33554432 bytes in order"]
+    );
+}

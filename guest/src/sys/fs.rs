@@ -54,6 +54,8 @@ impl HostPipe {
     }
 
     pub(crate) fn write(&self, data: &[u8]) -> Result<Progress<usize>> {
+        // A partial write, as the kernel may make one anyway (see `MAX_SEND`).
+        let data = &data[..data.len().min(super::MAX_SEND)];
         match progress(self.0.write(data))? {
             Progress::Done(n) => Ok(Progress::Done(n as usize)),
             Progress::Pending => Ok(Progress::Pending),

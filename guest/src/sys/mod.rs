@@ -42,6 +42,18 @@ pub struct Readiness {
     pub hangup: bool,
 }
 
+/// The most bytes one call hands the host. wasmtime lets one host call copy 128 MiB at
+/// most (its hostcall fuel) and traps the instance past it; a stream's `write`, which may
+/// take part of its bytes, is given at most this much.
+#[cfg(feature = "host-reactor")]
+pub(crate) const MAX_HOST_COPY: usize = 16 << 20;
+
+/// The most bytes one socket `send` or pipe `write` offers the host: the kernel takes no
+/// more than its buffer holds (a few MiB at most), and every byte offered is copied into
+/// the host first, so offering more would only copy bytes to drop them.
+#[cfg(feature = "host-reactor")]
+pub(crate) const MAX_SEND: usize = 1 << 20;
+
 /// One ready registration: the token the loop chose and what is ready, plus what the host
 /// already did for a stream in completion mode (see `ProactorEventLoop`).
 #[derive(Debug, Default)]

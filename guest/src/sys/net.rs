@@ -217,6 +217,8 @@ impl HostSocket {
     }
 
     pub(crate) fn send(&self, data: &[u8]) -> Result<Progress<usize>> {
+        // A partial send, as the kernel may make one anyway (see `MAX_SEND`).
+        let data = &data[..data.len().min(super::MAX_SEND)];
         match progress(self.0.send(data))? {
             Progress::Done(n) => Ok(Progress::Done(n as usize)),
             Progress::Pending => Ok(Progress::Pending),

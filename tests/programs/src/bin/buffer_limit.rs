@@ -1,6 +1,6 @@
 //! A guest writing to a peer that never reads, under the host's limit on buffered bytes
 //! (host/tests/buffer_limit.rs runs the quiet cases with the limit set, the checked one
-//! with and without it).
+//! with and without it); and writes larger than one host call may copy.
 //!
 //! Every writer sets a high-water mark far above what it writes, so that flow control
 //! alone never pauses it: a pause can only come from the host being full. The peer is a
@@ -22,7 +22,8 @@ cases!(
     small_writes_pause_the_protocol_and_arrive_whole,
     write_eof_follows_the_bytes_the_host_refused,
     close_sends_the_bytes_the_host_refused_first,
-    one_write_larger_than_a_host_call_carries;
+    one_write_larger_than_a_host_call_carries,
+    sock_sendall_larger_than_a_host_call_carries;
     checked:
     count_pauses,
 );
@@ -182,23 +183,52 @@ fn one_write_larger_than_a_host_call_carries() -> Result<()> {
         let (t, p, peer) = connect_to_a_silent_peer(&lp).await?;
         t.write(&pattern(HUGE));
         t.close();
-        // Checked as it comes, not kept: the guest holds enough copies already.
-        let mut got = 0;
-        loop {
-            let chunk = lp.sock_recv(&peer, 1 << 20).await?;
-            if chunk.is_empty() {
-                break;
-            }
-            for (i, &byte) in chunk.iter().enumerate() {
-                assert_eq!(byte, ((got + i) % 251) as u8, "byte {}", got + i);
-            }
-            got += chunk.len();
-        }
-        assert_eq!(got, HUGE);
+        assert_eq!(read_checked(&lp, &peer).await?, HUGE);
         until(5, || p.borrow().lost.is_some()).await?;
         assert_eq!(p.borrow().lost, Some(None));
         Ok::<_, Error>(())
     })
+}
+
+/// `sock_sendall` of 160 MiB on a raw socket: sent in parts, every byte arrives in order.
+fn sock_sendall_larger_than_a_host_call_carries() -> Result<()> {
+    const HUGE: usize = 160 << 20;
+    run(async {
+        let lp = get_running_loop()?;
+        let listener = Socket::new(Family::Inet, SocketType::Stream)?;
+        listener.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        listener.listen(1)?;
+        let addr = listener.local_addr()?.as_inet().expect("an IP address");
+        let client = Socket::new(Family::Inet, SocketType::Stream)?;
+        lp.sock_connect(&client, addr).await?;
+        let (peer, _) = lp.sock_accept(&listener).await?;
+        let sender = lp.create_task({
+            let lp = lp.clone();
+            async move {
+                lp.sock_sendall(&client, &pattern(HUGE)).await?;
+                client.close();
+                Ok::<_, Error>(())
+            }
+        });
+        assert_eq!(read_checked(&lp, &peer).await?, HUGE);
+        sender.await
+    })
+}
+
+/// Reads `peer` to its end, checking each byte against [`pattern`] as it comes (not kept:
+/// the guest holds enough copies already); returns how many came.
+async fn read_checked(lp: &EventLoop, peer: &Socket) -> Result<usize> {
+    let mut got = 0;
+    loop {
+        let chunk = lp.sock_recv(peer, 1 << 20).await?;
+        if chunk.is_empty() {
+            return Ok(got);
+        }
+        for (i, &byte) in chunk.iter().enumerate() {
+            assert_eq!(byte, ((got + i) % 251) as u8, "byte {}", got + i);
+        }
+        got += chunk.len();
+    }
 }
 
 /// Prints how often the protocol was paused by a flood far below its high-water mark:
