@@ -57,14 +57,20 @@ impl Context {
             } else {
                 builder
                     .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(AnyName(webpki)))
+                    .with_custom_certificate_verifier(Arc::new(Lenient {
+                        chain: Some(webpki),
+                        provider: Arc::clone(&provider),
+                    }))
             }
         } else {
             // Nothing is checked against them, but bad PEM is still the guest's mistake.
             roots_from_pem(&options.ca_pem, "tls client context: ca-pem")?;
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate(Arc::clone(&provider))))
+                .with_custom_certificate_verifier(Arc::new(Lenient {
+                    chain: None,
+                    provider: Arc::clone(&provider),
+                }))
         };
         let mut config = match options.identity {
             Some(identity) => {
@@ -224,13 +230,20 @@ fn check_alpn(alpn: Vec<Vec<u8>>, what: &str) -> Result<Vec<Vec<u8>>, Error> {
     Ok(alpn)
 }
 
-/// Python's `check_hostname = False` with `CERT_REQUIRED`: the chain must lead to a trust
-/// anchor as usual; only a certificate that does not name the server is let through.
-/// webpki checks the chain before the name, so a name error means the chain was good.
+/// The verifier of Python's relaxed client settings. The handshake's signatures are always
+/// checked against the certificate's key, so the peer must at least hold that key.
+/// - `check_hostname = False` with `CERT_REQUIRED` (`chain` set): the chain must lead to a
+///   trust anchor as usual; only a certificate that does not name the server is let
+///   through. webpki checks the chain before the name, so a name error means the chain was
+///   good.
+/// - `CERT_NONE` (`chain` is `None`): any certificate is accepted.
 #[derive(Debug)]
-struct AnyName(Arc<WebPkiServerVerifier>);
+struct Lenient {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
+}
 
-impl ServerCertVerifier for AnyName {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -239,10 +252,10 @@ impl ServerCertVerifier for AnyName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -256,7 +269,8 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -265,60 +279,13 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// Python's `CERT_NONE`: any certificate is accepted. The handshake's signatures are still
-/// checked against the certificate's key, so the peer must at least hold that key.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
