@@ -1,8 +1,8 @@
-//! The HTTP/1.1 keep-alive "Hello, World!" server's request handling, for the native peers
-//! (`mio_http`, `tokio_http`) of the sandloop example `examples/http_hello.rs`.
-//!
-//! It is the example's code, function for function, so that every peer does the same work per
-//! request (the same parsing, the same allocations) and answers with the same bytes.
+//! The HTTP/1.1 keep-alive "Hello, World!" server's request handling: the examples
+//! `http_hello` and `https_hello` use it (through `hello_http.rs`), and so do their native
+//! peers in the bench (`mio_http`, `tokio_http`, as `sandloop_bench::http_hello`), so that
+//! every server does the same work per request (the same parsing, the same allocations)
+//! and answers with the same bytes.
 
 /// The response body.
 pub const BODY: &str = "Hello, World!";

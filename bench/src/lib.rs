@@ -11,6 +11,7 @@
 //!   native HTTP peers share, [`mio_server`] and [`tokio_server`] the skeletons of the mio and
 //!   tokio peers.
 
+#[path = "../../examples/http_request.rs"]
 pub mod http_hello;
 pub mod mio_server;
 pub mod tokio_server;
