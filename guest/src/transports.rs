@@ -38,9 +38,6 @@ pub(crate) use tls::{HandshakeGuard, TlsState};
 /// copying into the outbox costs about what the crossing it saves does.
 const DIRECT_WRITE_MIN: usize = 4 * 1024;
 
-/// The most bytes one write hands the host (see `sys::MAX_HOST_COPY`).
-const MAX_HOST_WRITE: usize = crate::sys::MAX_HOST_COPY;
-
 /// The outbox is handed over at once past this many bytes, so that one wait never carries
 /// more than a host call may copy, however many small writes a callback makes.
 const MAX_QUEUED: usize = 16 << 20;
@@ -695,42 +692,34 @@ impl TransportInner {
             self.keep_refused(data);
             return;
         }
-        if let Some(taken) = self.send_parts(data)
+        if let Some(taken) = self.send(data)
             && taken < data.len()
         {
             self.keep_refused(&data[taken..]);
         }
     }
 
-    /// Hands `data` to the stream in parts of at most [`MAX_HOST_WRITE`] bytes; returns
-    /// how many it took, stopping at the first part the host cut short (its limit on
-    /// buffered bytes). `None` when the stream is gone or the write failed (the failure
-    /// is scheduled as the transport's fatal error).
-    fn send_parts(self: &Rc<Self>, data: &[u8]) -> Option<usize> {
-        let mut taken = 0;
-        for part in data.chunks(MAX_HOST_WRITE) {
-            let result = match &mut *self.io.borrow_mut() {
-                Some(io) => io.write(part),
-                None => return None,
-            };
-            match result {
-                Ok(written) => {
-                    self.buffered.set(written.buffered as usize);
-                    taken += written.taken;
-                    if written.taken < part.len() {
-                        break;
-                    }
-                }
-                Err(err) => {
-                    let me = self.clone();
-                    self.lp.call_soon(move || {
-                        me.fatal_error(err, "Fatal write error on socket transport")
-                    });
-                    return None;
-                }
+    /// Hands `data` to the stream; returns how many bytes it took (fewer than all only
+    /// under the host's limit on buffered bytes). `None` when the stream is gone or the
+    /// write failed (the failure is scheduled as the transport's fatal error).
+    fn send(self: &Rc<Self>, data: &[u8]) -> Option<usize> {
+        let result = match &mut *self.io.borrow_mut() {
+            Some(io) => io.write(data),
+            None => return None,
+        };
+        match result {
+            Ok(written) => {
+                self.buffered.set(written.buffered as usize);
+                Some(written.taken)
+            }
+            Err(err) => {
+                let me = self.clone();
+                self.lp.call_soon(move || {
+                    me.fatal_error(err, "Fatal write error on socket transport")
+                });
+                None
             }
         }
-        Some(taken)
     }
 
     /// The bytes written and not yet taken by the kernel: buffered by the host, queued

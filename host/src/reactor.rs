@@ -522,12 +522,8 @@ impl wit::Host for ReactorView<'_> {
             if stream.must_report() {
                 reactor.written.push(write.id);
             }
-        }
-        for &rep in &reactor.written {
-            if let Ok(stream) = self.table.get(&Resource::<Stream>::new_borrow(rep))
-                && stream.starving(stream.has_refused())
-            {
-                reactor.buffers.starve(rep);
+            if stream.starving(stream.has_refused()) {
+                reactor.buffers.starve(write.id);
             }
         }
         self.reactor.rearm(self.table);

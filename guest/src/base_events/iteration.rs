@@ -119,9 +119,11 @@ impl EventLoop {
             }
             // Under the host's limit on buffered bytes, the last bytes of a stream's writes
             // may have been refused: they go back to their transport, which keeps them.
-            for ev in events.iter().filter(|ev| ev.write_refused > 0) {
-                if let Some(writer) = taken.writers.iter().find(|w| w.has_key(ev.token)) {
-                    writer.take_back(&taken.tail_of(writer, ev.write_refused as usize));
+            if !taken.records.is_empty() {
+                for ev in events.iter().filter(|ev| ev.write_refused > 0) {
+                    if let Some(writer) = taken.writers.iter().find(|w| w.has_key(ev.token)) {
+                        writer.take_back(&taken.tail_of(writer, ev.write_refused as usize));
+                    }
                 }
             }
             inner.outbox.borrow_mut().recycle(taken);

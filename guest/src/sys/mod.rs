@@ -43,8 +43,8 @@ pub struct Readiness {
 }
 
 /// The most bytes one call hands the host. wasmtime lets one host call copy 128 MiB at
-/// most (its hostcall fuel) and traps the instance past it; a stream's `write`, which may
-/// take part of its bytes, is given at most this much.
+/// most (its hostcall fuel) and traps the instance past it: a stream's `write` hands its
+/// bytes over in parts of this size.
 #[cfg(feature = "host-reactor")]
 pub(crate) const MAX_HOST_COPY: usize = 16 << 20;
 

@@ -382,12 +382,22 @@ impl HostStream {
     }
 
     /// Sends or buffers `data`: what the host took of it (all, unless its limit on
-    /// buffered bytes was reached) and the bytes it buffers afterwards.
+    /// buffered bytes was reached) and the bytes it buffers afterwards. Handed over in
+    /// parts of at most [`super::MAX_HOST_COPY`] bytes, up to the first the host cuts short.
     pub(crate) fn write(&self, data: &[u8]) -> Result<Written> {
-        wit_result(self.stream.write(data)).map(|w| Written {
-            taken: w.taken as usize,
-            buffered: w.buffered,
-        })
+        let mut written = Written {
+            taken: 0,
+            buffered: 0,
+        };
+        for part in data.chunks(super::MAX_HOST_COPY) {
+            let w = wit_result(self.stream.write(part))?;
+            written.taken += w.taken as usize;
+            written.buffered = w.buffered;
+            if (w.taken as usize) < part.len() {
+                break;
+            }
+        }
+        Ok(written)
     }
 
     /// The bytes the host buffers now (with TLS, the records not yet on the wire too).

@@ -104,7 +104,7 @@ impl TransportInner {
                     break;
                 }
                 let part = &refused.pending()[..refused.len().min(RETRY_PART)];
-                (part.len(), self.send_parts(part))
+                (part.len(), self.send(part))
             };
             let Some(taken) = taken else {
                 // The stream failed or is gone: nothing kept can be sent any more.

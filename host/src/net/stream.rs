@@ -850,8 +850,6 @@ impl HostStream for NetView<'_> {
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<Written, Error>> {
         let len = data.len() as u64;
-        // Checked before the room is measured: a stale handle traps without a walk.
-        self.table.get(&self_)?;
         let mut room = self.reactor.buffers.room(self.table);
         let registry = self.reactor.registry();
         let stream = self.table.get_mut(&self_)?;
