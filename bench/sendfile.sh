@@ -31,16 +31,9 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 WORK_DIR=${WORK_DIR:-target/bench/sendfile}
 
-if [[ -z "${SKIP_BUILD:-}" ]]; then
-    cargo build --release -p sandloop-host --bin sandloop
-    cargo build --release --target wasm32-wasip2 -p test-programs --bin bench_sendfile
-fi
-HOST=target/release/sandloop
-GUEST=target/wasm32-wasip2/release/bench_sendfile.wasm
-mkdir -p "$WORK_DIR"
+source bench/guest.sh
 # Precompiled, so that the CPU time measured is the transfer's, not the compiler's.
-CWASM="$WORK_DIR/bench_sendfile.cwasm"
-"$HOST" compile "$GUEST" -o "$CWASM"
+prepare_guest bench_sendfile "$WORK_DIR"
 
 mkdir -p "$WORK_DIR/data"
 FILE="$WORK_DIR/data/payload.bin"

@@ -22,20 +22,9 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 WORK_DIR=${WORK_DIR:-target/bench/tls}
 
-if [[ -z "${SKIP_BUILD:-}" ]]; then
-    cargo build --release -p sandloop-host --bin sandloop
-    cargo build --release --target wasm32-wasip2 -p test-programs --bin bench_tls
-fi
-HOST=target/release/sandloop
-GUEST=target/wasm32-wasip2/release/bench_tls.wasm
-mkdir -p "$WORK_DIR"
-CWASM="$WORK_DIR/bench_tls.cwasm"
-"$HOST" compile "$GUEST" -o "$CWASM"
+source bench/guest.sh
+prepare_guest bench_tls "$WORK_DIR"
 cargo xtask dev-cert "$WORK_DIR/certs" >/dev/null
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 RESULTS="$WORK_DIR/runs.txt"
 : >"$RESULTS"

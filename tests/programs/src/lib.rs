@@ -103,6 +103,14 @@ macro_rules! cases {
     };
 }
 
+/// The port of a server listening on an IP address (its first socket's).
+pub fn server_port(server: &sandloop::Server) -> u16 {
+    let addr = server.sockets()[0]
+        .local_addr()
+        .expect("a listening socket's address");
+    addr.as_inet().expect("an IP address").port()
+}
+
 /// Polls `cond` every millisecond until it holds, at most `secs` seconds; panics (fails
 /// the case) when it never does.
 pub async fn until(secs: u64, mut cond: impl FnMut() -> bool) -> sandloop::Result<()> {

@@ -16,7 +16,7 @@ use sandloop::{
     AddrInfoHints, BufferedProtocol, ConnectOptions, Error, EventLoop, Hosts, Protocol, Result,
     ServerOptions, Transport, get_running_loop, run, sleep,
 };
-use test_programs::{Log, cases, io_kind, until};
+use test_programs::{Log, cases, io_kind, server_port, until};
 
 cases!(
     socketpair_reader_runs_when_data_arrives,
@@ -93,10 +93,6 @@ fn closed_port() -> Result<u16> {
     let port = inet(&sock.local_addr()?).port();
     sock.close();
     Ok(port)
-}
-
-fn server_port(server: &sandloop::Server) -> u16 {
-    inet(&server.sockets()[0].local_addr().unwrap()).port()
 }
 
 // ---- Raw sockets, readers and writers ---------------------------------------------------

@@ -23,7 +23,7 @@ use sandloop::{
     ServerOptions, TlsOptions, Transport, UnixConnectOptions, UnixServerOptions, get_running_loop,
     run,
 };
-use test_programs::{Log, cases, io_kind, until};
+use test_programs::{Log, cases, io_kind, server_port, until};
 
 cases!(
     handshake_completes_before_connection_made,
@@ -152,21 +152,24 @@ impl Protocol for Client {
     }
 }
 
+/// A server of `factory`'s protocols on a free port of 127.0.0.1, and the port.
+async fn serve<P: Protocol + 'static>(
+    lp: &EventLoop,
+    factory: impl FnMut() -> P + 'static,
+    options: ServerOptions,
+) -> Result<(Server, u16)> {
+    let server = lp.create_server(factory, "127.0.0.1", 0, options).await?;
+    let port = server_port(&server);
+    Ok((server, port))
+}
+
 async fn tls_echo_server(lp: &EventLoop, log: &Log, ctx: TlsContext) -> Result<(Server, u16)> {
     let log = log.clone();
-    let server = lp
-        .create_server(
-            move || Echo::new(&log),
-            "127.0.0.1",
-            0,
-            ServerOptions {
-                ssl: Some(ctx),
-                ..Default::default()
-            },
-        )
-        .await?;
-    let port = server.sockets()[0].local_addr()?.as_inet().unwrap().port();
-    Ok((server, port))
+    let options = ServerOptions {
+        ssl: Some(ctx),
+        ..Default::default()
+    };
+    serve(lp, move || Echo::new(&log), options).await
 }
 
 fn tls_connect_opts(ctx: TlsContext) -> ConnectOptions {
@@ -393,15 +396,8 @@ fn handshake_timeout_fires_against_a_silent_peer() -> Result<()> {
         let lp = get_running_loop()?;
         let accepted = Rc::new(Cell::new(0));
         let a = accepted.clone();
-        let server = lp
-            .create_server(
-                move || Silent(a.clone()),
-                "127.0.0.1",
-                0,
-                Default::default(),
-            )
-            .await?;
-        let port = server.sockets()[0].local_addr()?.as_inet().unwrap().port();
+        let (server, port) =
+            serve(&lp, move || Silent(a.clone()), ServerOptions::default()).await?;
         let log = Log::new();
         let start = lp.time();
         let err = lp
@@ -447,11 +443,7 @@ fn handshake_timeout_fires_against_a_silent_peer() -> Result<()> {
                 },
             )
             .await?;
-        let tls_port = tls_server.sockets()[0]
-            .local_addr()?
-            .as_inet()
-            .unwrap()
-            .port();
+        let tls_port = server_port(&tls_server);
         // A plain client that says nothing.
         let (silent, _) = lp
             .create_connection(
@@ -495,15 +487,8 @@ fn cancelling_the_handshake_closes_the_connection() -> Result<()> {
         let lp = get_running_loop()?;
         let lost = Rc::new(Cell::new(0));
         let l = lost.clone();
-        let server = lp
-            .create_server(
-                move || CountLost(l.clone()),
-                "127.0.0.1",
-                0,
-                Default::default(),
-            )
-            .await?;
-        let port = server.sockets()[0].local_addr()?.as_inet().unwrap().port();
+        let (server, port) =
+            serve(&lp, move || CountLost(l.clone()), ServerOptions::default()).await?;
         let log = Log::new();
         let (lp2, log2) = (lp.clone(), log.clone());
         let connect = async move {
@@ -561,7 +546,7 @@ fn starttls_in_the_middle_of_a_plaintext_protocol() -> Result<()> {
             Default::default(),
         )
         .await?;
-        let port = server.sockets()[0].local_addr()?.as_inet().unwrap().port();
+        let port = server_port(&server);
         let (reader, mut writer) =
             streams::open_connection("127.0.0.1", port, Default::default()).await?;
         assert!(writer.get_extra_info("cipher").is_none());
@@ -642,18 +627,15 @@ impl Protocol for Deaf {
 fn close_gives_up_after_the_shutdown_timeout() -> Result<()> {
     run(async {
         let lp = get_running_loop()?;
-        let server = lp
-            .create_server(
-                || Deaf,
-                "127.0.0.1",
-                0,
-                ServerOptions {
-                    ssl: Some(server_ctx()),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let port = server.sockets()[0].local_addr()?.as_inet().unwrap().port();
+        let (server, port) = serve(
+            &lp,
+            || Deaf,
+            ServerOptions {
+                ssl: Some(server_ctx()),
+                ..Default::default()
+            },
+        )
+        .await?;
         let log = Log::new();
         let (t, _) = lp
             .create_connection(
@@ -745,7 +727,7 @@ fn ten_mib_both_directions() -> Result<()> {
             },
         )
         .await?;
-        let port = server.sockets()[0].local_addr()?.as_inet().unwrap().port();
+        let port = server_port(&server);
         let (reader, writer) =
             streams::open_connection("127.0.0.1", port, tls_connect_opts(client_ctx(CA))).await?;
         let data = Rc::new(pattern(TEN_MIB));
