@@ -172,6 +172,18 @@ async fn tls_echo_server(lp: &EventLoop, log: &Log, ctx: TlsContext) -> Result<(
     serve(lp, move || Echo::new(&log), options).await
 }
 
+/// A [`Client`] logging into `log`, connected to 127.0.0.1:`port` with `options`.
+async fn connect(
+    lp: &EventLoop,
+    log: &Log,
+    port: u16,
+    options: ConnectOptions,
+) -> Result<(Transport, Rc<RefCell<Client>>)> {
+    let log = log.clone();
+    lp.create_connection(move || Client::new(&log), "127.0.0.1", port, options)
+        .await
+}
+
 fn tls_connect_opts(ctx: TlsContext) -> ConnectOptions {
     ConnectOptions {
         ssl: Some(ctx),
@@ -188,14 +200,7 @@ fn handshake_completes_before_connection_made() -> Result<()> {
         let (server, port) = tls_echo_server(&lp, &log, sctx).await?;
         let cctx = client_ctx(CA);
         cctx.set_alpn_protocols(&["h2", "http/1.1"])?;
-        let (t, p) = lp
-            .create_connection(
-                || Client::new(&log),
-                "127.0.0.1",
-                port,
-                tls_connect_opts(cctx.clone()),
-            )
-            .await?;
+        let (t, p) = connect(&lp, &log, port, tls_connect_opts(cctx.clone())).await?;
         assert_eq!(log.get(), ["client made, cipher known true"]);
         // What the handshake settled, as get_extra_info gives it.
         let Some(ExtraInfo::TlsInfo(info)) = t.get_extra_info("ssl_object") else {
@@ -582,14 +587,7 @@ fn close_sends_close_notify() -> Result<()> {
         let lp = get_running_loop()?;
         let log = Log::new();
         let (server, port) = tls_echo_server(&lp, &log, server_ctx()).await?;
-        let (t, _) = lp
-            .create_connection(
-                || Client::new(&log),
-                "127.0.0.1",
-                port,
-                tls_connect_opts(client_ctx(CA)),
-            )
-            .await?;
+        let (t, _) = connect(&lp, &log, port, tls_connect_opts(client_ctx(CA))).await?;
         until(5, || log.get().iter().any(|l| l == "server made")).await?;
         t.write(b"last words");
         t.close();
@@ -981,14 +979,7 @@ fn sendfile_over_tls_uses_the_fallback() -> Result<()> {
         let lp = get_running_loop()?;
         let log = Log::new();
         let (server, port) = tls_echo_server(&lp, &log, server_ctx()).await?;
-        let (t, p) = lp
-            .create_connection(
-                || Client::new(&log),
-                "127.0.0.1",
-                port,
-                tls_connect_opts(client_ctx(CA)),
-            )
-            .await?;
+        let (t, p) = connect(&lp, &log, port, tls_connect_opts(client_ctx(CA))).await?;
         let expected = std::fs::read("/tls/data.bin")?;
         let mut file = sandloop::fs::File::open("/tls/data.bin")?;
         // No native sendfile over TLS.
@@ -1109,14 +1100,7 @@ fn server_requires_a_client_certificate() -> Result<()> {
             Path::new("/tls/server.pem"),
             Some(Path::new("/tls/server.key")),
         )?;
-        let (t, p) = lp
-            .create_connection(
-                || Client::new(&log),
-                "127.0.0.1",
-                port,
-                tls_connect_opts(cctx),
-            )
-            .await?;
+        let (t, p) = connect(&lp, &log, port, tls_connect_opts(cctx)).await?;
         t.write(b"mutual");
         let received = p.borrow().received.clone();
         until(5, || received.borrow().as_slice() == b"mutual").await?;
