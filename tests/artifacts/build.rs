@@ -8,6 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "wasm_target.rs"]
+mod wasm_target;
+
 const PACKAGES: &[&str] = &["test-programs", "sandloop-examples"];
 
 fn main() {
@@ -22,6 +25,14 @@ fn main() {
         "Cargo.lock",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+    println!("cargo:rerun-if-changed=wasm_target.rs");
+
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    match wasm_target::ensure_wasm_target(Path::new(&rustc), &root) {
+        Ok(None) => {}
+        Ok(Some(installed)) => println!("cargo:warning=installed the guest target: {installed}"),
+        Err(err) => panic!("{err}"),
     }
 
     let target_dir = root.join("target/wasm-programs");

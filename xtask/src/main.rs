@@ -14,6 +14,8 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, anyhow, bail};
 
 mod dev_cert;
+#[path = "../../tests/artifacts/wasm_target.rs"]
+mod wasm_target;
 
 fn main() -> ExitCode {
     match run() {
@@ -67,6 +69,12 @@ fn cargo() -> Command {
 
 /// Builds the examples (one, or all) for wasm32-wasip2 in release.
 fn build_examples(name: Option<&str>) -> Result<()> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    if let Some(installed) =
+        wasm_target::ensure_wasm_target(Path::new(&rustc), &root()).map_err(|e| anyhow!(e))?
+    {
+        eprintln!("installed the guest target: {installed}");
+    }
     let mut cmd = cargo();
     cmd.args([
         "build",
