@@ -11,12 +11,13 @@ use slab::Slab;
 use crate::base_events::EventLoop;
 use crate::dns::AddrInfoHints;
 use crate::error::{Error, Result};
-use crate::exception_handler::ExceptionContext;
 use crate::futures::Future;
 use crate::net::{AI_PASSIVE, Address, Family, SockOpt, Socket, SocketType};
 use crate::protocols::Protocol;
 use crate::sslproto::TlsSetup;
 use crate::transports::{SharedProtocol, Transport, TransportInner};
+
+mod accept;
 
 /// Where a server listens: asyncio's `host` argument of `create_server`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -340,13 +341,7 @@ impl Server {
         };
         let started = sockets.iter().try_for_each(|sock| {
             sock.listen(inner.backlog)?;
-            let weak = Rc::downgrade(inner);
-            let listener = sock.clone();
-            inner.lp.add_reader(sock, move || {
-                if let Some(inner) = weak.upgrade() {
-                    accept_connections(&inner, &listener);
-                }
-            })
+            accept::watch_listener(inner, sock)
         });
         match started {
             Ok(()) => inner.serving.set(true),
@@ -506,60 +501,4 @@ fn remove_bound_path(sock: &Socket) {
             format_args!("Unable to clean up listening UNIX socket {path:?}: {err}"),
         );
     }
-}
-
-/// Accepts what is pending on `listener`, at most `backlog` connections.
-fn accept_connections(inner: &Rc<ServerInner>, listener: &Socket) {
-    for _ in 0..inner.backlog.max(1) {
-        match listener.accept() {
-            Ok((conn, _peer)) => {
-                if let Err(err) = attach_connection(inner, &conn) {
-                    conn.close();
-                    inner.lp.call_exception_handler(&ExceptionContext {
-                        message: "Error on transport creation for incoming connection".into(),
-                        exception: Some(err),
-                        ..Default::default()
-                    });
-                }
-            }
-            Err(Error::Os(e)) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(err) => {
-                inner.lp.call_exception_handler(&ExceptionContext {
-                    message: "socket.accept() out of system resource".into(),
-                    exception: Some(err),
-                    socket: Some(format!("{listener:?}")),
-                    ..Default::default()
-                });
-                return;
-            }
-        }
-    }
-}
-
-fn attach_connection(inner: &Rc<ServerInner>, conn: &Socket) -> Result<()> {
-    if matches!(conn.family()?, Family::Inet | Family::Inet6) {
-        conn.set_option(SockOpt::NoDelay(true))?;
-    }
-    if inner.keep_alive {
-        conn.set_option(SockOpt::KeepAlive(true))?;
-    }
-    let protocol = (inner.factory.borrow_mut())();
-    let transport = match &inner.tls {
-        Some(setup) => Transport::open_tls(&inner.lp, conn, protocol, setup, false)?.0,
-        None => Transport::open(&inner.lp, conn, protocol)?,
-    };
-    let key = inner
-        .clients
-        .borrow_mut()
-        .insert(Rc::downgrade(&transport.inner));
-    let weak = Rc::downgrade(inner);
-    transport.on_lost(move || {
-        if let Some(inner) = weak.upgrade() {
-            inner.clients.borrow_mut().try_remove(key);
-            if inner.closed_and_idle() {
-                inner.wakeup();
-            }
-        }
-    });
-    Ok(())
 }
