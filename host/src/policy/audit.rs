@@ -8,13 +8,14 @@
 //! same thread: a run holds its thread until it ends) and in the same words, is counted
 //! instead, and the end of each interval in which it came again gives one line
 //! for all: `<the denial> (41 more times in 10 s)`. At most [`TRACKED`] different
-//! denials are tracked at once (each kept to [`MAX_TEXT`] bytes); more than that in one
-//! interval are counted together in a line of their own. However fast the denials come,
-//! an interval thus logs at most `2 × TRACKED + 1` lines.
+//! denials are tracked at once; more than that in one interval are counted together in a
+//! line of their own. However fast the denials come, any interval thus logs at most
+//! `2 × TRACKED + 1` lines, each showing at most [`MAX_TEXT`] bytes of each text.
 //!
 //! The counts are written by a thread that lives while some are pending, and at the end
 //! of each run for that run's denials (the CLI exits right after), so none is lost.
 
+use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::thread::ThreadId;
@@ -30,7 +31,7 @@ pub(crate) const INTERVAL: Duration = Duration::from_secs(10);
 /// How many different denials are tracked at once.
 pub(crate) const TRACKED: usize = 256;
 
-/// The most bytes of a denial's message, operation or target kept for its count's line.
+/// The most bytes of a denial's message, operation or target that its lines show.
 pub(crate) const MAX_TEXT: usize = 512;
 
 /// What an audit line shows, and the run it belongs to.
@@ -70,9 +71,9 @@ pub(crate) fn denied(operation: &str, target: &str, message: &str) {
     let (verdict, summary, start_writer) = {
         let mut audit = audit();
         let (verdict, summary) = audit.repeats.record(key, Instant::now(), || Line {
-            operation: clipped(operation),
-            target: clipped(target),
-            message: clipped(message),
+            operation: clipped(operation).into_owned(),
+            target: clipped(target).into_owned(),
+            message: clipped(message).into_owned(),
             thread,
             span: tracing::Span::current(),
         });
@@ -84,7 +85,14 @@ pub(crate) fn denied(operation: &str, target: &str, message: &str) {
         log_summary(&summary);
     }
     if verdict == Verdict::Log {
-        tracing::warn!(target: "sandloop::audit", operation, target, "{message}");
+        let (operation, target) = (clipped(operation), clipped(target));
+        tracing::warn!(
+            target: "sandloop::audit",
+            operation = operation.as_ref(),
+            target = target.as_ref(),
+            "{}",
+            clipped(message)
+        );
     }
     if start_writer {
         start_writing();
@@ -109,13 +117,17 @@ fn key(thread: ThreadId, operation: &str, target: &str, message: &str) -> u64 {
     HASHING.hash_one((thread, operation, target, message))
 }
 
-/// `text`, cut to at most [`MAX_TEXT`] bytes (on a character boundary).
-fn clipped(text: &str) -> String {
-    let mut end = text.len().min(MAX_TEXT);
+/// `text`, cut after [`MAX_TEXT`] bytes (on a character boundary) with a mark that it
+/// was: what the workload names in a denial (a program, a path) can be long.
+fn clipped(text: &str) -> Cow<'_, str> {
+    if text.len() <= MAX_TEXT {
+        return Cow::Borrowed(text);
+    }
+    let mut end = MAX_TEXT;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text[..end].to_owned()
+    Cow::Owned(format!("{}[...]", &text[..end]))
 }
 
 /// Starts the thread that writes the counts as they fall due; it ends once none is
@@ -180,4 +192,41 @@ fn log_summary(summary: &Summary<Line>) {
 /// `over` in whole seconds, at least one: "10 s".
 fn seconds(over: Duration) -> String {
     format!("{} s", over.as_secs_f64().round().max(1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_are_cut_on_a_character_boundary_and_say_so() {
+        let long = "é".repeat(MAX_TEXT);
+
+        let cut = clipped(&long);
+
+        assert!(cut.len() <= MAX_TEXT + "[...]".len(), "{}", cut.len());
+        assert!(cut.ends_with("é[...]"), "{cut}");
+        assert!(matches!(clipped("short"), Cow::Borrowed("short")));
+    }
+
+    #[test]
+    fn the_same_words_on_another_thread_are_another_denial() {
+        let here = std::thread::current().id();
+        let there = std::thread::spawn(|| std::thread::current().id())
+            .join()
+            .unwrap();
+
+        assert_eq!(
+            key(here, "connect", "a", "m"),
+            key(here, "connect", "a", "m")
+        );
+        assert_ne!(
+            key(here, "connect", "a", "m"),
+            key(there, "connect", "a", "m")
+        );
+        assert_ne!(
+            key(here, "connect", "a", "m"),
+            key(here, "connect", "b", "m")
+        );
+    }
 }
