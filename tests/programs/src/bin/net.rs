@@ -426,14 +426,25 @@ impl std::fmt::Debug for Echo {
 }
 
 async fn echo_server(lp: &EventLoop, log: &Log) -> Result<sandloop::Server> {
+    echo_server_with(lp, log, ServerOptions::default()).await
+}
+
+async fn echo_server_with(
+    lp: &EventLoop,
+    log: &Log,
+    opts: ServerOptions,
+) -> Result<sandloop::Server> {
     let log = log.clone();
-    lp.create_server(
-        move || Echo::new(&log),
-        "127.0.0.1",
-        0,
-        ServerOptions::default(),
-    )
-    .await
+    lp.create_server(move || Echo::new(&log), "127.0.0.1", 0, opts)
+        .await
+}
+
+/// Options of a server that does not serve until `start_serving`.
+fn not_serving() -> ServerOptions {
+    ServerOptions {
+        start_serving: false,
+        ..Default::default()
+    }
 }
 
 async fn connect_collect(lp: &EventLoop, port: u16) -> Result<(Transport, Rc<RefCell<Collect>>)> {
@@ -719,15 +730,7 @@ fn server_abort_clients() -> Result<()> {
 fn server_start_serving_later() -> Result<()> {
     run(async {
         let lp = get_running_loop()?;
-        let log = Log::new();
-        let opts = ServerOptions {
-            start_serving: false,
-            ..Default::default()
-        };
-        let l = log.clone();
-        let server = lp
-            .create_server(move || Echo::new(&l), "127.0.0.1", 0, opts)
-            .await?;
+        let server = echo_server_with(&lp, &Log::new(), not_serving()).await?;
         assert!(!server.is_serving());
         server.start_serving().await?;
         assert!(server.is_serving());
@@ -745,15 +748,7 @@ fn server_start_serving_later() -> Result<()> {
 fn a_server_not_yet_serving_refuses_connections() -> Result<()> {
     run(async {
         let lp = get_running_loop()?;
-        let log = Log::new();
-        let opts = ServerOptions {
-            start_serving: false,
-            ..Default::default()
-        };
-        let l = log.clone();
-        let server = lp
-            .create_server(move || Echo::new(&l), "127.0.0.1", 0, opts)
-            .await?;
+        let server = echo_server_with(&lp, &Log::new(), not_serving()).await?;
         let port = server_port(&server);
 
         let early = connect_collect(&lp, port).await.err();
