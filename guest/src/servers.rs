@@ -327,7 +327,7 @@ impl Server {
 
     /// Puts every socket into listening mode and watches it for connections (asyncio's
     /// `Server._start_serving`). A failure leaves the server not serving and no socket
-    /// watched.
+    /// watched (those already listening stay so until the server closes).
     fn start_serving_now(&self) -> Result<()> {
         let inner = &self.inner;
         if inner.serving.get() {
