@@ -10,10 +10,12 @@
 //! for all: `<the denial> (41 more times in 10 s)`. At most [`TRACKED`] different
 //! denials are tracked at once; more than that in one interval are counted together in a
 //! line of their own. However fast the denials come, any interval thus logs at most
-//! `2 × TRACKED + 1` lines, each showing at most [`MAX_TEXT`] bytes of each text.
+//! `2 × TRACKED + 1` lines (besides the counts a run's end writes), each showing at most
+//! [`MAX_TEXT`] bytes of each text.
 //!
 //! The counts are written by a thread that lives while some are pending, and at the end
-//! of each run for that run's denials (the CLI exits right after), so none is lost.
+//! of each run for that run's denials, so that a run's counts are not lost when it ends
+//! (the CLI exits right after its run).
 
 use std::borrow::Cow;
 use std::hash::BuildHasher;
