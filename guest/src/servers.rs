@@ -11,12 +11,13 @@ use slab::Slab;
 use crate::base_events::EventLoop;
 use crate::dns::AddrInfoHints;
 use crate::error::{Error, Result};
-use crate::exception_handler::ExceptionContext;
 use crate::futures::Future;
 use crate::net::{AI_PASSIVE, Address, Family, SockOpt, Socket, SocketType};
 use crate::protocols::Protocol;
 use crate::sslproto::TlsSetup;
 use crate::transports::{SharedProtocol, Transport, TransportInner};
+
+mod accept;
 
 /// Where a server listens: asyncio's `host` argument of `create_server`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,8 +65,9 @@ pub struct ServerOptions {
     pub family: Option<Family>,
     /// `AI_*` flags for `getaddrinfo` (default `AI_PASSIVE`).
     pub flags: i32,
-    /// A listening socket to serve instead of binding (hosts must be `Hosts::All` and the
-    /// port 0).
+    /// A bound (or already listening) socket to serve instead of binding (hosts must be
+    /// `Hosts::All` and the port 0). It is put into listening mode with `backlog` when
+    /// serving starts.
     pub sock: Option<Socket>,
     /// The listen backlog, also the most connections accepted per readiness event.
     pub backlog: u32,
@@ -76,6 +78,8 @@ pub struct ServerOptions {
     /// `SO_KEEPALIVE` on accepted connections.
     pub keep_alive: bool,
     /// Accept connections at once (default); else call `start_serving` or `serve_forever`.
+    /// As in asyncio, the sockets are bound at once but listen only when serving starts:
+    /// until then a connect to them is refused.
     pub start_serving: bool,
     /// TLS on every connection, taking the server's part (a server
     /// [`TlsContext`](crate::tls::TlsContext)): the protocol sees a connection once its
@@ -115,6 +119,9 @@ pub(crate) struct ServeSpec {
     pub(crate) cleanup_socket: bool,
     /// TLS on every accepted connection.
     pub(crate) tls: Option<TlsSetup>,
+    /// The sockets were made for the server (not given as `sock`): when serving cannot
+    /// start, they are closed and their unix socket files removed.
+    pub(crate) owns_sockets: bool,
 }
 
 /// A listening server (asyncio's `asyncio.Server`). A cheap handle; clones share it.
@@ -195,12 +202,13 @@ impl EventLoop {
             start_serving: opts.start_serving,
             cleanup_socket: false,
             tls,
+            owns_sockets: opts.sock.is_none(),
         };
         self.serve_sockets(factory, sockets, spec).await
     }
 
-    /// A [`Server`] on listening `sockets`: what `create_server` and
-    /// `create_unix_server` share once their sockets listen.
+    /// A [`Server`] on bound `sockets`: what `create_server` and `create_unix_server`
+    /// share once their sockets are bound. They listen when serving starts.
     pub(crate) async fn serve_sockets<P, F>(
         &self,
         factory: F,
@@ -230,14 +238,20 @@ impl EventLoop {
             }),
         };
         if spec.start_serving {
-            server.start_serving_now()?;
+            if let Err(err) = server.start_serving_now() {
+                if spec.owns_sockets {
+                    server.close_sockets(true);
+                }
+                return Err(err);
+            }
             // Let accept callbacks see the listening sockets from the next iteration.
             crate::sleep(std::time::Duration::ZERO).await?;
         }
         Ok(server)
     }
 
-    /// Resolves `hosts` and binds a listening socket to every address.
+    /// Resolves `hosts` and binds a socket to every address (listening waits until the
+    /// server starts serving, as in asyncio).
     async fn bind_hosts(
         &self,
         hosts: &Hosts,
@@ -291,9 +305,6 @@ impl EventLoop {
             }
             sockets.push(sock);
         }
-        for sock in &sockets {
-            sock.listen(opts.backlog)?;
-        }
         Ok(sockets)
     }
 }
@@ -314,6 +325,9 @@ impl Server {
         self.inner.serving.get()
     }
 
+    /// Puts every socket into listening mode and watches it for connections (asyncio's
+    /// `Server._start_serving`). A failure leaves the server not serving and no socket
+    /// watched (those already listening stay so until the server closes).
     fn start_serving_now(&self) -> Result<()> {
         let inner = &self.inner;
         if inner.serving.get() {
@@ -325,20 +339,23 @@ impl Server {
                 self.addresses()
             )));
         };
-        inner.serving.set(true);
-        for sock in sockets {
-            let weak = Rc::downgrade(inner);
-            let listener = sock.clone();
-            inner.lp.add_reader(&sock, move || {
-                if let Some(inner) = weak.upgrade() {
-                    accept_connections(&inner, &listener);
+        let started = sockets.iter().try_for_each(|sock| {
+            sock.listen(inner.backlog)?;
+            accept::watch_listener(inner, sock)
+        });
+        match started {
+            Ok(()) => inner.serving.set(true),
+            Err(_) => {
+                for sock in &sockets {
+                    inner.lp.remove_reader(sock);
                 }
-            })?;
+            }
         }
-        Ok(())
+        started
     }
 
-    /// Starts accepting connections (a no-op if it already does).
+    /// Starts accepting connections (a no-op if it already does): the sockets listen from
+    /// now on.
     pub async fn start_serving(&self) -> Result<()> {
         self.start_serving_now()?;
         crate::sleep(std::time::Duration::ZERO).await
@@ -375,13 +392,19 @@ impl Server {
 
     /// Stops listening: the sockets close, accepted connections stay open.
     pub fn close(&self) {
+        self.close_sockets(self.inner.cleanup_socket);
+    }
+
+    /// [`close`](Server::close), removing the unix socket files the sockets were bound to
+    /// if `remove_files` (and they were not replaced).
+    fn close_sockets(&self, remove_files: bool) {
         let inner = &self.inner;
         let Some(sockets) = inner.sockets.borrow_mut().take() else {
             return;
         };
         for sock in &sockets {
             inner.lp.remove_reader(sock);
-            if inner.cleanup_socket {
+            if remove_files {
                 remove_bound_path(sock);
             }
             sock.close();
@@ -478,60 +501,4 @@ fn remove_bound_path(sock: &Socket) {
             format_args!("Unable to clean up listening UNIX socket {path:?}: {err}"),
         );
     }
-}
-
-/// Accepts what is pending on `listener`, at most `backlog` connections.
-fn accept_connections(inner: &Rc<ServerInner>, listener: &Socket) {
-    for _ in 0..inner.backlog.max(1) {
-        match listener.accept() {
-            Ok((conn, _peer)) => {
-                if let Err(err) = attach_connection(inner, &conn) {
-                    conn.close();
-                    inner.lp.call_exception_handler(&ExceptionContext {
-                        message: "Error on transport creation for incoming connection".into(),
-                        exception: Some(err),
-                        ..Default::default()
-                    });
-                }
-            }
-            Err(Error::Os(e)) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(err) => {
-                inner.lp.call_exception_handler(&ExceptionContext {
-                    message: "socket.accept() out of system resource".into(),
-                    exception: Some(err),
-                    socket: Some(format!("{listener:?}")),
-                    ..Default::default()
-                });
-                return;
-            }
-        }
-    }
-}
-
-fn attach_connection(inner: &Rc<ServerInner>, conn: &Socket) -> Result<()> {
-    if matches!(conn.family()?, Family::Inet | Family::Inet6) {
-        conn.set_option(SockOpt::NoDelay(true))?;
-    }
-    if inner.keep_alive {
-        conn.set_option(SockOpt::KeepAlive(true))?;
-    }
-    let protocol = (inner.factory.borrow_mut())();
-    let transport = match &inner.tls {
-        Some(setup) => Transport::open_tls(&inner.lp, conn, protocol, setup, false)?.0,
-        None => Transport::open(&inner.lp, conn, protocol)?,
-    };
-    let key = inner
-        .clients
-        .borrow_mut()
-        .insert(Rc::downgrade(&transport.inner));
-    let weak = Rc::downgrade(inner);
-    transport.on_lost(move || {
-        if let Some(inner) = weak.upgrade() {
-            inner.clients.borrow_mut().try_remove(key);
-            if inner.closed_and_idle() {
-                inner.wakeup();
-            }
-        }
-    });
-    Ok(())
 }

@@ -149,7 +149,7 @@ impl fmt::Debug for TransportSocket {
 /// Errors that mean "the peer went away": logged at debug level only, as asyncio does.
 /// TLS failures count too: asyncio's `ssl.SSLError` is an `OSError`, which its transports
 /// log at debug level only (a peer that closes without `close_notify`, say).
-fn is_connection_error(err: &Error) -> bool {
+pub(crate) fn is_connection_error(err: &Error) -> bool {
     matches!(err, Error::Tls(_))
         || matches!(err, Error::Os(e) if matches!(
             e.kind(),

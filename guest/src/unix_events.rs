@@ -165,11 +165,14 @@ pub struct UnixConnectOptions {
 #[derive(Clone, Debug)]
 pub struct UnixServerOptions {
     /// A bound (or already listening) unix stream socket to serve instead of binding (the
-    /// path must then be empty). It is put into listening mode with `backlog`.
+    /// path must then be empty). It is put into listening mode with `backlog` when
+    /// serving starts.
     pub sock: Option<Socket>,
     /// The listen backlog, also the most connections accepted per readiness event.
     pub backlog: u32,
     /// Accept connections at once (default); else call `start_serving` or `serve_forever`.
+    /// As in asyncio, the socket is bound at once but listens only when serving starts:
+    /// until then a connect to it is refused.
     pub start_serving: bool,
     /// Remove the socket file when the server closes, unless it was replaced meanwhile
     /// (compared by device and inode, as asyncio does). On by default, as in Python 3.13.
@@ -305,20 +308,14 @@ impl EventLoop {
             }
             (false, None) => bind_unix(&path)?,
         };
-        if let Err(err) = sock.listen(opts.backlog) {
-            if opts.sock.is_none() {
-                // Leave no file behind for a server that never served.
-                let _ = sock.with(|s| s.remove_bound_path());
-                sock.close();
-            }
-            return Err(err);
-        }
         let spec = ServeSpec {
             backlog: opts.backlog,
             keep_alive: false,
             start_serving: opts.start_serving,
             cleanup_socket: opts.cleanup_socket,
             tls,
+            // Leave no file behind for a server that never served.
+            owns_sockets: opts.sock.is_none(),
         };
         self.serve_sockets(factory, vec![sock], spec).await
     }

@@ -83,8 +83,9 @@
 //!
 //! A [`Policy`] says where a workload may listen and connect, and which names resolve to
 //! fixed addresses; everything else is denied, with an audit line in the host log
-//! (`tracing` target `sandloop::audit`) and an error of kind `denied` in the guest that
-//! names the operation and the address:
+//! (`tracing` target `sandloop::audit`; a denial repeated within 10 s is counted into
+//! one line) and an error of kind `denied` in the guest that names the operation and the
+//! address:
 //!
 //! ```no_run
 //! use sandloop_host::{Policy, RunOptions, Runtime};

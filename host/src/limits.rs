@@ -213,7 +213,7 @@ pub(crate) fn check_children(
         return Ok(());
     }
     let message = format!("spawn {program}: child limit of {limit} reached");
-    tracing::warn!(target: "sandloop::audit", "{message}");
+    crate::policy::audit::denied("spawn", program, &message);
     Err(crate::error::error(
         crate::bindings::types::ErrorKind::LimitReached,
         message,

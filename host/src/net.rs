@@ -60,6 +60,8 @@ pub struct Socket {
     connecting_to: Option<SocketAddr>,
     /// The peer, as `connect` or `accept` learned it, for error messages.
     peer: Option<SocketAddr>,
+    /// Made by `accept`: connected once, even if its peer has reset it since.
+    accepted: bool,
     /// The socket file this socket's `bind` created, for `remove-bound-path`.
     unix_bound: Option<unix::BoundFile>,
     /// A datagram socket: checked against the udp rules; `recv-from`/`send-to` allowed.
@@ -73,14 +75,16 @@ impl Socket {
             family,
             connecting_to: None,
             peer: None,
+            accepted: false,
             unix_bound: None,
             datagram: false,
         }
     }
 
-    /// The socket itself and its peer, for a [`Stream`] that takes it over.
-    fn into_parts(self) -> (socket2::Socket, Option<SocketAddr>) {
-        (self.inner, self.peer)
+    /// The socket itself, its peer, and whether `accept` made it, for a [`Stream`] that
+    /// takes it over.
+    fn into_parts(self) -> (socket2::Socket, Option<SocketAddr>, bool) {
+        (self.inner, self.peer, self.accepted)
     }
 }
 
@@ -299,6 +303,7 @@ impl wit::HostSocket for NetView<'_> {
         };
         let mut conn = Socket::new(conn, family);
         conn.peer = peer.as_socket();
+        conn.accepted = true;
         let conn = self.table.push(conn)?;
         Ok(Ok((conn, address::to_wit(&peer))))
     }

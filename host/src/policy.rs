@@ -5,6 +5,8 @@
 //! Deny by default: [`Policy::default`] grants nothing. Every check that fails is logged
 //! as an audit line (`tracing` target `sandloop::audit`, level warn) naming the operation
 //! and the address, and the guest gets an error of kind `denied` with the same words.
+//! Repeats of one denial within 10 s are counted into one line rather than logged one by
+//! one (`audit.rs`).
 //!
 //! ```
 //! use sandloop_host::Policy;
@@ -29,6 +31,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
+pub(crate) mod audit;
 mod exec;
 mod file;
 mod limits;
@@ -253,7 +256,7 @@ impl Policy {
         let denied = DnsDenied {
             name: name.to_owned(),
         };
-        tracing::warn!(target: "sandloop::audit", operation = "dns", target = name, "{denied}");
+        audit::denied("dns", name, &denied.to_string());
         Err(denied)
     }
 
@@ -298,12 +301,7 @@ fn check(rules: &[AddrRule], op: Operation, addr: &SocketAddr) -> Result<(), Den
         operation: op,
         address: *addr,
     };
-    tracing::warn!(
-        target: "sandloop::audit",
-        operation = op.as_str(),
-        address = %addr,
-        "{denied}"
-    );
+    audit::denied(op.as_str(), &addr.to_string(), &denied.to_string());
     Err(denied)
 }
 

@@ -190,8 +190,9 @@ impl Workload {
     }
 
     fn run_instance(&self, state: State, capture: Capture) -> anyhow::Result<RunOutput> {
-        // Every host log line of the run (audit lines included) names the workload.
-        let _span = tracing::info_span!("workload", name = %self.name).entered();
+        // Every host log line of the run (audit lines included) names the workload: the
+        // span has the level of a warning, so it shows under the default filter (`warn`).
+        let _span = tracing::warn_span!("workload", name = %self.name).entered();
         let limits = *state.limits();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -212,6 +213,8 @@ impl Workload {
         // Dropping the store releases every resource of the instance and closes the
         // guest's ends of the capture pipes, so their contents are final.
         drop(store);
+        // The run's repeated denials were only counted so far: their lines come now.
+        crate::policy::audit::end_of_run();
         let (stdout, stderr) = capture.into_bytes();
         Ok(RunOutput {
             status,

@@ -70,7 +70,7 @@ impl JobRunner for InstanceRunner {
         let Some(pre) = &self.spec.jobs else {
             return Err(JobError::UnknownJob(name.to_owned()));
         };
-        let _span = tracing::info_span!("worker", name = %self.spec.name).entered();
+        let _span = tracing::warn_span!("worker", name = %self.spec.name).entered();
         let mut live = match self.live.take() {
             Some(live) => live,
             None => instantiate(&self.spec, pre).map_err(JobError::Trapped)?,

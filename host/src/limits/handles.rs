@@ -42,7 +42,7 @@ pub(crate) fn check_room(
     } else {
         format!("{what}: handle limit of {limit} reached")
     };
-    tracing::warn!(target: "sandloop::audit", "{message}");
+    crate::policy::audit::denied(what, "handle limit", &message);
     Err(crate::error::error(ErrorKind::LimitReached, message))
 }
 

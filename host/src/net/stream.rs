@@ -824,9 +824,13 @@ impl HostStream for NetView<'_> {
     ) -> wasmtime::Result<Result<Resource<Stream>, Error>> {
         // The guest hands the socket over (`own<socket>`): it is ours now, and closed if
         // it cannot become a stream.
-        let (socket, known_peer) = self.table.delete(sock)?.into_parts();
+        let (socket, known_peer, accepted) = self.table.delete(sock)?.into_parts();
         let peer = match socket.peer_addr() {
             Ok(peer) => known_peer.or(peer.as_socket()),
+            // A connection its peer reset while it waited in the accept queue: still a
+            // stream, whose first read reports the reset (and the loop treats that as
+            // routine, as asyncio does), not a failure to open one.
+            Err(err) if accepted && err.raw_os_error() == Some(libc::ENOTCONN) => known_peer,
             Err(err) => {
                 return Ok(Err(io_error_untargeted(
                     "open a stream: the socket is not connected",

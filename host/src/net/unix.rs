@@ -112,12 +112,7 @@ pub(crate) fn check_listen(policy: &Policy, local: &SockAddr) -> Result<(), Erro
     if bytes.is_empty() {
         let message =
             "policy denies listen on an unnamed unix socket (bind it to a granted path first)";
-        tracing::warn!(
-            target: "sandloop::audit",
-            operation = "listen on",
-            address = "(unnamed unix socket)",
-            "{message}"
-        );
+        crate::policy::audit::denied("listen on", "(unnamed unix socket)", message);
         return Err(error(ErrorKind::Denied, message));
     }
     checked(policy, UnixOperation::Listen, "listen", &bytes).map(|_| ())

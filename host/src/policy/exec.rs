@@ -133,7 +133,7 @@ pub(crate) fn audit(denied: ExecDenied) -> ExecDenied {
         ExecDenied::Shell => ("shell", "/bin/sh"),
         ExecDenied::Env(name) => ("child env", name.as_str()),
     };
-    tracing::warn!(target: "sandloop::audit", operation, target, "{denied}");
+    super::audit::denied(operation, target, &denied.to_string());
     denied
 }
 

@@ -96,14 +96,13 @@ pub(super) fn check(allowed: &[i32], signum: i32) -> Result<(), SignalDenied> {
     if allowed.contains(&signum) {
         return Ok(());
     }
-    tracing::warn!(
-        target: "sandloop::audit",
-        operation = "handle signal",
-        signal = %signal_name(signum),
-        "denied: policy denies handling signal {}",
-        signal_name(signum)
+    let denied = SignalDenied { signum };
+    super::audit::denied(
+        "handle signal",
+        &signal_name(signum),
+        &format!("denied: {denied}"),
     );
-    Err(SignalDenied { signum })
+    Err(denied)
 }
 
 #[cfg(test)]

@@ -223,12 +223,7 @@ pub(super) fn check(
         operation,
         target: target.clone(),
     };
-    tracing::warn!(
-        target: "sandloop::audit",
-        operation = operation.as_str(),
-        address = %target,
-        "{denied}"
-    );
+    super::audit::denied(operation.as_str(), &target.to_string(), &denied.to_string());
     Err(denied)
 }
 

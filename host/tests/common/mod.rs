@@ -234,6 +234,16 @@ impl Cli {
     pub fn stdout_lines(&mut self) -> Lines {
         Lines::new(self.0.stdout.take().expect("stdout piped"))
     }
+
+    /// The child's stderr (it must have been piped).
+    pub fn take_stderr(&mut self) -> std::process::ChildStderr {
+        self.0.stderr.take().expect("stderr piped")
+    }
+
+    /// The child's process id, to signal it or to read its `/proc` entry.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
 }
 
 impl Drop for Cli {

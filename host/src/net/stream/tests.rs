@@ -505,6 +505,29 @@ fn opening_an_unconnected_socket_fails_and_consumes_it() {
 }
 
 #[test]
+fn an_accepted_connection_its_peer_reset_opens_and_reports_the_reset() {
+    let mut fx = Fixture::loopback();
+    let native = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = native.local_addr().unwrap();
+    let listener = Socket::new(
+        socket2::Socket::from(OwnedFd::from(native)),
+        AddressFamily::Ipv4,
+    );
+    let listener = fx.table.push(listener).unwrap();
+    // Reset (zero linger time) while it waits in the accept queue.
+    let peer = socket2::Socket::from(OwnedFd::from(TcpStream::connect(addr).unwrap()));
+    peer.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+    drop(peer);
+    let (conn, _) = fx.net().accept(borrow(&listener)).unwrap().expect("accept");
+
+    let _stream = fx.net().open(conn, TOKEN, 1024).unwrap().expect("a stream");
+    let event = fx.next_event(TOKEN);
+
+    let err = event.error.as_ref().expect("an error event");
+    assert_eq!(err.kind, ErrorKind::ConnectionReset, "{err:?}");
+}
+
+#[test]
 fn bad_stream_handles_trap_instead_of_panicking() {
     let mut fx = Fixture::loopback();
     let stale = Resource::<Stream>::new_borrow(999);

@@ -42,6 +42,7 @@ cases!(
     server_close_keeps_clients_until_close_clients,
     server_abort_clients,
     server_start_serving_later,
+    a_server_not_yet_serving_refuses_connections,
     server_scope_closes_and_waits,
     serve_forever_ends_when_closed,
     server_on_many_hosts,
@@ -425,14 +426,25 @@ impl std::fmt::Debug for Echo {
 }
 
 async fn echo_server(lp: &EventLoop, log: &Log) -> Result<sandloop::Server> {
+    echo_server_with(lp, log, ServerOptions::default()).await
+}
+
+async fn echo_server_with(
+    lp: &EventLoop,
+    log: &Log,
+    opts: ServerOptions,
+) -> Result<sandloop::Server> {
     let log = log.clone();
-    lp.create_server(
-        move || Echo::new(&log),
-        "127.0.0.1",
-        0,
-        ServerOptions::default(),
-    )
-    .await
+    lp.create_server(move || Echo::new(&log), "127.0.0.1", 0, opts)
+        .await
+}
+
+/// Options of a server that does not serve until `start_serving`.
+fn not_serving() -> ServerOptions {
+    ServerOptions {
+        start_serving: false,
+        ..Default::default()
+    }
 }
 
 async fn connect_collect(lp: &EventLoop, port: u16) -> Result<(Transport, Rc<RefCell<Collect>>)> {
@@ -718,21 +730,39 @@ fn server_abort_clients() -> Result<()> {
 fn server_start_serving_later() -> Result<()> {
     run(async {
         let lp = get_running_loop()?;
-        let log = Log::new();
-        let opts = ServerOptions {
-            start_serving: false,
-            ..Default::default()
-        };
-        let l = log.clone();
-        let server = lp
-            .create_server(move || Echo::new(&l), "127.0.0.1", 0, opts)
-            .await?;
+        let server = echo_server_with(&lp, &Log::new(), not_serving()).await?;
         assert!(!server.is_serving());
         server.start_serving().await?;
         assert!(server.is_serving());
         let (t, p) = connect_collect(&lp, server_port(&server)).await?;
         t.write(b"x");
         until(5, || p.borrow().data == b"x").await?;
+        t.close();
+        server.close();
+        Ok::<_, Error>(())
+    })
+}
+
+/// asyncio binds in `create_server` but listens only when serving starts: a connect
+/// before that is refused, not queued for later.
+fn a_server_not_yet_serving_refuses_connections() -> Result<()> {
+    run(async {
+        let lp = get_running_loop()?;
+        let server = echo_server_with(&lp, &Log::new(), not_serving()).await?;
+        let port = server_port(&server);
+
+        let early = connect_collect(&lp, port).await.err();
+        server.start_serving().await?;
+        let (t, p) = connect_collect(&lp, port).await?;
+
+        let early = early.expect("a connect before start_serving is refused");
+        assert_eq!(
+            io_kind(&early),
+            Some(io::ErrorKind::ConnectionRefused),
+            "{early}"
+        );
+        t.write(b"served");
+        until(5, || p.borrow().data == b"served").await?;
         t.close();
         server.close();
         Ok::<_, Error>(())

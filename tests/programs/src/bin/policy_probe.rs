@@ -15,6 +15,8 @@
 //! - `udp-bind ADDR`: binds a datagram socket to the socket address ADDR
 //! - `udp-send ADDR TEXT`: sends TEXT in one datagram to ADDR from an unbound socket
 //! - `unix-listen PATH`: `create_unix_server(PATH)` (a path, or `@name` abstract)
+//! - `repeat N WORDS...`: tries WORDS N times over (a denial repeated, for the audit log);
+//!   the outcome is the last try's
 //!
 //! Prints `ok[: DETAIL]` and exits 0, or prints the error (a denial reads
 //! `permission denied: policy denies ...`) and exits 3.
@@ -38,7 +40,20 @@ impl Protocol for Quiet {}
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    match probe(&words) {
+    let outcome = match words.as_slice() {
+        ["repeat", times, words @ ..] => match times.parse::<u32>() {
+            Ok(times) => {
+                let mut outcome = probe(words);
+                for _ in 1..times {
+                    outcome = probe(words);
+                }
+                outcome
+            }
+            Err(_) => Err(Error::Runtime(format!("{times:?} is not a count"))),
+        },
+        words => probe(words),
+    };
+    match outcome {
         Ok(detail) if detail.is_empty() => println!("ok"),
         Ok(detail) => println!("ok: {detail}"),
         Err(err) => {

@@ -27,6 +27,7 @@ cases!(
     server_close_leaves_a_replaced_socket_file,
     server_close_after_the_file_is_gone_is_quiet,
     cleanup_socket_false_keeps_the_file,
+    a_server_not_yet_serving_refuses_connections,
     stale_socket_file_is_removed_before_bind,
     a_regular_file_at_the_path_is_addr_in_use,
     sock_variants_serve_and_connect,
@@ -291,6 +292,38 @@ fn cleanup_socket_false_keeps_the_file() -> Result<()> {
             "{err}"
         );
         assert!(err.to_string().contains(&at), "{err}");
+        Ok::<_, Error>(())
+    })
+}
+
+/// As for TCP: bound at once, listening only once serving starts, so a connect before
+/// that is refused.
+fn a_server_not_yet_serving_refuses_connections() -> Result<()> {
+    run(async {
+        let lp = get_running_loop()?;
+        let at = path("later.sock");
+        let opts = UnixServerOptions {
+            start_serving: false,
+            ..Default::default()
+        };
+        let server = lp
+            .create_unix_server(Echo::default, at.as_str(), opts)
+            .await?;
+
+        let early = lp
+            .create_unix_connection(Idle::default, at.as_str(), Default::default())
+            .await
+            .err();
+        server.start_serving().await?;
+
+        let early = early.expect("a connect before start_serving is refused");
+        assert_eq!(
+            io_kind(&early),
+            Some(io::ErrorKind::ConnectionRefused),
+            "{early}"
+        );
+        assert_echoed(at.as_str(), b"served").await?;
+        close(&server).await;
         Ok::<_, Error>(())
     })
 }
