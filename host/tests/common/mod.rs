@@ -234,6 +234,28 @@ impl Cli {
     pub fn stdout_lines(&mut self) -> Lines {
         Lines::new(self.0.stdout.take().expect("stdout piped"))
     }
+
+    /// The child, for its piped stdio.
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.0
+    }
+
+    /// Waits for the child to end; one still running after [`PATIENCE`] fails the test
+    /// (and is killed when the guard is dropped).
+    #[track_caller]
+    pub fn wait_within(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("wait for the child") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the child did not end within {PATIENCE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 impl Drop for Cli {
