@@ -9,24 +9,6 @@ mod common;
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 
-/// `example` serving on a free port of 127.0.0.1 (with `flags` for the host and `args`
-/// after its address), once it says so.
-fn serve(example: &str, flags: &[&str], args: &[&str]) -> (common::Cli, u16) {
-    let port = common::free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let flags: Vec<&str> = ["--allow-listen", addr.as_str()]
-        .into_iter()
-        .chain(flags.iter().copied())
-        .collect();
-    let args: Vec<&str> = [addr.as_str()]
-        .into_iter()
-        .chain(args.iter().copied())
-        .collect();
-    let (cli, line) = common::start_cli(&flags, example, &args);
-    assert!(line.starts_with("Serving on "), "{example} said {line:?}");
-    (cli, port)
-}
-
 /// A connection to `port` that has sent `request`.
 fn send(port: u16, request: &[u8]) -> TcpStream {
     let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -85,7 +67,7 @@ fn declaring(length: &str) -> Vec<u8> {
 
 #[test]
 fn http_hello_refuses_a_content_length_that_wraps_around_32_bits() {
-    let (_server, port) = serve("http_hello", &[], &[]);
+    let (_server, port) = common::serve_example("http_hello", &[], &[]);
     // On wasm32, `end + 4294967295` wrapped to just before the body: the second request
     // was answered as if it were one of its own (two responses).
     assert_refused(port, &declaring("4294967295"), "413 Content Too Large");
@@ -100,7 +82,7 @@ fn http_hello_refuses_a_content_length_that_wraps_around_32_bits() {
 
 #[test]
 fn http_hello_refuses_a_body_past_one_mebibyte_before_it_arrives() {
-    let (_server, port) = serve("http_hello", &[], &[]);
+    let (_server, port) = common::serve_example("http_hello", &[], &[]);
     // Nothing of the body is sent: the server answers from the head alone.
     let head = format!(
         "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
@@ -111,7 +93,7 @@ fn http_hello_refuses_a_body_past_one_mebibyte_before_it_arrives() {
 
 #[test]
 fn http_hello_refuses_a_malformed_or_conflicting_content_length() {
-    let (_server, port) = serve("http_hello", &[], &[]);
+    let (_server, port) = common::serve_example("http_hello", &[], &[]);
     for length in ["-1", "+5", "5x", "0x10", "5, 5", ""] {
         assert_refused(port, &declaring(length), "400 Bad Request");
     }
@@ -126,7 +108,7 @@ fn http_hello_refuses_a_malformed_or_conflicting_content_length() {
 
 #[test]
 fn http_hello_refuses_a_head_past_16_kib_without_its_end() {
-    let (_server, port) = serve("http_hello", &[], &[]);
+    let (_server, port) = common::serve_example("http_hello", &[], &[]);
     // Exactly 16 KiB and no blank line: the head never ends. (No byte more: one the
     // server has not read when it closes would make its kernel reset the connection.)
     let mut request = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
@@ -136,7 +118,7 @@ fn http_hello_refuses_a_head_past_16_kib_without_its_end() {
 
 #[test]
 fn http_hello_skips_declared_bodies_and_answers_the_next_request() {
-    let (_server, port) = serve("http_hello", &[], &[]);
+    let (_server, port) = common::serve_example("http_hello", &[], &[]);
     let mut conn = send(
         port,
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 26\r\n\r\n\

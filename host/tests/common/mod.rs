@@ -370,6 +370,25 @@ pub fn start_cli(flags: &[&str], program: &str, args: &[&str]) -> (Cli, String) 
     (cli, line)
 }
 
+/// Starts the server `example` on a free port of 127.0.0.1 (`--allow-listen` for it, then
+/// `flags` for the host; its address, then `args`, for the example) and returns it once
+/// it said "Serving on ...", with the port.
+pub fn serve_example(example: &str, flags: &[&str], args: &[&str]) -> (Cli, u16) {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let flags: Vec<&str> = ["--allow-listen", addr.as_str()]
+        .into_iter()
+        .chain(flags.iter().copied())
+        .collect();
+    let args: Vec<&str> = [addr.as_str()]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    let (cli, line) = start_cli(&flags, example, &args);
+    assert!(line.starts_with("Serving on "), "{example} said {line:?}");
+    (cli, port)
+}
+
 /// A free TCP port of 127.0.0.1 (free when asked; the caller binds it soon after).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
