@@ -389,6 +389,38 @@ pub fn serve_example(example: &str, flags: &[&str], args: &[&str]) -> (Cli, u16)
     (cli, port)
 }
 
+/// A fresh directory of a test's own under the system temp dir, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// An empty directory named after `test` (and the test process).
+    pub fn new(test: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("sandloop-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Makes files in `dir` that are not regular files: `fifo`, a FIFO nobody writes to (a
+/// plain open for reading waits for a writer), and `socket`, a unix socket file (whose
+/// listener is gone).
+pub fn make_special_files(dir: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt as _;
+    let fifo = std::ffi::CString::new(dir.join("fifo").as_os_str().as_bytes())
+        .expect("a path without NUL");
+    // SAFETY: `fifo` is a NUL-terminated path that outlives the call.
+    let made = unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) };
+    assert_eq!(made, 0, "mkfifo: {}", std::io::Error::last_os_error());
+    drop(std::os::unix::net::UnixListener::bind(dir.join("socket")).expect("bind a socket"));
+}
+
 /// A free TCP port of 127.0.0.1 (free when asked; the caller binds it soon after).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
