@@ -129,3 +129,25 @@ fn http_hello_skips_declared_bodies_and_answers_the_next_request() {
     let all = rest(&mut conn);
     assert_eq!(all.matches("HTTP/1.1 200 OK").count(), 3, "{all:?}");
 }
+
+/// `static_files` frames requests the same way: a declared body is skipped, never
+/// answered as a request of its own, and a length past the limit is refused.
+#[test]
+fn static_files_skips_declared_bodies_and_refuses_huge_ones() {
+    let www = common::TempDir::new("framing-static-files");
+    std::fs::write(www.0.join("index.html"), b"hello\n").unwrap();
+    let dir = format!("{}::/www", www.0.display());
+    let (_server, port) = common::serve_example("static_files", &["--dir", &dir], &["/www"]);
+
+    let mut conn = send(
+        port,
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 26\r\n\r\n\
+          GET /smuggled HTTP/1.1\r\n\r\n\
+          GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let all = rest(&mut conn);
+    assert_eq!(all.matches("HTTP/1.1 200 OK").count(), 2, "{all:?}");
+    assert!(!all.contains("404"), "the body was answered: {all:?}");
+
+    assert_refused(port, &declaring("4294967295"), "413 Content Too Large");
+}
