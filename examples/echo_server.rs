@@ -8,43 +8,19 @@
 //! must allow listening there. `--streams` serves with the streams API instead of a
 //! `Protocol`; `--selector` runs a `SelectorEventLoop` (transports read and write on
 //! readiness) instead of the default completion-mode loop.
+//!
+//! The echo itself is `echo.rs` (shared with `unix_echo_server`): it stops reading from a
+//! client that does not read its echo, so such a client costs the server a bounded amount
+//! of memory whatever it sends.
 
 use std::net::SocketAddr;
 
-use sandloop::streams::{StreamReader, StreamWriter};
+mod echo;
+
+use echo::{EchoServerProtocol, echo};
 use sandloop::{
-    Error, EventLoop, HostSelector, ProactorEventLoop, Protocol, SelectorEventLoop, Server,
-    ServerOptions, Transport,
+    Error, EventLoop, HostSelector, ProactorEventLoop, SelectorEventLoop, Server, ServerOptions,
 };
-
-/// Writes back whatever arrives.
-struct EchoServerProtocol {
-    transport: Option<Transport>,
-}
-
-impl Protocol for EchoServerProtocol {
-    fn connection_made(&mut self, transport: &Transport) {
-        self.transport = Some(transport.clone());
-    }
-
-    fn data_received(&mut self, data: &[u8]) {
-        if let Some(transport) = &self.transport {
-            transport.write(data);
-        }
-    }
-}
-
-/// The same with streams: read what is there, write it back, wait while the peer is slow.
-async fn echo(reader: StreamReader, writer: StreamWriter) -> Result<(), Error> {
-    loop {
-        let data = reader.read(64 * 1024).await?;
-        if data.is_empty() {
-            return Ok(());
-        }
-        writer.write(&data);
-        writer.drain().await?;
-    }
-}
 
 async fn serve(lp: EventLoop, addr: SocketAddr, streams: bool) -> Result<(), Error> {
     let host = addr.ip().to_string();
@@ -53,7 +29,7 @@ async fn serve(lp: EventLoop, addr: SocketAddr, streams: bool) -> Result<(), Err
             .await?
     } else {
         lp.create_server(
-            || EchoServerProtocol { transport: None },
+            EchoServerProtocol::default,
             host.as_str(),
             addr.port(),
             ServerOptions::default(),

@@ -1,5 +1,8 @@
 //! The HTTP/1.1 side of the hello servers (`http_hello`, and `https_hello` over TLS):
 //! answers `Hello, World!` to every request of a keep-alive connection, pipelined ones too.
+//! A client that pipelines requests without reading the responses is not read from while
+//! its responses wait (asyncio's flow control), so it cannot make the server buffer
+//! responses without bound.
 
 use sandloop::{Protocol, Transport};
 
@@ -30,6 +33,19 @@ impl Protocol for HttpProtocol {
         }
         if close {
             transport.close();
+        }
+    }
+
+    /// The responses wait for the client to read them: take in no more requests.
+    fn pause_writing(&mut self) {
+        if let Some(transport) = &self.transport {
+            transport.pause_reading();
+        }
+    }
+
+    fn resume_writing(&mut self) {
+        if let Some(transport) = &self.transport {
+            transport.resume_reading();
         }
     }
 }

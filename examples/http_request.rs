@@ -2,14 +2,22 @@
 //! `http_hello` and `https_hello` use it (through `hello_http.rs`), and so do their native
 //! peers in the bench (`mio_http`, `tokio_http`, as `sandloop_bench::http_hello`), so that
 //! every server does the same work per request (the same parsing, the same allocations)
-//! and answers with the same bytes.
+//! and answers with the same bytes. Where a request ends, and which are refused, is
+//! `http_framing.rs`.
+
+#[path = "http_framing.rs"]
+pub mod framing;
+
+use framing::{Framing, frame};
 
 /// The response body.
 pub const BODY: &str = "Hello, World!";
 
 /// Answers every complete request at the front of `input`, pipelined ones too: removes them
-/// from `input` and appends their responses to `output`. Returns whether the last request
-/// answered asked to close the connection; no request after it is answered.
+/// from `input` and appends their responses to `output`. Returns whether the connection is
+/// to be closed after the responses: the last request answered asked for it, or a request
+/// was refused (its error response is the last one, and `input` is emptied); no request
+/// after it is answered.
 ///
 /// ```
 /// let mut input = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET".to_vec();
@@ -19,13 +27,17 @@ pub const BODY: &str = "Hello, World!";
 /// assert_eq!(input, b"GET");
 /// ```
 pub fn respond(input: &mut Vec<u8>, output: &mut Vec<u8>) -> bool {
-    let mut close = false;
-    while let Some(end) = head_end(input) {
-        let total = end + content_length(&input[..end]);
-        if input.len() < total {
-            break;
-        }
-        close = wants_close(&input[..end]);
+    loop {
+        let (head, total) = match frame(input) {
+            Framing::Incomplete => return false,
+            Framing::Request { head, total } => (head, total),
+            Framing::Refused(refusal) => {
+                output.extend_from_slice(&refusal.response());
+                input.clear();
+                return true;
+            }
+        };
+        let close = wants_close(&input[..head]);
         output.extend_from_slice(
             format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n{BODY}",
@@ -36,33 +48,26 @@ pub fn respond(input: &mut Vec<u8>, output: &mut Vec<u8>) -> bool {
         );
         input.drain(..total);
         if close {
-            break;
+            return true;
         }
     }
-    close
 }
 
-/// The end of the head of a request (`\r\n\r\n`), if it has arrived.
-fn head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
-}
-
-/// Whether the request asks to close the connection after the response.
+/// Whether the request asks to close the connection after the response: a `Connection:
+/// close`, or HTTP/1.0 without `Connection: keep-alive`. (The head was framed already, so
+/// its field lines are well-formed.)
 fn wants_close(head: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
-    text.starts_with("get / http/1.0") && !text.contains("connection: keep-alive")
-        || text.contains("connection: close")
-}
-
-/// The declared body length of a request, to skip its body.
-fn content_length(head: &[u8]) -> usize {
-    String::from_utf8_lossy(head)
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())
-                .flatten()
-        })
-        .unwrap_or(0)
+    let mut keep_alive = false;
+    for (name, value) in framing::fields(head).flatten() {
+        if name.eq_ignore_ascii_case(b"connection") {
+            for option in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                if option.eq_ignore_ascii_case(b"close") {
+                    return true;
+                }
+                keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+    }
+    let request_line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+    request_line.ends_with(b"HTTP/1.0") && !keep_alive
 }

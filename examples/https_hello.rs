@@ -39,6 +39,14 @@ impl Protocol for Https {
     fn data_received(&mut self, data: &[u8]) {
         self.0.data_received(data);
     }
+
+    fn pause_writing(&mut self) {
+        self.0.pause_writing();
+    }
+
+    fn resume_writing(&mut self) {
+        self.0.resume_writing();
+    }
 }
 
 fn main() -> sandloop::Result<()> {

@@ -2,7 +2,10 @@
 //! transport, copied to its stdout as a write pipe transport; at the end of the input it
 //! reports the line count on stderr. Flow control is asyncio's: when stdout's reader is
 //! slow, the write transport pauses the copy (`pause_writing`), which pauses reading
-//! stdin until the output drains.
+//! stdin until the output drains. When stdout's reader goes away (`| head -c 100`), the
+//! write transport's protocol gets `connection_lost` with a broken pipe, whether or not a
+//! write was under way: the copy stops reading stdin and the example exits with 1, saying
+//! so on stderr.
 //!
 //! ```text
 //! printf 'hello\npipes\n' | cargo example pipe_cat
@@ -12,6 +15,7 @@
 //! ```
 
 use std::cell::{Cell, RefCell};
+use std::io;
 use std::rc::Rc;
 
 use sandloop::{Error, Protocol, ReadPipeTransport, WritePipeTransport, get_running_loop, os};
@@ -42,7 +46,7 @@ impl Protocol for Upper {
 }
 
 /// Writes stdout: pauses and resumes the reading of stdin as the output backs up, and
-/// says when stdout took every byte and closed.
+/// says when stdout took every byte and closed, or failed.
 struct Output {
     input: Rc<RefCell<Option<ReadPipeTransport>>>,
     closed: sandloop::Future<()>,
@@ -51,7 +55,15 @@ struct Output {
 impl Protocol for Output {
     fn connection_lost(&mut self, exc: Option<Error>) {
         let _ = match exc {
-            Some(err) => self.closed.set_exception(err),
+            Some(err) => {
+                // Nothing read from stdin can be written any more (its reader is gone):
+                // stop reading it. Reading may be paused, waiting for a `resume_writing`
+                // that will never come, so without this the copy would wait for ever.
+                if let Some(input) = &*self.input.borrow() {
+                    input.close();
+                }
+                self.closed.set_exception(err)
+            }
             None => self.closed.set_result(()),
         };
     }
@@ -87,10 +99,22 @@ fn main() -> sandloop::Result<()> {
                 .await?
         };
         *input.borrow_mut() = Some(reader);
-        done.await?;
-        // stdout was closed at the end of stdin: wait until it took every byte.
-        closed.await?;
-        eprintln!("pipe_cat: {} lines", lines.get());
+        let copied = async {
+            done.await?;
+            // stdout was closed at the end of stdin: wait until it took every byte.
+            closed.await
+        };
+        match copied.await {
+            Ok(()) => eprintln!("pipe_cat: {} lines", lines.get()),
+            Err(Error::Os(err)) if err.kind() == io::ErrorKind::BrokenPipe => {
+                eprintln!("pipe_cat: stdout: broken pipe ({} lines read)", lines.get());
+                sandloop::exit(1);
+            }
+            Err(err) => {
+                eprintln!("pipe_cat: {err} ({} lines read)", lines.get());
+                sandloop::exit(1);
+            }
+        }
         Ok::<_, Error>(())
     })
 }

@@ -6,12 +6,18 @@
 //! curl http://127.0.0.1:8080/index.html
 //! ```
 //!
-//! `GET` and `HEAD`; `/` means `/index.html`; a missing file (or a directory) is a 404; a
+//! `GET` and `HEAD`; `/` means `/index.html`; a missing file (or a directory) is a 404,
+//! anything else that is not a regular file (a FIFO, a socket, a device) a 403, and
+//! opening one never blocks the server (`sandloop::fs::File::open` refuses it at once); a
 //! path with a `..` segment is a 400, and the host confines every open to the preopened
-//! directory anyway. Connections are kept alive (HTTP/1.1), requests answered in order.
-//! Add `--selector` to serve on a `SelectorEventLoop` (readiness mode).
+//! directory anyway. Connections are kept alive (HTTP/1.1), requests answered in order;
+//! where a request ends, and which are refused (400, 413, 431, 501), is
+//! `http_framing.rs`. A client that sends requests without reading the responses is not
+//! read from while they wait. Add `--selector` to serve on a `SelectorEventLoop`
+//! (readiness mode).
 
 use std::cell::RefCell;
+use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
@@ -19,6 +25,15 @@ use sandloop::fs::File;
 use sandloop::{
     Error, EventLoop, HostSelector, Protocol, SelectorEventLoop, ServerOptions, Transport,
 };
+
+#[path = "http_framing.rs"]
+mod http_framing;
+
+use http_framing::{Framing, MAX_BODY, MAX_HEAD, frame};
+
+/// The most bytes of requests a connection holds before it stops reading: one request
+/// of the largest size accepted.
+const MAX_BUFFERED: usize = MAX_HEAD + MAX_BODY;
 
 /// One connection: the bytes received and whether a task is answering.
 struct Connection {
@@ -32,11 +47,20 @@ struct Requests {
     buffer: Vec<u8>,
     /// A task is answering the requests in `buffer`.
     busy: bool,
+    /// The transport paused writing: the client is not reading its responses.
+    write_paused: bool,
 }
 
-/// The end of the head of a request (`\r\n\r\n`), if it has arrived.
-fn head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+impl Requests {
+    /// Reads while the client reads its responses and the buffer has room, so that
+    /// neither the requests nor the responses waiting for it grow without bound.
+    fn pace(&self, transport: &Transport) {
+        if self.write_paused || self.buffer.len() > MAX_BUFFERED {
+            transport.pause_reading();
+        } else {
+            transport.resume_reading();
+        }
+    }
 }
 
 /// A response head.
@@ -105,8 +129,19 @@ async fn answer(lp: &EventLoop, transport: &Transport, root: &str, head_bytes: &
     let full = format!("{}{path}", root.trim_end_matches('/'));
     let mut file = match File::open(&full) {
         Ok(file) => file,
-        Err(_) => {
+        Err(err)
+            if matches!(
+                err.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::IsADirectory
+            ) =>
+        {
             text(transport, "404 Not Found", "not found\n", close, head_only);
+            return !close;
+        }
+        Err(_) => {
+            // A FIFO, a socket, a device, or a file the host may not open: there is
+            // something, but it is not served.
+            text(transport, "403 Forbidden", "forbidden\n", close, head_only);
             return !close;
         }
     };
@@ -144,13 +179,26 @@ async fn serve_requests(
     loop {
         let request = {
             let mut st = state.borrow_mut();
-            match head_end(&st.buffer) {
-                Some(end) => st.buffer.drain(..end).collect::<Vec<u8>>(),
-                None => {
+            let request = match frame(&st.buffer) {
+                Framing::Request { head, total } => {
+                    let head = st.buffer[..head].to_vec();
+                    st.buffer.drain(..total);
+                    head
+                }
+                Framing::Incomplete => {
+                    st.busy = false;
+                    st.pace(&transport);
+                    return;
+                }
+                Framing::Refused(refusal) => {
+                    transport.write(&refusal.response());
+                    transport.close();
                     st.busy = false;
                     return;
                 }
-            }
+            };
+            st.pace(&transport);
+            request
         };
         if !answer(&lp, &transport, &root, &request).await {
             transport.close();
@@ -171,17 +219,7 @@ impl Protocol for Connection {
         };
         let mut st = self.state.borrow_mut();
         st.buffer.extend_from_slice(data);
-        if st.buffer.len() > 64 * 1024 && head_end(&st.buffer).is_none() {
-            text(
-                &transport,
-                "431 Request Header Fields Too Large",
-                "too large\n",
-                true,
-                false,
-            );
-            transport.close();
-            return;
-        }
+        st.pace(&transport);
         if st.busy {
             return;
         }
@@ -190,6 +228,24 @@ impl Protocol for Connection {
         let lp = transport.get_loop();
         let task = serve_requests(lp.clone(), transport, self.root.clone(), self.state.clone());
         lp.create_task(task);
+    }
+
+    fn pause_writing(&mut self) {
+        self.set_write_paused(true);
+    }
+
+    fn resume_writing(&mut self) {
+        self.set_write_paused(false);
+    }
+}
+
+impl Connection {
+    fn set_write_paused(&mut self, paused: bool) {
+        let mut st = self.state.borrow_mut();
+        st.write_paused = paused;
+        if let Some(transport) = &self.transport {
+            st.pace(transport);
+        }
     }
 }
 

@@ -9,42 +9,16 @@
 //! removed again when the server closes. `--streams` serves with the streams API instead
 //! of a `Protocol`; `--selector` runs a `SelectorEventLoop` (readiness mode) instead of the
 //! default completion-mode loop. Talk to it with `unix_echo_client`, or from Python:
-//! `socket.socket(socket.AF_UNIX).connect("/tmp/echo.sock")`.
+//! `socket.socket(socket.AF_UNIX).connect("/tmp/echo.sock")`. The echo itself, with its
+//! flow control, is `echo.rs` (shared with `echo_server`).
 
-use sandloop::streams::{StreamReader, StreamWriter};
+mod echo;
+
+use echo::{EchoServerProtocol, echo};
 use sandloop::{
-    Error, EventLoop, HostSelector, ProactorEventLoop, Protocol, SelectorEventLoop, Server,
-    Transport, UnixPath, UnixServerOptions,
+    Error, EventLoop, HostSelector, ProactorEventLoop, SelectorEventLoop, Server, UnixPath,
+    UnixServerOptions,
 };
-
-/// Writes back whatever arrives.
-struct EchoServerProtocol {
-    transport: Option<Transport>,
-}
-
-impl Protocol for EchoServerProtocol {
-    fn connection_made(&mut self, transport: &Transport) {
-        self.transport = Some(transport.clone());
-    }
-
-    fn data_received(&mut self, data: &[u8]) {
-        if let Some(transport) = &self.transport {
-            transport.write(data);
-        }
-    }
-}
-
-/// The same with streams: read what is there, write it back, wait while the peer is slow.
-async fn echo(reader: StreamReader, writer: StreamWriter) -> Result<(), Error> {
-    loop {
-        let data = reader.read(64 * 1024).await?;
-        if data.is_empty() {
-            return Ok(());
-        }
-        writer.write(&data);
-        writer.drain().await?;
-    }
-}
 
 /// `@NAME` is an abstract name, anything else a path.
 fn unix_path(arg: &str) -> UnixPath {
@@ -59,7 +33,7 @@ async fn serve(lp: EventLoop, path: UnixPath, streams: bool) -> Result<(), Error
     let server: Server = if streams {
         sandloop::streams::start_unix_server(echo, path, opts).await?
     } else {
-        lp.create_unix_server(|| EchoServerProtocol { transport: None }, path, opts)
+        lp.create_unix_server(EchoServerProtocol::default, path, opts)
             .await?
     };
     for sock in server.sockets() {

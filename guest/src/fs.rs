@@ -39,8 +39,12 @@ pub struct File {
 impl File {
     /// Opens `path` for reading: a path under one of the preopened directories (the
     /// longest matching guest path wins). Errors name the path: not under any preopen
-    /// (`NotFound`), missing (`NotFound`), a directory (`IsADirectory`), or refused by
-    /// the host (`PermissionDenied`, e.g. a `..` that leads out of the preopen).
+    /// (`NotFound`), missing (`NotFound`), a directory (`IsADirectory`), a FIFO, a socket
+    /// or a device (`Unsupported`), or refused by the host (`PermissionDenied`, e.g. a
+    /// `..` that leads out of the preopen).
+    ///
+    /// The open never blocks the loop: a FIFO is refused, not waited on until a writer
+    /// comes (which `std::fs::File::open` does, blocking the whole instance).
     pub fn open(path: impl AsRef<Path>) -> io::Result<File> {
         let path = path.as_ref();
         let path = path.to_str().ok_or_else(|| {

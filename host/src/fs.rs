@@ -1,4 +1,4 @@
-//! Pipes: the host side of the WIT interface `sandloop:host/fs`.
+//! Pipes and files: the host side of the WIT interface `sandloop:host/fs`.
 //!
 //! A [`Pipe`] is one end of an anonymous pipe the workload made (`fs.create-pipe`) or the
 //! workload's own stdin, stdout or stderr (see `stdio.rs`). The guest drives it in
@@ -9,7 +9,13 @@
 //! Pipes reach nothing outside the workload, and stdio is already the workload's: no
 //! policy grant is needed. Every pipe end lives in the instance's resource table and is
 //! closed when the guest drops it or when the instance ends.
+//!
+//! `open-file` opens a file of a preopened directory as `wasi:filesystem`'s `open-at`
+//! does, but without blocking on a FIFO (see `file.rs`); the descriptor it returns is
+//! wasmtime-wasi's own, with the directory's permissions, so WASI's calls and `send-file`
+//! take it like any other.
 
+mod file;
 mod pipe;
 mod stdio;
 
@@ -17,12 +23,15 @@ mod stdio;
 mod tests;
 
 use std::os::fd::{FromRawFd as _, OwnedFd};
+use std::sync::Arc;
 
 use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime_wasi::OpenMode;
+use wasmtime_wasi::filesystem::{Descriptor, Dir, File};
 
 use crate::bindings::fs::{self as wit, PipeEnd};
-use crate::bindings::types::Error;
-use crate::error::io_error_untargeted;
+use crate::bindings::types::{Error, ErrorKind};
+use crate::error::{error, io_error_untargeted};
 use crate::net::Stream;
 use crate::policy::Limits;
 use crate::reactor::{Reactor, Source};
@@ -115,6 +124,36 @@ impl wit::Host for FsView<'_> {
         let op = format!("open-stream of {}", pipe.describe());
         let stream = Stream::for_pipe(pipe, token, read_budget);
         crate::net::stream::install(self.table, self.reactor.registry(), stream, &op)
+    }
+
+    fn open_file(
+        &mut self,
+        dir: Resource<Descriptor>,
+        path: String,
+    ) -> wasmtime::Result<Result<Resource<Descriptor>, Error>> {
+        let (handle, perms) = match self.table.get(&dir)? {
+            Descriptor::Dir(dir) => (Arc::clone(&dir.dir), dir.perms),
+            Descriptor::File(_) => {
+                return Ok(Err(error(
+                    ErrorKind::InvalidInput,
+                    "the descriptor is a file, not a directory",
+                )));
+            }
+        };
+        if let Err(err) = crate::limits::check_room(self.table, self.limits, "open-file", 1) {
+            return Ok(Err(err));
+        }
+        // Read-only, with the directory's permissions, as `open-at` makes them; `false`:
+        // not allowed to block the instance's thread, as the host's `WasiCtx` is built
+        // (wasmtime-wasi's default).
+        let descriptor = match file::open(&handle, &path) {
+            Ok(file::Opened::File(f)) => {
+                Descriptor::File(File::new(f, perms, OpenMode::READ, false))
+            }
+            Ok(file::Opened::Dir(d)) => Descriptor::Dir(Dir::new(d, perms, OpenMode::READ, false)),
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(Ok(self.table.push(descriptor)?))
     }
 }
 

@@ -1,7 +1,13 @@
 //! The limit on host-buffered bytes under the real host: guest program
-//! tests/programs/src/bin/buffer_limit.rs, a guest writing to a peer that never reads.
+//! tests/programs/src/bin/buffer_limit.rs, a guest writing to a peer that never reads; and
+//! the example servers, whose flow control keeps such a peer from filling the guest's
+//! memory (what the limit does not bound).
 
 mod common;
+
+use std::io::{ErrorKind, Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::Duration;
 
 use common::{loopback_policy, run_case_with_policy};
 use sandloop_host::Policy;
@@ -80,4 +86,151 @@ fn the_max_buffered_flag_sets_the_limit() {
         stdout.lines().collect::<Vec<_>>(),
         ["paused 1", "received 33554432 bytes in order"]
     );
+}
+
+// ---- The example servers under --max-memory and --max-buffered ---------------------------
+
+/// What the example servers run under: a modest memory limit, and a host buffer far
+/// smaller than it.
+const SERVER_LIMITS: &[&str] = &["--max-memory", "32M", "--max-buffered", "1M"];
+
+/// What a client that never reads offers: eight times the server's memory limit.
+const FLOOD: usize = 256 << 20;
+
+/// How long one write of the flood may wait before the client takes it that the server
+/// stopped reading. It only ends the flood: no speed is asserted.
+const STALL: Duration = Duration::from_secs(2);
+
+/// The byte at `offset` of a flood (a cycle of 251, so a misplaced chunk shows).
+fn flood_byte(offset: usize) -> u8 {
+    (offset % 251) as u8
+}
+
+/// Connects to `port` and sends `FLOOD` bytes without reading: `chunk` over and over, or
+/// (without one) the [`flood_byte`] pattern; stops early when a write has waited
+/// [`STALL`]. Returns the connection, still open, and how many bytes it took. A failed
+/// write (the server is gone) fails the test.
+fn flood(port: u16, chunk: Option<&[u8]>) -> (TcpStream, usize) {
+    let pattern: Vec<u8> = (0..251 << 12).map(flood_byte).collect();
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    conn.set_write_timeout(Some(STALL)).expect("write timeout");
+    let mut sent = 0;
+    while sent < FLOOD {
+        let data = match chunk {
+            Some(chunk) => chunk,
+            // Start where the last write stopped, so the stream stays one pattern.
+            None => &pattern[sent % 251..],
+        };
+        match conn.write(data) {
+            Ok(n) => sent += n,
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break;
+            }
+            Err(err) => panic!("the server failed while flooded, after {sent} bytes: {err}"),
+        }
+    }
+    (conn, sent)
+}
+
+/// Asserts that the server is still running.
+#[track_caller]
+fn assert_running(server: &mut common::Cli) {
+    let status = server.child().try_wait().expect("ask the server's status");
+    assert!(status.is_none(), "the server ended: {status:?}");
+}
+
+/// `echo_server` with `args` under [`SERVER_LIMITS`], flooded by a client that does not
+/// read: the server stops reading it (the host keeps at most 1 MiB for it, the guest its
+/// transport's share), so the server outlives the flood, echoes another client, and then
+/// echoes every byte the flood sent, in order, once the client reads.
+fn echo_server_outlives_a_client_that_never_reads(args: &[&str]) {
+    let (mut server, port) = common::serve_example("echo_server", SERVER_LIMITS, args);
+    let (mut flooder, sent) = flood(port, None);
+
+    let mut other = TcpStream::connect(("127.0.0.1", port)).expect("connect a second client");
+    other
+        .set_read_timeout(Some(common::PATIENCE))
+        .expect("read timeout");
+    other.write_all(b"hello").expect("send to the echo");
+    let mut echo = [0; 5];
+    other
+        .read_exact(&mut echo)
+        .expect("the second client's echo");
+    assert_eq!(&echo, b"hello");
+    assert_running(&mut server);
+
+    flooder
+        .set_read_timeout(Some(common::PATIENCE))
+        .expect("read timeout");
+    let mut back = vec![0; sent];
+    flooder.read_exact(&mut back).expect("the flood's echo");
+    let wrong = back
+        .iter()
+        .enumerate()
+        .position(|(i, &b)| b != flood_byte(i));
+    assert_eq!(
+        wrong, None,
+        "the echo of the flood differs (of {sent} bytes)"
+    );
+}
+
+#[test]
+fn echo_server_outlives_a_client_that_never_reads_on_the_default_loop() {
+    echo_server_outlives_a_client_that_never_reads(&[]);
+}
+
+#[test]
+fn echo_server_outlives_a_client_that_never_reads_on_a_selector_loop() {
+    echo_server_outlives_a_client_that_never_reads(&["--selector"]);
+}
+
+#[test]
+fn echo_server_with_streams_outlives_a_client_that_never_reads() {
+    echo_server_outlives_a_client_that_never_reads(&["--streams"]);
+}
+
+#[test]
+fn echo_server_with_streams_on_a_selector_loop_outlives_a_client_that_never_reads() {
+    echo_server_outlives_a_client_that_never_reads(&["--streams", "--selector"]);
+}
+
+/// Pipelined requests whose responses are never read: `server` stops reading them while
+/// its responses wait, and serves another client.
+fn outlives_a_client_that_never_reads_its_responses(mut server: common::Cli, port: u16) {
+    let requests = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1 << 14);
+    let (_flooder, _) = flood(port, Some(&requests));
+
+    let mut other = TcpStream::connect(("127.0.0.1", port)).expect("connect a second client");
+    other
+        .set_read_timeout(Some(common::PATIENCE))
+        .expect("read timeout");
+    other
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("send a request");
+    let mut response = String::new();
+    other
+        .read_to_string(&mut response)
+        .expect("the second client's response");
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response:?}");
+    assert_running(&mut server);
+}
+
+#[test]
+fn http_hello_outlives_a_client_that_never_reads_its_responses() {
+    let (server, port) = common::serve_example("http_hello", SERVER_LIMITS, &[]);
+    outlives_a_client_that_never_reads_its_responses(server, port);
+}
+
+#[test]
+fn static_files_outlives_a_client_that_never_reads_its_responses() {
+    let www = common::TempDir::new("buffer-limit-static-files");
+    std::fs::write(www.0.join("index.html"), b"<h1>sandloop</h1>\n").unwrap();
+    let dir = format!("{}::/www", www.0.display());
+    let flags: Vec<&str> = SERVER_LIMITS
+        .iter()
+        .copied()
+        .chain(["--dir", &dir])
+        .collect();
+    let (server, port) = common::serve_example("static_files", &flags, &["/www"]);
+    outlives_a_client_that_never_reads_its_responses(server, port);
 }

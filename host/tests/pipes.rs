@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::process::{Command, Output, Stdio};
 
 use test_programs_artifacts::program;
@@ -161,6 +161,85 @@ fn pipe_cat_example_upper_cases_stdin_and_counts_lines() {
         text(&out.stderr)
     );
     assert_eq!(text(&out.stderr), "pipe_cat: 50000 lines\n");
+}
+
+/// `pipe_cat` run by the CLI with its stdio piped to this test.
+fn start_pipe_cat() -> common::Cli {
+    common::Cli::spawn(
+        Command::new(env!("CARGO_BIN_EXE_sandloop"))
+            .args([
+                "run",
+                program("pipe_cat").to_str().expect("UTF-8 test paths"),
+            ])
+            .env_remove("SANDLOOP_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+}
+
+/// Waits for `pipe_cat` to end and returns its stderr, asserting that it failed.
+fn pipe_cat_failure(mut cli: common::Cli) -> String {
+    let status = cli.wait_within();
+    let mut stderr = String::new();
+    cli.child()
+        .stderr
+        .take()
+        .expect("piped stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    assert_eq!(status.code(), Some(1), "stderr: {stderr}");
+    stderr
+}
+
+/// `cat big.txt | sandloop run pipe_cat.wasm | head -c 100`: the reader of stdout goes
+/// away while the copy is paused behind a full pipe. The example must end (it waited for
+/// ever for a `resume_writing` before), saying why.
+#[test]
+fn pipe_cat_example_ends_when_its_reader_goes_away_mid_copy() {
+    let mut cli = start_pipe_cat();
+    let mut stdin = cli.child().stdin.take().expect("piped stdin");
+    // Far more than the pipes and the host's buffers hold; the writes fail once the
+    // child is gone.
+    std::thread::spawn(move || {
+        let chunk = b"the quick brown fox jumps over the lazy dog\n".repeat(1 << 10);
+        for _ in 0..(64 << 20) / chunk.len() {
+            if stdin.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let mut stdout = cli.child().stdout.take().expect("piped stdout");
+    let mut first = [0; 100];
+    stdout.read_exact(&mut first).expect("the first 100 bytes");
+    assert!(first.starts_with(b"THE QUICK BROWN FOX"));
+    drop(stdout);
+
+    let stderr = pipe_cat_failure(cli);
+    assert!(
+        stderr.starts_with("pipe_cat: stdout: broken pipe ("),
+        "{stderr}"
+    );
+}
+
+/// The reader of stdout goes away while the example writes nothing, waiting for stdin:
+/// the host watches the write end, so the example learns it at once, not at its next
+/// write (which would never come: stdin stays open).
+#[test]
+fn pipe_cat_example_ends_when_its_reader_goes_away_while_it_waits_for_input() {
+    let mut cli = start_pipe_cat();
+    let mut stdin = cli.child().stdin.take().expect("piped stdin");
+    stdin.write_all(b"one line\n").expect("feed the child");
+    let mut stdout = cli.child().stdout.take().expect("piped stdout");
+    let mut line = [0; 9];
+    stdout.read_exact(&mut line).expect("the line");
+    assert_eq!(&line, b"ONE LINE\n");
+    drop(stdout);
+
+    let stderr = pipe_cat_failure(cli);
+    assert_eq!(stderr, "pipe_cat: stdout: broken pipe (1 lines read)\n");
+    // stdin was still open all along.
+    drop(stdin);
 }
 
 #[test]

@@ -290,8 +290,38 @@ fn file_outside_the_preopens_cannot_be_opened() {
     );
     out.assert_ok().assert_lines(&[
         "NotFound: open /etc/passwd: not under any preopened directory",
-        "PermissionDenied: open /data/../etc/passwd: not-permitted",
-        "NotFound: open /data/missing.bin: no-entry",
+        "PermissionDenied: open /data/../etc/passwd: a path led outside of the filesystem",
+        "NotFound: open /data/missing.bin: No such file or directory (os error 2)",
+    ]);
+}
+
+/// A FIFO without a writer, a unix socket and a device under the preopens: each is
+/// refused at once. (Opening the FIFO blocked the whole instance until some writer came:
+/// none does here, so the run never ended.)
+#[test]
+fn special_files_are_refused_without_blocking() {
+    let special = common::TempDir::new("special-files");
+    common::make_special_files(&special.0);
+    std::fs::write(special.0.join("regular.txt"), b"a regular file").unwrap();
+    let policy = common::loopback_policy()
+        .preopen(&special.0, "/special")
+        .preopen("/dev", "/dev");
+
+    // `within`: a run blocked in the host cannot be stopped, so a regression fails here
+    // instead of hanging the test.
+    let out = common::within("opening special files", common::PATIENCE, move || {
+        common::run_case_with_policy(
+            "sendfile",
+            "special_files_are_refused_without_blocking",
+            policy,
+        )
+    });
+
+    out.assert_ok().assert_lines(&[
+        "Unsupported: open /special/fifo: a FIFO, not a regular file",
+        "Other: open /special/socket: No such device or address (os error 6)",
+        "Unsupported: open /dev/null: a character device, not a regular file",
+        "regular: 14 bytes",
     ]);
 }
 

@@ -3,28 +3,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// A fresh directory of this test's own under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "sandloop-static-files-{}-{test}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("www/docs")).expect("create temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh directory of this test's own with an empty `www/docs`, removed on drop.
+fn temp_dir(test: &str) -> common::TempDir {
+    let dir = common::TempDir::new(&format!("static-files-{test}"));
+    std::fs::create_dir_all(dir.0.join("www/docs")).expect("create www/docs");
+    dir
 }
 
 /// The server, killed when dropped.
@@ -69,7 +55,7 @@ fn curl(args: &[&str]) -> Output {
 }
 
 fn serves_files_to_curl(extra: &[&str], test: &str) {
-    let tmp = TempDir::new(test);
+    let tmp = temp_dir(test);
     let www = tmp.0.join("www");
     std::fs::write(www.join("index.html"), b"<h1>sandloop</h1>\n").unwrap();
     // 8 MiB of bytes that differ at every offset, to catch any misplaced chunk.
@@ -105,17 +91,7 @@ fn serves_files_to_curl(extra: &[&str], test: &str) {
     );
 
     // Missing files and directories are 404s; `..` is refused and cannot reach outside.
-    let status = |path: &str| {
-        let out = curl(&[
-            "--path-as-is",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            &format!("{base}{path}"),
-        ]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let status = |path: &str| status_of(&served, path);
     assert_eq!(status("/missing.html"), "404");
     assert_eq!(status("/docs"), "404");
     assert_eq!(status("/../secret.txt"), "400");
@@ -128,6 +104,40 @@ fn serves_files_to_curl(extra: &[&str], test: &str) {
         head.contains(&format!("content-length: {}", big.len())),
         "{head}"
     );
+}
+
+/// `GET path` on `served`'s port: the status code curl saw.
+fn status_of(served: &Served, path: &str) -> String {
+    let out = curl(&[
+        "--path-as-is",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("http://127.0.0.1:{}{path}", served.port),
+    ]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A FIFO without a writer, a unix socket and devices in the served directory are
+/// refused (403; a directory stays a 404) and the server goes on serving. Before, the
+/// FIFO's open blocked the whole server until some writer came (none does here).
+#[test]
+fn static_files_refuses_what_is_not_a_regular_file_without_blocking() {
+    let tmp = temp_dir("special");
+    let www = tmp.0.join("www");
+    common::make_special_files(&www);
+    std::fs::write(www.join("index.html"), b"<h1>sandloop</h1>\n").unwrap();
+    let served = serve(&www, &[]);
+    assert_eq!(status_of(&served, "/fifo"), "403");
+    assert_eq!(status_of(&served, "/socket"), "403");
+    assert_eq!(status_of(&served, "/docs"), "404");
+    assert_eq!(status_of(&served, "/"), "200");
+
+    // Devices: the host's /dev served as the root.
+    let devices = serve(Path::new("/dev"), &[]);
+    assert_eq!(status_of(&devices, "/null"), "403");
+    assert_eq!(status_of(&devices, "/zero"), "403");
 }
 
 #[test]

@@ -4,6 +4,11 @@
 //! The host preopens the directories its policy grants (read-only); a file opened here
 //! is a `wasi:filesystem/types.descriptor` the host can also send natively with
 //! `sendfile(2)` (`net.socket.send-file`, `net.stream.send-file` take it by borrow).
+//!
+//! Files are opened with the host's `fs.open-file`, not WASI's `open-at`: `open-at` of a
+//! FIFO blocks the whole instance until a writer appears, and checking the type first
+//! would leave a window to swap the file for one. `open-file` opens without blocking and
+//! refuses FIFOs, sockets and devices.
 
 use std::io;
 
@@ -23,9 +28,10 @@ mod preopens {
     });
 }
 
-use super::bindings::wasi::filesystem::types::{
-    Descriptor, DescriptorFlags, DescriptorType, ErrorCode, OpenFlags, PathFlags,
-};
+use super::bindings::fs;
+use super::bindings::wasi::filesystem::types::{Descriptor, DescriptorType, ErrorCode};
+use super::net::error_from_wit;
+use crate::error::Error;
 
 /// An open file of a preopened directory (`wasi:filesystem` descriptor).
 pub(crate) struct HostFile(Descriptor);
@@ -33,6 +39,7 @@ pub(crate) struct HostFile(Descriptor);
 impl HostFile {
     /// Opens `path` read-only: the preopen whose guest path is the longest prefix of
     /// `path` (at a `/` boundary) holds it; `.`-relative preopens match relative paths.
+    /// A regular file or a directory; anything else is `Unsupported`.
     pub(crate) fn open(path: &str) -> io::Result<HostFile> {
         let dirs = preopens::wasi::filesystem::preopens::get_directories();
         let mut best: Option<(&Descriptor, &str, usize)> = None;
@@ -50,14 +57,10 @@ impl HostFile {
             ));
         };
         let rest = if rest.is_empty() { "." } else { rest };
-        let file = dir
-            .open_at(
-                PathFlags::SYMLINK_FOLLOW,
-                rest,
-                OpenFlags::empty(),
-                DescriptorFlags::READ,
-            )
-            .map_err(|code| fs_error("open", path, code))?;
+        let file = fs::open_file(dir, rest).map_err(|err| match error_from_wit(err) {
+            Error::Os(err) => io::Error::new(err.kind(), format!("open {path}: {err}")),
+            err => io::Error::other(format!("open {path}: {err}")),
+        })?;
         Ok(HostFile(file))
     }
 

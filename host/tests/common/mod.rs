@@ -244,6 +244,28 @@ impl Cli {
     pub fn id(&self) -> u32 {
         self.0.id()
     }
+
+    /// The child, for its piped stdio.
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.0
+    }
+
+    /// Waits for the child to end; one still running after [`PATIENCE`] fails the test
+    /// (and is killed when the guard is dropped).
+    #[track_caller]
+    pub fn wait_within(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("wait for the child") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the child did not end within {PATIENCE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 impl Drop for Cli {
@@ -356,6 +378,57 @@ pub fn start_cli(flags: &[&str], program: &str, args: &[&str]) -> (Cli, String) 
     );
     let line = cli.stdout_lines().next_line();
     (cli, line)
+}
+
+/// Starts the server `example` on a free port of 127.0.0.1 (`--allow-listen` for it, then
+/// `flags` for the host; its address, then `args`, for the example) and returns it once
+/// it said "Serving on ...", with the port.
+pub fn serve_example(example: &str, flags: &[&str], args: &[&str]) -> (Cli, u16) {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let flags: Vec<&str> = ["--allow-listen", addr.as_str()]
+        .into_iter()
+        .chain(flags.iter().copied())
+        .collect();
+    let args: Vec<&str> = [addr.as_str()]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    let (cli, line) = start_cli(&flags, example, &args);
+    assert!(line.starts_with("Serving on "), "{example} said {line:?}");
+    (cli, port)
+}
+
+/// A fresh directory of a test's own under the system temp dir, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// An empty directory named after `test` (and the test process).
+    pub fn new(test: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("sandloop-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Makes files in `dir` that are not regular files: `fifo`, a FIFO nobody writes to (a
+/// plain open for reading waits for a writer), and `socket`, a unix socket file (whose
+/// listener is gone).
+pub fn make_special_files(dir: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt as _;
+    let fifo = std::ffi::CString::new(dir.join("fifo").as_os_str().as_bytes())
+        .expect("a path without NUL");
+    // SAFETY: `fifo` is a NUL-terminated path that outlives the call.
+    let made = unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) };
+    assert_eq!(made, 0, "mkfifo: {}", std::io::Error::last_os_error());
+    drop(std::os::unix::net::UnixListener::bind(dir.join("socket")).expect("bind a socket"));
 }
 
 /// A free TCP port of 127.0.0.1 (free when asked; the caller binds it soon after).

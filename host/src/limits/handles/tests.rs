@@ -134,6 +134,24 @@ fn sources_of_sockets_and_pipes_stop_at_the_limit() {
 }
 
 #[test]
+fn open_file_stops_at_the_limit() {
+    let mut fx = limited(Policy::new());
+    let dir = fx.table.push(wasmtime_wasi::filesystem::Descriptor::Dir(
+        wasmtime_wasi::filesystem::Dir::new(
+            std::fs::File::open("/").unwrap(),
+            wasmtime_wasi::FsPerms::ReadOnly,
+            wasmtime_wasi::OpenMode::READ,
+            false,
+        ),
+    ));
+    let dir = dir.unwrap();
+    refused_at_the_limit(&mut fx, "open-file", 1, |fx| {
+        fx.fs(StdioAccess::default())
+            .open_file(borrow(&dir), "etc".into())
+    });
+}
+
+#[test]
 fn stdio_pipes_stop_at_the_limit() {
     // Refused before the host's stdio is even looked at (the test's own stdio may be
     // anything, so only the refusal is checked here).

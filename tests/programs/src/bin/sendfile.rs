@@ -6,6 +6,7 @@
 //! The host test preopens a directory as `/data` holding `big.bin` (50 MiB),
 //! `small.bin` (10 000 bytes), `empty.bin` and a directory `sub`, and passes the port of a
 //! native receiver as the case's argument; it checks what the receiver got, byte for byte.
+//! (`special_files_are_refused_without_blocking` gets directories of its own.)
 //! Each case runs on both loops (`TEST_LOOP=selector`: readiness mode).
 
 use std::io::{self, Seek};
@@ -33,6 +34,7 @@ cases!(
     sock_sendfile_fallback,
     file_outside_the_preopens_cannot_be_opened,
     directory_is_refused,
+    special_files_are_refused_without_blocking,
     std_fs_reads_the_preopen,
 );
 
@@ -294,6 +296,23 @@ fn directory_is_refused() -> Result<()> {
         sock.close();
         Ok::<_, Error>(())
     })
+}
+
+/// The host test preopens a directory with a FIFO (no writer), a unix socket and a
+/// regular file as `/special`, and `/dev` as `/dev`.
+fn special_files_are_refused_without_blocking() -> Result<()> {
+    // A plain open(2) of the FIFO would wait for a writer, with the whole instance.
+    for path in ["/special/fifo", "/special/socket", "/dev/null"] {
+        match File::open(path) {
+            Ok(file) => panic!("{path} opened: {file:?}"),
+            Err(err) => println!("{:?}: {err}", err.kind()),
+        }
+    }
+    println!(
+        "regular: {} bytes",
+        File::open("/special/regular.txt")?.len()?
+    );
+    Ok(())
 }
 
 fn std_fs_reads_the_preopen() -> Result<()> {
