@@ -129,8 +129,9 @@ struct RunArgs {
     child_env: Vec<String>,
     /// Let the workload handle SIGNAL (repeatable): a name with or without `SIG`, or a
     /// number, e.g. `--allow-signal SIGINT --allow-signal TERM`. Its
-    /// `add_signal_handler` for any other signal is denied.
-    #[arg(long = "allow-signal", value_name = "SIGNAL", value_parser = sandloop_host::policy::parse_signal)]
+    /// `add_signal_handler` for any other signal is denied. SIGKILL, SIGSTOP, SIGSEGV,
+    /// SIGILL, SIGFPE and SIGBUS can never be handled and are refused.
+    #[arg(long = "allow-signal", value_name = "SIGNAL", value_parser = sandloop_host::policy::parse_signal_grant)]
     allow_signals: Vec<i32>,
     #[command(flatten)]
     limits: limits::LimitArgs,

@@ -129,8 +129,8 @@ mod workload;
 pub use inbox::{PostError, Poster};
 pub use limits::StopHandle;
 pub use policy::{
-    AddrRule, Denied, DnsDenied, ExecRule, Limits, Policy, Preopen, ResolveOverride, RuleError,
-    UnixRule,
+    AddrRule, Denied, DnsDenied, ExecRule, LimitError, Limits, Policy, PolicyError, Preopen,
+    ResolveOverride, RuleError, UnixRule,
 };
 pub use reactor::ReactorWaker;
 pub use runtime::{PRECOMPILED_EXTENSION, PoolingOptions, Runtime, RuntimeOptions};

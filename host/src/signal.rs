@@ -29,22 +29,11 @@ use wasmtime::component::{HasData, Resource, ResourceTable};
 use crate::bindings::signal as wit;
 use crate::bindings::types::{Error, ErrorKind};
 use crate::error::error;
-use crate::policy::{MAX_SIGNAL, Policy, signal_name};
+use crate::policy::{MAX_SIGNAL, NEVER_HANDLED, Policy, signal_name};
 use crate::reactor::{Completer, Reactor};
 
 #[cfg(test)]
 mod tests;
-
-/// Signals that cannot be caught (SIGKILL, SIGSTOP) or whose delivery means the host
-/// itself failed (SIGSEGV, SIGILL, SIGFPE, SIGBUS): never handed to a workload.
-const UNCATCHABLE: [i32; 6] = [
-    libc::SIGKILL,
-    libc::SIGSTOP,
-    libc::SIGSEGV,
-    libc::SIGILL,
-    libc::SIGFPE,
-    libc::SIGBUS,
-];
 
 /// A workload's subscription to one signal: the WIT `signal.subscription`. Dropping it
 /// unsubscribes.
@@ -199,7 +188,8 @@ fn validate(signum: u32) -> Result<i32, Error> {
             format!("subscribe: signal {signum} out of range (1 to {MAX_SIGNAL})"),
         ));
     };
-    if UNCATCHABLE.contains(&signum) {
+    // A policy's builder refuses to grant these, but its fields are public: check again.
+    if NEVER_HANDLED.contains(&signum) {
         return Err(error(
             ErrorKind::InvalidInput,
             format!("subscribe {}: cannot be caught", signal_name(signum)),
