@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 mod instances;
 mod limits;
+mod shutdown;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
@@ -44,6 +45,11 @@ enum Command {
     /// and `--allow-udp-send` (datagrams) grant it; each denial is an
     /// error in the workload and a warning in the host log (SANDLOOP_LOG). The exit code is
     /// the workload's; 101 if it traps; 2 if it cannot be run.
+    ///
+    /// On a SIGTERM, SIGINT or SIGHUP that no workload handles, the host stops the
+    /// workload (its children killed and reaped, its sockets closed) and then dies of that
+    /// signal; a second one ends it at once. A child also dies with the host when the host
+    /// is killed outright (SIGKILL).
     ///
     /// RULE is `ADDR:PORTS`. ADDR: an IPv4 address (`127.0.0.1`), an IPv4 network
     /// (`10.0.0.0/8`), an IPv6 address or network in brackets (`[::1]`, `[fd00::]/8`), or
@@ -235,7 +241,9 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
 
     // Epoch checks cost the loop core about a fifth of its speed: only a callback time
-    // limit needs them here (the CLI never stops a run from outside).
+    // limit needs them here. The CLI stops runs from outside only when asked to end by a
+    // signal: a guest waiting in its loop stops at once without them, one spinning in a
+    // callback is left to the grace period (see `shutdown`).
     let runtime = Runtime::with_options(RuntimeOptions {
         interruptible: policy.limits.callback_cpu.is_some(),
         ..RuntimeOptions::default()
@@ -248,11 +256,16 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         inherit_stdin: true,
         policy,
     };
+    // From here on, SIGTERM, SIGINT and SIGHUP stop the runs before the host ends.
+    let shutdown = shutdown::Shutdown::install()?;
     let status = if args.instances > 1 {
-        instances::run_copies(&workload, opts, args.instances)?
+        instances::run_copies(&workload, opts, args.instances, &shutdown)?
     } else {
-        workload.run(opts)?.status
+        let running = workload.start(opts)?;
+        shutdown.watch(running.stop_handle());
+        running.join()?.status
     };
+    shutdown.finish();
     match status {
         ExitStatus::Exited(code) => Ok(code),
         ExitStatus::Trapped(message) => {

@@ -5,7 +5,7 @@
 
 use wasmtime::component::{Resource, ResourceTable};
 
-use super::{SignalView, deliver, subscriber_count};
+use super::{SignalView, deliver, on_unclaimed, subscriber_count};
 use crate::bindings::reactor::{Host as _, Interest};
 use crate::bindings::signal::Host as _;
 use crate::bindings::signal::HostSubscription;
@@ -156,4 +156,33 @@ fn an_ended_instance_leaves_no_subscription() {
     assert_eq!(subscriber_count(signum), 3);
     drop(fx);
     assert_eq!(subscriber_count(signum), 0);
+}
+
+#[test]
+fn a_delivery_no_workload_claims_runs_the_embeddings_action() {
+    // A real-time signal no other test uses; deliveries are simulated, never sent.
+    let signum = libc::SIGRTMIN() + 6;
+    let (claimed, unclaimed) = std::sync::mpsc::channel();
+    on_unclaimed(&[signum], move |delivered| {
+        let _ = claimed.send(delivered);
+    })
+    .expect("claim the signal");
+    deliver(signum);
+    assert_eq!(unclaimed.try_recv(), Ok(signum));
+
+    let mut fx = Fixture::new(granting(signum));
+    let _sub = fx
+        .view()
+        .subscribe(signum as u32, 3)
+        .expect("no trap")
+        .expect("subscribe");
+    deliver(signum);
+    assert_eq!(fx.wait(1_000_000_000).len(), 1);
+    assert!(
+        unclaimed.try_recv().is_err(),
+        "a subscribed workload claims the delivery"
+    );
+
+    let refused = on_unclaimed(&[libc::SIGKILL], |_| {}).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput);
 }

@@ -234,6 +234,32 @@ impl Cli {
     pub fn stdout_lines(&mut self) -> Lines {
         Lines::new(self.0.stdout.take().expect("stdout piped"))
     }
+
+    /// Sends `signum` to the CLI process, and to nothing else: this guard holds it
+    /// unreaped, so its pid cannot have been reused.
+    pub fn signal(&self, signum: i32) {
+        let pid = libc::pid_t::try_from(self.0.id()).expect("a pid");
+        // SAFETY: kill(2) with our own child's pid.
+        let rc = unsafe { libc::kill(pid, signum) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+    }
+
+    /// Waits for the CLI to end; one still running after [`PATIENCE`] fails the test
+    /// (and is killed when the guard drops).
+    #[track_caller]
+    pub fn wait_within(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("wait for the CLI") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the CLI did not end within {PATIENCE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 impl Drop for Cli {
