@@ -1,6 +1,6 @@
 //! The command line: `sandloop run` and `sandloop compile`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 mod instances;
 mod limits;
@@ -10,8 +10,8 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use sandloop_host::policy::PolicyFile;
 use sandloop_host::{
-    AddrRule, ExecRule, ExitStatus, PRECOMPILED_EXTENSION, Preopen, ResolveOverride, RunOptions,
-    Runtime, RuntimeOptions, UnixRule,
+    AddrRule, ExecRule, ExitStatus, PRECOMPILED_EXTENSION, PrecompiledError, Preopen,
+    ResolveOverride, RunOptions, Runtime, RuntimeOptions, UnixRule, Workload,
 };
 
 /// The exit code when the host cannot run the workload (as clap's for bad flags).
@@ -19,6 +19,10 @@ pub const HOST_ERROR_EXIT_CODE: i32 = 2;
 
 /// The exit code when the workload traps (as a native Rust program that panics).
 pub const TRAP_EXIT_CODE: i32 = 101;
+
+/// The exit code when the host itself panicked: a bug of sandloop's, never the workload's
+/// doing (EX_SOFTWARE of sysexits.h), so that it is not mistaken for a trap.
+pub const HOST_BUG_EXIT_CODE: i32 = 70;
 
 /// Host environment variables a workload always receives when they are set: they
 /// configure the guest loop itself, not the workload's business.
@@ -34,7 +38,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a workload: a `.wasm` component or a `.cwasm` from `sandloop compile`.
+    /// Run a workload: a `.wasm` component, or (with `--allow-precompiled`) a `.cwasm`
+    /// from `sandloop compile`.
     ///
     /// The grants come from a policy file (`--policy FILE`, TOML, see docs/policy.md) and
     /// from the flags below, which add to the file's.
@@ -57,7 +62,8 @@ enum Command {
     /// port (0, "any free port", included).
     Run(Box<RunArgs>),
     /// Precompile a component for this host into a `.cwasm`, which starts without
-    /// compiling.
+    /// compiling (`sandloop run --allow-precompiled`). The file ends with the SHA-256 of
+    /// the native code and the 8 bytes `SLSHA256`, checked before it is loaded.
     Compile(CompileArgs),
 }
 
@@ -147,6 +153,13 @@ struct RunArgs {
     #[arg(long = "instances", value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
     instances: u32,
+    /// Also run precompiled native code: a `.cwasm` from `sandloop compile`. Such code
+    /// runs as is, with none of WebAssembly's checks, so it is trusted like a native
+    /// binary: only pass this for files you (or your build) wrote. The SHA-256 that
+    /// `sandloop compile` appends is checked, which catches a damaged file, not one
+    /// whose author rewrote the hash too.
+    #[arg(long = "allow-precompiled")]
+    allow_precompiled: bool,
     /// The component, then the workload's arguments (everything after the component,
     /// with or without a `--` before them).
     #[arg(
@@ -248,7 +261,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         interruptible: policy.limits.callback_cpu.is_some(),
         ..RuntimeOptions::default()
     })?;
-    let workload = runtime.load(component.as_ref())?;
+    let workload = load(&runtime, component.as_ref(), args.allow_precompiled)?;
     let opts = RunOptions {
         args: guest_args,
         env,
@@ -279,6 +292,26 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
 }
 
+/// Loads the component at `path`; precompiled native code only if `allow_precompiled`.
+fn load(runtime: &Runtime, path: &Path, allow_precompiled: bool) -> anyhow::Result<Workload> {
+    if allow_precompiled {
+        // SAFETY: the user vouched for the file with --allow-precompiled, whose help says
+        // that it trusts the file as a native binary.
+        return unsafe { runtime.load_precompiled(path) };
+    }
+    runtime.load(path).map_err(|err| {
+        if err.downcast_ref::<PrecompiledError>() == Some(&PrecompiledError::NotAllowed) {
+            anyhow::anyhow!(
+                "{} is precompiled native code, which runs without WebAssembly's checks: \
+                 run it with --allow-precompiled if you trust it as you would a native binary",
+                path.display()
+            )
+        } else {
+            err
+        }
+    })
+}
+
 fn compile(args: CompileArgs) -> anyhow::Result<i32> {
     let output = args
         .output
@@ -288,7 +321,7 @@ fn compile(args: CompileArgs) -> anyhow::Result<i32> {
         .is_none_or(|ext| ext != PRECOMPILED_EXTENSION)
     {
         bail!(
-            "{}: the output must end in .{PRECOMPILED_EXTENSION} (`sandloop run` loads native code only from such files)",
+            "{}: the output must end in .{PRECOMPILED_EXTENSION} (`sandloop run --allow-precompiled` loads native code only from such files)",
             output.display()
         );
     }
