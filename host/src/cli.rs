@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 mod instances;
 mod limits;
+mod misplaced;
 mod shutdown;
 
 use anyhow::{Context as _, bail};
@@ -199,6 +200,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         bail!("no component given");
     };
     let mut guest_args: Vec<String> = words.collect();
+    let misplaced = misplaced::host_flags_among(&guest_args);
     // `run app.wasm -- --flag` and `run app.wasm --flag` mean the same.
     if guest_args.first().is_some_and(|first| first == "--") {
         guest_args.remove(0);
@@ -279,6 +281,9 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         running.join()?.status
     };
     shutdown.finish();
+    if !status.success() {
+        misplaced::warn(&misplaced);
+    }
     match status {
         ExitStatus::Exited(code) => Ok(code),
         ExitStatus::Trapped(message) => {

@@ -7,6 +7,7 @@
 
 mod cli;
 
+use std::io::IsTerminal as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser as _;
@@ -68,7 +69,9 @@ fn report_panics_as_host_bugs() {
 }
 
 /// Host logs go to stderr, filtered by `SANDLOOP_LOG` (tracing's `EnvFilter` syntax,
-/// e.g. `debug` or `sandloop_host=trace`); warnings only by default.
+/// e.g. `debug` or `sandloop_host=trace`); warnings only by default. In colour only for a
+/// person: when stderr is a terminal and `NO_COLOR` is unset or empty (no-color.org), so
+/// that a file or a pipe gets plain text.
 fn init_logging() {
     let filter = match EnvFilter::try_from_env("SANDLOOP_LOG") {
         Ok(filter) => filter,
@@ -79,8 +82,11 @@ fn init_logging() {
             EnvFilter::new("warn")
         }
     };
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
 }

@@ -185,7 +185,7 @@ fn a_signal_the_cli_does_not_grant_is_denied() {
         Some("Event loop running for 1 hour, press Ctrl+C to interrupt.")
     );
     assert!(
-        stderr.contains(r#"Error: PermissionDenied("policy denies handling signal SIGINT")"#),
+        stderr.contains("Error: permission denied: policy denies handling signal SIGINT\n"),
         "{stderr}"
     );
     assert!(

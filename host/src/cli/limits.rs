@@ -26,8 +26,8 @@ pub(crate) struct LimitArgs {
     #[arg(long = "max-handles", value_name = "N", value_parser = parse_max_handles)]
     max_handles: Option<u32>,
     /// The most bytes the host buffers for the workload's writes, over all its streams
-    /// (K, M, G suffixes as for --max-memory). Not supported yet: a run with it is
-    /// refused.
+    /// (K, M, G suffixes as for --max-memory): a write takes what fits, the workload keeps
+    /// the rest and its transport pauses writing until the host has room.
     #[arg(long = "max-buffered", value_name = "BYTES", value_parser = Limits::parse_bytes)]
     max_buffered: Option<u64>,
     /// The most live children the workload may have at once; one more spawn is refused.
