@@ -50,7 +50,8 @@ enum Command {
     /// network unless `--allow-listen` and `--allow-connect` (streams), `--allow-udp-bind`
     /// and `--allow-udp-send` (datagrams) grant it; each denial is an
     /// error in the workload and a warning in the host log (SANDLOOP_LOG). The exit code is
-    /// the workload's; 101 if it traps; 2 if it cannot be run.
+    /// the workload's; 101 if it traps; 2 if it cannot be run; 70 if the host itself
+    /// panicked (a bug of sandloop's).
     ///
     /// On a SIGTERM, SIGINT or SIGHUP that no workload handles, the host stops the
     /// workload (its children killed and reaped, its sockets closed) and then dies of that
@@ -162,7 +163,8 @@ struct RunArgs {
     #[arg(long = "allow-precompiled")]
     allow_precompiled: bool,
     /// The component, then the workload's arguments (everything after the component,
-    /// with or without a `--` before them).
+    /// with or without a `--` before them, host flags included: those go before the
+    /// component).
     #[arg(
         value_name = "COMPONENT [-- ARGS...]",
         required = true,
