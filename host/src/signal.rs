@@ -131,7 +131,8 @@ impl Registry {
             Some(handle) => handle,
             None => {
                 let mut signals = Signals::new(std::iter::empty::<i32>())?;
-                let handle = self.capture.insert(signals.handle());
+                let handle = signals.handle();
+                // Kept only once a thread reads what it captures.
                 std::thread::Builder::new()
                     .name("sandloop-signals".into())
                     .spawn(move || {
@@ -139,7 +140,7 @@ impl Registry {
                             deliver(signum);
                         }
                     })?;
-                handle
+                self.capture.insert(handle)
             }
         };
         handle.add_signal(signum)?;
