@@ -11,7 +11,12 @@
 //! size, and with fork 2 ms in a process of a few MiB, 5 to 8 ms with 64 MiB touched,
 //! 19 to 25 ms with 256 MiB and 65 to 70 ms with 1 GiB. Here the child shares the host's
 //! memory until it execs, as with `posix_spawn`, so a spawn costs the same in a host of
-//! any size.
+//! any size (0.9 to 1.3 ms in the same measurement, from 0 to 1 GiB).
+//!
+//! The child also gets what `Command` gives: the host's signal handlers back to the
+//! default, SIGPIPE too (the Rust runtime ignores it in the host), no signal blocked, its
+//! stdio on 0, 1 and 2, every other descriptor of the host closed at `exec` (they are all
+//! close-on-exec), exactly the environment asked for, and no `PATH` lookup.
 //!
 //! The child runs on a small stack of its own, in the host's memory, while the thread that
 //! spawned it is suspended: it may make system calls only, on data the parent prepared
