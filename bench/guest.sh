@@ -2,7 +2,8 @@
 # (sendfile.sh, tls.sh): builds it and the host (unless SKIP_BUILD is set) and
 # precompiles it, so that what is timed is the run, not the compiler.
 
-# prepare_guest BIN DIR: sets HOST (the CLI) and CWASM (BIN precompiled into DIR).
+# prepare_guest BIN DIR: sets HOST (the CLI) and CWASM (BIN precompiled into DIR; run it
+# with `"$HOST" run --allow-precompiled`).
 prepare_guest() {
     local bin=$1 dir=$2
     if [[ -z "${SKIP_BUILD:-}" ]]; then

@@ -332,7 +332,7 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
         echo
         echo "## Start-up: precompiled component to first callback"
         echo
-        echo "\`load\`: a fresh runtime loads the \`.cwasm\` (deserialize, link, \`InstancePre\`). \`run\`: \`Workload::run\` end to end from the cached \`InstancePre\` (new store, WASI context and reactor, instantiate, \`main\` makes a loop and runs its first callback, which stops it, teardown): an upper bound of instantiate-to-first-callback. \`pooling_resident\`: the pool keeps 2 MiB of each slot resident and resets only the dirtied pages (PAGEMAP_SCAN) instead of returning the memory to the kernel."
+        echo "\`load\`: a fresh runtime loads the \`.cwasm\` (the integrity check of its SHA-256 trailer, deserialize, link, \`InstancePre\`). \`run\`: \`Workload::run\` end to end from the cached \`InstancePre\` (new store, WASI context and reactor, instantiate, \`main\` makes a loop and runs its first callback, which stops it, teardown): an upper bound of instantiate-to-first-callback. \`pooling_resident\`: the pool keeps 2 MiB of each slot resident and resets only the dirtied pages (PAGEMAP_SCAN) instead of returning the memory to the kernel."
         echo
         echo "| allocator | load p50 (us) | run p50 (us) | run p99 (us) | .cwasm to first callback, p50 load + run (us) | instances/s, 1 thread | instances/s, 2 threads |"
         echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"

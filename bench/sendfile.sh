@@ -70,7 +70,7 @@ for round in $(seq 1 "$REPS"); do
         coproc SINK_PROC { taskset -c "$CLIENT_CPU" python3 -c "$SINK"; }
         read -r port <&"${SINK_PROC[0]}"
         guest_line=$(/usr/bin/time -f "%U %S" -o "$WORK_DIR/cpu.txt" \
-            taskset -c "$SERVER_CPU" "$HOST" run --allow-connect "127.0.0.1:$port" \
+            taskset -c "$SERVER_CPU" "$HOST" run --allow-precompiled --allow-connect "127.0.0.1:$port" \
             --dir "$WORK_DIR/data::/data" "$CWASM" -- "$mode" "$port" /data/payload.bin)
         read -r cpu_user cpu_sys <"$WORK_DIR/cpu.txt"
         read -r sink_bytes sink_secs <&"${SINK_PROC[0]}"

@@ -31,11 +31,11 @@ RESULTS="$WORK_DIR/runs.txt"
 for round in $(seq 1 "$REPS"); do
     for mode in $MODES; do
         port=$(free_port)
-        coproc SERVER { exec taskset -c "$SERVER_CPU" "$HOST" run --allow-listen "127.0.0.1:$port" \
+        coproc SERVER { exec taskset -c "$SERVER_CPU" "$HOST" run --allow-precompiled --allow-listen "127.0.0.1:$port" \
             --dir "$WORK_DIR/certs::/certs" "$CWASM" -- server "$mode" "$port"; }
         read -r ready <&"${SERVER[0]}"
         [[ "$ready" == ready ]] || { echo "the server said: $ready" >&2; exit 1; }
-        line=$(taskset -c "$CLIENT_CPU" "$HOST" run --allow-connect "127.0.0.1:$port" \
+        line=$(taskset -c "$CLIENT_CPU" "$HOST" run --allow-precompiled --allow-connect "127.0.0.1:$port" \
             --dir "$WORK_DIR/certs::/certs" "$CWASM" -- client "$mode" "$port" "$SIZE_MIB")
         kill "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true

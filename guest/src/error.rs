@@ -12,7 +12,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// `Error` is `Clone` because a future's exception can be read many times (asyncio's
 /// `Future.result()` re-raises it on every call); the `Os` variant keeps its OS error code
 /// and message across clones.
-#[derive(Debug, thiserror::Error)]
+///
+/// `{:?}` prints what `{}` prints (then any causes, on the same line), so that a `main`
+/// returning `Err` ends with one line a user can read, as a Python traceback's last line
+/// or an `anyhow` error would: `Error: permission denied: policy denies connect to
+/// 10.0.0.1:80`. `{:#?}` names the variant and its fields, for debugging:
+/// `PermissionDenied("policy denies connect to 10.0.0.1:80")`.
+///
+/// ```
+/// let err = sandloop::Error::PermissionDenied("policy denies the shell".into());
+/// assert_eq!(format!("{err:?}"), "permission denied: policy denies the shell");
+/// assert_eq!(format!("{err:#?}"), r#"PermissionDenied("policy denies the shell")"#);
+/// ```
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// asyncio's `RuntimeError`: the loop is in the wrong state for the call
@@ -81,6 +93,39 @@ impl Clone for Error {
             Error::SendfileNotAvailable(m) => Error::SendfileNotAvailable(m.clone()),
             Error::Group(v) => Error::Group(v.clone()),
             Error::Other(e) => Error::Other(e.clone()),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !f.alternate() {
+            write!(f, "{self}")?;
+            let mut source = std::error::Error::source(self);
+            while let Some(cause) = source {
+                write!(f, ": {cause}")?;
+                source = cause.source();
+            }
+            return Ok(());
+        }
+        match self {
+            Error::Runtime(m) => write!(f, "Runtime({m:?})"),
+            Error::Os(e) => write!(f, "Os({e:?})"),
+            Error::Cancelled(m) => write!(f, "Cancelled({m:?})"),
+            Error::Timeout => f.write_str("Timeout"),
+            Error::InvalidState(m) => write!(f, "InvalidState({m:?})"),
+            Error::PermissionDenied(m) => write!(f, "PermissionDenied({m:?})"),
+            Error::Tls(m) => write!(f, "Tls({m:?})"),
+            Error::SendfileNotAvailable(m) => write!(f, "SendfileNotAvailable({m:?})"),
+            Error::Group(errors) => {
+                f.write_str("Group([")?;
+                for (i, e) in errors.iter().enumerate() {
+                    let comma = if i == 0 { "" } else { ", " };
+                    write!(f, "{comma}{e:#?}")?;
+                }
+                f.write_str("])")
+            }
+            Error::Other(e) => write!(f, "Other({e:?})"),
         }
     }
 }
@@ -167,6 +212,28 @@ mod tests {
             Error::Cancelled(Some("bye".into())).to_string(),
             "cancelled: bye"
         );
+    }
+
+    #[test]
+    fn debug_is_the_message_and_alternate_debug_the_variant() {
+        let refused = Error::Os(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "bind 127.0.0.1:80: Address already in use",
+        ));
+        assert_eq!(
+            format!("{refused:?}"),
+            "bind 127.0.0.1:80: Address already in use"
+        );
+        assert_eq!(
+            format!("{refused:#?}"),
+            r#"Os(Custom { kind: AddrInUse, error: "bind 127.0.0.1:80: Address already in use" })"#
+        );
+        let group = Error::Group(vec![Error::Timeout, Error::Cancelled(None)]);
+        assert_eq!(
+            format!("{group:?}"),
+            "2 errors: [1] timed out [2] cancelled"
+        );
+        assert_eq!(format!("{group:#?}"), "Group([Timeout, Cancelled(None)])");
     }
 
     #[test]

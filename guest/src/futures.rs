@@ -308,7 +308,7 @@ impl<T: 'static> Future<T> {
         let state = match &*self.inner.state.borrow() {
             State::Pending => "pending".to_string(),
             State::Finished(_) | State::Taken => "finished".to_string(),
-            State::Failed(e) => format!("finished exception={e:?}"),
+            State::Failed(e) => format!("finished exception={e:#?}"),
             State::Cancelled(_) => "cancelled".to_string(),
         };
         match &*self.inner.task_name.borrow() {
@@ -399,9 +399,9 @@ impl<T> Drop for FutureInner<T> {
             let (what, future) = match &*name {
                 Some(n) => (
                     "Task",
-                    format!("<Task finished name='{n}' exception={e:?}>"),
+                    format!("<Task finished name='{n}' exception={e:#?}>"),
                 ),
-                None => ("Future", format!("<Future finished exception={e:?}>")),
+                None => ("Future", format!("<Future finished exception={e:#?}>")),
             };
             self.lp.call_exception_handler(&ExceptionContext {
                 message: format!("{what} exception was never retrieved"),

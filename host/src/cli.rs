@@ -1,16 +1,18 @@
 //! The command line: `sandloop run` and `sandloop compile`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 mod instances;
 mod limits;
+mod misplaced;
+mod shutdown;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use sandloop_host::policy::PolicyFile;
 use sandloop_host::{
-    AddrRule, ExecRule, ExitStatus, PRECOMPILED_EXTENSION, Preopen, ResolveOverride, RunOptions,
-    Runtime, RuntimeOptions, UnixRule,
+    AddrRule, ExecRule, ExitStatus, PRECOMPILED_EXTENSION, PrecompiledError, Preopen,
+    ResolveOverride, RunOptions, Runtime, RuntimeOptions, UnixRule, Workload,
 };
 
 /// The exit code when the host cannot run the workload (as clap's for bad flags).
@@ -18,6 +20,10 @@ pub const HOST_ERROR_EXIT_CODE: i32 = 2;
 
 /// The exit code when the workload traps (as a native Rust program that panics).
 pub const TRAP_EXIT_CODE: i32 = 101;
+
+/// The exit code when the host itself panicked: a bug of sandloop's, never the workload's
+/// doing (EX_SOFTWARE of sysexits.h), so that it is not mistaken for a trap.
+pub const HOST_BUG_EXIT_CODE: i32 = 70;
 
 /// Host environment variables a workload always receives when they are set: they
 /// configure the guest loop itself, not the workload's business.
@@ -33,7 +39,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a workload: a `.wasm` component or a `.cwasm` from `sandloop compile`.
+    /// Run a workload: a `.wasm` component, or (with `--allow-precompiled`) a `.cwasm`
+    /// from `sandloop compile`.
     ///
     /// The grants come from a policy file (`--policy FILE`, TOML, see docs/policy.md) and
     /// from the flags below, which add to the file's.
@@ -43,7 +50,13 @@ enum Command {
     /// network unless `--allow-listen` and `--allow-connect` (streams), `--allow-udp-bind`
     /// and `--allow-udp-send` (datagrams) grant it; each denial is an
     /// error in the workload and a warning in the host log (SANDLOOP_LOG). The exit code is
-    /// the workload's; 101 if it traps; 2 if it cannot be run.
+    /// the workload's; 101 if it traps; 2 if it cannot be run; 70 if the host itself
+    /// panicked (a bug of sandloop's).
+    ///
+    /// On a SIGTERM, SIGINT or SIGHUP that no workload handles, the host stops the
+    /// workload (its children killed and reaped, its sockets closed) and then dies of that
+    /// signal; a second one ends it at once. A child also dies with the host when the host
+    /// is killed outright (SIGKILL).
     ///
     /// RULE is `ADDR:PORTS`. ADDR: an IPv4 address (`127.0.0.1`), an IPv4 network
     /// (`10.0.0.0/8`), an IPv6 address or network in brackets (`[::1]`, `[fd00::]/8`), or
@@ -51,7 +64,8 @@ enum Command {
     /// port (0, "any free port", included).
     Run(Box<RunArgs>),
     /// Precompile a component for this host into a `.cwasm`, which starts without
-    /// compiling.
+    /// compiling (`sandloop run --allow-precompiled`). The file ends with the SHA-256 of
+    /// the native code and the 8 bytes `SLSHA256`, checked before it is loaded.
     Compile(CompileArgs),
 }
 
@@ -129,8 +143,9 @@ struct RunArgs {
     child_env: Vec<String>,
     /// Let the workload handle SIGNAL (repeatable): a name with or without `SIG`, or a
     /// number, e.g. `--allow-signal SIGINT --allow-signal TERM`. Its
-    /// `add_signal_handler` for any other signal is denied.
-    #[arg(long = "allow-signal", value_name = "SIGNAL", value_parser = sandloop_host::policy::parse_signal)]
+    /// `add_signal_handler` for any other signal is denied. SIGKILL, SIGSTOP, SIGSEGV,
+    /// SIGILL, SIGFPE and SIGBUS can never be handled and are refused.
+    #[arg(long = "allow-signal", value_name = "SIGNAL", value_parser = sandloop_host::policy::parse_signal_grant)]
     allow_signals: Vec<i32>,
     #[command(flatten)]
     limits: limits::LimitArgs,
@@ -140,8 +155,16 @@ struct RunArgs {
     #[arg(long = "instances", value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
     instances: u32,
+    /// Also run precompiled native code: a `.cwasm` from `sandloop compile`. Such code
+    /// runs as is, with none of WebAssembly's checks, so it is trusted like a native
+    /// binary: only pass this for files you (or your build) wrote. The SHA-256 that
+    /// `sandloop compile` appends is checked, which catches a damaged file, not one
+    /// whose author rewrote the hash too.
+    #[arg(long = "allow-precompiled")]
+    allow_precompiled: bool,
     /// The component, then the workload's arguments (everything after the component,
-    /// with or without a `--` before them).
+    /// with or without a `--` before them, host flags included: those go before the
+    /// component).
     #[arg(
         value_name = "COMPONENT [-- ARGS...]",
         required = true,
@@ -179,6 +202,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         bail!("no component given");
     };
     let mut guest_args: Vec<String> = words.collect();
+    let misplaced = misplaced::host_flags_among(&guest_args);
     // `run app.wasm -- --flag` and `run app.wasm --flag` mean the same.
     if guest_args.first().is_some_and(|first| first == "--") {
         guest_args.remove(0);
@@ -234,12 +258,14 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
 
     // Epoch checks cost the loop core about a fifth of its speed: only a callback time
-    // limit needs them here (the CLI never stops a run from outside).
+    // limit needs them here. The CLI stops runs from outside only when asked to end by a
+    // signal: a guest waiting in its loop stops at once without them, one spinning in a
+    // callback is left to the grace period (see `shutdown`).
     let runtime = Runtime::with_options(RuntimeOptions {
         interruptible: policy.limits.callback_cpu.is_some(),
         ..RuntimeOptions::default()
     })?;
-    let workload = runtime.load(component.as_ref())?;
+    let workload = load(&runtime, component.as_ref(), args.allow_precompiled)?;
     let opts = RunOptions {
         args: guest_args,
         env,
@@ -247,11 +273,19 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         inherit_stdin: true,
         policy,
     };
+    // From here on, SIGTERM, SIGINT and SIGHUP stop the runs before the host ends.
+    let shutdown = shutdown::Shutdown::install()?;
     let status = if args.instances > 1 {
-        instances::run_copies(&workload, opts, args.instances)?
+        instances::run_copies(&workload, opts, args.instances, &shutdown)?
     } else {
-        workload.run(opts)?.status
+        let running = workload.start(opts)?;
+        shutdown.watch(running.stop_handle());
+        running.join()?.status
     };
+    shutdown.finish();
+    if !status.success() {
+        misplaced::warn(&misplaced);
+    }
     match status {
         ExitStatus::Exited(code) => Ok(code),
         ExitStatus::Trapped(message) => {
@@ -265,6 +299,26 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
 }
 
+/// Loads the component at `path`; precompiled native code only if `allow_precompiled`.
+fn load(runtime: &Runtime, path: &Path, allow_precompiled: bool) -> anyhow::Result<Workload> {
+    if allow_precompiled {
+        // SAFETY: the user vouched for the file with --allow-precompiled, whose help says
+        // that it trusts the file as a native binary.
+        return unsafe { runtime.load_precompiled(path) };
+    }
+    runtime.load(path).map_err(|err| {
+        if err.downcast_ref::<PrecompiledError>() == Some(&PrecompiledError::NotAllowed) {
+            anyhow::anyhow!(
+                "{} is precompiled native code, which runs without WebAssembly's checks: \
+                 run it with --allow-precompiled if you trust it as you would a native binary",
+                path.display()
+            )
+        } else {
+            err
+        }
+    })
+}
+
 fn compile(args: CompileArgs) -> anyhow::Result<i32> {
     let output = args
         .output
@@ -274,7 +328,7 @@ fn compile(args: CompileArgs) -> anyhow::Result<i32> {
         .is_none_or(|ext| ext != PRECOMPILED_EXTENSION)
     {
         bail!(
-            "{}: the output must end in .{PRECOMPILED_EXTENSION} (`sandloop run` loads native code only from such files)",
+            "{}: the output must end in .{PRECOMPILED_EXTENSION} (`sandloop run --allow-precompiled` loads native code only from such files)",
             output.display()
         );
     }

@@ -15,8 +15,9 @@
 //!
 //! - A [`Runtime`] owns the wasmtime engine and the linker of everything a workload may
 //!   import (standard WASI 0.2 and the `sandloop:host` interfaces). One per process.
-//! - [`Runtime::load`] turns a component file into a [`Workload`]: compiled once (or
-//!   deserialized from a `.cwasm` written by `sandloop compile`), linked once, cached.
+//! - [`Runtime::load`] turns a component file into a [`Workload`]: compiled once, linked
+//!   once, cached; [`Runtime::load_precompiled`] (unsafe: native code is trusted) also
+//!   takes a `.cwasm` written by `sandloop compile`, after checking its integrity.
 //! - [`Workload::run`] instantiates it into a fresh store and calls its `wasi:cli/run` on
 //!   the current thread until the guest returns, exits or traps; [`Workload::start`] does
 //!   the same on a new thread and hands back the instance's [`ReactorWaker`] and a
@@ -130,9 +131,11 @@ mod workload;
 pub use inbox::{PostError, Poster};
 pub use limits::StopHandle;
 pub use policy::{
-    AddrRule, Denied, DnsDenied, ExecRule, Limits, Policy, Preopen, ResolveOverride, RuleError,
-    UnixRule,
+    AddrRule, Denied, DnsDenied, ExecRule, LimitError, Limits, Policy, PolicyError, Preopen,
+    ResolveOverride, RuleError, UnixRule,
 };
 pub use reactor::ReactorWaker;
-pub use runtime::{PRECOMPILED_EXTENSION, PoolingOptions, Runtime, RuntimeOptions};
+pub use runtime::{
+    PRECOMPILED_EXTENSION, PoolingOptions, PrecompiledError, Runtime, RuntimeOptions,
+};
 pub use workload::{ExitStatus, RunOptions, RunOutput, RunningWorkload, Workload};

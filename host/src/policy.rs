@@ -42,9 +42,10 @@ mod unix;
 
 pub use exec::{ExecDenied, ExecRule};
 pub use file::{PolicyFile, PolicyFileError};
-pub use limits::Limits;
+pub use limits::{LimitError, Limits};
 pub use preopen::Preopen;
-pub use signals::{MAX_SIGNAL, SignalDenied, parse_signal, signal_name};
+pub(crate) use signals::NEVER_HANDLED;
+pub use signals::{MAX_SIGNAL, SignalDenied, parse_signal, parse_signal_grant, signal_name};
 pub use unix::{UnixDenied, UnixOperation, UnixRule, UnixTarget};
 
 /// What a workload may do with the network. Cheap to clone; the default denies everything.
@@ -188,10 +189,26 @@ impl Policy {
     }
 
     /// Also lets the workload handle signal `signum` (a Linux number, see
-    /// [`parse_signal`]).
-    pub fn allow_signal(mut self, signum: i32) -> Policy {
+    /// [`parse_signal`]). A signal no workload can ever handle (SIGKILL, SIGSTOP, and the
+    /// faults SIGSEGV, SIGILL, SIGFPE, SIGBUS) or a number out of range is refused.
+    pub fn allow_signal(mut self, signum: i32) -> Result<Policy, RuleError> {
+        signals::check_grant(signum)?;
         self.allow_signals.push(signum);
-        self
+        Ok(self)
+    }
+
+    /// Whether this policy can work as written: every granted signal is one a workload can
+    /// handle and every limit set is one a workload can run under (see
+    /// [`Limits::check`]). The builder methods refuse such grants as they are made; this
+    /// also catches a policy whose public fields were filled in directly.
+    /// [`Workload::run`](crate::Workload::run) and [`Workload::start`](crate::Workload::start)
+    /// refuse a policy that fails it.
+    pub fn check(&self) -> Result<(), PolicyError> {
+        for &signum in &self.allow_signals {
+            signals::check_grant(signum)?;
+        }
+        self.limits.check()?;
+        Ok(())
     }
 
     /// Whether the workload may handle signal `signum`; a denial is logged for audit.
@@ -286,6 +303,17 @@ impl Policy {
             .find(|(_, addrs)| addrs.iter().any(|a| a.to_canonical() == ip))
             .map(|(name, _)| name.as_str())
     }
+}
+
+/// Why a policy can never work as written (see [`Policy::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// A grant no workload can use, e.g. of SIGKILL.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// A limit no workload can run under, or one that limits nothing.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
 }
 
 /// Lower case, no trailing dot: the form names are compared in.

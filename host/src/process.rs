@@ -2,10 +2,11 @@
 //!
 //! `spawn` checks the program against the policy (`allow_exec`, a bare name is looked up
 //! in the granted places only), `spawn-shell` checks `allow_shell`, and both check every
-//! environment variable against `child_env`; then `std::process::Command` starts the child
-//! with exactly that environment (nothing of the host's), the requested stdio and the
-//! close-on-exec descriptors of the host left behind. The parent's pipe ends are `fs.pipe`
-//! ends, so the guest's pipe transports drive them.
+//! environment variable against `child_env`; then `spawn` starts the child with exactly
+//! that environment (nothing of the host's), the requested stdio, the close-on-exec
+//! descriptors of the host left behind, and the parent-death signal set so that it dies
+//! with the host (see `child.rs`). The parent's pipe ends are `fs.pipe` ends, so the
+//! guest's pipe transports drive them.
 //!
 //! The child's exit reaches the guest as readiness: `exit-source` is its pidfd, which the
 //! kernel reports readable once the child has exited, and `exit-status` then reaps it
@@ -13,13 +14,13 @@
 //! reaped, and the instance's table drops every child when the instance ends.
 
 mod child;
+mod spawn;
 mod stdio;
 
 #[cfg(test)]
 mod tests;
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
@@ -86,18 +87,16 @@ impl ProcessView<'_> {
                 Ok(Err(err)) => return Ok(Err(err)),
                 Err(trap) => return Err(trap),
             };
-        let mut command = Command::new(&program);
-        {
-            use std::os::unix::process::CommandExt as _;
-            command.arg0(argv0);
-        }
-        command.args(args).env_clear().envs(options.env);
-        if let Some(cwd) = &options.cwd {
-            command.current_dir(cwd);
-        }
-        let (stdin, stdout, stderr, parents) = setup.into_parts();
-        command.stdin(stdin).stdout(stdout).stderr(stderr);
-        match Child::spawn(&mut command, what, parents) {
+        let (stdio, parents) = setup.into_parts();
+        let request = spawn::Request {
+            program: &program,
+            argv0,
+            args,
+            env: &options.env,
+            cwd: options.cwd.as_deref(),
+            stdio,
+        };
+        match Child::spawn(request, what, parents) {
             Ok(child) => Ok(Ok(self.table.push(child)?)),
             Err(err) => Ok(Err(err)),
         }

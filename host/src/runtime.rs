@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Read as _;
+use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
@@ -26,8 +26,12 @@ use crate::reactor::HasReactor;
 use crate::state::State;
 use crate::workload::Workload;
 
-/// The extension `sandloop compile` writes and [`Runtime::load`] requires of precompiled
-/// code.
+mod precompiled;
+
+pub use precompiled::PrecompiledError;
+
+/// The extension `sandloop compile` writes and [`Runtime::load_precompiled`] requires of
+/// precompiled code.
 pub const PRECOMPILED_EXTENSION: &str = "cwasm";
 
 /// How a [`Runtime`] is set up; the default is what [`Runtime::new`] does.
@@ -272,20 +276,38 @@ impl Runtime {
         })
     }
 
-    /// Loads a workload: a `.wasm` component (compiled here) or a `.cwasm` written by
-    /// [`Runtime::precompile`] (`sandloop compile`).
+    /// Loads a workload from a `.wasm` component (compiled here, or taken from the compile
+    /// cache).
     ///
     /// Loading the same unchanged file again returns the workload compiled the first time
     /// (keyed by canonical path, modification time and length).
     ///
-    /// # Precompiled code
-    ///
-    /// A `.cwasm` is native machine code that wasmtime maps and runs as is; loading one
-    /// is as trusting as running a native binary. It is accepted only under the
-    /// `.cwasm` extension, so a file presented as a wasm component can never smuggle
-    /// native code in; only load `.cwasm` files this host wrote. wasmtime itself refuses
-    /// artifacts from another wasmtime version or engine configuration.
+    /// Precompiled native code (a `.cwasm`) is refused with
+    /// [`PrecompiledError::NotAllowed`]: it runs without WebAssembly's checks, so only
+    /// [`Runtime::load_precompiled`] loads it, for a caller that trusts it.
     pub fn load(&self, path: &Path) -> anyhow::Result<Workload> {
+        self.load_as(path, NativeCode::Refused)
+    }
+
+    /// Loads a workload as [`Runtime::load`] does, or from a `.cwasm` written by
+    /// [`Runtime::precompile`] (`sandloop compile`), which starts without compiling.
+    ///
+    /// A `.cwasm` is accepted only under that extension and only if its integrity trailer
+    /// matches (the SHA-256 `precompile` appended: a damaged file is refused with
+    /// [`PrecompiledError::Corrupted`] instead of crashing the host); wasmtime then
+    /// refuses code from another wasmtime version or engine configuration.
+    ///
+    /// # Safety
+    ///
+    /// A `.cwasm` is native machine code that wasmtime maps and runs as is, with none of
+    /// WebAssembly's validation: the caller vouches for its origin as it would for a
+    /// native binary it runs. The trailer catches damage, not a forger, who can write it
+    /// too (this is `wasmtime::component::Component::deserialize`'s contract).
+    pub unsafe fn load_precompiled(&self, path: &Path) -> anyhow::Result<Workload> {
+        self.load_as(path, NativeCode::Trusted)
+    }
+
+    fn load_as(&self, path: &Path, native: NativeCode) -> anyhow::Result<Workload> {
         let canonical = path
             .canonicalize()
             .with_context(|| format!("failed to open {}", path.display()))?;
@@ -295,6 +317,11 @@ impl Runtime {
             modified: metadata.modified().ok(),
             len: metadata.len(),
         };
+        // Before the cache: a `.cwasm` loaded once by a trusting caller is still refused
+        // to one that is not.
+        let kind = FileKind::of(&canonical)
+            .and_then(|kind| kind.loadable(&canonical, native))
+            .with_context(|| format!("failed to load {}", path.display()))?;
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((cached, workload)) = loaded.get(&canonical)
             && *cached == stamp
@@ -304,7 +331,7 @@ impl Runtime {
         }
         // Compiling under the lock makes concurrent loads of one file compile it once.
         let workload = self
-            .compile(&canonical)
+            .compile(&canonical, kind)
             .with_context(|| format!("failed to load {}", path.display()))?;
         loaded.insert(canonical, (stamp, workload.clone()));
         Ok(workload)
@@ -318,8 +345,9 @@ impl Runtime {
             .len()
     }
 
-    /// Compiles the component at `wasm` for this host and writes the native artifact to
-    /// `out` (which [`Runtime::load`] accepts when it ends in `.cwasm`).
+    /// Compiles the component at `wasm` for this host and writes the native artifact,
+    /// followed by its integrity trailer, to `out` (which [`Runtime::load_precompiled`]
+    /// accepts when it ends in `.cwasm`).
     pub fn precompile(&self, wasm: &Path, out: &Path) -> anyhow::Result<()> {
         let bytes = fs::read(wasm).with_context(|| format!("failed to read {}", wasm.display()))?;
         let compiled = self
@@ -327,12 +355,14 @@ impl Runtime {
             .precompile_component(&bytes)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("failed to compile {}", wasm.display()))?;
-        fs::write(out, compiled).with_context(|| format!("failed to write {}", out.display()))
+        fs::write(out, precompiled::seal(compiled))
+            .with_context(|| format!("failed to write {}", out.display()))
     }
 
-    /// Compiles (or deserializes) the component and pre-links it as a command.
-    fn compile(&self, path: &Path) -> anyhow::Result<Workload> {
-        let component = match FileKind::of(path)? {
+    /// Compiles (or deserializes) the component at `path`, a file of `kind`, and pre-links
+    /// it as a command.
+    fn compile(&self, path: &Path, kind: FileKind) -> anyhow::Result<Workload> {
+        let component = match kind {
             FileKind::Component => {
                 Component::from_file(&self.engine, path).map_err(anyhow::Error::from)?
             }
@@ -340,20 +370,17 @@ impl Runtime {
                 "this is a core WebAssembly module, not a component (build it for wasm32-wasip2)"
             ),
             FileKind::Elf => {
-                if path
-                    .extension()
-                    .is_none_or(|ext| ext != PRECOMPILED_EXTENSION)
-                {
-                    bail!("refusing native code from a file not named *.{PRECOMPILED_EXTENSION}");
-                }
+                let file = fs::File::open(path).context("failed to open the file")?;
+                precompiled::verify(io::BufReader::with_capacity(256 << 10, file))?;
                 let detected =
                     Engine::detect_precompiled_file(path).map_err(anyhow::Error::from)?;
                 if !matches!(detected, Some(Precompiled::Component)) {
-                    bail!("this is not a component precompiled by `sandloop compile`");
+                    return Err(PrecompiledError::NotAComponent.into());
                 }
-                // SAFETY: a `.cwasm` is trusted as code written by `sandloop compile`
-                // (see `load`); wasmtime checks that it matches this engine's version and
-                // configuration before using it.
+                // SAFETY: only `load_precompiled` gets here (see `FileKind::loadable`),
+                // whose caller vouches for the file; its trailer matched, so it is what `precompile` wrote, and
+                // wasmtime checks that it matches this engine's version and configuration.
+                // wasmtime maps the file and ignores the trailer after its sections.
                 unsafe { Component::deserialize_file(&self.engine, path) }
                     .map_err(anyhow::Error::from)?
             }
@@ -393,7 +420,15 @@ impl Runtime {
     }
 }
 
+/// Whether a load may take precompiled native code.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NativeCode {
+    Refused,
+    Trusted,
+}
+
 /// What a file looks like from its first 8 bytes.
+#[derive(Clone, Copy)]
 enum FileKind {
     Component,
     CoreModule,
@@ -415,5 +450,23 @@ impl FileKind {
             [0x7f, b'E', b'L', b'F', ..] => Ok(FileKind::Elf),
             _ => bail!("not a WebAssembly component nor a .{PRECOMPILED_EXTENSION} file"),
         }
+    }
+
+    /// `self`, if a load that takes `native` code as it says may go on with the file at
+    /// `path`: native code only under the `.cwasm` extension (so that a file presented as
+    /// a component never smuggles it in), and only to a caller that trusts it.
+    fn loadable(self, path: &Path, native: NativeCode) -> anyhow::Result<FileKind> {
+        if matches!(self, FileKind::Elf) {
+            if path
+                .extension()
+                .is_none_or(|ext| ext != PRECOMPILED_EXTENSION)
+            {
+                return Err(PrecompiledError::NotNamedCwasm.into());
+            }
+            if native == NativeCode::Refused {
+                return Err(PrecompiledError::NotAllowed.into());
+            }
+        }
+        Ok(self)
     }
 }

@@ -17,11 +17,18 @@
 //! carries out the signal's default action (`emulate_default_handler`): with no workload
 //! handling it, SIGTERM or SIGINT ends the host as it would have before.
 //!
+//! # Deliveries nobody claims
+//!
+//! An embedding may replace that default action with its own ([`on_unclaimed`]): the
+//! `sandloop` CLI stops its workloads on a SIGTERM, SIGINT or SIGHUP that no workload
+//! handles, so that their children are killed and reaped before the host dies of the
+//! signal ([`default_action`]).
+//!
 //! A subscription is a resource in the instance's table: the guest dropping it, and the
 //! instance ending in any way (its store, and so its table, is dropped), unsubscribes.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use signal_hook::iterator::{Handle, Signals};
 use wasmtime::component::{HasData, Resource, ResourceTable};
@@ -29,22 +36,11 @@ use wasmtime::component::{HasData, Resource, ResourceTable};
 use crate::bindings::signal as wit;
 use crate::bindings::types::{Error, ErrorKind};
 use crate::error::error;
-use crate::policy::{MAX_SIGNAL, Policy, signal_name};
+use crate::policy::{MAX_SIGNAL, NEVER_HANDLED, Policy, signal_name};
 use crate::reactor::{Completer, Reactor};
 
 #[cfg(test)]
 mod tests;
-
-/// Signals that cannot be caught (SIGKILL, SIGSTOP) or whose delivery means the host
-/// itself failed (SIGSEGV, SIGILL, SIGFPE, SIGBUS): never handed to a workload.
-const UNCATCHABLE: [i32; 6] = [
-    libc::SIGKILL,
-    libc::SIGSTOP,
-    libc::SIGSEGV,
-    libc::SIGILL,
-    libc::SIGFPE,
-    libc::SIGBUS,
-];
 
 /// A workload's subscription to one signal: the WIT `signal.subscription`. Dropping it
 /// unsubscribes.
@@ -58,6 +54,9 @@ impl Drop for Subscription {
         registry().remove(self.signum, self.id);
     }
 }
+
+/// What runs for a delivery no workload claims (see [`on_unclaimed`]).
+type UnclaimedAction = Arc<dyn Fn(i32) + Send + Sync>;
 
 /// One subscriber of a signal.
 struct Subscriber {
@@ -74,6 +73,8 @@ struct Registry {
     captured: HashSet<i32>,
     /// Adds signals to the capture thread's set; `None` until the first subscription.
     capture: Option<Handle>,
+    /// The embedding's actions for deliveries no workload claims, by signal.
+    unclaimed: HashMap<i32, UnclaimedAction>,
     next_id: u64,
 }
 
@@ -93,7 +94,12 @@ impl Registry {
         token: u64,
         completer: Completer,
     ) -> Result<Subscription, Error> {
-        self.capture(signum)?;
+        self.capture(signum).map_err(|err| {
+            error(
+                ErrorKind::InvalidInput,
+                format!("subscribe {}: cannot be caught: {err}", signal_name(signum)),
+            )
+        })?;
         self.next_id += 1;
         let id = self.next_id;
         self.subscribers
@@ -117,33 +123,27 @@ impl Registry {
     }
 
     /// Makes sure deliveries of `signum` reach [`deliver`].
-    fn capture(&mut self, signum: i32) -> Result<(), Error> {
+    fn capture(&mut self, signum: i32) -> std::io::Result<()> {
         if self.captured.contains(&signum) {
             return Ok(());
         }
-        let failed = |err: std::io::Error| {
-            error(
-                ErrorKind::InvalidInput,
-                format!("subscribe {}: cannot be caught: {err}", signal_name(signum)),
-            )
+        let handle = match &self.capture {
+            Some(handle) => handle,
+            None => {
+                let mut signals = Signals::new(std::iter::empty::<i32>())?;
+                let handle = signals.handle();
+                // Kept only once a thread reads what it captures.
+                std::thread::Builder::new()
+                    .name("sandloop-signals".into())
+                    .spawn(move || {
+                        for signum in signals.forever() {
+                            deliver(signum);
+                        }
+                    })?;
+                self.capture.insert(handle)
+            }
         };
-        if self.capture.is_none() {
-            let mut signals = Signals::new(std::iter::empty::<i32>()).map_err(failed)?;
-            self.capture = Some(signals.handle());
-            std::thread::Builder::new()
-                .name("sandloop-signals".into())
-                .spawn(move || {
-                    for signum in signals.forever() {
-                        deliver(signum);
-                    }
-                })
-                .map_err(failed)?;
-        }
-        let handle = self
-            .capture
-            .as_ref()
-            .expect("the capture thread was started");
-        handle.add_signal(signum).map_err(failed)?;
+        handle.add_signal(signum)?;
         self.captured.insert(signum);
         Ok(())
     }
@@ -166,12 +166,69 @@ fn deliver(signum: i32) {
             }
         }
         None => {
+            let action = registry.unclaimed.get(&signum).cloned();
             drop(registry);
-            tracing::debug!(signal = %signal_name(signum), "no subscriber: default action");
-            if let Err(err) = signal_hook::low_level::emulate_default_handler(signum) {
-                tracing::warn!(signal = %signal_name(signum), %err, "the default action failed");
+            match action {
+                Some(action) => {
+                    tracing::debug!(signal = %signal_name(signum), "no subscriber: the embedding's action");
+                    action(signum);
+                }
+                None => {
+                    tracing::debug!(signal = %signal_name(signum), "no subscriber: default action");
+                    default_action(signum);
+                }
             }
         }
+    }
+}
+
+/// Has `action` run for each delivery of one of `signals` to the host process that no
+/// workload has subscribed to, in place of the signal's default action; the signals are
+/// captured from now on. A workload that subscribes still gets the deliveries while it
+/// does. `action` runs on the host's signal thread (not in a signal handler: it may lock,
+/// log, stop workloads and join threads), with the signal's number; it may end the
+/// process with [`default_action`]. A later call for the same signal replaces the
+/// action.
+///
+/// The `sandloop` CLI uses it for SIGTERM, SIGINT and SIGHUP: it stops every running
+/// workload (each one's teardown kills and reaps its children), then dies of the signal.
+///
+/// ```no_run
+/// sandloop_host::signal::on_unclaimed(&[libc::SIGTERM], |signum| {
+///     // ... stop the workloads, join them ...
+///     sandloop_host::signal::default_action(signum);
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// A signal no workload can handle (SIGKILL, SIGSTOP, SIGSEGV, SIGILL, SIGFPE, SIGBUS)
+/// or a number out of range is `InvalidInput`.
+pub fn on_unclaimed(
+    signals: &[i32],
+    action: impl Fn(i32) + Send + Sync + 'static,
+) -> std::io::Result<()> {
+    let action: UnclaimedAction = Arc::new(action);
+    let mut registry = registry();
+    for &signum in signals {
+        if !(1..=MAX_SIGNAL).contains(&signum) || NEVER_HANDLED.contains(&signum) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("on_unclaimed: {} cannot be caught", signal_name(signum)),
+            ));
+        }
+        registry.capture(signum)?;
+        registry.unclaimed.insert(signum, Arc::clone(&action));
+    }
+    Ok(())
+}
+
+/// Carries out the default action of `signum` in the host process: for SIGTERM, SIGINT
+/// or SIGHUP, the process dies of the signal (its parent sees it killed by it, as if it
+/// had never been caught), whatever handler was installed; an ignored-by-default signal
+/// does nothing.
+pub fn default_action(signum: i32) {
+    if let Err(err) = signal_hook::low_level::emulate_default_handler(signum) {
+        tracing::warn!(signal = %signal_name(signum), %err, "the default action failed");
     }
 }
 
@@ -199,7 +256,8 @@ fn validate(signum: u32) -> Result<i32, Error> {
             format!("subscribe: signal {signum} out of range (1 to {MAX_SIGNAL})"),
         ));
     };
-    if UNCATCHABLE.contains(&signum) {
+    // A policy's builder refuses to grant these, but its fields are public: check again.
+    if NEVER_HANDLED.contains(&signum) {
         return Err(error(
             ErrorKind::InvalidInput,
             format!("subscribe {}: cannot be caught", signal_name(signum)),

@@ -124,8 +124,12 @@ impl Workload {
         }
     }
 
-    /// A callback time limit needs the epoch checks the runtime may have left out.
-    fn check_limits(&self, opts: &RunOptions) -> anyhow::Result<()> {
+    /// Refuses a policy that can never work ([`Policy::check`]), and a callback time limit
+    /// without the epoch checks the runtime may have left out.
+    fn check_policy(&self, opts: &RunOptions) -> anyhow::Result<()> {
+        opts.policy
+            .check()
+            .context("the policy cannot work as written")?;
         if let Some(limit) = opts.policy.limits.callback_cpu
             && !self.interruptible
         {
@@ -158,7 +162,7 @@ impl Workload {
     /// # Ok::<(), anyhow::Error>(())
     /// ```
     pub fn run(&self, opts: RunOptions) -> anyhow::Result<RunOutput> {
-        self.check_limits(&opts)?;
+        self.check_policy(&opts)?;
         let (state, capture) = State::new(&self.name, &opts, self.jobs.clone())?;
         self.run_instance(state, capture)
     }
@@ -171,7 +175,7 @@ impl Workload {
     /// This is how an embedding posts into a loop: [`run`](Workload::run) holds the
     /// calling thread until the guest ends, so it offers no poster.
     pub fn start(&self, opts: RunOptions) -> anyhow::Result<RunningWorkload> {
-        self.check_limits(&opts)?;
+        self.check_policy(&opts)?;
         let (state, capture) = State::new(&self.name, &opts, self.jobs.clone())?;
         let waker = state.waker();
         let poster = state.poster();

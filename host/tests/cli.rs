@@ -1,49 +1,12 @@
-//! The `sandloop` binary on real guest programs: output, exit codes, traps, errors,
-//! precompiled components.
+//! The `sandloop` binary on real guest programs: output, exit codes, traps, errors (the
+//! precompiled components have `precompiled.rs`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::process::Command;
+
+use common::{TempDir, path_str, sandloop, stderr_of};
 use test_programs_artifacts::program;
-
-fn sandloop(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sandloop"))
-        .args(args)
-        .env_remove("SANDLOOP_LOG")
-        .output()
-        .expect("failed to start sandloop")
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("test paths are UTF-8")
-}
-
-fn stderr_of(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// A fresh directory of this test's own under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> TempDir {
-        let dir =
-            std::env::temp_dir().join(format!("sandloop-host-cli-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 #[test]
 fn hello_world_prints_hello_world_and_exits_0() {
@@ -130,55 +93,6 @@ fn file_that_is_not_a_component_exits_2() {
         stderr.contains("not a WebAssembly component"),
         "stderr: {stderr}"
     );
-}
-
-#[test]
-fn compiled_component_runs_from_its_cwasm() {
-    let dir = TempDir::new("compile");
-    let cwasm = dir.join("hello_world.cwasm");
-
-    let compile = sandloop(&[
-        "compile",
-        path_str(program("hello_world")),
-        "-o",
-        path_str(&cwasm),
-    ]);
-    assert_eq!(
-        compile.status.code(),
-        Some(0),
-        "stderr: {}",
-        stderr_of(&compile)
-    );
-
-    let run = sandloop(&["run", path_str(&cwasm)]);
-    assert_eq!(String::from_utf8_lossy(&run.stdout), "Hello World\n");
-    assert_eq!(run.status.code(), Some(0), "stderr: {}", stderr_of(&run));
-}
-
-#[test]
-fn precompiled_code_under_another_extension_is_refused() {
-    let dir = TempDir::new("disguised");
-    let cwasm = dir.join("hello_world.cwasm");
-    let compile = sandloop(&[
-        "compile",
-        path_str(program("hello_world")),
-        "-o",
-        path_str(&cwasm),
-    ]);
-    assert_eq!(
-        compile.status.code(),
-        Some(0),
-        "stderr: {}",
-        stderr_of(&compile)
-    );
-    let disguised = dir.join("hello_world.wasm");
-    std::fs::rename(&cwasm, &disguised).unwrap();
-
-    let run = sandloop(&["run", path_str(&disguised)]);
-
-    let stderr = stderr_of(&run);
-    assert_eq!(run.status.code(), Some(2), "stderr: {stderr}");
-    assert!(stderr.contains("refusing native code"), "stderr: {stderr}");
 }
 
 /// Runs `errors_and_debug debug_follows_the_environment`, which prints `debug=true|false`.

@@ -304,6 +304,43 @@ fn bad_files_exit_2_naming_the_problem() {
 }
 
 #[test]
+fn grants_and_limits_that_can_never_work_exit_2_naming_the_flag_or_the_file() {
+    let never_handled = "can never be handled";
+    let unset = "leave the limit unset for no limit";
+    for (flags, words) in [
+        (
+            ["--allow-signal", "SIGKILL"],
+            ["--allow-signal", never_handled],
+        ),
+        (["--allow-signal", "19"], ["--allow-signal", "SIGSTOP"]),
+        (["--max-handles", "0"], ["--max-handles", unset]),
+        (["--max-callback-time", "0"], ["--max-callback-time", unset]),
+        (["--max-memory", "0"], ["--max-memory", unset]),
+        (
+            ["--max-memory", "5G"],
+            ["--max-memory", "more than a wasm32 memory"],
+        ),
+    ] {
+        probe(&flags, &["env", "X"]).assert_host_error(&words);
+    }
+    let tmp = TempDir::new("never");
+    let file = tmp.policy("[signals]\nallow = [\"SIGTERM\", \"SIGKILL\"]\n");
+    probe(&["--policy", arg(&file)], &["env", "X"]).assert_host_error(&[
+        arg(&file),
+        "line 2",
+        never_handled,
+    ]);
+    let file = tmp.policy("[limits]\nhandles = 0\n");
+    probe(&["--policy", arg(&file)], &["env", "X"]).assert_host_error(&[
+        arg(&file),
+        "[limits]",
+        "handle limit of 0",
+    ]);
+    // The largest memory a wasm32 workload can have is a limit that works.
+    probe(&["--max-memory", "4G"], &["env", "X"]).assert_ok();
+}
+
+#[test]
 fn process_signal_and_udp_grants_of_the_file_work_and_the_rest_is_denied() {
     let tmp = TempDir::new("process");
     let file = tmp.policy(

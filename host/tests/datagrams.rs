@@ -314,7 +314,7 @@ fn udp_echo_client_without_a_grant_is_denied() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The guest's error, and the host's audit line.
     assert!(
-        stderr.contains(r#"PermissionDenied("policy denies udp send to 127.0.0.1:9")"#),
+        stderr.contains("Error: permission denied: policy denies udp send to 127.0.0.1:9\n"),
         "{stderr}"
     );
     let audit = stderr

@@ -271,3 +271,40 @@ fn a_runtime_without_epoch_checks_refuses_a_callback_limit_and_runs_the_rest() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_policy_that_can_never_work_is_refused_before_the_run() {
+    let workload = Runtime::new()
+        .expect("runtime")
+        .load(test_programs_artifacts::program("hello_world"))
+        .expect("load");
+    let refused = |policy: Policy| {
+        let opts = || RunOptions {
+            capture_output: true,
+            policy: policy.clone(),
+            ..Default::default()
+        };
+        let run = workload.run(opts()).expect_err("run refuses the policy");
+        let start = workload.start(opts()).err().expect("start refuses it");
+        assert_eq!(format!("{run:#}"), format!("{start:#}"));
+        format!("{run:#}")
+    };
+    // The builder refuses SIGKILL; the public field takes it, and the run refuses it.
+    let mut kill = Policy::new();
+    kill.allow_signals.push(libc::SIGKILL);
+    let message = refused(kill);
+    assert!(
+        message.contains("SIGKILL can never be handled"),
+        "{message}"
+    );
+    let message = refused(with_limits(Limits {
+        handles: Some(0),
+        ..Limits::default()
+    }));
+    assert!(message.contains("handle limit of 0"), "{message}");
+    let message = refused(with_limits(Limits {
+        memory_bytes: Some(8 << 30),
+        ..Limits::default()
+    }));
+    assert!(message.contains("more than a wasm32 memory"), "{message}");
+}

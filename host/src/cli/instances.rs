@@ -11,12 +11,16 @@
 use anyhow::Context as _;
 use sandloop_host::{ExitStatus, RunOptions, Workload};
 
-/// Runs `n` copies of `workload` with `opts` (stdin closed: the copies cannot share it)
-/// and waits for all; returns the first failure in start order, else success.
+use super::shutdown::Shutdown;
+
+/// Runs `n` copies of `workload` with `opts` (stdin closed: the copies cannot share it),
+/// each stopped by `shutdown` when the host is asked to end, and waits for all; returns
+/// the first failure in start order, else success.
 pub(crate) fn run_copies(
     workload: &Workload,
     opts: RunOptions,
     n: u32,
+    shutdown: &Shutdown,
 ) -> anyhow::Result<ExitStatus> {
     let mut running = Vec::new();
     for index in 0..n {
@@ -29,6 +33,7 @@ pub(crate) fn run_copies(
         let started = workload
             .start(copy)
             .with_context(|| format!("failed to start instance {index} of {n}"))?;
+        shutdown.watch(started.stop_handle());
         running.push(started);
     }
     let mut first_failure = None;

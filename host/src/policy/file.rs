@@ -32,7 +32,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer};
 
-use super::{AddrRule, ExecRule, Limits, Policy, Preopen, ResolveOverride, UnixRule, parse_signal};
+use super::{
+    AddrRule, ExecRule, Limits, Policy, Preopen, ResolveOverride, UnixRule, parse_signal_grant,
+};
 
 /// What a policy file gives a run: the [`Policy`], and the environment, which is not
 /// part of the policy but of the run (`RunOptions::env`).
@@ -213,8 +215,8 @@ where
     }
 }
 
-/// A signal: a name with or without `SIG` (`"SIGINT"`, `"term"`) or a number, in a string
-/// or as a TOML integer.
+/// A signal to grant: a name with or without `SIG` (`"SIGINT"`, `"term"`) or a number, in
+/// a string or as a TOML integer; one no workload can handle (SIGKILL) is an error.
 struct Signal(i32);
 
 impl<'de> Deserialize<'de> for Signal {
@@ -229,7 +231,7 @@ impl<'de> Deserialize<'de> for Signal {
             Written::Number(n) => n.to_string(),
             Written::Name(name) => name,
         };
-        parse_signal(&text)
+        parse_signal_grant(&text)
             .map(Signal)
             .map_err(serde::de::Error::custom)
     }
@@ -255,6 +257,16 @@ impl RawFile {
             dirs,
             limits,
         } = self;
+        let limits = Limits {
+            memory_bytes: limits.memory.map(|Bytes(n)| n),
+            callback_cpu: limits
+                .callback_time_ms
+                .map(std::time::Duration::from_millis),
+            handles: limits.handles,
+            buffered_bytes: limits.buffered.map(|Bytes(n)| n),
+            children: limits.children,
+        };
+        limits.check().map_err(|err| format!("[limits]: {err}"))?;
         let mut policy = Policy {
             allow_listen: rules(network.listen),
             allow_connect: rules(network.connect),
@@ -266,15 +278,7 @@ impl RawFile {
             child_env: process.child_env,
             allow_signals: signals.allow.into_iter().map(|Signal(n)| n).collect(),
             deny_dns: !network.dns,
-            limits: Limits {
-                memory_bytes: limits.memory.map(|Bytes(n)| n),
-                callback_cpu: limits
-                    .callback_time_ms
-                    .map(std::time::Duration::from_millis),
-                handles: limits.handles,
-                buffered_bytes: limits.buffered.map(|Bytes(n)| n),
-                children: limits.children,
-            },
+            limits,
             ..Policy::default()
         };
         for (name, addrs) in network.resolve {

@@ -7,6 +7,12 @@
 //! sets all of them; the `sandloop` CLI sets them with `--max-memory`,
 //! `--max-callback-time`, `--max-handles`, `--max-buffered` and `--max-children`.
 //!
+//! [`Limits::check`] refuses the values that cannot be what their author meant: 0 for the
+//! memory, the callback time or the handles (many tools read a 0 limit as "no limit"; here
+//! it would allow nothing, and leaving the limit unset is how to say "no limit"), and a
+//! memory limit above 4 GiB, which no wasm32 memory can ever reach, so it would limit
+//! nothing (a typo for a smaller number, most likely).
+//!
 //! ```
 //! use std::time::Duration;
 //! use sandloop_host::{Limits, Policy};
@@ -23,6 +29,9 @@
 //! ```
 
 use std::time::Duration;
+
+/// The most a wasm32 linear memory can ever hold: 65,536 pages of 64 KiB.
+const WASM32_MEMORY_MAX: u64 = 1 << 32;
 
 /// The limits of one workload (a field of [`Policy`](crate::Policy)); `None` is no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,7 +66,56 @@ pub struct Limits {
     pub children: Option<u32>,
 }
 
+/// A limit no workload can run under, or one that limits nothing (see [`Limits::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    /// A memory limit of 0 bytes: no workload can even be instantiated.
+    #[error(
+        "a memory limit of 0 bytes lets no workload start (leave the limit unset for no limit)"
+    )]
+    NoMemory,
+    /// A memory limit above 4 GiB, the most a wasm32 memory can hold.
+    #[error(
+        "a memory limit of {0} bytes is more than a wasm32 memory can ever hold (4 GiB), so \
+         it would limit nothing (leave the limit unset for no limit)"
+    )]
+    MemoryBeyondWasm32(u64),
+    /// A callback time limit of 0: every callback the runtime's tick finds running traps.
+    #[error(
+        "a callback time limit of 0 ms traps whatever callback runs when the runtime's tick \
+         comes (leave the limit unset for no limit)"
+    )]
+    NoCallbackTime,
+    /// A handle limit of 0: no socket, pipe, timer source or child could ever be opened.
+    #[error(
+        "a handle limit of 0 refuses every socket, pipe and child the workload would open \
+         (leave the limit unset for no limit)"
+    )]
+    NoHandles,
+}
+
 impl Limits {
+    /// `Ok` unless a limit is set to a value no workload can run under or that limits
+    /// nothing: 0 for `memory_bytes`, `callback_cpu` or `handles`, or a `memory_bytes`
+    /// above 4 GiB. A limit of 0 children or buffered bytes is
+    /// meaningful (no subprocess; no write buffered in the host) and accepted.
+    pub fn check(&self) -> Result<(), LimitError> {
+        match self.memory_bytes {
+            Some(0) => return Err(LimitError::NoMemory),
+            Some(bytes) if bytes > WASM32_MEMORY_MAX => {
+                return Err(LimitError::MemoryBeyondWasm32(bytes));
+            }
+            _ => {}
+        }
+        if self.callback_cpu.is_some_and(|limit| limit.is_zero()) {
+            return Err(LimitError::NoCallbackTime);
+        }
+        if self.handles == Some(0) {
+            return Err(LimitError::NoHandles);
+        }
+        Ok(())
+    }
+
     /// Parses a byte count: a number with an optional binary suffix `K`, `M` or `G`
     /// (KiB, MiB, GiB; case-insensitive, an optional trailing `B` or `iB` allowed).
     pub fn parse_bytes(text: &str) -> Result<u64, String> {
@@ -83,7 +141,41 @@ impl Limits {
 
 #[cfg(test)]
 mod tests {
-    use super::Limits;
+    use std::time::Duration;
+
+    use super::{LimitError, Limits, WASM32_MEMORY_MAX};
+
+    #[test]
+    fn limits_that_allow_nothing_or_limit_nothing_are_refused() {
+        let with = |limits: Limits| limits.check();
+        assert_eq!(with(Limits::default()), Ok(()));
+        let zero_children_and_buffers = Limits {
+            children: Some(0),
+            buffered_bytes: Some(0),
+            ..Limits::default()
+        };
+        assert_eq!(with(zero_children_and_buffers), Ok(()));
+        let memory = |bytes| Limits {
+            memory_bytes: Some(bytes),
+            ..Limits::default()
+        };
+        assert_eq!(with(memory(WASM32_MEMORY_MAX)), Ok(()));
+        assert_eq!(
+            with(memory(WASM32_MEMORY_MAX + 1)),
+            Err(LimitError::MemoryBeyondWasm32(WASM32_MEMORY_MAX + 1))
+        );
+        assert_eq!(with(memory(0)), Err(LimitError::NoMemory));
+        let callback = Limits {
+            callback_cpu: Some(Duration::ZERO),
+            ..Limits::default()
+        };
+        assert_eq!(with(callback), Err(LimitError::NoCallbackTime));
+        let handles = Limits {
+            handles: Some(0),
+            ..Limits::default()
+        };
+        assert_eq!(with(handles), Err(LimitError::NoHandles));
+    }
 
     #[test]
     fn byte_counts_parse_with_binary_suffixes() {

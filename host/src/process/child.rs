@@ -1,9 +1,35 @@
 //! A running (or exited, not yet reaped) child: the WIT `process.child`.
+//!
+//! # No child outlives the host
+//!
+//! Two mechanisms, because one alone leaves a gap:
+//! - the host kills and reaps a child whose handle is dropped, and the instance's table
+//!   drops every child when the instance ends, traps or is stopped ([`Child`]'s `Drop`);
+//!   the `sandloop` CLI stops its workloads on SIGTERM, SIGINT and SIGHUP, so their
+//!   children are reaped before the host exits;
+//! - the kernel kills the child (SIGKILL) when the host dies without running any of that
+//!   (SIGKILL of the host, a crash, an abort): each child is spawned with the parent-death
+//!   signal set (`spawn.rs`).
+//!
+//! The parent-death signal fires when the *thread* that spawned the child ends, not the
+//! process. That is right here because a child never outlives its spawning thread's run:
+//! a spawn is a host call of the guest, made on the thread running the instance (the
+//! caller of `Workload::run`, the thread `Workload::start` made for it, or an executor
+//! worker's thread for its jobs), and the instance's store, whose table owns the child,
+//! is dropped on that same thread before the run returns (each of `--instances` copies
+//! has its own thread and store alike). So by the time the spawning thread ends, the
+//! child was killed and reaped already, and the signal only matters when the whole
+//! process dies, taking every thread with it. An embedding that calls `Workload::run`
+//! from a pool thread that lives on changes nothing: the run's end kills the children.
+//!
+//! The kernel clears the parent-death signal when the child executes a set-user-ID or
+//! set-group-ID program, or one with file capabilities: such a child is killed on every
+//! exit path the host runs, but not when the host itself is killed.
 
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
-use std::os::unix::process::ExitStatusExt as _;
-use std::process::Command;
+use std::io;
+use std::os::fd::{AsRawFd as _, OwnedFd};
 
+use super::spawn::{self, Request, Spawned};
 use crate::bindings::process::ExitStatus;
 use crate::bindings::types::{Error, ErrorKind};
 use crate::error::{error, io_error, io_error_untargeted};
@@ -17,7 +43,7 @@ use crate::reactor::Source;
 /// (a blocking `waitpid` that returns as soon as the kill lands): no child outlives the
 /// guest's handle, and none is left a zombie.
 pub struct Child {
-    process: std::process::Child,
+    pid: libc::pid_t,
     pidfd: OwnedFd,
     pipes: [Option<Pipe>; 3],
     /// Set once the child was reaped: it has no pid any more, and signals are refused.
@@ -27,29 +53,17 @@ pub struct Child {
 }
 
 impl Child {
-    /// Spawns `command` and opens its pidfd; `pipes` are the parent's ends.
+    /// Starts `request` (see `spawn.rs`); `pipes` are the parent's ends; `program` names
+    /// the child in messages.
     pub(super) fn spawn(
-        command: &mut Command,
+        request: Request<'_>,
         program: String,
         pipes: [Option<Pipe>; 3],
     ) -> Result<Child, Error> {
-        let mut process = command
-            .spawn()
-            .map_err(|err| io_error("spawn", &program, &err))?;
-        let pid = process.id();
-        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-        if raw < 0 {
-            let err = std::io::Error::last_os_error();
-            // Nothing can watch it: do not leave it running.
-            let _ = process.kill();
-            let _ = process.wait();
-            return Err(io_error("pidfd_open for", &program, &err));
-        }
-        // SAFETY: the descriptor is fresh and ours (pidfds are close-on-exec).
-        let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+        let Spawned { pid, pidfd } =
+            spawn::spawn(request).map_err(|err| io_error("spawn", &program, &err))?;
         Ok(Child {
-            process,
+            pid,
             pidfd,
             pipes,
             status: None,
@@ -59,7 +73,7 @@ impl Child {
 
     /// The process id.
     pub(crate) fn pid(&self) -> u32 {
-        self.process.id()
+        self.pid.unsigned_abs()
     }
 
     /// The parent's end of stream `fd` (0, 1, 2), once.
@@ -84,13 +98,33 @@ impl Child {
     /// How the child ended, reaping it; `None` while it runs.
     pub(crate) fn exit_status(&mut self) -> Option<ExitStatus> {
         if self.status.is_none() {
-            match self.process.try_wait() {
-                Ok(Some(status)) => self.status = Some(convert(status)),
-                Ok(None) => {}
+            match self.wait(libc::WNOHANG) {
+                Ok(status) => self.status = status,
                 Err(err) => tracing::warn!("waitpid for {} ({}): {err}", self.pid(), self.program),
             }
         }
         self.status
+    }
+
+    /// `waitpid` for this child with `flags`: its status once it has ended (reaping it),
+    /// `None` while it runs (with `WNOHANG`).
+    fn wait(&self, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
+        let mut status = 0;
+        loop {
+            // SAFETY: waitpid on our own child, not yet reaped (`status` is unset), into a
+            // local.
+            let rc = unsafe { libc::waitpid(self.pid, &mut status, flags) };
+            if rc > 0 {
+                return Ok(Some(convert(status)));
+            }
+            if rc == 0 {
+                return Ok(None);
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
     }
 
     /// Sends `sig` to the child, through its pidfd (it cannot reach another process
@@ -137,22 +171,29 @@ impl Drop for Child {
             self.pid(),
             self.program
         );
-        if let Err(err) = self.process.kill() {
-            tracing::warn!("kill child {} ({}): {err}", self.pid(), self.program);
+        if let Err(err) = self.send_signal(libc::SIGKILL as u32) {
+            tracing::warn!(
+                "kill child {} ({}): {}",
+                self.pid(),
+                self.program,
+                err.message
+            );
         }
-        if let Err(err) = self.process.wait() {
+        if let Err(err) = self.wait(0) {
             tracing::warn!("reap child {} ({}): {err}", self.pid(), self.program);
         }
     }
 }
 
-/// A std exit status as the WIT's: the code, else the signal.
-fn convert(status: std::process::ExitStatus) -> ExitStatus {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => ExitStatus::Code(code),
-        (None, Some(sig)) => ExitStatus::Signal(sig as u32),
-        // Neither is only possible for a stopped or continued child, which `try_wait`
-        // does not report.
-        (None, None) => ExitStatus::Code(-1),
+/// A `waitpid` status as the WIT's: the code, else the signal.
+fn convert(status: libc::c_int) -> ExitStatus {
+    if libc::WIFEXITED(status) {
+        ExitStatus::Code(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        ExitStatus::Signal(libc::WTERMSIG(status).unsigned_abs())
+    } else {
+        // Only a stopped or continued child is neither, and `waitpid` without WUNTRACED
+        // or WCONTINUED does not report those.
+        ExitStatus::Code(-1)
     }
 }

@@ -3,7 +3,6 @@
 
 use std::fs::OpenOptions;
 use std::os::fd::{AsFd as _, AsRawFd as _, FromRawFd as _, OwnedFd};
-use std::process::Stdio as StdStdio;
 
 use wasmtime::component::ResourceTable;
 
@@ -22,10 +21,11 @@ enum End {
 }
 
 impl End {
-    fn into_std(self) -> StdStdio {
+    /// The descriptor to put in place, `None` for the host's own stream.
+    fn into_fd(self) -> Option<OwnedFd> {
         match self {
-            End::Fd(fd) => StdStdio::from(fd),
-            End::Inherit => StdStdio::inherit(),
+            End::Fd(fd) => Some(fd),
+            End::Inherit => None,
         }
     }
 }
@@ -82,15 +82,10 @@ impl Setup {
         }))
     }
 
-    /// The child's stdin, stdout and stderr for `Command`, and the parent's ends.
-    pub(super) fn into_parts(self) -> (StdStdio, StdStdio, StdStdio, [Option<Pipe>; 3]) {
-        let [stdin, stdout, stderr] = self.ends;
-        (
-            stdin.into_std(),
-            stdout.into_std(),
-            stderr.into_std(),
-            self.parents,
-        )
+    /// The child's stdin, stdout and stderr (`None` for the host's own), and the
+    /// parent's ends.
+    pub(super) fn into_parts(self) -> ([Option<OwnedFd>; 3], [Option<Pipe>; 3]) {
+        (self.ends.map(End::into_fd), self.parents)
     }
 }
 
@@ -164,7 +159,7 @@ fn one(
 }
 
 /// A pipe for one of the child's streams: (the parent's end, non-blocking; the child's
-/// end, blocking). Both close-on-exec: `Command` puts the child's on 0, 1 or 2.
+/// end, blocking). Both close-on-exec: the spawn puts the child's on 0, 1 or 2.
 fn pipe_for_child(child_reads: bool) -> std::io::Result<(Pipe, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: `pipe2` writes two descriptors into `fds` or fails.

@@ -320,3 +320,44 @@ fn the_child_runs_in_the_directory_asked_for() {
     let stdout = fx.take(&child, 1);
     assert_eq!(fx.read_all(&stdout), b"/tmp\n");
 }
+
+#[test]
+fn a_child_whose_spawning_thread_ends_without_the_host_reaping_it_is_killed_by_the_kernel() {
+    // The thread spawns the child and leaks its handle, so nothing of the host ever kills
+    // it: as when the host process dies (SIGKILL, a crash) before its teardown runs. The
+    // parent-death signal is then all that ends the child.
+    let pid = std::thread::spawn(|| {
+        let mut fx = fixture();
+        let child = fx.spawn("/usr/bin/sleep", &["1000"], piped());
+        let pid = fx.process().pid(borrow(&child)).expect("no trap");
+        let handle = fx.table.delete(child).expect("the child's handle");
+        std::mem::forget(handle);
+        pid
+    })
+    .join()
+    .expect("the spawning thread");
+    let pid = libc::pid_t::try_from(pid).expect("a pid");
+    // This process is the child's parent: it reaps it here, by pid.
+    let mut status = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let reaped = loop {
+        // SAFETY: waitpid on our own child, whose handle was leaked above.
+        let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if rc == pid || std::time::Instant::now() > deadline {
+            break rc == pid;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    if !reaped {
+        // SAFETY: kill and reap our own child, which the test expected dead.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, &mut status, 0);
+        }
+    }
+    assert!(reaped, "child {pid} outlived the thread that spawned it");
+    assert!(
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL,
+        "status {status:#x}"
+    );
+}

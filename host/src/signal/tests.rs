@@ -5,7 +5,7 @@
 
 use wasmtime::component::{Resource, ResourceTable};
 
-use super::{SignalView, deliver, subscriber_count};
+use super::{SignalView, deliver, on_unclaimed, subscriber_count};
 use crate::bindings::reactor::{Host as _, Interest};
 use crate::bindings::signal::Host as _;
 use crate::bindings::signal::HostSubscription;
@@ -49,6 +49,12 @@ impl Fixture {
     }
 }
 
+fn granting(signum: i32) -> Policy {
+    Policy::new()
+        .allow_signal(signum)
+        .expect("a signal workloads can handle")
+}
+
 fn kind_and_message(mut fx: Fixture, signum: u32) -> (ErrorKind, String) {
     match fx.view().subscribe(signum, 1).expect("no trap") {
         Ok(_) => panic!("subscribing to {signum} should fail"),
@@ -58,7 +64,13 @@ fn kind_and_message(mut fx: Fixture, signum: u32) -> (ErrorKind, String) {
 
 #[test]
 fn invalid_and_uncatchable_signals_are_invalid_input() {
-    let all = || Fixture::new(Policy::new().allow_signal(9).allow_signal(11));
+    // Granted through the public field, past the builder's refusal: subscribing checks
+    // again.
+    let all = || {
+        let mut policy = Policy::new();
+        policy.allow_signals = vec![9, 11];
+        Fixture::new(policy)
+    };
     let (kind, message) = kind_and_message(all(), 0);
     assert_eq!(kind, ErrorKind::InvalidInput);
     assert!(message.contains("out of range"), "{message}");
@@ -74,7 +86,7 @@ fn invalid_and_uncatchable_signals_are_invalid_input() {
 
 #[test]
 fn a_signal_the_policy_does_not_grant_is_denied() {
-    let (kind, message) = kind_and_message(Fixture::new(Policy::new().allow_signal(15)), 10);
+    let (kind, message) = kind_and_message(Fixture::new(granting(15)), 10);
     assert_eq!(kind, ErrorKind::Denied);
     assert_eq!(message, "policy denies handling signal SIGUSR1");
 }
@@ -82,7 +94,7 @@ fn a_signal_the_policy_does_not_grant_is_denied() {
 #[test]
 fn a_delivery_reports_every_subscriber_and_dropping_unsubscribes() {
     let signum = libc::SIGWINCH;
-    let policy = Policy::new().allow_signal(signum);
+    let policy = granting(signum);
     let mut a = Fixture::new(policy.clone());
     let mut b = Fixture::new(policy);
     let sub_a = a
@@ -134,7 +146,7 @@ fn a_delivery_reports_every_subscriber_and_dropping_unsubscribes() {
 #[test]
 fn an_ended_instance_leaves_no_subscription() {
     let signum = libc::SIGURG;
-    let mut fx = Fixture::new(Policy::new().allow_signal(signum));
+    let mut fx = Fixture::new(granting(signum));
     for token in 0..3 {
         fx.view()
             .subscribe(signum as u32, token)
@@ -144,4 +156,33 @@ fn an_ended_instance_leaves_no_subscription() {
     assert_eq!(subscriber_count(signum), 3);
     drop(fx);
     assert_eq!(subscriber_count(signum), 0);
+}
+
+#[test]
+fn a_delivery_no_workload_claims_runs_the_embeddings_action() {
+    // A real-time signal no other test uses; deliveries are simulated, never sent.
+    let signum = libc::SIGRTMIN() + 6;
+    let (claimed, unclaimed) = std::sync::mpsc::channel();
+    on_unclaimed(&[signum], move |delivered| {
+        let _ = claimed.send(delivered);
+    })
+    .expect("claim the signal");
+    deliver(signum);
+    assert_eq!(unclaimed.try_recv(), Ok(signum));
+
+    let mut fx = Fixture::new(granting(signum));
+    let _sub = fx
+        .view()
+        .subscribe(signum as u32, 3)
+        .expect("no trap")
+        .expect("subscribe");
+    deliver(signum);
+    assert_eq!(fx.wait(1_000_000_000).len(), 1);
+    assert!(
+        unclaimed.try_recv().is_err(),
+        "a subscribed workload claims the delivery"
+    );
+
+    let refused = on_unclaimed(&[libc::SIGKILL], |_| {}).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput);
 }

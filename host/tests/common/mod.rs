@@ -250,6 +250,15 @@ impl Cli {
         &mut self.0
     }
 
+    /// Sends `signum` to the CLI process, and to nothing else: this guard holds it
+    /// unreaped, so its pid cannot have been reused.
+    pub fn signal(&self, signum: i32) {
+        let pid = libc::pid_t::try_from(self.0.id()).expect("a pid");
+        // SAFETY: kill(2) with our own child's pid.
+        let rc = unsafe { libc::kill(pid, signum) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+    }
+
     /// Waits for the child to end; one still running after [`PATIENCE`] fails the test
     /// (and is killed when the guard is dropped).
     #[track_caller]
@@ -437,4 +446,49 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// A fresh directory of one test's own under the system temp dir, removed on drop.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// `sandloop-<test>-<pid>` (the pid keeps runs of the suite apart).
+    pub fn new(test: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("sandloop-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    /// The path of `name` inside the directory.
+    pub fn join(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `sandloop ARGS` to its end (bounded: see [`output_within`]), without the caller's
+/// SANDLOOP_LOG, stdin closed.
+pub fn sandloop(args: &[&str]) -> Output {
+    output_within(
+        Command::new(env!("CARGO_BIN_EXE_sandloop"))
+            .args(args)
+            .env_remove("SANDLOOP_LOG")
+            .stdin(Stdio::null()),
+    )
+}
+
+/// A path as a CLI argument.
+pub fn path_str(path: &std::path::Path) -> &str {
+    path.to_str().expect("test paths are UTF-8")
+}
+
+/// What a run wrote to stderr.
+pub fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }

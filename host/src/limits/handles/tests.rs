@@ -216,7 +216,7 @@ fn lookups_stop_at_the_limit() {
 fn signal_subscriptions_stop_at_the_limit() {
     // A real-time signal no other test uses; it is never sent.
     let signum = libc::SIGRTMIN() + 5;
-    let mut fx = limited(Policy::new().allow_signal(signum));
+    let mut fx = limited(Policy::new().allow_signal(signum).expect("grantable"));
     let what = format!("subscribe to signal {signum}");
     refused_at_the_limit(&mut fx, &what, 1, |fx| {
         crate::signal::SignalView {

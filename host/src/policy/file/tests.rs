@@ -136,6 +136,21 @@ fn bad_values_of_every_kind_are_refused() {
         ("[process]\nexec = [\"sort\"]\n", "sort"),
         ("[signals]\nallow = [\"SIGNOPE\"]\n", "SIGNOPE"),
         ("[signals]\nallow = [99999]\n", "99999"),
+        (
+            "[signals]\nallow = [\"SIGKILL\"]\n",
+            "SIGKILL can never be handled",
+        ),
+        ("[signals]\nallow = [19]\n", "SIGSTOP can never be handled"),
+        ("[limits]\nhandles = 0\n", "handle limit of 0"),
+        (
+            "[limits]\ncallback_time_ms = 0\n",
+            "callback time limit of 0",
+        ),
+        ("[limits]\nmemory = 0\n", "memory limit of 0"),
+        (
+            "[limits]\nmemory = \"5G\"\n",
+            "more than a wasm32 memory can ever hold",
+        ),
         ("[network.resolve]\n\"db\" = [\"not-an-ip\"]\n", "not-an-ip"),
         ("[network]\nunix = [\"@\"]\n", "@"),
         ("[[dirs]]\nhost = \"\"\n", "HOST_DIR"),

@@ -39,6 +39,7 @@ cases!(
     denied_environment_variable,
     trapped_workload_leaves_no_child,
     dropping_a_process_kills_its_child,
+    a_sleeper_waited_for,
 );
 
 const NO_ARGS: [&str; 0] = [];
@@ -445,6 +446,23 @@ fn dropping_a_process_kills_its_child() -> Result<()> {
         drop(sleeper);
         // Printed after the drop: the host test checks the child is gone by then.
         println!("{pid}");
+        Ok::<_, Error>(())
+    })
+}
+
+/// Spawns `sleep 1000` (its stdio on /dev/null), prints its pid and waits for it: the host
+/// test ends the host under it and checks the child went with it.
+fn a_sleeper_waited_for() -> Result<()> {
+    run(async {
+        let quiet = SubprocessOptions {
+            stdin: Stdio::Null,
+            stdout: Stdio::Null,
+            stderr: Stdio::Null,
+            ..SubprocessOptions::default()
+        };
+        let sleeper = exec("/usr/bin/sleep", &["1000"], quiet).await?;
+        println!("{}", sleeper.pid);
+        sleeper.wait().await?;
         Ok::<_, Error>(())
     })
 }
