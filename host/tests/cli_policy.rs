@@ -10,32 +10,14 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use common::TempDir;
 use test_programs_artifacts::program;
 
-/// A temp directory for one test, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir =
-            std::env::temp_dir().join(format!("sandloop-cli-policy-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the temp dir");
-        TempDir(dir)
-    }
-
-    /// Writes the policy file `policy.toml` and returns its path.
-    fn policy(&self, text: &str) -> PathBuf {
-        let path = self.0.join("policy.toml");
-        std::fs::write(&path, text).expect("write the policy file");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// Writes the policy file `policy.toml` into `dir` and returns its path.
+fn write_policy(dir: &TempDir, text: &str) -> PathBuf {
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, text).expect("write the policy file");
+    path
 }
 
 /// What one run of the probe printed, and how it ended.
@@ -124,9 +106,10 @@ fn connect_granted_by_the_file_works_and_other_ports_are_denied() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port();
     let other = common::free_port();
-    let file = tmp.policy(&format!(
-        "[network]\n# only this port\nconnect = [\"127.0.0.1:{port}\"]\n"
-    ));
+    let file = write_policy(
+        &tmp,
+        &format!("[network]\n# only this port\nconnect = [\"127.0.0.1:{port}\"]\n"),
+    );
 
     let granted = probe(
         &["--policy", arg(&file)],
@@ -144,7 +127,7 @@ fn connect_granted_by_the_file_works_and_other_ports_are_denied() {
 #[test]
 fn listen_granted_by_the_file_works_and_other_addresses_are_denied() {
     let tmp = TempDir::new("listen");
-    let file = tmp.policy("[network]\nlisten = [\"127.0.0.1:*\"]\n");
+    let file = write_policy(&tmp, "[network]\nlisten = [\"127.0.0.1:*\"]\n");
 
     let granted = probe(&["--policy", arg(&file)], &["listen", "127.0.0.1", "0"]);
     let denied = probe(&["--policy", arg(&file)], &["listen", "::1", "0"]);
@@ -158,7 +141,10 @@ fn flags_add_to_the_file() {
     let tmp = TempDir::new("flags-add");
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port().to_string();
-    let file = tmp.policy(&format!("[network]\nconnect = [\"127.0.0.1:{port}\"]\n"));
+    let file = write_policy(
+        &tmp,
+        &format!("[network]\nconnect = [\"127.0.0.1:{port}\"]\n"),
+    );
     let flags = ["--policy", arg(&file), "--allow-listen", "127.0.0.1:*"];
 
     probe(&flags, &["listen", "127.0.0.1", "0"]).assert_ok();
@@ -171,8 +157,10 @@ fn flags_add_to_the_file() {
 #[test]
 fn dns_off_in_the_file_denies_lookups_but_fixed_names_answer() {
     let tmp = TempDir::new("dns-off");
-    let file =
-        tmp.policy("[network]\ndns = false\n[network.resolve]\n\"db.internal\" = [\"10.0.0.7\"]\n");
+    let file = write_policy(
+        &tmp,
+        "[network]\ndns = false\n[network.resolve]\n\"db.internal\" = [\"10.0.0.7\"]\n",
+    );
 
     let denied = probe(&["--policy", arg(&file)], &["resolve", "example.com"]);
     let fixed = probe(&["--policy", arg(&file)], &["resolve", "db.internal"]);
@@ -199,12 +187,15 @@ fn a_writable_dir_takes_the_guests_file_and_a_read_only_one_refuses() {
     std::fs::create_dir_all(&out).unwrap();
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("index.html"), "hello from the host").unwrap();
-    let file = tmp.policy(&format!(
-        "[[dirs]]\nhost = {:?}\nguest = \"/out\"\nwritable = true\n\n\
+    let file = write_policy(
+        &tmp,
+        &format!(
+            "[[dirs]]\nhost = {:?}\nguest = \"/out\"\nwritable = true\n\n\
          [[dirs]]\nhost = {:?}\nguest = \"/www\"\n",
-        arg(&out),
-        arg(&www),
-    ));
+            arg(&out),
+            arg(&www),
+        ),
+    );
     let flags = ["--policy", arg(&file)];
 
     probe(
@@ -255,7 +246,8 @@ fn dir_rw_flag_grants_writing_and_dir_stays_read_only() {
 #[test]
 fn the_files_environment_reaches_the_workload_and_env_flags_override_it() {
     let tmp = TempDir::new("env");
-    let file = tmp.policy(
+    let file = write_policy(
+        &tmp,
         "[env]\nset = { MODE = \"from-file\", KEPT = \"yes\" }\ninherit = [\"PROBE_HOST_VALUE\"]\n",
     );
     let flags = ["--policy", arg(&file)];
@@ -324,13 +316,13 @@ fn grants_and_limits_that_can_never_work_exit_2_naming_the_flag_or_the_file() {
         probe(&flags, &["env", "X"]).assert_host_error(&words);
     }
     let tmp = TempDir::new("never");
-    let file = tmp.policy("[signals]\nallow = [\"SIGTERM\", \"SIGKILL\"]\n");
+    let file = write_policy(&tmp, "[signals]\nallow = [\"SIGTERM\", \"SIGKILL\"]\n");
     probe(&["--policy", arg(&file)], &["env", "X"]).assert_host_error(&[
         arg(&file),
         "line 2",
         never_handled,
     ]);
-    let file = tmp.policy("[limits]\nhandles = 0\n");
+    let file = write_policy(&tmp, "[limits]\nhandles = 0\n");
     probe(&["--policy", arg(&file)], &["env", "X"]).assert_host_error(&[
         arg(&file),
         "[limits]",
@@ -343,7 +335,8 @@ fn grants_and_limits_that_can_never_work_exit_2_naming_the_flag_or_the_file() {
 #[test]
 fn process_signal_and_udp_grants_of_the_file_work_and_the_rest_is_denied() {
     let tmp = TempDir::new("process");
-    let file = tmp.policy(
+    let file = write_policy(
+        &tmp,
         "[process]\nexec = [\"/usr/bin/true\"]\nshell = true\n\
          [signals]\nallow = [\"SIGUSR1\"]\n\
          [network]\nudp_bind = [\"127.0.0.1:*\"]\n",
@@ -376,10 +369,13 @@ fn udp_send_and_child_env_grants_of_the_file_work_and_the_rest_is_denied() {
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
     let to = receiver.local_addr().unwrap().to_string();
-    let file = tmp.policy(&format!(
-        "[network]\nudp_send = [\"{to}\"]\n\
+    let file = write_policy(
+        &tmp,
+        &format!(
+            "[network]\nudp_send = [\"{to}\"]\n\
          [process]\nexec = [\"/usr/bin/printenv\"]\nchild_env = [\"GREETING\"]\n"
-    ));
+        ),
+    );
     let flags = ["--policy", arg(&file)];
 
     assert_eq!(
@@ -408,10 +404,13 @@ fn udp_send_and_child_env_grants_of_the_file_work_and_the_rest_is_denied() {
 fn unix_rules_of_the_file_grant_their_paths_and_names_only() {
     let tmp = TempDir::new("unix");
     let name = format!("sandloop-policy-{}", std::process::id());
-    let file = tmp.policy(&format!(
-        "[network]\nunix = [{:?}, \"@{name}*\"]\n",
-        format!("{}/", arg(&tmp.0))
-    ));
+    let file = write_policy(
+        &tmp,
+        &format!(
+            "[network]\nunix = [{:?}, \"@{name}*\"]\n",
+            format!("{}/", arg(&tmp.0))
+        ),
+    );
     let flags = ["--policy", arg(&file)];
     let socket = tmp.0.join("app.sock");
 
@@ -424,7 +423,10 @@ fn unix_rules_of_the_file_grant_their_paths_and_names_only() {
 #[test]
 fn limits_of_the_file_hold_and_a_flag_replaces_one() {
     let dir = TempDir::new("limits");
-    let policy = dir.policy("[limits]\nmemory = \"16M\"\ncallback_time_ms = 60000\n");
+    let policy = write_policy(
+        &dir,
+        "[limits]\nmemory = \"16M\"\ncallback_time_ms = 60000\n",
+    );
     let run = |flags: &[&str]| {
         common::output_within(
             Command::new(env!("CARGO_BIN_EXE_sandloop"))

@@ -1,41 +1,12 @@
 //! `sandloop run --dir HOST_DIR[::GUEST_DIR]`: read-only preopened directories.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
+use common::{TempDir, sandloop};
 use test_programs_artifacts::program;
-
-fn sandloop(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sandloop"))
-        .args(args)
-        .env_remove("SANDLOOP_LOG")
-        .output()
-        .expect("failed to start sandloop")
-}
 
 fn program_path(name: &str) -> &'static str {
     program(name).to_str().expect("test paths are UTF-8")
-}
-
-/// A fresh directory of this test's own under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "sandloop-cli-preopens-{}-{test}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[test]

@@ -408,25 +408,6 @@ pub fn serve_example(example: &str, flags: &[&str], args: &[&str]) -> (Cli, u16)
     (cli, port)
 }
 
-/// A fresh directory of a test's own under the system temp dir, removed on drop.
-pub struct TempDir(pub std::path::PathBuf);
-
-impl TempDir {
-    /// An empty directory named after `test` (and the test process).
-    pub fn new(test: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("sandloop-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Makes files in `dir` that are not regular files: `fifo`, a FIFO nobody writes to (a
 /// plain open for reading waits for a writer), and `socket`, a unix socket file (whose
 /// listener is gone).
@@ -449,7 +430,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A fresh directory of one test's own under the system temp dir, removed on drop.
-pub struct TempDir(std::path::PathBuf);
+pub struct TempDir(pub std::path::PathBuf);
 
 impl TempDir {
     /// `sandloop-<test>-<pid>` (the pid keeps runs of the suite apart).

@@ -687,7 +687,7 @@ fn abort_is_a_truncation_for_the_peer() -> Result<()> {
         let entries = log.get();
         assert_eq!(entries.len(), 2, "{entries:?}");
         assert!(
-            entries[1].starts_with("server lost Some(Tls("),
+            entries[1].starts_with("server lost Some(tls: "),
             "{entries:?}"
         );
         Ok::<_, Error>(())
