@@ -11,7 +11,6 @@ mod dev_cert;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -174,27 +173,10 @@ fn connections_reset_before_accept_log_nothing_on_a_selector_loop() {
     resets_before_accept_are_routine(&["--selector"]);
 }
 
-/// The development certificates in a fresh directory, removed when dropped.
-struct Certs(PathBuf);
-
-impl Certs {
-    fn new() -> Certs {
-        let dir = std::env::temp_dir().join(format!("sandloop-accept-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dev_cert::write(&dir).expect("write the development certificates");
-        Certs(dir)
-    }
-}
-
-impl Drop for Certs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn tls_connections_reset_before_accept_log_nothing() {
-    let certs = Certs::new();
+    let certs = common::TempDir::new("accept-tls-certs");
+    dev_cert::write(&certs.0).expect("write the development certificates");
     let preopen = format!("{}::/certs", certs.0.display());
     let server = Server::start(
         &["--dir", &preopen],
