@@ -39,6 +39,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "host-reactor")]
+mod addresses;
 mod asyncgens;
 mod base_events;
 #[cfg(feature = "host-reactor")]

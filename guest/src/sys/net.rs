@@ -8,8 +8,8 @@ use std::io;
 use std::net::SocketAddr;
 
 use super::bindings::{net, reactor, types};
+use crate::addresses::{Address, Family, Shutdown, SockOpt, SockOptName, SocketType};
 use crate::error::{Error, Result};
-use crate::net::{Address, Family, Shutdown, SockOpt, SockOptName, SocketType};
 
 /// Turns a WIT error into the crate's error.
 pub(crate) fn error_from_wit(err: types::Error) -> Error {
