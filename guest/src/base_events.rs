@@ -1,26 +1,24 @@
 //! The event loop: scheduling, the loop iteration, running and stopping, closing
 //! (asyncio's `base_events.py`).
 
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::IntoFuture;
 use std::panic::Location;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-use slab::Slab;
 
 use crate::context::Context;
 use crate::error::{Error, IntoResult, Result};
 use crate::events::{self, Handle, TimerHandle};
-use crate::exception_handler::ExceptionHandler;
 use crate::futures::Future;
 use crate::log::{self, Level};
 use crate::sys::{self, Event, Selector};
-use crate::tasks::{self, Task, TaskCore, TaskFactory, TaskOptions, TaskRef};
+use crate::tasks::{self, Task, TaskCore, TaskFactory, TaskOptions, TaskRef, Tasks};
 
 /// asyncio purges cancelled timers from the heap when they are over this many and over
 /// half of it (`_MIN_SCHEDULED_TIMER_HANDLES`, `_MIN_CANCELLED_TIMER_HANDLES_FRACTION`).
@@ -85,34 +83,18 @@ pub(crate) struct LoopInner {
     closed: Cell<bool>,
     debug: Cell<bool>,
     slow_callback_duration: Cell<Duration>,
-    pub(crate) exception_handler: RefCell<Option<ExceptionHandler>>,
-    task_factory: RefCell<Option<TaskFactory>>,
-    /// The tasks not done yet (asyncio's weak set of tasks), for `all_tasks`.
-    pub(crate) tasks: RefCell<Slab<Weak<TaskCore>>>,
-    pub(crate) asyncgens: RefCell<Vec<crate::asyncgens::Registered>>,
-    pub(crate) asyncgens_shutdown_called: Cell<bool>,
     selector: RefCell<Box<dyn Selector>>,
     events: RefCell<Vec<Event>>,
     /// What each reactor token stands for (sockets, streams, lookups).
     #[cfg(feature = "host-reactor")]
     pub(crate) io: RefCell<crate::io_registry::IoRegistry>,
-    /// How stream transports do their I/O: the host's completion mode or readiness.
-    #[cfg(feature = "host-reactor")]
-    io_mode: Cell<crate::stream_io::IoMode>,
     /// Callbacks and task steps run since the latest wait for I/O (see `EVENT_INTERVAL`).
     ticks_since_poll: Cell<u32>,
     /// Stream writes queued for the next wait.
     #[cfg(feature = "host-reactor")]
     pub(crate) outbox: RefCell<crate::outbox::Outbox>,
-    /// The default executor of `run_in_executor(None, ..)`.
-    #[cfg(feature = "host-reactor")]
-    pub(crate) executor: RefCell<crate::executor::DefaultExecutor>,
-    /// Named callbacks that host threads post messages for.
-    #[cfg(feature = "host-reactor")]
-    pub(crate) inbox: RefCell<crate::threadsafe::Inbox>,
-    /// The handlers of `add_signal_handler`, by signal.
-    #[cfg(feature = "host-reactor")]
-    pub(crate) signal_handlers: RefCell<crate::signal_handlers::SignalHandlers>,
+    /// The state of every other feature, one slot per type (see [`EventLoop::slot`]).
+    slots: RefCell<Vec<(TypeId, Rc<dyn Any>)>>,
 }
 
 impl LoopInner {
@@ -196,26 +178,14 @@ impl EventLoop {
                 closed: Cell::new(false),
                 debug: Cell::new(debug_from_env()),
                 slow_callback_duration: Cell::new(DEFAULT_SLOW_CALLBACK_DURATION),
-                exception_handler: RefCell::new(None),
-                task_factory: RefCell::new(None),
-                tasks: RefCell::new(Slab::new()),
-                asyncgens: RefCell::new(Vec::new()),
-                asyncgens_shutdown_called: Cell::new(false),
                 selector: RefCell::new(selector),
                 events: RefCell::new(Vec::with_capacity(64)),
                 #[cfg(feature = "host-reactor")]
                 io: RefCell::new(Default::default()),
-                #[cfg(feature = "host-reactor")]
-                io_mode: Cell::new(crate::stream_io::IoMode::Completion),
                 ticks_since_poll: Cell::new(0),
                 #[cfg(feature = "host-reactor")]
                 outbox: RefCell::new(crate::outbox::Outbox::default()),
-                #[cfg(feature = "host-reactor")]
-                executor: RefCell::new(Default::default()),
-                #[cfg(feature = "host-reactor")]
-                inbox: RefCell::new(Default::default()),
-                #[cfg(feature = "host-reactor")]
-                signal_handlers: RefCell::new(Default::default()),
+                slots: RefCell::new(Vec::new()),
             }),
         };
         if lp.get_debug() {
@@ -544,19 +514,19 @@ impl EventLoop {
 
     /// Sets the factory [`EventLoop::create_task`] goes through (`None`: the default).
     pub fn set_task_factory(&self, factory: Option<TaskFactory>) {
-        *self.inner.task_factory.borrow_mut() = factory;
+        *self.slot::<Tasks>().factory.borrow_mut() = factory;
     }
 
     /// The task factory in use, if one was set.
     pub fn get_task_factory(&self) -> Option<TaskFactory> {
-        self.inner.task_factory.borrow().clone()
+        self.slot::<Tasks>().factory.borrow().clone()
     }
 
     /// The tasks of this loop that are not done (asyncio's `all_tasks()`).
     pub fn all_tasks(&self) -> Vec<TaskRef> {
         let mut tasks: Vec<TaskRef> = self
-            .inner
-            .tasks
+            .slot::<Tasks>()
+            .live
             .borrow()
             .iter()
             .filter_map(|(_, w)| w.upgrade().map(TaskRef::from_core))
@@ -564,6 +534,34 @@ impl EventLoop {
             .collect();
         tasks.sort_by_key(TaskRef::creation_order);
         tasks
+    }
+
+    // ---- The state of the loop's features ------------------------------------------------
+
+    /// The loop's `T`: the state of one of its features (its tasks, its exception handler,
+    /// its default executor...), made with `T::default()` at first use.
+    ///
+    /// Each feature keeps its own state in a type of its own, and the loop holds it in a
+    /// slot without naming the type, so that the loop's core depends on no feature. A
+    /// lookup compares the type with the few slots made (one per feature used), so a
+    /// feature reads its slot once per use, not once per byte or per event.
+    pub(crate) fn slot<T: Default + 'static>(&self) -> Rc<T> {
+        if let Some(state) = self.existing_slot() {
+            return state;
+        }
+        let state = Rc::new(T::default());
+        self.inner
+            .slots
+            .borrow_mut()
+            .push((TypeId::of::<T>(), state.clone()));
+        state
+    }
+
+    /// The loop's `T`, if it was made (closing the loop need not make what was never used).
+    pub(crate) fn existing_slot<T: 'static>(&self) -> Option<Rc<T>> {
+        let slots = self.inner.slots.borrow();
+        let (_, state) = slots.iter().find(|(id, _)| *id == TypeId::of::<T>())?;
+        state.clone().downcast().ok()
     }
 
     // ---- Debug mode ----------------------------------------------------------------------

@@ -8,6 +8,7 @@
 //! drops the subscription: with no workload handling the signal, the host carries out its
 //! default action again (SIGTERM and SIGINT end the host process).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::panic::Location;
@@ -26,10 +27,10 @@ struct Installed {
     _subscription: HostSubscription,
 }
 
-/// A loop's signal handlers, by signal number.
+/// A loop's signal handlers, by signal number, in the loop's slot for them.
 #[derive(Default)]
-pub(crate) struct SignalHandlers {
-    installed: HashMap<i32, Installed>,
+struct SignalHandlers {
+    installed: RefCell<HashMap<i32, Installed>>,
 }
 
 /// asyncio's `_check_signal`: a number that names no signal is an `InvalidInput` error
@@ -100,7 +101,7 @@ impl EventLoop {
                 });
             }
         };
-        let old = self.inner.signal_handlers.borrow_mut().installed.insert(
+        let old = self.slot::<SignalHandlers>().installed.borrow_mut().insert(
             signum,
             Installed {
                 key,
@@ -121,11 +122,8 @@ impl EventLoop {
     pub fn remove_signal_handler(&self, signum: i32) -> Result<bool> {
         check_signal(signum)?;
         let removed = self
-            .inner
-            .signal_handlers
-            .borrow_mut()
-            .installed
-            .remove(&signum);
+            .existing_slot::<SignalHandlers>()
+            .and_then(|handlers| handlers.installed.borrow_mut().remove(&signum));
         match removed {
             Some(old) => {
                 self.uninstall(old);
@@ -137,11 +135,12 @@ impl EventLoop {
 
     /// Removes every handler (the loop is closing).
     pub(crate) fn remove_signal_handlers(&self) {
-        let all: Vec<Installed> = self
-            .inner
-            .signal_handlers
-            .borrow_mut()
+        let Some(handlers) = self.existing_slot::<SignalHandlers>() else {
+            return;
+        };
+        let all: Vec<Installed> = handlers
             .installed
+            .borrow_mut()
             .drain()
             .map(|(_, installed)| installed)
             .collect();

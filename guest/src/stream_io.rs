@@ -15,8 +15,10 @@
 
 mod endpoint;
 
+use std::cell::Cell;
 use std::rc::Rc;
 
+use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
 use crate::fs::File;
 use crate::net::{Address, SockOpt, SockOptName};
@@ -34,6 +36,27 @@ pub(crate) const READ_BUDGET: u32 = 256 * 1024;
 pub(crate) enum IoMode {
     Completion,
     Readiness,
+}
+
+impl Default for IoMode {
+    /// The host's completion mode: what `EventLoop::new()` and `ProactorEventLoop` use.
+    fn default() -> IoMode {
+        IoMode::Completion
+    }
+}
+
+impl EventLoop {
+    /// How the loop's stream transports do their I/O.
+    pub(crate) fn io_mode(&self) -> IoMode {
+        self.existing_slot::<Cell<IoMode>>()
+            .map_or_else(IoMode::default, |mode| mode.get())
+    }
+
+    /// Sets how the loop's stream transports do their I/O (`SelectorEventLoop`,
+    /// `ProactorEventLoop`).
+    pub(crate) fn set_io_mode(&self, mode: IoMode) {
+        self.slot::<Cell<IoMode>>().set(mode);
+    }
 }
 
 /// The I/O of one connected stream.

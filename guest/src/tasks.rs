@@ -9,6 +9,8 @@ use std::rc::Rc;
 use std::task::{Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::Duration;
 
+use slab::Slab;
+
 use crate::base_events::EventLoop;
 use crate::context::{Context, TaskContext};
 use crate::error::{Error, IntoResult, Result};
@@ -50,6 +52,14 @@ impl Coroutine {
 /// the loop, the coroutine and the options; returns `TaskRef::new(loop, coro, options)`,
 /// possibly with other options or a wrapped coroutine.
 pub type TaskFactory = Rc<dyn Fn(&EventLoop, Coroutine, TaskOptions) -> TaskRef>;
+
+/// A loop's tasks: those not done yet (asyncio's weak set of tasks, for `all_tasks`) and
+/// the task factory (`set_task_factory`), in the loop's slot for them.
+#[derive(Default)]
+pub(crate) struct Tasks {
+    pub(crate) live: RefCell<Slab<std::rc::Weak<TaskCore>>>,
+    pub(crate) factory: RefCell<Option<TaskFactory>>,
+}
 
 /// The typed result future of a task, seen without its type.
 pub(crate) trait Slot {
@@ -159,8 +169,10 @@ impl TaskCore {
 
     fn finish(&self) {
         *self.fut_waiter.borrow_mut() = None;
-        if let Some(key) = self.registry_key.take() {
-            self.lp.inner.tasks.borrow_mut().try_remove(key);
+        if let Some(key) = self.registry_key.take()
+            && let Some(tasks) = self.lp.existing_slot::<Tasks>()
+        {
+            tasks.live.borrow_mut().try_remove(key);
         }
     }
 
@@ -375,7 +387,11 @@ impl TaskRef {
             fut_waiter: RefCell::new(None),
         });
         core.slot.set_owner(Rc::downgrade(&core), name);
-        let key = lp.inner.tasks.borrow_mut().insert(Rc::downgrade(&core));
+        let key = lp
+            .slot::<Tasks>()
+            .live
+            .borrow_mut()
+            .insert(Rc::downgrade(&core));
         core.registry_key.set(Some(key));
         core.schedule();
         TaskRef { core }

@@ -155,17 +155,6 @@ impl EventLoop {
         self.inner.outbox.borrow_mut().recycle(taken);
     }
 
-    /// How the loop's stream transports do their I/O.
-    #[cfg(feature = "host-reactor")]
-    pub(crate) fn io_mode(&self) -> crate::stream_io::IoMode {
-        self.inner.io_mode.get()
-    }
-
-    #[cfg(feature = "host-reactor")]
-    pub(crate) fn set_io_mode(&self, mode: crate::stream_io::IoMode) {
-        self.inner.io_mode.set(mode);
-    }
-
     /// Whether the loop's selector can watch the host's sockets and lookups.
     #[cfg(feature = "host-reactor")]
     pub(crate) fn selector_watches_host_sources(&self) -> bool {
