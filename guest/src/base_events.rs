@@ -2,7 +2,7 @@
 //! (asyncio's `base_events.py`).
 
 use std::any::{Any, TypeId};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::fmt;
@@ -18,7 +18,7 @@ use crate::events::{self, Handle, TimerHandle};
 use crate::futures::Future;
 use crate::log::{self, Level};
 use crate::sys::{self, Event, Selector};
-use crate::tasks::{self, Task, TaskCore, TaskFactory, TaskOptions, TaskRef, Tasks};
+use crate::tasks::{self, Task, TaskFactory, TaskOptions, TaskRef, Tasks};
 
 /// asyncio purges cancelled timers from the heap when they are over this many and over
 /// half of it (`_MIN_SCHEDULED_TIMER_HANDLES`, `_MIN_CANCELLED_TIMER_HANDLES_FRACTION`).
@@ -29,14 +29,47 @@ const DEFAULT_SLOW_CALLBACK_DURATION: Duration = Duration::from_millis(100);
 
 mod iteration;
 
-/// Something ready to run in the next batch: a callback, a task step (a task step needs no
-/// handle allocation, which keeps waking a task cheap), or a transport's I/O event.
+/// Something ready to run in the next batch: a callback, or something else that runs
+/// (a task's step, a transport's event).
 pub(crate) enum Ready {
     Handle(Handle),
-    Task(Rc<TaskCore>),
-    /// A completion-mode transport with an event the host reported for it.
-    #[cfg(feature = "host-reactor")]
-    Stream(Rc<crate::transports::TransportInner>),
+    Run(Rc<dyn Runnable>),
+}
+
+/// A ready entry that is not a callback: a task's step (which needs no handle allocation,
+/// keeping waking a task cheap), a transport's event. The loop runs it without knowing what
+/// it is.
+pub(crate) trait Runnable {
+    /// Runs it.
+    fn run(self: Rc<Self>);
+    /// What it is, for debug mode's slow-callback warning.
+    fn describe(&self) -> String;
+}
+
+/// What the loop's I/O registrations make of a wait's events (`io_registry.rs`): the loop
+/// holds it from the first registration on.
+pub(crate) trait Dispatch {
+    /// Queues what `events` make ready, in order, leaving `events` empty.
+    fn dispatch(&self, events: &mut Vec<Event>, ready: &mut VecDeque<Ready>);
+    /// Lets go of every registration (the loop closes): breaks the cycles between the loop
+    /// and what it still holds.
+    fn clear(&self);
+}
+
+/// The stream writes a batch of callbacks queued (`outbox.rs`): the loop's next wait does
+/// them in the same call as the wait. The loop holds it from the first stream write on.
+pub(crate) trait Submit {
+    /// Whether no write waits.
+    fn is_empty(&self) -> bool;
+    /// Does the queued writes, then waits for events at most `timeout`, in one call.
+    fn submit(
+        &self,
+        selector: &mut dyn Selector,
+        timeout: Option<Duration>,
+        events: &mut Vec<Event>,
+    );
+    /// Does the queued writes now, without waiting (the loop stops or closes).
+    fn flush(&self);
 }
 
 /// A timer in the heap, ordered by due time, then by scheduling order.
@@ -85,14 +118,12 @@ pub(crate) struct LoopInner {
     slow_callback_duration: Cell<Duration>,
     selector: RefCell<Box<dyn Selector>>,
     events: RefCell<Vec<Event>>,
-    /// What each reactor token stands for (sockets, streams, lookups).
-    #[cfg(feature = "host-reactor")]
-    pub(crate) io: RefCell<crate::io_registry::IoRegistry>,
+    /// What the I/O registrations make of events, from the first registration on.
+    io: OnceCell<Rc<dyn Dispatch>>,
     /// Callbacks and task steps run since the latest wait for I/O (see `EVENT_INTERVAL`).
     ticks_since_poll: Cell<u32>,
-    /// Stream writes queued for the next wait.
-    #[cfg(feature = "host-reactor")]
-    pub(crate) outbox: RefCell<crate::outbox::Outbox>,
+    /// The stream writes queued for the next wait, from the first stream write on.
+    writes: OnceCell<Rc<dyn Submit>>,
     /// The state of every other feature, one slot per type (see [`EventLoop::slot`]).
     slots: RefCell<Vec<(TypeId, Rc<dyn Any>)>>,
 }
@@ -180,11 +211,9 @@ impl EventLoop {
                 slow_callback_duration: Cell::new(DEFAULT_SLOW_CALLBACK_DURATION),
                 selector: RefCell::new(selector),
                 events: RefCell::new(Vec::with_capacity(64)),
-                #[cfg(feature = "host-reactor")]
-                io: RefCell::new(Default::default()),
+                io: OnceCell::new(),
                 ticks_since_poll: Cell::new(0),
-                #[cfg(feature = "host-reactor")]
-                outbox: RefCell::new(crate::outbox::Outbox::default()),
+                writes: OnceCell::new(),
                 slots: RefCell::new(Vec::new()),
             }),
         };
@@ -224,8 +253,7 @@ impl EventLoop {
         }
         self.inner.stopping.set(false);
         // Writes the last batch queued go now, not whenever the loop runs again.
-        #[cfg(feature = "host-reactor")]
-        self.flush_outbox();
+        self.flush_writes();
         events::set_running_loop(None);
         self.inner.running.set(false);
         Ok(())
@@ -291,11 +319,12 @@ impl EventLoop {
         drop(scheduled);
         // Transports still open hold the loop and the loop holds them: let them go (their
         // sockets close; asyncio leaves them to the garbage collector).
+        self.flush_writes();
+        if let Some(io) = self.inner.io.get() {
+            io.clear();
+        }
         #[cfg(feature = "host-reactor")]
         {
-            self.flush_outbox();
-            let registrations = self.inner.io.borrow_mut().clear();
-            drop(registrations);
             self.drop_default_executor();
             self.close_inbox();
             self.remove_signal_handlers();
@@ -469,11 +498,11 @@ impl EventLoop {
         TimerHandle { handle }
     }
 
-    /// Queues a task step for the next batch; ignored once the loop is closed (a task woken
-    /// while the loop is being torn down has nowhere to run).
-    pub(crate) fn push_ready_task(&self, task: Rc<TaskCore>) {
+    /// Queues `what` (a task's step) for the next batch; ignored once the loop is closed (a
+    /// task woken while the loop is being torn down has nowhere to run).
+    pub(crate) fn push_ready(&self, what: Rc<dyn Runnable>) {
         if !self.is_closed() {
-            self.inner.ready.borrow_mut().push_back(Ready::Task(task));
+            self.inner.ready.borrow_mut().push_back(Ready::Run(what));
         }
     }
 
@@ -555,6 +584,27 @@ impl EventLoop {
             .borrow_mut()
             .push((TypeId::of::<T>(), state.clone()));
         state
+    }
+
+    /// Makes `io` what the loop's waits hand their events to (the I/O registry, at its
+    /// first registration).
+    #[cfg_attr(not(feature = "host-reactor"), expect(dead_code))]
+    pub(crate) fn set_dispatch(&self, io: Rc<dyn Dispatch>) {
+        let _ = self.inner.io.set(io);
+    }
+
+    /// Makes `writes` what the loop's waits submit (the outbox, at the first stream write).
+    #[cfg_attr(not(feature = "host-reactor"), expect(dead_code))]
+    pub(crate) fn set_submit(&self, writes: Rc<dyn Submit>) {
+        let _ = self.inner.writes.set(writes);
+    }
+
+    /// Does the stream writes queued for the next wait now, each with its own crossing: a
+    /// transport must send at once (see `transports.rs`), or the loop stops or closes.
+    pub(crate) fn flush_writes(&self) {
+        if let Some(writes) = self.inner.writes.get() {
+            writes.flush();
+        }
     }
 
     /// The loop's `T`, if it was made (closing the loop need not make what was never used).

@@ -150,11 +150,7 @@ impl DatagramTransport {
         });
         // The loop holds the endpoint while it is open, as it holds a stream transport; the
         // socket's reader and writer hold it weakly, so the loop's close lets go of it.
-        let key = lp
-            .inner
-            .io
-            .borrow_mut()
-            .insert(IoEntry::Held(inner.clone()));
+        let key = lp.register_io(IoEntry::Kept(inner.clone()));
         inner.key.set(Some(key));
         let transport = DatagramTransport { inner };
         let made = transport.clone();
@@ -487,7 +483,7 @@ impl DatagramInner {
         self.lp.remove_writer(&self.sock);
         self.sock.close();
         if let Some(key) = self.key.take() {
-            self.lp.inner.io.borrow_mut().remove(key);
+            self.lp.deregister_io(key);
         }
     }
 }

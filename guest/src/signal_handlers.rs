@@ -82,17 +82,13 @@ impl EventLoop {
             ));
         }
         let handle = Handle::repeating(cb, Location::caller());
-        let key = self
-            .inner
-            .io
-            .borrow_mut()
-            .insert(IoEntry::Repeating(handle.clone()));
+        let key = self.register_io(IoEntry::Repeating(handle.clone()));
         // Subscribe before the old handler lets go, so the signal is never left without a
         // handler in between (its default action would run).
         let subscription = match subscribe(signum as u32, key as u64) {
             Ok(sub) => sub,
             Err(err) => {
-                self.inner.io.borrow_mut().remove(key);
+                self.deregister_io(key);
                 return Err(match err {
                     Error::Os(os) if os.kind() == io::ErrorKind::InvalidInput => {
                         cannot_be_caught(signum, Some(&os.to_string()))
@@ -151,7 +147,7 @@ impl EventLoop {
 
     fn uninstall(&self, installed: Installed) {
         installed.handle.cancel();
-        self.inner.io.borrow_mut().remove(installed.key);
+        self.deregister_io(installed.key);
         // Dropping `installed` drops the subscription.
     }
 }

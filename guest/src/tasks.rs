@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use slab::Slab;
 
-use crate::base_events::EventLoop;
+use crate::base_events::{EventLoop, Runnable};
 use crate::context::{Context, TaskContext};
 use crate::error::{Error, IntoResult, Result};
 use crate::events::{self, TimerHandle};
@@ -180,7 +180,7 @@ impl TaskCore {
     fn schedule(self: &Rc<Self>) {
         if !self.scheduled.get() && !self.slot.done() {
             self.scheduled.set(true);
-            self.lp.push_ready_task(self.clone());
+            self.lp.push_ready(self.clone());
         }
     }
 
@@ -214,6 +214,17 @@ impl TaskCore {
             self.name.borrow(),
             self.location
         )
+    }
+}
+
+/// A task's step is what the loop runs when the task is ready.
+impl Runnable for TaskCore {
+    fn run(self: Rc<Self>) {
+        self.step();
+    }
+
+    fn describe(&self) -> String {
+        TaskCore::describe(self)
     }
 }
 

@@ -67,11 +67,7 @@ impl EventLoop {
             },
             Location::caller(),
         );
-        let key = self
-            .inner
-            .io
-            .borrow_mut()
-            .insert(IoEntry::Repeating(handle));
+        let key = self.register_io(IoEntry::Repeating(handle));
         inbox.watching.set(true);
         host::inbox_watch(key as u64);
     }

@@ -10,18 +10,20 @@
 //! the write buffer, wherever it lives.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::rc::{Rc, Weak};
 
-use crate::base_events::EventLoop;
+use crate::base_events::{EventLoop, Ready, Runnable};
 use crate::error::{Error, Result};
 use crate::exception_handler::ExceptionContext;
 use crate::flow_control::WaterMarks;
-use crate::io_registry::IoEntry;
+use crate::io_registry::{EventTarget, IoEntry};
 use crate::log::{self, Level};
 use crate::net::{Address, SockOpt, SockOptName, Socket};
 use crate::os::PipeInfo;
+use crate::outbox::Outbox;
 use crate::protocols::Protocol;
 use crate::stream_io::StreamIo;
 use crate::sys::Event;
@@ -98,6 +100,8 @@ pub(crate) struct TransportInner {
     buffered: Cell<usize>,
     /// The bytes in the loop's outbox, not yet handed to the host.
     queued: Cell<usize>,
+    /// The loop's outbox, where small writes wait for the next wait.
+    outbox: Rc<Outbox>,
     /// Bytes the host refused (its limit on buffered bytes), kept to be written again when
     /// it has room, and everything written after them meanwhile (`refused.rs`).
     refused: RefCell<Refused>,
@@ -131,6 +135,25 @@ impl fmt::Debug for TransportInner {
         d.field("closing", &self.closing.get())
             .field("buffered", &self.buffered.get())
             .finish()
+    }
+}
+
+/// A stream's event is kept in its transport, which the loop then runs in the batch.
+impl EventTarget for TransportInner {
+    fn take_event(self: Rc<Self>, ev: Event, ready: &mut VecDeque<Ready>) {
+        self.queue_event(ev);
+        ready.push_back(Ready::Run(self));
+    }
+}
+
+/// Running a transport processes the event it keeps.
+impl Runnable for TransportInner {
+    fn run(self: Rc<Self>) {
+        self.process_event();
+    }
+
+    fn describe(&self) -> String {
+        format!("{self:?}")
     }
 }
 
@@ -233,6 +256,7 @@ impl Transport {
             water: WaterMarks::default(),
             buffered: Cell::new(0),
             queued: Cell::new(0),
+            outbox: lp.outbox(),
             refused: RefCell::new(Refused::default()),
             eof_after_refused: Cell::new(false),
             sockname,
@@ -258,16 +282,12 @@ impl Transport {
         let inner = Transport::new_inner(lp, protocol, addresses, pipe);
         // The loop holds the transport until the connection is lost, as asyncio's selector
         // holds its reader callback: a protocol need not keep its transport alive.
-        let key = lp
-            .inner
-            .io
-            .borrow_mut()
-            .insert(IoEntry::Stream(inner.clone()));
+        let key = lp.register_io(IoEntry::Held(inner.clone()));
         inner.key.set(Some(key));
         match open(key as u64) {
             Ok(io) => *inner.io.borrow_mut() = Some(io),
             Err(err) => {
-                lp.inner.io.borrow_mut().remove(key);
+                lp.deregister_io(key);
                 inner.key.set(None);
                 return Err(err);
             }
@@ -664,14 +684,10 @@ impl TransportInner {
             // Bytes the host refused wait: these follow them.
             _ if self.refused_len() > 0 => self.keep_refused(data),
             Some(id) if data.len() < DIRECT_WRITE_MIN => {
-                let queued = {
-                    let mut outbox = self.lp.inner.outbox.borrow_mut();
-                    outbox.push(self, id, data);
-                    outbox.len()
-                };
+                let queued = self.outbox.push(self, id, data);
                 self.queued.set(self.queued.get() + data.len());
                 if queued > MAX_QUEUED {
-                    self.lp.flush_outbox();
+                    self.lp.flush_writes();
                 }
             }
             // A large write (copying it into the outbox would cost more than the crossing
@@ -732,7 +748,7 @@ impl TransportInner {
     /// keeps every transport's writes in one order, all of them go.
     fn flush_queued(self: &Rc<Self>) {
         if self.queued.get() > 0 {
-            self.lp.flush_outbox();
+            self.lp.flush_writes();
         }
     }
 
@@ -822,7 +838,7 @@ impl TransportInner {
             // `abort`: what asyncio's write would have sent already still goes.
             self.flush_queued();
         } else if self.queued.replace(0) > 0 {
-            self.lp.inner.outbox.borrow_mut().discard(self);
+            self.outbox.discard(self);
         }
         // Discard what is still buffered: the stream goes now.
         self.io.borrow_mut().take();
@@ -926,7 +942,7 @@ impl TransportInner {
         }
         self.io.borrow_mut().take();
         if let Some(key) = self.key.take() {
-            self.lp.inner.io.borrow_mut().remove(key);
+            self.lp.deregister_io(key);
         }
         let hooks = std::mem::take(&mut *self.on_lost.borrow_mut());
         for hook in hooks {

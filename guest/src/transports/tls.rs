@@ -225,7 +225,7 @@ impl TransportInner {
         }
         *self.torn_down.borrow_mut() = Some(err.clone());
         if self.queued.replace(0) > 0 {
-            self.lp.inner.outbox.borrow_mut().discard(self);
+            self.outbox.discard(self);
         }
         self.buffered.set(0);
         self.protocol.borrow_mut().take();
@@ -456,11 +456,7 @@ impl TransportInner {
         new.buffered.set(self.buffered.replace(0));
         *new.on_lost.borrow_mut() = std::mem::take(&mut *self.on_lost.borrow_mut());
         new.key.set(Some(key));
-        self.lp
-            .inner
-            .io
-            .borrow_mut()
-            .replace(key, IoEntry::Stream(new.clone()));
+        self.lp.replace_io(key, IoEntry::Held(new.clone()));
         let started = io.into_completion(key as u64).and_then(|io| {
             if let StreamIo::Completion(stream) = &io {
                 crate::sys::tls::start(stream, &host_ctx, setup.server_name())?;
