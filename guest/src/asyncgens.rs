@@ -9,8 +9,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 
-use crate::base_events::EventLoop;
 use crate::error::Result;
+use crate::events::EventLoop;
 use crate::exception_handler::ExceptionContext;
 use crate::log::{self, Level};
 

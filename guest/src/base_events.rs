@@ -1,24 +1,21 @@
-//! The event loop: scheduling, the loop iteration, running and stopping, closing
-//! (asyncio's `base_events.py`).
+//! The event loop's own methods: scheduling, the loop iteration, running and stopping,
+//! closing, making futures and tasks (asyncio's `base_events.py`). The loop's type and its
+//! state are in `events.rs`, below the futures and tasks built on it.
 
-use std::any::{Any, TypeId};
-use std::cell::{Cell, OnceCell, RefCell};
-use std::cmp::Ordering;
-use std::collections::VecDeque;
-use std::fmt;
 use std::future::IntoFuture;
 use std::panic::Location;
 use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::base_tasks::{TaskFactory, TaskOptions, TaskRef, Tasks};
 use crate::context::Context;
 use crate::error::{Error, IntoResult, Result};
-use crate::events::{self, Handle, TimerHandle};
+use crate::events::{self, EventLoop, Handle, LoopInner, Ready, Runnable, Timer, TimerHandle};
 use crate::futures::Future;
 use crate::log::{self, Level};
-use crate::sys::{self, Event, Selector};
-use crate::tasks::{self, Task, TaskFactory, TaskOptions, TaskRef, Tasks};
+use crate::sys::{self, Selector};
+use crate::tasks::{self, Task};
 
 /// asyncio purges cancelled timers from the heap when they are over this many and over
 /// half of it (`_MIN_SCHEDULED_TIMER_HANDLES`, `_MIN_CANCELLED_TIMER_HANDLES_FRACTION`).
@@ -28,150 +25,6 @@ const MIN_SCHEDULED_TIMER_HANDLES: usize = 100;
 const DEFAULT_SLOW_CALLBACK_DURATION: Duration = Duration::from_millis(100);
 
 mod iteration;
-
-/// Something ready to run in the next batch: a callback, or something else that runs
-/// (a task's step, a transport's event).
-pub(crate) enum Ready {
-    Handle(Handle),
-    Run(Rc<dyn Runnable>),
-}
-
-/// A ready entry that is not a callback: a task's step (which needs no handle allocation,
-/// keeping waking a task cheap), a transport's event. The loop runs it without knowing what
-/// it is.
-pub(crate) trait Runnable {
-    /// Runs it.
-    fn run(self: Rc<Self>);
-    /// What it is, for debug mode's slow-callback warning.
-    fn describe(&self) -> String;
-}
-
-/// What the loop's I/O registrations make of a wait's events (`io_registry.rs`): the loop
-/// holds it from the first registration on.
-pub(crate) trait Dispatch {
-    /// Queues what `events` make ready, in order, leaving `events` empty.
-    fn dispatch(&self, events: &mut Vec<Event>, ready: &mut VecDeque<Ready>);
-    /// Lets go of every registration (the loop closes): breaks the cycles between the loop
-    /// and what it still holds.
-    fn clear(&self);
-}
-
-/// The stream writes a batch of callbacks queued (`outbox.rs`): the loop's next wait does
-/// them in the same call as the wait. The loop holds it from the first stream write on.
-pub(crate) trait Submit {
-    /// Whether no write waits.
-    fn is_empty(&self) -> bool;
-    /// Does the queued writes, then waits for events at most `timeout`, in one call.
-    fn submit(
-        &self,
-        selector: &mut dyn Selector,
-        timeout: Option<Duration>,
-        events: &mut Vec<Event>,
-    );
-    /// Does the queued writes now, without waiting (the loop stops or closes).
-    fn flush(&self);
-}
-
-/// A timer in the heap, ordered by due time, then by scheduling order.
-struct Timer {
-    when: f64,
-    seq: u64,
-    handle: Handle,
-}
-
-impl PartialEq for Timer {
-    fn eq(&self, other: &Timer) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Timer {}
-impl PartialOrd for Timer {
-    fn partial_cmp(&self, other: &Timer) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Timer {
-    /// Reversed, so that the heap (a max-heap) pops the earliest timer first.
-    fn cmp(&self, other: &Timer) -> Ordering {
-        other
-            .when
-            .total_cmp(&self.when)
-            .then(other.seq.cmp(&self.seq))
-    }
-}
-
-/// The timers, earliest first: a 4-ary heap, whose levels are half as many as a binary
-/// heap's and whose children lie side by side in memory, so popping many scattered timers
-/// misses the cache less (100k timers: ~10% faster than `std`'s `BinaryHeap`).
-type TimerHeap = dary_heap::QuaternaryHeap<Timer>;
-
-/// The state behind an [`EventLoop`] handle.
-pub(crate) struct LoopInner {
-    ready: RefCell<VecDeque<Ready>>,
-    scheduled: RefCell<TimerHeap>,
-    timer_seq: Cell<u64>,
-    timer_cancelled_count: Cell<usize>,
-    stopping: Cell<bool>,
-    running: Cell<bool>,
-    closed: Cell<bool>,
-    debug: Cell<bool>,
-    slow_callback_duration: Cell<Duration>,
-    selector: RefCell<Box<dyn Selector>>,
-    events: RefCell<Vec<Event>>,
-    /// What the I/O registrations make of events, from the first registration on.
-    io: OnceCell<Rc<dyn Dispatch>>,
-    /// Callbacks and task steps run since the latest wait for I/O (see `EVENT_INTERVAL`).
-    ticks_since_poll: Cell<u32>,
-    /// The stream writes queued for the next wait, from the first stream write on.
-    writes: OnceCell<Rc<dyn Submit>>,
-    /// The state of every other feature, one slot per type (see [`EventLoop::slot`]).
-    slots: RefCell<Vec<(TypeId, Rc<dyn Any>)>>,
-}
-
-impl LoopInner {
-    pub(crate) fn timer_handle_cancelled(&self) {
-        self.timer_cancelled_count
-            .set(self.timer_cancelled_count.get() + 1);
-    }
-}
-
-/// The event loop, asyncio's `asyncio.AbstractEventLoop`.
-///
-/// A cheap, clonable handle (an `Rc` inside): single-threaded like asyncio, `!Send`.
-///
-/// ```no_run
-/// let lp = sandloop::new_event_loop();
-/// let stopper = lp.clone();
-/// lp.call_soon(move || {
-///     println!("Hello World");
-///     stopper.stop();
-/// });
-/// lp.run_forever().unwrap();
-/// lp.close().unwrap();
-/// ```
-#[derive(Clone)]
-pub struct EventLoop {
-    pub(crate) inner: Rc<LoopInner>,
-}
-
-impl PartialEq for EventLoop {
-    fn eq(&self, other: &EventLoop) -> bool {
-        Rc::ptr_eq(&self.inner, &other.inner)
-    }
-}
-impl Eq for EventLoop {}
-
-impl fmt::Debug for EventLoop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "<EventLoop running={} closed={} debug={}>",
-            self.is_running(),
-            self.is_closed(),
-            self.get_debug()
-        )
-    }
-}
 
 /// Seconds on the monotonic clock since the first reading in this process.
 fn monotonic() -> f64 {
@@ -199,23 +52,11 @@ impl EventLoop {
 
     pub(crate) fn with_selector(selector: Box<dyn Selector>) -> EventLoop {
         let lp = EventLoop {
-            inner: Rc::new(LoopInner {
-                ready: RefCell::new(VecDeque::new()),
-                scheduled: RefCell::new(TimerHeap::new()),
-                timer_seq: Cell::new(0),
-                timer_cancelled_count: Cell::new(0),
-                stopping: Cell::new(false),
-                running: Cell::new(false),
-                closed: Cell::new(false),
-                debug: Cell::new(debug_from_env()),
-                slow_callback_duration: Cell::new(DEFAULT_SLOW_CALLBACK_DURATION),
-                selector: RefCell::new(selector),
-                events: RefCell::new(Vec::with_capacity(64)),
-                io: OnceCell::new(),
-                ticks_since_poll: Cell::new(0),
-                writes: OnceCell::new(),
-                slots: RefCell::new(Vec::new()),
-            }),
+            inner: Rc::new(LoopInner::new(
+                selector,
+                debug_from_env(),
+                DEFAULT_SLOW_CALLBACK_DURATION,
+            )),
         };
         if lp.get_debug() {
             let name = lp.inner.selector.borrow().name();
@@ -486,7 +327,13 @@ impl EventLoop {
     {
         self.assert_open();
         let when = if when.is_nan() { f64::INFINITY } else { when };
-        let handle = Handle::new(cb, ctx, at, when, Some(Rc::downgrade(&self.inner)));
+        let handle = Handle::new(
+            cb,
+            ctx,
+            at,
+            when,
+            Some(Rc::downgrade(&self.inner.timer_cancelled_count)),
+        );
         handle.set_in_heap(true);
         let seq = self.inner.timer_seq.get();
         self.inner.timer_seq.set(seq + 1);
@@ -565,55 +412,6 @@ impl EventLoop {
         tasks
     }
 
-    // ---- The state of the loop's features ------------------------------------------------
-
-    /// The loop's `T`: the state of one of its features (its tasks, its exception handler,
-    /// its default executor...), made with `T::default()` at first use.
-    ///
-    /// Each feature keeps its own state in a type of its own, and the loop holds it in a
-    /// slot without naming the type, so that the loop's core depends on no feature. A
-    /// lookup compares the type with the few slots made (one per feature used), so a
-    /// feature reads its slot once per use, not once per byte or per event.
-    pub(crate) fn slot<T: Default + 'static>(&self) -> Rc<T> {
-        if let Some(state) = self.existing_slot() {
-            return state;
-        }
-        let state = Rc::new(T::default());
-        self.inner
-            .slots
-            .borrow_mut()
-            .push((TypeId::of::<T>(), state.clone()));
-        state
-    }
-
-    /// Makes `io` what the loop's waits hand their events to (the I/O registry, at its
-    /// first registration).
-    #[cfg_attr(not(feature = "host-reactor"), expect(dead_code))]
-    pub(crate) fn set_dispatch(&self, io: Rc<dyn Dispatch>) {
-        let _ = self.inner.io.set(io);
-    }
-
-    /// Makes `writes` what the loop's waits submit (the outbox, at the first stream write).
-    #[cfg_attr(not(feature = "host-reactor"), expect(dead_code))]
-    pub(crate) fn set_submit(&self, writes: Rc<dyn Submit>) {
-        let _ = self.inner.writes.set(writes);
-    }
-
-    /// Does the stream writes queued for the next wait now, each with its own crossing: a
-    /// transport must send at once (see `transports.rs`), or the loop stops or closes.
-    pub(crate) fn flush_writes(&self) {
-        if let Some(writes) = self.inner.writes.get() {
-            writes.flush();
-        }
-    }
-
-    /// The loop's `T`, if it was made (closing the loop need not make what was never used).
-    pub(crate) fn existing_slot<T: 'static>(&self) -> Option<Rc<T>> {
-        let slots = self.inner.slots.borrow();
-        let (_, state) = slots.iter().find(|(id, _)| *id == TypeId::of::<T>())?;
-        state.clone().downcast().ok()
-    }
-
     // ---- Debug mode ----------------------------------------------------------------------
 
     /// `true` in debug mode (on when `SANDLOOP_DEBUG` is set and non-empty).
@@ -639,7 +437,10 @@ impl EventLoop {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
     use super::*;
+    use crate::events::TimerHeap;
 
     fn timer(lp: &EventLoop, when: f64, seq: u64) -> Timer {
         Timer {
@@ -650,7 +451,7 @@ mod tests {
                 None,
                 Location::caller(),
                 when,
-                Some(Rc::downgrade(&lp.inner)),
+                Some(Rc::downgrade(&lp.inner.timer_cancelled_count)),
             ),
         }
     }

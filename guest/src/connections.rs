@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::base_events::EventLoop;
 use crate::dns::AddrInfoHints;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::net::{AddrInfo, Address, Family, SockOpt, Socket, SocketType};
 use crate::protocols::Protocol;
 use crate::sslproto::TlsSetup;

@@ -22,8 +22,8 @@ use std::fmt;
 use std::io;
 use std::rc::{Rc, Weak};
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::exception_handler::ExceptionContext;
 use crate::flow_control::WaterMarks;
 use crate::io_registry::IoEntry;

@@ -5,11 +5,11 @@ use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 
-use crate::base_events::EventLoop;
+use crate::base_tasks::TaskRef;
 use crate::error::{Error, IntoResult};
+use crate::events::EventLoop;
 use crate::events::Handle;
 use crate::log::{self, Level};
-use crate::tasks::TaskRef;
 
 /// What went wrong and where, asyncio's exception-handler `context` dict.
 ///

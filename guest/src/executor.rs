@@ -34,8 +34,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::log::{self, Level};
 use crate::sys::executor::HostPool;
 

@@ -13,8 +13,8 @@ use std::rc::{Rc, Weak};
 
 use slab::Slab;
 
-use crate::base_events::{Dispatch, EventLoop, Ready};
 use crate::events::Handle;
+use crate::events::{Dispatch, EventLoop, Ready};
 use crate::sys::Event;
 
 /// A registration that decides what its events make ready: a watched socket queues its

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::base_events::{EventLoop, Submit};
+use crate::events::{EventLoop, Submit};
 use crate::sys::{Event, Selector, StreamWrite};
 use crate::transports::TransportInner;
 

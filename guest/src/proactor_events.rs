@@ -1,6 +1,6 @@
 //! `ProactorEventLoop`: stream transports in the host's completion mode.
 
-use crate::base_events::EventLoop;
+use crate::events::EventLoop;
 use crate::stream_io::IoMode;
 use crate::sys::HostSelector;
 

@@ -7,10 +7,10 @@ use std::io;
 use std::panic::Location;
 use std::rc::{Rc, Weak};
 
-use crate::base_events::EventLoop;
-use crate::base_events::Ready;
 use crate::error::{Error, IntoResult, Result};
+use crate::events::EventLoop;
 use crate::events::Handle;
+use crate::events::Ready;
 use crate::io_registry::{EventTarget, IoEntry};
 use crate::net::{Address, AsHandle, Socket, SocketInner};
 use crate::sys::Event;

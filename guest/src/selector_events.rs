@@ -1,7 +1,7 @@
 //! `SelectorEventLoop`: a loop over an explicitly chosen I/O backend, with transports in
 //! the readiness model.
 
-use crate::base_events::EventLoop;
+use crate::events::EventLoop;
 use crate::sys::Selector;
 
 /// asyncio's `SelectorEventLoop(selector)`: a loop over the backend you pick, whose stream

@@ -16,8 +16,8 @@
 use std::io::{self, Read, Seek, SeekFrom};
 use std::rc::Rc;
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::fs::File;
 use crate::log::{self, Level};
 use crate::net::Socket;

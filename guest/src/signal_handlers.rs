@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::io;
 use std::panic::Location;
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, IntoResult, Result};
+use crate::events::EventLoop;
 use crate::events::Handle;
 use crate::io_registry::IoEntry;
 use crate::signal::{in_range, name, uncatchable};

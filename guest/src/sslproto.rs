@@ -11,8 +11,8 @@ use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::sys::tls::HostTlsContext;
 use crate::tls::TlsContext;
 use crate::transports::{SharedProtocol, Transport};

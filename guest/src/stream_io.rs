@@ -18,8 +18,8 @@ mod endpoint;
 use std::cell::Cell;
 use std::rc::Rc;
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::fs::File;
 use crate::net::{Address, SockOpt, SockOptName};
 use crate::sys::Event;

@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use std::panic::Location;
 use std::rc::{Rc, Weak};
 
-use crate::base_events::{EventLoop, LoopInner};
 use crate::error::{IntoResult, Result};
 use crate::events::Handle;
+use crate::events::{EventLoop, LoopInner};
 use crate::exception_handler::ExceptionContext;
 use crate::io_registry::IoEntry;
 use crate::sys::executor as host;

@@ -32,8 +32,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::log::{self, Level};
 use crate::net::{Address, Family, Socket, SocketType};
 use crate::protocols::Protocol;

@@ -8,8 +8,8 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::events::Handle;
 use crate::io_registry::IoEntry;
 

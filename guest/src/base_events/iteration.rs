@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::{EventLoop, MIN_SCHEDULED_TIMER_HANDLES, Ready, Timer, TimerHeap};
+use super::MIN_SCHEDULED_TIMER_HANDLES;
+use crate::events::{EventLoop, Ready, Timer, TimerHeap};
 use crate::exception_handler::ExceptionContext;
 use crate::log::{self, Level};
 

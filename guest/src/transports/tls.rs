@@ -13,8 +13,8 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use super::{ExtraInfo, SharedProtocol, Transport, TransportInner};
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::events::TimerHandle;
 use crate::futures::Future;
 use crate::io_registry::IoEntry;
