@@ -207,7 +207,7 @@ impl DatagramTransport {
         self.inner.buffer_size.get()
     }
 
-    /// Sets the water marks of the write buffer, as [`crate::Transport`]'s: with only
+    /// Sets the water marks of the write buffer, as a stream `Transport`'s: with only
     /// `high`, `low` is a quarter of it; with only `low`, `high` is four times it; with
     /// neither, 64 KiB and 16 KiB.
     pub fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<()> {

@@ -17,7 +17,8 @@ use std::rc::Rc;
 pub use crate::addresses::{AddrInfo, Address, Family, Shutdown, SockOpt, SockOptName, SocketType};
 use crate::error::{Error, Result};
 use crate::events::Handle;
-use crate::sys::net::{HostSocket, HostSource, Progress};
+use crate::sys::errors::Progress;
+use crate::sys::net::{HostSocket, HostSource};
 
 /// `AI_PASSIVE`: addresses for `bind` (the wildcard address when the host is `None`).
 pub const AI_PASSIVE: i32 = 0x1;
@@ -257,8 +258,8 @@ impl Socket {
 }
 
 /// Anything the loop can watch with `add_reader`/`add_writer` (asyncio's file
-/// descriptors): host sockets and pipe ends ([`crate::os::PipeReader`],
-/// [`crate::os::PipeWriter`]).
+/// descriptors): host sockets and pipe ends (`os::PipeReader` and `os::PipeWriter`, which
+/// implement it in `os.rs`).
 pub trait AsHandle {
     /// The watched socket. A pipe end answers with a watch-only socket: it carries the
     /// pipe's readiness and reads as closed for socket calls.

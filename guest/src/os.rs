@@ -28,9 +28,9 @@ use std::io;
 
 use crate::error::{Error, Result};
 use crate::net::{AsHandle, Socket};
+use crate::sys::errors::Progress;
 use crate::sys::fs::HostPipe;
 pub use crate::sys::fs::PipeEnd;
-use crate::sys::net::Progress;
 
 /// What `get_extra_info("pipe")` of a pipe transport tells: which end, of what.
 #[derive(Clone, Debug, PartialEq, Eq)]

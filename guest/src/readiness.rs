@@ -14,7 +14,7 @@ use crate::events::Ready;
 use crate::io_registry::{EventTarget, IoEntry};
 use crate::net::{Address, AsHandle, Socket, SocketInner};
 use crate::sys::Event;
-use crate::sys::net::Progress;
+use crate::sys::errors::Progress;
 use crate::wakeup::Wakeup;
 
 /// The chunk `sock_recv` callers usually ask for; also what the selector reads at once.

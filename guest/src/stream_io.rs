@@ -23,9 +23,10 @@ use crate::events::EventLoop;
 use crate::fs::File;
 use crate::net::{Address, SockOpt, SockOptName};
 use crate::sys::Event;
+use crate::sys::errors::Progress;
 use crate::sys::files::HostFile;
 use crate::sys::fs::HostPipe;
-use crate::sys::net::{HostSocket, HostSource, HostStream, Progress, Written};
+use crate::sys::net::{HostSocket, HostSource, HostStream, Written};
 use endpoint::Endpoint;
 
 /// The most read for one stream per event (asyncio reads 256 KiB at a time).

@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::events::EventLoop;
 use crate::net::{Address, Socket};
 use crate::readiness::Direction;
-use crate::sys::net::Progress;
+use crate::sys::errors::Progress;
 
 use super::MAX_DATAGRAM;
 

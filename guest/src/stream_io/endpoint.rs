@@ -6,8 +6,9 @@ use std::io;
 use crate::error::{Error, Result};
 use crate::net::Shutdown;
 use crate::os::PipeEnd;
+use crate::sys::errors::Progress;
 use crate::sys::fs::HostPipe;
-use crate::sys::net::{HostSocket, HostSource, Progress};
+use crate::sys::net::{HostSocket, HostSource};
 
 /// The host resource under a [`super::ReadinessStream`].
 pub(crate) enum Endpoint {

@@ -2,7 +2,8 @@
 //! in the crate's types. [`PipeEnd`] is public as `sandloop::os::PipeEnd`.
 
 use super::bindings::fs;
-use super::net::{HostSource, HostStream, Progress, progress, wit_result};
+use super::errors::{Progress, progress, wit_result};
+use super::net::{HostSource, HostStream};
 use crate::error::Result;
 
 /// Which way a pipe end carries bytes.

@@ -4,7 +4,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::bindings::reactor;
-use super::net::error_from_wit;
+use super::errors::error_from_wit;
 use super::{Event, EventData, Readiness, Selector, StreamWrite};
 
 /// Waits on the host's native reactor: one boundary crossing per loop iteration does the

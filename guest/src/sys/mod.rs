@@ -9,6 +9,8 @@ mod bindings;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod dns;
 #[cfg(feature = "host-reactor")]
+pub(crate) mod errors;
+#[cfg(feature = "host-reactor")]
 pub(crate) mod executor;
 mod exit;
 #[cfg(feature = "host-reactor")]

@@ -6,7 +6,8 @@
 //! `sandloop::tls::TlsInfo`).
 
 use super::bindings::tls;
-use super::net::{HostStream, wit_result};
+use super::errors::wit_result;
+use super::net::HostStream;
 use crate::error::Result;
 
 /// A certificate chain and its key, PEM.
