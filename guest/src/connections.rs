@@ -12,9 +12,9 @@ use crate::error::{Error, Result};
 use crate::events::EventLoop;
 use crate::net::{AddrInfo, Address, Family, SockOpt, Socket, SocketType};
 use crate::protocols::Protocol;
-use crate::sslproto::TlsSetup;
 use crate::staggered::{Attempt, staggered_race};
 use crate::tls::TlsContext;
+use crate::transports::TlsSetup;
 use crate::transports::Transport;
 
 /// asyncio's keyword arguments of `create_connection`. `Default` gives asyncio's defaults:

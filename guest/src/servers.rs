@@ -14,7 +14,7 @@ use crate::events::EventLoop;
 use crate::futures::Future;
 use crate::net::{AI_PASSIVE, Address, Family, SockOpt, Socket, SocketType};
 use crate::protocols::Protocol;
-use crate::sslproto::TlsSetup;
+use crate::transports::TlsSetup;
 use crate::transports::{SharedProtocol, Transport, TransportInner};
 
 mod accept;

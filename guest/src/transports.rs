@@ -34,7 +34,7 @@ mod tls;
 
 use refused::Refused;
 
-pub(crate) use tls::{HandshakeGuard, TlsState};
+pub(crate) use tls::{HandshakeGuard, TlsSetup, TlsState};
 
 /// Writes this large go to the host at once rather than into the loop's outbox: at 4 KiB,
 /// copying into the outbox costs about what the crossing it saves does.

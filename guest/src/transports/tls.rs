@@ -20,9 +20,36 @@ use crate::futures::Future;
 use crate::io_registry::IoEntry;
 use crate::log::{self, Level};
 use crate::net::Socket;
-use crate::sslproto::TlsSetup;
 use crate::stream_io::{READ_BUDGET, StreamIo};
+use crate::sys::tls::HostTlsContext;
 use crate::tls::{TlsContext, TlsInfo};
+
+/// How TLS starts on one connection: the context, the side, the name, the timeouts.
+/// `sslproto.rs` makes it from the arguments of the connection and server calls, checked
+/// as asyncio checks them.
+#[derive(Clone, Debug)]
+pub(crate) struct TlsSetup {
+    pub(crate) context: TlsContext,
+    pub(crate) server_side: bool,
+    /// The name sent and checked; `Some("")` means "check no name" (explicit).
+    pub(crate) server_hostname: Option<String>,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
+}
+
+impl TlsSetup {
+    /// The host configuration for this connection: the context's own, or the one that
+    /// checks no hostname when `server_hostname` is `""`.
+    pub(crate) fn host_context(&self) -> Result<Rc<HostTlsContext>> {
+        let any_name = !self.server_side && self.server_hostname.as_deref() == Some("");
+        self.context.host_context(any_name)
+    }
+
+    /// The name `tls.start` gets: none on a server, none for the explicit `""`.
+    pub(crate) fn server_name(&self) -> Option<&str> {
+        self.server_hostname.as_deref().filter(|n| !n.is_empty())
+    }
+}
 
 /// The TLS side of a transport.
 pub(crate) struct TlsState {
