@@ -54,18 +54,14 @@ pub(crate) trait Dispatch {
     fn clear(&self);
 }
 
-/// The stream writes a batch of callbacks queued (the transports' outbox): the loop's next wait does
-/// them in the same call as the wait. The loop holds it from the first stream write on.
+/// The stream writes a batch of callbacks queued (the write queue of completion-mode
+/// streams, `proactor_events/write_queue.rs`): the loop's next wait does them in the same
+/// call into the host as the wait. The loop holds it from the first stream write on.
 pub(crate) trait Submit {
     /// Whether no write waits.
     fn is_empty(&self) -> bool;
     /// Does the queued writes, then waits for events at most `timeout`, in one call.
-    fn submit(
-        &self,
-        selector: &mut dyn Selector,
-        timeout: Option<Duration>,
-        events: &mut Vec<Event>,
-    );
+    fn submit(&self, timeout: Option<Duration>, events: &mut Vec<Event>);
     /// Does the queued writes now, without waiting (the loop stops or closes).
     fn flush(&self);
 }

@@ -71,8 +71,6 @@ pub mod net;
 #[cfg(feature = "host-reactor")]
 pub mod os;
 #[cfg(feature = "host-reactor")]
-mod outbox;
-#[cfg(feature = "host-reactor")]
 mod pipe_transports;
 #[cfg(feature = "host-reactor")]
 mod proactor_events;

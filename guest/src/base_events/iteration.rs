@@ -103,15 +103,11 @@ impl EventLoop {
         inner.ticks_since_poll.set(0);
         let mut events = inner.events.borrow_mut();
         events.clear();
-        {
-            let mut selector = inner.selector.borrow_mut();
-            match inner.writes.get() {
-                // The batch's stream writes go with the wait: one crossing for all of them.
-                Some(writes) if !writes.is_empty() => {
-                    writes.submit(&mut **selector, timeout, &mut events)
-                }
-                _ => selector.select(timeout, &mut events),
-            }
+        match inner.writes.get() {
+            // The batch's stream writes go with the wait: one crossing for all of them.
+            // Only the host's reactor has streams, so only its wait has writes to do.
+            Some(writes) if !writes.is_empty() => writes.submit(timeout, &mut events),
+            _ => inner.selector.borrow_mut().select(timeout, &mut events),
         }
         // Dispatch: what the events make ready runs in this batch (asyncio's
         // `_process_events`).

@@ -319,7 +319,7 @@ impl HostStream {
         &self.stream
     }
 
-    /// The host's number for the stream in a [`super::StreamWrite`].
+    /// The host's number for the stream in the writes a wait does (`host::Writes`).
     pub(crate) fn id(&self) -> u32 {
         self.id
     }

@@ -20,7 +20,8 @@ use crate::futures::Future;
 use crate::io_registry::IoEntry;
 use crate::log::{self, Level};
 use crate::net::Socket;
-use crate::stream_io::{READ_BUDGET, StreamIo};
+use crate::stream_io::StreamIo;
+use crate::sys::READ_BUDGET;
 use crate::sys::tls::HostTlsContext;
 use crate::tls::{TlsContext, TlsInfo};
 
@@ -135,11 +136,12 @@ impl Transport {
         let host = sock.take_host()?;
         let sockname = host.local_address().ok();
         let peername = host.peer_address().ok();
-        let transport = Transport::register(lp, protocol, (sockname, peername), None, |key| {
-            let stream = host.into_stream(key, READ_BUDGET)?;
-            crate::sys::tls::start(&stream, &host_ctx, setup.server_name())?;
-            Ok(StreamIo::Completion(stream))
-        })?;
+        let transport =
+            Transport::register(lp, protocol, (sockname, peername), None, |inner, key| {
+                let stream = host.into_stream(key, READ_BUDGET)?;
+                crate::sys::tls::start(&stream, &host_ctx, setup.server_name())?;
+                Ok(StreamIo::completion(lp, stream, key, inner.as_owner()))
+            })?;
         let waiter = waiter.then(|| lp.create_future::<()>());
         transport.inner.begin_handshake(setup, waiter.clone(), true);
         Ok((transport, waiter))
@@ -199,7 +201,7 @@ impl TransportInner {
             return false;
         }
         let info = match &*self.io.borrow() {
-            Some(StreamIo::Completion(stream)) => crate::sys::tls::info(stream),
+            Some(StreamIo::Completion(stream)) => crate::sys::tls::info(stream.host()),
             _ => None,
         };
         let Some(info) = info else {
@@ -251,10 +253,10 @@ impl TransportInner {
             return;
         }
         *self.torn_down.borrow_mut() = Some(err.clone());
-        if self.queued.replace(0) > 0 {
-            self.outbox.discard(self);
+        if let Some(io) = &mut *self.io.borrow_mut() {
+            io.discard_queued();
+            io.set_unsent(0);
         }
-        self.buffered.set(0);
         self.protocol.borrow_mut().take();
         match handshake {
             Some(Handshake {
@@ -302,7 +304,7 @@ impl TransportInner {
             None => return,
         };
         match result {
-            Ok(buffered) => self.buffered.set(buffered as usize),
+            Ok(buffered) => self.set_buffered(buffered),
             Err(err) => {
                 self.tls_shutdown_failed(err);
                 return;
@@ -480,17 +482,18 @@ impl TransportInner {
         self.conn_lost.set(true);
         self.key.set(None);
         self.protocol.borrow_mut().take();
-        new.buffered.set(self.buffered.replace(0));
         *new.on_lost.borrow_mut() = std::mem::take(&mut *self.on_lost.borrow_mut());
         new.key.set(Some(key));
         self.lp.replace_io(key, IoEntry::Held(new.clone()));
-        let started = io.into_completion(key as u64).and_then(|io| {
-            if let StreamIo::Completion(stream) = &io {
-                crate::sys::tls::start(stream, &host_ctx, setup.server_name())?;
-                stream.set_reading(true)?;
-            }
-            Ok(io)
-        });
+        let started = io
+            .into_completion(&self.lp, key as u64, new.as_owner())
+            .and_then(|io| {
+                if let StreamIo::Completion(stream) = &io {
+                    crate::sys::tls::start(stream.host(), &host_ctx, setup.server_name())?;
+                    stream.set_reading(true)?;
+                }
+                Ok(io)
+            });
         let io = match started {
             Ok(io) => io,
             Err(err) => {

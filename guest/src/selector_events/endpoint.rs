@@ -3,21 +3,21 @@
 
 use std::io;
 
+use crate::addresses::Shutdown;
 use crate::error::{Error, Result};
-use crate::net::Shutdown;
 use crate::os::PipeEnd;
 use crate::sys::errors::Progress;
 use crate::sys::fs::HostPipe;
 use crate::sys::net::{HostSocket, HostSource};
 
-/// The host resource under a [`super::ReadinessStream`].
+/// The host resource under a readiness-mode stream (`stream.rs`).
 pub(crate) enum Endpoint {
     Socket(HostSocket),
     Pipe(HostPipe),
 }
 
 impl Endpoint {
-    pub(super) fn source(&self) -> Result<HostSource> {
+    pub(crate) fn source(&self) -> Result<HostSource> {
         match self {
             Endpoint::Socket(s) => s.source(),
             Endpoint::Pipe(p) => p.source(),
@@ -25,23 +25,23 @@ impl Endpoint {
     }
 
     /// Whether there is anything to read (a pipe's write end has not).
-    pub(super) fn can_read(&self) -> bool {
+    pub(crate) fn can_read(&self) -> bool {
         !self.is_pipe_writer()
     }
 
     /// A pipe's write end: its reader closing is watched for even with nothing to send.
-    pub(super) fn is_pipe_writer(&self) -> bool {
+    pub(crate) fn is_pipe_writer(&self) -> bool {
         matches!(self, Endpoint::Pipe(p) if p.end() == PipeEnd::Write)
     }
 
-    pub(super) fn recv(&self, max: usize) -> Result<Progress<Vec<u8>>> {
+    pub(crate) fn recv(&self, max: usize) -> Result<Progress<Vec<u8>>> {
         match self {
             Endpoint::Socket(s) => s.recv(max),
             Endpoint::Pipe(p) => p.read(max),
         }
     }
 
-    pub(super) fn send(&self, data: &[u8]) -> Result<Progress<usize>> {
+    pub(crate) fn send(&self, data: &[u8]) -> Result<Progress<usize>> {
         match self {
             Endpoint::Socket(s) => s.send(data),
             Endpoint::Pipe(p) => p.write(data),
@@ -49,7 +49,7 @@ impl Endpoint {
     }
 
     /// Shuts a socket's write side down; a pipe has none (its transport closes instead).
-    pub(super) fn shutdown_write(&self) -> Result<()> {
+    pub(crate) fn shutdown_write(&self) -> Result<()> {
         match self {
             Endpoint::Socket(s) => s.shutdown(Shutdown::Write),
             Endpoint::Pipe(_) => Err(Error::Os(io::Error::new(
@@ -60,7 +60,7 @@ impl Endpoint {
     }
 
     /// The socket, for options and addresses; `Unsupported` on a pipe.
-    pub(super) fn socket(&self) -> Result<&HostSocket> {
+    pub(crate) fn socket(&self) -> Result<&HostSocket> {
         match self {
             Endpoint::Socket(s) => Ok(s),
             Endpoint::Pipe(_) => Err(Error::Os(io::Error::new(
@@ -71,7 +71,7 @@ impl Endpoint {
     }
 
     /// The error of a pipe writer whose reader closed.
-    pub(super) fn reader_gone() -> Error {
+    pub(crate) fn reader_gone() -> Error {
         Error::Os(io::Error::new(
             io::ErrorKind::BrokenPipe,
             "write to pipe: the reader closed the pipe",
