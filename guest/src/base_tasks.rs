@@ -119,7 +119,8 @@ impl fmt::Display for TaskName {
 /// The untyped state of a task: what the loop steps and what wakers point to.
 pub struct TaskCore {
     id: u64,
-    /// The task's key in its loop's registry, until it is done.
+    /// The loop's tasks, and the task's key among them until it is done.
+    registry: Rc<Tasks>,
     registry_key: Cell<Option<usize>>,
     lp: EventLoop,
     name: RefCell<TaskName>,
@@ -188,10 +189,8 @@ impl TaskCore {
 
     fn finish(&self) {
         *self.fut_waiter.borrow_mut() = None;
-        if let Some(key) = self.registry_key.take()
-            && let Some(tasks) = self.lp.existing_slot::<Tasks>()
-        {
-            tasks.live.borrow_mut().try_remove(key);
+        if let Some(key) = self.registry_key.take() {
+            self.registry.live.borrow_mut().try_remove(key);
         }
     }
 
@@ -375,6 +374,18 @@ impl TaskRef {
         options: TaskOptions,
         location: &'static Location<'static>,
     ) -> TaskRef {
+        TaskRef::spawn_in(lp.slot::<Tasks>(), lp, coro, options, location)
+    }
+
+    /// [`TaskRef::spawn`] with the loop's tasks at hand (`create_task` looked them up for
+    /// the factory already: creating a task reads the slot once).
+    pub(crate) fn spawn_in(
+        registry: Rc<Tasks>,
+        lp: &EventLoop,
+        coro: Coroutine,
+        options: TaskOptions,
+        location: &'static Location<'static>,
+    ) -> TaskRef {
         let id = TASK_COUNTER.with(|c| {
             let id = c.get() + 1;
             c.set(id);
@@ -389,6 +400,7 @@ impl TaskRef {
         };
         let core = Rc::new(TaskCore {
             id,
+            registry: registry.clone(),
             registry_key: Cell::new(None),
             lp: lp.clone(),
             name: RefCell::new(name.clone()),
@@ -405,11 +417,7 @@ impl TaskRef {
             fut_waiter: RefCell::new(None),
         });
         core.slot.set_owner(OwningTask(Rc::downgrade(&core)), name);
-        let key = lp
-            .slot::<Tasks>()
-            .live
-            .borrow_mut()
-            .insert(Rc::downgrade(&core));
+        let key = registry.live.borrow_mut().insert(Rc::downgrade(&core));
         core.registry_key.set(Some(key));
         core.schedule();
         TaskRef { core }

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::base_tasks::{Coroutine, OwningTask, Slot, TaskName, TaskOptions, TaskRef};
+use crate::base_tasks::{Coroutine, OwningTask, Slot, TaskName, TaskOptions, TaskRef, Tasks};
 use crate::context::Context;
 use crate::error::{Error, IntoResult, Result};
 use crate::events::{self, EventLoop, TimerHandle};
@@ -36,9 +36,11 @@ where
         }),
         result.inner.clone(),
     );
-    let task = match lp.get_task_factory() {
+    let registry = lp.slot::<Tasks>();
+    let factory = registry.factory.borrow().clone();
+    let task = match factory {
         Some(factory) => factory(lp, coro, options),
-        None => TaskRef::spawn(lp, coro, options, location),
+        None => TaskRef::spawn_in(registry, lp, coro, options, location),
     };
     assert!(
         task.holds(Rc::as_ptr(&result.inner) as *const ()),
