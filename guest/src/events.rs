@@ -220,7 +220,8 @@ impl EventLoop {
         let _ = self.inner.io.set(io);
     }
 
-    /// Makes `writes` what the loop's waits submit (the outbox, at the first stream write).
+    /// Makes `writes` what the loop's waits submit (the write queue, at the first
+    /// completion-mode stream).
     #[cfg_attr(not(feature = "host-reactor"), expect(dead_code))]
     pub(crate) fn set_submit(&self, writes: Rc<dyn Submit>) {
         let _ = self.inner.writes.set(writes);

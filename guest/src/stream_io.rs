@@ -68,13 +68,12 @@ impl StreamIo {
         token: u64,
         owner: Weak<dyn StreamOwner>,
     ) -> Result<StreamIo> {
-        match lp.io_mode() {
+        Ok(match lp.io_mode() {
             IoMode::Completion => {
-                let host = sock.into_stream(token, READ_BUDGET)?;
-                Ok(StreamIo::completion(lp, host, token, owner))
+                StreamIo::completion(lp, sock.into_stream(token, READ_BUDGET)?, token, owner)
             }
-            IoMode::Readiness => ReadinessStream::open_socket(sock, token).map(StreamIo::readiness),
-        }
+            IoMode::Readiness => StreamIo::readiness(ReadinessStream::open_socket(sock, token)?),
+        })
     }
 
     /// Takes one end of a pipe over under `token`: a read end reads as a socket does; a
@@ -86,13 +85,12 @@ impl StreamIo {
         token: u64,
         owner: Weak<dyn StreamOwner>,
     ) -> Result<StreamIo> {
-        match lp.io_mode() {
+        Ok(match lp.io_mode() {
             IoMode::Completion => {
-                let host = pipe.into_stream(token, READ_BUDGET)?;
-                Ok(StreamIo::completion(lp, host, token, owner))
+                StreamIo::completion(lp, pipe.into_stream(token, READ_BUDGET)?, token, owner)
             }
-            IoMode::Readiness => ReadinessStream::open_pipe(pipe, token).map(StreamIo::readiness),
-        }
+            IoMode::Readiness => StreamIo::readiness(ReadinessStream::open_pipe(pipe, token)?),
+        })
     }
 
     /// `host` in completion mode under `token`.
