@@ -17,6 +17,8 @@ use crate::events::EventLoop;
 use crate::sys::Selector;
 
 #[cfg(feature = "host-reactor")]
+pub(crate) use endpoint::Endpoint;
+#[cfg(feature = "host-reactor")]
 pub(crate) use stream::ReadinessStream;
 
 /// asyncio's `SelectorEventLoop(selector)`: a loop over the backend you pick, whose stream

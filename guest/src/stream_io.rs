@@ -19,9 +19,8 @@ use crate::error::Result;
 use crate::events::EventLoop;
 use crate::fs::File;
 use crate::proactor_events::{CompletionStream, Retry, StreamOwner};
+use crate::selector_events::Endpoint;
 use crate::selector_events::ReadinessStream;
-use crate::sys::fs::HostPipe;
-use crate::sys::net::HostSocket;
 use crate::sys::{Event, READ_BUDGET};
 
 /// How a loop does the I/O of its stream transports.
@@ -60,36 +59,20 @@ pub(crate) enum StreamIo {
 }
 
 impl StreamIo {
-    /// Takes `sock` over under `token` on `lp`, reading on; `owner` hears of failed
-    /// writes and of a full host.
+    /// Takes `io` (a connected socket or a pipe end) over under `token` on `lp`, reading
+    /// on; `owner` hears of failed writes and of a full host. A pipe's write end reports
+    /// its reader closing as an error (`BrokenPipe`), bytes buffered or not.
     pub(crate) fn open(
         lp: &EventLoop,
-        sock: HostSocket,
+        io: Endpoint,
         token: u64,
         owner: Weak<dyn StreamOwner>,
     ) -> Result<StreamIo> {
         Ok(match lp.io_mode() {
             IoMode::Completion => {
-                StreamIo::completion(lp, sock.into_stream(token, READ_BUDGET)?, token, owner)
+                StreamIo::completion(lp, io.into_stream(token, READ_BUDGET)?, token, owner)
             }
-            IoMode::Readiness => StreamIo::readiness(ReadinessStream::open_socket(sock, token)?),
-        })
-    }
-
-    /// Takes one end of a pipe over under `token`: a read end reads as a socket does; a
-    /// write end reports its reader closing as an error (`BrokenPipe`), bytes buffered or
-    /// not.
-    pub(crate) fn open_pipe(
-        lp: &EventLoop,
-        pipe: HostPipe,
-        token: u64,
-        owner: Weak<dyn StreamOwner>,
-    ) -> Result<StreamIo> {
-        Ok(match lp.io_mode() {
-            IoMode::Completion => {
-                StreamIo::completion(lp, pipe.into_stream(token, READ_BUDGET)?, token, owner)
-            }
-            IoMode::Readiness => StreamIo::readiness(ReadinessStream::open_pipe(pipe, token)?),
+            IoMode::Readiness => StreamIo::Readiness(Box::new(ReadinessStream::open(io, token)?)),
         })
     }
 
@@ -101,10 +84,6 @@ impl StreamIo {
         owner: Weak<dyn StreamOwner>,
     ) -> StreamIo {
         StreamIo::Completion(CompletionStream::new(lp, host, token, owner))
-    }
-
-    fn readiness(stream: ReadinessStream) -> StreamIo {
-        StreamIo::Readiness(Box::new(stream))
     }
 
     /// The same connection in completion mode under `token`, for `owner` (for TLS, which

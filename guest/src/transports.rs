@@ -28,6 +28,7 @@ use crate::io_registry::IoEntry;
 use crate::net::Socket;
 use crate::os::PipeInfo;
 use crate::protocols::Protocol;
+use crate::selector_events::Endpoint;
 use crate::stream_io::StreamIo;
 use crate::sys::Event;
 
@@ -161,7 +162,7 @@ impl Transport {
         let sockname = host.local_address().ok();
         let peername = host.peer_address().ok();
         Transport::start(lp, protocol, (sockname, peername), None, |inner, key| {
-            StreamIo::open(lp, host, key, inner.as_owner())
+            StreamIo::open(lp, Endpoint::Socket(host), key, inner.as_owner())
         })
     }
 
@@ -175,7 +176,7 @@ impl Transport {
         protocol: SharedProtocol,
     ) -> Result<Transport> {
         Transport::start(lp, protocol, (None, None), Some(info), |inner, key| {
-            StreamIo::open_pipe(lp, pipe, key, inner.as_owner())
+            StreamIo::open(lp, Endpoint::Pipe(pipe), key, inner.as_owner())
         })
     }
 

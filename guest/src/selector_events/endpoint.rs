@@ -1,5 +1,6 @@
-//! What a readiness-mode stream reads from and writes to: a connected host socket or one
-//! end of a host pipe. The stream's buffering is the same for both; only the calls differ.
+//! What a stream transport reads from and writes to: a connected host socket or one end of
+//! a host pipe. A readiness-mode stream calls it itself (its buffering is the same for
+//! both; only the calls differ); a completion-mode stream hands it to the host.
 
 use std::io;
 
@@ -8,15 +9,23 @@ use crate::error::{Error, Result};
 use crate::os::PipeEnd;
 use crate::sys::errors::Progress;
 use crate::sys::fs::HostPipe;
-use crate::sys::net::{HostSocket, HostSource};
+use crate::sys::net::{HostSocket, HostSource, HostStream};
 
-/// The host resource under a readiness-mode stream (`stream.rs`).
+/// The host resource under a stream transport.
 pub(crate) enum Endpoint {
     Socket(HostSocket),
     Pipe(HostPipe),
 }
 
 impl Endpoint {
+    /// Hands the socket or pipe end to the host for completion-mode I/O under `token`.
+    pub(crate) fn into_stream(self, token: u64, read_budget: u32) -> Result<HostStream> {
+        match self {
+            Endpoint::Socket(s) => s.into_stream(token, read_budget),
+            Endpoint::Pipe(p) => p.into_stream(token, read_budget),
+        }
+    }
+
     pub(crate) fn source(&self) -> Result<HostSource> {
         match self {
             Endpoint::Socket(s) => s.source(),

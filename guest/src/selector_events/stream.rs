@@ -10,7 +10,6 @@ use crate::error::{Error, Result};
 use crate::fs::File;
 use crate::sys::errors::Progress;
 use crate::sys::files::HostFile;
-use crate::sys::fs::HostPipe;
 use crate::sys::net::{HostSocket, HostSource};
 use crate::sys::{Event, READ_BUDGET};
 
@@ -45,19 +44,8 @@ struct FileSegment {
 }
 
 impl ReadinessStream {
-    /// Takes `sock` over under `token`, reading on.
-    pub(crate) fn open_socket(sock: HostSocket, token: u64) -> Result<ReadinessStream> {
-        ReadinessStream::open(Endpoint::Socket(sock), token)
-    }
-
-    /// Takes one end of a pipe over under `token`: a read end reads as a socket does; a
-    /// write end reports its reader closing as an error (`BrokenPipe`), bytes buffered or
-    /// not.
-    pub(crate) fn open_pipe(pipe: HostPipe, token: u64) -> Result<ReadinessStream> {
-        ReadinessStream::open(Endpoint::Pipe(pipe), token)
-    }
-
-    fn open(io: Endpoint, token: u64) -> Result<ReadinessStream> {
+    /// Takes `io` over under `token`, reading on (a pipe's write end has nothing to read).
+    pub(crate) fn open(io: Endpoint, token: u64) -> Result<ReadinessStream> {
         let source = io.source()?;
         let mut stream = ReadinessStream {
             // A pipe's write end has nothing to read: it starts as if at the end.

@@ -1,5 +1,5 @@
-//! The read buffer of a [`StreamReader`](super::StreamReader), and the separator search
-//! `readline` and `readuntil` use.
+//! The read buffer of a `StreamReader` (`reader.rs`), and the separator search `readline`
+//! and `readuntil` use.
 
 /// A byte queue: appended at the back, consumed from the front. Consuming only moves
 /// `start`; the dead front is reclaimed when it is at least as long as the live bytes, so
