@@ -4,12 +4,13 @@
 //! something with an `aclose`, closed by [`EventLoop::shutdown_asyncgens`] (which
 //! `sandloop::run` calls before closing its loop).
 
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 
-use crate::base_events::EventLoop;
 use crate::error::Result;
+use crate::events::EventLoop;
 use crate::exception_handler::ExceptionContext;
 use crate::log::{self, Level};
 
@@ -26,7 +27,7 @@ pub trait AsyncGen {
 
 /// A registered generator: held by the loop, or only watched (the crate's own streams,
 /// which must not outlive their users because the loop remembers them).
-pub(crate) enum Registered {
+enum Registered {
     Held(Rc<dyn AsyncGen>),
     #[cfg_attr(not(feature = "host-reactor"), allow(dead_code))]
     Watched(Weak<dyn AsyncGen>),
@@ -41,12 +42,21 @@ impl Registered {
     }
 }
 
+/// A loop's registered generators, and whether `shutdown_asyncgens` was called, in the
+/// loop's slot for them.
+#[derive(Default)]
+struct AsyncGens {
+    registered: RefCell<Vec<Registered>>,
+    shutdown_called: Cell<bool>,
+}
+
 impl EventLoop {
     /// Closes every registered async generator (asyncio's `shutdown_asyncgens`); errors go to
     /// the exception handler. Generators registered afterwards are closed right away.
     pub async fn shutdown_asyncgens(&self) -> Result<()> {
-        self.inner.asyncgens_shutdown_called.set(true);
-        let gens = std::mem::take(&mut *self.inner.asyncgens.borrow_mut());
+        let state = self.slot::<AsyncGens>();
+        state.shutdown_called.set(true);
+        let gens = std::mem::take(&mut *state.registered.borrow_mut());
         for agen in gens.iter().filter_map(Registered::live) {
             if let Err(e) = agen.aclose().await {
                 self.call_exception_handler(&ExceptionContext {
@@ -73,7 +83,8 @@ impl EventLoop {
     }
 
     fn register(&self, agen: Registered) {
-        if self.inner.asyncgens_shutdown_called.get()
+        let state = self.slot::<AsyncGens>();
+        if state.shutdown_called.get()
             && let Some(agen) = agen.live()
         {
             log::log(
@@ -84,7 +95,7 @@ impl EventLoop {
                 ),
             );
         }
-        let mut gens = self.inner.asyncgens.borrow_mut();
+        let mut gens = state.registered.borrow_mut();
         // Forget the streams that are gone whenever the list doubles, so a server's
         // connections do not pile up here.
         if gens.len() >= 64 && gens.len().is_power_of_two() {

@@ -1,26 +1,21 @@
-//! The event loop: scheduling, the loop iteration, running and stopping, closing
-//! (asyncio's `base_events.py`).
+//! The event loop's own methods: scheduling, the loop iteration, running and stopping,
+//! closing, making futures and tasks (asyncio's `base_events.py`). The loop's type and its
+//! state are in `events.rs`, below the futures and tasks built on it.
 
-use std::cell::{Cell, RefCell};
-use std::cmp::Ordering;
-use std::collections::VecDeque;
-use std::fmt;
 use std::future::IntoFuture;
 use std::panic::Location;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use slab::Slab;
-
+use crate::base_tasks::{TaskFactory, TaskOptions, TaskRef, Tasks};
 use crate::context::Context;
 use crate::error::{Error, IntoResult, Result};
-use crate::events::{self, Handle, TimerHandle};
-use crate::exception_handler::ExceptionHandler;
+use crate::events::{self, EventLoop, Handle, LoopInner, Ready, Runnable, Timer, TimerHandle};
 use crate::futures::Future;
 use crate::log::{self, Level};
-use crate::sys::{self, Event, Selector};
-use crate::tasks::{self, Task, TaskCore, TaskFactory, TaskOptions, TaskRef};
+use crate::sys::{self, Selector};
+use crate::tasks::{self, Task};
 
 /// asyncio purges cancelled timers from the heap when they are over this many and over
 /// half of it (`_MIN_SCHEDULED_TIMER_HANDLES`, `_MIN_CANCELLED_TIMER_HANDLES_FRACTION`).
@@ -30,135 +25,6 @@ const MIN_SCHEDULED_TIMER_HANDLES: usize = 100;
 const DEFAULT_SLOW_CALLBACK_DURATION: Duration = Duration::from_millis(100);
 
 mod iteration;
-
-/// Something ready to run in the next batch: a callback, a task step (a task step needs no
-/// handle allocation, which keeps waking a task cheap), or a transport's I/O event.
-pub(crate) enum Ready {
-    Handle(Handle),
-    Task(Rc<TaskCore>),
-    /// A completion-mode transport with an event the host reported for it.
-    #[cfg(feature = "host-reactor")]
-    Stream(Rc<crate::transports::TransportInner>),
-}
-
-/// A timer in the heap, ordered by due time, then by scheduling order.
-struct Timer {
-    when: f64,
-    seq: u64,
-    handle: Handle,
-}
-
-impl PartialEq for Timer {
-    fn eq(&self, other: &Timer) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Timer {}
-impl PartialOrd for Timer {
-    fn partial_cmp(&self, other: &Timer) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Timer {
-    /// Reversed, so that the heap (a max-heap) pops the earliest timer first.
-    fn cmp(&self, other: &Timer) -> Ordering {
-        other
-            .when
-            .total_cmp(&self.when)
-            .then(other.seq.cmp(&self.seq))
-    }
-}
-
-/// The timers, earliest first: a 4-ary heap, whose levels are half as many as a binary
-/// heap's and whose children lie side by side in memory, so popping many scattered timers
-/// misses the cache less (100k timers: ~10% faster than `std`'s `BinaryHeap`).
-type TimerHeap = dary_heap::QuaternaryHeap<Timer>;
-
-/// The state behind an [`EventLoop`] handle.
-pub(crate) struct LoopInner {
-    ready: RefCell<VecDeque<Ready>>,
-    scheduled: RefCell<TimerHeap>,
-    timer_seq: Cell<u64>,
-    timer_cancelled_count: Cell<usize>,
-    stopping: Cell<bool>,
-    running: Cell<bool>,
-    closed: Cell<bool>,
-    debug: Cell<bool>,
-    slow_callback_duration: Cell<Duration>,
-    pub(crate) exception_handler: RefCell<Option<ExceptionHandler>>,
-    task_factory: RefCell<Option<TaskFactory>>,
-    /// The tasks not done yet (asyncio's weak set of tasks), for `all_tasks`.
-    pub(crate) tasks: RefCell<Slab<Weak<TaskCore>>>,
-    pub(crate) asyncgens: RefCell<Vec<crate::asyncgens::Registered>>,
-    pub(crate) asyncgens_shutdown_called: Cell<bool>,
-    selector: RefCell<Box<dyn Selector>>,
-    events: RefCell<Vec<Event>>,
-    /// What each reactor token stands for (sockets, streams, lookups).
-    #[cfg(feature = "host-reactor")]
-    pub(crate) io: RefCell<crate::io_registry::IoRegistry>,
-    /// How stream transports do their I/O: the host's completion mode or readiness.
-    #[cfg(feature = "host-reactor")]
-    io_mode: Cell<crate::stream_io::IoMode>,
-    /// Callbacks and task steps run since the latest wait for I/O (see `EVENT_INTERVAL`).
-    ticks_since_poll: Cell<u32>,
-    /// Stream writes queued for the next wait.
-    #[cfg(feature = "host-reactor")]
-    pub(crate) outbox: RefCell<crate::outbox::Outbox>,
-    /// The default executor of `run_in_executor(None, ..)`.
-    #[cfg(feature = "host-reactor")]
-    pub(crate) executor: RefCell<crate::executor::DefaultExecutor>,
-    /// Named callbacks that host threads post messages for.
-    #[cfg(feature = "host-reactor")]
-    pub(crate) inbox: RefCell<crate::threadsafe::Inbox>,
-    /// The handlers of `add_signal_handler`, by signal.
-    #[cfg(feature = "host-reactor")]
-    pub(crate) signal_handlers: RefCell<crate::signal_handlers::SignalHandlers>,
-}
-
-impl LoopInner {
-    pub(crate) fn timer_handle_cancelled(&self) {
-        self.timer_cancelled_count
-            .set(self.timer_cancelled_count.get() + 1);
-    }
-}
-
-/// The event loop, asyncio's `asyncio.AbstractEventLoop`.
-///
-/// A cheap, clonable handle (an `Rc` inside): single-threaded like asyncio, `!Send`.
-///
-/// ```no_run
-/// let lp = sandloop::new_event_loop();
-/// let stopper = lp.clone();
-/// lp.call_soon(move || {
-///     println!("Hello World");
-///     stopper.stop();
-/// });
-/// lp.run_forever().unwrap();
-/// lp.close().unwrap();
-/// ```
-#[derive(Clone)]
-pub struct EventLoop {
-    pub(crate) inner: Rc<LoopInner>,
-}
-
-impl PartialEq for EventLoop {
-    fn eq(&self, other: &EventLoop) -> bool {
-        Rc::ptr_eq(&self.inner, &other.inner)
-    }
-}
-impl Eq for EventLoop {}
-
-impl fmt::Debug for EventLoop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "<EventLoop running={} closed={} debug={}>",
-            self.is_running(),
-            self.is_closed(),
-            self.get_debug()
-        )
-    }
-}
 
 /// Seconds on the monotonic clock since the first reading in this process.
 fn monotonic() -> f64 {
@@ -186,37 +52,11 @@ impl EventLoop {
 
     pub(crate) fn with_selector(selector: Box<dyn Selector>) -> EventLoop {
         let lp = EventLoop {
-            inner: Rc::new(LoopInner {
-                ready: RefCell::new(VecDeque::new()),
-                scheduled: RefCell::new(TimerHeap::new()),
-                timer_seq: Cell::new(0),
-                timer_cancelled_count: Cell::new(0),
-                stopping: Cell::new(false),
-                running: Cell::new(false),
-                closed: Cell::new(false),
-                debug: Cell::new(debug_from_env()),
-                slow_callback_duration: Cell::new(DEFAULT_SLOW_CALLBACK_DURATION),
-                exception_handler: RefCell::new(None),
-                task_factory: RefCell::new(None),
-                tasks: RefCell::new(Slab::new()),
-                asyncgens: RefCell::new(Vec::new()),
-                asyncgens_shutdown_called: Cell::new(false),
-                selector: RefCell::new(selector),
-                events: RefCell::new(Vec::with_capacity(64)),
-                #[cfg(feature = "host-reactor")]
-                io: RefCell::new(Default::default()),
-                #[cfg(feature = "host-reactor")]
-                io_mode: Cell::new(crate::stream_io::IoMode::Completion),
-                ticks_since_poll: Cell::new(0),
-                #[cfg(feature = "host-reactor")]
-                outbox: RefCell::new(crate::outbox::Outbox::default()),
-                #[cfg(feature = "host-reactor")]
-                executor: RefCell::new(Default::default()),
-                #[cfg(feature = "host-reactor")]
-                inbox: RefCell::new(Default::default()),
-                #[cfg(feature = "host-reactor")]
-                signal_handlers: RefCell::new(Default::default()),
-            }),
+            inner: Rc::new(LoopInner::new(
+                selector,
+                debug_from_env(),
+                DEFAULT_SLOW_CALLBACK_DURATION,
+            )),
         };
         if lp.get_debug() {
             let name = lp.inner.selector.borrow().name();
@@ -254,8 +94,7 @@ impl EventLoop {
         }
         self.inner.stopping.set(false);
         // Writes the last batch queued go now, not whenever the loop runs again.
-        #[cfg(feature = "host-reactor")]
-        self.flush_outbox();
+        self.flush_writes();
         events::set_running_loop(None);
         self.inner.running.set(false);
         Ok(())
@@ -321,11 +160,12 @@ impl EventLoop {
         drop(scheduled);
         // Transports still open hold the loop and the loop holds them: let them go (their
         // sockets close; asyncio leaves them to the garbage collector).
+        self.flush_writes();
+        if let Some(io) = self.inner.io.get() {
+            io.clear();
+        }
         #[cfg(feature = "host-reactor")]
         {
-            self.flush_outbox();
-            let registrations = self.inner.io.borrow_mut().clear();
-            drop(registrations);
             self.drop_default_executor();
             self.close_inbox();
             self.remove_signal_handlers();
@@ -487,7 +327,13 @@ impl EventLoop {
     {
         self.assert_open();
         let when = if when.is_nan() { f64::INFINITY } else { when };
-        let handle = Handle::new(cb, ctx, at, when, Some(Rc::downgrade(&self.inner)));
+        let handle = Handle::new(
+            cb,
+            ctx,
+            at,
+            when,
+            Some(Rc::downgrade(&self.inner.timer_cancelled_count)),
+        );
         handle.set_in_heap(true);
         let seq = self.inner.timer_seq.get();
         self.inner.timer_seq.set(seq + 1);
@@ -499,11 +345,11 @@ impl EventLoop {
         TimerHandle { handle }
     }
 
-    /// Queues a task step for the next batch; ignored once the loop is closed (a task woken
-    /// while the loop is being torn down has nowhere to run).
-    pub(crate) fn push_ready_task(&self, task: Rc<TaskCore>) {
+    /// Queues `what` (a task's step) for the next batch; ignored once the loop is closed (a
+    /// task woken while the loop is being torn down has nowhere to run).
+    pub(crate) fn push_ready(&self, what: Rc<dyn Runnable>) {
         if !self.is_closed() {
-            self.inner.ready.borrow_mut().push_back(Ready::Task(task));
+            self.inner.ready.borrow_mut().push_back(Ready::Run(what));
         }
     }
 
@@ -544,19 +390,19 @@ impl EventLoop {
 
     /// Sets the factory [`EventLoop::create_task`] goes through (`None`: the default).
     pub fn set_task_factory(&self, factory: Option<TaskFactory>) {
-        *self.inner.task_factory.borrow_mut() = factory;
+        *self.slot::<Tasks>().factory.borrow_mut() = factory;
     }
 
     /// The task factory in use, if one was set.
     pub fn get_task_factory(&self) -> Option<TaskFactory> {
-        self.inner.task_factory.borrow().clone()
+        self.slot::<Tasks>().factory.borrow().clone()
     }
 
     /// The tasks of this loop that are not done (asyncio's `all_tasks()`).
     pub fn all_tasks(&self) -> Vec<TaskRef> {
         let mut tasks: Vec<TaskRef> = self
-            .inner
-            .tasks
+            .slot::<Tasks>()
+            .live
             .borrow()
             .iter()
             .filter_map(|(_, w)| w.upgrade().map(TaskRef::from_core))
@@ -591,7 +437,10 @@ impl EventLoop {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
     use super::*;
+    use crate::events::TimerHeap;
 
     fn timer(lp: &EventLoop, when: f64, seq: u64) -> Timer {
         Timer {
@@ -602,7 +451,7 @@ mod tests {
                 None,
                 Location::caller(),
                 when,
-                Some(Rc::downgrade(&lp.inner)),
+                Some(Rc::downgrade(&lp.inner.timer_cancelled_count)),
             ),
         }
     }

@@ -7,14 +7,14 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::base_events::EventLoop;
 use crate::dns::AddrInfoHints;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::net::{AddrInfo, Address, Family, SockOpt, Socket, SocketType};
 use crate::protocols::Protocol;
-use crate::sslproto::TlsSetup;
 use crate::staggered::{Attempt, staggered_race};
 use crate::tls::TlsContext;
+use crate::transports::TlsSetup;
 use crate::transports::Transport;
 
 /// asyncio's keyword arguments of `create_connection`. `Default` gives asyncio's defaults:

@@ -22,8 +22,8 @@ use std::fmt;
 use std::io;
 use std::rc::{Rc, Weak};
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::exception_handler::ExceptionContext;
 use crate::flow_control::WaterMarks;
 use crate::io_registry::IoEntry;
@@ -150,11 +150,7 @@ impl DatagramTransport {
         });
         // The loop holds the endpoint while it is open, as it holds a stream transport; the
         // socket's reader and writer hold it weakly, so the loop's close lets go of it.
-        let key = lp
-            .inner
-            .io
-            .borrow_mut()
-            .insert(IoEntry::Held(inner.clone()));
+        let key = lp.register_io(IoEntry::Kept(inner.clone()));
         inner.key.set(Some(key));
         let transport = DatagramTransport { inner };
         let made = transport.clone();
@@ -211,7 +207,7 @@ impl DatagramTransport {
         self.inner.buffer_size.get()
     }
 
-    /// Sets the water marks of the write buffer, as [`crate::Transport`]'s: with only
+    /// Sets the water marks of the write buffer, as a stream `Transport`'s: with only
     /// `high`, `low` is a quarter of it; with only `low`, `high` is four times it; with
     /// neither, 64 KiB and 16 KiB.
     pub fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<()> {
@@ -487,7 +483,7 @@ impl DatagramInner {
         self.lp.remove_writer(&self.sock);
         self.sock.close();
         if let Some(key) = self.key.take() {
-            self.lp.inner.io.borrow_mut().remove(key);
+            self.lp.deregister_io(key);
         }
     }
 }

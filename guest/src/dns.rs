@@ -3,8 +3,8 @@
 
 use std::net::SocketAddr;
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::net::{AddrInfo, Family, SocketType};
 use crate::sys::dns as host;
 

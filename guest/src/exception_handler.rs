@@ -1,14 +1,15 @@
 //! The loop's exception handler: where errors nobody else can receive end up
 //! (`set_exception_handler`, `default_exception_handler`, `call_exception_handler`).
 
+use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 
-use crate::base_events::EventLoop;
+use crate::base_tasks::TaskRef;
 use crate::error::{Error, IntoResult};
+use crate::events::EventLoop;
 use crate::events::Handle;
 use crate::log::{self, Level};
-use crate::tasks::TaskRef;
 
 /// What went wrong and where, asyncio's exception-handler `context` dict.
 ///
@@ -82,6 +83,10 @@ fn describe_error(e: &Error) -> String {
 /// A custom exception handler, as set with [`EventLoop::set_exception_handler`].
 pub type ExceptionHandler = Rc<dyn Fn(&EventLoop, &ExceptionContext) -> crate::Result<()>>;
 
+/// The custom handler of a loop, in the loop's slot for it.
+#[derive(Default)]
+struct CustomHandler(RefCell<Option<ExceptionHandler>>);
+
 /// Logs the context at error level, asyncio's `default_exception_handler`.
 fn log_context(ctx: &ExceptionContext) {
     log::log(Level::Error, format_args!("{ctx:?}"));
@@ -94,7 +99,7 @@ impl EventLoop {
         F: Fn(&EventLoop, &ExceptionContext) -> R + 'static,
         R: IntoResult<Ok = ()>,
     {
-        *self.inner.exception_handler.borrow_mut() = handler.map(|h| {
+        *self.slot::<CustomHandler>().0.borrow_mut() = handler.map(|h| {
             Rc::new(move |lp: &EventLoop, ctx: &ExceptionContext| h(lp, ctx).into_result())
                 as ExceptionHandler
         });
@@ -102,7 +107,8 @@ impl EventLoop {
 
     /// The custom exception handler, if one is set.
     pub fn get_exception_handler(&self) -> Option<ExceptionHandler> {
-        self.inner.exception_handler.borrow().clone()
+        self.existing_slot::<CustomHandler>()
+            .and_then(|custom| custom.0.borrow().clone())
     }
 
     /// Logs `ctx` to stderr at error level (asyncio's `default_exception_handler`).
@@ -113,8 +119,7 @@ impl EventLoop {
     /// Passes `ctx` to the custom handler, or to the default one. An error returned by the
     /// custom handler is logged by the default handler, never lost.
     pub fn call_exception_handler(&self, ctx: &ExceptionContext) {
-        let handler = self.inner.exception_handler.borrow().clone();
-        match handler {
+        match self.get_exception_handler() {
             None => self.default_exception_handler(ctx),
             Some(h) => {
                 if let Err(e) = h(self, ctx) {

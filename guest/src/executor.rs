@@ -26,7 +26,7 @@
 //! }
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::Display;
 use std::rc::Rc;
 use std::time::Duration;
@@ -34,8 +34,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::log::{self, Level};
 use crate::sys::executor::HostPool;
 
@@ -54,7 +54,7 @@ struct ExecutorInner {
     max_workers: u32,
     /// Made on first use; `None` after shutdown.
     pool: RefCell<Option<HostPool>>,
-    shut_down: std::cell::Cell<bool>,
+    shut_down: Cell<bool>,
 }
 
 impl Executor {
@@ -64,7 +64,7 @@ impl Executor {
             inner: Rc::new(ExecutorInner {
                 max_workers: max_workers.max(1),
                 pool: RefCell::new(None),
-                shut_down: std::cell::Cell::new(false),
+                shut_down: Cell::new(false),
             }),
         }
     }
@@ -122,11 +122,12 @@ impl std::fmt::Debug for Executor {
     }
 }
 
-/// The loop's default executor and whether `shutdown_default_executor` was called.
+/// The loop's default executor and whether `shutdown_default_executor` was called, in
+/// the loop's slot for them.
 #[derive(Default)]
-pub(crate) struct DefaultExecutor {
-    executor: Option<Executor>,
-    shutdown_called: bool,
+struct DefaultExecutor {
+    executor: RefCell<Option<Executor>>,
+    shutdown_called: Cell<bool>,
 }
 
 impl EventLoop {
@@ -172,12 +173,13 @@ impl EventLoop {
 
     /// The default executor, made on first use; an error after `shutdown_default_executor`.
     fn default_executor(&self) -> Result<Executor> {
-        let mut default = self.inner.executor.borrow_mut();
-        if default.shutdown_called {
+        let default = self.slot::<DefaultExecutor>();
+        if default.shutdown_called.get() {
             return Err(Error::runtime("Executor shutdown has been called"));
         }
         Ok(default
             .executor
+            .borrow_mut()
             .get_or_insert_with(|| Executor::new(DEFAULT_MAX_WORKERS))
             .clone())
     }
@@ -185,7 +187,7 @@ impl EventLoop {
     /// Makes `executor` the default of `run_in_executor(None, ..)` (asyncio's
     /// `set_default_executor`). The previous default is left running.
     pub fn set_default_executor(&self, executor: Executor) {
-        self.inner.executor.borrow_mut().executor = Some(executor);
+        *self.slot::<DefaultExecutor>().executor.borrow_mut() = Some(executor);
     }
 
     /// Shuts the default executor down and waits for its running jobs, at most `timeout`
@@ -194,8 +196,8 @@ impl EventLoop {
     /// (asyncio's `shutdown_default_executor`).
     pub async fn shutdown_default_executor(&self, timeout: Option<Duration>) -> Result<()> {
         let executor = {
-            let mut default = self.inner.executor.borrow_mut();
-            default.shutdown_called = true;
+            let default = self.slot::<DefaultExecutor>();
+            default.shutdown_called.set(true);
             default.executor.take()
         };
         let Some(executor) = executor else {
@@ -227,7 +229,9 @@ impl EventLoop {
 
     /// Shuts the default executor down without waiting (the loop is closing).
     pub(crate) fn drop_default_executor(&self) {
-        let executor = self.inner.executor.borrow_mut().executor.take();
+        let executor = self
+            .existing_slot::<DefaultExecutor>()
+            .and_then(|default| default.executor.take());
         if let Some(executor) = executor {
             executor.shutdown_nowait();
         }

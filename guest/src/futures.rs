@@ -3,14 +3,14 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::pin::Pin;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use crate::base_events::EventLoop;
+use crate::base_tasks::{self, OwningTask, TaskName, Waitable};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::exception_handler::ExceptionContext;
-use crate::tasks::{self, Slot, TaskCore, TaskName};
 
 /// The identity of a done callback, for [`Future::remove_done_callback`] (Rust closures
 /// cannot be compared the way Python functions are).
@@ -76,7 +76,7 @@ pub(crate) struct FutureInner<T> {
     /// An exception nobody retrieved is reported when the future is dropped.
     log_traceback: Cell<bool>,
     /// Set when this future holds a task's result: cancelling it cancels the task.
-    owner: RefCell<Option<Weak<TaskCore>>>,
+    owner: RefCell<Option<OwningTask>>,
     task_name: RefCell<Option<TaskName>>,
 }
 
@@ -119,12 +119,12 @@ impl<T: 'static> Future<T> {
 
     /// `true` once a result or an exception is set, or the future is cancelled.
     pub fn done(&self) -> bool {
-        Slot::done(&*self.inner)
+        self.inner.done()
     }
 
     /// `true` once cancelled.
     pub fn cancelled(&self) -> bool {
-        Slot::cancelled(&*self.inner)
+        self.inner.cancelled()
     }
 
     /// Sets the result and schedules the done callbacks.
@@ -166,9 +166,9 @@ impl<T: 'static> Future<T> {
     }
 
     fn cancel_with(&self, msg: Option<String>) -> bool {
-        let owner = self.inner.owner.borrow().as_ref().and_then(Weak::upgrade);
-        if let Some(task) = owner {
-            return task.cancel(msg);
+        let owner = self.inner.owner.borrow().clone();
+        if let Some(cancelled) = owner.and_then(|task| task.cancel(msg.clone())) {
+            return cancelled;
         }
         if self.done() {
             return false;
@@ -191,7 +191,7 @@ impl<T: 'static> Future<T> {
         if self.done() {
             return;
         }
-        let owner = self.inner.owner.borrow().as_ref().and_then(Weak::upgrade);
+        let owner = self.inner.owner.borrow().clone();
         if let (Ok(_), Some(msg)) = (&outcome, owner.and_then(|task| task.pending_cancel())) {
             self.complete(State::Cancelled(msg));
             return;
@@ -325,7 +325,7 @@ impl<T: 'static> Future<T> {
         }
         self.add_waker(cx);
         if as_waiter {
-            tasks::set_fut_waiter(self.inner.clone());
+            base_tasks::current_task_waits_on(self.inner.clone());
         }
         Poll::Pending
     }
@@ -360,7 +360,9 @@ impl<T: Clone + 'static> std::future::Future for Future<T> {
             return Poll::Ready(self.result());
         }
         let owner = self.inner.owner.borrow().clone();
-        if let Err(problem) = tasks::wait_on(self.inner.clone(), &self.inner.lp, owner.as_ref()) {
+        if let Err(problem) =
+            base_tasks::await_in_current_task(self.inner.clone(), &self.inner.lp, owner.as_ref())
+        {
             return Poll::Ready(Err(Error::runtime(format!(
                 "{problem}: {}",
                 self.describe()
@@ -377,10 +379,28 @@ impl<T: 'static> fmt::Debug for Future<T> {
     }
 }
 
-/// What a task needs of the future it waits on, whatever its result type.
-pub(crate) trait Waitable {
-    /// Cancels the future (or, for a task's future, the task).
-    fn cancel_waitable(self: Rc<Self>, msg: Option<String>) -> bool;
+impl<T> FutureInner<T> {
+    /// `true` once a result or an exception is set, or the future is cancelled.
+    pub(crate) fn done(&self) -> bool {
+        !matches!(*self.state.borrow(), State::Pending)
+    }
+
+    /// `true` once cancelled.
+    pub(crate) fn cancelled(&self) -> bool {
+        matches!(*self.state.borrow(), State::Cancelled(_))
+    }
+
+    /// Makes this future the result of `task`, named `name`: cancelling it cancels the
+    /// task, and it reports itself as the task.
+    pub(crate) fn set_owner(&self, task: OwningTask, name: TaskName) {
+        *self.owner.borrow_mut() = Some(task);
+        *self.task_name.borrow_mut() = Some(name);
+    }
+
+    /// The owning task was renamed.
+    pub(crate) fn set_task_name(&self, name: TaskName) {
+        *self.task_name.borrow_mut() = Some(name);
+    }
 }
 
 impl<T: 'static> Waitable for FutureInner<T> {
@@ -410,34 +430,5 @@ impl<T> Drop for FutureInner<T> {
                 ..Default::default()
             });
         }
-    }
-}
-
-/// A task's view of its result future, whatever the result type.
-impl<T: 'static> Slot for FutureInner<T> {
-    fn done(&self) -> bool {
-        !matches!(*self.state.borrow(), State::Pending)
-    }
-    fn cancelled(&self) -> bool {
-        matches!(*self.state.borrow(), State::Cancelled(_))
-    }
-    fn finish_cancelled(self: Rc<Self>, msg: Option<String>) {
-        Future { inner: self }.finish_cancelled(msg)
-    }
-    fn set_owner(&self, task: Weak<TaskCore>, name: TaskName) {
-        *self.owner.borrow_mut() = Some(task);
-        *self.task_name.borrow_mut() = Some(name);
-    }
-    fn set_task_name(&self, name: TaskName) {
-        *self.task_name.borrow_mut() = Some(name);
-    }
-    fn same_as(&self, other: *const ()) -> bool {
-        std::ptr::eq(self as *const Self as *const (), other)
-    }
-    fn exception(self: Rc<Self>) -> Result<Option<Error>> {
-        Future { inner: self }.exception()
-    }
-    fn poll_done(self: Rc<Self>, cx: &mut std::task::Context<'_>, as_waiter: bool) -> Poll<()> {
-        Future { inner: self }.poll_done(cx, as_waiter)
     }
 }

@@ -4,9 +4,10 @@ use std::future::{IntoFuture, poll_fn};
 use std::task::Poll;
 use std::time::Duration;
 
+use crate::base_tasks::TaskRef;
 use crate::error::{Error, IntoResult, Result};
 use crate::events;
-use crate::tasks::{CancelTimerOnDrop, Task, TaskRef};
+use crate::tasks::{CancelTimerOnDrop, Task};
 
 /// Runs the awaitables concurrently (each in its own task) and returns their results in
 /// order, asyncio's `gather(*aws)`.

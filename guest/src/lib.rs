@@ -39,8 +39,11 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "host-reactor")]
+mod addresses;
 mod asyncgens;
 mod base_events;
+mod base_tasks;
 #[cfg(feature = "host-reactor")]
 mod connections;
 pub mod context;
@@ -67,8 +70,6 @@ mod log;
 pub mod net;
 #[cfg(feature = "host-reactor")]
 pub mod os;
-#[cfg(feature = "host-reactor")]
-mod outbox;
 #[cfg(feature = "host-reactor")]
 mod pipe_transports;
 #[cfg(feature = "host-reactor")]
@@ -114,7 +115,7 @@ mod waiters;
 mod wakeup;
 
 pub use asyncgens::AsyncGen;
-pub use base_events::EventLoop;
+pub use base_tasks::{Coroutine, TaskFactory, TaskOptions, TaskRef, current_task};
 #[cfg(feature = "host-reactor")]
 pub use connections::{AcceptedSocketOptions, ConnectOptions};
 #[cfg(feature = "host-reactor")]
@@ -125,7 +126,7 @@ pub use datagrams::{
 pub use dns::AddrInfoHints;
 pub use error::{Error, IntoResult, Result};
 pub use events::{
-    DefaultEventLoopPolicy, EventLoopPolicy, Handle, TimerHandle, get_event_loop,
+    DefaultEventLoopPolicy, EventLoop, EventLoopPolicy, Handle, TimerHandle, get_event_loop,
     get_event_loop_policy, get_running_loop, new_event_loop, set_event_loop, set_event_loop_policy,
 };
 pub use exception_handler::{ExceptionContext, ExceptionHandler};
@@ -154,9 +155,7 @@ pub use subprocess::{SubprocessProtocol, SubprocessTransport};
 #[cfg(feature = "host-reactor")]
 pub use sys::HostSelector;
 pub use sys::{Event as SelectorEvent, Readiness, Selector, WasiPollSelector, exit};
-pub use tasks::{
-    Coroutine, Task, TaskFactory, TaskOptions, TaskRef, all_tasks, create_task, current_task, sleep,
-};
+pub use tasks::{Task, all_tasks, create_task, sleep};
 pub use timeouts::{timeout, timeout_at, wait_for};
 #[cfg(feature = "host-reactor")]
 pub use transports::{ExtraInfo, SharedProtocol, Transport, TransportSocket};

@@ -28,17 +28,9 @@ use std::io;
 
 use crate::error::{Error, Result};
 use crate::net::{AsHandle, Socket};
+use crate::sys::errors::Progress;
 use crate::sys::fs::HostPipe;
-use crate::sys::net::Progress;
-
-/// Which way a pipe end carries bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PipeEnd {
-    /// The end that reads.
-    Read,
-    /// The end that writes.
-    Write,
-}
+pub use crate::sys::fs::PipeEnd;
 
 /// What `get_extra_info("pipe")` of a pipe transport tells: which end, of what.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -22,8 +22,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::base_events::EventLoop;
 use crate::error::Result;
+use crate::events::EventLoop;
 use crate::os::{PipeReader, PipeWriter};
 use crate::protocols::Protocol;
 use crate::transports::{ExtraInfo, SharedProtocol, Transport};

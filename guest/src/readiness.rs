@@ -2,16 +2,19 @@
 //! (asyncio's `selector_events.py`). Each waits on the host's reactor through a duplicate
 //! of the socket's descriptor (a reactor source).
 
+use std::collections::VecDeque;
 use std::io;
 use std::panic::Location;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, IntoResult, Result};
+use crate::events::EventLoop;
 use crate::events::Handle;
-use crate::io_registry::IoEntry;
-use crate::net::{Address, AsHandle, Socket};
-use crate::sys::net::Progress;
+use crate::events::Ready;
+use crate::io_registry::{EventTarget, IoEntry};
+use crate::net::{Address, AsHandle, Socket, SocketInner};
+use crate::sys::Event;
+use crate::sys::errors::Progress;
 use crate::wakeup::Wakeup;
 
 /// The chunk `sock_recv` callers usually ask for; also what the selector reads at once.
@@ -22,6 +25,27 @@ const MAX_RECV: usize = 256 * 1024;
 pub(crate) enum Direction {
     Read,
     Write,
+}
+
+/// A watched socket's event queues its reader (readable, or hung up) and its writer
+/// (writable, or hung up), as asyncio's `_process_events` does.
+impl EventTarget for SocketInner {
+    fn take_event(self: Rc<Self>, ev: Event, ready: &mut VecDeque<Ready>) {
+        let watch = self.watch.borrow();
+        let r = ev.readiness;
+        if (r.readable || r.hangup)
+            && let Some(reader) = &watch.reader
+            && !reader.cancelled()
+        {
+            ready.push_back(Ready::Handle(reader.clone()));
+        }
+        if (r.writable || r.hangup)
+            && let Some(writer) = &watch.writer
+            && !writer.cancelled()
+        {
+            ready.push_back(Ready::Handle(writer.clone()));
+        }
+    }
 }
 
 impl EventLoop {
@@ -50,11 +74,9 @@ impl EventLoop {
         let key = match watch.key {
             Some(key) => key,
             None => {
-                let key = self
-                    .inner
-                    .io
-                    .borrow_mut()
-                    .insert(IoEntry::Socket(Rc::downgrade(inner)));
+                let key = self.register_io(IoEntry::Watched(
+                    Rc::downgrade(inner) as Weak<dyn EventTarget>
+                ));
                 watch.key = Some(key);
                 key
             }
@@ -67,7 +89,7 @@ impl EventLoop {
         if !watch.registered {
             watch.key = None;
             drop(watch);
-            self.inner.io.borrow_mut().remove(key);
+            self.deregister_io(key);
         }
         Ok(())
     }

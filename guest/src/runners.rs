@@ -2,9 +2,9 @@
 
 use std::future::IntoFuture;
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, IntoResult, Result};
 use crate::events;
+use crate::events::EventLoop;
 use crate::exception_handler::ExceptionContext;
 
 /// How long `run` waits for the default executor's running jobs (asyncio's

@@ -1,8 +1,25 @@
-//! `SelectorEventLoop`: a loop over an explicitly chosen I/O backend, with transports in
-//! the readiness model.
+//! `SelectorEventLoop`, and the stream under a readiness-mode transport (the I/O half of
+//! asyncio's `_SelectorSocketTransport`, `selector_events.py`): the loop watches the socket
+//! and reads and writes itself, one host call per `recv`/`send`, buffering unsent bytes in
+//! the guest, as asyncio's selector transports do.
+//!
+//! The transport sees the same events as in completion mode (`proactor_events.rs`): the
+//! stream (`selector_events/stream.rs`) does the I/O the host would have done, and fills
+//! each event the way the host fills it. `add_reader`, `add_writer` and the `sock_*` coroutines, the
+//! other half of asyncio's `selector_events.py`, are in `readiness.rs`.
 
-use crate::base_events::EventLoop;
+#[cfg(feature = "host-reactor")]
+mod endpoint;
+#[cfg(feature = "host-reactor")]
+mod stream;
+
+use crate::events::EventLoop;
 use crate::sys::Selector;
+
+#[cfg(feature = "host-reactor")]
+pub(crate) use endpoint::Endpoint;
+#[cfg(feature = "host-reactor")]
+pub(crate) use stream::ReadinessStream;
 
 /// asyncio's `SelectorEventLoop(selector)`: a loop over the backend you pick, whose stream
 /// transports read and write on readiness (one host call per `recv`/`send`), as asyncio's

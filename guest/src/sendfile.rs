@@ -16,13 +16,13 @@
 use std::io::{self, Read, Seek, SeekFrom};
 use std::rc::Rc;
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::fs::File;
 use crate::log::{self, Level};
 use crate::net::Socket;
 use crate::readiness::Direction;
-use crate::sys::net::Progress;
+use crate::sys::errors::Progress;
 use crate::transports::{Transport, TransportInner};
 
 /// The block size of the read-and-write fallback: each chunk is read from the file, then

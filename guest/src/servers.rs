@@ -8,13 +8,13 @@ use std::task::{Poll, Waker};
 
 use slab::Slab;
 
-use crate::base_events::EventLoop;
 use crate::dns::AddrInfoHints;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::futures::Future;
 use crate::net::{AI_PASSIVE, Address, Family, SockOpt, Socket, SocketType};
 use crate::protocols::Protocol;
-use crate::sslproto::TlsSetup;
+use crate::transports::TlsSetup;
 use crate::transports::{SharedProtocol, Transport, TransportInner};
 
 mod accept;

@@ -8,12 +8,13 @@
 //! drops the subscription: with no workload handling the signal, the host carries out its
 //! default action again (SIGTERM and SIGINT end the host process).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::panic::Location;
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, IntoResult, Result};
+use crate::events::EventLoop;
 use crate::events::Handle;
 use crate::io_registry::IoEntry;
 use crate::signal::{in_range, name, uncatchable};
@@ -26,10 +27,10 @@ struct Installed {
     _subscription: HostSubscription,
 }
 
-/// A loop's signal handlers, by signal number.
+/// A loop's signal handlers, by signal number, in the loop's slot for them.
 #[derive(Default)]
-pub(crate) struct SignalHandlers {
-    installed: HashMap<i32, Installed>,
+struct SignalHandlers {
+    installed: RefCell<HashMap<i32, Installed>>,
 }
 
 /// asyncio's `_check_signal`: a number that names no signal is an `InvalidInput` error
@@ -81,17 +82,13 @@ impl EventLoop {
             ));
         }
         let handle = Handle::repeating(cb, Location::caller());
-        let key = self
-            .inner
-            .io
-            .borrow_mut()
-            .insert(IoEntry::Repeating(handle.clone()));
+        let key = self.register_io(IoEntry::Repeating(handle.clone()));
         // Subscribe before the old handler lets go, so the signal is never left without a
         // handler in between (its default action would run).
         let subscription = match subscribe(signum as u32, key as u64) {
             Ok(sub) => sub,
             Err(err) => {
-                self.inner.io.borrow_mut().remove(key);
+                self.deregister_io(key);
                 return Err(match err {
                     Error::Os(os) if os.kind() == io::ErrorKind::InvalidInput => {
                         cannot_be_caught(signum, Some(&os.to_string()))
@@ -100,7 +97,7 @@ impl EventLoop {
                 });
             }
         };
-        let old = self.inner.signal_handlers.borrow_mut().installed.insert(
+        let old = self.slot::<SignalHandlers>().installed.borrow_mut().insert(
             signum,
             Installed {
                 key,
@@ -121,11 +118,8 @@ impl EventLoop {
     pub fn remove_signal_handler(&self, signum: i32) -> Result<bool> {
         check_signal(signum)?;
         let removed = self
-            .inner
-            .signal_handlers
-            .borrow_mut()
-            .installed
-            .remove(&signum);
+            .existing_slot::<SignalHandlers>()
+            .and_then(|handlers| handlers.installed.borrow_mut().remove(&signum));
         match removed {
             Some(old) => {
                 self.uninstall(old);
@@ -137,11 +131,12 @@ impl EventLoop {
 
     /// Removes every handler (the loop is closing).
     pub(crate) fn remove_signal_handlers(&self) {
-        let all: Vec<Installed> = self
-            .inner
-            .signal_handlers
-            .borrow_mut()
+        let Some(handlers) = self.existing_slot::<SignalHandlers>() else {
+            return;
+        };
+        let all: Vec<Installed> = handlers
             .installed
+            .borrow_mut()
             .drain()
             .map(|(_, installed)| installed)
             .collect();
@@ -152,7 +147,7 @@ impl EventLoop {
 
     fn uninstall(&self, installed: Installed) {
         installed.handle.cancel();
-        self.inner.io.borrow_mut().remove(installed.key);
+        self.deregister_io(installed.key);
         // Dropping `installed` drops the subscription.
     }
 }

@@ -4,18 +4,17 @@
 //!
 //! The host runs rustls under a completion-mode stream (see `wit/tls.wit`): a TLS
 //! transport is always in completion mode, also on a `SelectorEventLoop`, whose
-//! readiness-mode socket goes to the host for it. The transport half (handshake, close)
-//! is in `transports/tls.rs`.
+//! readiness-mode socket goes to the host for it. The transport half (handshake, close,
+//! and the [`TlsSetup`] a transport starts TLS with) is in `transports/tls.rs`; this file
+//! checks the arguments into a `TlsSetup`, and runs `start_tls`.
 
 use std::io;
-use std::rc::Rc;
 use std::time::Duration;
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
-use crate::sys::tls::HostTlsContext;
+use crate::events::EventLoop;
 use crate::tls::TlsContext;
-use crate::transports::{SharedProtocol, Transport};
+use crate::transports::{HandshakeGuard, SharedProtocol, TlsSetup, Transport};
 
 /// asyncio's default `ssl_handshake_timeout`.
 pub const SSL_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -40,18 +39,6 @@ pub struct TlsOptions {
 
 fn invalid_input(msg: impl Into<String>) -> Error {
     Error::Os(io::Error::new(io::ErrorKind::InvalidInput, msg.into()))
-}
-
-/// How TLS starts on one connection: the context, the side, the name, the timeouts,
-/// checked as asyncio checks the arguments.
-#[derive(Clone, Debug)]
-pub(crate) struct TlsSetup {
-    pub(crate) context: TlsContext,
-    server_side: bool,
-    /// The name sent and checked; `Some("")` means "check no name" (explicit).
-    server_hostname: Option<String>,
-    pub(crate) handshake_timeout: Duration,
-    pub(crate) shutdown_timeout: Duration,
 }
 
 /// asyncio's rule: the TLS arguments mean nothing without `ssl`.
@@ -87,6 +74,8 @@ fn check_timeout(name: &str, timeout: Option<Duration>, default: Duration) -> Re
     }
 }
 
+/// The checked constructors of [`TlsSetup`] (the type is the transports', which start TLS
+/// with it).
 impl TlsSetup {
     fn new(
         context: TlsContext,
@@ -173,18 +162,6 @@ impl TlsSetup {
         setup.host_context()?;
         Ok(Some(setup))
     }
-
-    /// The host configuration for this connection: the context's own, or the one that
-    /// checks no hostname when `server_hostname` is `""`.
-    pub(crate) fn host_context(&self) -> Result<Rc<HostTlsContext>> {
-        let any_name = !self.server_side && self.server_hostname.as_deref() == Some("");
-        self.context.host_context(any_name)
-    }
-
-    /// The name `tls.start` gets: none on a server, none for the explicit `""`.
-    pub(crate) fn server_name(&self) -> Option<&str> {
-        self.server_hostname.as_deref().filter(|n| !n.is_empty())
-    }
 }
 
 impl EventLoop {
@@ -230,7 +207,7 @@ impl EventLoop {
             opts.ssl_shutdown_timeout,
         )?;
         let (tls_transport, waiter) = transport.inner.upgrade_to_tls(protocol, &setup).await?;
-        let guard = crate::transports::HandshakeGuard::new(&tls_transport);
+        let guard = HandshakeGuard::new(&tls_transport);
         let outcome = waiter.await;
         guard.disarm();
         outcome?;

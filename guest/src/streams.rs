@@ -69,6 +69,7 @@
 //!   (asyncio does not register them either), and a loop-wide list of every connection
 //!   would grow with each one accepted.
 
+mod buffer;
 mod protocol;
 mod reader;
 mod unix;

@@ -1,293 +1,19 @@
-//! Tasks: coroutines (Rust futures) driven by the loop, asyncio's `asyncio.Task`, plus
-//! `current_task`, `all_tasks`, `sleep`.
+//! Tasks: coroutines (Rust futures) driven by the loop, asyncio's `asyncio.Task` with its
+//! result, plus `all_tasks`, `create_task`, `sleep`. The untyped half of a task (what the
+//! loop steps, `TaskRef`, the running task) is in `base_tasks.rs`.
 
-use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Poll, RawWaker, RawWakerVTable, Waker};
+use std::task::Poll;
 use std::time::Duration;
 
-use crate::base_events::EventLoop;
-use crate::context::{Context, TaskContext};
+use crate::base_tasks::{Coroutine, OwningTask, Slot, TaskName, TaskOptions, TaskRef, Tasks};
+use crate::context::Context;
 use crate::error::{Error, IntoResult, Result};
-use crate::events::{self, TimerHandle};
-use crate::futures::{CallbackId, Future, Waitable};
-
-/// Options of [`EventLoop::create_task_with`], asyncio's `create_task(name=, context=)`.
-#[derive(Clone, Debug, Default)]
-pub struct TaskOptions {
-    /// The task's name; `Task-N` when `None`.
-    pub name: Option<String>,
-    /// The context the task runs in; a copy of the current one when `None`.
-    pub context: Option<Context>,
-}
-
-/// A task's coroutine, type-erased for the task factory. A factory may wrap it
-/// ([`Coroutine::wrap`]) but must hand it to [`TaskRef::new`].
-pub struct Coroutine {
-    fut: Pin<Box<dyn std::future::Future<Output = ()>>>,
-    slot: Rc<dyn Slot>,
-}
-
-impl Coroutine {
-    /// Wraps the coroutine, e.g. to instrument each poll.
-    pub fn wrap(
-        self,
-        f: impl FnOnce(
-            Pin<Box<dyn std::future::Future<Output = ()>>>,
-        ) -> Pin<Box<dyn std::future::Future<Output = ()>>>,
-    ) -> Coroutine {
-        Coroutine {
-            fut: f(self.fut),
-            slot: self.slot,
-        }
-    }
-}
-
-/// A task factory, asyncio's `loop.set_task_factory(factory)`: called by `create_task` with
-/// the loop, the coroutine and the options; returns `TaskRef::new(loop, coro, options)`,
-/// possibly with other options or a wrapped coroutine.
-pub type TaskFactory = Rc<dyn Fn(&EventLoop, Coroutine, TaskOptions) -> TaskRef>;
-
-/// The typed result future of a task, seen without its type.
-pub(crate) trait Slot {
-    fn done(&self) -> bool;
-    fn cancelled(&self) -> bool;
-    fn finish_cancelled(self: Rc<Self>, msg: Option<String>);
-    fn set_owner(&self, task: std::rc::Weak<TaskCore>, name: TaskName);
-    fn set_task_name(&self, name: TaskName);
-    fn same_as(&self, other: *const ()) -> bool;
-    fn exception(self: Rc<Self>) -> Result<Option<Error>>;
-    fn poll_done(self: Rc<Self>, cx: &mut std::task::Context<'_>, as_waiter: bool) -> Poll<()>;
-}
-
-thread_local! {
-    static CURRENT_TASK: RefCell<Option<Rc<TaskCore>>> = const { RefCell::new(None) };
-    static TASK_COUNTER: Cell<u64> = const { Cell::new(0) };
-    /// The `N` of default names `Task-N`; as in asyncio, named tasks do not use one up.
-    static TASK_NAME_COUNTER: Cell<u64> = const { Cell::new(0) };
-}
-
-/// A task's name. Default names (`Task-N`) are formatted only when read: creating a task
-/// is on the hot path, reading its name is not.
-#[derive(Clone)]
-pub(crate) enum TaskName {
-    Default(u64),
-    Custom(Rc<str>),
-}
-
-impl fmt::Display for TaskName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskName::Default(n) => write!(f, "Task-{n}"),
-            TaskName::Custom(name) => f.write_str(name),
-        }
-    }
-}
-
-/// The untyped state of a task: what the loop steps and what wakers point to.
-pub struct TaskCore {
-    id: u64,
-    /// The task's key in its loop's registry, until it is done.
-    registry_key: Cell<Option<usize>>,
-    lp: EventLoop,
-    name: RefCell<TaskName>,
-    context: TaskContext,
-    location: &'static Location<'static>,
-    coro: RefCell<Option<Pin<Box<dyn std::future::Future<Output = ()>>>>>,
-    slot: Rc<dyn Slot>,
-    /// A step is in the ready queue (so waking twice schedules once).
-    scheduled: Cell<bool>,
-    must_cancel: Cell<bool>,
-    cancel_msg: RefCell<Option<String>>,
-    cancel_requests: Cell<u32>,
-    /// What the coroutine awaits now; cancelling the task cancels it too.
-    fut_waiter: RefCell<Option<Rc<dyn Waitable>>>,
-}
-
-impl TaskCore {
-    /// One step: poll the coroutine once inside the task's context (asyncio's `__step`).
-    pub(crate) fn step(self: Rc<Self>) {
-        self.scheduled.set(false);
-        if self.slot.done() {
-            return;
-        }
-        if self.must_cancel.get() {
-            let coro = self.coro.borrow_mut().take();
-            // The coroutine's drop guards are its `finally` clauses: like asyncio, run them
-            // inside the task (its context entered, `current_task()` is the task).
-            self.run_inside(|| drop(coro));
-            self.slot
-                .clone()
-                .finish_cancelled(self.cancel_msg.borrow().clone());
-            self.finish();
-            return;
-        }
-        *self.fut_waiter.borrow_mut() = None;
-        let waker = waker_for(&self);
-        let mut cx = std::task::Context::from_waker(&waker);
-        let poll = self.run_inside(|| {
-            let mut coro = self.coro.borrow_mut();
-            match coro.as_mut() {
-                Some(fut) => fut.as_mut().poll(&mut cx),
-                None => Poll::Ready(()),
-            }
-        });
-        if poll.is_ready() {
-            let coro = self.coro.borrow_mut().take();
-            drop(coro);
-            self.finish();
-        }
-    }
-
-    /// The message of a requested cancellation not carried out yet (`Some(None)`: no message).
-    pub(crate) fn pending_cancel(&self) -> Option<Option<String>> {
-        self.must_cancel
-            .get()
-            .then(|| self.cancel_msg.borrow().clone())
-    }
-
-    /// Runs `f` as part of the task: its context entered, `current_task()` returning it.
-    fn run_inside<R>(self: &Rc<Self>, f: impl FnOnce() -> R) -> R {
-        let previous = CURRENT_TASK.with(|c| c.replace(Some(self.clone())));
-        let result = self.context.run(f);
-        CURRENT_TASK.with(|c| c.replace(previous));
-        result
-    }
-
-    fn finish(&self) {
-        *self.fut_waiter.borrow_mut() = None;
-        if let Some(key) = self.registry_key.take() {
-            self.lp.inner.tasks.borrow_mut().try_remove(key);
-        }
-    }
-
-    /// Queues a step unless one is queued or the task is done.
-    fn schedule(self: &Rc<Self>) {
-        if !self.scheduled.get() && !self.slot.done() {
-            self.scheduled.set(true);
-            self.lp.push_ready_task(self.clone());
-        }
-    }
-
-    /// Requests cancellation: the coroutine is dropped at its next step and the task ends
-    /// with `Err(Cancelled)`; the future it awaits is cancelled too.
-    pub(crate) fn cancel(self: &Rc<Self>, msg: Option<String>) -> bool {
-        if self.slot.done() {
-            return false;
-        }
-        self.cancel_requests.set(self.cancel_requests.get() + 1);
-        self.must_cancel.set(true);
-        *self.cancel_msg.borrow_mut() = msg.clone();
-        let waiter = self.fut_waiter.borrow_mut().take();
-        if let Some(waiter) = waiter {
-            waiter.cancel_waitable(msg);
-        }
-        self.schedule();
-        true
-    }
-
-    pub(crate) fn describe(&self) -> String {
-        let state = if self.slot.cancelled() {
-            "cancelled"
-        } else if self.slot.done() {
-            "finished"
-        } else {
-            "pending"
-        };
-        format!(
-            "<Task {state} name='{}' created at {}>",
-            self.name.borrow(),
-            self.location
-        )
-    }
-}
-
-// ---- Wakers ------------------------------------------------------------------------------
-//
-// A waker is an `Rc<TaskCore>` in disguise. That is sound because a wasm32-wasip2 guest has
-// exactly one thread: a waker can never reach another thread, so the non-atomic reference
-// count is never touched concurrently.
-
-fn waker_for(task: &Rc<TaskCore>) -> Waker {
-    let raw = RawWaker::new(Rc::into_raw(task.clone()) as *const (), &VTABLE);
-    // SAFETY: the vtable functions below uphold the RawWaker contract for an
-    // `Rc<TaskCore>` pointer, and the guest is single-threaded (see above).
-    unsafe { Waker::from_raw(raw) }
-}
-
-static VTABLE: RawWakerVTable =
-    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
-
-unsafe fn waker_clone(data: *const ()) -> RawWaker {
-    // SAFETY: `data` came from `Rc::into_raw` and the Rc is alive while a waker exists.
-    unsafe { Rc::increment_strong_count(data as *const TaskCore) };
-    RawWaker::new(data, &VTABLE)
-}
-
-unsafe fn waker_wake(data: *const ()) {
-    // SAFETY: takes back the reference this waker owned.
-    let task = unsafe { Rc::from_raw(data as *const TaskCore) };
-    task.schedule();
-}
-
-unsafe fn waker_wake_by_ref(data: *const ()) {
-    // SAFETY: borrows the reference this waker owns without consuming it.
-    let task = std::mem::ManuallyDrop::new(unsafe { Rc::from_raw(data as *const TaskCore) });
-    task.schedule();
-}
-
-unsafe fn waker_drop(data: *const ()) {
-    // SAFETY: releases the reference this waker owned.
-    drop(unsafe { Rc::from_raw(data as *const TaskCore) });
-}
-
-/// The current task (if any) starts waiting on `waiter`, a future of loop `lp` that holds
-/// the result of task `owner` if it has one: one look at the current task checks asyncio's
-/// two errors (the wait could never end) and records what the task waits on.
-pub(crate) fn wait_on(
-    waiter: Rc<dyn Waitable>,
-    lp: &EventLoop,
-    owner: Option<&std::rc::Weak<TaskCore>>,
-) -> std::result::Result<(), &'static str> {
-    CURRENT_TASK.with(|c| {
-        let current = c.borrow();
-        let Some(task) = current.as_ref() else {
-            return Ok(());
-        };
-        if owner.is_some_and(|o| std::ptr::eq(Rc::as_ptr(task), o.as_ptr())) {
-            return Err("Task cannot await on itself");
-        }
-        if task.lp != *lp {
-            return Err("Task got Future attached to a different loop");
-        }
-        *task.fut_waiter.borrow_mut() = Some(waiter);
-        Ok(())
-    })
-}
-
-/// Cancels what the current task waits on (a deadline passed inside the task).
-pub(crate) fn cancel_current_waiter() {
-    let waiter = CURRENT_TASK.with(|c| {
-        c.borrow()
-            .as_ref()
-            .and_then(|task| task.fut_waiter.borrow_mut().take())
-    });
-    if let Some(waiter) = waiter {
-        waiter.cancel_waitable(None);
-    }
-}
-
-/// Called by a future being polled: the current task now waits on it.
-pub(crate) fn set_fut_waiter(waiter: Rc<dyn Waitable>) {
-    CURRENT_TASK.with(|c| {
-        if let Some(task) = &*c.borrow() {
-            *task.fut_waiter.borrow_mut() = Some(waiter);
-        }
-    });
-}
+use crate::events::{self, EventLoop, TimerHandle};
+use crate::futures::{CallbackId, Future, FutureInner};
 
 // ---- Creating tasks ----------------------------------------------------------------------
 
@@ -303,177 +29,37 @@ where
 {
     let result = lp.create_future();
     let writer = result.clone();
-    let coro = Coroutine {
-        fut: Box::pin(async move {
+    let coro = Coroutine::new(
+        Box::pin(async move {
             let outcome = fut.await.into_result();
             writer.finish(outcome);
         }),
-        slot: result.inner.clone(),
-    };
-    let task = match lp.get_task_factory() {
+        result.inner.clone(),
+    );
+    let registry = lp.slot::<Tasks>();
+    let factory = registry.factory.borrow().clone();
+    let task = match factory {
         Some(factory) => factory(lp, coro, options),
-        None => TaskRef::spawn(lp, coro, options, location),
+        None => TaskRef::spawn_in(registry, lp, coro, options, location),
     };
     assert!(
-        task.core
-            .slot
-            .same_as(Rc::as_ptr(&result.inner) as *const ()),
+        task.holds(Rc::as_ptr(&result.inner) as *const ()),
         "a task factory must return TaskRef::new(loop, coro, options) for the coroutine it was given"
     );
-    Task {
-        core: task.core,
-        result,
-    }
-}
-
-/// A task of any result type: what `current_task`, `all_tasks` and task factories handle.
-#[derive(Clone)]
-pub struct TaskRef {
-    pub(crate) core: Rc<TaskCore>,
-}
-
-impl TaskRef {
-    /// Creates and schedules a task (what a task factory calls).
-    #[track_caller]
-    pub fn new(lp: &EventLoop, coro: Coroutine, options: TaskOptions) -> TaskRef {
-        TaskRef::spawn(lp, coro, options, Location::caller())
-    }
-
-    fn spawn(
-        lp: &EventLoop,
-        coro: Coroutine,
-        options: TaskOptions,
-        location: &'static Location<'static>,
-    ) -> TaskRef {
-        let id = TASK_COUNTER.with(|c| {
-            let id = c.get() + 1;
-            c.set(id);
-            id
-        });
-        let name = match options.name {
-            Some(name) => TaskName::Custom(name.into()),
-            None => TaskName::Default(TASK_NAME_COUNTER.with(|c| {
-                c.set(c.get() + 1);
-                c.get()
-            })),
-        };
-        let core = Rc::new(TaskCore {
-            id,
-            registry_key: Cell::new(None),
-            lp: lp.clone(),
-            name: RefCell::new(name.clone()),
-            context: options
-                .context
-                .map_or_else(TaskContext::copy_current, TaskContext::given),
-            location,
-            coro: RefCell::new(Some(coro.fut)),
-            slot: coro.slot,
-            scheduled: Cell::new(false),
-            must_cancel: Cell::new(false),
-            cancel_msg: RefCell::new(None),
-            cancel_requests: Cell::new(0),
-            fut_waiter: RefCell::new(None),
-        });
-        core.slot.set_owner(Rc::downgrade(&core), name);
-        let key = lp.inner.tasks.borrow_mut().insert(Rc::downgrade(&core));
-        core.registry_key.set(Some(key));
-        core.schedule();
-        TaskRef { core }
-    }
-
-    pub(crate) fn from_core(core: Rc<TaskCore>) -> TaskRef {
-        TaskRef { core }
-    }
-
-    /// The task's name.
-    pub fn get_name(&self) -> String {
-        self.core.name.borrow().to_string()
-    }
-
-    /// Renames the task (also in what the loop reports about it later).
-    pub fn set_name(&self, name: impl Into<String>) {
-        let name = TaskName::Custom(name.into().into());
-        self.core.slot.set_task_name(name.clone());
-        *self.core.name.borrow_mut() = name;
-    }
-
-    /// The context the task runs in.
-    pub fn get_context(&self) -> Context {
-        self.core.context.get()
-    }
-
-    /// The loop the task runs on.
-    pub fn get_loop(&self) -> EventLoop {
-        self.core.lp.clone()
-    }
-
-    /// `true` once the task finished, failed or was cancelled.
-    pub fn done(&self) -> bool {
-        self.core.slot.done()
-    }
-
-    /// `true` once the task was cancelled.
-    pub fn cancelled(&self) -> bool {
-        self.core.slot.cancelled()
-    }
-
-    /// Requests cancellation; `false` if the task is done already.
-    pub fn cancel(&self) -> bool {
-        self.core.cancel(None)
-    }
-
-    /// Requests cancellation with a message carried by `Error::Cancelled`.
-    pub fn cancel_with_message(&self, msg: impl Into<String>) -> bool {
-        self.core.cancel(Some(msg.into()))
-    }
-
-    /// The exception, `None` if the task returned `Ok`; `Err(Cancelled)` when cancelled,
-    /// `Err(InvalidState)` when not done.
-    pub fn exception(&self) -> Result<Option<Error>> {
-        self.core.slot.clone().exception()
-    }
-
-    pub(crate) fn poll_done(&self, cx: &mut std::task::Context<'_>, as_waiter: bool) -> Poll<()> {
-        self.core.slot.clone().poll_done(cx, as_waiter)
-    }
-
-    /// How many cancellations were requested (asyncio's `cancelling()`).
-    pub fn cancelling(&self) -> u32 {
-        if self.done() {
-            0
-        } else {
-            self.core.cancel_requests.get()
-        }
-    }
-
-    /// The order tasks were created in (for `all_tasks`).
-    pub(crate) fn creation_order(&self) -> u64 {
-        self.core.id
-    }
-
-    /// `true` when both refer to the same task.
-    pub fn ptr_eq(&self, other: &TaskRef) -> bool {
-        Rc::ptr_eq(&self.core, &other.core)
-    }
-}
-
-impl fmt::Debug for TaskRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.core.describe())
-    }
+    Task { task, result }
 }
 
 /// A coroutine scheduled on the loop, asyncio's `asyncio.Task`. Awaiting it gives its
 /// result, or `Err(Error::Cancelled)` if it was cancelled.
 pub struct Task<T> {
-    core: Rc<TaskCore>,
+    task: TaskRef,
     result: Future<T>,
 }
 
 impl<T> Clone for Task<T> {
     fn clone(&self) -> Task<T> {
         Task {
-            core: self.core.clone(),
+            task: self.task.clone(),
             result: self.result.clone(),
         }
     }
@@ -482,9 +68,7 @@ impl<T> Clone for Task<T> {
 impl<T: 'static> Task<T> {
     /// The task without its result type.
     pub fn as_ref(&self) -> TaskRef {
-        TaskRef {
-            core: self.core.clone(),
-        }
+        self.task.clone()
     }
 
     /// `true` once the task finished, failed or was cancelled.
@@ -500,12 +84,12 @@ impl<T: 'static> Task<T> {
     /// Requests cancellation: the coroutine is dropped at its next step (Rust's native
     /// cancellation) and the task ends with `Err(Error::Cancelled)`. `false` if done.
     pub fn cancel(&self) -> bool {
-        self.core.cancel(None)
+        self.task.cancel()
     }
 
     /// [`Task::cancel`] with a message carried by `Error::Cancelled`.
     pub fn cancel_with_message(&self, msg: impl Into<String>) -> bool {
-        self.core.cancel(Some(msg.into()))
+        self.task.cancel_with_message(msg)
     }
 
     /// The exception, `None` if the task returned `Ok`. `Err(Cancelled)` when cancelled,
@@ -516,22 +100,22 @@ impl<T: 'static> Task<T> {
 
     /// The task's name.
     pub fn get_name(&self) -> String {
-        self.as_ref().get_name()
+        self.task.get_name()
     }
 
     /// Renames the task.
     pub fn set_name(&self, name: impl Into<String>) {
-        self.as_ref().set_name(name)
+        self.task.set_name(name)
     }
 
     /// The context the task runs in.
     pub fn get_context(&self) -> Context {
-        self.core.context.get()
+        self.task.get_context()
     }
 
     /// The loop the task runs on.
     pub fn get_loop(&self) -> EventLoop {
-        self.core.lp.clone()
+        self.task.get_loop()
     }
 
     /// Calls `cb` with the task once it is done (scheduled with `call_soon`).
@@ -594,13 +178,36 @@ impl<T: Clone + 'static> std::future::Future for Task<T> {
 
 impl<T> fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.core.describe())
+        self.task.fmt(f)
     }
 }
 
-/// The task running now, if any (asyncio's `current_task()`).
-pub fn current_task() -> Option<TaskRef> {
-    CURRENT_TASK.with(|c| c.borrow().clone().map(TaskRef::from_core))
+/// A task's view of its result future, whatever the result type.
+impl<T: 'static> Slot for FutureInner<T> {
+    fn done(&self) -> bool {
+        FutureInner::done(self)
+    }
+    fn cancelled(&self) -> bool {
+        FutureInner::cancelled(self)
+    }
+    fn finish_cancelled(self: Rc<Self>, msg: Option<String>) {
+        Future { inner: self }.finish_cancelled(msg)
+    }
+    fn set_owner(&self, task: OwningTask, name: TaskName) {
+        FutureInner::set_owner(self, task, name);
+    }
+    fn set_task_name(&self, name: TaskName) {
+        FutureInner::set_task_name(self, name);
+    }
+    fn same_as(&self, other: *const ()) -> bool {
+        std::ptr::eq(self as *const Self as *const (), other)
+    }
+    fn exception(self: Rc<Self>) -> Result<Option<Error>> {
+        Future { inner: self }.exception()
+    }
+    fn poll_done(self: Rc<Self>, cx: &mut std::task::Context<'_>, as_waiter: bool) -> Poll<()> {
+        Future { inner: self }.poll_done(cx, as_waiter)
+    }
 }
 
 /// The running loop's tasks that are not done (asyncio's `all_tasks()`).

@@ -8,25 +8,26 @@
 //! posted. Once the loop is closed, posting fails, as `call_soon_threadsafe` on a closed
 //! loop raises.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::panic::Location;
 use std::rc::{Rc, Weak};
 
-use crate::base_events::{EventLoop, LoopInner};
 use crate::error::{IntoResult, Result};
 use crate::events::Handle;
+use crate::events::{EventLoop, LoopInner};
 use crate::exception_handler::ExceptionContext;
 use crate::io_registry::IoEntry;
 use crate::sys::executor as host;
 
 type Callback = Rc<RefCell<dyn FnMut(Vec<u8>) -> Result<()>>>;
 
-/// A loop's named callbacks and whether it watches the instance's inbox.
+/// A loop's named callbacks and whether it watches the instance's inbox, in the loop's
+/// slot for them.
 #[derive(Default)]
-pub(crate) struct Inbox {
-    callbacks: HashMap<String, Callback>,
-    watching: bool,
+struct Inbox {
+    callbacks: RefCell<HashMap<String, Callback>>,
+    watching: Cell<bool>,
 }
 
 impl EventLoop {
@@ -39,26 +40,22 @@ impl EventLoop {
         R: IntoResult<Ok = ()>,
     {
         let cb: Callback = Rc::new(RefCell::new(move |payload| cb(payload).into_result()));
-        self.inner
-            .inbox
-            .borrow_mut()
+        self.slot::<Inbox>()
             .callbacks
+            .borrow_mut()
             .insert(name.into(), cb);
     }
 
     /// Unregisters the callback named `name`; `true` if there was one.
     pub fn remove_threadsafe_callback(&self, name: &str) -> bool {
-        self.inner
-            .inbox
-            .borrow_mut()
-            .callbacks
-            .remove(name)
-            .is_some()
+        self.existing_slot::<Inbox>()
+            .is_some_and(|inbox| inbox.callbacks.borrow_mut().remove(name).is_some())
     }
 
     /// Starts watching the instance's inbox (when the loop starts running on the host).
     pub(crate) fn watch_inbox(&self) {
-        if !self.selector_watches_host_sources() || self.inner.inbox.borrow().watching {
+        let inbox = self.slot::<Inbox>();
+        if !self.selector_watches_host_sources() || inbox.watching.get() {
             return;
         }
         let weak: Weak<LoopInner> = Rc::downgrade(&self.inner);
@@ -70,19 +67,16 @@ impl EventLoop {
             },
             Location::caller(),
         );
-        let key = self
-            .inner
-            .io
-            .borrow_mut()
-            .insert(IoEntry::Repeating(handle));
-        self.inner.inbox.borrow_mut().watching = true;
+        let key = self.register_io(IoEntry::Repeating(handle));
+        inbox.watching.set(true);
         host::inbox_watch(key as u64);
     }
 
     /// Schedules the callback of every posted message.
     fn drain_inbox(&self) {
+        let inbox = self.slot::<Inbox>();
         for (name, payload) in host::inbox_take() {
-            let cb = self.inner.inbox.borrow().callbacks.get(&name).cloned();
+            let cb = inbox.callbacks.borrow().get(&name).cloned();
             match cb {
                 Some(cb) => {
                     self.call_soon(move || (cb.borrow_mut())(payload));
@@ -96,10 +90,12 @@ impl EventLoop {
 
     /// Closes the inbox if this loop watches it: posts fail from now on.
     pub(crate) fn close_inbox(&self) {
-        let mut inbox = self.inner.inbox.borrow_mut();
-        if std::mem::take(&mut inbox.watching) {
+        let Some(inbox) = self.existing_slot::<Inbox>() else {
+            return;
+        };
+        if inbox.watching.replace(false) {
             host::inbox_close();
         }
-        inbox.callbacks.clear();
+        inbox.callbacks.borrow_mut().clear();
     }
 }

@@ -6,9 +6,10 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
+use crate::base_tasks;
 use crate::error::{Error, IntoResult, Result};
 use crate::events;
-use crate::tasks::{self, CancelTimerOnDrop, Task};
+use crate::tasks::{CancelTimerOnDrop, Task};
 
 /// Waits for `aw` at most `timeout` (`None`: no limit), asyncio's `wait_for`.
 ///
@@ -124,7 +125,7 @@ where
             return Poll::Ready(out.into_result());
         }
         if deadline.poll_done(cx, false).is_ready() {
-            tasks::cancel_current_waiter();
+            base_tasks::cancel_current_waiter();
             return Poll::Ready(Err(Error::Timeout));
         }
         Poll::Pending

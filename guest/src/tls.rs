@@ -21,6 +21,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use crate::error::{Error, Result};
+pub use crate::sys::tls::TlsInfo;
 use crate::sys::tls::{ClientAuth, ClientConfig, HostTlsContext, IdentityPem, ServerConfig};
 
 /// How a context checks the peer's certificate (Python's `ssl.VerifyMode`).
@@ -299,43 +300,5 @@ impl TlsContext {
         let ctx = Rc::new(ctx);
         *slot.borrow_mut() = Some(ctx.clone());
         Ok(ctx)
-    }
-}
-
-/// What a TLS handshake settled: the parts of Python's `ssl.SSLObject` asyncio's
-/// `get_extra_info("ssl_object")` gives access to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsInfo {
-    /// `TLSv1.2` or `TLSv1.3` (Python's `SSLObject.version()`).
-    pub version: String,
-    /// The cipher suite's IANA name (`TLS_AES_256_GCM_SHA384`).
-    pub cipher: String,
-    /// The cipher's key size in bits.
-    pub secret_bits: u32,
-    /// The protocol ALPN settled on, if any.
-    pub alpn_protocol: Option<Vec<u8>>,
-    /// The peer's certificate chain, DER, its own certificate first; empty when it
-    /// presented none.
-    pub peer_certificates: Vec<Vec<u8>>,
-    /// The server name: the one a client sent, the one a server was asked for.
-    pub server_name: Option<String>,
-}
-
-impl TlsInfo {
-    /// Python's `SSLObject.cipher()`: `(name, protocol version, secret bits)`.
-    pub fn cipher(&self) -> (String, String, u32) {
-        (self.cipher.clone(), self.version.clone(), self.secret_bits)
-    }
-
-    /// Python's `SSLObject.selected_alpn_protocol()`.
-    pub fn selected_alpn_protocol(&self) -> Option<String> {
-        self.alpn_protocol
-            .as_ref()
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-    }
-
-    /// Python's `getpeercert(binary_form=True)`: the peer's certificate, DER.
-    pub fn peer_certificate(&self) -> Option<&[u8]> {
-        self.peer_certificates.first().map(Vec::as_slice)
     }
 }

@@ -1,46 +1,43 @@
-//! Stream transports (asyncio's `transports.py` and the socket transports of
-//! `proactor_events.py` and `selector_events.py`).
+//! Stream transports (asyncio's `transports.py`, and the socket transports of
+//! `proactor_events.py` and `selector_events.py` above their I/O).
 //!
 //! On the default loop a [`Transport`] runs in the host's completion mode: the host reads
 //! whenever the socket is readable and hands the bytes over inside the reactor's event
 //! batch; `write` copies the bytes into the host once, the host sends what the kernel takes
 //! and buffers the rest, and reports each flush. On a `SelectorEventLoop` the loop reads and
-//! writes itself on readiness (see `stream_io.rs`). Either way the transport sees the same
-//! events, and flow control (`pause_writing`/`resume_writing` at the water marks) follows
-//! the write buffer, wherever it lives.
+//! writes itself on readiness. Either way the transport sees the same events (the stream
+//! under it, `stream_io.rs`, tells the two apart), and flow control
+//! (`pause_writing`/`resume_writing` at the water marks) follows the write buffer, wherever
+//! it lives.
+//!
+//! This file holds the transport's API and its state; the rest is in `transports/`: what
+//! it does with its events (`events.rs`), its writes and flow control (`writes.rs`), how it
+//! ends (`teardown.rs`), and TLS (`tls.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::rc::{Rc, Weak};
 
-use crate::base_events::EventLoop;
+use crate::addresses::{Address, SockOpt, SockOptName};
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::exception_handler::ExceptionContext;
 use crate::flow_control::WaterMarks;
 use crate::io_registry::IoEntry;
-use crate::log::{self, Level};
-use crate::net::{Address, SockOpt, SockOptName, Socket};
+use crate::net::Socket;
 use crate::os::PipeInfo;
 use crate::protocols::Protocol;
+use crate::selector_events::Endpoint;
 use crate::stream_io::StreamIo;
 use crate::sys::Event;
 
-// Bytes the host refused under its limit on buffered bytes (issue 8).
-mod refused;
+mod events;
+mod teardown;
 mod tls;
+mod writes;
 
-use refused::Refused;
-
-pub(crate) use tls::{HandshakeGuard, TlsState};
-
-/// Writes this large go to the host at once rather than into the loop's outbox: at 4 KiB,
-/// copying into the outbox costs about what the crossing it saves does.
-const DIRECT_WRITE_MIN: usize = 4 * 1024;
-
-/// The outbox is handed over at once past this many bytes, so that one wait never carries
-/// more than a host call may copy, however many small writes a callback makes.
-const MAX_QUEUED: usize = 16 << 20;
+pub(crate) use tls::{HandshakeGuard, TlsSetup, TlsState};
 
 /// A protocol as a transport holds it.
 pub type SharedProtocol = Rc<RefCell<dyn Protocol>>;
@@ -94,14 +91,7 @@ pub(crate) struct TransportInner {
     eof_written: Cell<bool>,
     read_paused: Cell<bool>,
     water: WaterMarks,
-    /// The bytes the host (or, in readiness mode, the stream) buffers, as last reported.
-    buffered: Cell<usize>,
-    /// The bytes in the loop's outbox, not yet handed to the host.
-    queued: Cell<usize>,
-    /// Bytes the host refused (its limit on buffered bytes), kept to be written again when
-    /// it has room, and everything written after them meanwhile (`refused.rs`).
-    refused: RefCell<Refused>,
-    /// A `write_eof` (or a TLS close) waits for `refused` to be taken.
+    /// A `write_eof` (or a TLS close) waits for the bytes the host refused to be taken.
     eof_after_refused: Cell<bool>,
     sockname: Option<Address>,
     peername: Option<Address>,
@@ -129,7 +119,7 @@ impl fmt::Debug for TransportInner {
             d.field("peername", &format_args!("{addr}"));
         }
         d.field("closing", &self.closing.get())
-            .field("buffered", &self.buffered.get())
+            .field("buffered", &self.reported_unsent())
             .finish()
     }
 }
@@ -171,9 +161,8 @@ impl Transport {
         let host = sock.take_host()?;
         let sockname = host.local_address().ok();
         let peername = host.peer_address().ok();
-        let mode = lp.io_mode();
-        Transport::start(lp, protocol, (sockname, peername), None, |key| {
-            StreamIo::open(host, key, mode)
+        Transport::start(lp, protocol, (sockname, peername), None, |inner, key| {
+            StreamIo::open(lp, Endpoint::Socket(host), key, inner.as_owner())
         })
     }
 
@@ -186,9 +175,8 @@ impl Transport {
         info: PipeInfo,
         protocol: SharedProtocol,
     ) -> Result<Transport> {
-        let mode = lp.io_mode();
-        Transport::start(lp, protocol, (None, None), Some(info), |key| {
-            StreamIo::open_pipe(pipe, key, mode)
+        Transport::start(lp, protocol, (None, None), Some(info), |inner, key| {
+            StreamIo::open(lp, Endpoint::Pipe(pipe), key, inner.as_owner())
         })
     }
 
@@ -199,7 +187,7 @@ impl Transport {
         protocol: SharedProtocol,
         addresses: (Option<Address>, Option<Address>),
         pipe: Option<PipeInfo>,
-        open: impl FnOnce(u64) -> Result<StreamIo>,
+        open: impl FnOnce(&Rc<TransportInner>, u64) -> Result<StreamIo>,
     ) -> Result<Transport> {
         let transport = Transport::register(lp, protocol, addresses, pipe, open)?;
         let made = transport.clone();
@@ -231,9 +219,6 @@ impl Transport {
             eof_written: Cell::new(false),
             read_paused: Cell::new(false),
             water: WaterMarks::default(),
-            buffered: Cell::new(0),
-            queued: Cell::new(0),
-            refused: RefCell::new(Refused::default()),
             eof_after_refused: Cell::new(false),
             sockname,
             peername,
@@ -253,21 +238,17 @@ impl Transport {
         protocol: SharedProtocol,
         addresses: (Option<Address>, Option<Address>),
         pipe: Option<PipeInfo>,
-        open: impl FnOnce(u64) -> Result<StreamIo>,
+        open: impl FnOnce(&Rc<TransportInner>, u64) -> Result<StreamIo>,
     ) -> Result<Transport> {
         let inner = Transport::new_inner(lp, protocol, addresses, pipe);
         // The loop holds the transport until the connection is lost, as asyncio's selector
         // holds its reader callback: a protocol need not keep its transport alive.
-        let key = lp
-            .inner
-            .io
-            .borrow_mut()
-            .insert(IoEntry::Stream(inner.clone()));
+        let key = lp.register_io(IoEntry::Held(inner.clone()));
         inner.key.set(Some(key));
-        match open(key as u64) {
+        match open(&inner, key as u64) {
             Ok(io) => *inner.io.borrow_mut() = Some(io),
             Err(err) => {
-                lp.inner.io.borrow_mut().remove(key);
+                lp.deregister_io(key);
                 inner.key.set(None);
                 return Err(err);
             }
@@ -477,11 +458,6 @@ impl TransportInner {
         self.protocol.borrow().clone()
     }
 
-    /// Whether `token` names this transport's events (the loop's key for it).
-    pub(crate) fn has_key(&self, token: u64) -> bool {
-        self.key.get().is_some_and(|key| key as u64 == token)
-    }
-
     /// Whether the host buffers this transport's writes and counts them in each event
     /// (completion mode); in readiness mode the stream's own buffer is counted instead.
     fn host_reports_buffered(&self) -> bool {
@@ -491,446 +467,12 @@ impl TransportInner {
             .is_some_and(StreamIo::host_reports_buffered)
     }
 
-    /// Stores an event for the loop to process when it runs this transport.
-    ///
-    /// In completion mode the event's count of host-buffered bytes is taken now, as the
-    /// batch arrives: the host measured it after the batch's writes, so it is the newest
-    /// figure until the next write. Taken later, when the transport runs, a callback ahead
-    /// of it in the batch (a `close` deciding whether anything is left to send) would see
-    /// the figure the wait's writes left behind, and bytes still in the host would be lost.
-    pub(crate) fn queue_event(&self, ev: Event) {
-        if self.host_reports_buffered() {
-            self.buffered.set(ev.write_buffered as usize);
-        }
-        let mut pending = self.pending.borrow_mut();
-        match &mut *pending {
-            None => *pending = Some(ev),
-            // Two events before the transport ran (not expected): merge them in order.
-            Some(first) => {
-                first.data.extend_from_slice(&ev.data);
-                first.readiness.readable |= ev.readiness.readable;
-                first.readiness.writable |= ev.readiness.writable;
-                first.readiness.hangup |= ev.readiness.hangup;
-                first.write_buffered = ev.write_buffered;
-                first.write_refused = ev.write_refused;
-                if ev.error.is_some() {
-                    first.error = ev.error;
-                }
-            }
-        }
-    }
-
-    /// Runs the protocol callbacks of the event the host reported.
-    pub(crate) fn process_event(self: &Rc<Self>) {
-        let Some(mut ev) = self.pending.borrow_mut().take() else {
-            return;
-        };
-        if self.conn_lost.get() {
-            return;
-        }
-        if let Some(io) = &mut *self.io.borrow_mut() {
-            io.complete(&mut ev);
-        }
-        if self.handshaking() && !self.advance_handshake(&mut ev) {
-            return;
-        }
-        if !ev.data.is_empty() && !self.closing.get() {
-            if self.read_paused.get() {
-                self.held.borrow_mut().extend_from_slice(&ev.data);
-            } else if let Some(p) = self.protocol() {
-                p.borrow_mut().data_received(&ev.data);
-            }
-        }
-        if ev.readiness.writable {
-            if !self.host_reports_buffered() {
-                // Readiness mode: `complete` flushed the stream just now and counted what
-                // is left.
-                self.buffered.set(ev.write_buffered as usize);
-            }
-            if ev.write_refused == 0 {
-                // The host has room again (an event that refused bytes says it has not).
-                self.retry_refused();
-            }
-            self.maybe_resume_protocol();
-            self.wake_write_waiters(None);
-            if self.closing.get()
-                && self.write_buffer_size() == 0
-                && !self.close_waits_for_peer()
-                && !self.conn_lost.replace(true)
-            {
-                self.call_connection_lost(None);
-                return;
-            }
-        }
-        if let Some(err) = ev.error {
-            if self.closing.get() && self.is_tls() {
-                self.tls_shutdown_failed(err);
-                return;
-            }
-            let message = match self.pipe.as_ref().map(|info| info.end) {
-                Some(crate::os::PipeEnd::Write) => "Fatal write error on pipe transport",
-                Some(crate::os::PipeEnd::Read) => "Fatal read error on pipe transport",
-                None => "Fatal read error on socket transport",
-            };
-            self.unsent_at_failure.set(Some(ev.write_buffered as usize));
-            self.fatal_error(err, message);
-            return;
-        }
-        if ev.readiness.hangup && !self.conn_lost.get() {
-            if self.tls_peer_closed() {
-                return;
-            }
-            if self.read_paused.get() {
-                self.held_eof.set(true);
-            } else {
-                self.eof_received();
-            }
-        }
-    }
-
-    fn eof_received(self: &Rc<Self>) {
-        let keep_open = match self.protocol() {
-            Some(p) => p.borrow_mut().eof_received(),
-            None => false,
-        };
-        // A read pipe has nothing left to do after its end, whatever the protocol says
-        // (asyncio's `_UnixReadPipeTransport` closes too); nor has a TLS transport, whose
-        // peer sent `close_notify` (asyncio's SSL transport closes too).
-        if !keep_open || self.pipe.is_some() || self.is_tls() {
-            self.close();
-        }
-    }
-
-    fn deliver_held(self: &Rc<Self>) {
-        if self.conn_lost.get() || self.read_paused.get() {
-            return;
-        }
-        let data = std::mem::take(&mut *self.held.borrow_mut());
-        if !data.is_empty()
-            && let Some(p) = self.protocol()
-        {
-            p.borrow_mut().data_received(&data);
-        }
-        if self.held_eof.replace(false) && !self.conn_lost.get() {
-            self.eof_received();
-        }
-    }
-
-    /// Has the stream shut its write side down once what it buffers is sent.
-    fn shutdown_write_side(self: &Rc<Self>) {
-        let result = match &mut *self.io.borrow_mut() {
-            Some(io) => io.write_eof(),
-            None => Ok(()),
-        };
-        if let Err(err) = result {
-            let me = self.clone();
-            self.lp
-                .call_soon(move || me.fatal_error(err, "Fatal error on write_eof"));
-        }
-    }
-
-    fn set_host_reading(self: &Rc<Self>, on: bool) {
-        let result = match &mut *self.io.borrow_mut() {
-            Some(io) => io.set_reading(on),
-            None => Ok(()),
-        };
-        if let Err(err) = result {
-            let me = self.clone();
-            self.lp
-                .call_soon(move || me.fatal_error(err, "Fatal error on pause/resume reading"));
-        }
-    }
-
-    fn write(self: &Rc<Self>, data: &[u8]) {
-        if data.is_empty() {
-            return;
-        }
-        if self.eof_written.get() {
-            self.lp.call_exception_handler(&ExceptionContext {
-                message: "Cannot call write() after write_eof()".into(),
-                transport: Some(format!("{self:?}")),
-                ..Default::default()
-            });
-            return;
-        }
-        if self.closing.get() {
-            return;
-        }
-        let id = match &*self.io.borrow() {
-            Some(io) => io.stream_id(),
-            None => return,
-        };
-        match id {
-            // Bytes the host refused wait: these follow them.
-            _ if self.refused_len() > 0 => self.keep_refused(data),
-            Some(id) if data.len() < DIRECT_WRITE_MIN => {
-                let queued = {
-                    let mut outbox = self.lp.inner.outbox.borrow_mut();
-                    outbox.push(self, id, data);
-                    outbox.len()
-                };
-                self.queued.set(self.queued.get() + data.len());
-                if queued > MAX_QUEUED {
-                    self.lp.flush_outbox();
-                }
-            }
-            // A large write (copying it into the outbox would cost more than the crossing
-            // it saves), or readiness mode: at once, after what is queued.
-            _ => {
-                self.flush_queued();
-                self.write_now(data, 0);
-            }
-        }
-        self.maybe_pause_protocol();
-    }
-
-    /// Writes `data` now (after the bytes the host refused, if any wait); `from_queue` of
-    /// its bytes came out of the outbox.
-    pub(crate) fn write_now(self: &Rc<Self>, data: &[u8], from_queue: usize) {
-        self.queued.set(self.queued.get() - from_queue);
-        if self.refused_len() > 0 {
-            self.keep_refused(data);
-            return;
-        }
-        if let Some(taken) = self.send(data)
-            && taken < data.len()
-        {
-            self.keep_refused(&data[taken..]);
-        }
-    }
-
-    /// Hands `data` to the stream; returns how many bytes it took (fewer than all only
-    /// under the host's limit on buffered bytes). `None` when the stream is gone or the
-    /// write failed (the failure is scheduled as the transport's fatal error).
-    fn send(self: &Rc<Self>, data: &[u8]) -> Option<usize> {
-        let result = match &mut *self.io.borrow_mut() {
-            Some(io) => io.write(data),
-            None => return None,
-        };
-        match result {
-            Ok(written) => {
-                self.buffered.set(written.buffered as usize);
-                Some(written.taken)
-            }
-            Err(err) => {
-                let me = self.clone();
-                self.lp.call_soon(move || {
-                    me.fatal_error(err, "Fatal write error on socket transport")
-                });
-                None
-            }
-        }
-    }
-
-    /// The bytes written and not yet taken by the kernel: buffered by the host, queued
-    /// for the loop's next wait, or refused by the host and kept.
-    fn write_buffer_size(&self) -> usize {
-        self.buffered.get() + self.queued.get() + self.refused_len()
-    }
-
-    /// Sends the queued bytes now, where the timing of the bytes shows; as the outbox
-    /// keeps every transport's writes in one order, all of them go.
-    fn flush_queued(self: &Rc<Self>) {
-        if self.queued.get() > 0 {
-            self.lp.flush_outbox();
-        }
-    }
-
-    /// The loop's wait did `len` queued bytes: the host buffers nothing unless the batch
-    /// says otherwise (an event with the count, which [`TransportInner::queue_event`]
-    /// takes after this).
-    pub(crate) fn write_submitted(&self, len: usize) {
-        self.queued.set(self.queued.get() - len);
-        self.buffered.set(0);
-    }
-
-    fn maybe_pause_protocol(self: &Rc<Self>) {
-        // The host refused bytes: it is full, whatever the marks say.
-        let host_full = || self.refused_len() > 0;
-        if self.water.is_paused()
-            || !(host_full() || self.water.over_high(self.write_buffer_size()))
-        {
-            return;
-        }
-        // Past the mark, send the queue now, as asyncio's write would have: the mark is
-        // judged on what the kernel did not take.
-        self.flush_queued();
-        if !(host_full() || self.water.over_high(self.write_buffer_size())) {
-            return;
-        }
-        // Never from inside the caller's write: the protocol may be the caller.
-        self.water.pause();
-        let me = self.clone();
-        self.lp.call_soon(move || {
-            if me.water.take_pending_pause()
-                && let Some(p) = me.protocol()
-            {
-                p.borrow_mut().pause_writing();
-            }
-        });
-    }
-
-    fn maybe_resume_protocol(self: &Rc<Self>) {
-        if self.refused_len() == 0
-            && self.water.resume(self.write_buffer_size())
-            && let Some(p) = self.protocol()
-        {
-            p.borrow_mut().resume_writing();
-        }
-    }
-
-    fn close(self: &Rc<Self>) {
-        if self.closing.replace(true) {
-            return;
-        }
-        if self.is_tls() {
-            self.tls_close();
-            return;
-        }
-        self.flush_queued();
-        if !self.read_paused.get() {
-            self.set_host_reading(false);
-        }
-        if self.buffered.get() + self.refused_len() == 0 && !self.conn_lost.replace(true) {
-            let me = self.clone();
-            self.lp.call_soon(move || me.call_connection_lost(None));
-        }
-    }
-
-    fn force_close(self: &Rc<Self>, exc: Option<Error>) {
-        if self.handshaking() {
-            // The protocol never saw this connection: only the handshake's waiter hears.
-            self.handshake_failed(exc.unwrap_or_else(|| {
-                Error::Os(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    "the transport was aborted during the TLS handshake",
-                ))
-            }));
-            return;
-        }
-        self.closing.set(true);
-        if self.conn_lost.replace(true) {
-            return;
-        }
-        *self.torn_down.borrow_mut() = Some(exc.clone().unwrap_or_else(|| {
-            Error::Os(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "the transport was aborted",
-            ))
-        }));
-        if exc.is_none() {
-            // `abort`: what asyncio's write would have sent already still goes.
-            self.flush_queued();
-        } else if self.queued.replace(0) > 0 {
-            self.lp.inner.outbox.borrow_mut().discard(self);
-        }
-        // Discard what is still buffered: the stream goes now.
-        self.io.borrow_mut().take();
-        self.buffered.set(0);
-        self.drop_refused();
-        let me = self.clone();
-        self.lp.call_soon(move || me.call_connection_lost(exc));
-    }
-
-    /// Wakes every [`TransportInner::write_progress`] waiter: with `lost` when the
-    /// connection is gone.
-    fn wake_write_waiters(&self, lost: Option<Error>) {
-        let waiters = std::mem::take(&mut *self.write_waiters.borrow_mut());
-        for waiter in waiters {
-            // A waiter whose task was cancelled is done already: nothing to wake.
-            let _ = match &lost {
-                None => waiter.set_result(()),
-                Some(err) => waiter.set_exception(err.clone()),
-            };
-        }
-    }
-
-    /// Waits for the next report of the write buffer (the host flushed some of it), or
-    /// the loss of the connection (`Err`).
-    pub(crate) async fn write_progress(&self) -> Result<()> {
-        if self.conn_lost.get() {
-            return Err(Error::Runtime("Transport is closing".into()));
-        }
-        let waiter = self.lp.create_future::<()>();
-        self.write_waiters.borrow_mut().push(waiter.clone());
-        waiter.await
-    }
-
-    /// Why the transport was torn down with bytes maybe unsent (a failure or `abort`).
-    pub(crate) fn torn_down(&self) -> Option<Error> {
-        self.torn_down.borrow().clone()
-    }
-
-    /// The bytes left unsent when the stream failed, if it did.
-    pub(crate) fn unsent_at_failure(&self) -> Option<usize> {
-        self.unsent_at_failure.get()
-    }
-
-    /// The transport's I/O, for `sendfile`: `Err` once it is closed.
-    pub(crate) fn with_io<T>(&self, f: impl FnOnce(&mut StreamIo) -> Result<T>) -> Result<T> {
-        match &mut *self.io.borrow_mut() {
-            Some(io) => f(io),
-            None => Err(Error::Runtime("Transport is closing".into())),
-        }
-    }
-
-    /// Takes a report of the bytes buffered after a call that queued some (`sendfile`).
-    pub(crate) fn set_buffered(&self, buffered: u64) {
-        self.buffered.set(buffered as usize);
-    }
-
-    /// The bytes written and not yet taken by the kernel, queued ones included; sends
-    /// the queued ones first when `flush` (so that what follows goes after them).
-    pub(crate) fn pending_writes(self: &Rc<Self>, flush: bool) -> usize {
-        if flush {
-            self.flush_queued();
-        }
-        self.write_buffer_size()
-    }
-
-    /// A write failure seen by `sendfile`: it ends the transport as a write's does.
-    pub(crate) fn write_failed(self: &Rc<Self>, err: Error) {
-        let me = self.clone();
-        self.lp
-            .call_soon(move || me.fatal_error(err, "Fatal write error on socket transport"));
-    }
-
-    fn fatal_error(self: &Rc<Self>, err: Error, message: &str) {
-        if is_connection_error(&err) {
-            if self.lp.get_debug() {
-                log::log(Level::Debug, format_args!("{self:?}: {message}: {err}"));
-            }
-        } else {
-            self.lp.call_exception_handler(&ExceptionContext {
-                message: message.into(),
-                exception: Some(err.clone()),
-                transport: Some(format!("{self:?}")),
-                protocol: self.protocol().map(|_| "protocol".to_string()),
-                ..Default::default()
-            });
-        }
-        self.force_close(Some(err));
-    }
-
-    fn call_connection_lost(self: &Rc<Self>, exc: Option<Error>) {
-        let lost = exc.clone().unwrap_or_else(|| {
-            Error::Os(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "the connection was lost",
-            ))
-        });
-        self.wake_write_waiters(Some(lost));
-        let protocol = self.protocol.borrow_mut().take();
-        if let Some(p) = protocol {
-            p.borrow_mut().connection_lost(exc);
-        }
-        self.io.borrow_mut().take();
-        if let Some(key) = self.key.take() {
-            self.lp.inner.io.borrow_mut().remove(key);
-        }
-        let hooks = std::mem::take(&mut *self.on_lost.borrow_mut());
-        for hook in hooks {
-            hook();
+    /// The bytes the host (or, in readiness mode, the stream) buffers, as last reported
+    /// (for the transport's description, which may be asked for while the stream is busy).
+    fn reported_unsent(&self) -> usize {
+        match self.io.try_borrow() {
+            Ok(io) => io.as_ref().map_or(0, StreamIo::reported),
+            Err(_) => 0,
         }
     }
 }

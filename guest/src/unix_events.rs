@@ -32,8 +32,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::log::{self, Level};
 use crate::net::{Address, Family, Socket, SocketType};
 use crate::protocols::Protocol;
@@ -235,7 +235,7 @@ impl EventLoop {
         F: FnOnce() -> P,
     {
         self.check_closed()?;
-        let tls = crate::sslproto::TlsSetup::client(
+        let tls = crate::transports::TlsSetup::client(
             opts.ssl.as_ref(),
             opts.server_hostname.as_deref(),
             None,
@@ -285,7 +285,7 @@ impl EventLoop {
         F: FnMut() -> P + 'static,
     {
         self.check_closed()?;
-        let tls = crate::sslproto::TlsSetup::server(
+        let tls = crate::transports::TlsSetup::server(
             opts.ssl.as_ref(),
             opts.ssl_handshake_timeout,
             opts.ssl_shutdown_timeout,

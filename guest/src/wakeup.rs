@@ -8,8 +8,8 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::events::Handle;
 use crate::io_registry::IoEntry;
 
@@ -68,7 +68,7 @@ struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         if !self.wakeup.fired() && !self.lp.is_closed() {
-            self.lp.inner.io.borrow_mut().remove(self.key);
+            self.lp.deregister_io(self.key);
         }
     }
 }
@@ -85,11 +85,7 @@ impl EventLoop {
             ));
         }
         let wakeup = Wakeup::new();
-        let key = self
-            .inner
-            .io
-            .borrow_mut()
-            .insert(IoEntry::Lookup(Some(wakeup.handle())));
+        let key = self.register_io(IoEntry::Lookup(Some(wakeup.handle())));
         let registration = Registration {
             lp: self.clone(),
             key,

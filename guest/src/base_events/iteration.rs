@@ -3,11 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::{EventLoop, MIN_SCHEDULED_TIMER_HANDLES, Ready, Timer, TimerHeap};
+use super::MIN_SCHEDULED_TIMER_HANDLES;
+use crate::events::{EventLoop, Ready, Timer, TimerHeap};
 use crate::exception_handler::ExceptionContext;
 use crate::log::{self, Level};
-#[cfg(feature = "host-reactor")]
-use crate::sys::Event;
 
 /// Callbacks a busy loop runs between two polls for I/O (tokio's `event_interval` is 61).
 const EVENT_INTERVAL: u32 = 61;
@@ -104,86 +103,33 @@ impl EventLoop {
         inner.ticks_since_poll.set(0);
         let mut events = inner.events.borrow_mut();
         events.clear();
-        #[cfg(feature = "host-reactor")]
-        {
+        match inner.writes.get() {
             // The batch's stream writes go with the wait: one crossing for all of them.
-            let taken = inner.outbox.borrow_mut().take();
-            inner.selector.borrow_mut().select_after_writes(
-                &taken.records,
-                &taken.data,
-                timeout,
-                &mut events,
-            );
-            for (writer, record) in taken.writers.iter().zip(&taken.records) {
-                writer.write_submitted(record.len as usize);
-            }
-            // Under the host's limit on buffered bytes, the last bytes of a stream's writes
-            // may have been refused: they go back to their transport, which keeps them.
-            if !taken.records.is_empty() {
-                for ev in events.iter().filter(|ev| ev.write_refused > 0) {
-                    if let Some(writer) = taken.writers.iter().find(|w| w.has_key(ev.token)) {
-                        writer.take_back(&taken.tail_of(writer, ev.write_refused as usize));
-                    }
-                }
-            }
-            inner.outbox.borrow_mut().recycle(taken);
-            if !events.is_empty() {
-                self.process_events(&mut events);
-            }
+            // Only the host's reactor has streams, so only its wait has writes to do.
+            Some(writes) if !writes.is_empty() => writes.submit(timeout, &mut events),
+            _ => inner.selector.borrow_mut().select(timeout, &mut events),
         }
-        #[cfg(not(feature = "host-reactor"))]
-        inner.selector.borrow_mut().select(timeout, &mut events);
+        // Dispatch: what the events make ready runs in this batch (asyncio's
+        // `_process_events`).
+        if !events.is_empty()
+            && let Some(io) = inner.io.get()
+        {
+            io.dispatch(&mut events, &mut inner.ready.borrow_mut());
+        }
     }
 
     /// Whether stream writes wait for the next wait.
     fn has_queued_writes(&self) -> bool {
-        #[cfg(feature = "host-reactor")]
-        return !self.inner.outbox.borrow().is_empty();
-        #[cfg(not(feature = "host-reactor"))]
-        false
-    }
-
-    /// Hands every queued stream write to the host now, outside a wait, each with its own
-    /// crossing: a transport must send at once (see `transports.rs`), or the loop stops or
-    /// closes.
-    #[cfg(feature = "host-reactor")]
-    pub(crate) fn flush_outbox(&self) {
-        let taken = self.inner.outbox.borrow_mut().take();
-        for (writer, _, bytes) in taken.each() {
-            writer.write_now(bytes, bytes.len());
-        }
-        self.inner.outbox.borrow_mut().recycle(taken);
-    }
-
-    /// How the loop's stream transports do their I/O.
-    #[cfg(feature = "host-reactor")]
-    pub(crate) fn io_mode(&self) -> crate::stream_io::IoMode {
-        self.inner.io_mode.get()
-    }
-
-    #[cfg(feature = "host-reactor")]
-    pub(crate) fn set_io_mode(&self, mode: crate::stream_io::IoMode) {
-        self.inner.io_mode.set(mode);
+        self.inner
+            .writes
+            .get()
+            .is_some_and(|writes| !writes.is_empty())
     }
 
     /// Whether the loop's selector can watch the host's sockets and lookups.
     #[cfg(feature = "host-reactor")]
     pub(crate) fn selector_watches_host_sources(&self) -> bool {
         self.inner.selector.borrow().watches_host_sources()
-    }
-
-    /// Queues what the events of a batch make ready (asyncio's `_process_events`).
-    #[cfg(feature = "host-reactor")]
-    fn process_events(&self, events: &mut Vec<Event>) {
-        use crate::io_registry::IoReady;
-        let mut io = self.inner.io.borrow_mut();
-        let mut ready = self.inner.ready.borrow_mut();
-        for ev in events.drain(..) {
-            io.dispatch(ev, |item| match item {
-                IoReady::Handle(h) => ready.push_back(Ready::Handle(h)),
-                IoReady::Stream(t) => ready.push_back(Ready::Stream(t)),
-            });
-        }
     }
 
     /// Runs one ready item; returns its description in debug mode (for slow-callback logs).
@@ -209,24 +155,14 @@ impl EventLoop {
                 }
                 what
             }
-            Ready::Task(task) => {
-                let what = if debug {
-                    task.describe()
+            Ready::Run(what) => {
+                let described = if debug {
+                    what.describe()
                 } else {
                     String::new()
                 };
-                task.step();
-                what
-            }
-            #[cfg(feature = "host-reactor")]
-            Ready::Stream(transport) => {
-                let what = if debug {
-                    format!("{transport:?}")
-                } else {
-                    String::new()
-                };
-                transport.process_event();
-                what
+                what.run();
+                described
             }
         }
     }

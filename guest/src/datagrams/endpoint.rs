@@ -6,9 +6,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::DatagramTransport;
-use crate::base_events::EventLoop;
 use crate::dns::AddrInfoHints;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::net::{Address, Family, SockOpt, Socket, SocketType};
 use crate::protocols::DatagramProtocol;
 

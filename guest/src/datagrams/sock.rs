@@ -1,11 +1,11 @@
 //! `sock_recvfrom`, `sock_recvfrom_into` and `sock_sendto` (asyncio's
 //! `selector_events.py`): datagram calls on a non-blocking socket that wait for readiness.
 
-use crate::base_events::EventLoop;
 use crate::error::Result;
+use crate::events::EventLoop;
 use crate::net::{Address, Socket};
 use crate::readiness::Direction;
-use crate::sys::net::Progress;
+use crate::sys::errors::Progress;
 
 use super::MAX_DATAGRAM;
 

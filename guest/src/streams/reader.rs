@@ -10,88 +10,13 @@ use std::task::{Context as TaskCx, Poll, Waker};
 
 use futures_io::AsyncRead;
 
+use super::buffer::{Buffer, find};
 use super::writer::close_on_drop;
 use super::{DEFAULT_LIMIT, IncompleteReadError, LimitOverrunError, into_io};
 use crate::asyncgens::AsyncGen;
 use crate::error::{Error, Result};
 use crate::transports::Transport;
 use crate::waiters::OnDrop;
-
-// ---- The read buffer ---------------------------------------------------------------------
-
-/// A byte queue: appended at the back, consumed from the front. Consuming only moves
-/// `start`; the dead front is reclaimed when it is at least as long as the live bytes, so
-/// each byte is moved at most once on average and the allocation is reused.
-#[derive(Default)]
-struct Buffer {
-    bytes: Vec<u8>,
-    start: usize,
-}
-
-impl Buffer {
-    fn len(&self) -> usize {
-        self.bytes.len() - self.start
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        &self.bytes[self.start..]
-    }
-
-    fn extend(&mut self, data: &[u8]) {
-        if self.start > 0 && self.start >= self.len() {
-            self.bytes.drain(..self.start);
-            self.start = 0;
-        }
-        self.bytes.extend_from_slice(data);
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.start += n.min(self.len());
-        if self.start == self.bytes.len() {
-            self.clear();
-        }
-    }
-
-    fn clear(&mut self) {
-        self.bytes.clear();
-        self.start = 0;
-    }
-
-    /// Takes up to `n` bytes from the front.
-    fn take(&mut self, n: usize) -> Vec<u8> {
-        let n = n.min(self.len());
-        let out = self.as_slice()[..n].to_vec();
-        self.consume(n);
-        out
-    }
-
-    /// Moves every byte to the end of `out` (without copying when `out` is empty).
-    fn drain_into(&mut self, out: &mut Vec<u8>) {
-        if out.is_empty() && self.start == 0 {
-            std::mem::swap(out, &mut self.bytes);
-        } else {
-            out.extend_from_slice(self.as_slice());
-        }
-        self.clear();
-    }
-
-    fn take_all(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.drain_into(&mut out);
-        out
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    match needle {
-        [byte] => haystack.iter().position(|b| b == byte),
-        _ => haystack.windows(needle.len()).position(|w| w == needle),
-    }
-}
 
 // ---- StreamReader ------------------------------------------------------------------------
 
@@ -601,32 +526,5 @@ impl AsyncGen for ReaderInner {
             transport.close();
         }
         Box::pin(async { Ok(()) })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn buffer_consumes_from_the_front_and_reuses_its_space() {
-        let mut b = Buffer::default();
-        b.extend(b"hello world");
-        assert_eq!(b.take(6), b"hello ");
-        assert_eq!(b.as_slice(), b"world");
-        // The dead front (6 bytes) outgrew the live part (5): reclaimed on the next append.
-        b.extend(b"!");
-        assert_eq!(b.start, 0);
-        assert_eq!(b.as_slice(), b"world!");
-        b.consume(6);
-        assert!(b.is_empty());
-        assert_eq!(b.take_all(), b"");
-    }
-
-    #[test]
-    fn find_handles_one_and_many_byte_separators() {
-        assert_eq!(find(b"abc\ndef", b"\n"), Some(3));
-        assert_eq!(find(b"abc\r\ndef", b"\r\n"), Some(3));
-        assert_eq!(find(b"ab", b"abc"), None);
     }
 }

@@ -14,8 +14,8 @@ use std::fmt;
 use std::rc::{Rc, Weak};
 
 use super::{Exit, SIGKILL, SIGTERM, SubprocessOptions};
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::os::PipeInfo;
 use crate::pipe_transports::{ReadPipeTransport, WritePipeTransport};
 use crate::protocols::Protocol;

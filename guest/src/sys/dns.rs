@@ -2,11 +2,10 @@
 //! through the reactor (an event under the lookup's token says the answer is ready).
 
 use super::bindings::dns;
-use super::net::{
-    address_from_wit, error_from_wit, family_from_wit, family_to_wit, type_from_wit, type_to_wit,
-};
+use super::errors::error_from_wit;
+use super::net::{address_from_wit, family_from_wit, family_to_wit, type_from_wit, type_to_wit};
+use crate::addresses::{AddrInfo, Family, SocketType};
 use crate::error::{Error, Result};
-use crate::net::{AddrInfo, Family, SocketType};
 
 /// A `getaddrinfo` in flight.
 pub(crate) struct AddressLookup(dns::AddressLookup);

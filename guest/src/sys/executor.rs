@@ -2,7 +2,7 @@
 //! `run_in_executor`, and the messages host threads post into the loop.
 
 use super::bindings::{executor, inbox};
-use super::net::error_from_wit;
+use super::errors::error_from_wit;
 use crate::error::{Error, Result};
 
 /// A pool of sibling instances on host threads (`executor.pool`).

@@ -30,7 +30,7 @@ mod preopens {
 
 use super::bindings::fs;
 use super::bindings::wasi::filesystem::types::{Descriptor, DescriptorType, ErrorCode};
-use super::net::error_from_wit;
+use super::errors::error_from_wit;
 use crate::error::Error;
 
 /// An open file of a preopened directory (`wasi:filesystem` descriptor).

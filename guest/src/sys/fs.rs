@@ -1,10 +1,19 @@
 //! The `sandloop:host/fs` bindings (pipes and the workload's stdio as pipe ends), wrapped
-//! in the crate's types.
+//! in the crate's types. [`PipeEnd`] is public as `sandloop::os::PipeEnd`.
 
 use super::bindings::fs;
-use super::net::{HostSource, HostStream, Progress, progress, wit_result};
+use super::errors::{Progress, progress, wit_result};
+use super::net::{HostSource, HostStream};
 use crate::error::Result;
-use crate::os::PipeEnd;
+
+/// Which way a pipe end carries bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PipeEnd {
+    /// The end that reads.
+    Read,
+    /// The end that writes.
+    Write,
+}
 
 /// One end of a host pipe (`fs.pipe`).
 pub(crate) struct HostPipe(fs::Pipe);

@@ -1,11 +1,13 @@
-//! The selector over the sandloop host's native reactor (`sandloop:host/reactor`).
+//! The selector over the sandloop host's native reactor (`sandloop:host/reactor`), and
+//! the wait that does the writes of completion-mode streams first.
 
 use std::rc::Rc;
 use std::time::Duration;
 
 use super::bindings::reactor;
-use super::net::error_from_wit;
-use super::{Event, EventData, Readiness, Selector, StreamWrite};
+use super::errors::error_from_wit;
+use super::net::HostStream;
+use super::{Event, EventData, Readiness, Selector};
 
 /// Waits on the host's native reactor: one boundary crossing per loop iteration does the
 /// batch's stream writes and returns every ready event at once, so the cost is O(ready)
@@ -38,46 +40,102 @@ impl Selector for HostSelector {
     }
 
     fn select(&mut self, timeout: Option<Duration>, events: &mut Vec<Event>) {
-        self.select_after_writes(&[], &[], timeout, events);
+        wait(&Writes::default(), timeout, events);
+    }
+}
+
+/// The writes a wait does before it polls (`reactor.wait`'s `writes` and `write-data`):
+/// the bytes of every run of writes to a stream back to back, and one record per run (the
+/// host's stream and the run's length), kept in the host's own format so that a wait
+/// builds nothing. Only the host's reactor has streams, so only its wait takes writes.
+#[derive(Default)]
+pub(crate) struct Writes {
+    records: Vec<reactor::StreamWrite>,
+    data: Vec<u8>,
+}
+
+impl Writes {
+    /// Starts a run of writes to `stream` with `bytes`.
+    pub(crate) fn start_run(&mut self, stream: &HostStream, bytes: &[u8]) {
+        self.data.extend_from_slice(bytes);
+        self.records.push(reactor::StreamWrite {
+            id: stream.id(),
+            len: bytes.len() as u32,
+        });
     }
 
-    fn select_after_writes(
-        &mut self,
-        writes: &[StreamWrite],
-        data: &[u8],
-        timeout: Option<Duration>,
-        events: &mut Vec<Event>,
-    ) {
-        let timeout_ns = timeout.map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
-        let records: Vec<reactor::StreamWrite> = writes
-            .iter()
-            .map(|w| reactor::StreamWrite {
-                id: w.id,
-                len: w.len,
-            })
-            .collect();
-        let batch = reactor::wait(&records, data, timeout_ns);
-        let bytes = Rc::new(batch.data);
+    /// Appends `bytes` to the last run; `false` (and nothing appended) when there is no
+    /// run or its length would overflow the record.
+    pub(crate) fn extend_run(&mut self, bytes: &[u8]) -> bool {
+        let Some(last) = self.records.last_mut() else {
+            return false;
+        };
+        let Some(len) = u32::try_from(bytes.len())
+            .ok()
+            .and_then(|n| last.len.checked_add(n))
+        else {
+            return false;
+        };
+        last.len = len;
+        self.data.extend_from_slice(bytes);
+        true
+    }
+
+    /// The bytes of every run.
+    pub(crate) fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The bytes of each run, in order.
+    pub(crate) fn runs(&self) -> impl Iterator<Item = &[u8]> {
         let mut at = 0;
-        for ev in batch.events {
-            let end = at + ev.data_len as usize;
-            events.push(Event {
-                token: ev.token,
-                readiness: Readiness {
-                    readable: ev.readiness.contains(reactor::Interest::READABLE),
-                    writable: ev.readiness.contains(reactor::Interest::WRITABLE),
-                    hangup: ev.readiness.contains(reactor::Interest::HANGUP),
-                },
-                data: if end > at {
-                    EventData::shared(&bytes, at..end)
-                } else {
-                    EventData::default()
-                },
-                write_buffered: ev.write_buffered,
-                write_refused: ev.write_refused,
-                error: ev.error.map(error_from_wit),
-            });
-            at = end;
+        self.records.iter().map(move |record| {
+            let bytes = &self.data[at..at + record.len as usize];
+            at += record.len as usize;
+            bytes
+        })
+    }
+
+    /// Empties the runs; keeps the allocations unless the bytes took more than
+    /// `kept_capacity`.
+    pub(crate) fn clear(&mut self, kept_capacity: usize) {
+        self.records.clear();
+        self.data.clear();
+        if self.data.capacity() > kept_capacity {
+            self.data = Vec::new();
         }
+    }
+}
+
+/// Does `writes`, in order, then waits for the reactor's events at most `timeout` (`None`:
+/// no limit), in one call into the host; appends the events to `events`.
+pub(crate) fn wait(writes: &Writes, timeout: Option<Duration>, events: &mut Vec<Event>) {
+    let timeout_ns = timeout.map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
+    let batch = reactor::wait(&writes.records, &writes.data, timeout_ns);
+    let bytes = Rc::new(batch.data);
+    let mut at = 0;
+    for ev in batch.events {
+        let end = at + ev.data_len as usize;
+        events.push(Event {
+            token: ev.token,
+            readiness: Readiness {
+                readable: ev.readiness.contains(reactor::Interest::READABLE),
+                writable: ev.readiness.contains(reactor::Interest::WRITABLE),
+                hangup: ev.readiness.contains(reactor::Interest::HANGUP),
+            },
+            data: if end > at {
+                EventData::shared(&bytes, at..end)
+            } else {
+                EventData::default()
+            },
+            unsent: ev.write_buffered,
+            refused: ev.write_refused,
+            error: ev.error.map(error_from_wit),
+        });
+        at = end;
     }
 }

@@ -9,6 +9,8 @@ mod bindings;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod dns;
 #[cfg(feature = "host-reactor")]
+pub(crate) mod errors;
+#[cfg(feature = "host-reactor")]
 pub(crate) mod executor;
 mod exit;
 #[cfg(feature = "host-reactor")]
@@ -42,6 +44,11 @@ pub struct Readiness {
     pub hangup: bool,
 }
 
+/// The most read for one stream per event (asyncio reads 256 KiB at a time): what the host
+/// reads for a completion-mode stream, what the loop asks a readiness-mode socket for.
+#[cfg(feature = "host-reactor")]
+pub(crate) const READ_BUDGET: u32 = 256 * 1024;
+
 /// The most bytes one call hands the host. wasmtime lets one host call copy 128 MiB at
 /// most (its hostcall fuel) and traps the instance past it: a stream's `write` hands its
 /// bytes over in parts of this size.
@@ -54,8 +61,12 @@ pub(crate) const MAX_HOST_COPY: usize = 16 << 20;
 #[cfg(feature = "host-reactor")]
 pub(crate) const MAX_SEND: usize = 1 << 20;
 
-/// One ready registration: the token the loop chose and what is ready, plus what the host
-/// already did for a stream in completion mode (see `ProactorEventLoop`).
+/// One ready registration: the token the loop chose and what is ready.
+///
+/// A selector reports its events with [`Event::new`]. The host's reactor also says what
+/// it already did for a stream in completion mode (see `ProactorEventLoop`): the bytes it
+/// read, the bytes still unsent, and the failure that ended the stream; those parts are
+/// the crate's own.
 #[derive(Debug, Default)]
 pub struct Event {
     /// The loop's token for the registration.
@@ -63,27 +74,44 @@ pub struct Event {
     /// What is ready.
     pub readiness: Readiness,
     /// Completion mode: the bytes the host read for the stream; empty otherwise.
-    pub data: EventData,
-    /// Completion mode: the bytes the host still buffers for writing.
-    pub write_buffered: u64,
-    /// Completion mode: the last bytes of the wait's writes to the stream that the host
-    /// refused (its limit on buffered bytes): the loop gives them back to the transport.
-    pub write_refused: u64,
+    #[cfg_attr(not(feature = "host-reactor"), allow(dead_code))]
+    pub(crate) data: EventData,
+    /// Completion mode: the bytes written to the stream and not yet sent.
+    #[cfg_attr(not(feature = "host-reactor"), allow(dead_code))]
+    pub(crate) unsent: u64,
+    /// Completion mode: how many of the last bytes the wait wrote to the stream the host
+    /// refused (its limit on buffered bytes): the stream keeps them.
+    #[cfg_attr(not(feature = "host-reactor"), allow(dead_code))]
+    pub(crate) refused: u64,
     /// Completion mode: the failure that ended the stream.
-    pub error: Option<crate::Error>,
+    #[cfg_attr(not(feature = "host-reactor"), allow(dead_code))]
+    pub(crate) error: Option<crate::Error>,
+}
+
+impl Event {
+    /// An event of the registration under `token`: what is `readiness`.
+    pub fn new(token: u64, readiness: Readiness) -> Event {
+        Event {
+            token,
+            readiness,
+            ..Event::default()
+        }
+    }
 }
 
 /// The bytes an event carries. The host hands a batch's bytes over in one list; each event
 /// holds its range of that list, shared, so no event copies its bytes.
 #[derive(Clone, Debug, Default)]
-pub struct EventData {
+#[cfg_attr(not(feature = "host-reactor"), allow(dead_code))]
+pub(crate) struct EventData {
     bytes: Option<Rc<Vec<u8>>>,
     range: Range<usize>,
 }
 
 impl EventData {
     /// `range` of a batch's `bytes`.
-    pub fn shared(bytes: &Rc<Vec<u8>>, range: Range<usize>) -> EventData {
+    #[cfg_attr(not(feature = "host-reactor"), allow(dead_code))]
+    pub(crate) fn shared(bytes: &Rc<Vec<u8>>, range: Range<usize>) -> EventData {
         assert!(
             range.end <= bytes.len(),
             "an event's bytes lie outside its batch"
@@ -95,7 +123,8 @@ impl EventData {
     }
 
     /// Appends `more` (copying: two events of one stream, merged).
-    pub fn extend_from_slice(&mut self, more: &[u8]) {
+    #[cfg_attr(not(feature = "host-reactor"), allow(dead_code))]
+    pub(crate) fn extend_from_slice(&mut self, more: &[u8]) {
         let mut joined = self.to_vec();
         joined.extend_from_slice(more);
         *self = EventData::from(joined);
@@ -126,6 +155,8 @@ impl std::ops::Deref for EventData {
 /// An I/O backend of the loop: waits for readiness, at most `timeout` (`None`: no limit).
 ///
 /// The loop calls [`Selector::select`] once per iteration with the events buffer it reuses.
+/// (Writes to the host's completion-mode streams ride in the host reactor's own wait,
+/// `host::wait`: only that backend has streams.)
 pub trait Selector {
     /// The backend's name, logged at debug level when a loop picks it.
     fn name(&self) -> &'static str;
@@ -138,37 +169,6 @@ pub trait Selector {
 
     /// Blocks until an event is ready or `timeout` passes; appends ready events to `events`.
     fn select(&mut self, timeout: Option<Duration>, events: &mut Vec<Event>);
-
-    /// `select`, after handing the host the stream writes the loop queued during its last
-    /// batch of callbacks: `writes` say whose are the bytes of `data`, in order (the host's
-    /// reactor does them inside the same call). Only the host's reactor has streams, so
-    /// other selectors never get writes.
-    #[doc(hidden)]
-    fn select_after_writes(
-        &mut self,
-        writes: &[StreamWrite],
-        data: &[u8],
-        timeout: Option<Duration>,
-        events: &mut Vec<Event>,
-    ) {
-        debug_assert!(
-            writes.is_empty() && data.is_empty(),
-            "{} has no streams to write",
-            self.name()
-        );
-        self.select(timeout, events);
-    }
-}
-
-/// A run of writes to a completion-mode stream that the next wait does: see
-/// [`Selector::select_after_writes`].
-#[doc(hidden)]
-#[derive(Clone, Copy, Debug)]
-pub struct StreamWrite {
-    /// The host's number for the stream.
-    pub id: u32,
-    /// How many of the bytes handed over with the writes are this stream's.
-    pub len: u32,
 }
 
 pub use exit::exit;

@@ -8,52 +8,9 @@ use std::io;
 use std::net::SocketAddr;
 
 use super::bindings::{net, reactor, types};
+use super::errors::{Progress, progress, wit_result};
+use crate::addresses::{Address, Family, Shutdown, SockOpt, SockOptName, SocketType};
 use crate::error::{Error, Result};
-use crate::net::{Address, Family, Shutdown, SockOpt, SockOptName, SocketType};
-
-/// Turns a WIT error into the crate's error.
-pub(crate) fn error_from_wit(err: types::Error) -> Error {
-    use types::ErrorKind as K;
-    let kind = match err.kind {
-        K::Denied => return Error::PermissionDenied(err.message),
-        K::Tls => return Error::Tls(err.message),
-        K::WouldBlock => io::ErrorKind::WouldBlock,
-        K::InProgress => io::ErrorKind::WouldBlock,
-        K::PermissionDenied => io::ErrorKind::PermissionDenied,
-        K::NotFound => io::ErrorKind::NotFound,
-        K::ConnectionRefused => io::ErrorKind::ConnectionRefused,
-        K::ConnectionReset => io::ErrorKind::ConnectionReset,
-        K::ConnectionAborted => io::ErrorKind::ConnectionAborted,
-        K::NotConnected => io::ErrorKind::NotConnected,
-        K::AddressInUse => io::ErrorKind::AddrInUse,
-        K::AddressNotAvailable => io::ErrorKind::AddrNotAvailable,
-        K::BrokenPipe => io::ErrorKind::BrokenPipe,
-        K::TimedOut => io::ErrorKind::TimedOut,
-        K::HostUnreachable => io::ErrorKind::HostUnreachable,
-        K::NetworkUnreachable => io::ErrorKind::NetworkUnreachable,
-        K::InvalidInput => io::ErrorKind::InvalidInput,
-        K::Unsupported => io::ErrorKind::Unsupported,
-        K::LimitReached => io::ErrorKind::QuotaExceeded,
-        K::Other => io::ErrorKind::Other,
-    };
-    if err.message.is_empty() {
-        Error::Os(io::Error::from(kind))
-    } else {
-        Error::Os(io::Error::new(kind, err.message))
-    }
-}
-
-/// `true` when a WIT error says "not yet": would-block or a connect in progress.
-fn is_pending(err: &types::Error) -> bool {
-    matches!(
-        err.kind,
-        types::ErrorKind::WouldBlock | types::ErrorKind::InProgress
-    )
-}
-
-pub(crate) fn wit_result<T>(r: std::result::Result<T, types::Error>) -> Result<T> {
-    r.map_err(error_from_wit)
-}
 
 pub(crate) fn family_to_wit(f: Family) -> types::AddressFamily {
     match f {
@@ -148,20 +105,6 @@ pub(crate) struct Written {
     pub(crate) taken: usize,
     /// The bytes buffered afterwards, not yet taken by the kernel.
     pub(crate) buffered: u64,
-}
-
-/// What a non-blocking call did: finished, or has to wait for readiness.
-pub(crate) enum Progress<T> {
-    Done(T),
-    Pending,
-}
-
-pub(crate) fn progress<T>(r: std::result::Result<T, types::Error>) -> Result<Progress<T>> {
-    match r {
-        Ok(v) => Ok(Progress::Done(v)),
-        Err(e) if is_pending(&e) => Ok(Progress::Pending),
-        Err(e) => Err(error_from_wit(e)),
-    }
 }
 
 /// A host socket (`net.socket`).
@@ -376,7 +319,7 @@ impl HostStream {
         &self.stream
     }
 
-    /// The host's number for the stream in a [`super::StreamWrite`].
+    /// The host's number for the stream in the writes a wait does (`host::Writes`).
     pub(crate) fn id(&self) -> u32 {
         self.id
     }

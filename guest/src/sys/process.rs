@@ -2,8 +2,9 @@
 //! crate's types.
 
 use super::bindings::process as wit;
+use super::errors::wit_result;
 use super::fs::HostPipe;
-use super::net::{HostSource, wit_result};
+use super::net::HostSource;
 use crate::error::Result;
 
 /// Where a child's stream goes, as the host takes it.

@@ -2,7 +2,7 @@
 //! process, and the host's pid.
 
 use super::bindings::signal;
-use super::net::wit_result;
+use super::errors::wit_result;
 use crate::error::Result;
 
 /// A subscription to one signal (`signal.subscription`); dropping it unsubscribes.

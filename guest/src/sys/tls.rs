@@ -1,13 +1,14 @@
 //! The `sandloop:host/tls` bindings, wrapped in the crate's types.
 //!
 //! A [`HostTlsContext`] is the host's rustls configuration (built from a
-//! [`TlsContext`](crate::tls::TlsContext)'s settings); [`start`] switches a completion-mode
-//! stream to TLS and [`info`] reads what its handshake settled.
+//! `TlsContext`'s settings (`tls.rs`)); [`start`] switches a completion-mode
+//! stream to TLS and [`info`] reads what its handshake settled, a [`TlsInfo`] (public as
+//! `sandloop::tls::TlsInfo`).
 
 use super::bindings::tls;
-use super::net::{HostStream, wit_result};
+use super::errors::wit_result;
+use super::net::HostStream;
 use crate::error::Result;
-use crate::tls::TlsInfo;
 
 /// A certificate chain and its key, PEM.
 pub(crate) struct IdentityPem<'a> {
@@ -101,4 +102,42 @@ pub(crate) fn info(stream: &HostStream) -> Option<TlsInfo> {
         peer_certificates: s.peer_certificates,
         server_name: s.server_name,
     })
+}
+
+/// What a TLS handshake settled: the parts of Python's `ssl.SSLObject` asyncio's
+/// `get_extra_info("ssl_object")` gives access to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// `TLSv1.2` or `TLSv1.3` (Python's `SSLObject.version()`).
+    pub version: String,
+    /// The cipher suite's IANA name (`TLS_AES_256_GCM_SHA384`).
+    pub cipher: String,
+    /// The cipher's key size in bits.
+    pub secret_bits: u32,
+    /// The protocol ALPN settled on, if any.
+    pub alpn_protocol: Option<Vec<u8>>,
+    /// The peer's certificate chain, DER, its own certificate first; empty when it
+    /// presented none.
+    pub peer_certificates: Vec<Vec<u8>>,
+    /// The server name: the one a client sent, the one a server was asked for.
+    pub server_name: Option<String>,
+}
+
+impl TlsInfo {
+    /// Python's `SSLObject.cipher()`: `(name, protocol version, secret bits)`.
+    pub fn cipher(&self) -> (String, String, u32) {
+        (self.cipher.clone(), self.version.clone(), self.secret_bits)
+    }
+
+    /// Python's `SSLObject.selected_alpn_protocol()`.
+    pub fn selected_alpn_protocol(&self) -> Option<String> {
+        self.alpn_protocol
+            .as_ref()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+    }
+
+    /// Python's `getpeercert(binary_form=True)`: the peer's certificate, DER.
+    pub fn peer_certificate(&self) -> Option<&[u8]> {
+        self.peer_certificates.first().map(Vec::as_slice)
+    }
 }

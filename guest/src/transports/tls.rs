@@ -13,16 +13,44 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use super::{ExtraInfo, SharedProtocol, Transport, TransportInner};
-use crate::base_events::EventLoop;
 use crate::error::{Error, Result};
+use crate::events::EventLoop;
 use crate::events::TimerHandle;
 use crate::futures::Future;
 use crate::io_registry::IoEntry;
 use crate::log::{self, Level};
 use crate::net::Socket;
-use crate::sslproto::TlsSetup;
-use crate::stream_io::{READ_BUDGET, StreamIo};
+use crate::stream_io::StreamIo;
+use crate::sys::READ_BUDGET;
+use crate::sys::tls::HostTlsContext;
 use crate::tls::{TlsContext, TlsInfo};
+
+/// How TLS starts on one connection: the context, the side, the name, the timeouts.
+/// `sslproto.rs` makes it from the arguments of the connection and server calls, checked
+/// as asyncio checks them.
+#[derive(Clone, Debug)]
+pub(crate) struct TlsSetup {
+    pub(crate) context: TlsContext,
+    pub(crate) server_side: bool,
+    /// The name sent and checked; `Some("")` means "check no name" (explicit).
+    pub(crate) server_hostname: Option<String>,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
+}
+
+impl TlsSetup {
+    /// The host configuration for this connection: the context's own, or the one that
+    /// checks no hostname when `server_hostname` is `""`.
+    pub(crate) fn host_context(&self) -> Result<Rc<HostTlsContext>> {
+        let any_name = !self.server_side && self.server_hostname.as_deref() == Some("");
+        self.context.host_context(any_name)
+    }
+
+    /// The name `tls.start` gets: none on a server, none for the explicit `""`.
+    pub(crate) fn server_name(&self) -> Option<&str> {
+        self.server_hostname.as_deref().filter(|n| !n.is_empty())
+    }
+}
 
 /// The TLS side of a transport.
 pub(crate) struct TlsState {
@@ -108,11 +136,12 @@ impl Transport {
         let host = sock.take_host()?;
         let sockname = host.local_address().ok();
         let peername = host.peer_address().ok();
-        let transport = Transport::register(lp, protocol, (sockname, peername), None, |key| {
-            let stream = host.into_stream(key, READ_BUDGET)?;
-            crate::sys::tls::start(&stream, &host_ctx, setup.server_name())?;
-            Ok(StreamIo::Completion(stream))
-        })?;
+        let transport =
+            Transport::register(lp, protocol, (sockname, peername), None, |inner, key| {
+                let stream = host.into_stream(key, READ_BUDGET)?;
+                crate::sys::tls::start(&stream, &host_ctx, setup.server_name())?;
+                Ok(StreamIo::completion(lp, stream, key, inner.as_owner()))
+            })?;
         let waiter = waiter.then(|| lp.create_future::<()>());
         transport.inner.begin_handshake(setup, waiter.clone(), true);
         Ok((transport, waiter))
@@ -172,7 +201,7 @@ impl TransportInner {
             return false;
         }
         let info = match &*self.io.borrow() {
-            Some(StreamIo::Completion(stream)) => crate::sys::tls::info(stream),
+            Some(StreamIo::Completion(stream)) => crate::sys::tls::info(stream.host()),
             _ => None,
         };
         let Some(info) = info else {
@@ -224,10 +253,10 @@ impl TransportInner {
             return;
         }
         *self.torn_down.borrow_mut() = Some(err.clone());
-        if self.queued.replace(0) > 0 {
-            self.lp.inner.outbox.borrow_mut().discard(self);
+        if let Some(io) = &mut *self.io.borrow_mut() {
+            io.discard_queued();
+            io.set_unsent(0);
         }
-        self.buffered.set(0);
         self.protocol.borrow_mut().take();
         match handshake {
             Some(Handshake {
@@ -275,7 +304,7 @@ impl TransportInner {
             None => return,
         };
         match result {
-            Ok(buffered) => self.buffered.set(buffered as usize),
+            Ok(buffered) => self.set_buffered(buffered),
             Err(err) => {
                 self.tls_shutdown_failed(err);
                 return;
@@ -453,21 +482,18 @@ impl TransportInner {
         self.conn_lost.set(true);
         self.key.set(None);
         self.protocol.borrow_mut().take();
-        new.buffered.set(self.buffered.replace(0));
         *new.on_lost.borrow_mut() = std::mem::take(&mut *self.on_lost.borrow_mut());
         new.key.set(Some(key));
-        self.lp
-            .inner
-            .io
-            .borrow_mut()
-            .replace(key, IoEntry::Stream(new.clone()));
-        let started = io.into_completion(key as u64).and_then(|io| {
-            if let StreamIo::Completion(stream) = &io {
-                crate::sys::tls::start(stream, &host_ctx, setup.server_name())?;
-                stream.set_reading(true)?;
-            }
-            Ok(io)
-        });
+        self.lp.replace_io(key, IoEntry::Held(new.clone()));
+        let started = io
+            .into_completion(&self.lp, key as u64, new.as_owner())
+            .and_then(|io| {
+                if let StreamIo::Completion(stream) = &io {
+                    crate::sys::tls::start(stream.host(), &host_ctx, setup.server_name())?;
+                    stream.set_reading(true)?;
+                }
+                Ok(io)
+            });
         let io = match started {
             Ok(io) => io,
             Err(err) => {

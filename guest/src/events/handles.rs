@@ -1,0 +1,276 @@
+//! Callback handles: asyncio's `Handle` and `TimerHandle` of `events.py`.
+//!
+//! A handle is one allocation holding the callback inline (`call_soon` allocates nothing
+//! else). A timer's handle knows its loop's count of cancelled timers, not the loop: it
+//! counts itself there when cancelled while in the heap, so the loop can purge the heap.
+
+use std::cell::Cell;
+use std::fmt;
+use std::panic::Location;
+use std::rc::{Rc, Weak};
+
+use crate::context::{self, Context};
+use crate::error::{IntoResult, Result};
+/// The context a callback runs in.
+pub(crate) enum HandleContext {
+    /// A copy of the context current at scheduling time; what the callback sets is discarded.
+    Snapshot(context::Vars),
+    /// A context given explicitly (`*_with_context`, a task's own): sets persist in it.
+    Explicit(Context),
+}
+
+/// What every handle carries besides its callback.
+pub(crate) struct Header {
+    cancelled: Cell<bool>,
+    /// Where the callback was scheduled (`#[track_caller]`), for debug logs and reprs.
+    location: &'static Location<'static>,
+    context: HandleContext,
+    /// The loop time a timer is due; `NaN` for plain handles.
+    when: f64,
+    /// A timer counts itself in its loop's count of cancelled timers when cancelled, so the
+    /// loop can purge the heap; a plain handle has no count.
+    cancelled_timers: Option<Weak<Cell<usize>>>,
+    /// A timer is in its loop's heap (asyncio's `TimerHandle._scheduled`): only then does
+    /// cancelling it count towards purging the heap.
+    in_heap: Cell<bool>,
+}
+
+/// A scheduled callback whose closure is stored inline (one allocation per `call_soon`).
+struct Callback<F> {
+    header: Header,
+    f: Cell<Option<F>>,
+}
+
+pub(crate) trait RunCallback {
+    fn header(&self) -> &Header;
+    /// Takes the callback out and runs it; a second call does nothing.
+    fn run(&self) -> Result<()>;
+    /// Drops the callback (and what it captured) without running it.
+    fn discard(&self);
+}
+
+impl<F, R> RunCallback for Callback<F>
+where
+    F: FnOnce() -> R,
+    R: IntoResult<Ok = ()>,
+{
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn run(&self) -> Result<()> {
+        match self.f.take() {
+            Some(f) => f().into_result(),
+            None => Ok(()),
+        }
+    }
+
+    fn discard(&self) {
+        drop(self.f.take());
+    }
+}
+
+/// A callback that runs every time its handle is run (asyncio's reader and writer
+/// handles), until the handle is cancelled.
+#[cfg(feature = "host-reactor")]
+struct Repeating<F> {
+    header: Header,
+    f: Cell<Option<F>>,
+}
+
+#[cfg(feature = "host-reactor")]
+impl<F, R> RunCallback for Repeating<F>
+where
+    F: FnMut() -> R,
+    R: IntoResult<Ok = ()>,
+{
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn run(&self) -> Result<()> {
+        // Taken out while it runs, so it may cancel its own handle (`remove_reader`).
+        let Some(mut f) = self.f.take() else {
+            return Ok(());
+        };
+        let outcome = f().into_result();
+        if !self.header.cancelled.get() {
+            self.f.set(Some(f));
+        }
+        outcome
+    }
+
+    fn discard(&self) {
+        drop(self.f.take());
+    }
+}
+
+/// A callback scheduled with `call_soon`, asyncio's `asyncio.Handle`.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) inner: Rc<dyn RunCallback>,
+}
+
+impl Handle {
+    pub(crate) fn new<F, R>(
+        f: F,
+        context: Option<&Context>,
+        location: &'static Location<'static>,
+        when: f64,
+        cancelled_timers: Option<Weak<Cell<usize>>>,
+    ) -> Handle
+    where
+        F: FnOnce() -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        let context = match context {
+            Some(ctx) => HandleContext::Explicit(ctx.clone()),
+            None => HandleContext::Snapshot(context::snapshot()),
+        };
+        Handle {
+            inner: Rc::new(Callback {
+                header: Header {
+                    cancelled: Cell::new(false),
+                    location,
+                    context,
+                    when,
+                    cancelled_timers,
+                    in_heap: Cell::new(false),
+                },
+                f: Cell::new(Some(f)),
+            }),
+        }
+    }
+
+    /// A handle whose callback runs each time the handle runs (readers and writers),
+    /// in the context current now.
+    #[cfg(feature = "host-reactor")]
+    pub(crate) fn repeating<F, R>(f: F, location: &'static Location<'static>) -> Handle
+    where
+        F: FnMut() -> R + 'static,
+        R: IntoResult<Ok = ()>,
+    {
+        Handle {
+            inner: Rc::new(Repeating {
+                header: Header {
+                    cancelled: Cell::new(false),
+                    location,
+                    context: HandleContext::Snapshot(context::snapshot()),
+                    when: f64::NAN,
+                    cancelled_timers: None,
+                    in_heap: Cell::new(false),
+                },
+                f: Cell::new(Some(f)),
+            }),
+        }
+    }
+
+    /// Cancels the callback: it will not run. Cancelling twice does nothing.
+    pub fn cancel(&self) {
+        let header = self.inner.header();
+        if header.cancelled.replace(true) {
+            return;
+        }
+        // Drop what the callback captured now, as asyncio drops the args, to break cycles.
+        self.inner.discard();
+        if header.in_heap.get()
+            && let Some(count) = header.cancelled_timers.as_ref().and_then(Weak::upgrade)
+        {
+            count.set(count.get() + 1);
+        }
+    }
+
+    /// `true` once [`Handle::cancel`] was called.
+    pub fn cancelled(&self) -> bool {
+        self.inner.header().cancelled.get()
+    }
+
+    /// The context the callback runs in.
+    pub fn get_context(&self) -> Context {
+        match &self.inner.header().context {
+            HandleContext::Snapshot(vars) => Context::from_vars(vars.clone()),
+            HandleContext::Explicit(ctx) => ctx.clone(),
+        }
+    }
+
+    /// Where the callback was scheduled (file, line, column of the `call_*` call).
+    pub fn location(&self) -> &'static Location<'static> {
+        self.inner.header().location
+    }
+
+    /// Runs the callback in its context (the loop calls this).
+    pub(crate) fn run(&self) -> Result<()> {
+        let inner = &self.inner;
+        match &inner.header().context {
+            HandleContext::Snapshot(vars) => context::run_in_snapshot(vars, || inner.run()),
+            HandleContext::Explicit(ctx) => ctx.run(|| inner.run()),
+        }
+    }
+
+    /// Marks a timer as in (or out of) its loop's heap.
+    pub(crate) fn set_in_heap(&self, in_heap: bool) {
+        self.inner.header().in_heap.set(in_heap);
+    }
+
+    pub(crate) fn when(&self) -> f64 {
+        self.inner.header().when
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header = self.inner.header();
+        let kind = if header.when.is_nan() {
+            "Handle"
+        } else {
+            "TimerHandle"
+        };
+        write!(f, "<{kind}")?;
+        if !header.when.is_nan() {
+            write!(f, " when={:.3}", header.when)?;
+        }
+        if header.cancelled.get() {
+            write!(f, " cancelled")?;
+        }
+        write!(f, " created at {}>", header.location)
+    }
+}
+
+/// A callback scheduled with `call_later` or `call_at`, asyncio's `asyncio.TimerHandle`.
+#[derive(Clone)]
+pub struct TimerHandle {
+    pub(crate) handle: Handle,
+}
+
+impl TimerHandle {
+    /// The loop time the callback is due (seconds on the loop's clock, `EventLoop::time`).
+    pub fn when(&self) -> f64 {
+        self.handle.when()
+    }
+
+    /// Cancels the callback: it will not run.
+    pub fn cancel(&self) {
+        self.handle.cancel()
+    }
+
+    /// `true` once cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.handle.cancelled()
+    }
+
+    /// The context the callback runs in.
+    pub fn get_context(&self) -> Context {
+        self.handle.get_context()
+    }
+
+    /// The timer as a plain [`Handle`].
+    pub fn as_handle(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+impl fmt::Debug for TimerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.handle.fmt(f)
+    }
+}
