@@ -163,8 +163,9 @@ fn a_damaged_cwasm_is_refused_with_exit_2_never_a_crash() {
 
 /// Nothing a workload does panics the host, but trusted native code can: a `.cwasm`'s
 /// author can rewrite its trailer (the hash is no signature). Damaged wasmtime metadata,
-/// re-sealed, made wasmtime panic at some places (and fail cleanly, or abort, at others),
-/// so the test walks the metadata until the host panics.
+/// re-sealed, made wasmtime panic at some places (and fail cleanly, abort, or run code
+/// that traps, at others: which, depends on the bytes of the program compiled), so the
+/// test walks the metadata until the host panics, and checks that run.
 #[test]
 fn a_host_panic_exits_70_with_one_line_saying_host_bug_never_101() {
     const TRIES: usize = 120;
@@ -181,11 +182,15 @@ fn a_host_panic_exits_70_with_one_line_saying_host_bug_never_101() {
         std::fs::write(&forged, bytes).expect("write the forged .cwasm");
         let run = run_precompiled(&forged);
         let stderr = stderr_of(&run);
-        assert_ne!(
-            run.status.code(),
-            Some(101),
-            "the host's failure reads as a workload's trap: {stderr}"
-        );
+        // A guest's own panic ends as a trap ("workload trapped", 101); any other panic
+        // is the host's.
+        if stderr.contains("panicked") && !stderr.contains("workload trapped") {
+            assert_eq!(
+                run.status.code(),
+                Some(70),
+                "a host panic must not read as a workload's trap (101): {stderr}"
+            );
+        }
         if run.status.code() == Some(70) {
             let lines: Vec<&str> = stderr.lines().collect();
             assert_eq!(lines.len(), 1, "one line: {stderr}");
