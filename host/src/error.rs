@@ -38,6 +38,18 @@ pub(crate) fn io_error_untargeted(op: &str, err: &io::Error) -> Error {
     error(kind, format!("{op}: {err}"))
 }
 
+/// `err` and its causes, as anyhow's `{:#}` prints them: "what failed: why: why".
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(err) = cause {
+        text.push_str(": ");
+        text.push_str(&err.to_string());
+        cause = err.source();
+    }
+    text
+}
+
 /// The WIT kind of an OS error: by errno when there is one (it is more precise than
 /// `io::ErrorKind`, which has no "in progress"), else by `io::ErrorKind`.
 pub(crate) fn kind_of(err: &io::Error) -> ErrorKind {

@@ -40,7 +40,7 @@ mod tests;
 /// in whatever encoding the workload chose.
 ///
 /// ```no_run
-/// # fn demo(workload: sandloop_host::Workload) -> anyhow::Result<()> {
+/// # fn demo(workload: sandloop_host::Workload) -> Result<(), Box<dyn std::error::Error>> {
 /// let running = workload.start(Default::default())?;
 /// let poster = running.poster();
 /// std::thread::spawn(move || {

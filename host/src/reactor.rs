@@ -167,7 +167,7 @@ impl mio::event::Source for FdSource {
 /// once (with an empty batch if nothing else is ready), so no wake-up is lost.
 ///
 /// ```no_run
-/// # fn demo(workload: sandloop_host::Workload) -> anyhow::Result<()> {
+/// # fn demo(workload: sandloop_host::Workload) -> Result<(), Box<dyn std::error::Error>> {
 /// let running = workload.start(Default::default())?;
 /// let waker = running.waker();
 /// std::thread::spawn(move || waker.wake());

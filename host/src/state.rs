@@ -7,9 +7,10 @@
 //! the pools' workers stop after their current job, and the inbox closes. Nothing but a
 //! job already running outlives a run.
 
+use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -29,6 +30,22 @@ use crate::workload::RunOptions;
 /// same pipes and count against it too); a guest writing more traps with
 /// "write beyond capacity of MemoryOutputPipe" instead of growing host memory unbounded.
 pub(crate) const CAPTURE_LIMIT: usize = 64 << 20;
+
+/// Why an instance's store could not be set up (a run's `RunError` says the same).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InstanceError {
+    #[error("failed to create the instance's reactor")]
+    Reactor(#[source] io::Error),
+    #[error(
+        "failed to preopen the directory {} (for the guest's {guest}): {reason}",
+        host.display()
+    )]
+    Preopen {
+        host: PathBuf,
+        guest: String,
+        reason: String,
+    },
+}
 
 /// The per-instance store data.
 pub(crate) struct State {
@@ -56,7 +73,7 @@ impl State {
         argv0: &Arc<str>,
         opts: &RunOptions,
         jobs: Option<WorkerPre<State>>,
-    ) -> anyhow::Result<(State, Capture)> {
+    ) -> Result<(State, Capture), InstanceError> {
         let capture = if opts.capture_output {
             Capture {
                 stdout: Some(MemoryOutputPipe::new(CAPTURE_LIMIT)),
@@ -88,13 +105,13 @@ impl State {
     /// Builds the context of an executor's worker instance: `argv` is only the name, the
     /// environment, policy and output are the parent run's (`spec`), stdin is closed. The
     /// worker gets its own reactor, table, resolver, executor and inbox.
-    pub(crate) fn for_worker(spec: &Arc<WorkerSpec>) -> anyhow::Result<State> {
+    pub(crate) fn for_worker(spec: &Arc<WorkerSpec>) -> Result<State, InstanceError> {
         let builder = wasi_builder(&spec.name, &spec.env, &spec.capture);
         State::with(builder, Arc::clone(spec))
     }
 
-    fn with(mut builder: WasiCtxBuilder, spec: Arc<WorkerSpec>) -> anyhow::Result<State> {
-        let mut reactor = Reactor::new().context("failed to create the instance's reactor")?;
+    fn with(mut builder: WasiCtxBuilder, spec: Arc<WorkerSpec>) -> Result<State, InstanceError> {
+        let mut reactor = Reactor::new().map_err(InstanceError::Reactor)?;
         reactor.limit_buffers(spec.policy.limits.buffered_bytes);
         let resolver = Resolver::new(reactor.completer());
         let inbox = Inbox::new(reactor.completer());
@@ -106,11 +123,11 @@ impl State {
                 FsPerms::ReadOnly
             };
             if let Err(err) = builder.preopened_dir(&dir.host, &dir.guest, perms) {
-                anyhow::bail!(
-                    "failed to preopen the directory {} (for the guest's {}): {err:#}",
-                    dir.host.display(),
-                    dir.guest
-                );
+                return Err(InstanceError::Preopen {
+                    host: dir.host.clone(),
+                    guest: dir.guest.clone(),
+                    reason: format!("{err:#}"),
+                });
             }
         }
         let executor = Executor::new(reactor.completer(), runners(spec));

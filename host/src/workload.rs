@@ -1,9 +1,11 @@
 //! A loaded workload and its runs: instantiate, call `wasi:cli/run`, classify the ending.
 
+use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use anyhow::{Context as _, anyhow};
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
@@ -11,9 +13,10 @@ use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use crate::executor::WorkerPre;
 use crate::inbox::Poster;
 use crate::limits::StopHandle;
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyError};
 use crate::reactor::ReactorWaker;
-use crate::state::{Capture, State};
+use crate::runtime::BoxError;
+use crate::state::{Capture, InstanceError, State};
 
 /// A compiled, linked workload, ready to run any number of times.
 ///
@@ -95,6 +98,74 @@ impl ExitStatus {
     }
 }
 
+/// Why the host could not run a workload ([`Workload::run`], [`Workload::start`],
+/// [`RunningWorkload::join`]). A guest that exits or traps is no error: its run has an
+/// [`ExitStatus`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The policy can never work as written ([`Policy::check`]); the message says why.
+    #[error("the policy cannot work as written: {0}")]
+    Policy(PolicyError),
+    /// The policy sets a callback time limit, which needs the epoch checks the runtime
+    /// was built without ([`RuntimeOptions::interruptible`](crate::RuntimeOptions)).
+    #[error(
+        "a callback time limit ({} ms) needs a runtime built with \
+         `RuntimeOptions::interruptible`",
+        .0.as_millis()
+    )]
+    NotInterruptible(Duration),
+    /// The instance's reactor (an epoll and an eventfd descriptor) could not be created.
+    #[error("failed to create the instance's reactor")]
+    Reactor(#[source] io::Error),
+    /// A directory of the policy's preopens could not be opened.
+    #[error(
+        "failed to preopen the directory {} (for the guest's {guest}): {reason}",
+        host.display()
+    )]
+    Preopen {
+        /// The host's directory.
+        host: PathBuf,
+        /// Where the guest sees it.
+        guest: String,
+        /// Why it could not be opened.
+        reason: String,
+    },
+    /// The thread of a started workload could not be spawned.
+    #[error("failed to spawn the workload's thread")]
+    Thread(#[source] io::Error),
+    /// wasmtime could not instantiate the component (not a trap of the guest's, which
+    /// ends the run with [`ExitStatus::Trapped`]).
+    #[error("failed to instantiate {name}")]
+    Instantiate {
+        /// The workload's name.
+        name: String,
+        /// wasmtime's error.
+        #[source]
+        source: BoxError,
+    },
+    /// The thread of a started workload panicked (a bug of sandloop's).
+    #[error("the workload's thread panicked")]
+    Panicked,
+}
+
+impl From<InstanceError> for RunError {
+    fn from(err: InstanceError) -> RunError {
+        match err {
+            InstanceError::Reactor(err) => RunError::Reactor(err),
+            InstanceError::Preopen {
+                host,
+                guest,
+                reason,
+            } => RunError::Preopen {
+                host,
+                guest,
+                reason,
+            },
+        }
+    }
+}
+
 /// The result of one run.
 #[derive(Debug, Clone)]
 pub struct RunOutput {
@@ -126,18 +197,12 @@ impl Workload {
 
     /// Refuses a policy that can never work ([`Policy::check`]), and a callback time limit
     /// without the epoch checks the runtime may have left out.
-    fn check_policy(&self, opts: &RunOptions) -> anyhow::Result<()> {
-        opts.policy
-            .check()
-            .context("the policy cannot work as written")?;
+    fn check_policy(&self, opts: &RunOptions) -> Result<(), RunError> {
+        opts.policy.check().map_err(RunError::Policy)?;
         if let Some(limit) = opts.policy.limits.callback_cpu
             && !self.interruptible
         {
-            anyhow::bail!(
-                "a callback time limit ({} ms) needs a runtime built with \
-                 `RuntimeOptions::interruptible`",
-                limit.as_millis()
-            );
+            return Err(RunError::NotInterruptible(limit));
         }
         Ok(())
     }
@@ -159,9 +224,9 @@ impl Workload {
     /// let workload = runtime.load("hello_world.wasm".as_ref())?;
     /// let output = workload.run(RunOptions { capture_output: true, ..Default::default() })?;
     /// assert!(output.status.success());
-    /// # Ok::<(), anyhow::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn run(&self, opts: RunOptions) -> anyhow::Result<RunOutput> {
+    pub fn run(&self, opts: RunOptions) -> Result<RunOutput, RunError> {
         self.check_policy(&opts)?;
         let (state, capture) = State::new(&self.name, &opts, self.jobs.clone())?;
         self.run_instance(state, capture)
@@ -174,7 +239,7 @@ impl Workload {
     ///
     /// This is how an embedding posts into a loop: [`run`](Workload::run) holds the
     /// calling thread until the guest ends, so it offers no poster.
-    pub fn start(&self, opts: RunOptions) -> anyhow::Result<RunningWorkload> {
+    pub fn start(&self, opts: RunOptions) -> Result<RunningWorkload, RunError> {
         self.check_policy(&opts)?;
         let (state, capture) = State::new(&self.name, &opts, self.jobs.clone())?;
         let waker = state.waker();
@@ -184,7 +249,7 @@ impl Workload {
         let thread = std::thread::Builder::new()
             .name(format!("sandloop {}", self.name))
             .spawn(move || workload.run_instance(state, capture))
-            .context("failed to spawn the workload's thread")?;
+            .map_err(RunError::Thread)?;
         Ok(RunningWorkload {
             waker,
             poster,
@@ -193,7 +258,7 @@ impl Workload {
         })
     }
 
-    fn run_instance(&self, state: State, capture: Capture) -> anyhow::Result<RunOutput> {
+    fn run_instance(&self, state: State, capture: Capture) -> Result<RunOutput, RunError> {
         // Every host log line of the run (audit lines included) names the workload: the
         // span has the level of a warning, so it shows under the default filter (`warn`).
         let _span = tracing::warn_span!("workload", name = %self.name).entered();
@@ -210,8 +275,10 @@ impl Workload {
             // A trap while instantiating is the guest's; anything else is the host's.
             Err(err) if err.is::<Trap>() || err.is::<I32Exit>() => guest_ending(err),
             Err(err) => {
-                return Err(anyhow::Error::from(err))
-                    .with_context(|| format!("failed to instantiate {}", self.name));
+                return Err(RunError::Instantiate {
+                    name: self.name.to_string(),
+                    source: err.into(),
+                });
             }
         };
         // Dropping the store releases every resource of the instance and closes the
@@ -255,7 +322,7 @@ pub struct RunningWorkload {
     waker: ReactorWaker,
     poster: Poster,
     stop: StopHandle,
-    thread: JoinHandle<anyhow::Result<RunOutput>>,
+    thread: JoinHandle<Result<RunOutput, RunError>>,
 }
 
 impl RunningWorkload {
@@ -289,9 +356,7 @@ impl RunningWorkload {
     }
 
     /// Waits for the run to end and returns its output.
-    pub fn join(self) -> anyhow::Result<RunOutput> {
-        self.thread
-            .join()
-            .map_err(|_| anyhow!("the workload's thread panicked"))?
+    pub fn join(self) -> Result<RunOutput, RunError> {
+        self.thread.join().map_err(|_| RunError::Panicked)?
     }
 }

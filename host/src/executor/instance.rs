@@ -98,8 +98,13 @@ impl JobRunner for InstanceRunner {
 
 /// A fresh worker instance, or why none could be made.
 fn instantiate(spec: &Arc<WorkerSpec>, pre: &WorkerPre<State>) -> Result<Live, String> {
-    let state = State::for_worker(spec)
-        .map_err(|err| format!("cannot start a worker instance of {}: {err:#}", spec.name))?;
+    let state = State::for_worker(spec).map_err(|err| {
+        format!(
+            "cannot start a worker instance of {}: {}",
+            spec.name,
+            crate::error::chain(&err)
+        )
+    })?;
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|state| &mut state.limiter);
     crate::limits::disarm(&mut store);
