@@ -18,13 +18,13 @@ use std::ffi::CString;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::Resource;
 
 use crate::bindings::dns::{self as wit, Addrinfo, Hints};
 use crate::bindings::types::{AddressFamily, Error, ErrorKind};
 use crate::error::error;
-use crate::policy::Policy;
 use crate::slot::Slot;
+use crate::state::DnsView;
 
 pub(crate) use resolver::Resolver;
 
@@ -59,21 +59,6 @@ impl Drop for NameLookup {
     fn drop(&mut self) {
         self.slot.abandon();
     }
-}
-
-/// What the `dns` interface works with: the resource table, the workload's policy (its
-/// fixed names) and the instance's resolver threads.
-pub(crate) struct DnsView<'a> {
-    pub(crate) table: &'a mut ResourceTable,
-    pub(crate) policy: &'a Policy,
-    pub(crate) resolver: &'a Resolver,
-}
-
-/// Selects [`DnsView`] as the host data of the generated `add_to_linker`.
-pub(crate) struct HasDns;
-
-impl HasData for HasDns {
-    type Data<'a> = DnsView<'a>;
 }
 
 /// A `getaddrinfo` as the C library will be asked it.

@@ -29,13 +29,13 @@ mod worker_bindings;
 
 use std::sync::Arc;
 
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::Resource;
 
 use crate::bindings::executor::{self as wit, JobError};
 use crate::bindings::types::Error;
-use crate::policy::Limits;
 use crate::reactor::Completer;
 use crate::slot::Slot;
+use crate::state::ExecutorView;
 
 pub(crate) use instance::{WorkerSpec, runners};
 #[cfg(any(test, feature = "fuzzing"))]
@@ -79,22 +79,6 @@ impl Executor {
     pub(crate) fn new(completer: Completer, runners: RunnerFactory) -> Executor {
         Executor { completer, runners }
     }
-}
-
-/// What the `executor` interface works with: the resource table and the instance's
-/// executor.
-pub(crate) struct ExecutorView<'a> {
-    pub(crate) table: &'a mut ResourceTable,
-    pub(crate) executor: &'a Executor,
-    /// The handle limit of the workload.
-    pub(crate) limits: &'a Limits,
-}
-
-/// Selects [`ExecutorView`] as the host data of the generated `add_to_linker`.
-pub(crate) struct HasExecutor;
-
-impl HasData for HasExecutor {
-    type Data<'a> = ExecutorView<'a>;
 }
 
 impl wit::Host for ExecutorView<'_> {}

@@ -25,7 +25,7 @@ mod tests;
 use std::os::fd::{FromRawFd as _, OwnedFd};
 use std::sync::Arc;
 
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::Resource;
 use wasmtime_wasi::OpenMode;
 use wasmtime_wasi::filesystem::{Descriptor, Dir, File};
 
@@ -33,30 +33,13 @@ use crate::bindings::fs::{self as wit, PipeEnd};
 use crate::bindings::types::{Error, ErrorKind};
 use crate::error::{error, io_error_untargeted};
 use crate::net::Stream;
-use crate::policy::Limits;
-use crate::reactor::{Reactor, Source};
+use crate::reactor::Source;
+use crate::state::FsView;
 
 pub use pipe::Pipe;
 pub(crate) use pipe::without_sigpipe;
 pub(crate) use stdio::StdioAccess;
 use stdio::StdioStream;
-
-/// What the `fs` interface works with: the reactor (pipe streams register with it), the
-/// resource table, and which of the workload's stdio the run hands out.
-pub(crate) struct FsView<'a> {
-    pub(crate) reactor: &'a mut Reactor,
-    pub(crate) table: &'a mut ResourceTable,
-    pub(crate) stdio: StdioAccess,
-    /// The handle limit of the workload.
-    pub(crate) limits: &'a Limits,
-}
-
-/// Selects [`FsView`] as the host data of the generated `add_to_linker`.
-pub(crate) struct HasFs;
-
-impl HasData for HasFs {
-    type Data<'a> = FsView<'a>;
-}
 
 /// A new pipe, both ends non-blocking and close-on-exec.
 fn new_pipe() -> std::io::Result<(Pipe, Pipe)> {

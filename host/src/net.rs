@@ -29,13 +29,13 @@ use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 
 use socket2::{Domain, SockAddr, Type};
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::Resource;
 
 use crate::bindings::net::{self as wit, OptionName, ShutdownHow, SocketOption, SocketType};
 use crate::bindings::types::{Address, AddressFamily, Error, ErrorKind};
 use crate::error::{error, io_error, io_error_untargeted};
-use crate::policy::Policy;
-use crate::reactor::{Reactor, Source};
+use crate::reactor::Source;
+use crate::state::NetView;
 
 use address::{Local, Peer};
 pub use datagram::MAX_DATAGRAM;
@@ -86,21 +86,6 @@ impl Socket {
     fn into_parts(self) -> (socket2::Socket, Option<SocketAddr>, bool) {
         (self.inner, self.peer, self.accepted)
     }
-}
-
-/// What the `net` interface works with: the reactor (streams register with it), the
-/// resource table and the workload's policy.
-pub(crate) struct NetView<'a> {
-    pub(crate) reactor: &'a mut Reactor,
-    pub(crate) table: &'a mut ResourceTable,
-    pub(crate) policy: &'a Policy,
-}
-
-/// Selects [`NetView`] as the host data of the generated `add_to_linker`.
-pub(crate) struct HasNet;
-
-impl HasData for HasNet {
-    type Data<'a> = NetView<'a>;
 }
 
 /// Retries a syscall that a signal interrupted (the instance's thread may receive

@@ -22,32 +22,19 @@ mod tests;
 
 use std::path::PathBuf;
 
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::Resource;
 
 use crate::bindings::process::{self as wit, ExitStatus, SpawnOptions, Stdio};
 use crate::bindings::types::{Error, ErrorKind};
 use crate::error::error;
 use crate::fs::Pipe;
-use crate::policy::Policy;
 use crate::reactor::Source;
+use crate::state::ProcessView;
 
 pub use child::Child;
 
 /// The shell `spawn-shell` runs, as asyncio's `subprocess_shell` on Unix.
 const SHELL: &str = "/bin/sh";
-
-/// What the `process` interface works with: the resource table and the policy.
-pub(crate) struct ProcessView<'a> {
-    pub(crate) table: &'a mut ResourceTable,
-    pub(crate) policy: &'a Policy,
-}
-
-/// Selects [`ProcessView`] as the host data of the generated `add_to_linker`.
-pub(crate) struct HasProcess;
-
-impl HasData for HasProcess {
-    type Data<'a> = ProcessView<'a>;
-}
 
 impl ProcessView<'_> {
     /// Checks the environment, sets up stdio and starts `program` (already granted) as

@@ -42,12 +42,13 @@ use std::time::Duration;
 
 use mio::unix::SourceFd;
 use mio::{Events, Poll, Token};
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::{Resource, ResourceTable};
 
 use crate::bindings::reactor::{self as wit, Batch, ErrorCode, Event, Interest, StreamWrite};
 use crate::net::Stream;
 use crate::net::stream::MAX_BATCH_DATA;
 use crate::net::stream::room::{BufferLimit, Room};
+use crate::state::ReactorView;
 
 #[cfg(test)]
 mod tests;
@@ -400,20 +401,6 @@ fn os_error(op: &str, err: &io::Error) -> ErrorCode {
     }
     tracing::debug!(%err, "reactor: {op} failed");
     ErrorCode::OsError
-}
-
-/// The reactor and the resource table of one instance, borrowed together: what the
-/// generated `Host` traits are implemented for.
-pub(crate) struct ReactorView<'a> {
-    pub(crate) reactor: &'a mut Reactor,
-    pub(crate) table: &'a mut ResourceTable,
-}
-
-/// Selects [`ReactorView`] as the host data of the generated `add_to_linker`.
-pub(crate) struct HasReactor;
-
-impl HasData for HasReactor {
-    type Data<'a> = ReactorView<'a>;
 }
 
 impl wit::Host for ReactorView<'_> {

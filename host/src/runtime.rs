@@ -15,14 +15,9 @@ use wasmtime::{
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 
 use crate::bindings::{dns, executor, inbox, net, reactor, types};
-use crate::dns::HasDns;
-use crate::executor::{HasExecutor, WorkerPre};
-use crate::fs::HasFs;
+use crate::executor::WorkerPre;
 use crate::inbox::Inbox;
-use crate::net::HasNet;
-use crate::process::HasProcess;
-use crate::reactor::HasReactor;
-use crate::state::State;
+use crate::state::{HasDns, HasExecutor, HasFs, HasNet, HasProcess, HasReactor, HasSignal, State};
 use crate::workload::Workload;
 
 mod error;
@@ -246,16 +241,10 @@ impl Runtime {
             State::process_view,
         )
         .map_err(link("sandloop:host/process"))?;
-        crate::bindings::signal::add_to_linker::<State, crate::signal::HasSignal>(
-            &mut linker,
-            State::signal_view,
-        )
-        .map_err(link("sandloop:host/signal"))?;
-        crate::bindings::tls::add_to_linker::<State, crate::net::HasNet>(
-            &mut linker,
-            State::net_view,
-        )
-        .map_err(link("sandloop:host/tls"))?;
+        crate::bindings::signal::add_to_linker::<State, HasSignal>(&mut linker, State::signal_view)
+            .map_err(link("sandloop:host/signal"))?;
+        crate::bindings::tls::add_to_linker::<State, HasNet>(&mut linker, State::net_view)
+            .map_err(link("sandloop:host/tls"))?;
         Ok(Runtime {
             engine,
             linker,
@@ -412,6 +401,9 @@ impl Runtime {
         ))
     }
 }
+
+/// `types` has no functions; its bindings only need a host to name.
+impl types::Host for State {}
 
 /// Whether a load may take precompiled native code.
 #[derive(Clone, Copy, PartialEq, Eq)]

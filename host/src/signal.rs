@@ -31,13 +31,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use signal_hook::iterator::{Handle, Signals};
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::Resource;
 
 use crate::bindings::signal as wit;
 use crate::bindings::types::{Error, ErrorKind};
 use crate::error::error;
-use crate::policy::{MAX_SIGNAL, NEVER_HANDLED, Policy, signal_name};
-use crate::reactor::{Completer, Reactor};
+use crate::policy::{MAX_SIGNAL, NEVER_HANDLED, signal_name};
+use crate::reactor::Completer;
+use crate::state::SignalView;
 
 #[cfg(test)]
 mod tests;
@@ -264,20 +265,6 @@ fn validate(signum: u32) -> Result<i32, Error> {
         ));
     }
     Ok(signum)
-}
-
-/// What the `signal` interface works with: the table, the reactor and the policy.
-pub(crate) struct SignalView<'a> {
-    pub(crate) table: &'a mut ResourceTable,
-    pub(crate) reactor: &'a Reactor,
-    pub(crate) policy: &'a Policy,
-}
-
-/// Selects [`SignalView`] as the host data of the generated `add_to_linker`.
-pub(crate) struct HasSignal;
-
-impl HasData for HasSignal {
-    type Data<'a> = SignalView<'a>;
 }
 
 impl SignalView<'_> {

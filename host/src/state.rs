@@ -11,19 +11,17 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{HasData, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::dns::{DnsView, Resolver};
-use crate::executor::{Executor, ExecutorView, WorkerPre, WorkerSpec, runners};
-use crate::fs::{FsView, StdioAccess};
+use crate::dns::Resolver;
+use crate::executor::{Executor, WorkerPre, WorkerSpec, runners};
+use crate::fs::StdioAccess;
 use crate::inbox::{Inbox, Poster};
 use crate::limits::{MemoryLimiter, StopHandle, Watch};
-use crate::net::NetView;
-use crate::policy::Policy;
-use crate::process::ProcessView;
-use crate::reactor::{Reactor, ReactorView, ReactorWaker};
+use crate::policy::{Limits, Policy};
+use crate::reactor::{Reactor, ReactorWaker};
 use crate::workload::RunOptions;
 
 /// The most a captured stdout or stderr keeps (the run's executor workers write into the
@@ -163,7 +161,7 @@ impl State {
     }
 
     /// The workload's limits.
-    pub(crate) fn limits(&self) -> &crate::policy::Limits {
+    pub(crate) fn limits(&self) -> &Limits {
         &self.policy.limits
     }
 
@@ -217,8 +215,8 @@ impl State {
     }
 
     /// The table, the reactor and the policy, for the `signal` interface.
-    pub(crate) fn signal_view(&mut self) -> crate::signal::SignalView<'_> {
-        crate::signal::SignalView {
+    pub(crate) fn signal_view(&mut self) -> SignalView<'_> {
+        SignalView {
             table: &mut self.table,
             reactor: &self.reactor,
             policy: &self.policy,
@@ -291,5 +289,109 @@ impl Capture {
     }
 }
 
-/// `types` has no functions; its bindings only need a host to name.
-impl crate::bindings::types::Host for State {}
+// The views: what each interface's generated `Host` traits are implemented for (in its
+// `host.rs`), the parts of the store it works with borrowed together, as wasmtime-wasi's
+// `WasiCtxView`. `State`'s `*_view` methods above make them.
+
+/// What the `reactor` interface works with: the reactor and the resource table.
+pub(crate) struct ReactorView<'a> {
+    pub(crate) reactor: &'a mut Reactor,
+    pub(crate) table: &'a mut ResourceTable,
+}
+
+/// Selects [`ReactorView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasReactor;
+
+impl HasData for HasReactor {
+    type Data<'a> = ReactorView<'a>;
+}
+
+/// What the `net` interface works with: the reactor (streams register with it), the
+/// resource table and the workload's policy.
+pub(crate) struct NetView<'a> {
+    pub(crate) reactor: &'a mut Reactor,
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) policy: &'a Policy,
+}
+
+/// Selects [`NetView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasNet;
+
+impl HasData for HasNet {
+    type Data<'a> = NetView<'a>;
+}
+
+/// What the `fs` interface works with: the reactor (pipe streams register with it), the
+/// resource table, and which of the workload's stdio the run hands out.
+pub(crate) struct FsView<'a> {
+    pub(crate) reactor: &'a mut Reactor,
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) stdio: StdioAccess,
+    /// The handle limit of the workload.
+    pub(crate) limits: &'a Limits,
+}
+
+/// Selects [`FsView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasFs;
+
+impl HasData for HasFs {
+    type Data<'a> = FsView<'a>;
+}
+
+/// What the `process` interface works with: the resource table and the policy.
+pub(crate) struct ProcessView<'a> {
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) policy: &'a Policy,
+}
+
+/// Selects [`ProcessView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasProcess;
+
+impl HasData for HasProcess {
+    type Data<'a> = ProcessView<'a>;
+}
+
+/// What the `executor` interface works with: the resource table and the instance's
+/// executor.
+pub(crate) struct ExecutorView<'a> {
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) executor: &'a Executor,
+    /// The handle limit of the workload.
+    pub(crate) limits: &'a Limits,
+}
+
+/// Selects [`ExecutorView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasExecutor;
+
+impl HasData for HasExecutor {
+    type Data<'a> = ExecutorView<'a>;
+}
+
+/// What the `signal` interface works with: the table, the reactor and the policy.
+pub(crate) struct SignalView<'a> {
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) reactor: &'a Reactor,
+    pub(crate) policy: &'a Policy,
+}
+
+/// Selects [`SignalView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasSignal;
+
+impl HasData for HasSignal {
+    type Data<'a> = SignalView<'a>;
+}
+
+/// What the `dns` interface works with: the resource table, the workload's policy (its
+/// fixed names) and the instance's resolver threads.
+pub(crate) struct DnsView<'a> {
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) policy: &'a Policy,
+    pub(crate) resolver: &'a Resolver,
+}
+
+/// Selects [`DnsView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasDns;
+
+impl HasData for HasDns {
+    type Data<'a> = DnsView<'a>;
+}

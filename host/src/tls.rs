@@ -25,7 +25,8 @@ use wasmtime::component::Resource;
 use crate::bindings::tls as wit;
 use crate::bindings::types::{Error, ErrorKind};
 use crate::error::error;
-use crate::net::{NetView, Stream};
+use crate::net::Stream;
+use crate::state::NetView;
 pub use context::Context;
 use context::Role;
 

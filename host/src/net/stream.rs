@@ -49,13 +49,14 @@ use mio::unix::SourceFd;
 use wasmtime::component::{Resource, ResourceTable};
 
 use super::sendfile::{Advance, FileSegment, Outgoing};
-use super::{NetView, Socket, options};
+use super::{Socket, options};
 use crate::bindings::net::{HostStream, OptionName, SocketOption, Written};
 use crate::bindings::reactor::{Event, Interest};
 use crate::bindings::types::{Address, Error, ErrorKind};
 use crate::error::{error, io_error_untargeted};
 use crate::fs::Pipe;
 use crate::reactor::{self, TokenKind};
+use crate::state::NetView;
 use endpoint::Endpoint;
 use room::Room;
 
