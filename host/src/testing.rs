@@ -6,11 +6,10 @@ use std::sync::Arc;
 
 use wasmtime::component::{Resource, ResourceTable};
 
-use crate::bindings::executor::JobError;
 use crate::bindings::reactor::{Batch, Host as _, Interest, StreamWrite};
 use crate::bindings::types::Error;
 use crate::dns::Resolver;
-use crate::executor::{Executor, RunnerFactory};
+use crate::executor::{Executor, JobError, RunnerFactory};
 use crate::fs::StdioAccess;
 use crate::inbox::Inbox;
 use crate::policy::Policy;

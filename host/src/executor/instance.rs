@@ -22,8 +22,7 @@ use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime_wasi::I32Exit;
 
-use crate::bindings::executor::JobError;
-use crate::executor::pool::{Answer, JobRunner, RunnerFactory};
+use crate::executor::pool::{Answer, JobError, JobRunner, RunnerFactory};
 use crate::executor::worker_bindings::{RunError, Worker, WorkerPre};
 use crate::policy::Policy;
 use crate::state::{Capture, State};

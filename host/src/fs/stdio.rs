@@ -46,7 +46,7 @@ impl StdioStream {
         }
     }
 
-    pub(super) fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             StdioStream::Stdin => "stdin",
             StdioStream::Stdout => "stdout",

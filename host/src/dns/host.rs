@@ -1,0 +1,72 @@
+//! The WIT interface `sandloop:host/dns` over a [`DnsView`].
+
+use wasmtime::component::Resource;
+
+use super::{AddressLookup, NameLookup};
+use crate::bindings::dns::{self as wit, Addrinfo, Hints};
+use crate::bindings::types::Error;
+use crate::state::DnsView;
+
+impl wit::Host for DnsView<'_> {
+    fn getaddrinfo(
+        &mut self,
+        host: Option<String>,
+        port: Option<String>,
+        hints: Hints,
+        token: u64,
+    ) -> wasmtime::Result<Result<Resource<AddressLookup>, Error>> {
+        let (host, port) = (host.as_deref(), port.as_deref());
+        match super::getaddrinfo(
+            self.table,
+            self.policy,
+            self.resolver,
+            host,
+            port,
+            hints,
+            token,
+        ) {
+            Ok(lookup) => Ok(Ok(self.table.push(lookup)?)),
+            Err(err) => Ok(Err(err)),
+        }
+    }
+
+    fn getnameinfo(
+        &mut self,
+        addr: String,
+        flags: i32,
+        token: u64,
+    ) -> wasmtime::Result<Result<Resource<NameLookup>, Error>> {
+        match super::getnameinfo(self.table, self.policy, self.resolver, &addr, flags, token) {
+            Ok(lookup) => Ok(Ok(self.table.push(lookup)?)),
+            Err(err) => Ok(Err(err)),
+        }
+    }
+}
+
+impl wit::HostAddressLookup for DnsView<'_> {
+    fn answer(
+        &mut self,
+        self_: Resource<AddressLookup>,
+    ) -> wasmtime::Result<Option<Result<Vec<Addrinfo>, Error>>> {
+        Ok(self.table.get(&self_)?.answer())
+    }
+
+    fn drop(&mut self, rep: Resource<AddressLookup>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}
+
+impl wit::HostNameLookup for DnsView<'_> {
+    fn answer(
+        &mut self,
+        self_: Resource<NameLookup>,
+    ) -> wasmtime::Result<Option<Result<(String, String), Error>>> {
+        Ok(self.table.get(&self_)?.answer())
+    }
+
+    fn drop(&mut self, rep: Resource<NameLookup>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}
