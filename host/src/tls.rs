@@ -11,6 +11,7 @@
 //! and 1.3) and cipher suites.
 
 mod context;
+mod host;
 #[cfg(test)]
 mod tests;
 
@@ -20,13 +21,10 @@ use std::sync::{Arc, OnceLock};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, Connection, ServerConnection};
-use wasmtime::component::Resource;
 
 use crate::bindings::tls as wit;
 use crate::bindings::types::{Error, ErrorKind};
 use crate::error::error;
-use crate::net::Stream;
-use crate::state::NetView;
 pub use context::Context;
 use context::Role;
 
@@ -39,7 +37,7 @@ fn provider() -> Arc<CryptoProvider> {
 /// A new rustls session for `ctx`: a server session, or a client one that checks (and,
 /// for a DNS name, sends with SNI) `server_name`. Returns the session and the server name
 /// `info` reports for a client.
-fn new_session(
+pub(crate) fn new_session(
     ctx: &Context,
     server_name: Option<String>,
 ) -> Result<(Connection, Option<String>), Error> {
@@ -135,63 +133,5 @@ fn secret_bits(iana_name: &str) -> u32 {
         256
     } else {
         0
-    }
-}
-
-impl wit::Host for NetView<'_> {
-    fn start(
-        &mut self,
-        s: Resource<Stream>,
-        ctx: Resource<Context>,
-        server_name: Option<String>,
-    ) -> wasmtime::Result<Result<(), Error>> {
-        let session = new_session(self.table.get(&ctx)?, server_name);
-        let registry = self.reactor.registry();
-        let stream = self.table.get_mut(&s)?;
-        Ok(session.and_then(|(conn, name)| stream.start_tls(conn, name, registry)))
-    }
-
-    fn info(&mut self, s: Resource<Stream>) -> wasmtime::Result<Option<wit::SessionInfo>> {
-        Ok(self.table.get(&s)?.tls_info())
-    }
-}
-
-impl wit::HostContext for NetView<'_> {
-    fn client(
-        &mut self,
-        options: wit::ClientOptions,
-    ) -> wasmtime::Result<Result<Resource<Context>, Error>> {
-        let limits = &self.policy.limits;
-        if let Err(err) = crate::limits::check_room(self.table, limits, "tls client context", 1) {
-            return Ok(Err(err));
-        }
-        Ok(match Context::client(options) {
-            Ok(ctx) => Ok(self.table.push(ctx)?),
-            Err(err) => Err(err),
-        })
-    }
-
-    fn server(
-        &mut self,
-        options: wit::ServerOptions,
-    ) -> wasmtime::Result<Result<Resource<Context>, Error>> {
-        let limits = &self.policy.limits;
-        if let Err(err) = crate::limits::check_room(self.table, limits, "tls server context", 1) {
-            return Ok(Err(err));
-        }
-        Ok(match Context::server(options) {
-            Ok(ctx) => Ok(self.table.push(ctx)?),
-            Err(err) => Err(err),
-        })
-    }
-
-    fn is_server(&mut self, self_: Resource<Context>) -> wasmtime::Result<bool> {
-        Ok(self.table.get(&self_)?.is_server())
-    }
-
-    fn drop(&mut self, rep: Resource<Context>) -> wasmtime::Result<()> {
-        // The streams started with it hold their own reference to the configuration.
-        self.table.delete(rep)?;
-        Ok(())
     }
 }

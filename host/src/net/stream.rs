@@ -49,14 +49,13 @@ use mio::unix::SourceFd;
 use wasmtime::component::{Resource, ResourceTable};
 
 use super::sendfile::{Advance, FileSegment, Outgoing};
-use super::{Socket, options};
-use crate::bindings::net::{HostStream, OptionName, SocketOption, Written};
+use super::{Socket, options, socket};
+use crate::bindings::net::{OptionName, SocketOption, Written};
 use crate::bindings::reactor::{Event, Interest};
 use crate::bindings::types::{Address, Error, ErrorKind};
 use crate::error::{error, io_error_untargeted};
 use crate::fs::Pipe;
-use crate::reactor::{self, TokenKind};
-use crate::state::NetView;
+use crate::reactor::{self, Reactor, TokenKind};
 use endpoint::Endpoint;
 use room::Room;
 
@@ -178,10 +177,62 @@ impl Stream {
         }
     }
 
+    /// `stream.open`: a stream over a connected stream socket the guest hands over (it is
+    /// closed if it cannot become a stream).
+    pub(crate) fn open(socket: Socket, token: u64, read_budget: u32) -> Result<Stream, Error> {
+        let (socket, known_peer, accepted) = socket.into_parts();
+        let peer = match socket.peer_addr() {
+            Ok(peer) => known_peer.or(peer.as_socket()),
+            // A connection its peer reset while it waited in the accept queue: still a
+            // stream, whose first read reports the reset (and the loop treats that as
+            // routine, as asyncio does), not a failure to open one.
+            Err(err) if accepted && err.raw_os_error() == Some(libc::ENOTCONN) => known_peer,
+            Err(err) => {
+                return Err(io_error_untargeted(
+                    "open a stream: the socket is not connected",
+                    &err,
+                ));
+            }
+        };
+        if !matches!(socket.r#type(), Ok(ty) if ty == socket2::Type::STREAM) {
+            return Err(error(
+                ErrorKind::InvalidInput,
+                "open a stream: the socket is not a stream socket",
+            ));
+        }
+        Ok(Stream::new(
+            Endpoint::Socket(socket),
+            peer,
+            token,
+            read_budget,
+        ))
+    }
+
     /// A stream over one end of a pipe (`fs.open-stream`): a read end reads as a socket
     /// does; a write end is watched for its reader closing, buffered bytes or not.
     pub(crate) fn for_pipe(pipe: Pipe, token: u64, read_budget: u32) -> Stream {
         Stream::new(Endpoint::Pipe(pipe), None, token, read_budget)
+    }
+
+    /// `stream.id`: the stream's table index, which names it in `wait`'s writes.
+    pub(crate) fn id(&self) -> u32 {
+        self.rep
+    }
+
+    pub(crate) fn set_option(&self, opt: SocketOption) -> Result<(), Error> {
+        options::set(self.io.socket("set-option")?, opt)
+    }
+
+    pub(crate) fn get_option(&self, name: OptionName) -> Result<SocketOption, Error> {
+        options::get(self.io.socket("get-option")?, name)
+    }
+
+    pub(crate) fn local_address(&self) -> Result<Address, Error> {
+        socket::local_address(self.io.socket("local-address")?)
+    }
+
+    pub(crate) fn peer_address(&self) -> Result<Address, Error> {
+        socket::peer_address(self.io.socket("peer-address")?)
     }
 
     /// The bytes buffered for writing.
@@ -272,7 +323,7 @@ impl Stream {
     }
 
     /// Deregisters the stream (before it is dropped).
-    fn deregister(&mut self, registry: &mio::Registry) {
+    pub(crate) fn deregister(&mut self, registry: &mio::Registry) {
         if self.registered.take().is_some() {
             let fd = self.io.as_raw_fd();
             if let Err(err) = registry.deregister(&mut SourceFd(&fd)) {
@@ -697,7 +748,7 @@ impl Stream {
 
     /// `write-eof`: shuts the write side down now, or after the buffer is flushed. With
     /// TLS, `close_notify` goes after the buffer, then the write side is shut down.
-    fn write_eof(&mut self, registry: &mio::Registry) -> Result<(), Error> {
+    pub(crate) fn write_eof(&mut self, registry: &mio::Registry) -> Result<(), Error> {
         if let Some(err) = self.failed("write-eof") {
             return Err(err);
         }
@@ -724,7 +775,11 @@ impl Stream {
     /// at once if it is writable, and `wait` sends then, so that every byte sent is in an
     /// event's count (a failure here would lose what went before it). Returns the bytes
     /// buffered afterwards.
-    fn send_file(&mut self, segment: FileSegment, registry: &mio::Registry) -> Result<u64, Error> {
+    pub(crate) fn send_file(
+        &mut self,
+        segment: FileSegment,
+        registry: &mio::Registry,
+    ) -> Result<u64, Error> {
         if let Some(err) = self.failed("send-file") {
             return Err(err);
         }
@@ -746,14 +801,20 @@ impl Stream {
         Ok(self.write_buffered() as u64)
     }
 
-    /// `set-reading`.
-    fn set_reading(&mut self, on: bool, registry: &mio::Registry) -> Result<(), Error> {
+    /// `set-reading`. TLS input read while the guest paused waits in the host, where no
+    /// kernel edge will announce it: the reactor is told to serve it.
+    pub(crate) fn set_reading(&mut self, on: bool, reactor: &mut Reactor) -> Result<(), Error> {
         self.reading = on;
-        if self.failure.is_some() {
-            return Ok(());
+        let result = if self.failure.is_some() {
+            Ok(())
+        } else {
+            self.sync_interest(reactor.registry(), false)
+                .map_err(|err| io_error_untargeted("set-reading", &err))
+        };
+        if self.holds_input() {
+            reactor.hold(self.rep);
         }
-        self.sync_interest(registry, false)
-            .map_err(|err| io_error_untargeted("set-reading", &err))
+        result
     }
 }
 
@@ -816,159 +877,26 @@ impl WriteBuffer {
     }
 }
 
-impl HostStream for NetView<'_> {
-    fn open(
-        &mut self,
-        sock: Resource<Socket>,
-        token: u64,
-        read_budget: u32,
-    ) -> wasmtime::Result<Result<Resource<Stream>, Error>> {
-        // The guest hands the socket over (`own<socket>`): it is ours now, and closed if
-        // it cannot become a stream.
-        let (socket, known_peer, accepted) = self.table.delete(sock)?.into_parts();
-        let peer = match socket.peer_addr() {
-            Ok(peer) => known_peer.or(peer.as_socket()),
-            // A connection its peer reset while it waited in the accept queue: still a
-            // stream, whose first read reports the reset (and the loop treats that as
-            // routine, as asyncio does), not a failure to open one.
-            Err(err) if accepted && err.raw_os_error() == Some(libc::ENOTCONN) => known_peer,
-            Err(err) => {
-                return Ok(Err(io_error_untargeted(
-                    "open a stream: the socket is not connected",
-                    &err,
-                )));
-            }
-        };
-        if !matches!(socket.r#type(), Ok(ty) if ty == socket2::Type::STREAM) {
-            return Ok(Err(error(
-                ErrorKind::InvalidInput,
-                "open a stream: the socket is not a stream socket",
-            )));
-        }
-        let stream = Stream::new(Endpoint::Socket(socket), peer, token, read_budget);
-        install(self.table, self.reactor.registry(), stream, "open a stream")
+/// `stream.write`, made at once (the guest's large writes; small ones ride in the next
+/// `wait`): see [`Stream::write`]. A stream that refused bytes with nothing of its own
+/// buffered starves until the instance has room again (see [`room`]).
+pub(crate) fn write_now(
+    reactor: &mut Reactor,
+    table: &mut ResourceTable,
+    stream: &Resource<Stream>,
+    data: Vec<u8>,
+) -> wasmtime::Result<Result<Written, Error>> {
+    let len = data.len() as u64;
+    let mut room = reactor.buffers.room(table);
+    let registry = reactor.registry();
+    let stream = table.get_mut(stream)?;
+    let written = stream.write(data, registry, &mut room);
+    if let Ok(w) = &written
+        && stream.starving(w.taken < len)
+    {
+        reactor.buffers.starve(stream.rep);
     }
-
-    fn write(
-        &mut self,
-        self_: Resource<Stream>,
-        data: Vec<u8>,
-    ) -> wasmtime::Result<Result<Written, Error>> {
-        let len = data.len() as u64;
-        let mut room = self.reactor.buffers.room(self.table);
-        let registry = self.reactor.registry();
-        let stream = self.table.get_mut(&self_)?;
-        let written = stream.write(data, registry, &mut room);
-        if let Ok(w) = &written
-            && stream.starving(w.taken < len)
-        {
-            self.reactor.buffers.starve(stream.rep);
-        }
-        Ok(written)
-    }
-
-    fn id(&mut self, self_: Resource<Stream>) -> wasmtime::Result<u32> {
-        Ok(self.table.get(&self_)?.rep)
-    }
-
-    fn write_eof(&mut self, self_: Resource<Stream>) -> wasmtime::Result<Result<(), Error>> {
-        let registry = self.reactor.registry();
-        Ok(self.table.get_mut(&self_)?.write_eof(registry))
-    }
-
-    fn set_reading(
-        &mut self,
-        self_: Resource<Stream>,
-        on: bool,
-    ) -> wasmtime::Result<Result<(), Error>> {
-        let registry = self.reactor.registry();
-        let stream = self.table.get_mut(&self_)?;
-        let result = stream.set_reading(on, registry);
-        // TLS input read while the guest paused waits in the host: no edge will come.
-        if stream.holds_input() {
-            self.reactor.hold(stream.rep);
-        }
-        Ok(result)
-    }
-
-    fn send_file(
-        &mut self,
-        self_: Resource<Stream>,
-        file: Resource<wasmtime_wasi::filesystem::Descriptor>,
-        offset: u64,
-        count: u64,
-    ) -> wasmtime::Result<Result<u64, Error>> {
-        let file = match super::sendfile::readable_file(self.table, &file, "send-file")? {
-            Ok(file) => file,
-            Err(err) => return Ok(Err(err)),
-        };
-        let size = match super::sendfile::file_size(&file, "send-file") {
-            Ok(size) => size,
-            Err(err) => return Ok(Err(err)),
-        };
-        // A segment past the end sends what there is: the guest learns the real count.
-        let count = count.min(size.saturating_sub(offset));
-        let registry = self.reactor.registry();
-        let stream = self.table.get_mut(&self_)?;
-        let segment = FileSegment::new(file, offset, count);
-        Ok(stream.send_file(segment, registry).map(|_| count))
-    }
-
-    fn write_buffered(&mut self, self_: Resource<Stream>) -> wasmtime::Result<u64> {
-        Ok(self.table.get(&self_)?.write_buffered() as u64)
-    }
-
-    fn set_option(
-        &mut self,
-        self_: Resource<Stream>,
-        opt: SocketOption,
-    ) -> wasmtime::Result<Result<(), Error>> {
-        let stream = self.table.get(&self_)?;
-        Ok(stream
-            .io
-            .socket("set-option")
-            .and_then(|socket| options::set(socket, opt)))
-    }
-
-    fn get_option(
-        &mut self,
-        self_: Resource<Stream>,
-        name: OptionName,
-    ) -> wasmtime::Result<Result<SocketOption, Error>> {
-        let stream = self.table.get(&self_)?;
-        Ok(stream
-            .io
-            .socket("get-option")
-            .and_then(|socket| options::get(socket, name)))
-    }
-
-    fn local_address(
-        &mut self,
-        self_: Resource<Stream>,
-    ) -> wasmtime::Result<Result<Address, Error>> {
-        let stream = self.table.get(&self_)?;
-        Ok(stream
-            .io
-            .socket("local-address")
-            .and_then(super::local_address))
-    }
-
-    fn peer_address(
-        &mut self,
-        self_: Resource<Stream>,
-    ) -> wasmtime::Result<Result<Address, Error>> {
-        let stream = self.table.get(&self_)?;
-        Ok(stream
-            .io
-            .socket("peer-address")
-            .and_then(super::peer_address))
-    }
-
-    fn drop(&mut self, rep: Resource<Stream>) -> wasmtime::Result<()> {
-        let mut stream = self.table.delete(rep)?;
-        stream.deregister(self.reactor.registry());
-        Ok(())
-    }
+    Ok(written)
 }
 
 /// Puts `stream` in the table and registers it with the reactor under its table index;

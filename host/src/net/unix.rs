@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 
 use socket2::SockAddr;
 
-use super::Socket;
-use crate::bindings::types::{AddressFamily, Error, ErrorKind};
+use super::io::retry;
+use super::{Socket, address};
+use crate::bindings::types::{Address, AddressFamily, Error, ErrorKind};
 use crate::error::{error, io_error};
 use crate::policy::{Policy, UnixOperation, UnixTarget};
 
@@ -76,38 +77,97 @@ fn check_family(verb: &str, socket: &Socket) -> Result<(), Error> {
         ErrorKind::InvalidInput,
         format!(
             "{verb}: a unix path is not an address of this {} socket",
-            super::address::family_name(socket.family)
+            address::family_name(socket.family)
         ),
     ))
 }
 
-/// Binds `socket` to the unix path or name `bytes`, and remembers which file it created.
-pub(crate) fn bind(policy: &Policy, socket: &mut Socket, bytes: &[u8]) -> Result<(), Error> {
-    check_family("bind", socket)?;
-    let (target, native) = checked(policy, UnixOperation::Bind, "bind", bytes)?;
-    socket
-        .inner
-        .bind(&native)
-        .map_err(|err| io_error("bind", &target, &err))?;
-    if let UnixTarget::Path(path) = target {
-        // The identity of the file just created; if the stat fails the file cannot be
-        // told from a replacement, so it will not be removed on close.
-        socket.unix_bound = fs::symlink_metadata(&path).ok().map(|meta| BoundFile {
-            path,
-            dev: meta.dev(),
-            ino: meta.ino(),
-        });
+impl Socket {
+    /// Binds to the unix path or name `bytes`, and remembers which file it created.
+    pub(super) fn bind_unix(&mut self, policy: &Policy, bytes: &[u8]) -> Result<(), Error> {
+        check_family("bind", self)?;
+        let (target, native) = checked(policy, UnixOperation::Bind, "bind", bytes)?;
+        self.inner
+            .bind(&native)
+            .map_err(|err| io_error("bind", &target, &err))?;
+        if let UnixTarget::Path(path) = target {
+            // The identity of the file just created; if the stat fails the file cannot be
+            // told from a replacement, so it will not be removed on close.
+            self.unix_bound = fs::symlink_metadata(&path).ok().map(|meta| BoundFile {
+                path,
+                dev: meta.dev(),
+                ino: meta.ino(),
+            });
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Connects to the unix path or name `bytes`. A unix connect completes at once or
+    /// fails; EAGAIN means the listener's backlog is full, which is reported as such
+    /// rather than as "in progress" (nothing would complete it later).
+    pub(super) fn connect_unix(&mut self, policy: &Policy, bytes: &[u8]) -> Result<(), Error> {
+        check_family("connect", self)?;
+        let (target, native) = checked(policy, UnixOperation::Connect, "connect", bytes)?;
+        retry(|| self.inner.connect(&native)).map_err(|err| {
+            if err.raw_os_error() == Some(libc::EAGAIN) {
+                return error(
+                    ErrorKind::Other,
+                    format!("connect {target}: the listener's backlog is full ({err})"),
+                );
+            }
+            io_error("connect", &target, &err)
+        })
+    }
+
+    /// Sends `data` as one datagram to the unix path or name `bytes` (a unix datagram
+    /// socket), checked as a connect there: the policy's unix rules say whom a workload
+    /// may reach, whatever the socket type.
+    pub(super) fn send_to_unix(
+        &self,
+        policy: &Policy,
+        data: &[u8],
+        bytes: &[u8],
+    ) -> Result<u32, Error> {
+        check_family("send-to", self)?;
+        let (target, native) = checked(policy, UnixOperation::Connect, "send-to", bytes)?;
+        let sent = retry(|| {
+            self.inner
+                .send_to_with_flags(data, &native, libc::MSG_NOSIGNAL)
+        })
+        .map_err(|err| io_error("send-to", &target, &err))?;
+        // A wasm32 guest cannot pass more than 4 GiB, so this always fits.
+        Ok(u32::try_from(sent).unwrap_or(u32::MAX))
+    }
+
+    /// `remove-bound-path`: removes the socket file this socket's bind created, if the
+    /// path still names it.
+    pub(crate) fn remove_bound_path(&self, policy: &Policy) -> Result<bool, Error> {
+        let Some(bound) = &self.unix_bound else {
+            return Ok(false);
+        };
+        let target = UnixTarget::Path(bound.path.clone());
+        policy
+            .check_unix(UnixOperation::Bind, &target)
+            .map_err(|denial| error(ErrorKind::Denied, denial.to_string()))?;
+        let same = match fs::symlink_metadata(&bound.path) {
+            Ok(meta) => meta.dev() == bound.dev && meta.ino() == bound.ino,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => false,
+            Err(err) => return Err(io_error("remove bound socket file", &target, &err)),
+        };
+        if !same {
+            return Ok(false);
+        }
+        remove(&bound.path, &target)
+    }
 }
 
 /// Checks a `listen` on a unix socket against the policy, with the address it is bound
 /// to. An unbound unix socket would listen on a name the kernel makes up (autobind):
 /// that is refused, since no rule could have named it.
 pub(crate) fn check_listen(policy: &Policy, local: &SockAddr) -> Result<(), Error> {
-    let bytes = match super::address::to_wit(local) {
-        crate::bindings::types::Address::Unix(bytes) => bytes,
-        crate::bindings::types::Address::Inet(_) => Vec::new(),
+    let bytes = match address::to_wit(local) {
+        Address::Unix(bytes) => bytes,
+        Address::Inet(_) => Vec::new(),
     };
     if bytes.is_empty() {
         let message =
@@ -116,64 +176,6 @@ pub(crate) fn check_listen(policy: &Policy, local: &SockAddr) -> Result<(), Erro
         return Err(error(ErrorKind::Denied, message));
     }
     checked(policy, UnixOperation::Listen, "listen", &bytes).map(|_| ())
-}
-
-/// Connects `socket` to the unix path or name `bytes`. A unix connect completes at once
-/// or fails; EAGAIN means the listener's backlog is full, which is reported as such
-/// rather than as "in progress" (nothing would complete it later).
-pub(crate) fn connect(policy: &Policy, socket: &mut Socket, bytes: &[u8]) -> Result<(), Error> {
-    check_family("connect", socket)?;
-    let (target, native) = checked(policy, UnixOperation::Connect, "connect", bytes)?;
-    super::retry(|| socket.inner.connect(&native)).map_err(|err| {
-        if err.raw_os_error() == Some(libc::EAGAIN) {
-            return error(
-                ErrorKind::Other,
-                format!("connect {target}: the listener's backlog is full ({err})"),
-            );
-        }
-        io_error("connect", &target, &err)
-    })
-}
-
-/// Sends `data` as one datagram to the unix path or name `bytes` (a unix datagram
-/// socket), checked as a connect there: the policy's unix rules say whom a workload
-/// may reach, whatever the socket type.
-pub(crate) fn send_to(
-    policy: &Policy,
-    socket: &Socket,
-    data: &[u8],
-    bytes: &[u8],
-) -> Result<u32, Error> {
-    check_family("send-to", socket)?;
-    let (target, native) = checked(policy, UnixOperation::Connect, "send-to", bytes)?;
-    let sent = super::retry(|| {
-        socket
-            .inner
-            .send_to_with_flags(data, &native, libc::MSG_NOSIGNAL)
-    })
-    .map_err(|err| io_error("send-to", &target, &err))?;
-    // A wasm32 guest cannot pass more than 4 GiB, so this always fits.
-    Ok(u32::try_from(sent).unwrap_or(u32::MAX))
-}
-
-/// Removes the socket file `socket`'s bind created, if the path still names it.
-pub(crate) fn remove_bound_path(policy: &Policy, socket: &Socket) -> Result<bool, Error> {
-    let Some(bound) = &socket.unix_bound else {
-        return Ok(false);
-    };
-    let target = UnixTarget::Path(bound.path.clone());
-    policy
-        .check_unix(UnixOperation::Bind, &target)
-        .map_err(|denial| error(ErrorKind::Denied, denial.to_string()))?;
-    let same = match fs::symlink_metadata(&bound.path) {
-        Ok(meta) => meta.dev() == bound.dev && meta.ino() == bound.ino,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => false,
-        Err(err) => return Err(io_error("remove bound socket file", &target, &err)),
-    };
-    if !same {
-        return Ok(false);
-    }
-    remove(&bound.path, &target)
 }
 
 /// Removes `bytes` if it names a socket file (asyncio's stale-socket cleanup before a
