@@ -38,3 +38,42 @@ wasmtime::component::bindgen!({
 });
 
 pub use sandloop::host::{dns, executor, fs, inbox, net, process, reactor, signal, tls, types};
+
+// The types every interface shares (`types`), converted where the glue hands them over.
+
+impl From<crate::error::Error> for types::Error {
+    fn from(err: crate::error::Error) -> types::Error {
+        types::Error {
+            kind: err.kind.into(),
+            message: err.message,
+        }
+    }
+}
+
+impl From<crate::error::ErrorKind> for types::ErrorKind {
+    fn from(kind: crate::error::ErrorKind) -> types::ErrorKind {
+        use crate::error::ErrorKind as Kind;
+        match kind {
+            Kind::WouldBlock => types::ErrorKind::WouldBlock,
+            Kind::InProgress => types::ErrorKind::InProgress,
+            Kind::Denied => types::ErrorKind::Denied,
+            Kind::PermissionDenied => types::ErrorKind::PermissionDenied,
+            Kind::NotFound => types::ErrorKind::NotFound,
+            Kind::ConnectionRefused => types::ErrorKind::ConnectionRefused,
+            Kind::ConnectionReset => types::ErrorKind::ConnectionReset,
+            Kind::ConnectionAborted => types::ErrorKind::ConnectionAborted,
+            Kind::NotConnected => types::ErrorKind::NotConnected,
+            Kind::AddressInUse => types::ErrorKind::AddressInUse,
+            Kind::AddressNotAvailable => types::ErrorKind::AddressNotAvailable,
+            Kind::BrokenPipe => types::ErrorKind::BrokenPipe,
+            Kind::TimedOut => types::ErrorKind::TimedOut,
+            Kind::HostUnreachable => types::ErrorKind::HostUnreachable,
+            Kind::NetworkUnreachable => types::ErrorKind::NetworkUnreachable,
+            Kind::InvalidInput => types::ErrorKind::InvalidInput,
+            Kind::Unsupported => types::ErrorKind::Unsupported,
+            Kind::LimitReached => types::ErrorKind::LimitReached,
+            Kind::Tls => types::ErrorKind::Tls,
+            Kind::Other => types::ErrorKind::Other,
+        }
+    }
+}

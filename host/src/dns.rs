@@ -22,8 +22,8 @@ use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 
 use crate::bindings::dns::{Addrinfo, Hints};
-use crate::bindings::types::{AddressFamily, Error, ErrorKind};
-use crate::error::error;
+use crate::bindings::types::AddressFamily;
+use crate::error::{Error, ErrorKind, error};
 use crate::policy::Policy;
 use crate::slot::Slot;
 

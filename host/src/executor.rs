@@ -29,7 +29,7 @@ mod worker_bindings;
 
 use std::sync::Arc;
 
-use crate::bindings::types::Error;
+use crate::error::Error;
 use crate::reactor::Completer;
 use crate::slot::Slot;
 

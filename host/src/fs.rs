@@ -31,8 +31,7 @@ use wasmtime_wasi::OpenMode;
 use wasmtime_wasi::filesystem::{Descriptor, Dir, File};
 
 use crate::bindings::fs::PipeEnd;
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::{error, io_error_untargeted};
+use crate::error::{Error, ErrorKind, error, io_error_untargeted};
 use crate::policy::Limits;
 
 pub use pipe::Pipe;

@@ -200,7 +200,7 @@ pub(crate) fn check_children(
     table: &mut wasmtime::component::ResourceTable,
     limits: &Limits,
     program: &str,
-) -> Result<(), crate::bindings::types::Error> {
+) -> Result<(), crate::error::Error> {
     let Some(limit) = limits.children else {
         return Ok(());
     };
@@ -215,7 +215,7 @@ pub(crate) fn check_children(
     let message = format!("spawn {program}: child limit of {limit} reached");
     crate::policy::audit::denied("spawn", program, &message);
     Err(crate::error::error(
-        crate::bindings::types::ErrorKind::LimitReached,
+        crate::error::ErrorKind::LimitReached,
         message,
     ))
 }

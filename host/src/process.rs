@@ -26,8 +26,7 @@ use std::path::PathBuf;
 use wasmtime::component::ResourceTable;
 
 use crate::bindings::process::{SpawnOptions, Stdio};
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::error;
+use crate::error::{Error, ErrorKind, error};
 use crate::policy::Policy;
 
 pub use child::Child;

@@ -33,8 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use signal_hook::iterator::{Handle, Signals};
 use wasmtime::component::ResourceTable;
 
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::error;
+use crate::error::{Error, ErrorKind, error};
 use crate::policy::{MAX_SIGNAL, NEVER_HANDLED, Policy, signal_name};
 use crate::reactor::Completer;
 

@@ -26,7 +26,7 @@ impl wit::Host for DnsView<'_> {
             token,
         ) {
             Ok(lookup) => Ok(Ok(self.table.push(lookup)?)),
-            Err(err) => Ok(Err(err)),
+            Err(err) => Ok(Err(err.into())),
         }
     }
 
@@ -38,7 +38,7 @@ impl wit::Host for DnsView<'_> {
     ) -> wasmtime::Result<Result<Resource<NameLookup>, Error>> {
         match super::getnameinfo(self.table, self.policy, self.resolver, &addr, flags, token) {
             Ok(lookup) => Ok(Ok(self.table.push(lookup)?)),
-            Err(err) => Ok(Err(err)),
+            Err(err) => Ok(Err(err.into())),
         }
     }
 }
@@ -48,7 +48,8 @@ impl wit::HostAddressLookup for DnsView<'_> {
         &mut self,
         self_: Resource<AddressLookup>,
     ) -> wasmtime::Result<Option<Result<Vec<Addrinfo>, Error>>> {
-        Ok(self.table.get(&self_)?.answer())
+        let answer = self.table.get(&self_)?.answer();
+        Ok(answer.map(|answer| answer.map_err(Into::into)))
     }
 
     fn drop(&mut self, rep: Resource<AddressLookup>) -> wasmtime::Result<()> {
@@ -62,7 +63,8 @@ impl wit::HostNameLookup for DnsView<'_> {
         &mut self,
         self_: Resource<NameLookup>,
     ) -> wasmtime::Result<Option<Result<(String, String), Error>>> {
-        Ok(self.table.get(&self_)?.answer())
+        let answer = self.table.get(&self_)?.answer();
+        Ok(answer.map(|answer| answer.map_err(Into::into)))
     }
 
     fn drop(&mut self, rep: Resource<NameLookup>) -> wasmtime::Result<()> {

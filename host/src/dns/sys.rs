@@ -12,8 +12,8 @@ use socket2::{SockAddr, SockAddrStorage};
 
 use crate::bindings::dns::{Addrinfo, Hints};
 use crate::bindings::net::SocketType;
-use crate::bindings::types::{Address, AddressFamily, Error, ErrorKind};
-use crate::error::{error, kind_of};
+use crate::bindings::types::{Address, AddressFamily};
+use crate::error::{Error, ErrorKind, error, kind_of};
 
 /// glibc's `EAI_ADDRFAMILY` ("address family for hostname not supported"), which the
 /// `libc` crate does not define.

@@ -25,11 +25,11 @@ impl wit::HostPool for ExecutorView<'_> {
     ) -> wasmtime::Result<Result<Resource<Job>, Error>> {
         // Checked before the job is queued: a refused job never runs.
         if let Err(err) = crate::limits::check_room(self.table, self.limits, "submit", 1) {
-            return Ok(Err(err));
+            return Ok(Err(err.into()));
         }
         match self.table.get(&pool)?.submit(name, args, token) {
             Ok(job) => Ok(Ok(self.table.push(job)?)),
-            Err(err) => Ok(Err(err)),
+            Err(err) => Ok(Err(err.into())),
         }
     }
 

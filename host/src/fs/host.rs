@@ -13,11 +13,11 @@ use crate::state::FsView;
 impl FsView<'_> {
     fn stdio(&mut self, which: StdioStream) -> wasmtime::Result<Result<Resource<Pipe>, Error>> {
         if let Err(err) = crate::limits::check_room(self.table, self.limits, which.name(), 1) {
-            return Ok(Err(err));
+            return Ok(Err(err.into()));
         }
         match super::stdio(which, self.stdio) {
             Ok(pipe) => Ok(Ok(self.table.push(pipe)?)),
-            Err(err) => Ok(Err(err)),
+            Err(err) => Ok(Err(err.into())),
         }
     }
 }
@@ -26,11 +26,11 @@ impl wit::Host for FsView<'_> {
     fn create_pipe(&mut self) -> wasmtime::Result<Result<(Resource<Pipe>, Resource<Pipe>), Error>> {
         // Room for both ends before making either.
         if let Err(err) = crate::limits::check_room(self.table, self.limits, "create-pipe", 2) {
-            return Ok(Err(err));
+            return Ok(Err(err.into()));
         }
         let (read, write) = match super::create_pipe() {
             Ok(pair) => pair,
-            Err(err) => return Ok(Err(err)),
+            Err(err) => return Ok(Err(err.into())),
         };
         let read = self.table.push(read)?;
         let write = self.table.push(write)?;
@@ -60,7 +60,10 @@ impl wit::Host for FsView<'_> {
         let pipe = self.table.delete(p)?;
         let op = format!("open-stream of {}", pipe.describe());
         let stream = Stream::for_pipe(pipe, token, read_budget);
-        crate::net::stream::install(self.table, self.reactor.registry(), stream, &op)
+        Ok(
+            crate::net::stream::install(self.table, self.reactor.registry(), stream, &op)?
+                .map_err(Into::into),
+        )
     }
 
     fn open_file(
@@ -70,7 +73,7 @@ impl wit::Host for FsView<'_> {
     ) -> wasmtime::Result<Result<Resource<Descriptor>, Error>> {
         match super::open_file(self.table, self.limits, &dir, &path)? {
             Ok(descriptor) => Ok(Ok(self.table.push(descriptor)?)),
-            Err(err) => Ok(Err(err)),
+            Err(err) => Ok(Err(err.into())),
         }
     }
 }
@@ -90,7 +93,9 @@ impl wit::HostPipe for FsView<'_> {
         max_len: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, Error>> {
         let pipe = self.table.get(&self_)?;
-        Ok(pipe.read((max_len as usize).min(crate::net::MAX_RECV)))
+        Ok(pipe
+            .read((max_len as usize).min(crate::net::MAX_RECV))
+            .map_err(Into::into))
     }
 
     fn write(
@@ -102,6 +107,7 @@ impl wit::HostPipe for FsView<'_> {
         // A wasm32 guest cannot pass more than 4 GiB, so the count always fits.
         Ok(pipe
             .write(&data)
+            .map_err(Into::into)
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
     }
 
@@ -110,8 +116,13 @@ impl wit::HostPipe for FsView<'_> {
         self_: Resource<Pipe>,
     ) -> wasmtime::Result<Result<Resource<Source>, Error>> {
         match self.table.get(&self_)?.source() {
-            Ok(source) => crate::limits::push_limited(self.table, self.limits, "source", source),
-            Err(err) => Ok(Err(err)),
+            Ok(source) => {
+                Ok(
+                    crate::limits::push_limited(self.table, self.limits, "source", source)?
+                        .map_err(Into::into),
+                )
+            }
+            Err(err) => Ok(Err(err.into())),
         }
     }
 

@@ -13,8 +13,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
 use crate::bindings::fs::PipeEnd;
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::{error, io_error, io_error_untargeted};
+use crate::error::{Error, ErrorKind, error, io_error, io_error_untargeted};
 use crate::reactor::Source;
 
 /// One end of a pipe of the workload: the WIT `fs.pipe`.

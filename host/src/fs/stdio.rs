@@ -15,8 +15,7 @@ use std::ffi::CString;
 use std::os::fd::{FromRawFd as _, OwnedFd};
 
 use crate::bindings::fs::PipeEnd;
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::{error, io_error_untargeted};
+use crate::error::{Error, ErrorKind, error, io_error_untargeted};
 
 use super::Pipe;
 

@@ -17,7 +17,7 @@
 
 use wasmtime::component::{Resource, ResourceTable};
 
-use crate::bindings::types::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 use crate::policy::Limits;
 
 /// `limit-reached` unless the instance can hold `count` more handles under `limits` (and

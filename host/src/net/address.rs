@@ -10,8 +10,8 @@ use std::os::unix::ffi::OsStrExt as _;
 
 use socket2::SockAddr;
 
-use crate::bindings::types::{Address, AddressFamily, Error, ErrorKind};
-use crate::error::error;
+use crate::bindings::types::{Address, AddressFamily};
+use crate::error::{Error, ErrorKind, error};
 
 /// Parses the IP socket address of an `op` (`bind`, `connect`), or says what is wrong
 /// with it.

@@ -14,8 +14,8 @@ use super::Socket;
 use super::address::{self, Local};
 use super::io::retry;
 use super::socket::denied;
-use crate::bindings::types::{Address, Error, ErrorKind};
-use crate::error::{error, io_error};
+use crate::bindings::types::Address;
+use crate::error::{Error, ErrorKind, error, io_error};
 use crate::policy::Policy;
 
 /// The largest datagram `recv-from` returns: the largest UDP payload (over IPv6 with

@@ -20,11 +20,11 @@ impl wit::Host for NetView<'_> {
         if let Err(err) =
             crate::limits::check_room(self.table, &self.policy.limits, "socketpair", 2)
         {
-            return Ok(Err(err));
+            return Ok(Err(err.into()));
         }
         let (a, b) = match Socket::pair() {
             Ok(pair) => pair,
-            Err(err) => return Ok(Err(err)),
+            Err(err) => return Ok(Err(err.into())),
         };
         let a = self.table.push(a)?;
         let b = self.table.push(b)?;
@@ -32,7 +32,7 @@ impl wit::Host for NetView<'_> {
     }
 
     fn remove_stale_socket_file(&mut self, path: Vec<u8>) -> wasmtime::Result<Result<bool, Error>> {
-        Ok(super::remove_stale_socket_file(self.policy, &path))
+        Ok(super::remove_stale_socket_file(self.policy, &path).map_err(Into::into))
     }
 }
 
@@ -45,11 +45,11 @@ impl wit::HostSocket for NetView<'_> {
         if let Err(err) =
             crate::limits::check_room(self.table, &self.policy.limits, "create socket", 1)
         {
-            return Ok(Err(err));
+            return Ok(Err(err.into()));
         }
         match Socket::create(family, type_) {
             Ok(socket) => Ok(Ok(self.table.push(socket)?)),
-            Err(err) => Ok(Err(err)),
+            Err(err) => Ok(Err(err.into())),
         }
     }
 
@@ -66,7 +66,11 @@ impl wit::HostSocket for NetView<'_> {
         self_: Resource<Socket>,
         addr: Address,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.table.get_mut(&self_)?.bind(self.policy, addr))
+        Ok(self
+            .table
+            .get_mut(&self_)?
+            .bind(self.policy, addr)
+            .map_err(Into::into))
     }
 
     fn listen(
@@ -74,7 +78,11 @@ impl wit::HostSocket for NetView<'_> {
         self_: Resource<Socket>,
         backlog: u32,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.table.get(&self_)?.listen(self.policy, backlog))
+        Ok(self
+            .table
+            .get(&self_)?
+            .listen(self.policy, backlog)
+            .map_err(Into::into))
     }
 
     fn accept(
@@ -84,11 +92,11 @@ impl wit::HostSocket for NetView<'_> {
         // Checked before accepting: at the limit the connection stays in the backlog,
         // for an accept once the guest has closed something.
         if let Err(err) = crate::limits::check_room(self.table, &self.policy.limits, "accept", 1) {
-            return Ok(Err(err));
+            return Ok(Err(err.into()));
         }
         match self.table.get(&self_)?.accept() {
             Ok((conn, peer)) => Ok(Ok((self.table.push(conn)?, peer))),
-            Err(err) => Ok(Err(err)),
+            Err(err) => Ok(Err(err.into())),
         }
     }
 
@@ -97,11 +105,15 @@ impl wit::HostSocket for NetView<'_> {
         self_: Resource<Socket>,
         addr: Address,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.table.get_mut(&self_)?.connect(self.policy, addr))
+        Ok(self
+            .table
+            .get_mut(&self_)?
+            .connect(self.policy, addr)
+            .map_err(Into::into))
     }
 
     fn take_error(&mut self, self_: Resource<Socket>) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.table.get(&self_)?.take_error())
+        Ok(self.table.get(&self_)?.take_error().map_err(Into::into))
     }
 
     fn recv(
@@ -109,7 +121,7 @@ impl wit::HostSocket for NetView<'_> {
         self_: Resource<Socket>,
         max_len: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, Error>> {
-        Ok(self.table.get(&self_)?.recv(max_len))
+        Ok(self.table.get(&self_)?.recv(max_len).map_err(Into::into))
     }
 
     fn send(
@@ -117,7 +129,7 @@ impl wit::HostSocket for NetView<'_> {
         self_: Resource<Socket>,
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<u32, Error>> {
-        Ok(self.table.get(&self_)?.send(&data))
+        Ok(self.table.get(&self_)?.send(&data).map_err(Into::into))
     }
 
     fn recv_from(
@@ -125,7 +137,11 @@ impl wit::HostSocket for NetView<'_> {
         self_: Resource<Socket>,
         max_len: u32,
     ) -> wasmtime::Result<Result<(Vec<u8>, Address), Error>> {
-        Ok(self.table.get(&self_)?.recv_from(max_len))
+        Ok(self
+            .table
+            .get(&self_)?
+            .recv_from(max_len)
+            .map_err(Into::into))
     }
 
     fn send_to(
@@ -134,7 +150,11 @@ impl wit::HostSocket for NetView<'_> {
         data: Vec<u8>,
         addr: Address,
     ) -> wasmtime::Result<Result<u32, Error>> {
-        Ok(self.table.get(&self_)?.send_to(self.policy, &data, addr))
+        Ok(self
+            .table
+            .get(&self_)?
+            .send_to(self.policy, &data, addr)
+            .map_err(Into::into))
     }
 
     fn send_file(
@@ -146,9 +166,13 @@ impl wit::HostSocket for NetView<'_> {
     ) -> wasmtime::Result<Result<u64, Error>> {
         let file = match super::sendfile::readable_file(self.table, &file, "send-file")? {
             Ok(file) => file,
-            Err(err) => return Ok(Err(err)),
+            Err(err) => return Ok(Err(err.into())),
         };
-        Ok(self.table.get(&self_)?.send_file(&file, offset, count))
+        Ok(self
+            .table
+            .get(&self_)?
+            .send_file(&file, offset, count)
+            .map_err(Into::into))
     }
 
     fn shutdown(
@@ -161,7 +185,7 @@ impl wit::HostSocket for NetView<'_> {
             ShutdownHow::Write => std::net::Shutdown::Write,
             ShutdownHow::Both => std::net::Shutdown::Both,
         };
-        Ok(self.table.get(&self_)?.shutdown(how))
+        Ok(self.table.get(&self_)?.shutdown(how).map_err(Into::into))
     }
 
     fn set_option(
@@ -169,7 +193,7 @@ impl wit::HostSocket for NetView<'_> {
         self_: Resource<Socket>,
         opt: SocketOption,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.table.get(&self_)?.set_option(opt))
+        Ok(self.table.get(&self_)?.set_option(opt).map_err(Into::into))
     }
 
     fn get_option(
@@ -177,21 +201,21 @@ impl wit::HostSocket for NetView<'_> {
         self_: Resource<Socket>,
         name: OptionName,
     ) -> wasmtime::Result<Result<SocketOption, Error>> {
-        Ok(self.table.get(&self_)?.get_option(name))
+        Ok(self.table.get(&self_)?.get_option(name).map_err(Into::into))
     }
 
     fn local_address(
         &mut self,
         self_: Resource<Socket>,
     ) -> wasmtime::Result<Result<Address, Error>> {
-        Ok(self.table.get(&self_)?.local_address())
+        Ok(self.table.get(&self_)?.local_address().map_err(Into::into))
     }
 
     fn peer_address(
         &mut self,
         self_: Resource<Socket>,
     ) -> wasmtime::Result<Result<Address, Error>> {
-        Ok(self.table.get(&self_)?.peer_address())
+        Ok(self.table.get(&self_)?.peer_address().map_err(Into::into))
     }
 
     fn source(
@@ -200,9 +224,12 @@ impl wit::HostSocket for NetView<'_> {
     ) -> wasmtime::Result<Result<Resource<Source>, Error>> {
         match self.table.get(&self_)?.source() {
             Ok(source) => {
-                crate::limits::push_limited(self.table, &self.policy.limits, "source", source)
+                Ok(
+                    crate::limits::push_limited(self.table, &self.policy.limits, "source", source)?
+                        .map_err(Into::into),
+                )
             }
-            Err(err) => Ok(Err(err)),
+            Err(err) => Ok(Err(err.into())),
         }
     }
 
@@ -210,7 +237,11 @@ impl wit::HostSocket for NetView<'_> {
         &mut self,
         self_: Resource<Socket>,
     ) -> wasmtime::Result<Result<bool, Error>> {
-        Ok(self.table.get(&self_)?.remove_bound_path(self.policy))
+        Ok(self
+            .table
+            .get(&self_)?
+            .remove_bound_path(self.policy)
+            .map_err(Into::into))
     }
 
     fn drop(&mut self, rep: Resource<Socket>) -> wasmtime::Result<()> {
@@ -230,10 +261,14 @@ impl wit::HostStream for NetView<'_> {
         // it cannot become a stream.
         let socket = self.table.delete(sock)?;
         match Stream::open(socket, token, read_budget) {
-            Ok(stream) => {
-                super::stream::install(self.table, self.reactor.registry(), stream, "open a stream")
-            }
-            Err(err) => Ok(Err(err)),
+            Ok(stream) => Ok(super::stream::install(
+                self.table,
+                self.reactor.registry(),
+                stream,
+                "open a stream",
+            )?
+            .map_err(Into::into)),
+            Err(err) => Ok(Err(err.into())),
         }
     }
 
@@ -242,7 +277,7 @@ impl wit::HostStream for NetView<'_> {
         self_: Resource<Stream>,
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<Written, Error>> {
-        super::stream::write_now(self.reactor, self.table, &self_, data)
+        Ok(super::stream::write_now(self.reactor, self.table, &self_, data)?.map_err(Into::into))
     }
 
     fn id(&mut self, self_: Resource<Stream>) -> wasmtime::Result<u32> {
@@ -251,7 +286,11 @@ impl wit::HostStream for NetView<'_> {
 
     fn write_eof(&mut self, self_: Resource<Stream>) -> wasmtime::Result<Result<(), Error>> {
         let registry = self.reactor.registry();
-        Ok(self.table.get_mut(&self_)?.write_eof(registry))
+        Ok(self
+            .table
+            .get_mut(&self_)?
+            .write_eof(registry)
+            .map_err(Into::into))
     }
 
     fn set_reading(
@@ -259,7 +298,11 @@ impl wit::HostStream for NetView<'_> {
         self_: Resource<Stream>,
         on: bool,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.table.get_mut(&self_)?.set_reading(on, self.reactor))
+        Ok(self
+            .table
+            .get_mut(&self_)?
+            .set_reading(on, self.reactor)
+            .map_err(Into::into))
     }
 
     fn send_file(
@@ -271,12 +314,15 @@ impl wit::HostStream for NetView<'_> {
     ) -> wasmtime::Result<Result<u64, Error>> {
         let segment = match super::segment(self.table, &file, offset, count)? {
             Ok(segment) => segment,
-            Err(err) => return Ok(Err(err)),
+            Err(err) => return Ok(Err(err.into())),
         };
         let count = segment.remaining();
         let registry = self.reactor.registry();
         let stream = self.table.get_mut(&self_)?;
-        Ok(stream.send_file(segment, registry).map(|_| count))
+        Ok(stream
+            .send_file(segment, registry)
+            .map(|_| count)
+            .map_err(Into::into))
     }
 
     fn write_buffered(&mut self, self_: Resource<Stream>) -> wasmtime::Result<u64> {
@@ -288,7 +334,7 @@ impl wit::HostStream for NetView<'_> {
         self_: Resource<Stream>,
         opt: SocketOption,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.table.get(&self_)?.set_option(opt))
+        Ok(self.table.get(&self_)?.set_option(opt).map_err(Into::into))
     }
 
     fn get_option(
@@ -296,21 +342,21 @@ impl wit::HostStream for NetView<'_> {
         self_: Resource<Stream>,
         name: OptionName,
     ) -> wasmtime::Result<Result<SocketOption, Error>> {
-        Ok(self.table.get(&self_)?.get_option(name))
+        Ok(self.table.get(&self_)?.get_option(name).map_err(Into::into))
     }
 
     fn local_address(
         &mut self,
         self_: Resource<Stream>,
     ) -> wasmtime::Result<Result<Address, Error>> {
-        Ok(self.table.get(&self_)?.local_address())
+        Ok(self.table.get(&self_)?.local_address().map_err(Into::into))
     }
 
     fn peer_address(
         &mut self,
         self_: Resource<Stream>,
     ) -> wasmtime::Result<Result<Address, Error>> {
-        Ok(self.table.get(&self_)?.peer_address())
+        Ok(self.table.get(&self_)?.peer_address().map_err(Into::into))
     }
 
     fn drop(&mut self, rep: Resource<Stream>) -> wasmtime::Result<()> {

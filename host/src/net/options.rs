@@ -2,8 +2,7 @@
 //! host does; its options are the socket's).
 
 use crate::bindings::net::{OptionName, SocketOption};
-use crate::bindings::types::Error;
-use crate::error::io_error_untargeted;
+use crate::error::{Error, io_error_untargeted};
 
 /// Sets `opt` on `socket`.
 pub(crate) fn set(socket: &socket2::Socket, opt: SocketOption) -> Result<(), Error> {

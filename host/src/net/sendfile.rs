@@ -21,8 +21,7 @@ use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::OpenMode;
 use wasmtime_wasi::filesystem::Descriptor;
 
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::error;
+use crate::error::{Error, ErrorKind, error};
 use crate::fs::without_sigpipe;
 
 /// The most one `sendfile(2)` is asked to move (Linux moves at most 0x7ffff000 anyway).

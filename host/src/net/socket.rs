@@ -16,8 +16,8 @@ use super::io::{recv, retry, send};
 use super::options;
 use super::unix::{self, BoundFile};
 use crate::bindings::net::{OptionName, SocketOption, SocketType};
-use crate::bindings::types::{Address, AddressFamily, Error, ErrorKind};
-use crate::error::{error, io_error, io_error_untargeted};
+use crate::bindings::types::{Address, AddressFamily};
+use crate::error::{Error, ErrorKind, error, io_error, io_error_untargeted};
 use crate::policy::{Denied, Policy};
 use crate::reactor::Source;
 

@@ -52,8 +52,8 @@ use super::sendfile::{Advance, FileSegment, Outgoing};
 use super::{Socket, options, socket};
 use crate::bindings::net::{OptionName, SocketOption, Written};
 use crate::bindings::reactor::{Event, Interest};
-use crate::bindings::types::{Address, Error, ErrorKind};
-use crate::error::{error, io_error_untargeted};
+use crate::bindings::types::Address;
+use crate::error::{Error, ErrorKind, error, io_error_untargeted};
 use crate::fs::Pipe;
 use crate::reactor::{self, Reactor, TokenKind};
 use endpoint::Endpoint;
@@ -451,7 +451,8 @@ impl Stream {
                     None => self.write_buffered() as u64,
                 },
                 write_refused: std::mem::take(&mut self.refused),
-                error: failure,
+                // Until the reactor speaks the domain's events (the next step).
+                error: failure.map(Into::into),
             }),
             rearm,
             held,
@@ -696,7 +697,7 @@ impl Stream {
                 data_len: 0,
                 write_buffered: self.write_buffered() as u64,
                 write_refused: 0,
-                error: Some(err),
+                error: Some(err.into()),
             }),
         }
     }

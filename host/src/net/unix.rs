@@ -18,8 +18,8 @@ use socket2::SockAddr;
 
 use super::io::retry;
 use super::{Socket, address};
-use crate::bindings::types::{Address, AddressFamily, Error, ErrorKind};
-use crate::error::{error, io_error};
+use crate::bindings::types::{Address, AddressFamily};
+use crate::error::{Error, ErrorKind, error, io_error};
 use crate::policy::{Policy, UnixOperation, UnixTarget};
 
 /// The socket file a `bind` created, identified as asyncio does (`st_dev`, `st_ino`), so

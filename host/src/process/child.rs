@@ -31,8 +31,7 @@ use std::os::fd::{AsRawFd as _, OwnedFd};
 
 use super::spawn::{self, Request, Spawned};
 use crate::bindings::process::ExitStatus;
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::{error, io_error, io_error_untargeted};
+use crate::error::{Error, ErrorKind, error, io_error, io_error_untargeted};
 use crate::fs::Pipe;
 use crate::reactor::Source;
 

@@ -18,7 +18,7 @@ impl wit::Host for ProcessView<'_> {
     ) -> wasmtime::Result<Result<Resource<Child>, Error>> {
         match super::spawn(self.table, self.policy, &program, &args, options)? {
             Ok(child) => Ok(Ok(self.table.push(child)?)),
-            Err(err) => Ok(Err(err)),
+            Err(err) => Ok(Err(err.into())),
         }
     }
 
@@ -29,7 +29,7 @@ impl wit::Host for ProcessView<'_> {
     ) -> wasmtime::Result<Result<Resource<Child>, Error>> {
         match super::spawn_shell(self.table, self.policy, command, options)? {
             Ok(child) => Ok(Ok(self.table.push(child)?)),
-            Err(err) => Ok(Err(err)),
+            Err(err) => Ok(Err(err.into())),
         }
     }
 }
@@ -62,10 +62,14 @@ impl wit::HostChild for ProcessView<'_> {
         self_: Resource<Child>,
     ) -> wasmtime::Result<Result<Resource<Source>, Error>> {
         match self.table.get(&self_)?.exit_source() {
-            Ok(source) => {
-                crate::limits::push_limited(self.table, &self.policy.limits, "exit-source", source)
-            }
-            Err(err) => Ok(Err(err)),
+            Ok(source) => Ok(crate::limits::push_limited(
+                self.table,
+                &self.policy.limits,
+                "exit-source",
+                source,
+            )?
+            .map_err(Into::into)),
+            Err(err) => Ok(Err(err.into())),
         }
     }
 
@@ -78,7 +82,11 @@ impl wit::HostChild for ProcessView<'_> {
         self_: Resource<Child>,
         sig: u32,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.table.get_mut(&self_)?.send_signal(sig))
+        Ok(self
+            .table
+            .get_mut(&self_)?
+            .send_signal(sig)
+            .map_err(Into::into))
     }
 
     fn drop(&mut self, rep: Resource<Child>) -> wasmtime::Result<()> {

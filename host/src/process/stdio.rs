@@ -8,8 +8,7 @@ use wasmtime::component::ResourceTable;
 
 use crate::bindings::fs::PipeEnd;
 use crate::bindings::process::Stdio;
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::{error, io_error_untargeted};
+use crate::error::{Error, ErrorKind, error, io_error_untargeted};
 use crate::fs::Pipe;
 
 /// One of the child's streams, on the child's side.

@@ -16,7 +16,7 @@ impl wit::Host for SignalView<'_> {
         let completer = self.reactor.completer();
         match super::subscribe(self.table, completer, self.policy, signum, token) {
             Ok(sub) => Ok(Ok(self.table.push(sub)?)),
-            Err(err) => Ok(Err(err)),
+            Err(err) => Ok(Err(err.into())),
         }
     }
 

@@ -21,8 +21,7 @@ use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStor
 
 use super::provider;
 use crate::bindings::tls::{ClientAuth, ClientOptions, Identity, ServerOptions};
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::error;
+use crate::error::{Error, ErrorKind, error};
 
 /// A client or server configuration: the WIT `tls.context`.
 pub struct Context {

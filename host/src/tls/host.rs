@@ -19,7 +19,9 @@ impl wit::Host for NetView<'_> {
         let session = super::new_session(self.table.get(&ctx)?, server_name);
         let registry = self.reactor.registry();
         let stream = self.table.get_mut(&s)?;
-        Ok(session.and_then(|(conn, name)| stream.start_tls(conn, name, registry)))
+        Ok(session
+            .and_then(|(conn, name)| stream.start_tls(conn, name, registry))
+            .map_err(Into::into))
     }
 
     fn info(&mut self, s: Resource<Stream>) -> wasmtime::Result<Option<wit::SessionInfo>> {
@@ -34,11 +36,11 @@ impl wit::HostContext for NetView<'_> {
     ) -> wasmtime::Result<Result<Resource<Context>, Error>> {
         let limits = &self.policy.limits;
         if let Err(err) = crate::limits::check_room(self.table, limits, "tls client context", 1) {
-            return Ok(Err(err));
+            return Ok(Err(err.into()));
         }
         Ok(match Context::client(options) {
             Ok(ctx) => Ok(self.table.push(ctx)?),
-            Err(err) => Err(err),
+            Err(err) => Err(err.into()),
         })
     }
 
@@ -48,11 +50,11 @@ impl wit::HostContext for NetView<'_> {
     ) -> wasmtime::Result<Result<Resource<Context>, Error>> {
         let limits = &self.policy.limits;
         if let Err(err) = crate::limits::check_room(self.table, limits, "tls server context", 1) {
-            return Ok(Err(err));
+            return Ok(Err(err.into()));
         }
         Ok(match Context::server(options) {
             Ok(ctx) => Ok(self.table.push(ctx)?),
-            Err(err) => Err(err),
+            Err(err) => Err(err.into()),
         })
     }
 

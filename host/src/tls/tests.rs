@@ -780,14 +780,14 @@ fn bad_start_calls_are_errors() {
 fn client_error(options: ClientOptions) -> Error {
     match super::Context::client(options) {
         Ok(_) => panic!("the options were accepted"),
-        Err(err) => err,
+        Err(err) => err.into(),
     }
 }
 
 fn server_error(options: ServerOptions) -> Error {
     match super::Context::server(options) {
         Ok(_) => panic!("the options were accepted"),
-        Err(err) => err,
+        Err(err) => err.into(),
     }
 }
 

@@ -12,8 +12,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd as _, RawFd};
 
 use crate::bindings::fs::PipeEnd;
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::{error, io_error};
+use crate::error::{Error, ErrorKind, error, io_error};
 use crate::fs::Pipe;
 use crate::net::{address, io};
 

@@ -31,8 +31,7 @@ use rustls::Connection;
 
 use super::{ReadEnd, Stream, WriteBuffer, WriteEof};
 use crate::bindings::tls::SessionInfo;
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::error;
+use crate::error::{Error, ErrorKind, error};
 
 /// The most ciphertext one `recv` asks for.
 const RECV_CHUNK: usize = 64 << 10;
