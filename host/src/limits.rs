@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::{Engine, EngineWeak, ResourceLimiter, Store, UpdateDeadline};
 
 use crate::policy::Limits;
-use crate::reactor::ReactorWaker;
+use crate::reactor::{ReactorWaker, Stopped, Watch};
 use crate::state::State;
 
 mod handles;
@@ -85,44 +85,6 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// What the watchdog of one instance reads: whether a stop was requested, and when the
-/// guest last came back from `reactor.wait` (the start of its current callback).
-pub(crate) struct Watch {
-    stop: Arc<AtomicBool>,
-    /// When the guest last left `reactor.wait` (or started).
-    pub(crate) callback_since: Instant,
-}
-
-impl Watch {
-    pub(crate) fn new() -> Watch {
-        Watch {
-            stop: Arc::new(AtomicBool::new(false)),
-            callback_since: Instant::now(),
-        }
-    }
-
-    /// Whether [`StopHandle::stop`] was called for this instance.
-    pub(crate) fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
-    }
-
-    /// A handle that stops this instance, waking it with `waker`.
-    pub(crate) fn handle(&self, waker: ReactorWaker) -> StopHandle {
-        StopHandle {
-            stop: Arc::clone(&self.stop),
-            waker,
-        }
-    }
-}
-
-/// The error (a trap of the instance) a stopped instance ends with; [`ExitStatus`]
-/// recognises it.
-///
-/// [`ExitStatus`]: crate::ExitStatus
-#[derive(Debug, thiserror::Error)]
-#[error("the workload was stopped from outside")]
-pub(crate) struct Stopped;
-
 /// Stops one running workload from any thread: see [`RunningWorkload::stop_handle`].
 ///
 /// [`RunningWorkload::stop_handle`]: crate::RunningWorkload::stop_handle
@@ -133,6 +95,14 @@ pub struct StopHandle {
 }
 
 impl StopHandle {
+    /// A handle that stops the instance `watch` belongs to, waking it with `waker`.
+    pub(crate) fn new(watch: &Watch, waker: ReactorWaker) -> StopHandle {
+        StopHandle {
+            stop: watch.stop_flag(),
+            waker,
+        }
+    }
+
     /// Asks the instance to stop: a guest blocked in its loop's wait wakes and ends at
     /// once; a guest running code ends at the runtime's next tick (within about 10 ms).
     /// The run then ends as [`ExitStatus::Stopped`](crate::ExitStatus::Stopped), and all

@@ -19,9 +19,9 @@ use crate::dns::Resolver;
 use crate::executor::{Executor, WorkerPre, WorkerSpec, runners};
 use crate::fs::StdioAccess;
 use crate::inbox::{Inbox, Poster};
-use crate::limits::{MemoryLimiter, StopHandle, Watch};
+use crate::limits::{MemoryLimiter, StopHandle};
 use crate::policy::{Limits, Policy};
-use crate::reactor::{Reactor, ReactorWaker};
+use crate::reactor::{Reactor, ReactorWaker, Watch};
 use crate::workload::RunOptions;
 
 /// The most a captured stdout or stderr keeps (the run's executor workers write into the
@@ -157,7 +157,7 @@ impl State {
 
     /// A handle that stops this instance from any thread.
     pub(crate) fn stop_handle(&self) -> StopHandle {
-        self.reactor.watch.handle(self.reactor.waker())
+        StopHandle::new(&self.reactor.watch, self.reactor.waker())
     }
 
     /// The workload's limits.

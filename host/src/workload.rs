@@ -301,7 +301,7 @@ fn guest_ending(err: wasmtime::Error) -> ExitStatus {
     if let Some(exit) = err.downcast_ref::<I32Exit>() {
         return ExitStatus::Exited(exit.0);
     }
-    if err.is::<crate::limits::Stopped>() {
+    if err.is::<crate::reactor::Stopped>() {
         return ExitStatus::Stopped;
     }
     ExitStatus::Trapped(trap_message(&err))

@@ -12,6 +12,15 @@ use crate::bindings::types::{Address, AddressFamily, Error};
 use crate::reactor::Source;
 use crate::state::NetView;
 
+impl From<super::stream::Written> for Written {
+    fn from(written: super::stream::Written) -> Written {
+        Written {
+            taken: written.taken,
+            buffered: written.buffered,
+        }
+    }
+}
+
 impl wit::Host for NetView<'_> {
     fn socketpair(
         &mut self,
@@ -277,7 +286,8 @@ impl wit::HostStream for NetView<'_> {
         self_: Resource<Stream>,
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<Written, Error>> {
-        Ok(super::stream::write_now(self.reactor, self.table, &self_, data)?.map_err(Into::into))
+        let written = super::stream::write_now(self.reactor, self.table, &self_, data)?;
+        Ok(written.map(Into::into).map_err(Into::into))
     }
 
     fn id(&mut self, self_: Resource<Stream>) -> wasmtime::Result<u32> {

@@ -32,6 +32,7 @@ use rustls::Connection;
 use super::{ReadEnd, Stream, WriteBuffer, WriteEof};
 use crate::bindings::tls::SessionInfo;
 use crate::error::{Error, ErrorKind, error};
+use crate::reactor::Interest;
 
 /// The most ciphertext one `recv` asks for.
 const RECV_CHUNK: usize = 64 << 10;
@@ -178,8 +179,7 @@ impl Stream {
         trouble: bool,
         data: &mut Vec<u8>,
         room: &mut usize,
-    ) -> (crate::bindings::reactor::Interest, Option<Error>, bool) {
-        use crate::bindings::reactor::Interest;
+    ) -> (Interest, Option<Error>, bool) {
         let mut readiness = Interest::empty();
         let mut failure = None;
         let mut rearm = false;
