@@ -39,7 +39,8 @@ wasmtime::component::bindgen!({
 
 pub use sandloop::host::{dns, executor, fs, inbox, net, process, reactor, signal, tls, types};
 
-// The types every interface shares (`types`), converted where the glue hands them over.
+// The types every interface shares (`types`: errors, addresses, address families),
+// converted where the glue hands them over.
 
 impl From<crate::error::Error> for types::Error {
     fn from(err: crate::error::Error) -> types::Error {
@@ -74,6 +75,44 @@ impl From<crate::error::ErrorKind> for types::ErrorKind {
             Kind::LimitReached => types::ErrorKind::LimitReached,
             Kind::Tls => types::ErrorKind::Tls,
             Kind::Other => types::ErrorKind::Other,
+        }
+    }
+}
+
+impl From<types::Address> for crate::net::Address {
+    fn from(addr: types::Address) -> crate::net::Address {
+        match addr {
+            types::Address::Inet(text) => crate::net::Address::Inet(text),
+            types::Address::Unix(path) => crate::net::Address::Unix(path),
+        }
+    }
+}
+
+impl From<crate::net::Address> for types::Address {
+    fn from(addr: crate::net::Address) -> types::Address {
+        match addr {
+            crate::net::Address::Inet(text) => types::Address::Inet(text),
+            crate::net::Address::Unix(path) => types::Address::Unix(path),
+        }
+    }
+}
+
+impl From<types::AddressFamily> for crate::net::AddressFamily {
+    fn from(family: types::AddressFamily) -> crate::net::AddressFamily {
+        match family {
+            types::AddressFamily::Ipv4 => crate::net::AddressFamily::Ipv4,
+            types::AddressFamily::Ipv6 => crate::net::AddressFamily::Ipv6,
+            types::AddressFamily::Unix => crate::net::AddressFamily::Unix,
+        }
+    }
+}
+
+impl From<crate::net::AddressFamily> for types::AddressFamily {
+    fn from(family: crate::net::AddressFamily) -> types::AddressFamily {
+        match family {
+            crate::net::AddressFamily::Ipv4 => types::AddressFamily::Ipv4,
+            crate::net::AddressFamily::Ipv6 => types::AddressFamily::Ipv6,
+            crate::net::AddressFamily::Unix => types::AddressFamily::Unix,
         }
     }
 }

@@ -31,7 +31,9 @@ mod socket;
 pub mod stream;
 mod unix;
 
+pub(crate) use address::{Address, AddressFamily, SocketType};
 pub use datagram::MAX_DATAGRAM;
+pub(crate) use options::{OptionName, SocketOption};
 pub(crate) use sendfile::segment;
 pub use socket::{MAX_RECV, Socket};
 pub use stream::Stream;

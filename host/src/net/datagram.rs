@@ -11,10 +11,9 @@ use std::net::SocketAddr;
 use socket2::SockAddr;
 
 use super::Socket;
-use super::address::{self, Local};
+use super::address::{self, Address, Local};
 use super::io::retry;
 use super::socket::denied;
-use crate::bindings::types::Address;
 use crate::error::{Error, ErrorKind, error, io_error};
 use crate::policy::Policy;
 
@@ -46,7 +45,7 @@ impl Socket {
             Ok((n, from)) => {
                 // SAFETY: `recv_from` initialized the first `n` bytes of `buf`.
                 let data = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
-                Ok((data.to_vec(), address::to_wit(&from)))
+                Ok((data.to_vec(), address::from_native(&from)))
             }
             // A connected socket reports the ICMP error of an earlier datagram here: name the
             // peer it came from.

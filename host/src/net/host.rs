@@ -12,6 +12,69 @@ use crate::bindings::types::{Address, AddressFamily, Error};
 use crate::reactor::Source;
 use crate::state::NetView;
 
+impl From<wit::SocketType> for super::SocketType {
+    fn from(type_: wit::SocketType) -> super::SocketType {
+        match type_ {
+            wit::SocketType::Stream => super::SocketType::Stream,
+            wit::SocketType::Datagram => super::SocketType::Datagram,
+        }
+    }
+}
+
+impl From<super::SocketType> for wit::SocketType {
+    fn from(type_: super::SocketType) -> wit::SocketType {
+        match type_ {
+            super::SocketType::Stream => wit::SocketType::Stream,
+            super::SocketType::Datagram => wit::SocketType::Datagram,
+        }
+    }
+}
+
+impl From<wit::OptionName> for super::OptionName {
+    fn from(name: wit::OptionName) -> super::OptionName {
+        use super::OptionName as Name;
+        match name {
+            wit::OptionName::NoDelay => Name::NoDelay,
+            wit::OptionName::KeepAlive => Name::KeepAlive,
+            wit::OptionName::ReuseAddress => Name::ReuseAddress,
+            wit::OptionName::ReusePort => Name::ReusePort,
+            wit::OptionName::RecvBufferSize => Name::RecvBufferSize,
+            wit::OptionName::SendBufferSize => Name::SendBufferSize,
+            wit::OptionName::Broadcast => Name::Broadcast,
+        }
+    }
+}
+
+impl From<wit::SocketOption> for super::SocketOption {
+    fn from(opt: wit::SocketOption) -> super::SocketOption {
+        use super::SocketOption as Opt;
+        match opt {
+            wit::SocketOption::NoDelay(on) => Opt::NoDelay(on),
+            wit::SocketOption::KeepAlive(on) => Opt::KeepAlive(on),
+            wit::SocketOption::ReuseAddress(on) => Opt::ReuseAddress(on),
+            wit::SocketOption::ReusePort(on) => Opt::ReusePort(on),
+            wit::SocketOption::RecvBufferSize(size) => Opt::RecvBufferSize(size),
+            wit::SocketOption::SendBufferSize(size) => Opt::SendBufferSize(size),
+            wit::SocketOption::Broadcast(on) => Opt::Broadcast(on),
+        }
+    }
+}
+
+impl From<super::SocketOption> for wit::SocketOption {
+    fn from(opt: super::SocketOption) -> wit::SocketOption {
+        use super::SocketOption as Opt;
+        match opt {
+            Opt::NoDelay(on) => wit::SocketOption::NoDelay(on),
+            Opt::KeepAlive(on) => wit::SocketOption::KeepAlive(on),
+            Opt::ReuseAddress(on) => wit::SocketOption::ReuseAddress(on),
+            Opt::ReusePort(on) => wit::SocketOption::ReusePort(on),
+            Opt::RecvBufferSize(size) => wit::SocketOption::RecvBufferSize(size),
+            Opt::SendBufferSize(size) => wit::SocketOption::SendBufferSize(size),
+            Opt::Broadcast(on) => wit::SocketOption::Broadcast(on),
+        }
+    }
+}
+
 impl From<super::stream::Written> for Written {
     fn from(written: super::stream::Written) -> Written {
         Written {
@@ -56,18 +119,18 @@ impl wit::HostSocket for NetView<'_> {
         {
             return Ok(Err(err.into()));
         }
-        match Socket::create(family, type_) {
+        match Socket::create(family.into(), type_.into()) {
             Ok(socket) => Ok(Ok(self.table.push(socket)?)),
             Err(err) => Ok(Err(err.into())),
         }
     }
 
     fn family(&mut self, self_: Resource<Socket>) -> wasmtime::Result<AddressFamily> {
-        Ok(self.table.get(&self_)?.family())
+        Ok(self.table.get(&self_)?.family().into())
     }
 
     fn socket_type(&mut self, self_: Resource<Socket>) -> wasmtime::Result<SocketType> {
-        Ok(self.table.get(&self_)?.socket_type())
+        Ok(self.table.get(&self_)?.socket_type().into())
     }
 
     fn bind(
@@ -78,7 +141,7 @@ impl wit::HostSocket for NetView<'_> {
         Ok(self
             .table
             .get_mut(&self_)?
-            .bind(self.policy, addr)
+            .bind(self.policy, addr.into())
             .map_err(Into::into))
     }
 
@@ -104,7 +167,7 @@ impl wit::HostSocket for NetView<'_> {
             return Ok(Err(err.into()));
         }
         match self.table.get(&self_)?.accept() {
-            Ok((conn, peer)) => Ok(Ok((self.table.push(conn)?, peer))),
+            Ok((conn, peer)) => Ok(Ok((self.table.push(conn)?, peer.into()))),
             Err(err) => Ok(Err(err.into())),
         }
     }
@@ -117,7 +180,7 @@ impl wit::HostSocket for NetView<'_> {
         Ok(self
             .table
             .get_mut(&self_)?
-            .connect(self.policy, addr)
+            .connect(self.policy, addr.into())
             .map_err(Into::into))
     }
 
@@ -150,6 +213,7 @@ impl wit::HostSocket for NetView<'_> {
             .table
             .get(&self_)?
             .recv_from(max_len)
+            .map(|(data, from)| (data, from.into()))
             .map_err(Into::into))
     }
 
@@ -162,7 +226,7 @@ impl wit::HostSocket for NetView<'_> {
         Ok(self
             .table
             .get(&self_)?
-            .send_to(self.policy, &data, addr)
+            .send_to(self.policy, &data, addr.into())
             .map_err(Into::into))
     }
 
@@ -202,7 +266,11 @@ impl wit::HostSocket for NetView<'_> {
         self_: Resource<Socket>,
         opt: SocketOption,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.table.get(&self_)?.set_option(opt).map_err(Into::into))
+        Ok(self
+            .table
+            .get(&self_)?
+            .set_option(opt.into())
+            .map_err(Into::into))
     }
 
     fn get_option(
@@ -210,21 +278,36 @@ impl wit::HostSocket for NetView<'_> {
         self_: Resource<Socket>,
         name: OptionName,
     ) -> wasmtime::Result<Result<SocketOption, Error>> {
-        Ok(self.table.get(&self_)?.get_option(name).map_err(Into::into))
+        Ok(self
+            .table
+            .get(&self_)?
+            .get_option(name.into())
+            .map(Into::into)
+            .map_err(Into::into))
     }
 
     fn local_address(
         &mut self,
         self_: Resource<Socket>,
     ) -> wasmtime::Result<Result<Address, Error>> {
-        Ok(self.table.get(&self_)?.local_address().map_err(Into::into))
+        Ok(self
+            .table
+            .get(&self_)?
+            .local_address()
+            .map(Into::into)
+            .map_err(Into::into))
     }
 
     fn peer_address(
         &mut self,
         self_: Resource<Socket>,
     ) -> wasmtime::Result<Result<Address, Error>> {
-        Ok(self.table.get(&self_)?.peer_address().map_err(Into::into))
+        Ok(self
+            .table
+            .get(&self_)?
+            .peer_address()
+            .map(Into::into)
+            .map_err(Into::into))
     }
 
     fn source(
@@ -344,7 +427,11 @@ impl wit::HostStream for NetView<'_> {
         self_: Resource<Stream>,
         opt: SocketOption,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.table.get(&self_)?.set_option(opt).map_err(Into::into))
+        Ok(self
+            .table
+            .get(&self_)?
+            .set_option(opt.into())
+            .map_err(Into::into))
     }
 
     fn get_option(
@@ -352,21 +439,36 @@ impl wit::HostStream for NetView<'_> {
         self_: Resource<Stream>,
         name: OptionName,
     ) -> wasmtime::Result<Result<SocketOption, Error>> {
-        Ok(self.table.get(&self_)?.get_option(name).map_err(Into::into))
+        Ok(self
+            .table
+            .get(&self_)?
+            .get_option(name.into())
+            .map(Into::into)
+            .map_err(Into::into))
     }
 
     fn local_address(
         &mut self,
         self_: Resource<Stream>,
     ) -> wasmtime::Result<Result<Address, Error>> {
-        Ok(self.table.get(&self_)?.local_address().map_err(Into::into))
+        Ok(self
+            .table
+            .get(&self_)?
+            .local_address()
+            .map(Into::into)
+            .map_err(Into::into))
     }
 
     fn peer_address(
         &mut self,
         self_: Resource<Stream>,
     ) -> wasmtime::Result<Result<Address, Error>> {
-        Ok(self.table.get(&self_)?.peer_address().map_err(Into::into))
+        Ok(self
+            .table
+            .get(&self_)?
+            .peer_address()
+            .map(Into::into)
+            .map_err(Into::into))
     }
 
     fn drop(&mut self, rep: Resource<Stream>) -> wasmtime::Result<()> {

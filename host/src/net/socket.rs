@@ -11,12 +11,10 @@ use std::os::fd::OwnedFd;
 
 use socket2::{Domain, SockAddr, Type};
 
-use super::address::{self, Local, Peer};
+use super::address::{self, Address, AddressFamily, Local, Peer, SocketType};
 use super::io::{recv, retry, send};
-use super::options;
+use super::options::{self, OptionName, SocketOption};
 use super::unix::{self, BoundFile};
-use crate::bindings::net::{OptionName, SocketOption, SocketType};
-use crate::bindings::types::{Address, AddressFamily};
 use crate::error::{Error, ErrorKind, error, io_error, io_error_untargeted};
 use crate::policy::{Denied, Policy};
 use crate::reactor::Source;
@@ -171,7 +169,7 @@ impl Socket {
         let mut conn = Socket::new(conn, self.family);
         conn.peer = peer.as_socket();
         conn.accepted = true;
-        Ok((conn, address::to_wit(&peer)))
+        Ok((conn, address::from_native(&peer)))
     }
 
     /// `connect`, if the policy allows connecting there.
@@ -265,7 +263,7 @@ impl Socket {
 pub(crate) fn local_address(socket: &socket2::Socket) -> Result<Address, Error> {
     socket
         .local_addr()
-        .map(|addr| address::to_wit(&addr))
+        .map(|addr| address::from_native(&addr))
         .map_err(|err| io_error_untargeted("local-address", &err))
 }
 
@@ -273,6 +271,6 @@ pub(crate) fn local_address(socket: &socket2::Socket) -> Result<Address, Error> 
 pub(crate) fn peer_address(socket: &socket2::Socket) -> Result<Address, Error> {
     socket
         .peer_addr()
-        .map(|addr| address::to_wit(&addr))
+        .map(|addr| address::from_native(&addr))
         .map_err(|err| io_error_untargeted("peer-address", &err))
 }

@@ -54,10 +54,10 @@ mod write;
 
 use std::net::SocketAddr;
 
+use super::address::Address;
+use super::options::{self, OptionName, SocketOption};
 use super::sendfile::Outgoing;
-use super::{Socket, options, socket};
-use crate::bindings::net::{OptionName, SocketOption};
-use crate::bindings::types::Address;
+use super::{Socket, socket};
 use crate::error::{Error, ErrorKind, error, io_error_untargeted};
 use crate::fs::Pipe;
 use crate::reactor::{BatchOut, Completion, Event, Follow, Interest, Reactor, Ready, Turn};

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 
 use socket2::SockAddr;
 
+use super::Socket;
+use super::address::{self, Address, AddressFamily};
 use super::io::retry;
-use super::{Socket, address};
-use crate::bindings::types::{Address, AddressFamily};
 use crate::error::{Error, ErrorKind, error, io_error};
 use crate::policy::{Policy, UnixOperation, UnixTarget};
 
@@ -165,7 +165,7 @@ impl Socket {
 /// to. An unbound unix socket would listen on a name the kernel makes up (autobind):
 /// that is refused, since no rule could have named it.
 pub(crate) fn check_listen(policy: &Policy, local: &SockAddr) -> Result<(), Error> {
-    let bytes = match address::to_wit(local) {
+    let bytes = match address::from_native(local) {
         Address::Unix(bytes) => bytes,
         Address::Inet(_) => Vec::new(),
     };

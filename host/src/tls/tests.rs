@@ -122,7 +122,7 @@ impl Fixture {
         stream.set_nonblocking(true).unwrap();
         let socket = Socket::new(
             socket2::Socket::from(OwnedFd::from(stream)),
-            AddressFamily::Ipv4,
+            AddressFamily::Ipv4.into(),
         );
         let socket = self.table.push(socket).unwrap();
         self.net()
@@ -1004,7 +1004,7 @@ fn tls_runs_over_unix_stream_sockets_too() {
         end.set_nonblocking(true).unwrap();
         let socket = Socket::new(
             socket2::Socket::from(OwnedFd::from(end)),
-            AddressFamily::Unix,
+            AddressFamily::Unix.into(),
         );
         let socket = fx.table.push(socket).unwrap();
         fx.net()
