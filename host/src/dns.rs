@@ -21,13 +21,34 @@ use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 
-use crate::bindings::dns::{Addrinfo, Hints};
-use crate::bindings::types::AddressFamily;
 use crate::error::{Error, ErrorKind, error};
+use crate::net::{Address, AddressFamily, SocketType};
 use crate::policy::Policy;
 use crate::slot::Slot;
 
 pub(crate) use resolver::Resolver;
+
+/// What `getaddrinfo` should look for; `None` fields mean "any" (the WIT's `dns.hints`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hints {
+    pub(crate) family: Option<AddressFamily>,
+    pub(crate) socktype: Option<SocketType>,
+    /// IPPROTO_* number; 0 for any.
+    pub(crate) protocol: u32,
+    /// AI_* flags, with Linux's values.
+    pub(crate) flags: i32,
+}
+
+/// One answer of `getaddrinfo` (the WIT's `dns.addrinfo`).
+#[derive(Clone, Debug)]
+pub(crate) struct Addrinfo {
+    pub(crate) family: AddressFamily,
+    pub(crate) socktype: SocketType,
+    pub(crate) protocol: u32,
+    /// The canonical name when AI_CANONNAME was asked for; empty otherwise.
+    pub(crate) canonname: String,
+    pub(crate) address: Address,
+}
 
 /// `AI_CANONNAME`, Linux's value as the WIT documents it.
 const AI_CANONNAME: i32 = libc::AI_CANONNAME;

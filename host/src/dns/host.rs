@@ -7,6 +7,29 @@ use crate::bindings::dns::{self as wit, Addrinfo, Hints};
 use crate::bindings::types::Error;
 use crate::state::DnsView;
 
+impl From<Hints> for super::Hints {
+    fn from(hints: Hints) -> super::Hints {
+        super::Hints {
+            family: hints.family.map(Into::into),
+            socktype: hints.socktype.map(Into::into),
+            protocol: hints.protocol,
+            flags: hints.flags,
+        }
+    }
+}
+
+impl From<super::Addrinfo> for Addrinfo {
+    fn from(info: super::Addrinfo) -> Addrinfo {
+        Addrinfo {
+            family: info.family.into(),
+            socktype: info.socktype.into(),
+            protocol: info.protocol,
+            canonname: info.canonname,
+            address: info.address.into(),
+        }
+    }
+}
+
 impl wit::Host for DnsView<'_> {
     fn getaddrinfo(
         &mut self,
@@ -22,7 +45,7 @@ impl wit::Host for DnsView<'_> {
             self.resolver,
             host,
             port,
-            hints,
+            hints.into(),
             token,
         ) {
             Ok(lookup) => Ok(Ok(self.table.push(lookup)?)),
@@ -49,7 +72,11 @@ impl wit::HostAddressLookup for DnsView<'_> {
         self_: Resource<AddressLookup>,
     ) -> wasmtime::Result<Option<Result<Vec<Addrinfo>, Error>>> {
         let answer = self.table.get(&self_)?.answer();
-        Ok(answer.map(|answer| answer.map_err(Into::into)))
+        Ok(answer.map(|answer| {
+            answer
+                .map(|infos| infos.into_iter().map(Into::into).collect())
+                .map_err(Into::into)
+        }))
     }
 
     fn drop(&mut self, rep: Resource<AddressLookup>) -> wasmtime::Result<()> {
