@@ -30,11 +30,11 @@ use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::OpenMode;
 use wasmtime_wasi::filesystem::{Descriptor, Dir, File};
 
-use crate::bindings::fs::PipeEnd;
 use crate::error::{Error, ErrorKind, error, io_error_untargeted};
 use crate::policy::Limits;
 
 pub use pipe::Pipe;
+pub(crate) use pipe::PipeEnd;
 pub(crate) use pipe::without_sigpipe;
 pub(crate) use stdio::{StdioAccess, StdioStream};
 

@@ -10,6 +10,15 @@ use crate::net::Stream;
 use crate::reactor::Source;
 use crate::state::FsView;
 
+impl From<super::PipeEnd> for PipeEnd {
+    fn from(end: super::PipeEnd) -> PipeEnd {
+        match end {
+            super::PipeEnd::Read => PipeEnd::Read,
+            super::PipeEnd::Write => PipeEnd::Write,
+        }
+    }
+}
+
 impl FsView<'_> {
     fn stdio(&mut self, which: StdioStream) -> wasmtime::Result<Result<Resource<Pipe>, Error>> {
         if let Err(err) = crate::limits::check_room(self.table, self.limits, which.name(), 1) {
@@ -80,7 +89,7 @@ impl wit::Host for FsView<'_> {
 
 impl wit::HostPipe for FsView<'_> {
     fn end(&mut self, self_: Resource<Pipe>) -> wasmtime::Result<PipeEnd> {
-        Ok(self.table.get(&self_)?.end())
+        Ok(self.table.get(&self_)?.end().into())
     }
 
     fn name(&mut self, self_: Resource<Pipe>) -> wasmtime::Result<String> {

@@ -12,9 +12,17 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
-use crate::bindings::fs::PipeEnd;
 use crate::error::{Error, ErrorKind, error, io_error, io_error_untargeted};
 use crate::reactor::Source;
+
+/// Which way a pipe end carries bytes (the WIT's `fs.pipe-end`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PipeEnd {
+    /// Bytes come out of it.
+    Read,
+    /// Bytes go into it.
+    Write,
+}
 
 /// One end of a pipe of the workload: the WIT `fs.pipe`.
 ///

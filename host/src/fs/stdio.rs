@@ -14,10 +14,9 @@
 use std::ffi::CString;
 use std::os::fd::{FromRawFd as _, OwnedFd};
 
-use crate::bindings::fs::PipeEnd;
 use crate::error::{Error, ErrorKind, error, io_error_untargeted};
 
-use super::Pipe;
+use super::{Pipe, PipeEnd};
 
 /// Which of the workload's stdio the run hands out as pipes.
 #[derive(Clone, Copy, Debug, Default)]

@@ -11,9 +11,8 @@
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd as _, RawFd};
 
-use crate::bindings::fs::PipeEnd;
 use crate::error::{Error, ErrorKind, error, io_error};
-use crate::fs::Pipe;
+use crate::fs::{Pipe, PipeEnd};
 use crate::net::{address, io};
 
 /// The descriptor under a [`super::Stream`].
