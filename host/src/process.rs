@@ -23,13 +23,42 @@ mod tests;
 
 use std::path::PathBuf;
 
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Resource, ResourceTable};
 
-use crate::bindings::process::{SpawnOptions, Stdio};
 use crate::error::{Error, ErrorKind, error};
+use crate::fs::Pipe;
 use crate::policy::Policy;
 
 pub use child::Child;
+pub(crate) use child::ExitStatus;
+
+/// Where one of the child's standard streams goes (the WIT's `process.stdio`).
+#[derive(Debug)]
+pub(crate) enum Stdio {
+    /// A new pipe; the parent's end is handed out by `take-stdin`/`-stdout`/`-stderr`.
+    Pipe,
+    /// `/dev/null`.
+    Null,
+    /// The host process's own stream.
+    Inherit,
+    /// This pipe end (given up by the guest: the host closes its copy after the spawn).
+    Handle(Resource<Pipe>),
+    /// stderr only: wherever the child's stdout goes.
+    Stdout,
+}
+
+/// What the child is started with (the WIT's `process.spawn-options`).
+#[derive(Debug)]
+pub(crate) struct SpawnOptions {
+    /// The child's whole environment (it gets nothing else); each name must be in the
+    /// policy's `child-env`.
+    pub(crate) env: Vec<(String, String)>,
+    /// The child's working directory; the host's current one when none.
+    pub(crate) cwd: Option<String>,
+    pub(crate) stdin: Stdio,
+    pub(crate) stdout: Stdio,
+    pub(crate) stderr: Stdio,
+}
 
 /// The shell `spawn-shell` runs, as asyncio's `subprocess_shell` on Unix.
 const SHELL: &str = "/bin/sh";

@@ -9,6 +9,39 @@ use crate::fs::Pipe;
 use crate::reactor::Source;
 use crate::state::ProcessView;
 
+impl From<wit::Stdio> for super::Stdio {
+    fn from(stdio: wit::Stdio) -> super::Stdio {
+        match stdio {
+            wit::Stdio::Pipe => super::Stdio::Pipe,
+            wit::Stdio::Null => super::Stdio::Null,
+            wit::Stdio::Inherit => super::Stdio::Inherit,
+            wit::Stdio::Handle(pipe) => super::Stdio::Handle(pipe),
+            wit::Stdio::Stdout => super::Stdio::Stdout,
+        }
+    }
+}
+
+impl From<SpawnOptions> for super::SpawnOptions {
+    fn from(options: SpawnOptions) -> super::SpawnOptions {
+        super::SpawnOptions {
+            env: options.env,
+            cwd: options.cwd,
+            stdin: options.stdin.into(),
+            stdout: options.stdout.into(),
+            stderr: options.stderr.into(),
+        }
+    }
+}
+
+impl From<super::ExitStatus> for ExitStatus {
+    fn from(status: super::ExitStatus) -> ExitStatus {
+        match status {
+            super::ExitStatus::Code(code) => ExitStatus::Code(code),
+            super::ExitStatus::Signal(signal) => ExitStatus::Signal(signal),
+        }
+    }
+}
+
 impl wit::Host for ProcessView<'_> {
     fn spawn(
         &mut self,
@@ -16,7 +49,7 @@ impl wit::Host for ProcessView<'_> {
         args: Vec<String>,
         options: SpawnOptions,
     ) -> wasmtime::Result<Result<Resource<Child>, Error>> {
-        match super::spawn(self.table, self.policy, &program, &args, options)? {
+        match super::spawn(self.table, self.policy, &program, &args, options.into())? {
             Ok(child) => Ok(Ok(self.table.push(child)?)),
             Err(err) => Ok(Err(err.into())),
         }
@@ -27,7 +60,7 @@ impl wit::Host for ProcessView<'_> {
         command: String,
         options: SpawnOptions,
     ) -> wasmtime::Result<Result<Resource<Child>, Error>> {
-        match super::spawn_shell(self.table, self.policy, command, options)? {
+        match super::spawn_shell(self.table, self.policy, command, options.into())? {
             Ok(child) => Ok(Ok(self.table.push(child)?)),
             Err(err) => Ok(Err(err.into())),
         }
@@ -74,7 +107,7 @@ impl wit::HostChild for ProcessView<'_> {
     }
 
     fn exit_status(&mut self, self_: Resource<Child>) -> wasmtime::Result<Option<ExitStatus>> {
-        Ok(self.table.get_mut(&self_)?.exit_status())
+        Ok(self.table.get_mut(&self_)?.exit_status().map(Into::into))
     }
 
     fn send_signal(

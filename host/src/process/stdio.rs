@@ -6,7 +6,7 @@ use std::os::fd::{AsFd as _, AsRawFd as _, FromRawFd as _, OwnedFd};
 
 use wasmtime::component::ResourceTable;
 
-use crate::bindings::process::Stdio;
+use super::Stdio;
 use crate::error::{Error, ErrorKind, error, io_error_untargeted};
 use crate::fs::{Pipe, PipeEnd};
 
