@@ -22,10 +22,27 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, Connection, ServerConnection};
 
-use crate::bindings::tls as wit;
 use crate::error::{Error, ErrorKind, error};
 pub use context::Context;
 use context::Role;
+pub(crate) use context::{ClientAuth, ClientOptions, Identity, ServerOptions};
+
+/// What the handshake settled: the WIT's `tls.session-info`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SessionInfo {
+    /// `TLSv1.2` or `TLSv1.3`, as Python names them.
+    pub(crate) protocol_version: String,
+    /// The cipher suite's IANA name (`TLS_AES_256_GCM_SHA384`).
+    pub(crate) cipher_suite: String,
+    /// The cipher's key size in bits (Python's third `cipher()` field).
+    pub(crate) secret_bits: u32,
+    /// The protocol ALPN settled on, if any.
+    pub(crate) alpn_protocol: Option<Vec<u8>>,
+    /// The peer's certificate chain, DER, its own certificate first.
+    pub(crate) peer_certificates: Vec<Vec<u8>>,
+    /// The server name: the one a client sent (SNI), the one a server was asked for.
+    pub(crate) server_name: Option<String>,
+}
 
 /// The crypto provider of every context: rustls's `ring`, built once.
 fn provider() -> Arc<CryptoProvider> {
@@ -84,7 +101,7 @@ fn parse_server_name(name: &str) -> Result<ServerName<'static>, Error> {
 }
 
 /// What `info` reports of a session whose handshake completed.
-pub(crate) fn session_info(conn: &Connection, client_name: Option<&str>) -> wit::SessionInfo {
+pub(crate) fn session_info(conn: &Connection, client_name: Option<&str>) -> SessionInfo {
     let protocol_version = match conn.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
@@ -99,7 +116,7 @@ pub(crate) fn session_info(conn: &Connection, client_name: Option<&str>) -> wit:
         Connection::Client(_) => client_name.map(str::to_owned),
         Connection::Server(server) => server.server_name().map(str::to_owned),
     };
-    wit::SessionInfo {
+    SessionInfo {
         protocol_version,
         secret_bits: secret_bits(&cipher_suite),
         cipher_suite,

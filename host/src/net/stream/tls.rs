@@ -30,9 +30,9 @@ use std::io::{Read as _, Write as _};
 use rustls::Connection;
 
 use super::{ReadEnd, Stream, WriteBuffer, WriteEof};
-use crate::bindings::tls::SessionInfo;
 use crate::error::{Error, ErrorKind, error};
 use crate::reactor::Interest;
+use crate::tls::SessionInfo;
 
 /// The most ciphertext one `recv` asks for.
 const RECV_CHUNK: usize = 64 << 10;
