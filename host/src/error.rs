@@ -89,6 +89,17 @@ pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// A guest instance's ending as people read it, "<reason>\n<wasm backtrace>": the reason
+/// first, because that is what a reader needs first; wasmtime's own `{:?}` puts the
+/// backtrace on top and the reason under "Caused by".
+pub(crate) fn trap_message(err: &wasmtime::Error) -> String {
+    let reason = err.root_cause().to_string();
+    match err.downcast_ref::<wasmtime::WasmBacktrace>() {
+        Some(backtrace) => format!("{reason}\n{backtrace}"),
+        None => format!("{err:?}"),
+    }
+}
+
 /// The WIT kind of an OS error: by errno when there is one (it is more precise than
 /// `io::ErrorKind`, which has no "in progress"), else by `io::ErrorKind`.
 pub(crate) fn kind_of(err: &io::Error) -> ErrorKind {

@@ -129,7 +129,6 @@ pub mod tls;
 mod workload;
 
 pub use inbox::{PostError, Poster};
-pub use limits::StopHandle;
 pub use policy::{
     AddrRule, Denied, DnsDenied, ExecRule, LimitError, Limits, Policy, PolicyError, Preopen,
     ResolveOverride, RuleError, UnixRule,
@@ -139,4 +138,6 @@ pub use runtime::{
     BoxError, ComponentError, LoadError, PRECOMPILED_EXTENSION, PoolingOptions, PrecompiledError,
     Runtime, RuntimeError, RuntimeOptions,
 };
-pub use workload::{ExitStatus, RunError, RunOptions, RunOutput, RunningWorkload, Workload};
+pub use workload::{
+    ExitStatus, RunError, RunOptions, RunOutput, RunningWorkload, StopHandle, Workload,
+};

@@ -1,16 +1,14 @@
 //! Enforcing a workload's [`Limits`]: the memory limiter, the watchdog that interrupts a
-//! guest spinning in a callback (wasmtime's epoch interruption), the stop requested from
-//! outside, and the counters of handles, children and buffered bytes.
+//! guest spinning in a callback (wasmtime's epoch interruption) and ends a guest stopped
+//! from outside (the reactor's [`Watch`]; the public `StopHandle` is in `workload.rs`),
+//! and the counters of handles, children and buffered bytes.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::{Engine, EngineWeak, ResourceLimiter, Store, UpdateDeadline};
 
 use crate::policy::Limits;
-use crate::reactor::{ReactorWaker, Stopped, Watch};
-use crate::state::State;
+use crate::reactor::{Stopped, Watch};
 
 mod handles;
 
@@ -85,46 +83,19 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// Stops one running workload from any thread: see [`RunningWorkload::stop_handle`].
-///
-/// [`RunningWorkload::stop_handle`]: crate::RunningWorkload::stop_handle
-#[derive(Clone)]
-pub struct StopHandle {
-    stop: Arc<AtomicBool>,
-    waker: ReactorWaker,
-}
-
-impl StopHandle {
-    /// A handle that stops the instance `watch` belongs to, waking it with `waker`.
-    pub(crate) fn new(watch: &Watch, waker: ReactorWaker) -> StopHandle {
-        StopHandle {
-            stop: watch.stop_flag(),
-            waker,
-        }
-    }
-
-    /// Asks the instance to stop: a guest blocked in its loop's wait wakes and ends at
-    /// once; a guest running code ends at the runtime's next tick (within about 10 ms).
-    /// The run then ends as [`ExitStatus::Stopped`](crate::ExitStatus::Stopped), and all
-    /// of its resources are released as for any ending. Stopping a run that has ended,
-    /// or stopping twice, does nothing.
-    pub fn stop(&self) {
-        self.stop.store(true, Ordering::Release);
-        if let Err(err) = self.waker.wake() {
-            // The flag is set: the next tick of a running guest still sees it.
-            tracing::debug!(%err, "stop: waking the reactor failed");
-        }
-    }
-}
-
 /// Arms the watchdog of a workload's store: at every tick of the epoch, the instance
 /// traps if it was stopped, or if its current callback has run past
 /// `limits.callback_cpu`.
-pub(crate) fn arm_watchdog(store: &mut Store<State>, limits: &Limits) {
+/// `watch` finds the instance's [`Watch`] in its store data.
+pub(crate) fn arm_watchdog<T: 'static>(
+    store: &mut Store<T>,
+    limits: &Limits,
+    watch: impl Fn(&T) -> &Watch + Send + Sync + 'static,
+) {
     let budget = limits.callback_cpu;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |store| {
-        let watch = store.data().watch();
+        let watch = watch(store.data());
         if watch.stopped() {
             return Err(wasmtime::Error::from(Stopped));
         }
@@ -142,7 +113,7 @@ pub(crate) fn arm_watchdog(store: &mut Store<State>, limits: &Limits) {
 
 /// An executor worker's store: never interrupted (its jobs are meant to block; a stop
 /// ends the run, whose drop stops the pools).
-pub(crate) fn disarm(store: &mut Store<State>) {
+pub(crate) fn disarm<T>(store: &mut Store<T>) {
     store.set_epoch_deadline(NEVER);
 }
 

@@ -9,20 +9,18 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use wasmtime::component::{HasData, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::dns::Resolver;
-use crate::executor::{Executor, WorkerPre, WorkerSpec, runners};
+use crate::executor::{Executor, RunnerFactory};
 use crate::fs::StdioAccess;
 use crate::inbox::{Inbox, Poster};
-use crate::limits::{MemoryLimiter, StopHandle};
+use crate::limits::MemoryLimiter;
 use crate::policy::{Limits, Policy};
 use crate::reactor::{Reactor, ReactorWaker, Watch};
-use crate::workload::RunOptions;
 
 /// The most a captured stdout or stderr keeps (the run's executor workers write into the
 /// same pipes and count against it too); a guest writing more traps with
@@ -61,59 +59,20 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// Builds the context of one run: `argv0` then `opts.args`, exactly `opts.env` (deny by
-    /// default: nothing from the host environment unless the caller put it there), stdio
-    /// inherited or captured, the policy's preopened directories (read-only unless writable) and no WASI
-    /// network access (the network comes through sandloop's own interfaces, under a policy). `jobs` is the
-    /// component pre-linked for its executor jobs, if it exports them: the instance's
-    /// executor pools make their workers from it.
+    /// The store data of an instance whose WASI context `builder` holds: its own reactor,
+    /// resolver, inbox and table, `policy` with its limits applied, an executor whose
+    /// pools make their workers with `runners`, and the workload's `stdio` handed out as
+    /// pipes. Runs build it in `workload.rs`, executor workers in `executor/instance.rs`.
     pub(crate) fn new(
-        argv0: &Arc<str>,
-        opts: &RunOptions,
-        jobs: Option<WorkerPre<State>>,
-    ) -> Result<(State, Capture), InstanceError> {
-        let capture = if opts.capture_output {
-            Capture {
-                stdout: Some(MemoryOutputPipe::new(CAPTURE_LIMIT)),
-                stderr: Some(MemoryOutputPipe::new(CAPTURE_LIMIT)),
-            }
-        } else {
-            Capture::default()
-        };
-        let mut builder = wasi_builder(argv0, &opts.env, &capture);
-        builder.args(&opts.args);
-        if opts.inherit_stdin {
-            builder.inherit_stdin();
-        }
-        let spec = WorkerSpec {
-            name: Arc::clone(argv0),
-            jobs,
-            env: opts.env.clone(),
-            policy: opts.policy.clone(),
-            capture: capture.clone(),
-        };
-        let mut state = State::with(builder, Arc::new(spec))?;
-        state.stdio = StdioAccess {
-            stdin: opts.inherit_stdin,
-            output: !opts.capture_output,
-        };
-        Ok((state, capture))
-    }
-
-    /// Builds the context of an executor's worker instance: `argv` is only the name, the
-    /// environment, policy and output are the parent run's (`spec`), stdin is closed. The
-    /// worker gets its own reactor, table, resolver, executor and inbox.
-    pub(crate) fn for_worker(spec: &Arc<WorkerSpec>) -> Result<State, InstanceError> {
-        let builder = wasi_builder(&spec.name, &spec.env, &spec.capture);
-        State::with(builder, Arc::clone(spec))
-    }
-
-    fn with(mut builder: WasiCtxBuilder, spec: Arc<WorkerSpec>) -> Result<State, InstanceError> {
+        mut builder: WasiCtxBuilder,
+        policy: Policy,
+        runners: RunnerFactory,
+        stdio: StdioAccess,
+    ) -> Result<State, InstanceError> {
         let mut reactor = Reactor::new().map_err(InstanceError::Reactor)?;
-        reactor.limit_buffers(spec.policy.limits.buffered_bytes);
+        reactor.limit_buffers(policy.limits.buffered_bytes);
         let resolver = Resolver::new(reactor.completer());
         let inbox = Inbox::new(reactor.completer());
-        let policy = spec.policy.clone();
         for dir in &policy.preopens {
             let perms = if dir.writable {
                 FsPerms::ReadWrite
@@ -128,7 +87,7 @@ impl State {
                 });
             }
         }
-        let executor = Executor::new(reactor.completer(), runners(spec));
+        let executor = Executor::new(reactor.completer(), runners);
         let limiter = MemoryLimiter::new(&policy.limits);
         let mut table = ResourceTable::new();
         crate::limits::limit_table(&mut table, &policy.limits);
@@ -140,7 +99,7 @@ impl State {
             resolver,
             executor,
             inbox,
-            stdio: StdioAccess::default(),
+            stdio,
             limiter,
         })
     }
@@ -153,11 +112,6 @@ impl State {
     /// The stop flag and callback clock the watchdog reads.
     pub(crate) fn watch(&self) -> &Watch {
         &self.reactor.watch
-    }
-
-    /// A handle that stops this instance from any thread.
-    pub(crate) fn stop_handle(&self) -> StopHandle {
-        StopHandle::new(&self.reactor.watch, self.reactor.waker())
     }
 
     /// The workload's limits.
@@ -249,7 +203,11 @@ impl WasiView for State {
 
 /// Starts the WASI context every instance of a run shares: `argv0`, exactly `env`, stdout
 /// and stderr inherited or into the capture pipes, and no WASI network access.
-fn wasi_builder(argv0: &str, env: &[(String, String)], capture: &Capture) -> WasiCtxBuilder {
+pub(crate) fn wasi_builder(
+    argv0: &str,
+    env: &[(String, String)],
+    capture: &Capture,
+) -> WasiCtxBuilder {
     let mut builder = WasiCtxBuilder::new();
     builder
         .arg(argv0)
@@ -277,6 +235,18 @@ pub(crate) struct Capture {
 }
 
 impl Capture {
+    /// Pipes that capture a run's stdout and stderr (up to [`CAPTURE_LIMIT`] each) when
+    /// `capture_output` is set; none otherwise.
+    pub(crate) fn new(capture_output: bool) -> Capture {
+        if !capture_output {
+            return Capture::default();
+        }
+        Capture {
+            stdout: Some(MemoryOutputPipe::new(CAPTURE_LIMIT)),
+            stderr: Some(MemoryOutputPipe::new(CAPTURE_LIMIT)),
+        }
+    }
+
     /// The captured bytes. Call it after the `Store` is dropped: the guest's streams are
     /// then gone and every byte they accepted is in the pipes (they have no buffer of
     /// their own), so nothing is missing. Executor workers still finishing a job after

@@ -3,20 +3,22 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{Engine, Store, Trap, WasmBacktrace};
+use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 
-use crate::executor::WorkerPre;
+use crate::error::trap_message;
+use crate::executor::{WorkerPre, WorkerSpec, runners};
+use crate::fs::StdioAccess;
 use crate::inbox::Poster;
-use crate::limits::StopHandle;
 use crate::policy::{Policy, PolicyError};
-use crate::reactor::ReactorWaker;
+use crate::reactor::{ReactorWaker, Watch};
 use crate::runtime::BoxError;
-use crate::state::{Capture, InstanceError, State};
+use crate::state::{Capture, InstanceError, State, wasi_builder};
 
 /// A compiled, linked workload, ready to run any number of times.
 ///
@@ -228,7 +230,7 @@ impl Workload {
     /// ```
     pub fn run(&self, opts: RunOptions) -> Result<RunOutput, RunError> {
         self.check_policy(&opts)?;
-        let (state, capture) = State::new(&self.name, &opts, self.jobs.clone())?;
+        let (state, capture) = instance_state(&self.name, &opts, self.jobs.clone())?;
         self.run_instance(state, capture)
     }
 
@@ -241,10 +243,10 @@ impl Workload {
     /// calling thread until the guest ends, so it offers no poster.
     pub fn start(&self, opts: RunOptions) -> Result<RunningWorkload, RunError> {
         self.check_policy(&opts)?;
-        let (state, capture) = State::new(&self.name, &opts, self.jobs.clone())?;
+        let (state, capture) = instance_state(&self.name, &opts, self.jobs.clone())?;
         let waker = state.waker();
         let poster = state.poster();
-        let stop = state.stop_handle();
+        let stop = StopHandle::new(state.watch(), state.waker());
         let workload = self.clone();
         let thread = std::thread::Builder::new()
             .name(format!("sandloop {}", self.name))
@@ -265,7 +267,7 @@ impl Workload {
         let limits = *state.limits();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        crate::limits::arm_watchdog(&mut store, &limits);
+        crate::limits::arm_watchdog(&mut store, &limits, State::watch);
         let status = match self.pre.instantiate(&mut store) {
             Ok(command) => match command.wasi_cli_run().call_run(&mut store) {
                 Ok(Ok(())) => ExitStatus::Exited(0),
@@ -295,6 +297,38 @@ impl Workload {
     }
 }
 
+/// The store data of one run: `argv0` then `opts.args`, exactly `opts.env` (deny by
+/// default: nothing from the host environment unless the caller put it there), stdio
+/// inherited or captured, the policy's preopened directories (read-only unless writable)
+/// and no WASI network access (the network comes through sandloop's own interfaces, under
+/// a policy). `jobs` is the component pre-linked for its executor jobs, if it exports
+/// them: the instance's executor pools make their workers from it.
+fn instance_state(
+    argv0: &Arc<str>,
+    opts: &RunOptions,
+    jobs: Option<WorkerPre<State>>,
+) -> Result<(State, Capture), InstanceError> {
+    let capture = Capture::new(opts.capture_output);
+    let mut builder = wasi_builder(argv0, &opts.env, &capture);
+    builder.args(&opts.args);
+    if opts.inherit_stdin {
+        builder.inherit_stdin();
+    }
+    let spec = WorkerSpec {
+        name: Arc::clone(argv0),
+        jobs,
+        env: opts.env.clone(),
+        policy: opts.policy.clone(),
+        capture: capture.clone(),
+    };
+    let stdio = StdioAccess {
+        stdin: opts.inherit_stdin,
+        output: !opts.capture_output,
+    };
+    let state = State::new(builder, opts.policy.clone(), runners(Arc::new(spec)), stdio)?;
+    Ok((state, capture))
+}
+
 /// Classifies an error out of the guest: `exit(n)` surfaces as `I32Exit`, everything
 /// else (a trap, or a host function failing fatally) ends the guest as a trap.
 fn guest_ending(err: wasmtime::Error) -> ExitStatus {
@@ -305,16 +339,6 @@ fn guest_ending(err: wasmtime::Error) -> ExitStatus {
         return ExitStatus::Stopped;
     }
     ExitStatus::Trapped(trap_message(&err))
-}
-
-/// "<reason>\n<wasm backtrace>": the reason first, because that is what a reader needs
-/// first; wasmtime's own `{:?}` puts the backtrace on top and the reason under "Caused by".
-pub(crate) fn trap_message(err: &wasmtime::Error) -> String {
-    let reason = err.root_cause().to_string();
-    match err.downcast_ref::<WasmBacktrace>() {
-        Some(backtrace) => format!("{reason}\n{backtrace}"),
-        None => format!("{err:?}"),
-    }
 }
 
 /// A workload running on its own thread.
@@ -358,5 +382,35 @@ impl RunningWorkload {
     /// Waits for the run to end and returns its output.
     pub fn join(self) -> Result<RunOutput, RunError> {
         self.thread.join().map_err(|_| RunError::Panicked)?
+    }
+}
+
+/// Stops one running workload from any thread: see [`RunningWorkload::stop_handle`].
+#[derive(Clone)]
+pub struct StopHandle {
+    stop: Arc<AtomicBool>,
+    waker: ReactorWaker,
+}
+
+impl StopHandle {
+    /// A handle that stops the instance `watch` belongs to, waking it with `waker`.
+    pub(crate) fn new(watch: &Watch, waker: ReactorWaker) -> StopHandle {
+        StopHandle {
+            stop: watch.stop_flag(),
+            waker,
+        }
+    }
+
+    /// Asks the instance to stop: a guest blocked in its loop's wait wakes and ends at
+    /// once; a guest running code ends at the runtime's next tick (within about 10 ms).
+    /// The run then ends as [`ExitStatus::Stopped`], and all of its resources are
+    /// released as for any ending. Stopping a run that has ended, or stopping twice, does
+    /// nothing.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        if let Err(err) = self.waker.wake() {
+            // The flag is set: the next tick of a running guest still sees it.
+            tracing::debug!(%err, "stop: waking the reactor failed");
+        }
     }
 }
