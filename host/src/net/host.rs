@@ -75,6 +75,11 @@ impl From<super::SocketOption> for wit::SocketOption {
     }
 }
 
+/// A domain call's outcome as the WIT's: the value and the error converted.
+fn answer<T, U: From<T>>(result: Result<T, crate::error::Error>) -> Result<U, Error> {
+    result.map(U::from).map_err(Into::into)
+}
+
 impl From<super::stream::Written> for Written {
     fn from(written: super::stream::Written) -> Written {
         Written {
@@ -266,11 +271,7 @@ impl wit::HostSocket for NetView<'_> {
         self_: Resource<Socket>,
         opt: SocketOption,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self
-            .table
-            .get(&self_)?
-            .set_option(opt.into())
-            .map_err(Into::into))
+        Ok(answer(self.table.get(&self_)?.set_option(opt.into())))
     }
 
     fn get_option(
@@ -278,36 +279,21 @@ impl wit::HostSocket for NetView<'_> {
         self_: Resource<Socket>,
         name: OptionName,
     ) -> wasmtime::Result<Result<SocketOption, Error>> {
-        Ok(self
-            .table
-            .get(&self_)?
-            .get_option(name.into())
-            .map(Into::into)
-            .map_err(Into::into))
+        Ok(answer(self.table.get(&self_)?.get_option(name.into())))
     }
 
     fn local_address(
         &mut self,
         self_: Resource<Socket>,
     ) -> wasmtime::Result<Result<Address, Error>> {
-        Ok(self
-            .table
-            .get(&self_)?
-            .local_address()
-            .map(Into::into)
-            .map_err(Into::into))
+        Ok(answer(self.table.get(&self_)?.local_address()))
     }
 
     fn peer_address(
         &mut self,
         self_: Resource<Socket>,
     ) -> wasmtime::Result<Result<Address, Error>> {
-        Ok(self
-            .table
-            .get(&self_)?
-            .peer_address()
-            .map(Into::into)
-            .map_err(Into::into))
+        Ok(answer(self.table.get(&self_)?.peer_address()))
     }
 
     fn source(
@@ -427,11 +413,7 @@ impl wit::HostStream for NetView<'_> {
         self_: Resource<Stream>,
         opt: SocketOption,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self
-            .table
-            .get(&self_)?
-            .set_option(opt.into())
-            .map_err(Into::into))
+        Ok(answer(self.table.get(&self_)?.set_option(opt.into())))
     }
 
     fn get_option(
@@ -439,36 +421,21 @@ impl wit::HostStream for NetView<'_> {
         self_: Resource<Stream>,
         name: OptionName,
     ) -> wasmtime::Result<Result<SocketOption, Error>> {
-        Ok(self
-            .table
-            .get(&self_)?
-            .get_option(name.into())
-            .map(Into::into)
-            .map_err(Into::into))
+        Ok(answer(self.table.get(&self_)?.get_option(name.into())))
     }
 
     fn local_address(
         &mut self,
         self_: Resource<Stream>,
     ) -> wasmtime::Result<Result<Address, Error>> {
-        Ok(self
-            .table
-            .get(&self_)?
-            .local_address()
-            .map(Into::into)
-            .map_err(Into::into))
+        Ok(answer(self.table.get(&self_)?.local_address()))
     }
 
     fn peer_address(
         &mut self,
         self_: Resource<Stream>,
     ) -> wasmtime::Result<Result<Address, Error>> {
-        Ok(self
-            .table
-            .get(&self_)?
-            .peer_address()
-            .map(Into::into)
-            .map_err(Into::into))
+        Ok(answer(self.table.get(&self_)?.peer_address()))
     }
 
     fn drop(&mut self, rep: Resource<Stream>) -> wasmtime::Result<()> {
