@@ -14,6 +14,7 @@ use super::Socket;
 use super::address::{self, Address, Local};
 use super::io::retry;
 use super::socket::denied;
+use super::unix;
 use crate::error::{Error, ErrorKind, error, io_error};
 use crate::policy::Policy;
 
@@ -68,7 +69,9 @@ impl Socket {
             return Err(not_datagram("send-to"));
         }
         let addr: SocketAddr = match addr {
-            Address::Unix(path) => return socket.send_to_unix(policy, data, &path),
+            Address::Unix(path) => {
+                return unix::send_to(&socket.inner, socket.family, policy, data, &path);
+            }
             Address::Inet(text) => address::parse_inet("send-to", &text)?,
         };
         address::check_family("send-to", socket.family, &addr)?;

@@ -124,7 +124,10 @@ impl Socket {
     /// `bind`, if the policy allows binding there.
     pub(crate) fn bind(&mut self, policy: &Policy, addr: Address) -> Result<(), Error> {
         let addr = match addr {
-            Address::Unix(path) => return self.bind_unix(policy, &path),
+            Address::Unix(path) => {
+                self.unix_bound = unix::bind(&self.inner, self.family, policy, &path)?;
+                return Ok(());
+            }
             Address::Inet(text) => address::parse_inet("bind", &text)?,
         };
         address::check_family("bind", self.family, &addr)?;
@@ -175,7 +178,9 @@ impl Socket {
     /// `connect`, if the policy allows connecting there.
     pub(crate) fn connect(&mut self, policy: &Policy, addr: Address) -> Result<(), Error> {
         let addr = match addr {
-            Address::Unix(path) => return self.connect_unix(policy, &path),
+            Address::Unix(path) => {
+                return unix::connect(&self.inner, self.family, policy, &path);
+            }
             Address::Inet(text) => address::parse_inet("connect", &text)?,
         };
         address::check_family("connect", self.family, &addr)?;
@@ -246,6 +251,12 @@ impl Socket {
 
     pub(crate) fn peer_address(&self) -> Result<Address, Error> {
         peer_address(&self.inner)
+    }
+
+    /// `remove-bound-path`: removes the socket file this socket's bind created, if the
+    /// path still names it (see `unix.rs`).
+    pub(crate) fn remove_bound_path(&self, policy: &Policy) -> Result<bool, Error> {
+        unix::remove_bound_path(self.unix_bound.as_ref(), policy)
     }
 
     /// `source`: a reactor source on a duplicate of the descriptor.

@@ -7,6 +7,9 @@
 //! dropped, see [`UnixTarget`]) and that normalized path is what the host binds or
 //! connects to, so what the policy saw is what the kernel gets, whatever the host's
 //! current directory does later. A path with `..` is always denied.
+//!
+//! These are functions of a socket's descriptor and family, which `socket.rs` calls for an
+//! `Address::Unix`: this file does not name `Socket`, so imports point one way.
 
 use std::fs;
 use std::io;
@@ -16,7 +19,6 @@ use std::path::{Path, PathBuf};
 
 use socket2::SockAddr;
 
-use super::Socket;
 use super::address::{self, Address, AddressFamily};
 use super::io::retry;
 use crate::error::{Error, ErrorKind, error, io_error};
@@ -69,96 +71,103 @@ fn checked(
 
 /// Refuses a unix address for a socket of another family, before the OS does it with a
 /// less helpful EINVAL.
-fn check_family(verb: &str, socket: &Socket) -> Result<(), Error> {
-    if socket.family == AddressFamily::Unix {
+fn check_family(verb: &str, family: AddressFamily) -> Result<(), Error> {
+    if family == AddressFamily::Unix {
         return Ok(());
     }
     Err(error(
         ErrorKind::InvalidInput,
         format!(
             "{verb}: a unix path is not an address of this {} socket",
-            address::family_name(socket.family)
+            address::family_name(family)
         ),
     ))
 }
 
-impl Socket {
-    /// Binds to the unix path or name `bytes`, and remembers which file it created.
-    pub(super) fn bind_unix(&mut self, policy: &Policy, bytes: &[u8]) -> Result<(), Error> {
-        check_family("bind", self)?;
-        let (target, native) = checked(policy, UnixOperation::Bind, "bind", bytes)?;
-        self.inner
-            .bind(&native)
-            .map_err(|err| io_error("bind", &target, &err))?;
-        if let UnixTarget::Path(path) = target {
-            // The identity of the file just created; if the stat fails the file cannot be
-            // told from a replacement, so it will not be removed on close.
-            self.unix_bound = fs::symlink_metadata(&path).ok().map(|meta| BoundFile {
-                path,
-                dev: meta.dev(),
-                ino: meta.ino(),
-            });
+/// Binds `socket` (of `family`) to the unix path or name `bytes`; returns which file it
+/// created, for `remove-bound-path`.
+pub(super) fn bind(
+    socket: &socket2::Socket,
+    family: AddressFamily,
+    policy: &Policy,
+    bytes: &[u8],
+) -> Result<Option<BoundFile>, Error> {
+    check_family("bind", family)?;
+    let (target, native) = checked(policy, UnixOperation::Bind, "bind", bytes)?;
+    socket
+        .bind(&native)
+        .map_err(|err| io_error("bind", &target, &err))?;
+    let UnixTarget::Path(path) = target else {
+        return Ok(None);
+    };
+    // The identity of the file just created; if the stat fails the file cannot be told
+    // from a replacement, so it will not be removed on close.
+    Ok(fs::symlink_metadata(&path).ok().map(|meta| BoundFile {
+        path,
+        dev: meta.dev(),
+        ino: meta.ino(),
+    }))
+}
+
+/// Connects `socket` (of `family`) to the unix path or name `bytes`. A unix connect
+/// completes at once or fails; EAGAIN means the listener's backlog is full, which is
+/// reported as such rather than as "in progress" (nothing would complete it later).
+pub(super) fn connect(
+    socket: &socket2::Socket,
+    family: AddressFamily,
+    policy: &Policy,
+    bytes: &[u8],
+) -> Result<(), Error> {
+    check_family("connect", family)?;
+    let (target, native) = checked(policy, UnixOperation::Connect, "connect", bytes)?;
+    retry(|| socket.connect(&native)).map_err(|err| {
+        if err.raw_os_error() == Some(libc::EAGAIN) {
+            return error(
+                ErrorKind::Other,
+                format!("connect {target}: the listener's backlog is full ({err})"),
+            );
         }
-        Ok(())
-    }
+        io_error("connect", &target, &err)
+    })
+}
 
-    /// Connects to the unix path or name `bytes`. A unix connect completes at once or
-    /// fails; EAGAIN means the listener's backlog is full, which is reported as such
-    /// rather than as "in progress" (nothing would complete it later).
-    pub(super) fn connect_unix(&mut self, policy: &Policy, bytes: &[u8]) -> Result<(), Error> {
-        check_family("connect", self)?;
-        let (target, native) = checked(policy, UnixOperation::Connect, "connect", bytes)?;
-        retry(|| self.inner.connect(&native)).map_err(|err| {
-            if err.raw_os_error() == Some(libc::EAGAIN) {
-                return error(
-                    ErrorKind::Other,
-                    format!("connect {target}: the listener's backlog is full ({err})"),
-                );
-            }
-            io_error("connect", &target, &err)
-        })
-    }
-
-    /// Sends `data` as one datagram to the unix path or name `bytes` (a unix datagram
-    /// socket), checked as a connect there: the policy's unix rules say whom a workload
-    /// may reach, whatever the socket type.
-    pub(super) fn send_to_unix(
-        &self,
-        policy: &Policy,
-        data: &[u8],
-        bytes: &[u8],
-    ) -> Result<u32, Error> {
-        check_family("send-to", self)?;
-        let (target, native) = checked(policy, UnixOperation::Connect, "send-to", bytes)?;
-        let sent = retry(|| {
-            self.inner
-                .send_to_with_flags(data, &native, libc::MSG_NOSIGNAL)
-        })
+/// Sends `data` as one datagram to the unix path or name `bytes` (a unix datagram
+/// socket), checked as a connect there: the policy's unix rules say whom a workload may
+/// reach, whatever the socket type.
+pub(super) fn send_to(
+    socket: &socket2::Socket,
+    family: AddressFamily,
+    policy: &Policy,
+    data: &[u8],
+    bytes: &[u8],
+) -> Result<u32, Error> {
+    check_family("send-to", family)?;
+    let (target, native) = checked(policy, UnixOperation::Connect, "send-to", bytes)?;
+    let sent = retry(|| socket.send_to_with_flags(data, &native, libc::MSG_NOSIGNAL))
         .map_err(|err| io_error("send-to", &target, &err))?;
-        // A wasm32 guest cannot pass more than 4 GiB, so this always fits.
-        Ok(u32::try_from(sent).unwrap_or(u32::MAX))
-    }
+    // A wasm32 guest cannot pass more than 4 GiB, so this always fits.
+    Ok(u32::try_from(sent).unwrap_or(u32::MAX))
+}
 
-    /// `remove-bound-path`: removes the socket file this socket's bind created, if the
-    /// path still names it.
-    pub(crate) fn remove_bound_path(&self, policy: &Policy) -> Result<bool, Error> {
-        let Some(bound) = &self.unix_bound else {
-            return Ok(false);
-        };
-        let target = UnixTarget::Path(bound.path.clone());
-        policy
-            .check_unix(UnixOperation::Bind, &target)
-            .map_err(|denial| error(ErrorKind::Denied, denial.to_string()))?;
-        let same = match fs::symlink_metadata(&bound.path) {
-            Ok(meta) => meta.dev() == bound.dev && meta.ino() == bound.ino,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => false,
-            Err(err) => return Err(io_error("remove bound socket file", &target, &err)),
-        };
-        if !same {
-            return Ok(false);
-        }
-        remove(&bound.path, &target)
+/// `remove-bound-path`: removes the socket file a socket's bind created (`bound`), if the
+/// path still names it.
+pub(super) fn remove_bound_path(bound: Option<&BoundFile>, policy: &Policy) -> Result<bool, Error> {
+    let Some(bound) = bound else {
+        return Ok(false);
+    };
+    let target = UnixTarget::Path(bound.path.clone());
+    policy
+        .check_unix(UnixOperation::Bind, &target)
+        .map_err(|denial| error(ErrorKind::Denied, denial.to_string()))?;
+    let same = match fs::symlink_metadata(&bound.path) {
+        Ok(meta) => meta.dev() == bound.dev && meta.ino() == bound.ino,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => false,
+        Err(err) => return Err(io_error("remove bound socket file", &target, &err)),
+    };
+    if !same {
+        return Ok(false);
     }
+    remove(&bound.path, &target)
 }
 
 /// Checks a `listen` on a unix socket against the policy, with the address it is bound
