@@ -21,7 +21,7 @@ pub fn bench_loop() -> Result<Workload> {
 
 /// A guest benchmark program of tests/programs by name, compiled once.
 pub fn load(program: &str) -> Result<Workload> {
-    RUNTIME.load(test_programs_artifacts::program(program))
+    Ok(RUNTIME.load(test_programs_artifacts::program(program))?)
 }
 
 /// Runs benchmark `name` of `workload` for `iters` iterations in a fresh instance; returns

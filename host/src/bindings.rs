@@ -38,3 +38,81 @@ wasmtime::component::bindgen!({
 });
 
 pub use sandloop::host::{dns, executor, fs, inbox, net, process, reactor, signal, tls, types};
+
+// The types every interface shares (`types`: errors, addresses, address families),
+// converted where the glue hands them over.
+
+impl From<crate::error::Error> for types::Error {
+    fn from(err: crate::error::Error) -> types::Error {
+        types::Error {
+            kind: err.kind.into(),
+            message: err.message,
+        }
+    }
+}
+
+impl From<crate::error::ErrorKind> for types::ErrorKind {
+    fn from(kind: crate::error::ErrorKind) -> types::ErrorKind {
+        use crate::error::ErrorKind as Kind;
+        match kind {
+            Kind::WouldBlock => types::ErrorKind::WouldBlock,
+            Kind::InProgress => types::ErrorKind::InProgress,
+            Kind::Denied => types::ErrorKind::Denied,
+            Kind::PermissionDenied => types::ErrorKind::PermissionDenied,
+            Kind::NotFound => types::ErrorKind::NotFound,
+            Kind::ConnectionRefused => types::ErrorKind::ConnectionRefused,
+            Kind::ConnectionReset => types::ErrorKind::ConnectionReset,
+            Kind::ConnectionAborted => types::ErrorKind::ConnectionAborted,
+            Kind::NotConnected => types::ErrorKind::NotConnected,
+            Kind::AddressInUse => types::ErrorKind::AddressInUse,
+            Kind::AddressNotAvailable => types::ErrorKind::AddressNotAvailable,
+            Kind::BrokenPipe => types::ErrorKind::BrokenPipe,
+            Kind::TimedOut => types::ErrorKind::TimedOut,
+            Kind::HostUnreachable => types::ErrorKind::HostUnreachable,
+            Kind::NetworkUnreachable => types::ErrorKind::NetworkUnreachable,
+            Kind::InvalidInput => types::ErrorKind::InvalidInput,
+            Kind::Unsupported => types::ErrorKind::Unsupported,
+            Kind::LimitReached => types::ErrorKind::LimitReached,
+            Kind::Tls => types::ErrorKind::Tls,
+            Kind::Other => types::ErrorKind::Other,
+        }
+    }
+}
+
+impl From<types::Address> for crate::net::Address {
+    fn from(addr: types::Address) -> crate::net::Address {
+        match addr {
+            types::Address::Inet(text) => crate::net::Address::Inet(text),
+            types::Address::Unix(path) => crate::net::Address::Unix(path),
+        }
+    }
+}
+
+impl From<crate::net::Address> for types::Address {
+    fn from(addr: crate::net::Address) -> types::Address {
+        match addr {
+            crate::net::Address::Inet(text) => types::Address::Inet(text),
+            crate::net::Address::Unix(path) => types::Address::Unix(path),
+        }
+    }
+}
+
+impl From<types::AddressFamily> for crate::net::AddressFamily {
+    fn from(family: types::AddressFamily) -> crate::net::AddressFamily {
+        match family {
+            types::AddressFamily::Ipv4 => crate::net::AddressFamily::Ipv4,
+            types::AddressFamily::Ipv6 => crate::net::AddressFamily::Ipv6,
+            types::AddressFamily::Unix => crate::net::AddressFamily::Unix,
+        }
+    }
+}
+
+impl From<crate::net::AddressFamily> for types::AddressFamily {
+    fn from(family: crate::net::AddressFamily) -> types::AddressFamily {
+        match family {
+            crate::net::AddressFamily::Ipv4 => types::AddressFamily::Ipv4,
+            crate::net::AddressFamily::Ipv6 => types::AddressFamily::Ipv6,
+            crate::net::AddressFamily::Unix => types::AddressFamily::Unix,
+        }
+    }
+}

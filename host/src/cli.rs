@@ -11,8 +11,9 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use sandloop_host::policy::PolicyFile;
 use sandloop_host::{
-    AddrRule, ExecRule, ExitStatus, PRECOMPILED_EXTENSION, PrecompiledError, Preopen,
-    ResolveOverride, RunOptions, Runtime, RuntimeOptions, UnixRule, Workload,
+    AddrRule, ComponentError, ExecRule, ExitStatus, LoadError, PRECOMPILED_EXTENSION,
+    PrecompiledError, Preopen, ResolveOverride, RunOptions, Runtime, RuntimeOptions, UnixRule,
+    Workload,
 };
 
 /// The exit code when the host cannot run the workload (as clap's for bad flags).
@@ -304,17 +305,21 @@ fn load(runtime: &Runtime, path: &Path, allow_precompiled: bool) -> anyhow::Resu
     if allow_precompiled {
         // SAFETY: the user vouched for the file with --allow-precompiled, whose help says
         // that it trusts the file as a native binary.
-        return unsafe { runtime.load_precompiled(path) };
+        return Ok(unsafe { runtime.load_precompiled(path) }?);
     }
     runtime.load(path).map_err(|err| {
-        if err.downcast_ref::<PrecompiledError>() == Some(&PrecompiledError::NotAllowed) {
+        if let LoadError::Load {
+            source: ComponentError::Precompiled(PrecompiledError::NotAllowed),
+            ..
+        } = err
+        {
             anyhow::anyhow!(
                 "{} is precompiled native code, which runs without WebAssembly's checks: \
                  run it with --allow-precompiled if you trust it as you would a native binary",
                 path.display()
             )
         } else {
-            err
+            err.into()
         }
     })
 }

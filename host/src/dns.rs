@@ -11,6 +11,7 @@
 //! through the reactor, so the guest's code path is the same. A name listed in the policy
 //! never reaches the system resolver, whatever the port.
 
+mod host;
 mod resolver;
 mod sys;
 
@@ -18,15 +19,36 @@ use std::ffi::CString;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::ResourceTable;
 
-use crate::bindings::dns::{self as wit, Addrinfo, Hints};
-use crate::bindings::types::{AddressFamily, Error, ErrorKind};
-use crate::error::error;
+use crate::error::{Error, ErrorKind, error};
+use crate::net::{Address, AddressFamily, SocketType};
 use crate::policy::Policy;
 use crate::slot::Slot;
 
 pub(crate) use resolver::Resolver;
+
+/// What `getaddrinfo` should look for; `None` fields mean "any" (the WIT's `dns.hints`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hints {
+    pub(crate) family: Option<AddressFamily>,
+    pub(crate) socktype: Option<SocketType>,
+    /// IPPROTO_* number; 0 for any.
+    pub(crate) protocol: u32,
+    /// AI_* flags, with Linux's values.
+    pub(crate) flags: i32,
+}
+
+/// One answer of `getaddrinfo` (the WIT's `dns.addrinfo`).
+#[derive(Clone, Debug)]
+pub(crate) struct Addrinfo {
+    pub(crate) family: AddressFamily,
+    pub(crate) socktype: SocketType,
+    pub(crate) protocol: u32,
+    /// The canonical name when AI_CANONNAME was asked for; empty otherwise.
+    pub(crate) canonname: String,
+    pub(crate) address: Address,
+}
 
 /// `AI_CANONNAME`, Linux's value as the WIT documents it.
 const AI_CANONNAME: i32 = libc::AI_CANONNAME;
@@ -61,21 +83,6 @@ impl Drop for NameLookup {
     }
 }
 
-/// What the `dns` interface works with: the resource table, the workload's policy (its
-/// fixed names) and the instance's resolver threads.
-pub(crate) struct DnsView<'a> {
-    pub(crate) table: &'a mut ResourceTable,
-    pub(crate) policy: &'a Policy,
-    pub(crate) resolver: &'a Resolver,
-}
-
-/// Selects [`DnsView`] as the host data of the generated `add_to_linker`.
-pub(crate) struct HasDns;
-
-impl HasData for HasDns {
-    type Data<'a> = DnsView<'a>;
-}
-
 /// A `getaddrinfo` as the C library will be asked it.
 struct AddressQuery {
     /// `None`: ask the system resolver for the host as given; `Some`: the addresses the
@@ -91,6 +98,53 @@ struct AddressQuery {
 }
 
 impl AddressQuery {
+    /// Checks the arguments and decides how the query is answered.
+    fn new(
+        policy: &Policy,
+        host: Option<&str>,
+        port: Option<&str>,
+        hints: Hints,
+    ) -> Result<AddressQuery, Error> {
+        let label = format!("{}:{}", host.unwrap_or("*"), port.unwrap_or("*"));
+        if host.is_none() && port.is_none() {
+            return Err(error(
+                ErrorKind::InvalidInput,
+                "getaddrinfo: neither a host nor a port was given",
+            ));
+        }
+        let service = port
+            .map(|port| sys::c_string("getaddrinfo", "port", port))
+            .transpose()?;
+        let literal = host.and_then(|host| host.parse::<IpAddr>().ok());
+        let fixed = match (host, literal) {
+            (_, Some(ip)) => Some(vec![ip]),
+            (Some(name), None) => policy.resolved(name).map(<[IpAddr]>::to_vec),
+            (None, None) => None,
+        };
+        let canonname = match (host, literal, &fixed) {
+            (Some(name), None, Some(_)) if hints.flags & AI_CANONNAME != 0 => Some(name.to_owned()),
+            (Some(name), Some(_), _) if hints.flags & AI_CANONNAME != 0 => Some(name.to_owned()),
+            _ => None,
+        };
+        let host = match (host, &fixed) {
+            (Some(host), None) => {
+                policy
+                    .check_dns(host)
+                    .map_err(|denied| error(ErrorKind::Denied, denied.to_string()))?;
+                Some(sys::c_string("getaddrinfo", "host", host)?)
+            }
+            _ => None,
+        };
+        Ok(AddressQuery {
+            fixed,
+            host,
+            service,
+            hints,
+            label,
+            canonname,
+        })
+    }
+
     /// Whether the C library can answer without blocking: no resolver, no services file.
     fn is_immediate(&self, port: Option<&str>) -> bool {
         let numeric_port = port.is_none_or(|p| p.parse::<u16>().is_ok());
@@ -144,193 +198,121 @@ impl AddressQuery {
     }
 }
 
-impl wit::Host for DnsView<'_> {
-    fn getaddrinfo(
-        &mut self,
-        host: Option<String>,
-        port: Option<String>,
-        hints: Hints,
-        token: u64,
-    ) -> wasmtime::Result<Result<Resource<AddressLookup>, Error>> {
-        let query = match self.address_query(host.as_deref(), port.as_deref(), hints) {
-            Ok(query) => query,
-            Err(err) => return Ok(Err(err)),
-        };
-        let limits = &self.policy.limits;
-        if let Err(err) = crate::limits::check_room(self.table, limits, "getaddrinfo", 1) {
-            return Ok(Err(err));
-        }
-        let immediate = query.is_immediate(port.as_deref());
-        let slot = match self.answer("getaddrinfo", token, immediate, move || query.run()) {
-            Ok(slot) => slot,
-            Err(err) => return Ok(Err(err)),
-        };
-        Ok(Ok(self.table.push(AddressLookup { slot })?))
-    }
-
-    fn getnameinfo(
-        &mut self,
-        addr: String,
-        flags: i32,
-        token: u64,
-    ) -> wasmtime::Result<Result<Resource<NameLookup>, Error>> {
-        let addr: SocketAddr = match addr.parse() {
-            Ok(addr) => addr,
-            Err(_) => {
-                return Ok(Err(error(
-                    ErrorKind::InvalidInput,
-                    format!(
-                        "getnameinfo: {addr:?} is not an IP socket address (like 127.0.0.1:80 or [::1]:80)"
-                    ),
-                )));
-            }
-        };
-        // A name the policy fixes answers the reverse lookup of its addresses too, as an
-        // /etc/hosts does.
-        let fixed_name = match flags & NI_NUMERICHOST {
-            0 => self.policy.name_of(addr.ip()).map(str::to_owned),
-            _ => None,
-        };
-        // A reverse lookup asks the resolver unless the host is numeric or fixed; a
-        // service name (without NI_NUMERICSERV) comes from the services file, not DNS.
-        if flags & NI_NUMERICHOST == 0
-            && fixed_name.is_none()
-            && let Err(denied) = self.policy.check_dns(&addr.ip().to_string())
-        {
-            return Ok(Err(error(ErrorKind::Denied, denied.to_string())));
-        }
-        let lookup_flags = if fixed_name.is_some() {
-            flags | NI_NUMERICHOST
-        } else {
-            flags
-        };
-        let resolve = move || {
-            sys::getnameinfo(&addr, lookup_flags).map(|(host, service)| match &fixed_name {
-                Some(name) => (name.clone(), service),
-                None => (host, service),
-            })
-        };
-        if let Err(err) =
-            crate::limits::check_room(self.table, &self.policy.limits, "getnameinfo", 1)
-        {
-            return Ok(Err(err));
-        }
-        let immediate =
-            lookup_flags & (NI_NUMERICHOST | NI_NUMERICSERV) == NI_NUMERICHOST | NI_NUMERICSERV;
-        let slot = match self.answer("getnameinfo", token, immediate, resolve) {
-            Ok(slot) => slot,
-            Err(err) => return Ok(Err(err)),
-        };
-        Ok(Ok(self.table.push(NameLookup { slot })?))
-    }
+/// `getaddrinfo`: checks the query against `policy`, and `table`'s room for the lookup,
+/// then answers it at once (a literal or a fixed name with a numeric port) or on a
+/// resolver thread; `token` is reported when the answer is in.
+pub(crate) fn getaddrinfo(
+    table: &mut ResourceTable,
+    policy: &Policy,
+    resolver: &Resolver,
+    host: Option<&str>,
+    port: Option<&str>,
+    hints: Hints,
+    token: u64,
+) -> Result<AddressLookup, Error> {
+    let query = AddressQuery::new(policy, host, port, hints)?;
+    crate::limits::check_room(table, &policy.limits, "getaddrinfo", 1)?;
+    let immediate = query.is_immediate(port);
+    let slot = answer(resolver, "getaddrinfo", token, immediate, move || {
+        query.run()
+    })?;
+    Ok(AddressLookup { slot })
 }
 
-impl DnsView<'_> {
-    /// Runs `resolve` now (`immediate`: nothing to ask a resolver) or on a resolver thread,
-    /// fills the returned slot with its answer and reports `token` through the reactor.
-    fn answer<T: Clone + Send + 'static>(
-        &self,
-        op: &str,
-        token: u64,
-        immediate: bool,
-        resolve: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<Arc<Slot<T>>, Error> {
-        let slot = Slot::new();
-        if immediate {
-            slot.deliver(resolve(), self.resolver.completer(), token);
-            return Ok(slot);
-        }
-        let job_slot = Arc::clone(&slot);
-        let completer = self.resolver.completer().clone();
-        self.resolver
-            .submit(move || {
-                if job_slot.is_abandoned() {
-                    return;
-                }
-                job_slot.deliver(resolve(), &completer, token);
-            })
-            .map_err(|err| {
-                error(
-                    ErrorKind::Other,
-                    format!("{op}: cannot start a resolver thread: {err}"),
-                )
-            })?;
-        Ok(slot)
+/// `getnameinfo`: checks `addr` and the policy (a reverse lookup that needs the resolver
+/// is a DNS lookup of the address), and `table`'s room; a name the policy fixes answers
+/// for its addresses, as an /etc/hosts does.
+pub(crate) fn getnameinfo(
+    table: &mut ResourceTable,
+    policy: &Policy,
+    resolver: &Resolver,
+    addr: &str,
+    flags: i32,
+    token: u64,
+) -> Result<NameLookup, Error> {
+    let addr: SocketAddr = addr.parse().map_err(|_| {
+        error(
+            ErrorKind::InvalidInput,
+            format!(
+                "getnameinfo: {addr:?} is not an IP socket address (like 127.0.0.1:80 or [::1]:80)"
+            ),
+        )
+    })?;
+    // A name the policy fixes answers the reverse lookup of its addresses too, as an
+    // /etc/hosts does.
+    let fixed_name = match flags & NI_NUMERICHOST {
+        0 => policy.name_of(addr.ip()).map(str::to_owned),
+        _ => None,
+    };
+    // A reverse lookup asks the resolver unless the host is numeric or fixed; a
+    // service name (without NI_NUMERICSERV) comes from the services file, not DNS.
+    if flags & NI_NUMERICHOST == 0
+        && fixed_name.is_none()
+        && let Err(denied) = policy.check_dns(&addr.ip().to_string())
+    {
+        return Err(error(ErrorKind::Denied, denied.to_string()));
     }
-
-    /// Checks the arguments and decides how the query is answered.
-    fn address_query(
-        &self,
-        host: Option<&str>,
-        port: Option<&str>,
-        hints: Hints,
-    ) -> Result<AddressQuery, Error> {
-        let label = format!("{}:{}", host.unwrap_or("*"), port.unwrap_or("*"));
-        if host.is_none() && port.is_none() {
-            return Err(error(
-                ErrorKind::InvalidInput,
-                "getaddrinfo: neither a host nor a port was given",
-            ));
-        }
-        let service = port
-            .map(|port| sys::c_string("getaddrinfo", "port", port))
-            .transpose()?;
-        let literal = host.and_then(|host| host.parse::<IpAddr>().ok());
-        let fixed = match (host, literal) {
-            (_, Some(ip)) => Some(vec![ip]),
-            (Some(name), None) => self.policy.resolved(name).map(<[IpAddr]>::to_vec),
-            (None, None) => None,
-        };
-        let canonname = match (host, literal, &fixed) {
-            (Some(name), None, Some(_)) if hints.flags & AI_CANONNAME != 0 => Some(name.to_owned()),
-            (Some(name), Some(_), _) if hints.flags & AI_CANONNAME != 0 => Some(name.to_owned()),
-            _ => None,
-        };
-        let host = match (host, &fixed) {
-            (Some(host), None) => {
-                self.policy
-                    .check_dns(host)
-                    .map_err(|denied| error(ErrorKind::Denied, denied.to_string()))?;
-                Some(sys::c_string("getaddrinfo", "host", host)?)
-            }
-            _ => None,
-        };
-        Ok(AddressQuery {
-            fixed,
-            host,
-            service,
-            hints,
-            label,
-            canonname,
+    let lookup_flags = if fixed_name.is_some() {
+        flags | NI_NUMERICHOST
+    } else {
+        flags
+    };
+    let resolve = move || {
+        sys::getnameinfo(&addr, lookup_flags).map(|(host, service)| match &fixed_name {
+            Some(name) => (name.clone(), service),
+            None => (host, service),
         })
+    };
+    crate::limits::check_room(table, &policy.limits, "getnameinfo", 1)?;
+    let immediate =
+        lookup_flags & (NI_NUMERICHOST | NI_NUMERICSERV) == NI_NUMERICHOST | NI_NUMERICSERV;
+    let slot = answer(resolver, "getnameinfo", token, immediate, resolve)?;
+    Ok(NameLookup { slot })
+}
+
+/// Runs `resolve` now (`immediate`: nothing to ask a resolver) or on a resolver thread,
+/// fills the returned slot with its answer and reports `token` through the reactor.
+fn answer<T: Clone + Send + 'static>(
+    resolver: &Resolver,
+    op: &str,
+    token: u64,
+    immediate: bool,
+    resolve: impl FnOnce() -> T + Send + 'static,
+) -> Result<Arc<Slot<T>>, Error> {
+    let slot = Slot::new();
+    if immediate {
+        slot.deliver(resolve(), resolver.completer(), token);
+        return Ok(slot);
+    }
+    let job_slot = Arc::clone(&slot);
+    let completer = resolver.completer().clone();
+    resolver
+        .submit(move || {
+            if job_slot.is_abandoned() {
+                return;
+            }
+            job_slot.deliver(resolve(), &completer, token);
+        })
+        .map_err(|err| {
+            error(
+                ErrorKind::Other,
+                format!("{op}: cannot start a resolver thread: {err}"),
+            )
+        })?;
+    Ok(slot)
+}
+
+impl AddressLookup {
+    /// The answer, once it is in.
+    pub(crate) fn answer(&self) -> Option<Result<Vec<Addrinfo>, Error>> {
+        self.slot.get()
     }
 }
 
-impl wit::HostAddressLookup for DnsView<'_> {
-    fn answer(
-        &mut self,
-        self_: Resource<AddressLookup>,
-    ) -> wasmtime::Result<Option<Result<Vec<Addrinfo>, Error>>> {
-        Ok(self.table.get(&self_)?.slot.get())
-    }
-
-    fn drop(&mut self, rep: Resource<AddressLookup>) -> wasmtime::Result<()> {
-        self.table.delete(rep)?;
-        Ok(())
-    }
-}
-
-impl wit::HostNameLookup for DnsView<'_> {
-    fn answer(
-        &mut self,
-        self_: Resource<NameLookup>,
-    ) -> wasmtime::Result<Option<Result<(String, String), Error>>> {
-        Ok(self.table.get(&self_)?.slot.get())
-    }
-
-    fn drop(&mut self, rep: Resource<NameLookup>) -> wasmtime::Result<()> {
-        self.table.delete(rep)?;
-        Ok(())
+impl NameLookup {
+    /// The answer (`(host, service)`), once it is in.
+    pub(crate) fn answer(&self) -> Option<Result<(String, String), Error>> {
+        self.slot.get()
     }
 }
 

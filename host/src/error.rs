@@ -1,15 +1,54 @@
-//! Operating-system errors as the WIT `types.error` a guest sees.
+//! The error of a host call, as the guest will see it: a kind it can match and a message.
 //!
 //! A guest matches on the `kind` (it maps each one to a `std::io::ErrorKind`) and shows the
 //! `message`, so the message says what was attempted on what, then the OS's own words:
 //! `connect 127.0.0.1:1: Connection refused (os error 111)`. `would-block` and
 //! `in-progress` are the hot path of every non-blocking call; they carry no message, so
 //! they cost no allocation.
+//!
+//! Every domain module (sockets, streams, pipes, processes, lookups, TLS) speaks this
+//! [`Error`]; the glue of each interface hands it to the guest as the WIT `types.error`,
+//! converted in `bindings.rs` (one kind for one kind, the message as it is).
 
 use std::fmt::Display;
 use std::io;
 
-use crate::bindings::types::{Error, ErrorKind};
+/// A failed host call: what kind of failure, and the message the guest shows.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct Error {
+    pub(crate) kind: ErrorKind,
+    pub(crate) message: String,
+}
+
+/// The kinds of failure a guest tells apart: the WIT's `error-kind`, one for one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ErrorKind {
+    WouldBlock,
+    InProgress,
+    /// The workload's policy refused it.
+    Denied,
+    /// The operating system refused it.
+    PermissionDenied,
+    NotFound,
+    ConnectionRefused,
+    ConnectionReset,
+    ConnectionAborted,
+    NotConnected,
+    AddressInUse,
+    AddressNotAvailable,
+    BrokenPipe,
+    TimedOut,
+    HostUnreachable,
+    NetworkUnreachable,
+    InvalidInput,
+    Unsupported,
+    /// One of the workload's limits (handles, children) was reached.
+    LimitReached,
+    /// TLS failed: a handshake, a certificate, or a record.
+    Tls,
+    Other,
+}
 
 /// An error of `kind` with `message`.
 pub(crate) fn error(kind: ErrorKind, message: impl Into<String>) -> Error {
@@ -36,6 +75,29 @@ pub(crate) fn io_error_untargeted(op: &str, err: &io::Error) -> Error {
         return error(kind, String::new());
     }
     error(kind, format!("{op}: {err}"))
+}
+
+/// `err` and its causes, as anyhow's `{:#}` prints them: "what failed: why: why".
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(err) = cause {
+        text.push_str(": ");
+        text.push_str(&err.to_string());
+        cause = err.source();
+    }
+    text
+}
+
+/// A guest instance's ending as people read it, "<reason>\n<wasm backtrace>": the reason
+/// first, because that is what a reader needs first; wasmtime's own `{:?}` puts the
+/// backtrace on top and the reason under "Caused by".
+pub(crate) fn trap_message(err: &wasmtime::Error) -> String {
+    let reason = err.root_cause().to_string();
+    match err.downcast_ref::<wasmtime::WasmBacktrace>() {
+        Some(backtrace) => format!("{reason}\n{backtrace}"),
+        None => format!("{err:?}"),
+    }
 }
 
 /// The WIT kind of an OS error: by errno when there is one (it is more precise than

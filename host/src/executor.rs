@@ -29,21 +29,18 @@ mod worker_bindings;
 
 use std::sync::Arc;
 
-use wasmtime::component::{HasData, Resource, ResourceTable};
-
-use crate::bindings::executor::{self as wit, JobError};
-use crate::bindings::types::Error;
-use crate::policy::Limits;
+use crate::error::Error;
 use crate::reactor::Completer;
 use crate::slot::Slot;
 
 pub(crate) use instance::{WorkerSpec, runners};
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use pool::JobRunner;
-pub(crate) use pool::RunnerFactory;
-use pool::{Answer, WorkerPool};
+use pool::WorkerPool;
+pub(crate) use pool::{Answer, JobError, RunnerFactory};
 pub(crate) use worker_bindings::WorkerPre;
 
+mod host;
 #[cfg(test)]
 mod tests;
 
@@ -81,28 +78,10 @@ impl Executor {
     }
 }
 
-/// What the `executor` interface works with: the resource table and the instance's
-/// executor.
-pub(crate) struct ExecutorView<'a> {
-    pub(crate) table: &'a mut ResourceTable,
-    pub(crate) executor: &'a Executor,
-    /// The handle limit of the workload.
-    pub(crate) limits: &'a Limits,
-}
-
-/// Selects [`ExecutorView`] as the host data of the generated `add_to_linker`.
-pub(crate) struct HasExecutor;
-
-impl HasData for HasExecutor {
-    type Data<'a> = ExecutorView<'a>;
-}
-
-impl wit::Host for ExecutorView<'_> {}
-
-impl wit::HostPool for ExecutorView<'_> {
-    /// The WIT constructor cannot return an error, so no handle-limit check: a pool past
-    /// the table's hard capacity traps the instance (see `crate::limits::handles`).
-    fn new(&mut self, max_workers: u32) -> wasmtime::Result<Resource<Pool>> {
+impl Pool {
+    /// A pool of `max_workers` worker instances (clamped to 1 to [`MAX_WORKERS`]) made by
+    /// `executor`, none started yet.
+    pub(crate) fn new(executor: &Executor, max_workers: u32) -> Pool {
         let clamped = max_workers.clamp(1, MAX_WORKERS);
         if clamped != max_workers {
             tracing::debug!(
@@ -113,51 +92,27 @@ impl wit::HostPool for ExecutorView<'_> {
         }
         let workers = WorkerPool::new(
             clamped as usize,
-            self.executor.completer.clone(),
-            Arc::clone(&self.executor.runners),
+            executor.completer.clone(),
+            Arc::clone(&executor.runners),
         );
-        Ok(self.table.push(Pool { workers })?)
+        Pool { workers }
     }
 
-    fn submit(
-        &mut self,
-        pool: Resource<Pool>,
-        name: String,
-        args: Vec<u8>,
-        token: u64,
-    ) -> wasmtime::Result<Result<Resource<Job>, Error>> {
-        // Checked before the job is queued: a refused job never runs.
-        if let Err(err) = crate::limits::check_room(self.table, self.limits, "submit", 1) {
-            return Ok(Err(err));
-        }
-        let slot = match self.table.get(&pool)?.workers.submit(name, args, token) {
-            Ok(slot) => slot,
-            Err(err) => return Ok(Err(err)),
-        };
-        Ok(Ok(self.table.push(Job { slot })?))
+    /// `submit`: queues job `name`; its answer is reported under `token`.
+    pub(crate) fn submit(&self, name: String, args: Vec<u8>, token: u64) -> Result<Job, Error> {
+        let slot = self.workers.submit(name, args, token)?;
+        Ok(Job { slot })
     }
 
-    fn shutdown(&mut self, pool: Resource<Pool>, token: u64) -> wasmtime::Result<()> {
-        self.table.get(&pool)?.workers.shutdown(token);
-        Ok(())
-    }
-
-    fn drop(&mut self, pool: Resource<Pool>) -> wasmtime::Result<()> {
-        self.table.delete(pool)?;
-        Ok(())
+    /// `shutdown`: see [`WorkerPool::shutdown`].
+    pub(crate) fn shutdown(&self, token: u64) {
+        self.workers.shutdown(token);
     }
 }
 
-impl wit::HostJob for ExecutorView<'_> {
-    fn answer(
-        &mut self,
-        job: Resource<Job>,
-    ) -> wasmtime::Result<Option<Result<Vec<u8>, JobError>>> {
-        Ok(self.table.get(&job)?.slot.get())
-    }
-
-    fn drop(&mut self, job: Resource<Job>) -> wasmtime::Result<()> {
-        self.table.delete(job)?;
-        Ok(())
+impl Job {
+    /// The job's answer, once it was delivered.
+    pub(crate) fn answer(&self) -> Option<Answer> {
+        self.slot.get()
     }
 }

@@ -16,6 +16,7 @@
 //! take it like any other.
 
 mod file;
+mod host;
 mod pipe;
 mod stdio;
 
@@ -25,45 +26,25 @@ mod tests;
 use std::os::fd::{FromRawFd as _, OwnedFd};
 use std::sync::Arc;
 
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::OpenMode;
 use wasmtime_wasi::filesystem::{Descriptor, Dir, File};
 
-use crate::bindings::fs::{self as wit, PipeEnd};
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::{error, io_error_untargeted};
-use crate::net::Stream;
+use crate::error::{Error, ErrorKind, error, io_error_untargeted};
 use crate::policy::Limits;
-use crate::reactor::{Reactor, Source};
 
 pub use pipe::Pipe;
+pub(crate) use pipe::PipeEnd;
 pub(crate) use pipe::without_sigpipe;
-pub(crate) use stdio::StdioAccess;
-use stdio::StdioStream;
+pub(crate) use stdio::{StdioAccess, StdioStream};
 
-/// What the `fs` interface works with: the reactor (pipe streams register with it), the
-/// resource table, and which of the workload's stdio the run hands out.
-pub(crate) struct FsView<'a> {
-    pub(crate) reactor: &'a mut Reactor,
-    pub(crate) table: &'a mut ResourceTable,
-    pub(crate) stdio: StdioAccess,
-    /// The handle limit of the workload.
-    pub(crate) limits: &'a Limits,
-}
-
-/// Selects [`FsView`] as the host data of the generated `add_to_linker`.
-pub(crate) struct HasFs;
-
-impl HasData for HasFs {
-    type Data<'a> = FsView<'a>;
-}
-
-/// A new pipe, both ends non-blocking and close-on-exec.
-fn new_pipe() -> std::io::Result<(Pipe, Pipe)> {
+/// `create-pipe`: a new pipe, both ends non-blocking and close-on-exec.
+pub(crate) fn create_pipe() -> Result<(Pipe, Pipe), Error> {
     let mut fds = [0; 2];
     // SAFETY: `pipe2` writes two descriptors into `fds` or fails.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } < 0 {
-        return Err(std::io::Error::last_os_error());
+        let err = std::io::Error::last_os_error();
+        return Err(io_error_untargeted("pipe", &err));
     }
     // SAFETY: both descriptors are fresh and owned by nobody else.
     let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
@@ -73,140 +54,42 @@ fn new_pipe() -> std::io::Result<(Pipe, Pipe)> {
     ))
 }
 
-impl FsView<'_> {
-    fn stdio(&mut self, which: StdioStream) -> wasmtime::Result<Result<Resource<Pipe>, Error>> {
-        if let Err(err) = crate::limits::check_room(self.table, self.limits, which.name(), 1) {
-            return Ok(Err(err));
-        }
-        match stdio::open(which, self.stdio) {
-            Ok(pipe) => Ok(Ok(self.table.push(pipe)?)),
-            Err(err) => Ok(Err(err)),
-        }
-    }
+/// `stdin`, `stdout`, `stderr`: the workload's own `which` as a pipe end, if `access`
+/// hands it out (see `stdio.rs`).
+pub(crate) fn stdio(which: StdioStream, access: StdioAccess) -> Result<Pipe, Error> {
+    stdio::open(which, access)
 }
 
-impl wit::Host for FsView<'_> {
-    fn create_pipe(&mut self) -> wasmtime::Result<Result<(Resource<Pipe>, Resource<Pipe>), Error>> {
-        // Room for both ends before making either.
-        if let Err(err) = crate::limits::check_room(self.table, self.limits, "create-pipe", 2) {
-            return Ok(Err(err));
+/// `open-file`: opens `path` beneath the preopened directory `dir` for reading, without
+/// blocking (see `file.rs`), if `table` has room for one more handle under `limits`. The
+/// descriptor has the directory's permissions. The outer error is a trap (a stale
+/// handle).
+pub(crate) fn open_file(
+    table: &mut ResourceTable,
+    limits: &Limits,
+    dir: &Resource<Descriptor>,
+    path: &str,
+) -> wasmtime::Result<Result<Descriptor, Error>> {
+    let (handle, perms) = match table.get(dir)? {
+        Descriptor::Dir(dir) => (Arc::clone(&dir.dir), dir.perms),
+        Descriptor::File(_) => {
+            return Ok(Err(error(
+                ErrorKind::InvalidInput,
+                "the descriptor is a file, not a directory",
+            )));
         }
-        let (read, write) = match new_pipe() {
-            Ok(pair) => pair,
-            Err(err) => return Ok(Err(io_error_untargeted("pipe", &err))),
-        };
-        let read = self.table.push(read)?;
-        let write = self.table.push(write)?;
-        Ok(Ok((read, write)))
+    };
+    if let Err(err) = crate::limits::check_room(table, limits, "open-file", 1) {
+        return Ok(Err(err));
     }
-
-    fn stdin(&mut self) -> wasmtime::Result<Result<Resource<Pipe>, Error>> {
-        self.stdio(StdioStream::Stdin)
-    }
-
-    fn stdout(&mut self) -> wasmtime::Result<Result<Resource<Pipe>, Error>> {
-        self.stdio(StdioStream::Stdout)
-    }
-
-    fn stderr(&mut self) -> wasmtime::Result<Result<Resource<Pipe>, Error>> {
-        self.stdio(StdioStream::Stderr)
-    }
-
-    fn open_stream(
-        &mut self,
-        p: Resource<Pipe>,
-        token: u64,
-        read_budget: u32,
-    ) -> wasmtime::Result<Result<Resource<Stream>, Error>> {
-        // The guest hands the end over (`own<pipe>`): the stream owns it now, and takes
-        // its place in the table (no handle limit to check: the count does not grow).
-        let pipe = self.table.delete(p)?;
-        let op = format!("open-stream of {}", pipe.describe());
-        let stream = Stream::for_pipe(pipe, token, read_budget);
-        crate::net::stream::install(self.table, self.reactor.registry(), stream, &op)
-    }
-
-    fn open_file(
-        &mut self,
-        dir: Resource<Descriptor>,
-        path: String,
-    ) -> wasmtime::Result<Result<Resource<Descriptor>, Error>> {
-        let (handle, perms) = match self.table.get(&dir)? {
-            Descriptor::Dir(dir) => (Arc::clone(&dir.dir), dir.perms),
-            Descriptor::File(_) => {
-                return Ok(Err(error(
-                    ErrorKind::InvalidInput,
-                    "the descriptor is a file, not a directory",
-                )));
-            }
-        };
-        if let Err(err) = crate::limits::check_room(self.table, self.limits, "open-file", 1) {
-            return Ok(Err(err));
+    // Read-only, with the directory's permissions, as `open-at` makes them; `false`:
+    // not allowed to block the instance's thread, as the host's `WasiCtx` is built
+    // (wasmtime-wasi's default).
+    Ok(match file::open(&handle, path) {
+        Ok(file::Opened::File(f)) => {
+            Ok(Descriptor::File(File::new(f, perms, OpenMode::READ, false)))
         }
-        // Read-only, with the directory's permissions, as `open-at` makes them; `false`:
-        // not allowed to block the instance's thread, as the host's `WasiCtx` is built
-        // (wasmtime-wasi's default).
-        let descriptor = match file::open(&handle, &path) {
-            Ok(file::Opened::File(f)) => {
-                Descriptor::File(File::new(f, perms, OpenMode::READ, false))
-            }
-            Ok(file::Opened::Dir(d)) => Descriptor::Dir(Dir::new(d, perms, OpenMode::READ, false)),
-            Err(err) => return Ok(Err(err)),
-        };
-        Ok(Ok(self.table.push(descriptor)?))
-    }
-}
-
-impl wit::HostPipe for FsView<'_> {
-    fn end(&mut self, self_: Resource<Pipe>) -> wasmtime::Result<PipeEnd> {
-        Ok(self.table.get(&self_)?.end())
-    }
-
-    fn name(&mut self, self_: Resource<Pipe>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&self_)?.name().to_string())
-    }
-
-    fn read(
-        &mut self,
-        self_: Resource<Pipe>,
-        max_len: u32,
-    ) -> wasmtime::Result<Result<Vec<u8>, Error>> {
-        let pipe = self.table.get(&self_)?;
-        let max_len = (max_len as usize).min(crate::net::MAX_RECV);
-        let mut data = Vec::with_capacity(max_len);
-        Ok(pipe.read_into(&mut data, max_len).map(|_| data))
-    }
-
-    fn write(
-        &mut self,
-        self_: Resource<Pipe>,
-        data: Vec<u8>,
-    ) -> wasmtime::Result<Result<u32, Error>> {
-        let pipe = self.table.get(&self_)?;
-        // A wasm32 guest cannot pass more than 4 GiB, so the count always fits.
-        Ok(pipe
-            .write(&data)
-            .map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
-    }
-
-    fn source(
-        &mut self,
-        self_: Resource<Pipe>,
-    ) -> wasmtime::Result<Result<Resource<Source>, Error>> {
-        let pipe = self.table.get(&self_)?;
-        match pipe.duplicate() {
-            Ok(dup) => {
-                crate::limits::push_limited(self.table, self.limits, "source", Source::from_fd(dup))
-            }
-            Err(err) => Ok(Err(io_error_untargeted(
-                &format!("source: duplicate {}", pipe.describe()),
-                &err,
-            ))),
-        }
-    }
-
-    fn drop(&mut self, rep: Resource<Pipe>) -> wasmtime::Result<()> {
-        self.table.delete(rep)?;
-        Ok(())
-    }
+        Ok(file::Opened::Dir(d)) => Ok(Descriptor::Dir(Dir::new(d, perms, OpenMode::READ, false))),
+        Err(err) => Err(err),
+    })
 }

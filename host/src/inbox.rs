@@ -26,9 +26,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::bindings::inbox::{self as wit, Message};
 use crate::reactor::Completer;
 
+mod host;
 #[cfg(test)]
 mod tests;
 
@@ -40,7 +40,7 @@ mod tests;
 /// in whatever encoding the workload chose.
 ///
 /// ```no_run
-/// # fn demo(workload: sandloop_host::Workload) -> anyhow::Result<()> {
+/// # fn demo(workload: sandloop_host::Workload) -> Result<(), Box<dyn std::error::Error>> {
 /// let running = workload.start(Default::default())?;
 /// let poster = running.poster();
 /// std::thread::spawn(move || {
@@ -65,6 +65,12 @@ pub enum PostError {
         /// The name of the message that was not posted.
         name: String,
     },
+}
+
+/// One message: the name of a callback the guest registered, and its argument.
+pub(crate) struct Message {
+    pub(crate) name: String,
+    pub(crate) payload: Vec<u8>,
 }
 
 /// The instance's own end of its inbox, in its store. Dropping it (the instance ended)
@@ -145,6 +151,35 @@ impl Inbox {
             shared: Arc::clone(&self.shared),
         }
     }
+
+    /// `watch`: the guest's loop watches the inbox under `token` (reported at once if
+    /// messages wait).
+    pub(crate) fn watch_token(&self, token: u64) {
+        let mut queue = self.shared.lock();
+        // A loop watches: the inbox is open again if an earlier loop closed it.
+        queue.closed = false;
+        queue.watched = Some(token);
+        // A new token has been told nothing yet.
+        queue.reported = false;
+        let report = queue.report();
+        drop(queue);
+        if let Some((token, completer)) = report {
+            completer.complete(token);
+        }
+    }
+
+    /// `take`: every waiting message, oldest first; the next post reports the token again.
+    pub(crate) fn take_messages(&self) -> Vec<Message> {
+        let mut queue = self.shared.lock();
+        queue.reported = false;
+        std::mem::take(&mut queue.messages)
+    }
+
+    /// `close`: the guest's loop closed; waiting messages are dropped and posts refused
+    /// until a loop watches again.
+    pub(crate) fn loop_closed(&self) {
+        self.shared.lock().close();
+    }
 }
 
 impl Drop for Inbox {
@@ -196,33 +231,5 @@ impl std::fmt::Debug for Poster {
         f.debug_struct("Poster")
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
-    }
-}
-
-impl wit::Host for Inbox {
-    fn watch(&mut self, token: u64) -> wasmtime::Result<()> {
-        let mut queue = self.shared.lock();
-        // A loop watches: the inbox is open again if an earlier loop closed it.
-        queue.closed = false;
-        queue.watched = Some(token);
-        // A new token has been told nothing yet.
-        queue.reported = false;
-        let report = queue.report();
-        drop(queue);
-        if let Some((token, completer)) = report {
-            completer.complete(token);
-        }
-        Ok(())
-    }
-
-    fn take(&mut self) -> wasmtime::Result<Vec<Message>> {
-        let mut queue = self.shared.lock();
-        queue.reported = false;
-        Ok(std::mem::take(&mut queue.messages))
-    }
-
-    fn close(&mut self) -> wasmtime::Result<()> {
-        self.shared.lock().close();
-        Ok(())
     }
 }

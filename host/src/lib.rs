@@ -8,7 +8,7 @@
 //! let workload = runtime.load("hello_world.wasm".as_ref())?;
 //! let output = workload.run(RunOptions::default())?; // prints "Hello World"
 //! std::process::exit(output.status.code().unwrap_or(101));
-//! # Ok::<(), anyhow::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # The model
@@ -68,7 +68,7 @@
 //! let poster = running.poster(); // Clone + Send + Sync
 //! poster.post("reload", "config.toml")?;
 //! let output = running.join()?;
-//! # Ok::<(), anyhow::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Executor workers
@@ -129,13 +129,15 @@ pub mod tls;
 mod workload;
 
 pub use inbox::{PostError, Poster};
-pub use limits::StopHandle;
 pub use policy::{
     AddrRule, Denied, DnsDenied, ExecRule, LimitError, Limits, Policy, PolicyError, Preopen,
     ResolveOverride, RuleError, UnixRule,
 };
 pub use reactor::ReactorWaker;
 pub use runtime::{
-    PRECOMPILED_EXTENSION, PoolingOptions, PrecompiledError, Runtime, RuntimeOptions,
+    BoxError, ComponentError, LoadError, PRECOMPILED_EXTENSION, PoolingOptions, PrecompiledError,
+    Runtime, RuntimeError, RuntimeOptions,
 };
-pub use workload::{ExitStatus, RunOptions, RunOutput, RunningWorkload, Workload};
+pub use workload::{
+    ExitStatus, RunError, RunOptions, RunOutput, RunningWorkload, StopHandle, Workload,
+};

@@ -1,16 +1,14 @@
 //! Enforcing a workload's [`Limits`]: the memory limiter, the watchdog that interrupts a
-//! guest spinning in a callback (wasmtime's epoch interruption), the stop requested from
-//! outside, and the counters of handles, children and buffered bytes.
+//! guest spinning in a callback (wasmtime's epoch interruption) and ends a guest stopped
+//! from outside (the reactor's [`Watch`]; the public `StopHandle` is in `workload.rs`),
+//! and the counters of handles, children and buffered bytes.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::{Engine, EngineWeak, ResourceLimiter, Store, UpdateDeadline};
 
 use crate::policy::Limits;
-use crate::reactor::ReactorWaker;
-use crate::state::State;
+use crate::reactor::{Stopped, Watch};
 
 mod handles;
 
@@ -85,76 +83,19 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// What the watchdog of one instance reads: whether a stop was requested, and when the
-/// guest last came back from `reactor.wait` (the start of its current callback).
-pub(crate) struct Watch {
-    stop: Arc<AtomicBool>,
-    /// When the guest last left `reactor.wait` (or started).
-    pub(crate) callback_since: Instant,
-}
-
-impl Watch {
-    pub(crate) fn new() -> Watch {
-        Watch {
-            stop: Arc::new(AtomicBool::new(false)),
-            callback_since: Instant::now(),
-        }
-    }
-
-    /// Whether [`StopHandle::stop`] was called for this instance.
-    pub(crate) fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
-    }
-
-    /// A handle that stops this instance, waking it with `waker`.
-    pub(crate) fn handle(&self, waker: ReactorWaker) -> StopHandle {
-        StopHandle {
-            stop: Arc::clone(&self.stop),
-            waker,
-        }
-    }
-}
-
-/// The error (a trap of the instance) a stopped instance ends with; [`ExitStatus`]
-/// recognises it.
-///
-/// [`ExitStatus`]: crate::ExitStatus
-#[derive(Debug, thiserror::Error)]
-#[error("the workload was stopped from outside")]
-pub(crate) struct Stopped;
-
-/// Stops one running workload from any thread: see [`RunningWorkload::stop_handle`].
-///
-/// [`RunningWorkload::stop_handle`]: crate::RunningWorkload::stop_handle
-#[derive(Clone)]
-pub struct StopHandle {
-    stop: Arc<AtomicBool>,
-    waker: ReactorWaker,
-}
-
-impl StopHandle {
-    /// Asks the instance to stop: a guest blocked in its loop's wait wakes and ends at
-    /// once; a guest running code ends at the runtime's next tick (within about 10 ms).
-    /// The run then ends as [`ExitStatus::Stopped`](crate::ExitStatus::Stopped), and all
-    /// of its resources are released as for any ending. Stopping a run that has ended,
-    /// or stopping twice, does nothing.
-    pub fn stop(&self) {
-        self.stop.store(true, Ordering::Release);
-        if let Err(err) = self.waker.wake() {
-            // The flag is set: the next tick of a running guest still sees it.
-            tracing::debug!(%err, "stop: waking the reactor failed");
-        }
-    }
-}
-
 /// Arms the watchdog of a workload's store: at every tick of the epoch, the instance
 /// traps if it was stopped, or if its current callback has run past
 /// `limits.callback_cpu`.
-pub(crate) fn arm_watchdog(store: &mut Store<State>, limits: &Limits) {
+/// `watch` finds the instance's [`Watch`] in its store data.
+pub(crate) fn arm_watchdog<T: 'static>(
+    store: &mut Store<T>,
+    limits: &Limits,
+    watch: impl Fn(&T) -> &Watch + Send + Sync + 'static,
+) {
     let budget = limits.callback_cpu;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |store| {
-        let watch = store.data().watch();
+        let watch = watch(store.data());
         if watch.stopped() {
             return Err(wasmtime::Error::from(Stopped));
         }
@@ -172,7 +113,7 @@ pub(crate) fn arm_watchdog(store: &mut Store<State>, limits: &Limits) {
 
 /// An executor worker's store: never interrupted (its jobs are meant to block; a stop
 /// ends the run, whose drop stops the pools).
-pub(crate) fn disarm(store: &mut Store<State>) {
+pub(crate) fn disarm<T>(store: &mut Store<T>) {
     store.set_epoch_deadline(NEVER);
 }
 
@@ -200,7 +141,7 @@ pub(crate) fn check_children(
     table: &mut wasmtime::component::ResourceTable,
     limits: &Limits,
     program: &str,
-) -> Result<(), crate::bindings::types::Error> {
+) -> Result<(), crate::error::Error> {
     let Some(limit) = limits.children else {
         return Ok(());
     };
@@ -215,7 +156,7 @@ pub(crate) fn check_children(
     let message = format!("spawn {program}: child limit of {limit} reached");
     crate::policy::audit::denied("spawn", program, &message);
     Err(crate::error::error(
-        crate::bindings::types::ErrorKind::LimitReached,
+        crate::error::ErrorKind::LimitReached,
         message,
     ))
 }

@@ -14,6 +14,7 @@
 //! reaped, and the instance's table drops every child when the instance ends.
 
 mod child;
+mod host;
 mod spawn;
 mod stdio;
 
@@ -22,163 +23,128 @@ mod tests;
 
 use std::path::PathBuf;
 
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::{Resource, ResourceTable};
 
-use crate::bindings::process::{self as wit, ExitStatus, SpawnOptions, Stdio};
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::error;
+use crate::error::{Error, ErrorKind, error};
 use crate::fs::Pipe;
 use crate::policy::Policy;
-use crate::reactor::Source;
 
 pub use child::Child;
+pub(crate) use child::ExitStatus;
+
+/// Where one of the child's standard streams goes (the WIT's `process.stdio`).
+#[derive(Debug)]
+pub(crate) enum Stdio {
+    /// A new pipe; the parent's end is handed out by `take-stdin`/`-stdout`/`-stderr`.
+    Pipe,
+    /// `/dev/null`.
+    Null,
+    /// The host process's own stream.
+    Inherit,
+    /// This pipe end (given up by the guest: the host closes its copy after the spawn).
+    Handle(Resource<Pipe>),
+    /// stderr only: wherever the child's stdout goes.
+    Stdout,
+}
+
+/// What the child is started with (the WIT's `process.spawn-options`).
+#[derive(Debug)]
+pub(crate) struct SpawnOptions {
+    /// The child's whole environment (it gets nothing else); each name must be in the
+    /// policy's `child-env`.
+    pub(crate) env: Vec<(String, String)>,
+    /// The child's working directory; the host's current one when none.
+    pub(crate) cwd: Option<String>,
+    pub(crate) stdin: Stdio,
+    pub(crate) stdout: Stdio,
+    pub(crate) stderr: Stdio,
+}
 
 /// The shell `spawn-shell` runs, as asyncio's `subprocess_shell` on Unix.
 const SHELL: &str = "/bin/sh";
 
-/// What the `process` interface works with: the resource table and the policy.
-pub(crate) struct ProcessView<'a> {
-    pub(crate) table: &'a mut ResourceTable,
-    pub(crate) policy: &'a Policy,
+/// `spawn`: `program` (as the policy resolves it, never looked up in the host's `PATH`)
+/// with `args` and `options`, if the policy grants it and the table has room for the
+/// child and its pipe ends. The outer error is a trap (a stale stdio handle).
+pub(crate) fn spawn(
+    table: &mut ResourceTable,
+    policy: &Policy,
+    program: &str,
+    args: &[String],
+    options: SpawnOptions,
+) -> wasmtime::Result<Result<Child, Error>> {
+    let path = match policy.check_exec(program) {
+        Ok(path) => path,
+        Err(denied) => return Ok(Err(error(ErrorKind::Denied, denied.to_string()))),
+    };
+    start(table, policy, path, program, args, options)
 }
 
-/// Selects [`ProcessView`] as the host data of the generated `add_to_linker`.
-pub(crate) struct HasProcess;
-
-impl HasData for HasProcess {
-    type Data<'a> = ProcessView<'a>;
-}
-
-impl ProcessView<'_> {
-    /// Checks the environment, sets up stdio and starts `program` (already granted) as
-    /// `argv0 args...`.
-    fn start(
-        &mut self,
-        program: PathBuf,
-        argv0: &str,
-        args: &[String],
-        options: SpawnOptions,
-    ) -> wasmtime::Result<Result<Resource<Child>, Error>> {
-        for (name, _) in &options.env {
-            if let Err(denied) = self.policy.check_child_env(name) {
-                return Ok(Err(error(ErrorKind::Denied, denied.to_string())));
-            }
-        }
-        // What messages call the child: the program, and the directory when one was asked
-        // for (a spawn into a missing directory fails with the OS's "not found").
-        let what = match &options.cwd {
-            Some(cwd) => format!("{} (in {cwd})", program.display()),
-            None => program.display().to_string(),
-        };
-        // The child and each pipe end it will hand out: those count from now on.
-        let piped = [&options.stdin, &options.stdout, &options.stderr]
-            .into_iter()
-            .filter(|stdio| matches!(stdio, Stdio::Pipe))
-            .count();
-        let limits = &self.policy.limits;
-        if let Err(err) = crate::limits::check_children(self.table, limits, &what)
-            .and_then(|()| crate::limits::check_room(self.table, limits, "spawn", 1 + piped))
-        {
-            return Ok(Err(err));
-        }
-        let setup =
-            match stdio::Setup::new(self.table, options.stdin, options.stdout, options.stderr) {
-                Ok(Ok(setup)) => setup,
-                Ok(Err(err)) => return Ok(Err(err)),
-                Err(trap) => return Err(trap),
-            };
-        let (stdio, parents) = setup.into_parts();
-        let request = spawn::Request {
-            program: &program,
-            argv0,
-            args,
-            env: &options.env,
-            cwd: options.cwd.as_deref(),
-            stdio,
-        };
-        match Child::spawn(request, what, parents) {
-            Ok(child) => Ok(Ok(self.table.push(child)?)),
-            Err(err) => Ok(Err(err)),
-        }
+/// `spawn-shell`: [`SHELL`] `-c command`, if the policy grants the shell.
+pub(crate) fn spawn_shell(
+    table: &mut ResourceTable,
+    policy: &Policy,
+    command: String,
+    options: SpawnOptions,
+) -> wasmtime::Result<Result<Child, Error>> {
+    if let Err(denied) = policy.check_shell() {
+        return Ok(Err(error(ErrorKind::Denied, denied.to_string())));
     }
+    start(
+        table,
+        policy,
+        SHELL.into(),
+        "sh",
+        &["-c".to_owned(), command],
+        options,
+    )
 }
 
-impl wit::Host for ProcessView<'_> {
-    fn spawn(
-        &mut self,
-        program: String,
-        args: Vec<String>,
-        options: SpawnOptions,
-    ) -> wasmtime::Result<Result<Resource<Child>, Error>> {
-        let path = match self.policy.check_exec(&program) {
-            Ok(path) => path,
-            Err(denied) => return Ok(Err(error(ErrorKind::Denied, denied.to_string()))),
-        };
-        self.start(path, &program, &args, options)
-    }
-
-    fn spawn_shell(
-        &mut self,
-        command: String,
-        options: SpawnOptions,
-    ) -> wasmtime::Result<Result<Resource<Child>, Error>> {
-        if let Err(denied) = self.policy.check_shell() {
+/// Checks the environment, sets up stdio and starts `program` (already granted) as
+/// `argv0 args...`.
+fn start(
+    table: &mut ResourceTable,
+    policy: &Policy,
+    program: PathBuf,
+    argv0: &str,
+    args: &[String],
+    options: SpawnOptions,
+) -> wasmtime::Result<Result<Child, Error>> {
+    for (name, _) in &options.env {
+        if let Err(denied) = policy.check_child_env(name) {
             return Ok(Err(error(ErrorKind::Denied, denied.to_string())));
         }
-        self.start(SHELL.into(), "sh", &["-c".to_owned(), command], options)
     }
-}
-
-impl wit::HostChild for ProcessView<'_> {
-    fn pid(&mut self, self_: Resource<Child>) -> wasmtime::Result<u32> {
-        Ok(self.table.get(&self_)?.pid())
+    // What messages call the child: the program, and the directory when one was asked
+    // for (a spawn into a missing directory fails with the OS's "not found").
+    let what = match &options.cwd {
+        Some(cwd) => format!("{} (in {cwd})", program.display()),
+        None => program.display().to_string(),
+    };
+    // The child and each pipe end it will hand out: those count from now on.
+    let piped = [&options.stdin, &options.stdout, &options.stderr]
+        .into_iter()
+        .filter(|stdio| matches!(stdio, Stdio::Pipe))
+        .count();
+    let limits = &policy.limits;
+    if let Err(err) = crate::limits::check_children(table, limits, &what)
+        .and_then(|()| crate::limits::check_room(table, limits, "spawn", 1 + piped))
+    {
+        return Ok(Err(err));
     }
-
-    // `take-stdin`/`take-stdout`/`take-stderr` return an option, not a result: they cannot
-    // refuse at the handle limit, and need not (the pipe ends were counted at the spawn,
-    // see `crate::limits::handles`).
-    fn take_stdin(&mut self, self_: Resource<Child>) -> wasmtime::Result<Option<Resource<Pipe>>> {
-        let pipe = self.table.get_mut(&self_)?.take_pipe(0);
-        pipe.map(|p| Ok(self.table.push(p)?)).transpose()
-    }
-
-    fn take_stdout(&mut self, self_: Resource<Child>) -> wasmtime::Result<Option<Resource<Pipe>>> {
-        let pipe = self.table.get_mut(&self_)?.take_pipe(1);
-        pipe.map(|p| Ok(self.table.push(p)?)).transpose()
-    }
-
-    fn take_stderr(&mut self, self_: Resource<Child>) -> wasmtime::Result<Option<Resource<Pipe>>> {
-        let pipe = self.table.get_mut(&self_)?.take_pipe(2);
-        pipe.map(|p| Ok(self.table.push(p)?)).transpose()
-    }
-
-    fn exit_source(
-        &mut self,
-        self_: Resource<Child>,
-    ) -> wasmtime::Result<Result<Resource<Source>, Error>> {
-        match self.table.get(&self_)?.exit_source() {
-            Ok(source) => {
-                crate::limits::push_limited(self.table, &self.policy.limits, "exit-source", source)
-            }
-            Err(err) => Ok(Err(err)),
-        }
-    }
-
-    fn exit_status(&mut self, self_: Resource<Child>) -> wasmtime::Result<Option<ExitStatus>> {
-        Ok(self.table.get_mut(&self_)?.exit_status())
-    }
-
-    fn send_signal(
-        &mut self,
-        self_: Resource<Child>,
-        sig: u32,
-    ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.table.get_mut(&self_)?.send_signal(sig))
-    }
-
-    fn drop(&mut self, rep: Resource<Child>) -> wasmtime::Result<()> {
-        // `Child`'s own `Drop` kills and reaps a child still running.
-        self.table.delete(rep)?;
-        Ok(())
-    }
+    let setup = match stdio::Setup::new(table, options.stdin, options.stdout, options.stderr) {
+        Ok(Ok(setup)) => setup,
+        Ok(Err(err)) => return Ok(Err(err)),
+        Err(trap) => return Err(trap),
+    };
+    let (stdio, parents) = setup.into_parts();
+    let request = spawn::Request {
+        program: &program,
+        argv0,
+        args,
+        env: &options.env,
+        cwd: options.cwd.as_deref(),
+        stdio,
+    };
+    Ok(Child::spawn(request, what, parents))
 }

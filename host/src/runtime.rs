@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
-use anyhow::{Context as _, bail};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
     Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel,
@@ -16,23 +15,16 @@ use wasmtime::{
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 
 use crate::bindings::{dns, executor, inbox, net, reactor, types};
-use crate::dns::HasDns;
-use crate::executor::{HasExecutor, WorkerPre};
-use crate::fs::HasFs;
+use crate::executor::WorkerPre;
 use crate::inbox::Inbox;
-use crate::net::HasNet;
-use crate::process::HasProcess;
-use crate::reactor::HasReactor;
-use crate::state::State;
+use crate::state::{HasDns, HasExecutor, HasFs, HasNet, HasProcess, HasReactor, HasSignal, State};
 use crate::workload::Workload;
 
+mod error;
 mod precompiled;
 
-pub use precompiled::PrecompiledError;
-
-/// The extension `sandloop compile` writes and [`Runtime::load_precompiled`] requires of
-/// precompiled code.
-pub const PRECOMPILED_EXTENSION: &str = "cwasm";
+pub use error::{BoxError, ComponentError, LoadError, RuntimeError};
+pub use precompiled::{PRECOMPILED_EXTENSION, PrecompiledError};
 
 /// How a [`Runtime`] is set up; the default is what [`Runtime::new`] does.
 ///
@@ -44,7 +36,7 @@ pub const PRECOMPILED_EXTENSION: &str = "cwasm";
 ///     pooling: Some(PoolingOptions { max_instances: 16, ..Default::default() }),
 ///     ..Default::default()
 /// })?;
-/// # Ok::<(), anyhow::Error>(())
+/// # Ok::<(), sandloop_host::RuntimeError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
@@ -156,16 +148,16 @@ impl Runtime {
     /// A runtime with wasmtime's on-disk compile cache. If the cache cannot be set up (no
     /// home directory, read-only file system), the runtime works without it and says so
     /// in the debug log.
-    pub fn new() -> anyhow::Result<Runtime> {
+    pub fn new() -> Result<Runtime, RuntimeError> {
         Runtime::with_disk_cache(true)
     }
 
     /// A runtime that never reads or writes wasmtime's on-disk compile cache.
-    pub fn without_disk_cache() -> anyhow::Result<Runtime> {
+    pub fn without_disk_cache() -> Result<Runtime, RuntimeError> {
         Runtime::with_disk_cache(false)
     }
 
-    fn with_disk_cache(disk_cache: bool) -> anyhow::Result<Runtime> {
+    fn with_disk_cache(disk_cache: bool) -> Result<Runtime, RuntimeError> {
         Runtime::with_options(RuntimeOptions {
             disk_cache,
             ..RuntimeOptions::default()
@@ -173,7 +165,7 @@ impl Runtime {
     }
 
     /// A runtime set up as `options` say.
-    pub fn with_options(options: RuntimeOptions) -> anyhow::Result<Runtime> {
+    pub fn with_options(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
@@ -215,59 +207,44 @@ impl Runtime {
                 }
             }
         }
-        let engine = Engine::new(&config).map_err(anyhow::Error::from).context(
-            if options.pooling.is_some() {
-                "failed to create the wasmtime engine with the pooling allocator"
-            } else {
-                "failed to create the wasmtime engine"
-            },
-        )?;
+        let engine = Engine::new(&config).map_err(|err| RuntimeError::Engine {
+            pooling: options.pooling.is_some(),
+            source: err.into(),
+        })?;
         if options.interruptible {
-            crate::limits::start_ticker(&engine).context("failed to start the epoch ticker")?;
+            crate::limits::start_ticker(&engine).map_err(RuntimeError::Ticker)?;
         }
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("failed to link WASI")?;
+        let link = |interface: &'static str| {
+            move |err: wasmtime::Error| RuntimeError::Link {
+                interface,
+                source: err.into(),
+            }
+        };
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link("WASI"))?;
         types::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state)
-            .map_err(anyhow::Error::from)
-            .context("failed to link sandloop:host/types")?;
+            .map_err(link("sandloop:host/types"))?;
         reactor::add_to_linker::<State, HasReactor>(&mut linker, State::reactor_view)
-            .map_err(anyhow::Error::from)
-            .context("failed to link sandloop:host/reactor")?;
+            .map_err(link("sandloop:host/reactor"))?;
         net::add_to_linker::<State, HasNet>(&mut linker, State::net_view)
-            .map_err(anyhow::Error::from)
-            .context("failed to link sandloop:host/net")?;
+            .map_err(link("sandloop:host/net"))?;
         dns::add_to_linker::<State, HasDns>(&mut linker, State::dns_view)
-            .map_err(anyhow::Error::from)
-            .context("failed to link sandloop:host/dns")?;
+            .map_err(link("sandloop:host/dns"))?;
         executor::add_to_linker::<State, HasExecutor>(&mut linker, State::executor_view)
-            .map_err(anyhow::Error::from)
-            .context("failed to link sandloop:host/executor")?;
+            .map_err(link("sandloop:host/executor"))?;
         inbox::add_to_linker::<State, HasSelf<Inbox>>(&mut linker, State::inbox)
-            .map_err(anyhow::Error::from)
-            .context("failed to link sandloop:host/inbox")?;
+            .map_err(link("sandloop:host/inbox"))?;
         crate::bindings::fs::add_to_linker::<State, HasFs>(&mut linker, State::fs_view)
-            .map_err(anyhow::Error::from)
-            .context("failed to link sandloop:host/fs")?;
+            .map_err(link("sandloop:host/fs"))?;
         crate::bindings::process::add_to_linker::<State, HasProcess>(
             &mut linker,
             State::process_view,
         )
-        .map_err(anyhow::Error::from)
-        .context("failed to link sandloop:host/process")?;
-        crate::bindings::signal::add_to_linker::<State, crate::signal::HasSignal>(
-            &mut linker,
-            State::signal_view,
-        )
-        .map_err(anyhow::Error::from)
-        .context("failed to link sandloop:host/signal")?;
-        crate::bindings::tls::add_to_linker::<State, crate::net::HasNet>(
-            &mut linker,
-            State::net_view,
-        )
-        .map_err(anyhow::Error::from)
-        .context("failed to link sandloop:host/tls")?;
+        .map_err(link("sandloop:host/process"))?;
+        crate::bindings::signal::add_to_linker::<State, HasSignal>(&mut linker, State::signal_view)
+            .map_err(link("sandloop:host/signal"))?;
+        crate::bindings::tls::add_to_linker::<State, HasNet>(&mut linker, State::net_view)
+            .map_err(link("sandloop:host/tls"))?;
         Ok(Runtime {
             engine,
             linker,
@@ -285,7 +262,7 @@ impl Runtime {
     /// Precompiled native code (a `.cwasm`) is refused with
     /// [`PrecompiledError::NotAllowed`]: it runs without WebAssembly's checks, so only
     /// [`Runtime::load_precompiled`] loads it, for a caller that trusts it.
-    pub fn load(&self, path: &Path) -> anyhow::Result<Workload> {
+    pub fn load(&self, path: &Path) -> Result<Workload, LoadError> {
         self.load_as(path, NativeCode::Refused)
     }
 
@@ -303,25 +280,32 @@ impl Runtime {
     /// WebAssembly's validation: the caller vouches for its origin as it would for a
     /// native binary it runs. The trailer catches damage, not a forger, who can write it
     /// too (this is `wasmtime::component::Component::deserialize`'s contract).
-    pub unsafe fn load_precompiled(&self, path: &Path) -> anyhow::Result<Workload> {
+    pub unsafe fn load_precompiled(&self, path: &Path) -> Result<Workload, LoadError> {
         self.load_as(path, NativeCode::Trusted)
     }
 
-    fn load_as(&self, path: &Path, native: NativeCode) -> anyhow::Result<Workload> {
-        let canonical = path
-            .canonicalize()
-            .with_context(|| format!("failed to open {}", path.display()))?;
-        let metadata = fs::metadata(&canonical)
-            .with_context(|| format!("failed to read {}", path.display()))?;
+    fn load_as(&self, path: &Path, native: NativeCode) -> Result<Workload, LoadError> {
+        let canonical = path.canonicalize().map_err(|source| LoadError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let metadata = fs::metadata(&canonical).map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let stamp = FileStamp {
             modified: metadata.modified().ok(),
             len: metadata.len(),
         };
         // Before the cache: a `.cwasm` loaded once by a trusting caller is still refused
         // to one that is not.
+        let not_loaded = |source| LoadError::Load {
+            path: path.to_owned(),
+            source,
+        };
         let kind = FileKind::of(&canonical)
             .and_then(|kind| kind.loadable(&canonical, native))
-            .with_context(|| format!("failed to load {}", path.display()))?;
+            .map_err(not_loaded)?;
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((cached, workload)) = loaded.get(&canonical)
             && *cached == stamp
@@ -330,9 +314,7 @@ impl Runtime {
             return Ok(workload.clone());
         }
         // Compiling under the lock makes concurrent loads of one file compile it once.
-        let workload = self
-            .compile(&canonical, kind)
-            .with_context(|| format!("failed to load {}", path.display()))?;
+        let workload = self.compile(&canonical, kind).map_err(not_loaded)?;
         loaded.insert(canonical, (stamp, workload.clone()));
         Ok(workload)
     }
@@ -348,32 +330,36 @@ impl Runtime {
     /// Compiles the component at `wasm` for this host and writes the native artifact,
     /// followed by its integrity trailer, to `out` (which [`Runtime::load_precompiled`]
     /// accepts when it ends in `.cwasm`).
-    pub fn precompile(&self, wasm: &Path, out: &Path) -> anyhow::Result<()> {
-        let bytes = fs::read(wasm).with_context(|| format!("failed to read {}", wasm.display()))?;
-        let compiled = self
-            .engine
-            .precompile_component(&bytes)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("failed to compile {}", wasm.display()))?;
-        fs::write(out, precompiled::seal(compiled))
-            .with_context(|| format!("failed to write {}", out.display()))
+    pub fn precompile(&self, wasm: &Path, out: &Path) -> Result<(), LoadError> {
+        let bytes = fs::read(wasm).map_err(|source| LoadError::Read {
+            path: wasm.to_owned(),
+            source,
+        })?;
+        let compiled =
+            self.engine
+                .precompile_component(&bytes)
+                .map_err(|err| LoadError::Compile {
+                    path: wasm.to_owned(),
+                    source: err.into(),
+                })?;
+        fs::write(out, precompiled::seal(compiled)).map_err(|source| LoadError::Write {
+            path: out.to_owned(),
+            source,
+        })
     }
 
     /// Compiles (or deserializes) the component at `path`, a file of `kind`, and pre-links
     /// it as a command.
-    fn compile(&self, path: &Path, kind: FileKind) -> anyhow::Result<Workload> {
+    fn compile(&self, path: &Path, kind: FileKind) -> Result<Workload, ComponentError> {
+        let wasmtime = |err: wasmtime::Error| ComponentError::Wasmtime(err.into());
         let component = match kind {
-            FileKind::Component => {
-                Component::from_file(&self.engine, path).map_err(anyhow::Error::from)?
-            }
-            FileKind::CoreModule => bail!(
-                "this is a core WebAssembly module, not a component (build it for wasm32-wasip2)"
-            ),
+            FileKind::Component => Component::from_file(&self.engine, path).map_err(wasmtime)?,
+            FileKind::CoreModule => return Err(ComponentError::CoreModule),
             FileKind::Elf => {
-                let file = fs::File::open(path).context("failed to open the file")?;
-                precompiled::verify(io::BufReader::with_capacity(256 << 10, file))?;
-                let detected =
-                    Engine::detect_precompiled_file(path).map_err(anyhow::Error::from)?;
+                let file = fs::File::open(path).map_err(ComponentError::Open)?;
+                precompiled::verify(io::BufReader::with_capacity(256 << 10, file))
+                    .map_err(ComponentError::Io)??;
+                let detected = Engine::detect_precompiled_file(path).map_err(wasmtime)?;
                 if !matches!(detected, Some(Precompiled::Component)) {
                     return Err(PrecompiledError::NotAComponent.into());
                 }
@@ -381,15 +367,13 @@ impl Runtime {
                 // whose caller vouches for the file; its trailer matched, so it is what `precompile` wrote, and
                 // wasmtime checks that it matches this engine's version and configuration.
                 // wasmtime maps the file and ignores the trailer after its sections.
-                unsafe { Component::deserialize_file(&self.engine, path) }
-                    .map_err(anyhow::Error::from)?
+                unsafe { Component::deserialize_file(&self.engine, path) }.map_err(wasmtime)?
             }
         };
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(anyhow::Error::from)
-            .context("the component's imports cannot be satisfied by this host")?;
+            .map_err(|err| ComponentError::Imports(err.into()))?;
         // Workers of the executor instantiate the same component and call its jobs export
         // instead of `run`; a component without it is still a workload, whose jobs all
         // answer `unknown-job`.
@@ -403,9 +387,7 @@ impl Runtime {
                 None
             }
         };
-        let pre = CommandPre::new(instance_pre)
-            .map_err(anyhow::Error::from)
-            .context("the component does not export wasi:cli/run")?;
+        let pre = CommandPre::new(instance_pre).map_err(|err| ComponentError::NoRun(err.into()))?;
         let name = path
             .file_stem()
             .map(|stem| stem.to_string_lossy().into_owned())
@@ -419,6 +401,9 @@ impl Runtime {
         ))
     }
 }
+
+/// `types` has no functions; its bindings only need a host to name.
+impl types::Host for State {}
 
 /// Whether a load may take precompiled native code.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -437,25 +422,25 @@ enum FileKind {
 }
 
 impl FileKind {
-    fn of(path: &Path) -> anyhow::Result<FileKind> {
+    fn of(path: &Path) -> Result<FileKind, ComponentError> {
         let mut header = [0; 8];
         fs::File::open(path)
             .and_then(|mut file| file.read_exact(&mut header))
-            .context("failed to read the file's header")?;
+            .map_err(ComponentError::Header)?;
         // The wasm preamble: magic, then a 16-bit version and a 16-bit layer (0 for core
         // modules, 1 for components).
         match header {
             [0, b'a', b's', b'm', _, _, 1, 0] => Ok(FileKind::Component),
             [0, b'a', b's', b'm', _, _, 0, 0] => Ok(FileKind::CoreModule),
             [0x7f, b'E', b'L', b'F', ..] => Ok(FileKind::Elf),
-            _ => bail!("not a WebAssembly component nor a .{PRECOMPILED_EXTENSION} file"),
+            _ => Err(ComponentError::NotWasm),
         }
     }
 
     /// `self`, if a load that takes `native` code as it says may go on with the file at
     /// `path`: native code only under the `.cwasm` extension (so that a file presented as
     /// a component never smuggles it in), and only to a caller that trusts it.
-    fn loadable(self, path: &Path, native: NativeCode) -> anyhow::Result<FileKind> {
+    fn loadable(self, path: &Path, native: NativeCode) -> Result<FileKind, ComponentError> {
         if matches!(self, FileKind::Elf) {
             if path
                 .extension()

@@ -31,13 +31,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use signal_hook::iterator::{Handle, Signals};
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::ResourceTable;
 
-use crate::bindings::signal as wit;
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::error;
+use crate::error::{Error, ErrorKind, error};
 use crate::policy::{MAX_SIGNAL, NEVER_HANDLED, Policy, signal_name};
-use crate::reactor::{Completer, Reactor};
+use crate::reactor::Completer;
+
+mod host;
 
 #[cfg(test)]
 mod tests;
@@ -47,6 +47,13 @@ mod tests;
 pub struct Subscription {
     id: u64,
     signum: i32,
+}
+
+impl Subscription {
+    /// The signal subscribed to.
+    pub(crate) fn signum(&self) -> i32 {
+        self.signum
+    }
 }
 
 impl Drop for Subscription {
@@ -266,56 +273,21 @@ fn validate(signum: u32) -> Result<i32, Error> {
     Ok(signum)
 }
 
-/// What the `signal` interface works with: the table, the reactor and the policy.
-pub(crate) struct SignalView<'a> {
-    pub(crate) table: &'a mut ResourceTable,
-    pub(crate) reactor: &'a Reactor,
-    pub(crate) policy: &'a Policy,
-}
-
-/// Selects [`SignalView`] as the host data of the generated `add_to_linker`.
-pub(crate) struct HasSignal;
-
-impl HasData for HasSignal {
-    type Data<'a> = SignalView<'a>;
-}
-
-impl SignalView<'_> {
-    fn try_subscribe(&mut self, signum: u32, token: u64) -> Result<Subscription, Error> {
-        let signum = validate(signum)?;
-        self.policy
-            .check_signal(signum)
-            .map_err(|denied| error(ErrorKind::Denied, denied.to_string()))?;
-        let what = format!("subscribe to signal {signum}");
-        crate::limits::check_room(self.table, &self.policy.limits, &what, 1)?;
-        registry().add(signum, token, self.reactor.completer())
-    }
-}
-
-impl wit::Host for SignalView<'_> {
-    fn subscribe(
-        &mut self,
-        signum: u32,
-        token: u64,
-    ) -> wasmtime::Result<Result<Resource<Subscription>, Error>> {
-        match self.try_subscribe(signum, token) {
-            Ok(sub) => Ok(Ok(self.table.push(sub)?)),
-            Err(err) => Ok(Err(err)),
-        }
-    }
-
-    fn host_pid(&mut self) -> wasmtime::Result<u32> {
-        Ok(std::process::id())
-    }
-}
-
-impl wit::HostSubscription for SignalView<'_> {
-    fn signum(&mut self, sub: Resource<Subscription>) -> wasmtime::Result<u32> {
-        Ok(self.table.get(&sub)?.signum as u32)
-    }
-
-    fn drop(&mut self, sub: Resource<Subscription>) -> wasmtime::Result<()> {
-        self.table.delete(sub)?;
-        Ok(())
-    }
+/// `subscribe`: `token` of the instance whose reactor `completer` belongs to hears of
+/// every delivery of `signum`, if the policy grants the signal and `table` has room for
+/// one more handle (under `policy`'s limit).
+pub(crate) fn subscribe(
+    table: &mut ResourceTable,
+    completer: Completer,
+    policy: &Policy,
+    signum: u32,
+    token: u64,
+) -> Result<Subscription, Error> {
+    let signum = validate(signum)?;
+    policy
+        .check_signal(signum)
+        .map_err(|denied| error(ErrorKind::Denied, denied.to_string()))?;
+    let what = format!("subscribe to signal {signum}");
+    crate::limits::check_room(table, &policy.limits, &what, 1)?;
+    registry().add(signum, token, completer)
 }

@@ -7,28 +7,41 @@
 //! the pools' workers stop after their current job, and the inbox closes. Nothing but a
 //! job already running outlives a run.
 
-use std::sync::Arc;
+use std::io;
+use std::path::PathBuf;
 
-use anyhow::Context as _;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{HasData, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::dns::{DnsView, Resolver};
-use crate::executor::{Executor, ExecutorView, WorkerPre, WorkerSpec, runners};
-use crate::fs::{FsView, StdioAccess};
+use crate::dns::Resolver;
+use crate::executor::{Executor, RunnerFactory};
+use crate::fs::StdioAccess;
 use crate::inbox::{Inbox, Poster};
-use crate::limits::{MemoryLimiter, StopHandle, Watch};
-use crate::net::NetView;
-use crate::policy::Policy;
-use crate::process::ProcessView;
-use crate::reactor::{Reactor, ReactorView, ReactorWaker};
-use crate::workload::RunOptions;
+use crate::limits::MemoryLimiter;
+use crate::policy::{Limits, Policy};
+use crate::reactor::{Reactor, ReactorWaker, Watch};
 
 /// The most a captured stdout or stderr keeps (the run's executor workers write into the
 /// same pipes and count against it too); a guest writing more traps with
 /// "write beyond capacity of MemoryOutputPipe" instead of growing host memory unbounded.
 pub(crate) const CAPTURE_LIMIT: usize = 64 << 20;
+
+/// Why an instance's store could not be set up (a run's `RunError` says the same).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InstanceError {
+    #[error("failed to create the instance's reactor")]
+    Reactor(#[source] io::Error),
+    #[error(
+        "failed to preopen the directory {} (for the guest's {guest}): {reason}",
+        host.display()
+    )]
+    Preopen {
+        host: PathBuf,
+        guest: String,
+        reason: String,
+    },
+}
 
 /// The per-instance store data.
 pub(crate) struct State {
@@ -46,59 +59,20 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// Builds the context of one run: `argv0` then `opts.args`, exactly `opts.env` (deny by
-    /// default: nothing from the host environment unless the caller put it there), stdio
-    /// inherited or captured, the policy's preopened directories (read-only unless writable) and no WASI
-    /// network access (the network comes through sandloop's own interfaces, under a policy). `jobs` is the
-    /// component pre-linked for its executor jobs, if it exports them: the instance's
-    /// executor pools make their workers from it.
+    /// The store data of an instance whose WASI context `builder` holds: its own reactor,
+    /// resolver, inbox and table, `policy` with its limits applied, an executor whose
+    /// pools make their workers with `runners`, and the workload's `stdio` handed out as
+    /// pipes. Runs build it in `workload.rs`, executor workers in `executor/instance.rs`.
     pub(crate) fn new(
-        argv0: &Arc<str>,
-        opts: &RunOptions,
-        jobs: Option<WorkerPre<State>>,
-    ) -> anyhow::Result<(State, Capture)> {
-        let capture = if opts.capture_output {
-            Capture {
-                stdout: Some(MemoryOutputPipe::new(CAPTURE_LIMIT)),
-                stderr: Some(MemoryOutputPipe::new(CAPTURE_LIMIT)),
-            }
-        } else {
-            Capture::default()
-        };
-        let mut builder = wasi_builder(argv0, &opts.env, &capture);
-        builder.args(&opts.args);
-        if opts.inherit_stdin {
-            builder.inherit_stdin();
-        }
-        let spec = WorkerSpec {
-            name: Arc::clone(argv0),
-            jobs,
-            env: opts.env.clone(),
-            policy: opts.policy.clone(),
-            capture: capture.clone(),
-        };
-        let mut state = State::with(builder, Arc::new(spec))?;
-        state.stdio = StdioAccess {
-            stdin: opts.inherit_stdin,
-            output: !opts.capture_output,
-        };
-        Ok((state, capture))
-    }
-
-    /// Builds the context of an executor's worker instance: `argv` is only the name, the
-    /// environment, policy and output are the parent run's (`spec`), stdin is closed. The
-    /// worker gets its own reactor, table, resolver, executor and inbox.
-    pub(crate) fn for_worker(spec: &Arc<WorkerSpec>) -> anyhow::Result<State> {
-        let builder = wasi_builder(&spec.name, &spec.env, &spec.capture);
-        State::with(builder, Arc::clone(spec))
-    }
-
-    fn with(mut builder: WasiCtxBuilder, spec: Arc<WorkerSpec>) -> anyhow::Result<State> {
-        let mut reactor = Reactor::new().context("failed to create the instance's reactor")?;
-        reactor.limit_buffers(spec.policy.limits.buffered_bytes);
+        mut builder: WasiCtxBuilder,
+        policy: Policy,
+        runners: RunnerFactory,
+        stdio: StdioAccess,
+    ) -> Result<State, InstanceError> {
+        let mut reactor = Reactor::new().map_err(InstanceError::Reactor)?;
+        reactor.limit_buffers(policy.limits.buffered_bytes);
         let resolver = Resolver::new(reactor.completer());
         let inbox = Inbox::new(reactor.completer());
-        let policy = spec.policy.clone();
         for dir in &policy.preopens {
             let perms = if dir.writable {
                 FsPerms::ReadWrite
@@ -106,14 +80,14 @@ impl State {
                 FsPerms::ReadOnly
             };
             if let Err(err) = builder.preopened_dir(&dir.host, &dir.guest, perms) {
-                anyhow::bail!(
-                    "failed to preopen the directory {} (for the guest's {}): {err:#}",
-                    dir.host.display(),
-                    dir.guest
-                );
+                return Err(InstanceError::Preopen {
+                    host: dir.host.clone(),
+                    guest: dir.guest.clone(),
+                    reason: format!("{err:#}"),
+                });
             }
         }
-        let executor = Executor::new(reactor.completer(), runners(spec));
+        let executor = Executor::new(reactor.completer(), runners);
         let limiter = MemoryLimiter::new(&policy.limits);
         let mut table = ResourceTable::new();
         crate::limits::limit_table(&mut table, &policy.limits);
@@ -125,7 +99,7 @@ impl State {
             resolver,
             executor,
             inbox,
-            stdio: StdioAccess::default(),
+            stdio,
             limiter,
         })
     }
@@ -140,13 +114,8 @@ impl State {
         &self.reactor.watch
     }
 
-    /// A handle that stops this instance from any thread.
-    pub(crate) fn stop_handle(&self) -> StopHandle {
-        self.reactor.watch.handle(self.reactor.waker())
-    }
-
     /// The workload's limits.
-    pub(crate) fn limits(&self) -> &crate::policy::Limits {
+    pub(crate) fn limits(&self) -> &Limits {
         &self.policy.limits
     }
 
@@ -200,8 +169,8 @@ impl State {
     }
 
     /// The table, the reactor and the policy, for the `signal` interface.
-    pub(crate) fn signal_view(&mut self) -> crate::signal::SignalView<'_> {
-        crate::signal::SignalView {
+    pub(crate) fn signal_view(&mut self) -> SignalView<'_> {
+        SignalView {
             table: &mut self.table,
             reactor: &self.reactor,
             policy: &self.policy,
@@ -234,7 +203,11 @@ impl WasiView for State {
 
 /// Starts the WASI context every instance of a run shares: `argv0`, exactly `env`, stdout
 /// and stderr inherited or into the capture pipes, and no WASI network access.
-fn wasi_builder(argv0: &str, env: &[(String, String)], capture: &Capture) -> WasiCtxBuilder {
+pub(crate) fn wasi_builder(
+    argv0: &str,
+    env: &[(String, String)],
+    capture: &Capture,
+) -> WasiCtxBuilder {
     let mut builder = WasiCtxBuilder::new();
     builder
         .arg(argv0)
@@ -262,6 +235,18 @@ pub(crate) struct Capture {
 }
 
 impl Capture {
+    /// Pipes that capture a run's stdout and stderr (up to [`CAPTURE_LIMIT`] each) when
+    /// `capture_output` is set; none otherwise.
+    pub(crate) fn new(capture_output: bool) -> Capture {
+        if !capture_output {
+            return Capture::default();
+        }
+        Capture {
+            stdout: Some(MemoryOutputPipe::new(CAPTURE_LIMIT)),
+            stderr: Some(MemoryOutputPipe::new(CAPTURE_LIMIT)),
+        }
+    }
+
     /// The captured bytes. Call it after the `Store` is dropped: the guest's streams are
     /// then gone and every byte they accepted is in the pipes (they have no buffer of
     /// their own), so nothing is missing. Executor workers still finishing a job after
@@ -274,5 +259,109 @@ impl Capture {
     }
 }
 
-/// `types` has no functions; its bindings only need a host to name.
-impl crate::bindings::types::Host for State {}
+// The views: what each interface's generated `Host` traits are implemented for (in its
+// `host.rs`), the parts of the store it works with borrowed together, as wasmtime-wasi's
+// `WasiCtxView`. `State`'s `*_view` methods above make them.
+
+/// What the `reactor` interface works with: the reactor and the resource table.
+pub(crate) struct ReactorView<'a> {
+    pub(crate) reactor: &'a mut Reactor,
+    pub(crate) table: &'a mut ResourceTable,
+}
+
+/// Selects [`ReactorView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasReactor;
+
+impl HasData for HasReactor {
+    type Data<'a> = ReactorView<'a>;
+}
+
+/// What the `net` interface works with: the reactor (streams register with it), the
+/// resource table and the workload's policy.
+pub(crate) struct NetView<'a> {
+    pub(crate) reactor: &'a mut Reactor,
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) policy: &'a Policy,
+}
+
+/// Selects [`NetView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasNet;
+
+impl HasData for HasNet {
+    type Data<'a> = NetView<'a>;
+}
+
+/// What the `fs` interface works with: the reactor (pipe streams register with it), the
+/// resource table, and which of the workload's stdio the run hands out.
+pub(crate) struct FsView<'a> {
+    pub(crate) reactor: &'a mut Reactor,
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) stdio: StdioAccess,
+    /// The handle limit of the workload.
+    pub(crate) limits: &'a Limits,
+}
+
+/// Selects [`FsView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasFs;
+
+impl HasData for HasFs {
+    type Data<'a> = FsView<'a>;
+}
+
+/// What the `process` interface works with: the resource table and the policy.
+pub(crate) struct ProcessView<'a> {
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) policy: &'a Policy,
+}
+
+/// Selects [`ProcessView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasProcess;
+
+impl HasData for HasProcess {
+    type Data<'a> = ProcessView<'a>;
+}
+
+/// What the `executor` interface works with: the resource table and the instance's
+/// executor.
+pub(crate) struct ExecutorView<'a> {
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) executor: &'a Executor,
+    /// The handle limit of the workload.
+    pub(crate) limits: &'a Limits,
+}
+
+/// Selects [`ExecutorView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasExecutor;
+
+impl HasData for HasExecutor {
+    type Data<'a> = ExecutorView<'a>;
+}
+
+/// What the `signal` interface works with: the table, the reactor and the policy.
+pub(crate) struct SignalView<'a> {
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) reactor: &'a Reactor,
+    pub(crate) policy: &'a Policy,
+}
+
+/// Selects [`SignalView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasSignal;
+
+impl HasData for HasSignal {
+    type Data<'a> = SignalView<'a>;
+}
+
+/// What the `dns` interface works with: the resource table, the workload's policy (its
+/// fixed names) and the instance's resolver threads.
+pub(crate) struct DnsView<'a> {
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) policy: &'a Policy,
+    pub(crate) resolver: &'a Resolver,
+}
+
+/// Selects [`DnsView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasDns;
+
+impl HasData for HasDns {
+    type Data<'a> = DnsView<'a>;
+}

@@ -6,16 +6,15 @@ use std::sync::Arc;
 
 use wasmtime::component::{Resource, ResourceTable};
 
-use crate::bindings::executor::JobError;
 use crate::bindings::reactor::{Batch, Host as _, Interest, StreamWrite};
 use crate::bindings::types::Error;
-use crate::dns::{DnsView, Resolver};
-use crate::executor::{Executor, ExecutorView, RunnerFactory};
-use crate::fs::{FsView, StdioAccess};
+use crate::dns::Resolver;
+use crate::executor::{Executor, JobError, RunnerFactory};
+use crate::fs::StdioAccess;
 use crate::inbox::Inbox;
-use crate::net::NetView;
 use crate::policy::Policy;
-use crate::reactor::{Reactor, ReactorView};
+use crate::reactor::Reactor;
+use crate::state::{DnsView, ExecutorView, FsView, NetView, ProcessView, ReactorView};
 
 /// Long enough never to expire on a loaded machine; the events come much sooner.
 pub(crate) const PATIENCE_NS: u64 = 5_000_000_000;
@@ -77,8 +76,8 @@ impl Fixture {
         }
     }
 
-    pub(crate) fn process(&mut self) -> crate::process::ProcessView<'_> {
-        crate::process::ProcessView {
+    pub(crate) fn process(&mut self) -> ProcessView<'_> {
+        ProcessView {
             table: &mut self.table,
             policy: &self.policy,
         }

@@ -11,6 +11,7 @@
 //! and 1.3) and cipher suites.
 
 mod context;
+mod host;
 #[cfg(test)]
 mod tests;
 
@@ -20,14 +21,28 @@ use std::sync::{Arc, OnceLock};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, Connection, ServerConnection};
-use wasmtime::component::Resource;
 
-use crate::bindings::tls as wit;
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::error;
-use crate::net::{NetView, Stream};
+use crate::error::{Error, ErrorKind, error};
 pub use context::Context;
 use context::Role;
+pub(crate) use context::{ClientAuth, ClientOptions, Identity, ServerOptions};
+
+/// What the handshake settled: the WIT's `tls.session-info`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SessionInfo {
+    /// `TLSv1.2` or `TLSv1.3`, as Python names them.
+    pub(crate) protocol_version: String,
+    /// The cipher suite's IANA name (`TLS_AES_256_GCM_SHA384`).
+    pub(crate) cipher_suite: String,
+    /// The cipher's key size in bits (Python's third `cipher()` field).
+    pub(crate) secret_bits: u32,
+    /// The protocol ALPN settled on, if any.
+    pub(crate) alpn_protocol: Option<Vec<u8>>,
+    /// The peer's certificate chain, DER, its own certificate first.
+    pub(crate) peer_certificates: Vec<Vec<u8>>,
+    /// The server name: the one a client sent (SNI), the one a server was asked for.
+    pub(crate) server_name: Option<String>,
+}
 
 /// The crypto provider of every context: rustls's `ring`, built once.
 fn provider() -> Arc<CryptoProvider> {
@@ -38,7 +53,7 @@ fn provider() -> Arc<CryptoProvider> {
 /// A new rustls session for `ctx`: a server session, or a client one that checks (and,
 /// for a DNS name, sends with SNI) `server_name`. Returns the session and the server name
 /// `info` reports for a client.
-fn new_session(
+pub(crate) fn new_session(
     ctx: &Context,
     server_name: Option<String>,
 ) -> Result<(Connection, Option<String>), Error> {
@@ -86,7 +101,7 @@ fn parse_server_name(name: &str) -> Result<ServerName<'static>, Error> {
 }
 
 /// What `info` reports of a session whose handshake completed.
-pub(crate) fn session_info(conn: &Connection, client_name: Option<&str>) -> wit::SessionInfo {
+pub(crate) fn session_info(conn: &Connection, client_name: Option<&str>) -> SessionInfo {
     let protocol_version = match conn.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
@@ -101,7 +116,7 @@ pub(crate) fn session_info(conn: &Connection, client_name: Option<&str>) -> wit:
         Connection::Client(_) => client_name.map(str::to_owned),
         Connection::Server(server) => server.server_name().map(str::to_owned),
     };
-    wit::SessionInfo {
+    SessionInfo {
         protocol_version,
         secret_bits: secret_bits(&cipher_suite),
         cipher_suite,
@@ -134,63 +149,5 @@ fn secret_bits(iana_name: &str) -> u32 {
         256
     } else {
         0
-    }
-}
-
-impl wit::Host for NetView<'_> {
-    fn start(
-        &mut self,
-        s: Resource<Stream>,
-        ctx: Resource<Context>,
-        server_name: Option<String>,
-    ) -> wasmtime::Result<Result<(), Error>> {
-        let session = new_session(self.table.get(&ctx)?, server_name);
-        let registry = self.reactor.registry();
-        let stream = self.table.get_mut(&s)?;
-        Ok(session.and_then(|(conn, name)| stream.start_tls(conn, name, registry)))
-    }
-
-    fn info(&mut self, s: Resource<Stream>) -> wasmtime::Result<Option<wit::SessionInfo>> {
-        Ok(self.table.get(&s)?.tls_info())
-    }
-}
-
-impl wit::HostContext for NetView<'_> {
-    fn client(
-        &mut self,
-        options: wit::ClientOptions,
-    ) -> wasmtime::Result<Result<Resource<Context>, Error>> {
-        let limits = &self.policy.limits;
-        if let Err(err) = crate::limits::check_room(self.table, limits, "tls client context", 1) {
-            return Ok(Err(err));
-        }
-        Ok(match Context::client(options) {
-            Ok(ctx) => Ok(self.table.push(ctx)?),
-            Err(err) => Err(err),
-        })
-    }
-
-    fn server(
-        &mut self,
-        options: wit::ServerOptions,
-    ) -> wasmtime::Result<Result<Resource<Context>, Error>> {
-        let limits = &self.policy.limits;
-        if let Err(err) = crate::limits::check_room(self.table, limits, "tls server context", 1) {
-            return Ok(Err(err));
-        }
-        Ok(match Context::server(options) {
-            Ok(ctx) => Ok(self.table.push(ctx)?),
-            Err(err) => Err(err),
-        })
-    }
-
-    fn is_server(&mut self, self_: Resource<Context>) -> wasmtime::Result<bool> {
-        Ok(self.table.get(&self_)?.is_server())
-    }
-
-    fn drop(&mut self, rep: Resource<Context>) -> wasmtime::Result<()> {
-        // The streams started with it hold their own reference to the configuration.
-        self.table.delete(rep)?;
-        Ok(())
     }
 }

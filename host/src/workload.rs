@@ -1,19 +1,24 @@
 //! A loaded workload and its runs: instantiate, call `wasi:cli/run`, classify the ending.
 
+use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use anyhow::{Context as _, anyhow};
-use wasmtime::{Engine, Store, Trap, WasmBacktrace};
+use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 
-use crate::executor::WorkerPre;
+use crate::error::trap_message;
+use crate::executor::{WorkerPre, WorkerSpec, runners};
+use crate::fs::StdioAccess;
 use crate::inbox::Poster;
-use crate::limits::StopHandle;
-use crate::policy::Policy;
-use crate::reactor::ReactorWaker;
-use crate::state::{Capture, State};
+use crate::policy::{Policy, PolicyError};
+use crate::reactor::{ReactorWaker, Watch};
+use crate::runtime::BoxError;
+use crate::state::{Capture, InstanceError, State, wasi_builder};
 
 /// A compiled, linked workload, ready to run any number of times.
 ///
@@ -95,6 +100,74 @@ impl ExitStatus {
     }
 }
 
+/// Why the host could not run a workload ([`Workload::run`], [`Workload::start`],
+/// [`RunningWorkload::join`]). A guest that exits or traps is no error: its run has an
+/// [`ExitStatus`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The policy can never work as written ([`Policy::check`]); the message says why.
+    #[error("the policy cannot work as written: {0}")]
+    Policy(PolicyError),
+    /// The policy sets a callback time limit, which needs the epoch checks the runtime
+    /// was built without ([`RuntimeOptions::interruptible`](crate::RuntimeOptions)).
+    #[error(
+        "a callback time limit ({} ms) needs a runtime built with \
+         `RuntimeOptions::interruptible`",
+        .0.as_millis()
+    )]
+    NotInterruptible(Duration),
+    /// The instance's reactor (an epoll and an eventfd descriptor) could not be created.
+    #[error("failed to create the instance's reactor")]
+    Reactor(#[source] io::Error),
+    /// A directory of the policy's preopens could not be opened.
+    #[error(
+        "failed to preopen the directory {} (for the guest's {guest}): {reason}",
+        host.display()
+    )]
+    Preopen {
+        /// The host's directory.
+        host: PathBuf,
+        /// Where the guest sees it.
+        guest: String,
+        /// Why it could not be opened.
+        reason: String,
+    },
+    /// The thread of a started workload could not be spawned.
+    #[error("failed to spawn the workload's thread")]
+    Thread(#[source] io::Error),
+    /// wasmtime could not instantiate the component (not a trap of the guest's, which
+    /// ends the run with [`ExitStatus::Trapped`]).
+    #[error("failed to instantiate {name}")]
+    Instantiate {
+        /// The workload's name.
+        name: String,
+        /// wasmtime's error.
+        #[source]
+        source: BoxError,
+    },
+    /// The thread of a started workload panicked (a bug of sandloop's).
+    #[error("the workload's thread panicked")]
+    Panicked,
+}
+
+impl From<InstanceError> for RunError {
+    fn from(err: InstanceError) -> RunError {
+        match err {
+            InstanceError::Reactor(err) => RunError::Reactor(err),
+            InstanceError::Preopen {
+                host,
+                guest,
+                reason,
+            } => RunError::Preopen {
+                host,
+                guest,
+                reason,
+            },
+        }
+    }
+}
+
 /// The result of one run.
 #[derive(Debug, Clone)]
 pub struct RunOutput {
@@ -126,18 +199,12 @@ impl Workload {
 
     /// Refuses a policy that can never work ([`Policy::check`]), and a callback time limit
     /// without the epoch checks the runtime may have left out.
-    fn check_policy(&self, opts: &RunOptions) -> anyhow::Result<()> {
-        opts.policy
-            .check()
-            .context("the policy cannot work as written")?;
+    fn check_policy(&self, opts: &RunOptions) -> Result<(), RunError> {
+        opts.policy.check().map_err(RunError::Policy)?;
         if let Some(limit) = opts.policy.limits.callback_cpu
             && !self.interruptible
         {
-            anyhow::bail!(
-                "a callback time limit ({} ms) needs a runtime built with \
-                 `RuntimeOptions::interruptible`",
-                limit.as_millis()
-            );
+            return Err(RunError::NotInterruptible(limit));
         }
         Ok(())
     }
@@ -159,11 +226,11 @@ impl Workload {
     /// let workload = runtime.load("hello_world.wasm".as_ref())?;
     /// let output = workload.run(RunOptions { capture_output: true, ..Default::default() })?;
     /// assert!(output.status.success());
-    /// # Ok::<(), anyhow::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn run(&self, opts: RunOptions) -> anyhow::Result<RunOutput> {
+    pub fn run(&self, opts: RunOptions) -> Result<RunOutput, RunError> {
         self.check_policy(&opts)?;
-        let (state, capture) = State::new(&self.name, &opts, self.jobs.clone())?;
+        let (state, capture) = instance_state(&self.name, &opts, self.jobs.clone())?;
         self.run_instance(state, capture)
     }
 
@@ -174,17 +241,17 @@ impl Workload {
     ///
     /// This is how an embedding posts into a loop: [`run`](Workload::run) holds the
     /// calling thread until the guest ends, so it offers no poster.
-    pub fn start(&self, opts: RunOptions) -> anyhow::Result<RunningWorkload> {
+    pub fn start(&self, opts: RunOptions) -> Result<RunningWorkload, RunError> {
         self.check_policy(&opts)?;
-        let (state, capture) = State::new(&self.name, &opts, self.jobs.clone())?;
+        let (state, capture) = instance_state(&self.name, &opts, self.jobs.clone())?;
         let waker = state.waker();
         let poster = state.poster();
-        let stop = state.stop_handle();
+        let stop = StopHandle::new(state.watch(), state.waker());
         let workload = self.clone();
         let thread = std::thread::Builder::new()
             .name(format!("sandloop {}", self.name))
             .spawn(move || workload.run_instance(state, capture))
-            .context("failed to spawn the workload's thread")?;
+            .map_err(RunError::Thread)?;
         Ok(RunningWorkload {
             waker,
             poster,
@@ -193,14 +260,14 @@ impl Workload {
         })
     }
 
-    fn run_instance(&self, state: State, capture: Capture) -> anyhow::Result<RunOutput> {
+    fn run_instance(&self, state: State, capture: Capture) -> Result<RunOutput, RunError> {
         // Every host log line of the run (audit lines included) names the workload: the
         // span has the level of a warning, so it shows under the default filter (`warn`).
         let _span = tracing::warn_span!("workload", name = %self.name).entered();
         let limits = *state.limits();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        crate::limits::arm_watchdog(&mut store, &limits);
+        crate::limits::arm_watchdog(&mut store, &limits, State::watch);
         let status = match self.pre.instantiate(&mut store) {
             Ok(command) => match command.wasi_cli_run().call_run(&mut store) {
                 Ok(Ok(())) => ExitStatus::Exited(0),
@@ -210,8 +277,10 @@ impl Workload {
             // A trap while instantiating is the guest's; anything else is the host's.
             Err(err) if err.is::<Trap>() || err.is::<I32Exit>() => guest_ending(err),
             Err(err) => {
-                return Err(anyhow::Error::from(err))
-                    .with_context(|| format!("failed to instantiate {}", self.name));
+                return Err(RunError::Instantiate {
+                    name: self.name.to_string(),
+                    source: err.into(),
+                });
             }
         };
         // Dropping the store releases every resource of the instance and closes the
@@ -228,26 +297,48 @@ impl Workload {
     }
 }
 
+/// The store data of one run: `argv0` then `opts.args`, exactly `opts.env` (deny by
+/// default: nothing from the host environment unless the caller put it there), stdio
+/// inherited or captured, the policy's preopened directories (read-only unless writable)
+/// and no WASI network access (the network comes through sandloop's own interfaces, under
+/// a policy). `jobs` is the component pre-linked for its executor jobs, if it exports
+/// them: the instance's executor pools make their workers from it.
+fn instance_state(
+    argv0: &Arc<str>,
+    opts: &RunOptions,
+    jobs: Option<WorkerPre<State>>,
+) -> Result<(State, Capture), InstanceError> {
+    let capture = Capture::new(opts.capture_output);
+    let mut builder = wasi_builder(argv0, &opts.env, &capture);
+    builder.args(&opts.args);
+    if opts.inherit_stdin {
+        builder.inherit_stdin();
+    }
+    let spec = WorkerSpec {
+        name: Arc::clone(argv0),
+        jobs,
+        env: opts.env.clone(),
+        policy: opts.policy.clone(),
+        capture: capture.clone(),
+    };
+    let stdio = StdioAccess {
+        stdin: opts.inherit_stdin,
+        output: !opts.capture_output,
+    };
+    let state = State::new(builder, opts.policy.clone(), runners(Arc::new(spec)), stdio)?;
+    Ok((state, capture))
+}
+
 /// Classifies an error out of the guest: `exit(n)` surfaces as `I32Exit`, everything
 /// else (a trap, or a host function failing fatally) ends the guest as a trap.
 fn guest_ending(err: wasmtime::Error) -> ExitStatus {
     if let Some(exit) = err.downcast_ref::<I32Exit>() {
         return ExitStatus::Exited(exit.0);
     }
-    if err.is::<crate::limits::Stopped>() {
+    if err.is::<crate::reactor::Stopped>() {
         return ExitStatus::Stopped;
     }
     ExitStatus::Trapped(trap_message(&err))
-}
-
-/// "<reason>\n<wasm backtrace>": the reason first, because that is what a reader needs
-/// first; wasmtime's own `{:?}` puts the backtrace on top and the reason under "Caused by".
-pub(crate) fn trap_message(err: &wasmtime::Error) -> String {
-    let reason = err.root_cause().to_string();
-    match err.downcast_ref::<WasmBacktrace>() {
-        Some(backtrace) => format!("{reason}\n{backtrace}"),
-        None => format!("{err:?}"),
-    }
 }
 
 /// A workload running on its own thread.
@@ -255,7 +346,7 @@ pub struct RunningWorkload {
     waker: ReactorWaker,
     poster: Poster,
     stop: StopHandle,
-    thread: JoinHandle<anyhow::Result<RunOutput>>,
+    thread: JoinHandle<Result<RunOutput, RunError>>,
 }
 
 impl RunningWorkload {
@@ -289,9 +380,37 @@ impl RunningWorkload {
     }
 
     /// Waits for the run to end and returns its output.
-    pub fn join(self) -> anyhow::Result<RunOutput> {
-        self.thread
-            .join()
-            .map_err(|_| anyhow!("the workload's thread panicked"))?
+    pub fn join(self) -> Result<RunOutput, RunError> {
+        self.thread.join().map_err(|_| RunError::Panicked)?
+    }
+}
+
+/// Stops one running workload from any thread: see [`RunningWorkload::stop_handle`].
+#[derive(Clone)]
+pub struct StopHandle {
+    stop: Arc<AtomicBool>,
+    waker: ReactorWaker,
+}
+
+impl StopHandle {
+    /// A handle that stops the instance `watch` belongs to, waking it with `waker`.
+    pub(crate) fn new(watch: &Watch, waker: ReactorWaker) -> StopHandle {
+        StopHandle {
+            stop: watch.stop_flag(),
+            waker,
+        }
+    }
+
+    /// Asks the instance to stop: a guest blocked in its loop's wait wakes and ends at
+    /// once; a guest running code ends at the runtime's next tick (within about 10 ms).
+    /// The run then ends as [`ExitStatus::Stopped`], and all of its resources are
+    /// released as for any ending. Stopping a run that has ended, or stopping twice, does
+    /// nothing.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        if let Err(err) = self.waker.wake() {
+            // The flag is set: the next tick of a running guest still sees it.
+            tracing::debug!(%err, "stop: waking the reactor failed");
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! The C library's `getaddrinfo` and `getnameinfo`, with WIT arguments and answers.
+//! The C library's `getaddrinfo` and `getnameinfo`, with the interface's hints and answers.
 //!
 //! Both may block for seconds on a slow resolver: the caller runs them on a resolver
 //! thread unless the query needs no resolver at all (a literal address and a numeric
@@ -10,10 +10,9 @@ use std::ptr;
 
 use socket2::{SockAddr, SockAddrStorage};
 
-use crate::bindings::dns::{Addrinfo, Hints};
-use crate::bindings::net::SocketType;
-use crate::bindings::types::{Address, AddressFamily, Error, ErrorKind};
-use crate::error::{error, kind_of};
+use super::{Addrinfo, Hints};
+use crate::error::{Error, ErrorKind, error, kind_of};
+use crate::net::{Address, AddressFamily, SocketType};
 
 /// glibc's `EAI_ADDRFAMILY` ("address family for hostname not supported"), which the
 /// `libc` crate does not define.

@@ -22,12 +22,12 @@ use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime_wasi::I32Exit;
 
-use crate::bindings::executor::JobError;
-use crate::executor::pool::{Answer, JobRunner, RunnerFactory};
+use crate::error::trap_message;
+use crate::executor::pool::{Answer, JobError, JobRunner, RunnerFactory};
 use crate::executor::worker_bindings::{RunError, Worker, WorkerPre};
+use crate::fs::StdioAccess;
 use crate::policy::Policy;
-use crate::state::{Capture, State};
-use crate::workload::trap_message;
+use crate::state::{Capture, InstanceError, State, wasi_builder};
 
 /// What the worker instances of one run are made from: the compiled component, and the
 /// parent's environment, policy and output.
@@ -98,8 +98,13 @@ impl JobRunner for InstanceRunner {
 
 /// A fresh worker instance, or why none could be made.
 fn instantiate(spec: &Arc<WorkerSpec>, pre: &WorkerPre<State>) -> Result<Live, String> {
-    let state = State::for_worker(spec)
-        .map_err(|err| format!("cannot start a worker instance of {}: {err:#}", spec.name))?;
+    let state = worker_state(spec).map_err(|err| {
+        format!(
+            "cannot start a worker instance of {}: {}",
+            spec.name,
+            crate::error::chain(&err)
+        )
+    })?;
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|state| &mut state.limiter);
     crate::limits::disarm(&mut store);
@@ -111,6 +116,19 @@ fn instantiate(spec: &Arc<WorkerSpec>, pre: &WorkerPre<State>) -> Result<Live, S
             ending_message(&err)
         )),
     }
+}
+
+/// The store data of a worker instance: `argv` is only the name, the environment, policy
+/// and output are the parent run's (`spec`), stdin is closed, and no stdio is handed out
+/// as pipes. The worker gets its own reactor, table, resolver, executor and inbox.
+fn worker_state(spec: &Arc<WorkerSpec>) -> Result<State, InstanceError> {
+    let builder = wasi_builder(&spec.name, &spec.env, &spec.capture);
+    State::new(
+        builder,
+        spec.policy.clone(),
+        runners(Arc::clone(spec)),
+        StdioAccess::default(),
+    )
 }
 
 /// What ended a worker's call: `exit(n)` (which ends the instance as surely as a trap), or

@@ -26,14 +26,25 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use crate::bindings::executor::JobError;
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::error;
+use crate::error::{Error, ErrorKind, error};
 use crate::reactor::Completer;
 use crate::slot::Slot;
 
 /// A job's answer: the serialized result, or why there is none.
 pub(crate) type Answer = Result<Vec<u8>, JobError>;
+
+/// Why a job has no result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum JobError {
+    /// The job returned an error, with its message.
+    Failed(String),
+    /// The worker instance trapped running it: the trap's message and backtrace.
+    Trapped(String),
+    /// The component exports no job of that name (or no jobs at all).
+    UnknownJob(String),
+    /// The pool shut down before the job started.
+    Cancelled,
+}
 
 /// Runs jobs on one worker thread, one at a time.
 pub(crate) trait JobRunner {

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use wasmtime::component::Resource;
 
-use super::pool::{Answer, JobRunner, RunnerFactory};
+use super::pool::{Answer, JobError, JobRunner, RunnerFactory};
 use super::{Job, MAX_WORKERS, Pool};
-use crate::bindings::executor::{HostJob, HostPool, JobError};
+use crate::bindings::executor::{HostJob, HostPool, JobError as WitJobError};
 use crate::testing::{Fixture, PATIENCE_NS, borrow, loopback_policy};
 
 /// Long enough never to expire on a loaded machine; the signals come much sooner.
@@ -131,13 +131,13 @@ enum Failure {
     Cancelled,
 }
 
-impl From<JobError> for Failure {
-    fn from(err: JobError) -> Failure {
+impl From<WitJobError> for Failure {
+    fn from(err: WitJobError) -> Failure {
         match err {
-            JobError::Failed(message) => Failure::Failed(message),
-            JobError::Trapped(message) => Failure::Trapped(message),
-            JobError::UnknownJob(name) => Failure::UnknownJob(name),
-            JobError::Cancelled => Failure::Cancelled,
+            WitJobError::Failed(message) => Failure::Failed(message),
+            WitJobError::Trapped(message) => Failure::Trapped(message),
+            WitJobError::UnknownJob(name) => Failure::UnknownJob(name),
+            WitJobError::Cancelled => Failure::Cancelled,
         }
     }
 }

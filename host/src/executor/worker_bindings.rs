@@ -1,7 +1,7 @@
 //! Host bindings for what a workload exports to the executor's workers: the world
 //! `sandloop:jobs/worker` (package `sandloop:jobs@0.1.0`, in `wit/deps/jobs`).
 //!
-//! Generated apart from `crate::bindings` because it is the other direction (the host
+//! Generated apart from the imports' bindings (`bindings.rs`) because it is the other direction (the host
 //! calls the guest), and `instance` is its only user. The world is named with its package,
 //! which selects it among the dependencies of `wit/`.
 

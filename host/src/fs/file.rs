@@ -20,8 +20,7 @@ use std::path::Path;
 
 use cap_primitives::fs::{FollowSymlinks, OpenOptions, OpenOptionsExt as _};
 
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::{error, kind_of};
+use crate::error::{Error, ErrorKind, error, kind_of};
 
 #[cfg(test)]
 mod tests;

@@ -12,9 +12,17 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
-use crate::bindings::fs::PipeEnd;
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::{error, io_error};
+use crate::error::{Error, ErrorKind, error, io_error, io_error_untargeted};
+use crate::reactor::Source;
+
+/// Which way a pipe end carries bytes (the WIT's `fs.pipe-end`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PipeEnd {
+    /// Bytes come out of it.
+    Read,
+    /// Bytes go into it.
+    Write,
+}
 
 /// One end of a pipe of the workload: the WIT `fs.pipe`.
 ///
@@ -111,9 +119,26 @@ impl Pipe {
         written.map_err(|err| io_error("write to", self.describe(), &err))
     }
 
+    /// `read`: what the pipe holds now, at most `max_len` bytes; empty at the end.
+    pub(crate) fn read(&self, max_len: usize) -> Result<Vec<u8>, Error> {
+        let mut data = Vec::with_capacity(max_len);
+        self.read_into(&mut data, max_len).map(|_| data)
+    }
+
     /// A duplicate of the descriptor (close-on-exec), for a reactor source.
     pub(crate) fn duplicate(&self) -> io::Result<OwnedFd> {
         self.fd.try_clone()
+    }
+
+    /// `source`: a reactor source on a duplicate of the descriptor.
+    pub(crate) fn source(&self) -> Result<Source, Error> {
+        match self.duplicate() {
+            Ok(dup) => Ok(Source::from_fd(dup)),
+            Err(err) => Err(io_error_untargeted(
+                &format!("source: duplicate {}", self.describe()),
+                &err,
+            )),
+        }
     }
 
     /// The error of a read on a write end or a write on a read end.

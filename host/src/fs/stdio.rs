@@ -14,11 +14,9 @@
 use std::ffi::CString;
 use std::os::fd::{FromRawFd as _, OwnedFd};
 
-use crate::bindings::fs::PipeEnd;
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::{error, io_error_untargeted};
+use crate::error::{Error, ErrorKind, error, io_error_untargeted};
 
-use super::Pipe;
+use super::{Pipe, PipeEnd};
 
 /// Which of the workload's stdio the run hands out as pipes.
 #[derive(Clone, Copy, Debug, Default)]
@@ -46,7 +44,7 @@ impl StdioStream {
         }
     }
 
-    pub(super) fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             StdioStream::Stdin => "stdin",
             StdioStream::Stdout => "stdout",

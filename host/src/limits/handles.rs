@@ -13,11 +13,11 @@
 //! on (`spawn` checks room for the child and each of them), so its `take-stdin`/
 //! `take-stdout`/`take-stderr`, which cannot return an error, never go past the limit.
 //! The `pool` constructor cannot return an error either: it pushes plainly, bounded by
-//! the table's headroom past the limit ([`super::limit_table`]).
+//! the table's headroom past the limit (the parent module's `limit_table`).
 
 use wasmtime::component::{Resource, ResourceTable};
 
-use crate::bindings::types::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 use crate::policy::Limits;
 
 /// `limit-reached` unless the instance can hold `count` more handles under `limits` (and

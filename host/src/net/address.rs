@@ -1,4 +1,6 @@
-//! WIT `address` values to and from native socket addresses.
+//! Socket addresses as the guest names them, to and from native socket addresses; and the
+//! address families and socket types. The WIT's `address`, `address-family` and
+//! `socket-type` mirror these one to one (the glue converts them at the edge).
 //!
 //! An IP address crosses the boundary as the text Rust prints (`127.0.0.1:80`,
 //! `[::1]:80`) and is parsed back with `SocketAddr::from_str`; a unix address crosses as
@@ -10,8 +12,32 @@ use std::os::unix::ffi::OsStrExt as _;
 
 use socket2::SockAddr;
 
-use crate::bindings::types::{Address, AddressFamily, Error, ErrorKind};
-use crate::error::error;
+use crate::error::{Error, ErrorKind, error};
+
+/// A socket address as the guest names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Address {
+    /// An IP socket address as Rust prints it: `127.0.0.1:80`, `[::1]:80`.
+    Inet(String),
+    /// A unix socket path; a leading NUL byte makes it an abstract name; empty when
+    /// unnamed.
+    Unix(Vec<u8>),
+}
+
+/// An address family of sockets and lookups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AddressFamily {
+    Ipv4,
+    Ipv6,
+    Unix,
+}
+
+/// The type of a socket (and of a lookup's answers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SocketType {
+    Stream,
+    Datagram,
+}
 
 /// Parses the IP socket address of an `op` (`bind`, `connect`), or says what is wrong
 /// with it.
@@ -47,8 +73,8 @@ pub(crate) fn check_family(
     ))
 }
 
-/// A native address as the WIT `address`.
-pub(crate) fn to_wit(addr: &SockAddr) -> Address {
+/// A native address as the guest names it.
+pub(crate) fn from_native(addr: &SockAddr) -> Address {
     if let Some(inet) = addr.as_socket() {
         return Address::Inet(inet.to_string());
     }
@@ -91,7 +117,7 @@ impl fmt::Display for Peer<'_> {
         if let Some(addr) = self.0 {
             return write!(f, "{addr}");
         }
-        match self.1.peer_addr().map(|addr| to_wit(&addr)) {
+        match self.1.peer_addr().map(|addr| from_native(&addr)) {
             Ok(Address::Inet(addr)) => f.write_str(&addr),
             Ok(Address::Unix(path)) => write!(f, "unix {}", UnixPath(&path)),
             Err(_) => f.write_str("(not connected)"),
@@ -104,7 +130,7 @@ pub(crate) struct Local<'a>(pub(crate) &'a socket2::Socket);
 
 impl fmt::Display for Local<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.local_addr().map(|addr| to_wit(&addr)) {
+        match self.0.local_addr().map(|addr| from_native(&addr)) {
             Ok(Address::Inet(addr)) => f.write_str(&addr),
             Ok(Address::Unix(path)) => write!(f, "unix {}", UnixPath(&path)),
             Err(_) => f.write_str("(unbound)"),

@@ -1,9 +1,39 @@
 //! Socket options, shared by `socket` and `stream` (a stream is a socket whose I/O the
-//! host does; its options are the socket's).
+//! host does; its options are the socket's). The WIT's `option-name` and `socket-option`
+//! mirror [`OptionName`] and [`SocketOption`] one to one.
 
-use crate::bindings::net::{OptionName, SocketOption};
-use crate::bindings::types::Error;
-use crate::error::io_error_untargeted;
+use crate::error::{Error, io_error_untargeted};
+
+/// The socket options a workload may read and set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OptionName {
+    /// TCP_NODELAY.
+    NoDelay,
+    /// SO_KEEPALIVE.
+    KeepAlive,
+    /// SO_REUSEADDR.
+    ReuseAddress,
+    /// SO_REUSEPORT.
+    ReusePort,
+    /// SO_RCVBUF, in bytes.
+    RecvBufferSize,
+    /// SO_SNDBUF, in bytes.
+    SendBufferSize,
+    /// SO_BROADCAST (datagram sockets: may send to a broadcast address).
+    Broadcast,
+}
+
+/// A socket option with its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SocketOption {
+    NoDelay(bool),
+    KeepAlive(bool),
+    ReuseAddress(bool),
+    ReusePort(bool),
+    RecvBufferSize(u32),
+    SendBufferSize(u32),
+    Broadcast(bool),
+}
 
 /// Sets `opt` on `socket`.
 pub(crate) fn set(socket: &socket2::Socket, opt: SocketOption) -> Result<(), Error> {

@@ -21,8 +21,7 @@ use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::OpenMode;
 use wasmtime_wasi::filesystem::Descriptor;
 
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::error;
+use crate::error::{Error, ErrorKind, error};
 use crate::fs::without_sigpipe;
 
 /// The most one `sendfile(2)` is asked to move (Linux moves at most 0x7ffff000 anyway).
@@ -48,7 +47,7 @@ pub(crate) fn readable_file(
 }
 
 /// The size of `file` now, for clamping a segment.
-pub(crate) fn file_size(file: &File, op: &str) -> Result<u64, Error> {
+fn file_size(file: &File, op: &str) -> Result<u64, Error> {
     file.metadata().map(|m| m.len()).map_err(|err| {
         error(
             crate::error::kind_of(&err),
@@ -235,27 +234,41 @@ impl Outgoing {
     }
 }
 
-/// `socket.send-file`: one non-blocking `sendfile(2)` from the file to the socket.
-pub(super) fn socket_send_file(
+impl super::Socket {
+    /// `socket.send-file`: one non-blocking `sendfile(2)` of at most `count` bytes of
+    /// `file` from `offset` to the socket.
+    pub(crate) fn send_file(&self, file: &File, offset: u64, count: u64) -> Result<u64, Error> {
+        send(self.inner.as_raw_fd(), file, offset, count)
+            .map(|n| n as u64)
+            .map_err(|err| {
+                crate::error::io_error(
+                    "sendfile to",
+                    super::address::Peer(self.peer, &self.inner),
+                    &err,
+                )
+            })
+    }
+}
+
+/// The segment a stream's `send-file` queues: `count` bytes of the guest's `file` from
+/// `offset`, cut to what the file holds now (a segment past the end sends what there
+/// is: the guest learns the real count). The outer error is a trap (a stale handle).
+pub(crate) fn segment(
     table: &ResourceTable,
-    socket: &Resource<super::Socket>,
     file: &Resource<Descriptor>,
     offset: u64,
     count: u64,
-) -> wasmtime::Result<Result<u64, Error>> {
+) -> wasmtime::Result<Result<FileSegment, Error>> {
     let file = match readable_file(table, file, "send-file")? {
         Ok(file) => file,
         Err(err) => return Ok(Err(err)),
     };
-    let socket = table.get(socket)?;
-    Ok(match send(socket.inner.as_raw_fd(), &file, offset, count) {
-        Ok(n) => Ok(n as u64),
-        Err(err) => Err(crate::error::io_error(
-            "sendfile to",
-            super::address::Peer(socket.peer, &socket.inner),
-            &err,
-        )),
-    })
+    let size = match file_size(&file, "send-file") {
+        Ok(size) => size,
+        Err(err) => return Ok(Err(err)),
+    };
+    let count = count.min(size.saturating_sub(offset));
+    Ok(Ok(FileSegment::new(file, offset, count)))
 }
 
 #[cfg(test)]

@@ -35,37 +35,42 @@
 //! while reading was off is reported as soon as reading is back on. A read that stopped at
 //! the budget, before the kernel said "would block", leaves data behind with no new edge
 //! coming: the reactor re-arms such a stream before its next wait.
+//!
+//! # The files
+//!
+//! The reactor knows a stream only as a [`Completion`]: it serves it one [`Turn`] at a
+//! time, and [`Stream::serve`] here dispatches each (the stream's every event is built by
+//! [`Stream::event`]). `read.rs` holds the reads on readiness, `write.rs` the one write
+//! path (buffering, flushing, `write-eof`, `send-file`), `interest.rs` the registration,
+//! `endpoint.rs` what is under the stream (a socket or a pipe end), `tls.rs` the rustls
+//! layer.
 
 mod endpoint;
-// The limit on host-buffered bytes (issue 8).
-pub(crate) mod room;
+mod interest;
+mod read;
 // TLS (issue 7): the rustls layer `tls.start` puts into a stream.
 pub(crate) mod tls;
+mod write;
 
-use std::io;
 use std::net::SocketAddr;
 
-use mio::unix::SourceFd;
-use wasmtime::component::{Resource, ResourceTable};
-
-use super::sendfile::{Advance, FileSegment, Outgoing};
-use super::{NetView, Socket, options};
-use crate::bindings::net::{HostStream, OptionName, SocketOption, Written};
-use crate::bindings::reactor::{Event, Interest};
-use crate::bindings::types::{Address, Error, ErrorKind};
-use crate::error::{error, io_error_untargeted};
+use super::address::Address;
+use super::options::{self, OptionName, SocketOption};
+use super::sendfile::Outgoing;
+use super::{Socket, socket};
+use crate::error::{Error, ErrorKind, error, io_error_untargeted};
 use crate::fs::Pipe;
-use crate::reactor::{self, TokenKind};
+use crate::reactor::{BatchOut, Completion, Event, Follow, Interest, Reactor, Ready, Turn};
 use endpoint::Endpoint;
-use room::Room;
+pub(crate) use interest::install;
+use read::ReadEnd;
+use write::WriteBuffer;
+pub(crate) use write::{Written, write_now};
 
 /// The largest read budget of a stream (a larger one is lowered to this).
 pub const MAX_READ_BUDGET: usize = 1 << 20;
 
-/// The most bytes one `wait` carries in the events of all its streams together: a batch
-/// stays a bounded copy however many streams are ready. A stream that could not read
-/// because the batch was full is reported by the next wait.
-pub const MAX_BATCH_DATA: usize = 1 << 20;
+pub use crate::reactor::MAX_BATCH_DATA;
 
 /// The first allocation of a read; it grows (doubling) up to the budget when the socket
 /// has more. Small messages then cost a small allocation.
@@ -123,38 +128,6 @@ enum WriteEof {
     Done,
 }
 
-/// What a `wait` made of one readiness event of a stream.
-pub(crate) struct Readiness {
-    /// The event for the guest, if there is anything to report.
-    pub(crate) event: Option<Event>,
-    /// The read stopped at a limit with data maybe left: re-arm before the next wait.
-    pub(crate) rearm: bool,
-    /// The stream holds input it read (TLS) that no kernel edge will announce: serve it
-    /// at the next wait without waiting (see [`Stream::on_held`]).
-    pub(crate) held: bool,
-}
-
-/// What the kernel reported of a stream (or, for held input, what the host assumes).
-#[derive(Clone, Copy)]
-struct Ready {
-    readable: bool,
-    writable: bool,
-    /// An error or a hangup: read to the end, and try the write that will fail.
-    trouble: bool,
-}
-
-/// How a read on readiness ended.
-enum ReadEnd {
-    /// The kernel had no more ("would block"): the next edge will come.
-    Drained,
-    /// The budget or the batch's room ran out first: data may be left.
-    Stopped,
-    /// The peer ended its stream.
-    Eof,
-    /// Reading failed.
-    Failed(Error),
-}
-
 impl Stream {
     fn new(io: Endpoint, peer: Option<SocketAddr>, token: u64, read_budget: u32) -> Stream {
         Stream {
@@ -177,10 +150,62 @@ impl Stream {
         }
     }
 
+    /// `stream.open`: a stream over a connected stream socket the guest hands over (it is
+    /// closed if it cannot become a stream).
+    pub(crate) fn open(socket: Socket, token: u64, read_budget: u32) -> Result<Stream, Error> {
+        let (socket, known_peer, accepted) = socket.into_parts();
+        let peer = match socket.peer_addr() {
+            Ok(peer) => known_peer.or(peer.as_socket()),
+            // A connection its peer reset while it waited in the accept queue: still a
+            // stream, whose first read reports the reset (and the loop treats that as
+            // routine, as asyncio does), not a failure to open one.
+            Err(err) if accepted && err.raw_os_error() == Some(libc::ENOTCONN) => known_peer,
+            Err(err) => {
+                return Err(io_error_untargeted(
+                    "open a stream: the socket is not connected",
+                    &err,
+                ));
+            }
+        };
+        if !matches!(socket.r#type(), Ok(ty) if ty == socket2::Type::STREAM) {
+            return Err(error(
+                ErrorKind::InvalidInput,
+                "open a stream: the socket is not a stream socket",
+            ));
+        }
+        Ok(Stream::new(
+            Endpoint::Socket(socket),
+            peer,
+            token,
+            read_budget,
+        ))
+    }
+
     /// A stream over one end of a pipe (`fs.open-stream`): a read end reads as a socket
     /// does; a write end is watched for its reader closing, buffered bytes or not.
     pub(crate) fn for_pipe(pipe: Pipe, token: u64, read_budget: u32) -> Stream {
         Stream::new(Endpoint::Pipe(pipe), None, token, read_budget)
+    }
+
+    /// `stream.id`: the stream's table index, which names it in `wait`'s writes.
+    pub(crate) fn id(&self) -> u32 {
+        self.rep
+    }
+
+    pub(crate) fn set_option(&self, opt: SocketOption) -> Result<(), Error> {
+        options::set(self.io.socket("set-option")?, opt)
+    }
+
+    pub(crate) fn get_option(&self, name: OptionName) -> Result<SocketOption, Error> {
+        options::get(self.io.socket("get-option")?, name)
+    }
+
+    pub(crate) fn local_address(&self) -> Result<Address, Error> {
+        socket::local_address(self.io.socket("local-address")?)
+    }
+
+    pub(crate) fn peer_address(&self) -> Result<Address, Error> {
+        socket::peer_address(self.io.socket("peer-address")?)
     }
 
     /// The bytes buffered for writing.
@@ -201,129 +226,44 @@ impl Stream {
         !self.write_buffer.is_empty() || !self.outgoing.is_empty()
     }
 
-    /// The interest the stream needs now.
-    fn wanted_interest(&self) -> Option<mio::Interest> {
-        if self.failure.is_some() {
-            return None;
-        }
-        let (read, write) = match &self.tls {
-            Some(tls) => (self.tls_wants_read(tls), tls.has_wire_pending()),
-            None => (self.reading && !self.read_closed, self.has_pending()),
+    /// The error of a call on a stream that already failed.
+    fn failed(&self, op: &str) -> Option<Error> {
+        self.failure.as_ref().map(|failure| {
+            error(
+                failure.kind,
+                format!("{op}: the stream already failed: {}", failure.message),
+            )
+        })
+    }
+
+    /// `set-reading`. TLS input read while the guest paused waits in the host, where no
+    /// kernel edge will announce it: the reactor is told to serve it.
+    pub(crate) fn set_reading(&mut self, on: bool, reactor: &mut Reactor) -> Result<(), Error> {
+        self.reading = on;
+        let result = if self.failure.is_some() {
+            Ok(())
+        } else {
+            self.sync_interest(reactor.registry(), false)
+                .map_err(|err| io_error_untargeted("set-reading", &err))
         };
-        match (read, write) {
-            (true, true) => Some(mio::Interest::READABLE | mio::Interest::WRITABLE),
-            (true, false) => Some(mio::Interest::READABLE),
-            (false, true) => Some(mio::Interest::WRITABLE),
-            // A pipe's write end stays watched while open, so that its reader closing is
-            // reported even with nothing buffered. Readability never comes on a write
-            // end: the only event is the error epoll reports once the reader is gone,
-            // with no wake-up each time the reader makes room.
-            (false, false) if self.io.is_pipe_writer() && self.write_eof == WriteEof::Open => {
-                Some(mio::Interest::READABLE)
-            }
-            (false, false) => None,
+        if self.holds_input() {
+            reactor.hold(self.rep);
         }
+        result
     }
 
-    /// Brings the registration in line with what the stream needs; `force` re-registers
-    /// even when nothing changed (a re-arm: the kernel re-checks readiness).
-    fn sync_interest(&mut self, registry: &mio::Registry, force: bool) -> io::Result<()> {
-        let wanted = self.wanted_interest();
-        if wanted == self.registered && !force {
-            return Ok(());
-        }
-        let fd = self.io.as_raw_fd();
-        let mut source = SourceFd(&fd);
-        let token = reactor::token(TokenKind::Stream, self.rep);
-        match (self.registered, wanted) {
-            (None, None) => {}
-            (None, Some(interest)) => registry.register(&mut source, token, interest)?,
-            (Some(_), Some(interest)) => registry.reregister(&mut source, token, interest)?,
-            (Some(_), None) => registry.deregister(&mut source)?,
-        }
-        self.registered = wanted;
-        Ok(())
-    }
-
-    /// Re-registers the stream so that the kernel reports it again if it is still ready
-    /// (after a read that stopped at a limit).
-    pub(crate) fn rearm(&mut self, registry: &mio::Registry) {
-        if self.registered.is_none() {
-            return;
-        }
-        if let Err(err) = self.sync_interest(registry, true) {
-            tracing::debug!(token = self.token, %err, "stream: re-arming failed");
-        }
-    }
-
-    /// Ends the stream with `failure`: nothing more is read or written, the buffer is
-    /// discarded and the socket is no longer watched.
-    fn fail(&mut self, failure: Error, registry: &mio::Registry) {
-        self.failure = Some(failure);
-        self.write_buffer.clear();
-        self.outgoing.clear();
-        if let Some(tls) = &mut self.tls {
-            tls.discard_wire();
-        }
-        if let Err(err) = self.sync_interest(registry, false) {
-            tracing::debug!(token = self.token, %err, "stream: deregistering a failed stream failed");
-        }
-    }
-
-    /// Deregisters the stream (before it is dropped).
-    fn deregister(&mut self, registry: &mio::Registry) {
-        if self.registered.take().is_some() {
-            let fd = self.io.as_raw_fd();
-            if let Err(err) = registry.deregister(&mut SourceFd(&fd)) {
-                tracing::debug!(token = self.token, %err, "stream: deregistering failed");
-            }
-        }
-    }
-
-    /// Does the I/O one readiness event allows and says what to report.
-    ///
-    /// The bytes read are appended to `data`, the batch's bytes; `room` is what is left of
-    /// the batch's byte cap, and they are taken from it.
-    pub(crate) fn on_ready(
-        &mut self,
-        event: &mio::event::Event,
-        registry: &mio::Registry,
-        data: &mut Vec<u8>,
-        room: &mut usize,
-    ) -> Readiness {
-        let trouble = event.is_error() || event.is_read_closed() || event.is_write_closed();
-        let ready = Ready {
-            readable: event.is_readable(),
-            writable: event.is_writable(),
-            trouble,
-        };
-        self.serve(ready, registry, data, room)
-    }
-
-    /// Serves a stream that holds input no kernel event will announce (TLS plaintext the
-    /// read budget left behind), as if its socket were readable.
-    pub(crate) fn on_held(
-        &mut self,
-        registry: &mio::Registry,
-        data: &mut Vec<u8>,
-        room: &mut usize,
-    ) -> Readiness {
-        let ready = Ready {
-            readable: true,
-            writable: false,
-            trouble: false,
-        };
-        self.serve(ready, registry, data, room)
-    }
-
-    /// Does the I/O `ready` allows and says what to report.
-    fn serve(
+    /// Does the I/O `ready` allows and reports it in `batch` (at most one event).
+    fn serve_ready(
         &mut self,
         ready: Ready,
         registry: &mio::Registry,
-        data: &mut Vec<u8>,
-        room: &mut usize,
-    ) -> Readiness {
+        batch: &mut BatchOut,
+    ) -> Follow {
+        let BatchOut {
+            data,
+            data_room: room,
+            ..
+        } = batch;
         let mut readiness = Interest::empty();
         let start = data.len();
         let mut failure = None;
@@ -379,614 +319,92 @@ impl Stream {
             }
         }
 
-        let held = self.holds_input();
+        let follow = Follow {
+            rearm,
+            hold: self.holds_input(),
+            ..Follow::default()
+        };
         if readiness == Interest::empty() {
-            return Readiness {
-                event: None,
-                rearm,
-                held,
-            };
+            return follow;
         }
         // The event carries the current count, which is all a batched write must report.
         self.report_buffer = false;
-        Readiness {
-            event: Some(Event {
-                token: self.token,
-                readiness,
-                data_len: (data.len() - start) as u32,
-                write_buffered: match failure {
-                    Some(_) => unsent as u64,
-                    None => self.write_buffered() as u64,
-                },
-                write_refused: std::mem::take(&mut self.refused),
-                error: failure,
-            }),
-            rearm,
-            held,
-        }
+        let data_len = (data.len() - start) as u32;
+        let write_buffered = match failure {
+            Some(_) => unsent as u64,
+            None => self.write_buffered() as u64,
+        };
+        let event = self.event(readiness, data_len, write_buffered, failure);
+        batch.push(event);
+        follow
     }
 
-    /// What the end of a read on readiness means for the event: a re-arm (data may be
-    /// left), the end of the stream, or the failure it returns.
-    fn settle_read(
+    /// The event of this stream under its token: every event a stream reports is built
+    /// here. It carries what the batch's writes had refused, reported once.
+    fn event(
         &mut self,
-        end: ReadEnd,
-        readiness: &mut Interest,
-        rearm: &mut bool,
-    ) -> Option<Error> {
-        match end {
-            ReadEnd::Drained => None,
-            ReadEnd::Stopped => {
-                *rearm = true;
-                None
-            }
-            ReadEnd::Eof => {
-                self.read_closed = true;
-                *readiness |= Interest::HANGUP;
-                None
-            }
-            ReadEnd::Failed(err) => Some(err),
-        }
-    }
-
-    /// Reads, appending to `data`, until the kernel has no more, the end of stream, an
-    /// error, or the budget (or the batch's room) is used up.
-    ///
-    /// A read that returns less than it asked for took everything the socket held, so it
-    /// ends the reading without a second `recv` to hear "would block" (tokio does the
-    /// same): data arriving later makes a new edge. Unless `to_end`: the event said the
-    /// peer closed, and its end of stream must be read now, as no edge will announce it.
-    fn read_ready(&mut self, data: &mut Vec<u8>, room: &mut usize, to_end: bool) -> ReadEnd {
-        let limit = self.read_budget.min(*room);
-        if limit == 0 {
-            return ReadEnd::Stopped;
-        }
-        let start = data.len();
-        data.reserve(limit.min(FIRST_READ_CAPACITY));
-        loop {
-            let left = limit - (data.len() - start);
-            if left == 0 {
-                return ReadEnd::Stopped;
-            }
-            if data.len() == data.capacity() {
-                // Double, up to the limit.
-                data.reserve((data.len() - start).min(left));
-            }
-            let asked = (data.capacity() - data.len()).min(left);
-            match self.io.read_into(data, left, self.peer) {
-                Ok(0) => return ReadEnd::Eof,
-                Ok(n) => {
-                    *room -= n;
-                    if n < asked && !to_end {
-                        return ReadEnd::Drained;
-                    }
-                }
-                Err(err) if err.kind == ErrorKind::WouldBlock => return ReadEnd::Drained,
-                Err(err) => return ReadEnd::Failed(err),
-            }
-        }
-    }
-
-    /// Sends buffered bytes until the kernel takes no more or the buffer is empty; then
-    /// does a requested `write-eof`. Returns how many bytes were sent.
-    fn flush(&mut self) -> Result<usize, Error> {
-        let mut flushed = 0;
-        loop {
-            self.flush_bytes(&mut flushed)?;
-            if !self.write_buffer.is_empty() || self.outgoing.is_empty() {
-                break;
-            }
-            // The bytes ahead are sent: the file segments (and the bytes after them) go.
-            let advanced = self
-                .outgoing
-                .advance(self.io.as_raw_fd(), &mut flushed)
-                .map_err(|err| self.io.sendfile_error(&err, self.peer))?;
-            match advanced {
-                Advance::Bytes(bytes) => self.write_buffer.push(bytes, 0),
-                Advance::Blocked | Advance::Done => break,
-            }
-        }
-        if !self.has_pending() && self.write_eof == WriteEof::Requested {
-            self.shutdown_write()?;
-        }
-        Ok(flushed)
-    }
-
-    /// Sends buffered bytes until the kernel takes no more or the buffer is empty, adding
-    /// the bytes sent to `flushed`.
-    fn flush_bytes(&mut self, flushed: &mut usize) -> Result<(), Error> {
-        while !self.write_buffer.is_empty() {
-            // A stream socket or a pipe takes at least one byte or says "would block"
-            // (a zero here); never spin on a zero.
-            match self.io.write(self.write_buffer.pending(), self.peer)? {
-                0 => break,
-                n => {
-                    self.write_buffer.consume(n);
-                    *flushed += n;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn shutdown_write(&mut self) -> Result<(), Error> {
-        self.write_eof = WriteEof::Done;
-        self.io.shutdown_write(self.peer)
-    }
-
-    /// The error of a call on a stream that already failed.
-    fn failed(&self, op: &str) -> Option<Error> {
-        self.failure.as_ref().map(|failure| {
-            error(
-                failure.kind,
-                format!("{op}: the stream already failed: {}", failure.message),
-            )
-        })
-    }
-
-    /// `write`: sends at once what the kernel takes and buffers what `room` lets it of the
-    /// rest (taking `data` itself when the buffer is empty, so buffering costs no second
-    /// copy).
-    fn write(
-        &mut self,
-        mut data: Vec<u8>,
-        registry: &mio::Registry,
-        room: &mut Room,
-    ) -> Result<Written, Error> {
-        let sent = self.send_now(&data, registry)?;
-        let kept = room.take(data.len() - sent);
-        if kept > 0 {
-            data.truncate(sent + kept);
-            if self.outgoing.is_empty() {
-                self.write_buffer.push(data, sent);
-            } else {
-                self.outgoing.push_bytes(&data[sent..]);
-            }
-        }
-        self.buffered(sent + kept, kept, registry)
-    }
-
-    /// `write` of bytes that stay the caller's (a write `wait` does).
-    fn write_slice(
-        &mut self,
-        data: &[u8],
-        registry: &mio::Registry,
-        room: &mut Room,
-    ) -> Result<Written, Error> {
-        let sent = self.send_now(data, registry)?;
-        let kept = room.take(data.len() - sent);
-        if kept > 0 {
-            let rest = &data[sent..sent + kept];
-            if self.outgoing.is_empty() {
-                self.write_buffer.push_slice(rest);
-            } else {
-                self.outgoing.push_bytes(rest);
-            }
-        }
-        self.buffered(sent + kept, kept, registry)
-    }
-
-    /// After a write that took `taken` bytes, `kept` of them buffered: has the buffer
-    /// flushed on writability (and, with TLS, sealed now) and says what the write did.
-    fn buffered(
-        &mut self,
-        taken: usize,
-        kept: usize,
-        registry: &mio::Registry,
-    ) -> Result<Written, Error> {
-        if kept > 0 {
-            if self.tls.is_some() {
-                self.tls_flush_now(registry)?;
-            }
-            self.watch_writability(registry)?;
-        }
-        Ok(Written {
-            taken: taken as u64,
-            buffered: self.write_buffered() as u64,
-        })
-    }
-
-    /// The checks of a write, and the send of as much of `data` as the kernel takes now
-    /// (nothing if bytes are buffered already, which go first). Returns the bytes sent.
-    fn send_now(&mut self, data: &[u8], registry: &mio::Registry) -> Result<usize, Error> {
-        if let Some(err) = self.failed("write") {
-            return Err(err);
-        }
-        if self.write_eof != WriteEof::Open {
-            return Err(error(
-                ErrorKind::BrokenPipe,
-                "write: the stream's write side is closed (write-eof was called)",
-            ));
-        }
-        // With TLS every byte goes through the buffer to rustls (`tls::Session`).
-        if data.is_empty() || self.has_pending() || self.tls.is_some() {
-            return Ok(0);
-        }
-        self.io.write(data, self.peer).inspect_err(|err| {
-            self.fail(err.clone(), registry);
-        })
-    }
-
-    /// Watches for writability after bytes were buffered.
-    fn watch_writability(&mut self, registry: &mio::Registry) -> Result<(), Error> {
-        self.sync_interest(registry, false).map_err(|err| {
-            let err = io_error_untargeted("write: watch for writability", &err);
-            self.fail(err.clone(), registry);
-            err
-        })
-    }
-
-    /// A write queued by the guest and done by `wait`: what `write` does, with the outcome
-    /// reported in the batch. Returns the event of a failure; when bytes stay buffered or
-    /// were refused, returns `None` and marks the stream for [`Stream::buffer_event`].
-    pub(crate) fn batched_write(
-        &mut self,
-        data: &[u8],
-        registry: &mio::Registry,
-        room: &mut Room,
-    ) -> Option<Event> {
-        if self.refused > 0 {
-            // A write ahead of this one was refused in part: this one goes after it.
-            self.refused += data.len() as u64;
-            return None;
-        }
-        match self.write_slice(data, registry, room) {
-            Ok(written) => {
-                self.refused = data.len() as u64 - written.taken;
-                if written.buffered > 0 || self.refused > 0 {
-                    self.report_buffer = true;
-                }
-                None
-            }
-            Err(err) => Some(Event {
-                token: self.token,
-                readiness: Interest::HANGUP,
-                data_len: 0,
-                write_buffered: self.write_buffered() as u64,
-                write_refused: 0,
-                error: Some(err),
-            }),
-        }
-    }
-
-    /// Whether a batched write left something to report: bytes buffered, or refused.
-    pub(crate) fn must_report(&self) -> bool {
-        self.report_buffer
-    }
-
-    /// Whether the current batch's writes to the stream were refused in part.
-    pub(crate) fn has_refused(&self) -> bool {
-        self.refused > 0
-    }
-
-    /// Whether bytes were refused while the stream buffers nothing, so that no flush of
-    /// its own will announce room: the stream starves (see [`room`]).
-    pub(crate) fn starving(&self, refused: bool) -> bool {
-        refused && self.write_buffered() == 0 && self.failure.is_none()
-    }
-
-    /// The event that reports the bytes a batched write left buffered (or refused), unless
-    /// an event of this batch already carried the count.
-    pub(crate) fn buffer_event(&mut self) -> Option<Event> {
-        if !std::mem::take(&mut self.report_buffer) {
-            return None;
-        }
-        Some(Event {
+        readiness: Interest,
+        data_len: u32,
+        write_buffered: u64,
+        error: Option<Error>,
+    ) -> Event {
+        Event {
             token: self.token,
-            readiness: Interest::WRITABLE,
-            data_len: 0,
-            write_buffered: self.write_buffered() as u64,
+            readiness,
+            data_len,
+            write_buffered,
             write_refused: std::mem::take(&mut self.refused),
-            error: None,
-        })
-    }
-
-    /// The event of a starved stream that has room again: `writable`, with the count;
-    /// `None` once the stream failed (its failure was reported).
-    pub(crate) fn room_event(&self) -> Option<Event> {
-        self.failure.is_none().then(|| Event {
-            token: self.token,
-            readiness: Interest::WRITABLE,
-            data_len: 0,
-            write_buffered: self.write_buffered() as u64,
-            write_refused: 0,
-            error: None,
-        })
-    }
-
-    /// `write-eof`: shuts the write side down now, or after the buffer is flushed. With
-    /// TLS, `close_notify` goes after the buffer, then the write side is shut down.
-    fn write_eof(&mut self, registry: &mio::Registry) -> Result<(), Error> {
-        if let Some(err) = self.failed("write-eof") {
-            return Err(err);
-        }
-        if self.write_eof != WriteEof::Open {
-            return Ok(());
-        }
-        if self.tls.is_some() {
-            self.write_eof = WriteEof::Requested;
-            self.tls_flush_now(registry)?;
-            return self.watch_writability(registry);
-        }
-        // A pipe has no write side to shut down: say so now, not after the flush.
-        self.io.socket("write-eof")?;
-        if !self.has_pending() {
-            self.shutdown_write()
-        } else {
-            self.write_eof = WriteEof::Requested;
-            Ok(())
+            error,
         }
     }
 
-    /// `send-file`: queues `segment` behind what is buffered. Nothing is sent here, even
-    /// when nothing is ahead: watching for writability makes the kernel report the socket
-    /// at once if it is writable, and `wait` sends then, so that every byte sent is in an
-    /// event's count (a failure here would lose what went before it). Returns the bytes
-    /// buffered afterwards.
-    fn send_file(&mut self, segment: FileSegment, registry: &mio::Registry) -> Result<u64, Error> {
-        if let Some(err) = self.failed("send-file") {
-            return Err(err);
-        }
-        if self.tls.is_some() {
-            return Err(error(
-                ErrorKind::Unsupported,
-                "send-file over TLS: the host must encrypt the bytes; use the read-and-write \
-                 fallback",
-            ));
-        }
-        if self.write_eof != WriteEof::Open {
-            return Err(error(
-                ErrorKind::BrokenPipe,
-                "send-file: the stream's write side is closed (write-eof was called)",
-            ));
-        }
-        self.outgoing.push_file(segment);
-        self.watch_writability(registry)?;
-        Ok(self.write_buffered() as u64)
-    }
-
-    /// `set-reading`.
-    fn set_reading(&mut self, on: bool, registry: &mio::Registry) -> Result<(), Error> {
-        self.reading = on;
-        if self.failure.is_some() {
-            return Ok(());
-        }
-        self.sync_interest(registry, false)
-            .map_err(|err| io_error_untargeted("set-reading", &err))
-    }
-}
-
-/// Bytes waiting to be sent: a vector and the offset of the first unsent byte, so that
-/// sending a prefix costs no move; compacted when it is consumed.
-#[derive(Default)]
-struct WriteBuffer {
-    bytes: Vec<u8>,
-    start: usize,
-}
-
-impl WriteBuffer {
-    fn len(&self) -> usize {
-        self.bytes.len() - self.start
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn pending(&self) -> &[u8] {
-        &self.bytes[self.start..]
-    }
-
-    /// Appends `data[sent..]`. When the buffer is empty it takes `data` itself (the copy
-    /// the guest's call already made), so buffering costs no second copy.
-    fn push(&mut self, data: Vec<u8>, sent: usize) {
-        if self.is_empty() {
-            self.bytes = data;
-            self.start = sent;
+    /// The end of a batch: the event that reports the bytes its writes left buffered (or
+    /// refused), unless an event of the batch already carried the count.
+    fn report_written(&mut self, batch: &mut BatchOut) {
+        if !std::mem::take(&mut self.report_buffer) {
             return;
         }
-        self.push_slice(&data[sent..]);
+        let buffered = self.write_buffered() as u64;
+        let event = self.event(Interest::WRITABLE, 0, buffered, None);
+        batch.push(event);
     }
 
-    /// Appends a copy of `data`.
-    fn push_slice(&mut self, data: &[u8]) {
-        if self.start > self.bytes.len() / 2 {
-            // Most of the vector is sent bytes: move the rest to the front first.
-            self.bytes.drain(..self.start);
-            self.start = 0;
+    /// A starved stream that has room again: `writable`, with the count; nothing once the
+    /// stream failed (its failure was reported).
+    fn report_room(&mut self, batch: &mut BatchOut) {
+        if self.failure.is_some() {
+            return;
         }
-        self.bytes.extend_from_slice(data);
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.start += n;
-        if self.start == self.bytes.len() {
-            self.clear();
-        }
-    }
-
-    /// Empties the buffer, keeping a modest allocation for the next bytes.
-    fn clear(&mut self) {
-        self.bytes.clear();
-        self.start = 0;
-        if self.bytes.capacity() > KEPT_WRITE_CAPACITY {
-            self.bytes.shrink_to(KEPT_WRITE_CAPACITY);
-        }
+        let buffered = self.write_buffered() as u64;
+        let event = self.event(Interest::WRITABLE, 0, buffered, None);
+        batch.announce_room(event);
     }
 }
 
-impl HostStream for NetView<'_> {
-    fn open(
-        &mut self,
-        sock: Resource<Socket>,
-        token: u64,
-        read_budget: u32,
-    ) -> wasmtime::Result<Result<Resource<Stream>, Error>> {
-        // The guest hands the socket over (`own<socket>`): it is ours now, and closed if
-        // it cannot become a stream.
-        let (socket, known_peer, accepted) = self.table.delete(sock)?.into_parts();
-        let peer = match socket.peer_addr() {
-            Ok(peer) => known_peer.or(peer.as_socket()),
-            // A connection its peer reset while it waited in the accept queue: still a
-            // stream, whose first read reports the reset (and the loop treats that as
-            // routine, as asyncio does), not a failure to open one.
-            Err(err) if accepted && err.raw_os_error() == Some(libc::ENOTCONN) => known_peer,
-            Err(err) => {
-                return Ok(Err(io_error_untargeted(
-                    "open a stream: the socket is not connected",
-                    &err,
-                )));
+impl Completion for Stream {
+    fn serve(&mut self, turn: Turn<'_>, registry: &mio::Registry, batch: &mut BatchOut) -> Follow {
+        match turn {
+            Turn::Write(data) => self.write_queued(data, registry, batch),
+            Turn::Ready(ready) => self.serve_ready(ready, registry, batch),
+            Turn::Held => self.serve_ready(Ready::HELD, registry, batch),
+            Turn::Written => {
+                self.report_written(batch);
+                Follow::default()
             }
-        };
-        if !matches!(socket.r#type(), Ok(ty) if ty == socket2::Type::STREAM) {
-            return Ok(Err(error(
-                ErrorKind::InvalidInput,
-                "open a stream: the socket is not a stream socket",
-            )));
+            Turn::Fed => {
+                self.report_room(batch);
+                Follow::default()
+            }
         }
-        let stream = Stream::new(Endpoint::Socket(socket), peer, token, read_budget);
-        install(self.table, self.reactor.registry(), stream, "open a stream")
     }
 
-    fn write(
-        &mut self,
-        self_: Resource<Stream>,
-        data: Vec<u8>,
-    ) -> wasmtime::Result<Result<Written, Error>> {
-        let len = data.len() as u64;
-        let mut room = self.reactor.buffers.room(self.table);
-        let registry = self.reactor.registry();
-        let stream = self.table.get_mut(&self_)?;
-        let written = stream.write(data, registry, &mut room);
-        if let Ok(w) = &written
-            && stream.starving(w.taken < len)
-        {
-            self.reactor.buffers.starve(stream.rep);
-        }
-        Ok(written)
+    fn rearm(&mut self, registry: &mio::Registry) {
+        Stream::rearm(self, registry);
     }
 
-    fn id(&mut self, self_: Resource<Stream>) -> wasmtime::Result<u32> {
-        Ok(self.table.get(&self_)?.rep)
+    fn memory_buffered(&self) -> usize {
+        Stream::memory_buffered(self)
     }
-
-    fn write_eof(&mut self, self_: Resource<Stream>) -> wasmtime::Result<Result<(), Error>> {
-        let registry = self.reactor.registry();
-        Ok(self.table.get_mut(&self_)?.write_eof(registry))
-    }
-
-    fn set_reading(
-        &mut self,
-        self_: Resource<Stream>,
-        on: bool,
-    ) -> wasmtime::Result<Result<(), Error>> {
-        let registry = self.reactor.registry();
-        let stream = self.table.get_mut(&self_)?;
-        let result = stream.set_reading(on, registry);
-        // TLS input read while the guest paused waits in the host: no edge will come.
-        if stream.holds_input() {
-            self.reactor.hold(stream.rep);
-        }
-        Ok(result)
-    }
-
-    fn send_file(
-        &mut self,
-        self_: Resource<Stream>,
-        file: Resource<wasmtime_wasi::filesystem::Descriptor>,
-        offset: u64,
-        count: u64,
-    ) -> wasmtime::Result<Result<u64, Error>> {
-        let file = match super::sendfile::readable_file(self.table, &file, "send-file")? {
-            Ok(file) => file,
-            Err(err) => return Ok(Err(err)),
-        };
-        let size = match super::sendfile::file_size(&file, "send-file") {
-            Ok(size) => size,
-            Err(err) => return Ok(Err(err)),
-        };
-        // A segment past the end sends what there is: the guest learns the real count.
-        let count = count.min(size.saturating_sub(offset));
-        let registry = self.reactor.registry();
-        let stream = self.table.get_mut(&self_)?;
-        let segment = FileSegment::new(file, offset, count);
-        Ok(stream.send_file(segment, registry).map(|_| count))
-    }
-
-    fn write_buffered(&mut self, self_: Resource<Stream>) -> wasmtime::Result<u64> {
-        Ok(self.table.get(&self_)?.write_buffered() as u64)
-    }
-
-    fn set_option(
-        &mut self,
-        self_: Resource<Stream>,
-        opt: SocketOption,
-    ) -> wasmtime::Result<Result<(), Error>> {
-        let stream = self.table.get(&self_)?;
-        Ok(stream
-            .io
-            .socket("set-option")
-            .and_then(|socket| options::set(socket, opt)))
-    }
-
-    fn get_option(
-        &mut self,
-        self_: Resource<Stream>,
-        name: OptionName,
-    ) -> wasmtime::Result<Result<SocketOption, Error>> {
-        let stream = self.table.get(&self_)?;
-        Ok(stream
-            .io
-            .socket("get-option")
-            .and_then(|socket| options::get(socket, name)))
-    }
-
-    fn local_address(
-        &mut self,
-        self_: Resource<Stream>,
-    ) -> wasmtime::Result<Result<Address, Error>> {
-        let stream = self.table.get(&self_)?;
-        Ok(stream
-            .io
-            .socket("local-address")
-            .and_then(super::local_address))
-    }
-
-    fn peer_address(
-        &mut self,
-        self_: Resource<Stream>,
-    ) -> wasmtime::Result<Result<Address, Error>> {
-        let stream = self.table.get(&self_)?;
-        Ok(stream
-            .io
-            .socket("peer-address")
-            .and_then(super::peer_address))
-    }
-
-    fn drop(&mut self, rep: Resource<Stream>) -> wasmtime::Result<()> {
-        let mut stream = self.table.delete(rep)?;
-        stream.deregister(self.reactor.registry());
-        Ok(())
-    }
-}
-
-/// Puts `stream` in the table and registers it with the reactor under its table index;
-/// on failure the stream (and what it owns) is closed and the error names `op`.
-pub(crate) fn install(
-    table: &mut ResourceTable,
-    registry: &mio::Registry,
-    stream: Stream,
-    op: &str,
-) -> wasmtime::Result<Result<Resource<Stream>, Error>> {
-    let stream = table.push(stream)?;
-    let entry = table.get_mut(&stream)?;
-    entry.rep = stream.rep();
-    if let Err(err) = entry.sync_interest(registry, false) {
-        let err = io_error_untargeted(&format!("{op}: register with the reactor"), &err);
-        table.delete(stream)?;
-        return Ok(Err(err));
-    }
-    Ok(Ok(stream))
 }
 
 #[cfg(test)]

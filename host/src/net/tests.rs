@@ -53,7 +53,7 @@ impl Fixture {
         ours.set_nonblocking(true).unwrap();
         let socket = Socket::new(
             socket2::Socket::from(OwnedFd::from(ours)),
-            AddressFamily::Unix,
+            AddressFamily::Unix.into(),
         );
         (self.table.push(socket).unwrap(), peer)
     }
@@ -273,7 +273,7 @@ fn recv_returns_at_most_one_mebibyte_whatever_the_guest_asks() {
         .table
         .push(Socket::new(
             socket2::Socket::from(OwnedFd::from(ours)),
-            AddressFamily::Unix,
+            AddressFamily::Unix.into(),
         ))
         .unwrap();
 

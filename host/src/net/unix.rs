@@ -7,6 +7,9 @@
 //! dropped, see [`UnixTarget`]) and that normalized path is what the host binds or
 //! connects to, so what the policy saw is what the kernel gets, whatever the host's
 //! current directory does later. A path with `..` is always denied.
+//!
+//! These are functions of a socket's descriptor and family, which `socket.rs` calls for an
+//! `Address::Unix`: this file does not name `Socket`, so imports point one way.
 
 use std::fs;
 use std::io;
@@ -16,9 +19,9 @@ use std::path::{Path, PathBuf};
 
 use socket2::SockAddr;
 
-use super::Socket;
-use crate::bindings::types::{AddressFamily, Error, ErrorKind};
-use crate::error::{error, io_error};
+use super::address::{self, Address, AddressFamily};
+use super::io::retry;
+use crate::error::{Error, ErrorKind, error, io_error};
 use crate::policy::{Policy, UnixOperation, UnixTarget};
 
 /// The socket file a `bind` created, identified as asyncio does (`st_dev`, `st_ino`), so
@@ -68,63 +71,56 @@ fn checked(
 
 /// Refuses a unix address for a socket of another family, before the OS does it with a
 /// less helpful EINVAL.
-fn check_family(verb: &str, socket: &Socket) -> Result<(), Error> {
-    if socket.family == AddressFamily::Unix {
+fn check_family(verb: &str, family: AddressFamily) -> Result<(), Error> {
+    if family == AddressFamily::Unix {
         return Ok(());
     }
     Err(error(
         ErrorKind::InvalidInput,
         format!(
             "{verb}: a unix path is not an address of this {} socket",
-            super::address::family_name(socket.family)
+            address::family_name(family)
         ),
     ))
 }
 
-/// Binds `socket` to the unix path or name `bytes`, and remembers which file it created.
-pub(crate) fn bind(policy: &Policy, socket: &mut Socket, bytes: &[u8]) -> Result<(), Error> {
-    check_family("bind", socket)?;
+/// Binds `socket` (of `family`) to the unix path or name `bytes`; returns which file it
+/// created, for `remove-bound-path`.
+pub(super) fn bind(
+    socket: &socket2::Socket,
+    family: AddressFamily,
+    policy: &Policy,
+    bytes: &[u8],
+) -> Result<Option<BoundFile>, Error> {
+    check_family("bind", family)?;
     let (target, native) = checked(policy, UnixOperation::Bind, "bind", bytes)?;
     socket
-        .inner
         .bind(&native)
         .map_err(|err| io_error("bind", &target, &err))?;
-    if let UnixTarget::Path(path) = target {
-        // The identity of the file just created; if the stat fails the file cannot be
-        // told from a replacement, so it will not be removed on close.
-        socket.unix_bound = fs::symlink_metadata(&path).ok().map(|meta| BoundFile {
-            path,
-            dev: meta.dev(),
-            ino: meta.ino(),
-        });
-    }
-    Ok(())
-}
-
-/// Checks a `listen` on a unix socket against the policy, with the address it is bound
-/// to. An unbound unix socket would listen on a name the kernel makes up (autobind):
-/// that is refused, since no rule could have named it.
-pub(crate) fn check_listen(policy: &Policy, local: &SockAddr) -> Result<(), Error> {
-    let bytes = match super::address::to_wit(local) {
-        crate::bindings::types::Address::Unix(bytes) => bytes,
-        crate::bindings::types::Address::Inet(_) => Vec::new(),
+    let UnixTarget::Path(path) = target else {
+        return Ok(None);
     };
-    if bytes.is_empty() {
-        let message =
-            "policy denies listen on an unnamed unix socket (bind it to a granted path first)";
-        crate::policy::audit::denied("listen on", "(unnamed unix socket)", message);
-        return Err(error(ErrorKind::Denied, message));
-    }
-    checked(policy, UnixOperation::Listen, "listen", &bytes).map(|_| ())
+    // The identity of the file just created; if the stat fails the file cannot be told
+    // from a replacement, so it will not be removed on close.
+    Ok(fs::symlink_metadata(&path).ok().map(|meta| BoundFile {
+        path,
+        dev: meta.dev(),
+        ino: meta.ino(),
+    }))
 }
 
-/// Connects `socket` to the unix path or name `bytes`. A unix connect completes at once
-/// or fails; EAGAIN means the listener's backlog is full, which is reported as such
-/// rather than as "in progress" (nothing would complete it later).
-pub(crate) fn connect(policy: &Policy, socket: &mut Socket, bytes: &[u8]) -> Result<(), Error> {
-    check_family("connect", socket)?;
+/// Connects `socket` (of `family`) to the unix path or name `bytes`. A unix connect
+/// completes at once or fails; EAGAIN means the listener's backlog is full, which is
+/// reported as such rather than as "in progress" (nothing would complete it later).
+pub(super) fn connect(
+    socket: &socket2::Socket,
+    family: AddressFamily,
+    policy: &Policy,
+    bytes: &[u8],
+) -> Result<(), Error> {
+    check_family("connect", family)?;
     let (target, native) = checked(policy, UnixOperation::Connect, "connect", bytes)?;
-    super::retry(|| socket.inner.connect(&native)).map_err(|err| {
+    retry(|| socket.connect(&native)).map_err(|err| {
         if err.raw_os_error() == Some(libc::EAGAIN) {
             return error(
                 ErrorKind::Other,
@@ -136,29 +132,27 @@ pub(crate) fn connect(policy: &Policy, socket: &mut Socket, bytes: &[u8]) -> Res
 }
 
 /// Sends `data` as one datagram to the unix path or name `bytes` (a unix datagram
-/// socket), checked as a connect there: the policy's unix rules say whom a workload
-/// may reach, whatever the socket type.
-pub(crate) fn send_to(
+/// socket), checked as a connect there: the policy's unix rules say whom a workload may
+/// reach, whatever the socket type.
+pub(super) fn send_to(
+    socket: &socket2::Socket,
+    family: AddressFamily,
     policy: &Policy,
-    socket: &Socket,
     data: &[u8],
     bytes: &[u8],
 ) -> Result<u32, Error> {
-    check_family("send-to", socket)?;
+    check_family("send-to", family)?;
     let (target, native) = checked(policy, UnixOperation::Connect, "send-to", bytes)?;
-    let sent = super::retry(|| {
-        socket
-            .inner
-            .send_to_with_flags(data, &native, libc::MSG_NOSIGNAL)
-    })
-    .map_err(|err| io_error("send-to", &target, &err))?;
+    let sent = retry(|| socket.send_to_with_flags(data, &native, libc::MSG_NOSIGNAL))
+        .map_err(|err| io_error("send-to", &target, &err))?;
     // A wasm32 guest cannot pass more than 4 GiB, so this always fits.
     Ok(u32::try_from(sent).unwrap_or(u32::MAX))
 }
 
-/// Removes the socket file `socket`'s bind created, if the path still names it.
-pub(crate) fn remove_bound_path(policy: &Policy, socket: &Socket) -> Result<bool, Error> {
-    let Some(bound) = &socket.unix_bound else {
+/// `remove-bound-path`: removes the socket file a socket's bind created (`bound`), if the
+/// path still names it.
+pub(super) fn remove_bound_path(bound: Option<&BoundFile>, policy: &Policy) -> Result<bool, Error> {
+    let Some(bound) = bound else {
         return Ok(false);
     };
     let target = UnixTarget::Path(bound.path.clone());
@@ -174,6 +168,23 @@ pub(crate) fn remove_bound_path(policy: &Policy, socket: &Socket) -> Result<bool
         return Ok(false);
     }
     remove(&bound.path, &target)
+}
+
+/// Checks a `listen` on a unix socket against the policy, with the address it is bound
+/// to. An unbound unix socket would listen on a name the kernel makes up (autobind):
+/// that is refused, since no rule could have named it.
+pub(crate) fn check_listen(policy: &Policy, local: &SockAddr) -> Result<(), Error> {
+    let bytes = match address::from_native(local) {
+        Address::Unix(bytes) => bytes,
+        Address::Inet(_) => Vec::new(),
+    };
+    if bytes.is_empty() {
+        let message =
+            "policy denies listen on an unnamed unix socket (bind it to a granted path first)";
+        crate::policy::audit::denied("listen on", "(unnamed unix socket)", message);
+        return Err(error(ErrorKind::Denied, message));
+    }
+    checked(policy, UnixOperation::Listen, "listen", &bytes).map(|_| ())
 }
 
 /// Removes `bytes` if it names a socket file (asyncio's stale-socket cleanup before a

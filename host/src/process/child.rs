@@ -30,9 +30,7 @@ use std::io;
 use std::os::fd::{AsRawFd as _, OwnedFd};
 
 use super::spawn::{self, Request, Spawned};
-use crate::bindings::process::ExitStatus;
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::{error, io_error, io_error_untargeted};
+use crate::error::{Error, ErrorKind, error, io_error, io_error_untargeted};
 use crate::fs::Pipe;
 use crate::reactor::Source;
 
@@ -185,7 +183,16 @@ impl Drop for Child {
     }
 }
 
-/// A `waitpid` status as the WIT's: the code, else the signal.
+/// How a child ended (the WIT's `process.exit-status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ExitStatus {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal killed it.
+    Signal(u32),
+}
+
+/// A `waitpid` status: the code, else the signal.
 fn convert(status: libc::c_int) -> ExitStatus {
     if libc::WIFEXITED(status) {
         ExitStatus::Code(libc::WEXITSTATUS(status))

@@ -6,11 +6,9 @@ use std::os::fd::{AsFd as _, AsRawFd as _, FromRawFd as _, OwnedFd};
 
 use wasmtime::component::ResourceTable;
 
-use crate::bindings::fs::PipeEnd;
-use crate::bindings::process::Stdio;
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::{error, io_error_untargeted};
-use crate::fs::Pipe;
+use super::Stdio;
+use crate::error::{Error, ErrorKind, error, io_error_untargeted};
+use crate::fs::{Pipe, PipeEnd};
 
 /// One of the child's streams, on the child's side.
 enum End {

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{Resource, ResourceTable};
 
-use super::{Reactor, ReactorView, Source, TokenKind, WAKER_TOKEN, decode, token};
+use super::{Reactor, Source, TokenKind, WAKER_TOKEN, decode, token};
 use crate::bindings::reactor::{ErrorCode, Host as _, HostSource as _, Interest};
+use crate::state::ReactorView;
 use crate::testing::Event;
 
 /// Long enough never to expire on a loaded machine; the events come much sooner.

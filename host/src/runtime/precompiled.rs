@@ -27,6 +27,12 @@ use std::io::{self, Read, Seek, SeekFrom};
 
 use sha2::{Digest as _, Sha256};
 
+/// The extension `sandloop compile` writes and [`Runtime::load_precompiled`] requires of
+/// precompiled code.
+///
+/// [`Runtime::load_precompiled`]: crate::Runtime::load_precompiled
+pub const PRECOMPILED_EXTENSION: &str = "cwasm";
+
 /// The last 8 bytes of a `.cwasm`, after the digest: names the trailer's format.
 const TAG: &[u8; 8] = b"SLSHA256";
 
@@ -47,10 +53,7 @@ pub enum PrecompiledError {
     )]
     NotAllowed,
     /// Native code in a file not named `*.cwasm`.
-    #[error(
-        "refusing native code from a file not named *.{}",
-        crate::PRECOMPILED_EXTENSION
-    )]
+    #[error("refusing native code from a file not named *.{PRECOMPILED_EXTENSION}")]
     NotNamedCwasm,
     /// No integrity trailer: not written by `sandloop compile` (or by a version before
     /// the trailer).
@@ -79,27 +82,28 @@ pub(super) fn seal(mut code: Vec<u8>) -> Vec<u8> {
     code
 }
 
-/// Checks a sealed `.cwasm` read from `file`: `Ok` once the digest of everything before
-/// the trailer matches the trailer's. Reading fails as an `io::Error`.
-pub(super) fn verify(mut file: impl Read + Seek) -> anyhow::Result<()> {
+/// Checks a sealed `.cwasm` read from `file`: `Ok(Ok(()))` once the digest of everything
+/// before the trailer matches the trailer's, `Ok(Err(..))` when it does not; reading the
+/// file fails as the outer `io::Error`.
+pub(super) fn verify(mut file: impl Read + Seek) -> io::Result<Result<(), PrecompiledError>> {
     let len = file.seek(SeekFrom::End(0))?;
     let Some(code_len) = len.checked_sub(TRAILER_LEN as u64) else {
-        return Err(PrecompiledError::NoTrailer.into());
+        return Ok(Err(PrecompiledError::NoTrailer));
     };
     let mut trailer = [0; TRAILER_LEN];
     file.seek(SeekFrom::Start(code_len))?;
     file.read_exact(&mut trailer)?;
     let (digest, tag) = trailer.split_at(DIGEST_LEN);
     if tag != TAG {
-        return Err(PrecompiledError::NoTrailer.into());
+        return Ok(Err(PrecompiledError::NoTrailer));
     }
     file.seek(SeekFrom::Start(0))?;
     let mut hasher = Sha256::new();
     let copied = io::copy(&mut file.take(code_len), &mut HashWriter(&mut hasher))?;
     if copied != code_len || hasher.finalize().as_slice() != digest {
-        return Err(PrecompiledError::Corrupted.into());
+        return Ok(Err(PrecompiledError::Corrupted));
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// Feeds what is written into a hasher.
@@ -124,8 +128,8 @@ mod tests {
     fn a_sealed_file_verifies_and_any_change_is_caught() {
         let verdict = |bytes: &[u8]| {
             verify(io::Cursor::new(bytes))
+                .expect("a verdict, not a read error")
                 .err()
-                .map(|err| err.downcast::<PrecompiledError>().expect("a verdict"))
         };
         let sealed = seal(b"native code".to_vec());
         assert_eq!(verdict(&sealed), None);

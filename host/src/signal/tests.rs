@@ -5,13 +5,14 @@
 
 use wasmtime::component::{Resource, ResourceTable};
 
-use super::{SignalView, deliver, on_unclaimed, subscriber_count};
+use super::{deliver, on_unclaimed, subscriber_count};
 use crate::bindings::reactor::{Host as _, Interest};
 use crate::bindings::signal::Host as _;
 use crate::bindings::signal::HostSubscription;
 use crate::bindings::types::ErrorKind;
 use crate::policy::Policy;
-use crate::reactor::{Reactor, ReactorView};
+use crate::reactor::Reactor;
+use crate::state::{ReactorView, SignalView};
 use crate::testing::Event;
 
 struct Fixture {

@@ -20,9 +20,54 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig};
 
 use super::provider;
-use crate::bindings::tls::{ClientAuth, ClientOptions, Identity, ServerOptions};
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::error;
+use crate::error::{Error, ErrorKind, error};
+
+/// A certificate chain and its private key, PEM (the chain's leaf first; the key in
+/// PKCS#8, PKCS#1 or SEC1 form): the WIT's `tls.identity`.
+#[derive(Clone, Debug)]
+pub(crate) struct Identity {
+    pub(crate) cert_chain_pem: Vec<u8>,
+    pub(crate) key_pem: Vec<u8>,
+}
+
+/// How a client checks servers, and what it offers: the WIT's `tls.client-options`.
+#[derive(Clone, Debug)]
+pub(crate) struct ClientOptions {
+    /// PEM bundles of certificates to trust (each may hold many certificates).
+    pub(crate) ca_pem: Vec<Vec<u8>>,
+    /// Trust the host's root store (the operating system's certificates) as well.
+    pub(crate) system_roots: bool,
+    /// Check the server's certificate chain (`false` is Python's `CERT_NONE`).
+    pub(crate) verify: bool,
+    /// Check that the certificate names the server (only meaningful with `verify`).
+    pub(crate) check_hostname: bool,
+    /// Protocols to offer with ALPN, in order of preference.
+    pub(crate) alpn: Vec<Vec<u8>>,
+    /// A client certificate, for servers that ask for one.
+    pub(crate) identity: Option<Identity>,
+}
+
+/// When a server asks clients for a certificate: the WIT's `tls.client-auth`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClientAuth {
+    /// Never (Python's `CERT_NONE` on a server context).
+    None,
+    /// Asks, and checks one that is given (`CERT_OPTIONAL`).
+    Optional,
+    /// A client without a trusted certificate fails the handshake (`CERT_REQUIRED`).
+    Required,
+}
+
+/// What a server presents, and how it checks clients: the WIT's `tls.server-options`.
+#[derive(Clone, Debug)]
+pub(crate) struct ServerOptions {
+    pub(crate) identity: Identity,
+    /// Protocols accepted with ALPN, in order of preference.
+    pub(crate) alpn: Vec<Vec<u8>>,
+    pub(crate) client_auth: ClientAuth,
+    /// PEM bundles of certificates that client certificates must chain to.
+    pub(crate) client_ca_pem: Vec<Vec<u8>>,
+}
 
 /// A client or server configuration: the WIT `tls.context`.
 pub struct Context {

@@ -122,7 +122,7 @@ impl Fixture {
         stream.set_nonblocking(true).unwrap();
         let socket = Socket::new(
             socket2::Socket::from(OwnedFd::from(stream)),
-            AddressFamily::Ipv4,
+            AddressFamily::Ipv4.into(),
         );
         let socket = self.table.push(socket).unwrap();
         self.net()
@@ -778,16 +778,16 @@ fn bad_start_calls_are_errors() {
 }
 
 fn client_error(options: ClientOptions) -> Error {
-    match super::Context::client(options) {
+    match super::Context::client(options.into()) {
         Ok(_) => panic!("the options were accepted"),
-        Err(err) => err,
+        Err(err) => err.into(),
     }
 }
 
 fn server_error(options: ServerOptions) -> Error {
-    match super::Context::server(options) {
+    match super::Context::server(options.into()) {
         Ok(_) => panic!("the options were accepted"),
-        Err(err) => err,
+        Err(err) => err.into(),
     }
 }
 
@@ -912,13 +912,13 @@ fn system_roots_load_or_say_there_are_none() {
         system_roots: true,
         ..client_options()
     };
-    assert!(super::Context::client(with_system).is_ok());
+    assert!(super::Context::client(with_system.into()).is_ok());
     let only_system = ClientOptions {
         system_roots: true,
         ca_pem: Vec::new(),
         ..client_options()
     };
-    if let Err(err) = super::Context::client(only_system) {
+    if let Err(err) = super::Context::client(only_system.into()) {
         assert!(err.message.contains("no trust anchor"), "{}", err.message);
     }
 }
@@ -1004,7 +1004,7 @@ fn tls_runs_over_unix_stream_sockets_too() {
         end.set_nonblocking(true).unwrap();
         let socket = Socket::new(
             socket2::Socket::from(OwnedFd::from(end)),
-            AddressFamily::Unix,
+            AddressFamily::Unix.into(),
         );
         let socket = fx.table.push(socket).unwrap();
         fx.net()

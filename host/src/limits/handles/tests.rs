@@ -219,7 +219,7 @@ fn signal_subscriptions_stop_at_the_limit() {
     let mut fx = limited(Policy::new().allow_signal(signum).expect("grantable"));
     let what = format!("subscribe to signal {signum}");
     refused_at_the_limit(&mut fx, &what, 1, |fx| {
-        crate::signal::SignalView {
+        crate::state::SignalView {
             table: &mut fx.table,
             reactor: &fx.reactor,
             policy: &fx.policy,

@@ -57,7 +57,7 @@ impl Fixture {
             .table
             .push(Socket::new(
                 socket2::Socket::from(OwnedFd::from(ours)),
-                AddressFamily::Ipv4,
+                AddressFamily::Ipv4.into(),
             ))
             .unwrap();
         let stream = HostStream::open(&mut self.net(), socket, TOKEN, 64 << 10)

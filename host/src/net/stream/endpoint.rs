@@ -11,11 +11,9 @@
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd as _, RawFd};
 
-use crate::bindings::fs::PipeEnd;
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::{error, io_error};
-use crate::fs::Pipe;
-use crate::net::address;
+use crate::error::{Error, ErrorKind, error, io_error};
+use crate::fs::{Pipe, PipeEnd};
+use crate::net::{address, io};
 
 /// The descriptor under a [`super::Stream`].
 pub(crate) enum Endpoint {
@@ -50,7 +48,7 @@ impl Endpoint {
         peer: Option<SocketAddr>,
     ) -> Result<usize, Error> {
         match self {
-            Endpoint::Socket(socket) => super::super::recv_into(socket, data, max)
+            Endpoint::Socket(socket) => io::recv_into(socket, data, max)
                 .map_err(|err| io_error("recv from", address::Peer(peer, socket), &err)),
             Endpoint::Pipe(pipe) => pipe.read_into(data, max),
         }
@@ -59,7 +57,7 @@ impl Endpoint {
     /// Writes what the kernel takes of `data`; `Ok(0)` when it would block.
     pub(crate) fn write(&self, data: &[u8], peer: Option<SocketAddr>) -> Result<usize, Error> {
         let written = match self {
-            Endpoint::Socket(socket) => super::super::send(socket, data)
+            Endpoint::Socket(socket) => io::send(socket, data)
                 .map_err(|err| io_error("send to", address::Peer(peer, socket), &err)),
             Endpoint::Pipe(pipe) => pipe.write(data),
         };

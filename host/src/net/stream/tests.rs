@@ -54,7 +54,7 @@ impl Fixture {
     ) -> Resource<Stream> {
         let socket = self
             .table
-            .push(Socket::new(socket2::Socket::from(fd), family))
+            .push(Socket::new(socket2::Socket::from(fd), family.into()))
             .unwrap();
         self.net()
             .open(socket, token, read_budget)
@@ -511,7 +511,7 @@ fn an_accepted_connection_its_peer_reset_opens_and_reports_the_reset() {
     let addr = native.local_addr().unwrap();
     let listener = Socket::new(
         socket2::Socket::from(OwnedFd::from(native)),
-        AddressFamily::Ipv4,
+        AddressFamily::Ipv4.into(),
     );
     let listener = fx.table.push(listener).unwrap();
     // Reset (zero linger time) while it waits in the accept queue.

@@ -30,9 +30,9 @@ use std::io::{Read as _, Write as _};
 use rustls::Connection;
 
 use super::{ReadEnd, Stream, WriteBuffer, WriteEof};
-use crate::bindings::tls::SessionInfo;
-use crate::bindings::types::{Error, ErrorKind};
-use crate::error::error;
+use crate::error::{Error, ErrorKind, error};
+use crate::reactor::Interest;
+use crate::tls::SessionInfo;
 
 /// The most ciphertext one `recv` asks for.
 const RECV_CHUNK: usize = 64 << 10;
@@ -179,8 +179,7 @@ impl Stream {
         trouble: bool,
         data: &mut Vec<u8>,
         room: &mut usize,
-    ) -> (crate::bindings::reactor::Interest, Option<Error>, bool) {
-        use crate::bindings::reactor::Interest;
+    ) -> (Interest, Option<Error>, bool) {
         let mut readiness = Interest::empty();
         let mut failure = None;
         let mut rearm = false;

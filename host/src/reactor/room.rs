@@ -9,13 +9,10 @@
 //! buffer is flushed or, for a stream that buffered nothing (another stream holds the
 //! room), from the first wait that finds room again: such streams are *starved*.
 //!
-//! The room is measured by walking the instance's resource table, and only under a
-//! limit, where a write needs to buffer or a starved stream waits: an exact count kept
-//! by every buffer change would cost the fast path something in every run.
-
-use wasmtime::component::ResourceTable;
-
-use super::Stream;
+//! The room is measured by walking the instance's resource table (the callers pass the
+//! walk, the reactor's `buffered`, as a closure), and only under a limit, where a
+//! write needs to buffer or a starved stream waits: an exact count kept by every buffer
+//! change would cost the fast path something in every run.
 
 /// What an instance's streams may still buffer: `None` without a limit.
 #[derive(Clone, Copy, Debug)]
@@ -25,17 +22,13 @@ impl Room {
     /// No limit: every write buffers what the kernel does not take.
     pub(crate) const UNLIMITED: Room = Room(None);
 
-    /// What `limit` leaves once the memory every stream of `table` buffers is counted.
-    pub(crate) fn measure(table: &mut ResourceTable, limit: Option<usize>) -> Room {
+    /// What `limit` leaves once `used` (the memory every stream buffers, counted only
+    /// under a limit) is taken.
+    pub(crate) fn measure(limit: Option<usize>, used: impl FnOnce() -> usize) -> Room {
         let Some(limit) = limit else {
             return Room::UNLIMITED;
         };
-        let used: usize = table
-            .iter_mut()
-            .filter_map(|entry| entry.downcast_mut::<Stream>())
-            .map(|stream| stream.memory_buffered())
-            .sum();
-        Room(Some(limit.saturating_sub(used)))
+        Room(Some(limit.saturating_sub(used())))
     }
 
     /// Takes room for up to `wanted` bytes; returns how many fit.
@@ -73,9 +66,9 @@ impl BufferLimit {
         }
     }
 
-    /// The room left now.
-    pub(crate) fn room(&self, table: &mut ResourceTable) -> Room {
-        Room::measure(table, self.limit)
+    /// The room left now, when the streams buffer `used` bytes.
+    pub(crate) fn room(&self, used: impl FnOnce() -> usize) -> Room {
+        Room::measure(self.limit, used)
     }
 
     /// Notes that the stream at table index `rep` refused bytes with nothing buffered.
@@ -92,8 +85,8 @@ impl BufferLimit {
 
     /// The starved streams, if there is room for them now; they are no longer starved
     /// (one refused again starves again).
-    pub(crate) fn fed(&mut self, table: &mut ResourceTable) -> Vec<u32> {
-        if self.starved.is_empty() || !self.room(table).is_open() {
+    pub(crate) fn fed(&mut self, used: impl FnOnce() -> usize) -> Vec<u32> {
+        if self.starved.is_empty() || !self.room(used).is_open() {
             return Vec::new();
         }
         std::mem::take(&mut self.starved)

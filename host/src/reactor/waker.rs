@@ -1,0 +1,107 @@
+//! What other threads hold of an instance's reactor: the [`ReactorWaker`], which
+//! interrupts its `wait`, and the [`Completer`], which reports work done on a host thread
+//! (a DNS lookup, an executor job, a post, a signal) as a `readable` event under a guest
+//! token.
+//!
+//! Completions go through a queue of guest tokens: the thread pushes the token and wakes
+//! the reactor, and `wait` reports each as a `readable` event. A non-empty queue makes
+//! `wait` poll without blocking.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::event::{Event, Interest};
+
+/// Interrupts the `wait` of one instance's reactor from any host thread.
+///
+/// A wake that arrives while the guest is not waiting is kept: the next `wait` returns at
+/// once (with an empty batch if nothing else is ready), so no wake-up is lost.
+///
+/// ```no_run
+/// # fn demo(workload: sandloop_host::Workload) -> Result<(), Box<dyn std::error::Error>> {
+/// let running = workload.start(Default::default())?;
+/// let waker = running.waker();
+/// std::thread::spawn(move || waker.wake());
+/// let output = running.join()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ReactorWaker(pub(super) Arc<mio::Waker>);
+
+impl ReactorWaker {
+    /// Makes the instance's current or next `wait` return.
+    pub fn wake(&self) -> io::Result<()> {
+        self.0.wake()
+    }
+}
+
+/// Reports work that host threads finished for the guest: a clone lives on each such
+/// thread, the queue is drained by the instance's `wait`.
+#[derive(Clone)]
+pub(crate) struct Completer {
+    queue: Arc<Mutex<Vec<u64>>>,
+    /// Set after a push: lets `wait` skip the lock when nothing was completed.
+    queued: Arc<AtomicBool>,
+    waker: Arc<mio::Waker>,
+}
+
+impl Completer {
+    /// Queues a `readable` event under `token` and wakes the instance's `wait`.
+    pub(crate) fn complete(&self, token: u64) {
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(token);
+        self.queued.store(true, Ordering::Release);
+        if let Err(err) = self.waker.wake() {
+            // The event is queued; the next `wait` that returns for any reason reports it.
+            tracing::debug!(%err, "reactor: waking for a completion failed");
+        }
+    }
+}
+
+/// The reactor's end of the completion queue.
+#[derive(Default)]
+pub(super) struct Completions {
+    /// Guest tokens of work finished by host threads, not yet reported.
+    queue: Arc<Mutex<Vec<u64>>>,
+    /// Whether `queue` may hold tokens (set after each push, cleared by the drain), so a
+    /// `wait` with nothing completed takes no lock.
+    queued: Arc<AtomicBool>,
+    /// The drained tokens, swapped with the queue so neither allocates per wait.
+    drained: Vec<u64>,
+}
+
+impl Completions {
+    /// A completer that pushes into this queue and wakes `waker`.
+    pub(super) fn completer(&self, waker: &Arc<mio::Waker>) -> Completer {
+        Completer {
+            queue: Arc::clone(&self.queue),
+            queued: Arc::clone(&self.queued),
+            waker: Arc::clone(waker),
+        }
+    }
+
+    /// Whether finished work is waiting to be reported.
+    pub(super) fn pending(&self) -> bool {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Moves the finished work into `events` as `readable` events.
+    pub(super) fn drain_into(&mut self, events: &mut Vec<Event>) {
+        // A push that lands after this swap sets the flag again: the next wait reports it.
+        if !self.queued.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        std::mem::swap(
+            &mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner),
+            &mut self.drained,
+        );
+        events.extend(
+            self.drained
+                .drain(..)
+                .map(|token| Event::readiness(token, Interest::READABLE)),
+        );
+    }
+}
