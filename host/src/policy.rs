@@ -1,3 +1,5 @@
+// Over 600 lines: the `Policy` type, its builder and its address checks are one contract, read
+// together; every other kind of rule has a file of its own under policy/.
 //! The capabilities of one workload: which addresses it may listen on and connect to,
 //! where it may bind datagram sockets and send datagrams, which unix socket paths and
 //! abstract names it may use (see [`UnixRule`]), and which names resolve to fixed addresses.
