@@ -45,7 +45,13 @@ fn main() {
 /// follows when RUST_BACKTRACE asks for it.
 fn report_panics_as_host_bugs() {
     std::panic::set_hook(Box::new(|info| {
-        HOST_PANICKED.store(true, Ordering::Release);
+        // A second panic is most often the first one unwinding into a frame that cannot
+        // unwind (wasmtime's calls between wasm and the host), where Rust aborts as soon as
+        // this hook returns: the first has said what happened; exit with the host bug's
+        // code, not with SIGABRT.
+        if HOST_PANICKED.swap(true, Ordering::AcqRel) {
+            std::process::exit(cli::HOST_BUG_EXIT_CODE);
+        }
         let payload = info.payload();
         let message = payload
             .downcast_ref::<&str>()
