@@ -22,11 +22,15 @@ pub(crate) mod host;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod net;
 #[cfg(feature = "host-reactor")]
+mod pipe_end;
+#[cfg(feature = "host-reactor")]
 pub(crate) mod process;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod signal;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod tls;
+#[cfg(feature = "host-reactor")]
+mod tls_config;
 pub(crate) mod wasi_poll;
 
 use std::ops::Range;
@@ -60,6 +64,24 @@ pub(crate) const MAX_HOST_COPY: usize = 16 << 20;
 /// the host first, so offering more would only copy bytes to drop them.
 #[cfg(feature = "host-reactor")]
 pub(crate) const MAX_SEND: usize = 1 << 20;
+
+/// What a non-blocking call did: finished, or has to wait for readiness.
+#[cfg(feature = "host-reactor")]
+pub(crate) enum Progress<T> {
+    Done(T),
+    Pending,
+}
+
+/// What a write to a completion-mode stream did.
+#[cfg(feature = "host-reactor")]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Written {
+    /// The bytes of the write taken (sent, or buffered to be sent): all of them, unless
+    /// the host's limit on buffered bytes was reached; the writer keeps the rest.
+    pub(crate) taken: usize,
+    /// The bytes buffered afterwards, not yet taken by the kernel.
+    pub(crate) buffered: u64,
+}
 
 /// One ready registration: the token the loop chose and what is ready.
 ///
