@@ -43,7 +43,8 @@
 //! Built without the default `host-reactor` feature, the crate imports nothing beyond
 //! standard WASI 0.2 and runs on any WASI 0.2 host (the wasmtime CLI with
 //! `-S inherit-network`, jco, sandloop's host): TCP servers, connections, transports,
-//! streams, `sock_*` and `add_reader`/`add_writer` go through `wasi:sockets`, polled with
+//! streams, datagram endpoints, `sock_*` and `add_reader`/`add_writer` go through
+//! `wasi:sockets`, polled with
 //! `wasi:io/poll` by [`WasiPollSelector`], and names resolve with
 //! `wasi:sockets/ip-name-lookup`. Stream transports run in readiness mode (asyncio's
 //! selector transports). What WASI 0.2 has no interface for is handled two ways:
@@ -55,9 +56,9 @@
 //!   host's completion mode);
 //! - options of otherwise portable calls compile and are refused where they start, with an
 //!   `Error::Os` of kind `Unsupported` naming the operation and why: unix sockets, pipes
-//!   (`os::pipe`, stdio as pipes), TLS (`ssl` on connections and servers, `start_tls`), UDP
-//!   (not written yet), and native `sendfile` (`fs::File`; the read-and-write fallback works
-//!   with any reader).
+//!   (`os::pipe`, stdio as pipes), TLS (`ssl` on connections and servers, `start_tls`),
+//!   `SO_BROADCAST` and `SO_REUSEPORT`, and native `sendfile` (`fs::File`; the
+//!   read-and-write fallback works with any reader).
 
 #![warn(missing_docs)]
 

@@ -10,7 +10,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
@@ -255,4 +255,42 @@ fn what_wasi_cannot_do_is_an_unsupported_error() {
         assert!(rest.starts_with("Some(Unsupported): "), "{line}");
         assert!(rest.contains(message), "{line}");
     }
+}
+
+/// A native UDP peer on 127.0.0.1 echoing `count` datagrams to their senders.
+fn native_udp_echo(count: usize) -> (u16, thread::JoinHandle<()>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind a native UDP peer");
+    sock.set_read_timeout(Some(PATIENCE)).unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let peer = thread::spawn(move || {
+        let mut buf = [0; 2048];
+        for _ in 0..count {
+            let (n, from) = sock.recv_from(&mut buf).expect("a datagram from the guest");
+            sock.send_to(&buf[..n], from).expect("echo it");
+        }
+    });
+    (port, peer)
+}
+
+#[test]
+fn a_connected_datagram_endpoint_echoes_with_a_native_peer() {
+    let (port, peer) = native_udp_echo(3);
+    let out = run_case("datagrams_echo_with_a_native_peer", &[&port.to_string()]);
+    let from = format!("127.0.0.1:{port}");
+    assert_eq!(
+        out,
+        format!("ping 1 from {from}\nping 2 from {from}\nping 3 from {from}\npeername {from}\n")
+    );
+    peer.join().unwrap();
+}
+
+#[test]
+fn sock_sendto_binds_implicitly_and_sock_recvfrom_gets_the_echo() {
+    let (port, peer) = native_udp_echo(1);
+    let out = run_case("sock_sendto_and_recvfrom", &[&port.to_string()]);
+    assert_eq!(
+        out,
+        format!("sent 9, got hello udp from 127.0.0.1:{port}\n")
+    );
+    peer.join().unwrap();
 }

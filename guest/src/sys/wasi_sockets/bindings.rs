@@ -16,6 +16,8 @@ wit_bindgen::generate!({
             import wasi:sockets/instance-network@0.2.12;
             import wasi:sockets/tcp@0.2.12;
             import wasi:sockets/tcp-create-socket@0.2.12;
+            import wasi:sockets/udp@0.2.12;
+            import wasi:sockets/udp-create-socket@0.2.12;
             import wasi:sockets/ip-name-lookup@0.2.12;
         }
     ",
@@ -31,5 +33,5 @@ wit_bindgen::generate!({
 pub(crate) use self::wasi::clocks::monotonic_clock;
 pub(crate) use self::wasi::io::{poll, streams};
 pub(crate) use self::wasi::sockets::{
-    instance_network, ip_name_lookup, network, tcp, tcp_create_socket,
+    instance_network, ip_name_lookup, network, tcp, tcp_create_socket, udp, udp_create_socket,
 };

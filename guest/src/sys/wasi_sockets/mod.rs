@@ -17,4 +17,6 @@ pub(crate) mod files;
 pub(crate) mod fs;
 pub(crate) mod net;
 pub(crate) mod poll;
+mod tcp;
 pub(crate) mod tls;
+mod udp;

@@ -106,6 +106,24 @@ pub(crate) fn deregister(key: usize) {
     drop(removed);
 }
 
+/// Drops every pollable made from `resource` (they are made again on the next wait): a
+/// resource about to replace its streams (a UDP connect) calls this first, since WASI
+/// requires a resource's children to go before it.
+pub(crate) fn drop_pollables_of(resource: &dyn Watched) {
+    let target = resource as *const dyn Watched as *const ();
+    let dropped: Vec<Pollable> = REACTOR.with(|r| {
+        let mut reactor = r.borrow_mut();
+        let mut dropped = Vec::new();
+        for (_, source) in reactor.sources.iter_mut() {
+            if std::rc::Rc::as_ptr(&source.resource) as *const () == target {
+                dropped.extend(source.pollables.iter_mut().filter_map(Option::take));
+            }
+        }
+        dropped
+    });
+    drop(dropped);
+}
+
 /// An empty list whose allocation is the one `list` had: a `Vec` of references that
 /// outlive one wait, kept between waits. (Collecting an emptied `vec::IntoIter` into a
 /// `Vec` of an element of the same size reuses its buffer.)

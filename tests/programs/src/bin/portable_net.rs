@@ -2,7 +2,7 @@
 //! `host/tests/portable_wasmtime.rs` under a WASI 0.2 host nobody here wrote (the wasmtime
 //! CLI, `-S inherit-network=y`): connections to a native peer through `wasi:sockets`, a
 //! server closed with `Server::close`/`wait_closed`, refusals, the `sock_*` coroutines and
-//! `add_reader`, lookups, and what the portable build refuses.
+//! `add_reader`, datagrams, lookups, and what the portable build refuses.
 //!
 //! Built twice: portable by tests/artifacts (the build the host tests run), and with the
 //! default features as every program is, where it only has to compile.
@@ -12,10 +12,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use sandloop::net::{Family, Socket, SocketType};
+use sandloop::net::{Address, Family, Socket, SocketType};
 use sandloop::streams::{StreamReader, StreamWriter, open_connection, start_server};
 use sandloop::{
-    AddrInfoHints, ConnectOptions, Error, Event, Protocol, Result, ServerOptions, get_running_loop,
+    AddrInfoHints, ConnectOptions, DatagramOptions, DatagramProtocol, Error, Event, Protocol,
+    Result, ServerOptions, get_running_loop,
 };
 use test_programs::{cases, io_kind, server_port};
 
@@ -216,6 +217,69 @@ fn unsupported_operations_are_errors() -> Result<()> {
     })
 }
 
+/// A datagram endpoint connected to a native UDP echo peer: three datagrams out, their
+/// echoes back, in order.
+fn datagrams_echo_with_a_native_peer() -> Result<()> {
+    struct Pinger {
+        echoes: Rc<RefCell<Vec<String>>>,
+        done: Rc<Event>,
+    }
+    impl DatagramProtocol for Pinger {
+        fn datagram_received(&mut self, data: &[u8], addr: &Address) {
+            let mut echoes = self.echoes.borrow_mut();
+            echoes.push(format!("{} from {addr}", String::from_utf8_lossy(data)));
+            if echoes.len() == 3 {
+                self.done.set();
+            }
+        }
+    }
+    sandloop::run(async {
+        let lp = get_running_loop()?;
+        let echoes = Rc::new(RefCell::new(Vec::new()));
+        let done = Rc::new(Event::new());
+        let (transport, _protocol) = {
+            let (echoes, done) = (echoes.clone(), done.clone());
+            lp.create_datagram_endpoint(
+                move || Pinger { echoes, done },
+                DatagramOptions {
+                    remote_addr: Some(("127.0.0.1".to_string(), port_arg())),
+                    ..DatagramOptions::default()
+                },
+            )
+            .await?
+        };
+        for n in 1..=3 {
+            transport.sendto(format!("ping {n}").as_bytes(), None)?;
+        }
+        done.wait().await?;
+        for echo in echoes.borrow().iter() {
+            println!("{echo}");
+        }
+        println!("peername {}", transport.peername().expect("connected"));
+        transport.close();
+        Ok::<_, Error>(())
+    })
+}
+
+/// `sock_sendto` from a socket never bound (bound implicitly, as POSIX does) and
+/// `sock_recvfrom` of the native peer's echo.
+fn sock_sendto_and_recvfrom() -> Result<()> {
+    sandloop::run(async {
+        let lp = get_running_loop()?;
+        let sock = Socket::new(Family::Inet, SocketType::Datagram)?;
+        let peer: SocketAddr = format!("127.0.0.1:{}", port_arg()).parse().unwrap();
+        let sent = lp.sock_sendto(&sock, b"hello udp", peer).await?;
+        let (data, from) = lp.sock_recvfrom(&sock, 1024).await?;
+        println!(
+            "sent {sent}, got {} from {}",
+            String::from_utf8_lossy(&data),
+            from
+        );
+        sock.close();
+        Ok::<_, Error>(())
+    })
+}
+
 /// A protocol that counts what it receives, for the flow-control case.
 struct Counter {
     received: Rc<Cell<usize>>,
@@ -276,4 +340,6 @@ cases!(
     lookups,
     unsupported_operations_are_errors,
     large_write_to_a_native_peer,
+    datagrams_echo_with_a_native_peer,
+    sock_sendto_and_recvfrom,
 );
