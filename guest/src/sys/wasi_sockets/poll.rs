@@ -62,6 +62,9 @@ struct Reactor {
     sources: Slab<Source>,
     /// The list handed to `poll`, empty between waits; kept for its allocation.
     list: Vec<&'static Pollable>,
+    /// What the wait watches: a source's key, the slot of its pollable, and what that
+    /// pollable says is ready.
+    wanted: Vec<(usize, Slot, Readiness)>,
     /// For each entry of `list`: its source's key and what it says is ready.
     owners: Vec<(usize, Readiness)>,
 }
@@ -142,10 +145,12 @@ pub(crate) fn select(timeout: Option<Duration>, events: &mut Vec<Event>) {
         let Reactor {
             sources,
             list,
+            wanted,
             owners,
         } = &mut *reactor;
 
         // The pollables of what has interest, made on first use and then kept.
+        wanted.clear();
         owners.clear();
         for (key, source) in sources.iter_mut() {
             let read = source.readable.then(|| source.resource.slot(true));
@@ -156,19 +161,19 @@ pub(crate) fn select(timeout: Option<Duration>, events: &mut Vec<Event>) {
                 }
             }
             match (read, write) {
-                (Some(r), Some(w)) if r == w => owners.push((key, readiness(true, true))),
+                (Some(r), Some(w)) if r == w => wanted.push((key, r, readiness(true, true))),
                 _ => {
-                    if read.is_some() {
-                        owners.push((key, readiness(true, false)));
+                    if let Some(r) = read {
+                        wanted.push((key, r, readiness(true, false)));
                     }
-                    if write.is_some() {
-                        owners.push((key, readiness(false, true)));
+                    if let Some(w) = write {
+                        wanted.push((key, w, readiness(false, true)));
                     }
                 }
             }
         }
 
-        if owners.is_empty() {
+        if wanted.is_empty() {
             match timeout {
                 Some(t) if t.is_zero() => {}
                 Some(t) => std::thread::sleep(t),
@@ -181,15 +186,10 @@ pub(crate) fn select(timeout: Option<Duration>, events: &mut Vec<Event>) {
         }
 
         let mut pollables = recycle(std::mem::take(list));
-        for (key, ready) in owners.iter() {
-            let source = &sources[*key];
-            let slot = if ready.readable {
-                source.resource.slot(true)
-            } else {
-                source.resource.slot(false)
-            };
-            if let Some(p) = &source.pollables[slot as usize] {
+        for &(key, slot, ready) in wanted.iter() {
+            if let Some(p) = &sources[key].pollables[slot as usize] {
                 pollables.push(p);
+                owners.push((key, ready));
             }
         }
         let timer = timeout.map(|t| {
@@ -202,13 +202,13 @@ pub(crate) fn select(timeout: Option<Duration>, events: &mut Vec<Event>) {
         *list = recycle(pollables);
         drop(timer);
 
-        let mut done = Vec::new();
         for index in ready {
             let Some(&(key, what)) = owners.get(index as usize) else {
                 continue; // the timer
             };
-            let source = &sources[key];
+            let source = &mut sources[key];
             match events.last_mut() {
+                // A source's read and write entries are next to each other: one event.
                 Some(last) if last.token == source.token => {
                     last.readiness.readable |= what.readable;
                     last.readiness.writable |= what.writable;
@@ -216,11 +216,6 @@ pub(crate) fn select(timeout: Option<Duration>, events: &mut Vec<Event>) {
                 _ => events.push(Event::new(source.token, what)),
             }
             if source.oneshot {
-                done.push(key);
-            }
-        }
-        for key in done {
-            if let Some(source) = sources.get_mut(key) {
                 source.readable = false;
                 source.writable = false;
             }
