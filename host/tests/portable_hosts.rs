@@ -322,6 +322,33 @@ fn what_wasi_cannot_do_is_an_unsupported_error(host: Host) {
     }
 }
 
+fn http_hello_answers_curl_on_one_kept_alive_connection(host: Host) {
+    let mut server = host.start("http_hello", &["127.0.0.1:0"]);
+    let line = server.cli.stdout_lines().next_line();
+    let url = line
+        .trim()
+        .strip_prefix("Serving on ")
+        .unwrap_or_else(|| panic!("http_hello said {line:?}"))
+        .to_string();
+    // Two URLs in one curl run: the second request reuses the connection (keep-alive).
+    let out =
+        common::output_within(Command::new("curl").args(["-sS", "-v", "--http1.1", &url, &url]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Hello, World!Hello, World!"
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("Re-using existing connection") || log.contains("Reusing existing"),
+        "curl did not reuse the connection:\n{log}"
+    );
+}
+
 /// A native UDP peer on 127.0.0.1 echoing `count` datagrams to their senders.
 fn native_udp_echo(count: usize) -> (u16, thread::JoinHandle<()>) {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind a native UDP peer");
@@ -378,6 +405,7 @@ mod wasmtime {
     tests_on!(Wasmtime:
         echo_server_echoes_several_native_clients_byte_exact,
         echo_server_with_streams_echoes_several_native_clients_byte_exact,
+        http_hello_answers_curl_on_one_kept_alive_connection,
         client_echoes_with_a_native_peer,
         large_write_pauses_and_reaches_a_slow_native_peer,
         connect_to_a_closed_port_is_connection_refused,
@@ -398,6 +426,7 @@ mod jco {
     tests_on!(Jco:
         echo_server_echoes_several_native_clients_byte_exact,
         echo_server_with_streams_echoes_several_native_clients_byte_exact,
+        http_hello_answers_curl_on_one_kept_alive_connection,
         connect_to_a_closed_port_is_connection_refused,
         server_close_and_wait_closed_stop_listening,
         sock_calls_and_add_reader_talk_to_a_native_peer,

@@ -18,6 +18,7 @@ const PACKAGES: &[&str] = &["test-programs", "sandloop-examples"];
 const PORTABLE: &[(&str, &str)] = &[
     ("test-programs", "portable_net"),
     ("sandloop-examples", "echo_server"),
+    ("sandloop-examples", "http_hello"),
 ];
 
 fn main() {
