@@ -16,6 +16,7 @@ pub(crate) mod errors;
 pub(crate) mod files;
 pub(crate) mod fs;
 pub(crate) mod net;
+mod network;
 pub(crate) mod poll;
 mod tcp;
 pub(crate) mod tls;

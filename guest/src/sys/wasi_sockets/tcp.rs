@@ -12,7 +12,7 @@ use super::bindings::streams::{InputStream, OutputStream, StreamError};
 use super::bindings::tcp::{ShutdownType, TcpSocket};
 use super::bindings::tcp_create_socket;
 use super::errors::{Progress, error_from_code, error_from_stream, progress, unsupported};
-use super::net::{from_wasi, inet, to_wasi, with_network};
+use super::network::{from_wasi, inet, to_wasi, with_network};
 use super::poll::{Slot, Watched};
 use crate::addresses::{Address, Family, Shutdown, SockOpt, SockOptName};
 use crate::error::{Error, Result};

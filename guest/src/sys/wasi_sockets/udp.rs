@@ -15,7 +15,7 @@ use super::bindings::udp::{
 };
 use super::bindings::udp_create_socket;
 use super::errors::{Progress, error_from_code, progress, unsupported};
-use super::net::{from_wasi, inet, to_wasi, with_network};
+use super::network::{from_wasi, inet, to_wasi, with_network};
 use super::poll::{self, Slot, Watched};
 use crate::addresses::{Address, Family, SockOpt, SockOptName};
 use crate::error::Result;
