@@ -9,6 +9,10 @@
 //! `Protocol`; `--selector` runs a `SelectorEventLoop` (transports read and write on
 //! readiness) instead of the default completion-mode loop.
 //!
+//! Built portable (`cargo build --release --target wasm32-wasip2 -p sandloop-examples
+//! --no-default-features --bin echo_server`), it runs on any WASI 0.2 host with sockets:
+//! `wasmtime run -S inherit-network=y echo_server.wasm 127.0.0.1:8888`.
+//!
 //! The echo itself is `echo.rs` (shared with `unix_echo_server`): it stops reading from a
 //! client that does not read its echo, so such a client costs the server a bounded amount
 //! of memory whatever it sends.
@@ -18,9 +22,7 @@ use std::net::SocketAddr;
 mod echo;
 
 use echo::{EchoServerProtocol, echo};
-use sandloop::{
-    Error, EventLoop, HostSelector, ProactorEventLoop, SelectorEventLoop, Server, ServerOptions,
-};
+use sandloop::{Error, EventLoop, Server, ServerOptions};
 
 async fn serve(lp: EventLoop, addr: SocketAddr, streams: bool) -> Result<(), Error> {
     let host = addr.ip().to_string();
@@ -42,6 +44,21 @@ async fn serve(lp: EventLoop, addr: SocketAddr, streams: bool) -> Result<(), Err
     server.serve_forever().await
 }
 
+#[cfg(feature = "host-reactor")]
+fn new_loop(selector: bool) -> EventLoop {
+    if selector {
+        sandloop::SelectorEventLoop::new(sandloop::HostSelector::new())
+    } else {
+        sandloop::ProactorEventLoop::new()
+    }
+}
+
+/// The portable build has one kind of loop: readiness mode over `wasi:sockets`.
+#[cfg(not(feature = "host-reactor"))]
+fn new_loop(_selector: bool) -> EventLoop {
+    sandloop::SelectorEventLoop::new(sandloop::WasiPollSelector::new())
+}
+
 fn main() -> sandloop::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let addr: SocketAddr = args
@@ -52,11 +69,7 @@ fn main() -> sandloop::Result<()> {
         .parse()
         .map_err(Error::other)?;
     let flag = |name: &str| args.iter().any(|a| a == name);
-    let lp = if flag("--selector") {
-        SelectorEventLoop::new(HostSelector::new())
-    } else {
-        ProactorEventLoop::new()
-    };
+    let lp = new_loop(flag("--selector"));
     sandloop::set_event_loop(Some(lp.clone()));
     let served = lp.run_until_complete(serve(lp.clone(), addr, flag("--streams")));
     lp.close()?;

@@ -6,6 +6,9 @@
 //! curl http://127.0.0.1:8080/
 //! ```
 //!
+//! It builds portable too (`--no-default-features`) and runs on any WASI 0.2 host with
+//! sockets: `wasmtime run -S inherit-network=y http_hello.wasm 127.0.0.1:8080`.
+//!
 //! Under `sandloop run --instances N` every copy binds the port with `reuse_port`, so the
 //! kernel spreads the connections over the N loops.
 

@@ -77,7 +77,6 @@ impl EventLoop {
 
     /// Registers one of the crate's own async streams without keeping it alive: it is
     /// closed at shutdown if it still exists.
-    #[cfg(feature = "host-reactor")]
     pub(crate) fn watch_asyncgen(&self, agen: Weak<dyn AsyncGen>) {
         self.register(Registered::Watched(agen));
     }

@@ -215,14 +215,12 @@ impl EventLoop {
 
     /// Makes `io` what the loop's waits hand their events to (the I/O registry, at its
     /// first registration).
-    #[cfg_attr(not(feature = "host-reactor"), expect(dead_code))]
     pub(crate) fn set_dispatch(&self, io: Rc<dyn Dispatch>) {
         let _ = self.inner.io.set(io);
     }
 
     /// Makes `writes` what the loop's waits submit (the write queue, at the first
     /// completion-mode stream).
-    #[cfg_attr(not(feature = "host-reactor"), expect(dead_code))]
     pub(crate) fn set_submit(&self, writes: Rc<dyn Submit>) {
         let _ = self.inner.writes.set(writes);
     }

@@ -34,6 +34,7 @@ pub(crate) enum IoEntry {
     /// A host lookup or job; its callback runs once, when the answer is ready.
     Lookup(Option<Handle>),
     /// A watch that fires on every event (the inbox of posted messages, a signal handler).
+    #[cfg_attr(not(feature = "host-reactor"), allow(dead_code))]
     Repeating(Handle),
     /// Something the loop keeps alive until it is done or the loop closes (a datagram
     /// endpoint, whose socket watch holds it only weakly); never the token of an event.

@@ -37,65 +37,69 @@
 //! returned by a callback reaches the loop's exception handler. Module names follow
 //! asyncio's files (`base_events`, `events`, `futures`, `tasks`, `locks`, `queues`, ...).
 
+//!
+//! ## The portable build
+//!
+//! Built without the default `host-reactor` feature, the crate imports nothing beyond
+//! standard WASI 0.2 and runs on any WASI 0.2 host (the wasmtime CLI with
+//! `-S inherit-network`, jco, sandloop's host): TCP servers, connections, transports,
+//! streams, datagram endpoints, `sock_*` and `add_reader`/`add_writer` go through
+//! `wasi:sockets`, polled with
+//! `wasi:io/poll` by [`WasiPollSelector`], and names resolve with
+//! `wasi:sockets/ip-name-lookup`. Stream transports run in readiness mode (asyncio's
+//! selector transports). What WASI 0.2 has no interface for is handled two ways:
+//! - whole subsystems with no portable form are compiled out, so a workload that needs
+//!   them fails to build rather than at run time: subprocesses (`subprocess`,
+//!   `subprocess_exec`), signals (`signal`, `add_signal_handler`), the executor of sibling
+//!   instances (`executor`, `run_in_executor`), posts from the embedding application
+//!   (`call_soon_threadsafe`'s host side), and `ProactorEventLoop` / `HostSelector` (the
+//!   host's completion mode);
+//! - options of otherwise portable calls compile and are refused where they start, with an
+//!   `Error::Os` of kind `Unsupported` naming the operation and why: unix sockets, pipes
+//!   (`os::pipe`, stdio as pipes), TLS (`ssl` on connections and servers, `start_tls`),
+//!   `SO_BROADCAST` and `SO_REUSEPORT`, and native `sendfile` (`fs::File`; the
+//!   read-and-write fallback works with any reader).
+
 #![warn(missing_docs)]
 
-#[cfg(feature = "host-reactor")]
 mod addresses;
 mod asyncgens;
 mod base_events;
 mod base_tasks;
-#[cfg(feature = "host-reactor")]
 mod connections;
 pub mod context;
-#[cfg(feature = "host-reactor")]
 mod datagrams;
-#[cfg(feature = "host-reactor")]
 mod dns;
 mod error;
 mod events;
 mod exception_handler;
 #[cfg(feature = "host-reactor")]
 pub mod executor;
-#[cfg(feature = "host-reactor")]
 mod flow_control;
-#[cfg(feature = "host-reactor")]
 pub mod fs;
 mod futures;
 mod gather;
-#[cfg(feature = "host-reactor")]
 mod io_registry;
 mod locks;
 mod log;
-#[cfg(feature = "host-reactor")]
 pub mod net;
-#[cfg(feature = "host-reactor")]
 pub mod os;
-#[cfg(feature = "host-reactor")]
 mod pipe_transports;
-#[cfg(feature = "host-reactor")]
 mod proactor_events;
-#[cfg(feature = "host-reactor")]
 mod protocols;
 mod queues;
-#[cfg(feature = "host-reactor")]
 mod readiness;
 mod runners;
 mod selector_events;
-#[cfg(feature = "host-reactor")]
 mod sendfile;
-#[cfg(feature = "host-reactor")]
 mod servers;
 #[cfg(feature = "host-reactor")]
 pub mod signal;
 #[cfg(feature = "host-reactor")]
 mod signal_handlers;
-#[cfg(feature = "host-reactor")]
 mod sslproto;
-#[cfg(feature = "host-reactor")]
 mod staggered;
-#[cfg(feature = "host-reactor")]
 mod stream_io;
-#[cfg(feature = "host-reactor")]
 pub mod streams;
 #[cfg(feature = "host-reactor")]
 pub mod subprocess;
@@ -104,25 +108,18 @@ mod tasks;
 #[cfg(feature = "host-reactor")]
 mod threadsafe;
 mod timeouts;
-#[cfg(feature = "host-reactor")]
 pub mod tls;
-#[cfg(feature = "host-reactor")]
 mod transports;
-#[cfg(feature = "host-reactor")]
 mod unix_events;
 mod waiters;
-#[cfg(feature = "host-reactor")]
 mod wakeup;
 
 pub use asyncgens::AsyncGen;
 pub use base_tasks::{Coroutine, TaskFactory, TaskOptions, TaskRef, current_task};
-#[cfg(feature = "host-reactor")]
 pub use connections::{AcceptedSocketOptions, ConnectOptions};
-#[cfg(feature = "host-reactor")]
 pub use datagrams::{
     DatagramExtraInfo, DatagramOptions, DatagramTransport, SharedDatagramProtocol,
 };
-#[cfg(feature = "host-reactor")]
 pub use dns::AddrInfoHints;
 pub use error::{Error, IntoResult, Result};
 pub use events::{
@@ -135,20 +132,15 @@ pub use executor::Executor;
 pub use futures::{CallbackId, Future};
 pub use gather::{ReturnWhen, gather, gather_settled, shield, wait};
 pub use locks::{Event, Lock, Semaphore};
-#[cfg(feature = "host-reactor")]
 pub use pipe_transports::{ReadPipeTransport, WritePipeTransport};
 #[cfg(feature = "host-reactor")]
 pub use proactor_events::ProactorEventLoop;
-#[cfg(feature = "host-reactor")]
 pub use protocols::{BufferedProtocol, DatagramProtocol, Protocol};
 pub use queues::Queue;
 pub use runners::run;
 pub use selector_events::SelectorEventLoop;
-#[cfg(feature = "host-reactor")]
 pub use sendfile::SendfileSource;
-#[cfg(feature = "host-reactor")]
 pub use servers::{Hosts, Server, ServerOptions};
-#[cfg(feature = "host-reactor")]
 pub use sslproto::{SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT, TlsOptions};
 #[cfg(feature = "host-reactor")]
 pub use subprocess::{SubprocessProtocol, SubprocessTransport};
@@ -157,9 +149,7 @@ pub use sys::HostSelector;
 pub use sys::{Event as SelectorEvent, Readiness, Selector, WasiPollSelector, exit};
 pub use tasks::{Task, all_tasks, create_task, sleep};
 pub use timeouts::{timeout, timeout_at, wait_for};
-#[cfg(feature = "host-reactor")]
 pub use transports::{ExtraInfo, SharedProtocol, Transport, TransportSocket};
-#[cfg(feature = "host-reactor")]
 pub use unix_events::{UnixConnectOptions, UnixPath, UnixServerOptions};
 
 /// What the crate's macros use; not part of the API.

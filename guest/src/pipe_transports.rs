@@ -81,6 +81,7 @@ impl EventLoop {
 
 impl ReadPipeTransport {
     /// The read pipe transport over `transport` (a child's stdout or stderr).
+    #[cfg_attr(not(feature = "host-reactor"), allow(dead_code))]
     pub(crate) fn from_transport(transport: Transport) -> ReadPipeTransport {
         ReadPipeTransport(transport)
     }
@@ -134,6 +135,7 @@ impl ReadPipeTransport {
 
 impl WritePipeTransport {
     /// The write pipe transport over `transport` (a child's stdin).
+    #[cfg_attr(not(feature = "host-reactor"), allow(dead_code))]
     pub(crate) fn from_transport(transport: Transport) -> WritePipeTransport {
         WritePipeTransport(transport)
     }

@@ -15,6 +15,7 @@ use std::rc::{Rc, Weak};
 use crate::addresses::{Address, SockOpt, SockOptName};
 use crate::error::{Error, Result};
 use crate::events::EventLoop;
+#[cfg(feature = "host-reactor")]
 use crate::sys::HostSelector;
 use crate::sys::files::HostFile;
 use crate::sys::net::HostStream;
@@ -26,9 +27,12 @@ pub(crate) use write_queue::{Retry, WriteQueue};
 /// readiness and hands the bytes over inside the reactor's event batch, and a write copies
 /// once into the host, which buffers what the kernel does not take. About one boundary
 /// crossing per event batch and one per write. This is also what `EventLoop::new()` picks
-/// on the sandloop host.
+/// on the sandloop host. Not in the portable build: completion mode is the sandloop
+/// host's.
+#[cfg(feature = "host-reactor")]
 pub struct ProactorEventLoop;
 
+#[cfg(feature = "host-reactor")]
 impl ProactorEventLoop {
     /// A new loop on the host's reactor with completion-mode transports (every loop's
     /// mode unless a `SelectorEventLoop` asks for readiness).

@@ -8,24 +8,21 @@
 //! each event the way the host fills it. `add_reader`, `add_writer` and the `sock_*` coroutines, the
 //! other half of asyncio's `selector_events.py`, are in `readiness.rs`.
 
-#[cfg(feature = "host-reactor")]
 mod endpoint;
-#[cfg(feature = "host-reactor")]
 mod stream;
 
 use crate::events::EventLoop;
 use crate::sys::Selector;
 
-#[cfg(feature = "host-reactor")]
 pub(crate) use endpoint::Endpoint;
-#[cfg(feature = "host-reactor")]
 pub(crate) use stream::ReadinessStream;
 
 /// asyncio's `SelectorEventLoop(selector)`: a loop over the backend you pick, whose stream
 /// transports read and write on readiness (one host call per `recv`/`send`), as asyncio's
 /// selector transports do. `SelectorEventLoop::new(HostSelector::new())` runs the readiness
 /// model on the host's reactor; `SelectorEventLoop::new(WasiPollSelector::new())` runs on
-/// any WASI 0.2 host (timers and callbacks only: plain WASI has no sandloop sockets).
+/// any WASI 0.2 host (with sockets in the portable build, over `wasi:sockets`; built with
+/// the host's reactor, timers and callbacks only).
 pub struct SelectorEventLoop;
 
 impl SelectorEventLoop {
@@ -33,7 +30,6 @@ impl SelectorEventLoop {
     #[allow(clippy::new_ret_no_self)]
     pub fn new(selector: impl Selector + 'static) -> EventLoop {
         let lp = EventLoop::with_selector(Box::new(selector));
-        #[cfg(feature = "host-reactor")]
         lp.set_io_mode(crate::stream_io::IoMode::Readiness);
         lp
     }

@@ -32,9 +32,14 @@ pub(crate) enum IoMode {
 
 impl Default for IoMode {
     /// The host's completion mode: every loop's, but a `SelectorEventLoop`'s (what
-    /// `EventLoop::new()` and `ProactorEventLoop::new()` make).
+    /// `EventLoop::new()` and `ProactorEventLoop::new()` make). The portable build has no
+    /// completion-mode streams: readiness for every loop.
     fn default() -> IoMode {
-        IoMode::Completion
+        if crate::sys::COMPLETION_STREAMS {
+            IoMode::Completion
+        } else {
+            IoMode::Readiness
+        }
     }
 }
 

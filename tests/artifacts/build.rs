@@ -13,6 +13,14 @@ mod wasm_target;
 
 const PACKAGES: &[&str] = &["test-programs", "sandloop-examples"];
 
+/// The programs also built portable (the `sandloop` crate without `host-reactor`: standard
+/// WASI 0.2 only), as (package, binary): run by the tests on WASI hosts nobody here wrote.
+const PORTABLE: &[(&str, &str)] = &[
+    ("test-programs", "portable_net"),
+    ("sandloop-examples", "echo_server"),
+    ("sandloop-examples", "http_hello"),
+];
+
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.join("../..").canonicalize().unwrap();
@@ -36,25 +44,9 @@ fn main() {
     }
 
     let target_dir = root.join("target/wasm-programs");
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .arg("build")
-        .arg("--release")
-        .arg("--target=wasm32-wasip2")
-        .arg("--target-dir")
-        .arg(&target_dir);
+    let mut cmd = guest_cargo(&root, &target_dir);
     for package in PACKAGES {
         cmd.arg("-p").arg(package);
-    }
-    // The outer build's flags are for the host; the guest gets its own.
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-    ] {
-        cmd.env_remove(var);
     }
     let status = cmd
         .status()
@@ -62,6 +54,22 @@ fn main() {
     assert!(
         status.success(),
         "building the guest programs for wasm32-wasip2 failed"
+    );
+
+    // The portable builds: a target directory of their own, as the `sandloop` crate is
+    // built with other features (and the examples' binaries have the same names).
+    let portable_dir = root.join("target/wasm-programs-portable");
+    let mut cmd = guest_cargo(&root, &portable_dir);
+    cmd.arg("--no-default-features");
+    for (package, bin) in PORTABLE {
+        cmd.arg("-p").arg(package).arg("--bin").arg(bin);
+    }
+    let status = cmd
+        .status()
+        .expect("failed to run cargo for the portable guest programs");
+    assert!(
+        status.success(),
+        "building the portable guest programs for wasm32-wasip2 failed"
     );
 
     let out_dir = target_dir.join("wasm32-wasip2/release");
@@ -89,9 +97,47 @@ fn main() {
         ));
     }
     code.push_str("];\n");
+    code.push_str(
+        "/// The programs built portable (standard WASI 0.2 only): (name, path).\npub const PORTABLE_PROGRAMS: &[(&str, &str)] = &[\n",
+    );
+    for (_, bin) in PORTABLE {
+        let path = portable_dir.join(format!("wasm32-wasip2/release/{bin}.wasm"));
+        assert!(
+            path.exists(),
+            "missing portable guest program {}",
+            path.display()
+        );
+        code.push_str(&format!(
+            "    ({bin:?}, {:?}),\n",
+            path.display().to_string()
+        ));
+    }
+    code.push_str("];\n");
     code.push_str(&quiet_cases_macro(&root.join("tests/programs/src/bin")));
     let generated = PathBuf::from(env::var_os("OUT_DIR").unwrap()).join("programs.rs");
     fs::write(generated, code).unwrap();
+}
+
+/// A release build of guest code for wasm32-wasip2 into `target_dir`, without the outer
+/// build's flags (they are for the host; the guest gets its own).
+fn guest_cargo(root: &Path, target_dir: &Path) -> Command {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .arg("build")
+        .arg("--release")
+        .arg("--target=wasm32-wasip2")
+        .arg("--target-dir")
+        .arg(target_dir);
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
 }
 
 /// The macro `for_each_quiet_case!("program", callback)`, which expands to

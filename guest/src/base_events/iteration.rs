@@ -127,7 +127,6 @@ impl EventLoop {
     }
 
     /// Whether the loop's selector can watch the host's sockets and lookups.
-    #[cfg(feature = "host-reactor")]
     pub(crate) fn selector_watches_host_sources(&self) -> bool {
         self.inner.selector.borrow().watches_host_sources()
     }

@@ -72,13 +72,11 @@ where
 
 /// A callback that runs every time its handle is run (asyncio's reader and writer
 /// handles), until the handle is cancelled.
-#[cfg(feature = "host-reactor")]
 struct Repeating<F> {
     header: Header,
     f: Cell<Option<F>>,
 }
 
-#[cfg(feature = "host-reactor")]
 impl<F, R> RunCallback for Repeating<F>
 where
     F: FnMut() -> R,
@@ -144,7 +142,6 @@ impl Handle {
 
     /// A handle whose callback runs each time the handle runs (readers and writers),
     /// in the context current now.
-    #[cfg(feature = "host-reactor")]
     pub(crate) fn repeating<F, R>(f: F, location: &'static Location<'static>) -> Handle
     where
         F: FnMut() -> R + 'static,

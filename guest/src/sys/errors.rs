@@ -4,6 +4,7 @@
 
 use std::io;
 
+pub(crate) use super::Progress;
 use super::bindings::types;
 use crate::error::{Error, Result};
 
@@ -49,12 +50,6 @@ fn is_pending(err: &types::Error) -> bool {
 
 pub(crate) fn wit_result<T>(r: std::result::Result<T, types::Error>) -> Result<T> {
     r.map_err(error_from_wit)
-}
-
-/// What a non-blocking call did: finished, or has to wait for readiness.
-pub(crate) enum Progress<T> {
-    Done(T),
-    Pending,
 }
 
 pub(crate) fn progress<T>(r: std::result::Result<T, types::Error>) -> Result<Progress<T>> {

@@ -4,16 +4,8 @@
 use super::bindings::fs;
 use super::errors::{Progress, progress, wit_result};
 use super::net::{HostSource, HostStream};
+pub use super::pipe_end::PipeEnd;
 use crate::error::Result;
-
-/// Which way a pipe end carries bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PipeEnd {
-    /// The end that reads.
-    Read,
-    /// The end that writes.
-    Write,
-}
 
 /// One end of a host pipe (`fs.pipe`).
 pub(crate) struct HostPipe(fs::Pipe);

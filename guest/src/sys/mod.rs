@@ -3,6 +3,11 @@
 //! Only this folder touches generated WIT bindings. `host.rs` waits on the sandloop host's
 //! native reactor (one crossing per loop iteration, O(ready)); `wasi_poll.rs` uses nothing but
 //! standard WASI 0.2 and runs on any host.
+//!
+//! Two backends offer the upper layers the same modules (`net`, `dns`, `errors`, `fs`,
+//! `files`, `tls`, `host`): with the `host-reactor` feature, the wrappers of
+//! `sandloop:host/*` in this folder; without it, `wasi_sockets/`, over `wasi:sockets` and
+//! `wasi:io/poll`, whose reactor `WasiPollSelector` waits on.
 
 #[cfg(feature = "host-reactor")]
 mod bindings;
@@ -21,13 +26,22 @@ pub(crate) mod fs;
 pub(crate) mod host;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod net;
+mod pipe_end;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod process;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod signal;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod tls;
+mod tls_config;
 pub(crate) mod wasi_poll;
+#[cfg(not(feature = "host-reactor"))]
+mod wasi_sockets;
+// The portable build: the same modules, over `wasi:sockets` (what WASI 0.2 cannot do is
+// refused there with `Unsupported`). Subprocesses, signals and the executor have no
+// portable form at all and are compiled out above them (see `lib.rs`).
+#[cfg(not(feature = "host-reactor"))]
+pub(crate) use wasi_sockets::{completion as host, dns, errors, files, fs, net, tls};
 
 use std::ops::Range;
 use std::rc::Rc;
@@ -46,8 +60,12 @@ pub struct Readiness {
 
 /// The most read for one stream per event (asyncio reads 256 KiB at a time): what the host
 /// reads for a completion-mode stream, what the loop asks a readiness-mode socket for.
-#[cfg(feature = "host-reactor")]
 pub(crate) const READ_BUDGET: u32 = 256 * 1024;
+
+/// Whether this build has the sandloop host's completion-mode streams (the
+/// `host-reactor` feature): the stream transports' default mode; the portable build's
+/// are readiness-mode.
+pub(crate) const COMPLETION_STREAMS: bool = cfg!(feature = "host-reactor");
 
 /// The most bytes one call hands the host. wasmtime lets one host call copy 128 MiB at
 /// most (its hostcall fuel) and traps the instance past it: a stream's `write` hands its
@@ -58,8 +76,23 @@ pub(crate) const MAX_HOST_COPY: usize = 16 << 20;
 /// The most bytes one socket `send` or pipe `write` offers the host: the kernel takes no
 /// more than its buffer holds (a few MiB at most), and every byte offered is copied into
 /// the host first, so offering more would only copy bytes to drop them.
-#[cfg(feature = "host-reactor")]
 pub(crate) const MAX_SEND: usize = 1 << 20;
+
+/// What a non-blocking call did: finished, or has to wait for readiness.
+pub(crate) enum Progress<T> {
+    Done(T),
+    Pending,
+}
+
+/// What a write to a completion-mode stream did.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Written {
+    /// The bytes of the write taken (sent, or buffered to be sent): all of them, unless
+    /// the host's limit on buffered bytes was reached; the writer keeps the rest.
+    pub(crate) taken: usize,
+    /// The bytes buffered afterwards, not yet taken by the kernel.
+    pub(crate) buffered: u64,
+}
 
 /// One ready registration: the token the loop chose and what is ready.
 ///
@@ -161,8 +194,9 @@ pub trait Selector {
     /// The backend's name, logged at debug level when a loop picks it.
     fn name(&self) -> &'static str;
 
-    /// Whether sources of the sandloop host (sockets, lookups) can be registered with this
-    /// selector. Only the host's reactor can watch them.
+    /// Whether the crate's sockets and lookups can be registered with this selector: the
+    /// host's reactor watches the sandloop host's; in the portable build
+    /// `WasiPollSelector` watches those of `wasi:sockets`.
     fn watches_host_sources(&self) -> bool {
         false
     }

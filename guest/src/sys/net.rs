@@ -7,6 +7,7 @@
 use std::io;
 use std::net::SocketAddr;
 
+use super::Written;
 use super::bindings::{net, reactor, types};
 use super::errors::{Progress, progress, wit_result};
 use crate::addresses::{Address, Family, Shutdown, SockOpt, SockOptName, SocketType};
@@ -95,16 +96,6 @@ fn option_name_to_wit(name: SockOptName) -> net::OptionName {
         SockOptName::SendBufferSize => net::OptionName::SendBufferSize,
         SockOptName::Broadcast => net::OptionName::Broadcast,
     }
-}
-
-/// What a write to a stream did.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Written {
-    /// The bytes of the write taken (sent, or buffered to be sent): all of them, unless
-    /// the host's limit on buffered bytes was reached; the writer keeps the rest.
-    pub(crate) taken: usize,
-    /// The bytes buffered afterwards, not yet taken by the kernel.
-    pub(crate) buffered: u64,
 }
 
 /// A host socket (`net.socket`).

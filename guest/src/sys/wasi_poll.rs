@@ -1,9 +1,10 @@
 //! The portable selector: nothing but standard WASI 0.2.
 //!
-//! Plain WASI 0.2 has none of the sandloop host's sockets or lookups, so this selector
-//! watches no sources (a loop on it refuses host sockets with a clear error): waiting is a
-//! monotonic-clock sleep, which the standard library implements with `wasi:io/poll` on a
-//! `wasi:clocks` pollable.
+//! In the portable build (without the `host-reactor` feature) it waits on the
+//! `wasi:sockets` backend's reactor (`wasi_sockets/poll.rs`): one `wasi:io/poll.poll` per
+//! wait over the pollables of what the loop watches, plus a timer. Built with the
+//! sandloop host's reactor, the sockets are the host's, which this selector cannot watch
+//! (a loop on it refuses them with a clear error): waiting is a monotonic-clock sleep.
 
 use std::time::Duration;
 
@@ -32,6 +33,17 @@ impl Selector for WasiPollSelector {
         "WasiPollSelector"
     }
 
+    /// In the portable build the sockets are `wasi:sockets`, which this selector watches.
+    fn watches_host_sources(&self) -> bool {
+        cfg!(not(feature = "host-reactor"))
+    }
+
+    #[cfg(not(feature = "host-reactor"))]
+    fn select(&mut self, timeout: Option<Duration>, events: &mut Vec<Event>) {
+        super::wasi_sockets::poll::select(timeout, events);
+    }
+
+    #[cfg(feature = "host-reactor")]
     fn select(&mut self, timeout: Option<Duration>, _events: &mut Vec<Event>) {
         match timeout {
             Some(t) if t.is_zero() => {}

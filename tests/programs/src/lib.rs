@@ -28,7 +28,12 @@ impl sandloop::EventLoopPolicy for SelectorLoops {
     fn set_event_loop(&self, _lp: Option<sandloop::EventLoop>) {}
 
     fn new_event_loop(&self) -> sandloop::EventLoop {
-        sandloop::SelectorEventLoop::new(sandloop::HostSelector::new())
+        #[cfg(feature = "host-reactor")]
+        let selector = sandloop::HostSelector::new();
+        // The portable build's only selector (its loops are readiness-mode anyway).
+        #[cfg(not(feature = "host-reactor"))]
+        let selector = sandloop::WasiPollSelector::new();
+        sandloop::SelectorEventLoop::new(selector)
     }
 }
 
@@ -93,10 +98,10 @@ impl Drop for DropGuard {
 /// Cases after it are run by hand-written host tests that check what they print.
 #[macro_export]
 macro_rules! cases {
-    ($($case:ident),+ $(,)? $(; checked: $($checked:ident),+ $(,)?)?) => {
+    ($($case:ident),* $(,)? $(; checked: $($checked:ident),+ $(,)?)?) => {
         fn main() {
             $crate::dispatch(&[
-                $((stringify!($case), $case as fn() -> sandloop::Result<()>),)+
+                $((stringify!($case), $case as fn() -> sandloop::Result<()>),)*
                 $($((stringify!($checked), $checked as fn() -> sandloop::Result<()>),)+)?
             ]);
         }
