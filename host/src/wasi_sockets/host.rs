@@ -1,7 +1,7 @@
 //! Glue: `wasi:sockets/tcp-create-socket` and `udp-create-socket` counted against the
-//! handle limit, and `wasi:sockets/ip-name-lookup` for the instance's [`DnsView`], in place of
-//! wasmtime-wasi's own (which asks the system resolver for every name: it knows neither
-//! `--resolve` nor `--no-dns`). The guest's `resolve-address-stream` handles are
+//! handle limit, and `wasi:sockets/ip-name-lookup` for the instance's [`DnsView`], in
+//! place of wasmtime-wasi's own (which asks the system resolver for every name: it knows
+//! neither `--resolve` nor `--no-dns`). The guest's `resolve-address-stream` handles are
 //! wasmtime-wasi's type by the generated signatures; the table holds an [`IpLookup`]
 //! under them, and only these functions, which all take it back as an `IpLookup`, ever
 //! see those handles.
@@ -127,7 +127,7 @@ impl Pollable for IpLookup {
 /// `new-socket-limit` (and an audit line) unless the instance has room for a socket.
 fn check_room(view: &mut WasiSocketsView<'_>, what: &str) -> Result<(), SocketError> {
     crate::limits::check_room(view.sockets.table, view.limits, what, 1)
-        .map_err(|_| ErrorCode::from(LookupError::LimitReached).into())
+        .map_err(|_| ErrorCode::NewSocketLimit.into())
 }
 
 impl network::Host for WasiSocketsView<'_> {
