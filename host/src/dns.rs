@@ -302,6 +302,29 @@ fn answer<T: Clone + Send + 'static>(
     Ok(slot)
 }
 
+/// The addresses the system resolver knows for `name` (any family, each once): what
+/// `wasi:sockets/ip-name-lookup` answers for a name that is neither a literal nor fixed
+/// by the policy. Blocks: call it on a resolver thread.
+pub(crate) fn system_addresses(name: &str) -> Result<Vec<IpAddr>, Error> {
+    let host = sys::c_string("resolve-addresses", "name", name)?;
+    let hints = Hints {
+        family: None,
+        socktype: Some(SocketType::Stream),
+        protocol: 0,
+        flags: 0,
+    };
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for info in sys::getaddrinfo(Some(&host), None, &hints, name)? {
+        if let Address::Inet(text) = &info.address
+            && let Ok(addr) = text.parse::<SocketAddr>()
+            && !ips.contains(&addr.ip().to_canonical())
+        {
+            ips.push(addr.ip().to_canonical());
+        }
+    }
+    Ok(ips)
+}
+
 impl AddressLookup {
     /// The answer, once it is in.
     pub(crate) fn answer(&self) -> Option<Result<Vec<Addrinfo>, Error>> {

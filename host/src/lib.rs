@@ -126,6 +126,7 @@ mod state;
 #[cfg_attr(not(test), allow(dead_code))]
 mod testing;
 pub mod tls;
+mod wasi_sockets;
 mod workload;
 
 pub use inbox::{PostError, Poster};

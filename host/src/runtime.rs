@@ -17,7 +17,9 @@ use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use crate::bindings::{dns, executor, inbox, net, reactor, types};
 use crate::executor::WorkerPre;
 use crate::inbox::Inbox;
-use crate::state::{HasDns, HasExecutor, HasFs, HasNet, HasProcess, HasReactor, HasSignal, State};
+use crate::state::{
+    HasDns, HasExecutor, HasFs, HasNet, HasProcess, HasReactor, HasSignal, HasWasiSockets, State,
+};
 use crate::workload::Workload;
 
 mod error;
@@ -222,6 +224,27 @@ impl Runtime {
             }
         };
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link("WASI"))?;
+        // WASI's sockets under the policy (`wasi_sockets.rs`): name lookups answer as
+        // `sandloop:host/dns` does (`--resolve`, `--no-dns`), and creating a socket counts
+        // against the handle limit; ours replace wasmtime-wasi's.
+        linker.allow_shadowing(true);
+        {
+            use wasmtime_wasi::p2::bindings::sockets::{ip_name_lookup, tcp_create_socket};
+            use wasmtime_wasi::p2::bindings::sync::sockets::udp_create_socket;
+            ip_name_lookup::add_to_linker::<State, HasDns>(&mut linker, State::dns_view)
+                .map_err(link("wasi:sockets/ip-name-lookup"))?;
+            tcp_create_socket::add_to_linker::<State, HasWasiSockets>(
+                &mut linker,
+                State::wasi_sockets_view,
+            )
+            .map_err(link("wasi:sockets/tcp-create-socket"))?;
+            udp_create_socket::add_to_linker::<State, HasWasiSockets>(
+                &mut linker,
+                State::wasi_sockets_view,
+            )
+            .map_err(link("wasi:sockets/udp-create-socket"))?;
+        }
+        linker.allow_shadowing(false);
         types::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state)
             .map_err(link("sandloop:host/types"))?;
         reactor::add_to_linker::<State, HasReactor>(&mut linker, State::reactor_view)

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use wasmtime::component::{HasData, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::sockets::WasiSocketsCtxView;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::dns::Resolver;
@@ -87,6 +88,7 @@ impl State {
                 });
             }
         }
+        crate::wasi_sockets::grant(&mut builder, &policy);
         let executor = Executor::new(reactor.completer(), runners);
         let limiter = MemoryLimiter::new(&policy.limits);
         let mut table = ResourceTable::new();
@@ -192,6 +194,20 @@ impl State {
     }
 }
 
+impl State {
+    /// WASI's sockets context and the table, with the handle limit, for the socket
+    /// constructors of `wasi:sockets` (`wasi_sockets.rs`).
+    pub(crate) fn wasi_sockets_view(&mut self) -> WasiSocketsView<'_> {
+        WasiSocketsView {
+            sockets: WasiSocketsCtxView {
+                ctx: self.wasi.sockets(),
+                table: &mut self.table,
+            },
+            limits: &self.policy.limits,
+        }
+    }
+}
+
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -202,19 +218,16 @@ impl WasiView for State {
 }
 
 /// Starts the WASI context every instance of a run shares: `argv0`, exactly `env`, stdout
-/// and stderr inherited or into the capture pipes, and no WASI network access.
+/// and stderr inherited or into the capture pipes. WASI's own sockets are granted under
+/// the policy when the store is made ([`State::new`], through `wasi_sockets.rs`), and
+/// their name lookups are the host's own, under the policy too.
 pub(crate) fn wasi_builder(
     argv0: &str,
     env: &[(String, String)],
     capture: &Capture,
 ) -> WasiCtxBuilder {
     let mut builder = WasiCtxBuilder::new();
-    builder
-        .arg(argv0)
-        .envs(env)
-        .allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false);
+    builder.arg(argv0).envs(env);
     match (&capture.stdout, &capture.stderr) {
         (Some(stdout), Some(stderr)) => {
             builder.stdout(stdout.clone()).stderr(stderr.clone());
@@ -364,4 +377,18 @@ pub(crate) struct HasDns;
 
 impl HasData for HasDns {
     type Data<'a> = DnsView<'a>;
+}
+
+/// What the socket constructors of `wasi:sockets` work with: wasmtime-wasi's own view of
+/// its sockets (the context and the table) and the workload's handle limit.
+pub(crate) struct WasiSocketsView<'a> {
+    pub(crate) sockets: WasiSocketsCtxView<'a>,
+    pub(crate) limits: &'a Limits,
+}
+
+/// Selects [`WasiSocketsView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasWasiSockets;
+
+impl HasData for HasWasiSockets {
+    type Data<'a> = WasiSocketsView<'a>;
 }
