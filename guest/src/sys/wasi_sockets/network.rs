@@ -4,8 +4,10 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use super::bindings::instance_network;
-use super::bindings::network::{IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress, Network};
-use super::errors::unsupported;
+use super::bindings::network::{
+    ErrorCode, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress, Network,
+};
+use super::errors::{error_from_code, unsupported};
 use crate::addresses::Address;
 use crate::error::Result;
 
@@ -63,4 +65,15 @@ pub(super) fn inet(op: &str, addr: &Address) -> Result<SocketAddr> {
         Address::Inet(sa) => Ok(*sa),
         Address::Unix(_) => Err(unsupported(op, NO_UNIX)),
     }
+}
+
+/// A socket's own address or its peer's (`getsockname`, `getpeername`: `op`), as the crate's
+/// address; the same for TCP and UDP sockets.
+pub(super) fn socket_address(
+    answer: std::result::Result<IpSocketAddress, ErrorCode>,
+    op: &str,
+) -> Result<Address> {
+    answer
+        .map(|a| Address::Inet(from_wasi(a)))
+        .map_err(|code| error_from_code(op, code))
 }

@@ -12,7 +12,7 @@ use super::bindings::streams::{InputStream, OutputStream, StreamError};
 use super::bindings::tcp::{ShutdownType, TcpSocket};
 use super::bindings::tcp_create_socket;
 use super::errors::{Progress, error_from_code, error_from_stream, progress, unsupported};
-use super::network::{from_wasi, inet, to_wasi, with_network};
+use super::network::{from_wasi, inet, socket_address, to_wasi, with_network};
 use super::poll::{Slot, Watched};
 use crate::addresses::{Address, Family, Shutdown, SockOpt, SockOptName};
 use crate::error::{Error, Result};
@@ -248,16 +248,10 @@ impl Tcp {
     }
 
     pub(super) fn local_address(&self) -> Result<Address> {
-        self.socket
-            .local_address()
-            .map(|a| Address::Inet(from_wasi(a)))
-            .map_err(|code| error_from_code("getsockname", code))
+        socket_address(self.socket.local_address(), "getsockname")
     }
 
     pub(super) fn peer_address(&self) -> Result<Address> {
-        self.socket
-            .remote_address()
-            .map(|a| Address::Inet(from_wasi(a)))
-            .map_err(|code| error_from_code("getpeername", code))
+        socket_address(self.socket.remote_address(), "getpeername")
     }
 }

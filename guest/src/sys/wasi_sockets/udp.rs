@@ -15,7 +15,7 @@ use super::bindings::udp::{
 };
 use super::bindings::udp_create_socket;
 use super::errors::{Progress, error_from_code, progress, unsupported};
-use super::network::{from_wasi, inet, to_wasi, with_network};
+use super::network::{from_wasi, inet, socket_address, to_wasi, with_network};
 use super::poll::{self, Slot, Watched};
 use crate::addresses::{Address, Family, SockOpt, SockOptName};
 use crate::error::Result;
@@ -202,16 +202,10 @@ impl Udp {
     }
 
     pub(super) fn local_address(&self) -> Result<Address> {
-        self.socket
-            .local_address()
-            .map(|a| Address::Inet(from_wasi(a)))
-            .map_err(|code| error_from_code("getsockname", code))
+        socket_address(self.socket.local_address(), "getsockname")
     }
 
     pub(super) fn peer_address(&self) -> Result<Address> {
-        self.socket
-            .remote_address()
-            .map(|a| Address::Inet(from_wasi(a)))
-            .map_err(|code| error_from_code("getpeername", code))
+        socket_address(self.socket.remote_address(), "getpeername")
     }
 }
