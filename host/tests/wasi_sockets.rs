@@ -2,6 +2,8 @@
 //! (wasi-libc over `wasi:sockets`, no `sandloop:host` import) and runs under the `sandloop`
 //! CLI. Each grant lets it do what `sandloop:host/net` would let it do; without one it gets
 //! `PermissionDenied` and the host logs the same audit line as for `sandloop:host/net`.
+//! The program `wstd_echo` is a server written with wstd, a library of the ecosystem's,
+//! under the same rules.
 
 mod common;
 
@@ -22,11 +24,16 @@ struct Probe {
 /// Runs `sandloop run FLAGS wasi_sockets -- ARGS` to its end (bounded, see
 /// [`common::output_within`]), with the host's warnings (the audit lines) on stderr.
 fn probe(flags: &[&str], args: &[&str]) -> Probe {
+    probe_program("wasi_sockets", flags, args)
+}
+
+/// The same for another guest program.
+fn probe_program(name: &str, flags: &[&str], args: &[&str]) -> Probe {
     let output = common::output_within(
         Command::new(env!("CARGO_BIN_EXE_sandloop"))
             .arg("run")
             .args(flags)
-            .arg(program("wasi_sockets"))
+            .arg(program(name))
             .arg("--")
             .args(args)
             .env("SANDLOOP_LOG", "warn")
@@ -286,4 +293,63 @@ fn the_handle_limit_counts_wasi_sockets() {
         "no audit line:\n{}",
         out.stderr
     );
+}
+
+/// Echoes `payload` through the server on 127.0.0.1:`port`: sends it all, then EOF, while
+/// reading the echo; returns the echo.
+fn echo_through(port: u16, payload: Vec<u8>) -> Vec<u8> {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect to the guest");
+    conn.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut writer = conn.try_clone().unwrap();
+    let writing = std::thread::spawn(move || {
+        writer.write_all(&payload).expect("send to the guest");
+        writer.shutdown(Shutdown::Write).expect("shut down writing");
+    });
+    let mut echoed = Vec::new();
+    conn.read_to_end(&mut echoed).expect("read the echo");
+    writing.join().unwrap();
+    echoed
+}
+
+#[test]
+fn a_wstd_server_serves_native_clients_byte_exact_under_a_grant() {
+    let (_cli, line) = common::start_cli(
+        &["--allow-listen", "127.0.0.1:*"],
+        "wstd_echo",
+        &["127.0.0.1:0"],
+    );
+    let port: u16 = line
+        .trim()
+        .strip_prefix("listening on 127.0.0.1:")
+        .unwrap_or_else(|| panic!("wstd_echo said {line:?}"))
+        .parse()
+        .expect("a port");
+    // Three clients at once, each more than the socket buffers hold.
+    let clients: Vec<_> = (0..3u32)
+        .map(|seed| {
+            std::thread::spawn(move || {
+                let sent: Vec<u8> = (0..512 * 1024u32)
+                    .map(|i| (i.wrapping_mul(7) ^ seed) as u8)
+                    .collect();
+                (sent.clone(), echo_through(port, sent))
+            })
+        })
+        .collect();
+    for client in clients {
+        let (sent, echoed) = client.join().expect("a client");
+        assert_eq!(echoed.len(), sent.len(), "echoed bytes");
+        assert!(echoed == sent, "the echo differs from what was sent");
+    }
+}
+
+#[test]
+fn a_wstd_server_without_a_grant_is_refused_with_an_audit_line() {
+    probe_program("wstd_echo", &[], &["127.0.0.1:0"])
+        .assert_denied("policy denies bind to 127.0.0.1:0");
+    probe_program(
+        "wstd_echo",
+        &["--allow-listen", "127.0.0.1:1"],
+        &["127.0.0.1:0"],
+    )
+    .assert_denied("policy denies bind to 127.0.0.1:0");
 }
