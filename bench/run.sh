@@ -33,6 +33,13 @@
 #                       the default loop (the host's completion mode)
 #   sandloop-readiness  the echo example on SelectorEventLoop (readiness mode, --selector)
 #   sandloop-streams    the echo example with the streams API (--streams)
+#   portable-sandloop   the echo example built portable (without `host-reactor`: standard
+#                       wasi:sockets and wasi:io/poll only) under `sandloop run`
+#   portable-wasmtime   the same binary on the wasmtime CLI (tests/artifacts/install-wasmtime.sh)
+#   portable-jco        the same binary on jco under node (tests/artifacts/install-jco.sh);
+#                       its server CPU is not measured (the component runs in a child node
+#                       process, which the load generator's --server-pid does not see)
+#   (the portable-* servers are measured only when PEERS names them: not by default)
 #
 # Environment (defaults in brackets):
 #   PEERS            servers to measure ["mio tokio asyncio asyncio-streams uvloop
@@ -58,8 +65,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-ALL_PEERS="mio tokio asyncio asyncio-streams uvloop uvloop-streams sandloop sandloop-readiness sandloop-streams"
-PEERS=${PEERS:-$ALL_PEERS}
+DEFAULT_PEERS="mio tokio asyncio asyncio-streams uvloop uvloop-streams sandloop sandloop-readiness sandloop-streams"
+ALL_PEERS="$DEFAULT_PEERS portable-sandloop portable-wasmtime portable-jco"
+PEERS=${PEERS:-$DEFAULT_PEERS}
 SIZES=${SIZES:-"64 1024 16384"}
 REPS=${REPS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
@@ -126,7 +134,8 @@ note() {
     NOTES+=("$*")
 }
 
-wants_sandloop() { [[ " $PEERS " == *" sandloop"* ]]; }
+wants_sandloop() { [[ " $PEERS " == *" sandloop"* || " $PEERS " == *" portable-"* ]]; }
+wants_portable() { [[ " $PEERS " == *" portable-"* ]]; }
 wants_python() { [[ " $PEERS " == *" asyncio"* || " $PEERS " == *" uvloop"* ]]; }
 wants_uvloop() { [[ " $PEERS " == *" uvloop"* ]]; }
 
@@ -145,12 +154,24 @@ if [[ $SKIP_BUILD != 1 ]]; then
         cargo build --release -p sandloop-examples --target wasm32-wasip2 \
             --bin echo_server --bin http_hello
     fi
+    if wants_portable; then
+        # A target directory of its own: the same binary names, other features.
+        log "building the portable echo example"
+        cargo build --release -p sandloop-examples --target wasm32-wasip2 \
+            --no-default-features --bin echo_server --target-dir "$TARGET/bench-portable"
+    fi
 fi
 
 BIN="$TARGET/release"
 SANDLOOP="$BIN/sandloop"
 ECHO_WASM="$TARGET/wasm32-wasip2/release/echo_server.wasm"
 HTTP_WASM="$TARGET/wasm32-wasip2/release/http_hello.wasm"
+PORTABLE_ECHO_WASM="$TARGET/bench-portable/wasm32-wasip2/release/echo_server.wasm"
+# The other WASI hosts, installed under target/tools/ by the test suite's own scripts.
+WASMTIME_CLI=
+JCO_CLI=
+if has portable-wasmtime "$PEERS"; then WASMTIME_CLI=$(bash tests/artifacts/install-wasmtime.sh); fi
+if has portable-jco "$PEERS"; then JCO_CLI=$(bash tests/artifacts/install-jco.sh); fi
 for tool in echo_load bench_report; do
     if [[ ! -x $BIN/$tool ]]; then
         log "$BIN/$tool is missing: run without SKIP_BUILD=1"
@@ -237,7 +258,8 @@ rm -f "$WORK_DIR"/*.log
 SERVER_PID=
 stop_server() {
     if [[ -n $SERVER_PID ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
+        # The server's process group when it leads one (jco: see server_command), else it.
+        kill -- "-$SERVER_PID" 2>/dev/null || kill "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
         SERVER_PID=
     fi
@@ -279,6 +301,11 @@ server_command() {
         echo/sandloop) SERVER_CMD=("$SANDLOOP" run --allow-listen "$addr" "$ECHO_WASM" -- "$addr") ;;
         echo/sandloop-readiness) SERVER_CMD=("$SANDLOOP" run --allow-listen "$addr" "$ECHO_WASM" -- "$addr" --selector) ;;
         echo/sandloop-streams) SERVER_CMD=("$SANDLOOP" run --allow-listen "$addr" "$ECHO_WASM" -- "$addr" --streams) ;;
+        echo/portable-sandloop) SERVER_CMD=("$SANDLOOP" run --allow-listen "$addr" "$PORTABLE_ECHO_WASM" -- "$addr") ;;
+        echo/portable-wasmtime) SERVER_CMD=("$WASMTIME_CLI" run -S inherit-network=y "$PORTABLE_ECHO_WASM" "$addr") ;;
+        # A session of its own (setsid execs in place: same pid), so that stop_server ends
+        # jco's child node process with it.
+        echo/portable-jco) SERVER_CMD=(setsid "$JCO_CLI" run "$PORTABLE_ECHO_WASM" "$addr") ;;
         http/mio) SERVER_CMD=("$BIN/mio_http" "$addr") ;;
         http/tokio) SERVER_CMD=("$BIN/tokio_http" "$addr") ;;
         http/asyncio) SERVER_CMD=("$PYTHON" bench/peers/asyncio_http.py "$addr") ;;
