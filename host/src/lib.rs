@@ -139,6 +139,7 @@ pub use runtime::{
     BoxError, ComponentError, LoadError, PRECOMPILED_EXTENSION, PoolingOptions, PrecompiledError,
     Runtime, RuntimeError, RuntimeOptions,
 };
+pub use state::InstanceError;
 pub use workload::{
     ExitStatus, RunError, RunOptions, RunOutput, RunningWorkload, StopHandle, Workload,
 };

@@ -28,18 +28,25 @@ use crate::reactor::{Reactor, ReactorWaker, Watch};
 /// "write beyond capacity of MemoryOutputPipe" instead of growing host memory unbounded.
 pub(crate) const CAPTURE_LIMIT: usize = 64 << 20;
 
-/// Why an instance's store could not be set up (a run's `RunError` says the same).
+/// Why an instance's store could not be set up (a run's, or an executor worker's):
+/// `RunError::Instance` of a run.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum InstanceError {
+#[non_exhaustive]
+pub enum InstanceError {
+    /// The instance's reactor (an epoll and an eventfd descriptor) could not be created.
     #[error("failed to create the instance's reactor")]
     Reactor(#[source] io::Error),
+    /// A directory of the policy's preopens could not be opened.
     #[error(
         "failed to preopen the directory {} (for the guest's {guest}): {reason}",
         host.display()
     )]
     Preopen {
+        /// The host's directory.
         host: PathBuf,
+        /// Where the guest sees it.
         guest: String,
+        /// Why it could not be opened.
         reason: String,
     },
 }

@@ -1,7 +1,6 @@
 //! A loaded workload and its runs: instantiate, call `wasi:cli/run`, classify the ending.
 
 use std::io;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -117,22 +116,9 @@ pub enum RunError {
         .0.as_millis()
     )]
     NotInterruptible(Duration),
-    /// The instance's reactor (an epoll and an eventfd descriptor) could not be created.
-    #[error("failed to create the instance's reactor")]
-    Reactor(#[source] io::Error),
-    /// A directory of the policy's preopens could not be opened.
-    #[error(
-        "failed to preopen the directory {} (for the guest's {guest}): {reason}",
-        host.display()
-    )]
-    Preopen {
-        /// The host's directory.
-        host: PathBuf,
-        /// Where the guest sees it.
-        guest: String,
-        /// Why it could not be opened.
-        reason: String,
-    },
+    /// The instance's store could not be set up: its reactor, or a preopened directory.
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
     /// The thread of a started workload could not be spawned.
     #[error("failed to spawn the workload's thread")]
     Thread(#[source] io::Error),
@@ -149,23 +135,6 @@ pub enum RunError {
     /// The thread of a started workload panicked (a bug of sandloop's).
     #[error("the workload's thread panicked")]
     Panicked,
-}
-
-impl From<InstanceError> for RunError {
-    fn from(err: InstanceError) -> RunError {
-        match err {
-            InstanceError::Reactor(err) => RunError::Reactor(err),
-            InstanceError::Preopen {
-                host,
-                guest,
-                reason,
-            } => RunError::Preopen {
-                host,
-                guest,
-                reason,
-            },
-        }
-    }
 }
 
 /// The result of one run.
