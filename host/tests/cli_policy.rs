@@ -8,9 +8,9 @@ mod common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use common::TempDir;
+use common::{Probe, TempDir};
 use test_programs_artifacts::program;
 
 /// Writes the policy file `policy.toml` into `dir` and returns its path.
@@ -20,32 +20,15 @@ fn write_policy(dir: &TempDir, text: &str) -> PathBuf {
     path
 }
 
-/// What one run of the probe printed, and how it ended.
-struct Probe {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs `sandloop run FLAGS policy_probe -- ARGS` to its end (a child still running after
 /// [`common::PATIENCE`] is killed and fails the test; every probe does one bounded thing).
 fn probe(flags: &[&str], args: &[&str]) -> Probe {
-    let output: Output = common::output_within(
-        Command::new(env!("CARGO_BIN_EXE_sandloop"))
-            .arg("run")
-            .args(flags)
-            .arg(program("policy_probe"))
-            .arg("--")
-            .args(args)
-            .env("SANDLOOP_LOG", "warn")
-            .env("PROBE_HOST_VALUE", "from-the-host")
-            .stdin(Stdio::null()),
-    );
-    Probe {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    common::probe(
+        flags,
+        "policy_probe",
+        args,
+        &[("PROBE_HOST_VALUE", "from-the-host")],
+    )
 }
 
 impl Probe {

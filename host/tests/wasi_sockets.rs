@@ -11,39 +11,18 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
 
-use common::{Cli, PATIENCE};
+use common::{Cli, PATIENCE, Probe};
 use test_programs_artifacts::program;
 
-/// What one run of the program printed, and how it ended.
-struct Probe {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `sandloop run FLAGS wasi_sockets -- ARGS` to its end (bounded, see
-/// [`common::output_within`]), with the host's warnings (the audit lines) on stderr.
+/// Runs `sandloop run FLAGS wasi_sockets -- ARGS` to its end (bounded), with the host's
+/// warnings (the audit lines) on stderr.
 fn probe(flags: &[&str], args: &[&str]) -> Probe {
     probe_program("wasi_sockets", flags, args)
 }
 
 /// The same for another guest program.
 fn probe_program(name: &str, flags: &[&str], args: &[&str]) -> Probe {
-    let output = common::output_within(
-        Command::new(env!("CARGO_BIN_EXE_sandloop"))
-            .arg("run")
-            .args(flags)
-            .arg(program(name))
-            .arg("--")
-            .args(args)
-            .env("SANDLOOP_LOG", "warn")
-            .stdin(Stdio::null()),
-    );
-    Probe {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    common::probe(flags, name, args, &[])
 }
 
 impl Probe {
@@ -130,17 +109,7 @@ fn a_granted_listen_serves_a_native_client_byte_exact() {
         &["serve", "127.0.0.1:0"],
     );
     let sent: Vec<u8> = (0..256 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect to the guest");
-    conn.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut writer = conn.try_clone().unwrap();
-    let to_send = sent.clone();
-    let writing = std::thread::spawn(move || {
-        writer.write_all(&to_send).expect("send to the guest");
-        writer.shutdown(Shutdown::Write).expect("shut down writing");
-    });
-    let mut echoed = Vec::new();
-    conn.read_to_end(&mut echoed).expect("read the echo");
-    writing.join().unwrap();
+    let echoed = echo_through(port, sent.clone());
     assert!(
         echoed == sent,
         "the echo differs ({} bytes back)",

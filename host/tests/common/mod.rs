@@ -453,6 +453,35 @@ impl Drop for TempDir {
     }
 }
 
+/// What one run of a guest program under the CLI printed (stdout trimmed), and how it
+/// ended.
+pub struct Probe {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `sandloop run FLAGS PROGRAM -- ARGS` with `env` to its end (bounded: see
+/// [`output_within`]), stdin closed, with the host's warnings (the audit lines) on stderr.
+pub fn probe(flags: &[&str], program: &str, args: &[&str], env: &[(&str, &str)]) -> Probe {
+    let output = output_within(
+        Command::new(env!("CARGO_BIN_EXE_sandloop"))
+            .arg("run")
+            .args(flags)
+            .arg(test_programs_artifacts::program(program))
+            .arg("--")
+            .args(args)
+            .env("SANDLOOP_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null()),
+    );
+    Probe {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// Runs `sandloop ARGS` to its end (bounded: see [`output_within`]), without the caller's
 /// SANDLOOP_LOG, stdin closed.
 pub fn sandloop(args: &[&str]) -> Output {
