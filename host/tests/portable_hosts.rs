@@ -38,37 +38,36 @@ enum Host {
 impl Host {
     /// The command that runs the portable `program` with `args` on this host.
     fn run(self, program: &str, args: &[&str]) -> Command {
+        let wasm = portable_program(program);
         let mut cmd = match self {
             Host::Wasmtime => {
                 let mut cmd = Command::new(wasmtime_cli());
                 cmd.args(["run", "-S", "inherit-network=y"])
-                    .args(["-S", "allow-ip-name-lookup=y"]);
+                    .args(["-S", "allow-ip-name-lookup=y"])
+                    .arg(wasm);
                 cmd
             }
             Host::Jco => {
                 let mut cmd = Command::new(jco_cli());
-                cmd.arg("run");
+                cmd.arg("run").arg(wasm);
                 cmd
             }
             Host::Sandloop => {
                 let mut cmd = Command::new(env!("CARGO_BIN_EXE_sandloop"));
                 cmd.arg("run");
-                for (flag, grant) in [
-                    ("--allow-listen", "127.0.0.1:*"),
-                    ("--allow-connect", "127.0.0.1:*"),
-                    ("--allow-udp-bind", "127.0.0.1:*"),
-                    ("--allow-udp-send", "127.0.0.1:*"),
+                for flag in [
+                    "--allow-listen",
+                    "--allow-connect",
+                    "--allow-udp-bind",
+                    "--allow-udp-send",
                 ] {
-                    cmd.args([flag, grant]);
+                    cmd.args([flag, "127.0.0.1:*"]);
                 }
+                // The workload's own arguments follow the host's after `--`.
+                cmd.arg(wasm).arg("--");
                 cmd
             }
         };
-        cmd.arg(portable_program(program));
-        if let Host::Sandloop = self {
-            // The workload's own arguments follow the host's after `--`.
-            cmd.arg("--");
-        }
         // A process group of its own: `jco run` runs the component in a child node
         // process, which must go with it (see `Group`).
         cmd.args(args).stdin(Stdio::null()).process_group(0);
