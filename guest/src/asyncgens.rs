@@ -18,6 +18,34 @@ use crate::log::{self, Level};
 ///
 /// Rust has no async generators; what the crate (or a user) registers with
 /// [`EventLoop::register_asyncgen`] plays their role: something with an `aclose`.
+///
+/// A resource closed when `sandloop::run` finishes, as an async generator's `finally` would be:
+///
+/// ```no_run
+/// use std::future::Future;
+/// use std::pin::Pin;
+/// use std::rc::Rc;
+///
+/// struct Feed;
+///
+/// impl sandloop::AsyncGen for Feed {
+///     fn describe(&self) -> String {
+///         "<Feed>".into()
+///     }
+///     fn aclose(&self) -> Pin<Box<dyn Future<Output = sandloop::Result<()>>>> {
+///         Box::pin(async {
+///             println!("feed closed");
+///             Ok(())
+///         })
+///     }
+/// }
+///
+/// sandloop::run(async {
+///     sandloop::get_running_loop()?.register_asyncgen(Rc::new(Feed));
+///     Ok::<_, sandloop::Error>(())
+/// })?; // prints "feed closed" before the loop closes
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub trait AsyncGen {
     /// A description for error reports.
     fn describe(&self) -> String;

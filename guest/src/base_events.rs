@@ -46,6 +46,11 @@ impl Default for EventLoop {
 impl EventLoop {
     /// A new loop with the fastest selector this build can use: the host's native reactor
     /// (with the `host-reactor` feature), the portable `WasiPollSelector` otherwise.
+    ///
+    /// ```no_run
+    /// let lp = sandloop::EventLoop::new();
+    /// assert!(!lp.is_running() && !lp.is_closed());
+    /// ```
     pub fn new() -> EventLoop {
         EventLoop::with_selector(sys::default_selector())
     }
@@ -72,6 +77,18 @@ impl EventLoop {
     /// `stop()` before `run_forever()`: one zero-timeout poll, the ready callbacks run, then
     /// it returns. `stop()` while running: the current batch of callbacks finishes; callbacks
     /// that batch scheduled run on the next `run_*` call.
+    ///
+    /// asyncio: `loop.run_forever()`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let lp = sandloop::new_event_loop();
+    /// let stopper = lp.clone();
+    /// lp.call_later(Duration::from_millis(100), move || stopper.stop());
+    /// lp.run_forever()?; // returns once the timer stopped the loop
+    /// lp.close()?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn run_forever(&self) -> Result<()> {
         self.check_closed()?;
         if self.is_running() {
@@ -105,6 +122,18 @@ impl EventLoop {
     /// `fut` is wrapped in a task (through the task factory, like asyncio's `ensure_future`).
     /// If the loop is stopped before `fut` completes, the result is
     /// `Err(Error::Runtime("Event loop stopped before Future completed."))`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let lp = sandloop::new_event_loop();
+    /// let greeting = lp.run_until_complete(async {
+    ///     sandloop::sleep(Duration::from_millis(10)).await?;
+    ///     Ok::<_, sandloop::Error>("hello")
+    /// })?;
+    /// assert_eq!(greeting, "hello");
+    /// lp.close()?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn run_until_complete<F>(&self, fut: F) -> Result<<F::Output as IntoResult>::Ok>
     where
         F: IntoFuture + 'static,
@@ -125,6 +154,15 @@ impl EventLoop {
     }
 
     /// Stops the loop (see [`EventLoop::run_forever`] for exactly when).
+    ///
+    /// asyncio: `loop.stop()`.
+    ///
+    /// ```no_run
+    /// let lp = sandloop::new_event_loop();
+    /// lp.stop(); // before run_forever: it runs what is ready once, then returns
+    /// lp.run_forever()?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn stop(&self) {
         self.inner.stopping.set(true);
     }
@@ -141,6 +179,17 @@ impl EventLoop {
 
     /// Closes the loop: pending callbacks and timers are dropped. Idempotent; an error while
     /// the loop runs.
+    ///
+    /// asyncio: `loop.close()`.
+    ///
+    /// ```no_run
+    /// let lp = sandloop::new_event_loop();
+    /// lp.run_until_complete(async {})?;
+    /// lp.close()?;
+    /// assert!(lp.is_closed());
+    /// assert!(lp.run_until_complete(async {}).is_err()); // a closed loop does not run again
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn close(&self) -> Result<()> {
         if self.is_running() {
             return Err(Error::runtime("Cannot close a running event loop"));
@@ -191,6 +240,12 @@ impl EventLoop {
     // ---- Scheduling callbacks ------------------------------------------------------------
 
     /// The loop's clock: monotonic seconds (asyncio's `loop.time()`).
+    ///
+    /// ```no_run
+    /// let lp = sandloop::new_event_loop();
+    /// let deadline = lp.time() + 1.5; // seconds on the loop's clock, for call_at and timeout_at
+    /// # let _ = deadline;
+    /// ```
     pub fn time(&self) -> f64 {
         monotonic()
     }
@@ -201,6 +256,20 @@ impl EventLoop {
     ///
     /// # Panics
     /// On a closed loop (asyncio raises `RuntimeError`).
+    ///
+    /// asyncio: `loop.call_soon(cb)`.
+    ///
+    /// ```no_run
+    /// let lp = sandloop::new_event_loop();
+    /// lp.call_soon(|| println!("first"));
+    /// let stopper = lp.clone();
+    /// lp.call_soon(move || {
+    ///     println!("second");
+    ///     stopper.stop();
+    /// });
+    /// lp.run_forever()?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     #[track_caller]
     pub fn call_soon<F, R>(&self, cb: F) -> Handle
     where
@@ -227,6 +296,11 @@ impl EventLoop {
     ///
     /// # Panics
     /// On a closed loop.
+    ///
+    /// ```no_run
+    /// let lp = sandloop::new_event_loop();
+    /// lp.call_soon_threadsafe(|| println!("from the guest: the same as call_soon"));
+    /// ```
     #[track_caller]
     pub fn call_soon_threadsafe<F, R>(&self, cb: F) -> Handle
     where
@@ -255,6 +329,18 @@ impl EventLoop {
     ///
     /// # Panics
     /// On a closed loop.
+    ///
+    /// asyncio: `loop.call_later(delay, cb)`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let lp = sandloop::new_event_loop();
+    /// let stopper = lp.clone();
+    /// let timer = lp.call_later(Duration::from_millis(250), move || stopper.stop());
+    /// println!("due at {:.3}", timer.when());
+    /// lp.run_forever()?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     #[track_caller]
     pub fn call_later<F, R>(&self, delay: Duration, cb: F) -> TimerHandle
     where
@@ -294,6 +380,16 @@ impl EventLoop {
     ///
     /// # Panics
     /// On a closed loop.
+    ///
+    /// asyncio: `loop.call_at(when, cb)`.
+    ///
+    /// ```no_run
+    /// let lp = sandloop::new_event_loop();
+    /// let stopper = lp.clone();
+    /// lp.call_at(lp.time() + 0.5, move || stopper.stop());
+    /// lp.run_forever()?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     #[track_caller]
     pub fn call_at<F, R>(&self, when: f64, cb: F) -> TimerHandle
     where
@@ -356,6 +452,23 @@ impl EventLoop {
     // ---- Futures and tasks ---------------------------------------------------------------
 
     /// A new pending future attached to this loop.
+    ///
+    /// asyncio: `loop.create_future()`; a callback sets what a task awaits:
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// sandloop::run(async {
+    ///     let lp = sandloop::get_running_loop()?;
+    ///     let fut = lp.create_future::<u32>();
+    ///     let setter = fut.clone();
+    ///     lp.call_later(Duration::from_millis(10), move || {
+    ///         let _ = setter.set_result(7);
+    ///     });
+    ///     assert_eq!(fut.await?, 7);
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn create_future<T: 'static>(&self) -> Future<T> {
         Future::new(self.clone())
     }
@@ -364,6 +477,22 @@ impl EventLoop {
     ///
     /// # Panics
     /// On a closed loop.
+    ///
+    /// asyncio: `loop.create_task(coro)`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// sandloop::run(async {
+    ///     let lp = sandloop::get_running_loop()?;
+    ///     let task = lp.create_task(async {
+    ///         sandloop::sleep(Duration::from_millis(10)).await?;
+    ///         Ok::<_, sandloop::Error>(21 * 2)
+    ///     });
+    ///     assert_eq!(task.await?, 42);
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     #[track_caller]
     pub fn create_task<F>(&self, fut: F) -> Task<<F::Output as IntoResult>::Ok>
     where
@@ -374,6 +503,17 @@ impl EventLoop {
     }
 
     /// [`EventLoop::create_task`] with a name and a context.
+    ///
+    /// ```no_run
+    /// # sandloop::run(async {
+    /// let lp = sandloop::get_running_loop()?;
+    /// let options = sandloop::TaskOptions { name: Some("worker".into()), ..Default::default() };
+    /// let task = lp.create_task_with(async {}, options);
+    /// assert_eq!(task.get_name(), "worker");
+    /// # Ok::<_, sandloop::Error>(())
+    /// # })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     #[track_caller]
     pub fn create_task_with<F>(
         &self,
@@ -389,6 +529,8 @@ impl EventLoop {
     }
 
     /// Sets the factory [`EventLoop::create_task`] goes through (`None`: the default).
+    ///
+    /// See [`TaskFactory`] for an example.
     pub fn set_task_factory(&self, factory: Option<TaskFactory>) {
         *self.slot::<Tasks>().factory.borrow_mut() = factory;
     }
@@ -399,6 +541,17 @@ impl EventLoop {
     }
 
     /// The tasks of this loop that are not done (asyncio's `all_tasks()`).
+    ///
+    /// ```no_run
+    /// # sandloop::run(async {
+    /// let lp = sandloop::get_running_loop()?;
+    /// for task in lp.all_tasks() {
+    ///     println!("{} is still running", task.get_name());
+    /// }
+    /// # Ok::<_, sandloop::Error>(())
+    /// # })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn all_tasks(&self) -> Vec<TaskRef> {
         let mut tasks: Vec<TaskRef> = self
             .slot::<Tasks>()
@@ -420,6 +573,13 @@ impl EventLoop {
     }
 
     /// Turns debug mode on or off: slow callbacks are logged with where they were scheduled.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let lp = sandloop::new_event_loop();
+    /// lp.set_debug(true);
+    /// lp.set_slow_callback_duration(Duration::from_millis(20));
+    /// ```
     pub fn set_debug(&self, enabled: bool) {
         self.inner.debug.set(enabled);
     }

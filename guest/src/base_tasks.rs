@@ -22,6 +22,22 @@ use crate::error::{Error, Result};
 use crate::events::{EventLoop, Runnable};
 
 /// Options of [`EventLoop::create_task_with`], asyncio's `create_task(name=, context=)`.
+///
+/// asyncio: `loop.create_task(coro, name="worker", context=ctx)`.
+///
+/// ```no_run
+/// # sandloop::run(async {
+/// use sandloop::context::Context;
+/// let lp = sandloop::get_running_loop()?;
+/// let options = sandloop::TaskOptions {
+///     name: Some("worker".into()),
+///     context: Some(Context::copy_current()),
+/// };
+/// lp.create_task_with(async {}, options).await?;
+/// # Ok::<_, sandloop::Error>(())
+/// # })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct TaskOptions {
     /// The task's name; `Task-N` when `None`.
@@ -32,6 +48,8 @@ pub struct TaskOptions {
 
 /// A task's coroutine, type-erased for the task factory. A factory may wrap it
 /// ([`Coroutine::wrap`]) but must hand it to [`TaskRef::new`].
+///
+/// See [`TaskFactory`] for an example.
 pub struct Coroutine {
     fut: Pin<Box<dyn std::future::Future<Output = ()>>>,
     slot: Rc<dyn Slot>,
@@ -47,6 +65,22 @@ impl Coroutine {
     }
 
     /// Wraps the coroutine, e.g. to instrument each poll.
+    ///
+    /// ```no_run
+    /// use std::rc::Rc;
+    /// use sandloop::{Coroutine, EventLoop, TaskOptions, TaskRef};
+    /// let lp = sandloop::new_event_loop();
+    /// lp.set_task_factory(Some(Rc::new(|lp: &EventLoop, coro: Coroutine, options: TaskOptions| {
+    ///     // Each task announces that it finished.
+    ///     let coro = coro.wrap(|fut| {
+    ///         Box::pin(async move {
+    ///             fut.await;
+    ///             println!("a task finished");
+    ///         })
+    ///     });
+    ///     TaskRef::new(lp, coro, options)
+    /// })));
+    /// ```
     pub fn wrap(
         self,
         f: impl FnOnce(
@@ -63,6 +97,29 @@ impl Coroutine {
 /// A task factory, asyncio's `loop.set_task_factory(factory)`: called by `create_task` with
 /// the loop, the coroutine and the options; returns `TaskRef::new(loop, coro, options)`,
 /// possibly with other options or a wrapped coroutine.
+///
+/// asyncio: `loop.set_task_factory(factory)`; this one names every task after a counter:
+///
+/// ```no_run
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// use sandloop::{Coroutine, EventLoop, TaskOptions, TaskRef};
+///
+/// let count = Rc::new(Cell::new(0));
+/// let factory: sandloop::TaskFactory =
+///     Rc::new(move |lp: &EventLoop, coro: Coroutine, mut options: TaskOptions| {
+///         count.set(count.get() + 1);
+///         options.name.get_or_insert_with(|| format!("job-{}", count.get()));
+///         TaskRef::new(lp, coro, options)
+///     });
+/// let lp = sandloop::new_event_loop();
+/// lp.set_task_factory(Some(factory));
+/// let name = lp.run_until_complete(async {
+///     Ok::<_, sandloop::Error>(sandloop::current_task().map(|t| t.get_name()))
+/// })?;
+/// assert_eq!(name.as_deref(), Some("job-1"));
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub type TaskFactory = Rc<dyn Fn(&EventLoop, Coroutine, TaskOptions) -> TaskRef>;
 
 /// A loop's tasks: those not done yet (asyncio's weak set of tasks, for `all_tasks`) and
@@ -355,6 +412,17 @@ pub(crate) fn cancel_current_waiter() {
 }
 
 /// A task of any result type: what `current_task`, `all_tasks` and task factories handle.
+///
+/// ```no_run
+/// # sandloop::run(async {
+/// let me: sandloop::TaskRef = sandloop::current_task().expect("inside a task");
+/// let child = sandloop::create_task(async {});
+/// assert!(!child.as_ref().ptr_eq(&me));
+/// println!("{} started {}", me.get_name(), child.get_name());
+/// # Ok::<_, sandloop::Error>(())
+/// # })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct TaskRef {
     core: Rc<TaskCore>,
@@ -512,6 +580,15 @@ impl fmt::Debug for TaskRef {
 }
 
 /// The task running now, if any (asyncio's `current_task()`).
+///
+/// ```no_run
+/// assert!(sandloop::current_task().is_none()); // outside any task
+/// sandloop::run(async {
+///     let task = sandloop::current_task().expect("main runs in a task");
+///     println!("running in {}", task.get_name());
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub fn current_task() -> Option<TaskRef> {
     CURRENT_TASK.with(|c| c.borrow().clone().map(TaskRef::from_core))
 }

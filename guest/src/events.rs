@@ -251,6 +251,16 @@ thread_local! {
 /// The loop running in this thread (asyncio's `get_running_loop()`).
 ///
 /// `Err(Error::Runtime)` when no loop runs: call it from a coroutine or a callback.
+///
+/// ```no_run
+/// sandloop::run(async {
+///     let lp = sandloop::get_running_loop()?;
+///     println!("loop time {:.3}", lp.time());
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// assert!(sandloop::get_running_loop().is_err()); // no loop runs out here
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub fn get_running_loop() -> Result<EventLoop> {
     RUNNING_LOOP
         .with(|r| r.borrow().clone())
@@ -267,6 +277,11 @@ pub(crate) fn running_loop_is_set() -> bool {
 
 /// The running loop inside a coroutine or callback; elsewhere the policy's current loop,
 /// created on first use (asyncio's `get_event_loop()`).
+///
+/// ```no_run
+/// let lp = sandloop::get_event_loop(); // outside a loop: the thread's current loop
+/// assert_eq!(lp, sandloop::get_event_loop());
+/// ```
 pub fn get_event_loop() -> EventLoop {
     match get_running_loop() {
         Ok(lp) => lp,
@@ -275,17 +290,58 @@ pub fn get_event_loop() -> EventLoop {
 }
 
 /// Sets (or clears) the current loop of this thread (asyncio's `set_event_loop()`).
+///
+/// ```no_run
+/// let lp = sandloop::new_event_loop();
+/// sandloop::set_event_loop(Some(lp.clone()));
+/// assert_eq!(sandloop::get_event_loop(), lp);
+/// ```
 pub fn set_event_loop(lp: Option<EventLoop>) {
     get_event_loop_policy().set_event_loop(lp)
 }
 
 /// A new loop with the best selector the host provides (asyncio's `new_event_loop()`).
+///
+/// ```no_run
+/// let lp = sandloop::new_event_loop();
+/// let n = lp.run_until_complete(async { Ok::<_, sandloop::Error>(1 + 1) })?;
+/// assert_eq!(n, 2);
+/// lp.close()?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub fn new_event_loop() -> EventLoop {
     get_event_loop_policy().new_event_loop()
 }
 
 /// What decides which loop `get_event_loop`, `set_event_loop` and `new_event_loop` use,
 /// asyncio's `AbstractEventLoopPolicy`.
+///
+/// A policy that gives every new loop debug mode:
+///
+/// ```no_run
+/// use std::rc::Rc;
+/// use sandloop::{DefaultEventLoopPolicy, EventLoop, EventLoopPolicy};
+///
+/// #[derive(Default)]
+/// struct Debugging(DefaultEventLoopPolicy);
+///
+/// impl EventLoopPolicy for Debugging {
+///     fn get_event_loop(&self) -> EventLoop {
+///         self.0.get_event_loop()
+///     }
+///     fn set_event_loop(&self, lp: Option<EventLoop>) {
+///         self.0.set_event_loop(lp)
+///     }
+///     fn new_event_loop(&self) -> EventLoop {
+///         let lp = self.0.new_event_loop();
+///         lp.set_debug(true);
+///         lp
+///     }
+/// }
+///
+/// sandloop::set_event_loop_policy(Some(Rc::new(Debugging::default())));
+/// assert!(sandloop::new_event_loop().get_debug());
+/// ```
 pub trait EventLoopPolicy {
     /// The current loop of this thread, created if there is none.
     fn get_event_loop(&self) -> EventLoop;
@@ -296,6 +352,13 @@ pub trait EventLoopPolicy {
 }
 
 /// The default policy: one current loop per thread, new loops from [`EventLoop::new`].
+///
+/// ```no_run
+/// use sandloop::{DefaultEventLoopPolicy, EventLoopPolicy};
+/// let policy = DefaultEventLoopPolicy::default();
+/// let lp = policy.get_event_loop();
+/// assert_eq!(lp, policy.get_event_loop()); // one current loop per thread
+/// ```
 #[derive(Default)]
 pub struct DefaultEventLoopPolicy {
     current: RefCell<Option<EventLoop>>,
@@ -319,6 +382,11 @@ impl EventLoopPolicy for DefaultEventLoopPolicy {
 }
 
 /// The policy in use, the default one unless [`set_event_loop_policy`] changed it.
+///
+/// ```no_run
+/// let lp = sandloop::get_event_loop_policy().new_event_loop();
+/// # let _ = lp;
+/// ```
 pub fn get_event_loop_policy() -> Rc<dyn EventLoopPolicy> {
     POLICY.with(|p| {
         p.borrow_mut()
@@ -328,6 +396,12 @@ pub fn get_event_loop_policy() -> Rc<dyn EventLoopPolicy> {
 }
 
 /// Replaces the policy (`None` restores the default).
+///
+/// ```no_run
+/// use std::rc::Rc;
+/// sandloop::set_event_loop_policy(Some(Rc::new(sandloop::DefaultEventLoopPolicy::default())));
+/// sandloop::set_event_loop_policy(None); // back to the default
+/// ```
 pub fn set_event_loop_policy(policy: Option<Rc<dyn EventLoopPolicy>>) {
     POLICY.with(|p| *p.borrow_mut() = policy);
 }

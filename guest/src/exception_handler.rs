@@ -15,6 +15,13 @@ use crate::log::{self, Level};
 ///
 /// Every field but `message` is optional; later subsystems fill `protocol`, `transport`,
 /// `socket` and `asyncgen` with a description of the object involved.
+///
+/// ```no_run
+/// let lp = sandloop::new_event_loop();
+/// let mut ctx = sandloop::ExceptionContext::new("connection dropped");
+/// ctx.exception = Some(sandloop::Error::Timeout);
+/// lp.call_exception_handler(&ctx); // the default handler logs it
+/// ```
 #[derive(Clone, Default)]
 pub struct ExceptionContext {
     /// What happened, e.g. `"Exception in callback <Handle created at src/main.rs:9:8>"`.
@@ -81,6 +88,25 @@ fn describe_error(e: &Error) -> String {
 }
 
 /// A custom exception handler, as set with [`EventLoop::set_exception_handler`].
+///
+/// asyncio: `loop.set_exception_handler(handler)`; here errors of callbacks are counted:
+///
+/// ```no_run
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// let lp = sandloop::new_event_loop();
+/// let errors = Rc::new(Cell::new(0));
+/// let seen = errors.clone();
+/// lp.set_exception_handler(Some(move |_: &sandloop::EventLoop, ctx: &sandloop::ExceptionContext| {
+///     seen.set(seen.get() + 1);
+///     eprintln!("{}: {:?}", ctx.message, ctx.exception);
+/// }));
+/// lp.call_soon(|| Err::<(), _>(sandloop::Error::Timeout)); // reaches the handler
+/// lp.stop();
+/// lp.run_forever()?;
+/// assert_eq!(errors.get(), 1);
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub type ExceptionHandler = Rc<dyn Fn(&EventLoop, &ExceptionContext) -> crate::Result<()>>;
 
 /// The custom handler of a loop, in the loop's slot for it.
@@ -94,6 +120,8 @@ fn log_context(ctx: &ExceptionContext) {
 
 impl EventLoop {
     /// Sets the handler that receives errors nobody else can (`None`: the default handler).
+    ///
+    /// See [`ExceptionHandler`] for an example.
     pub fn set_exception_handler<F, R>(&self, handler: Option<F>)
     where
         F: Fn(&EventLoop, &ExceptionContext) -> R + 'static,

@@ -14,6 +14,16 @@ use crate::exception_handler::ExceptionContext;
 
 /// The identity of a done callback, for [`Future::remove_done_callback`] (Rust closures
 /// cannot be compared the way Python functions are).
+///
+/// ```no_run
+/// # sandloop::run(async {
+/// let fut = sandloop::get_running_loop()?.create_future::<()>();
+/// let id = fut.add_done_callback(|_| println!("done"));
+/// assert_eq!(fut.remove_done_callback(id), 1);
+/// # Ok::<_, sandloop::Error>(())
+/// # })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CallbackId(u64);
 
@@ -84,6 +94,19 @@ pub(crate) struct FutureInner<T> {
 /// (`Ok`), the exception (`Err`), or `Err(Error::Cancelled)`.
 ///
 /// Cheap to clone: clones share the same result.
+///
+/// asyncio: `fut = loop.create_future()`, `fut.set_result(v)`, `await fut`.
+///
+/// ```no_run
+/// sandloop::run(async {
+///     let fut = sandloop::get_running_loop()?.create_future::<String>();
+///     let setter = fut.clone();
+///     sandloop::create_task(async move { setter.set_result("ready".to_string()) });
+///     assert_eq!(fut.await?, "ready");
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub struct Future<T> {
     pub(crate) inner: Rc<FutureInner<T>>,
 }
@@ -118,6 +141,14 @@ impl<T: 'static> Future<T> {
     }
 
     /// `true` once a result or an exception is set, or the future is cancelled.
+    ///
+    /// ```no_run
+    /// let fut = sandloop::new_event_loop().create_future::<u8>();
+    /// assert!(!fut.done());
+    /// fut.set_result(1)?;
+    /// assert!(fut.done() && fut.result()? == 1);
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn done(&self) -> bool {
         self.inner.done()
     }
@@ -138,6 +169,13 @@ impl<T: 'static> Future<T> {
     }
 
     /// Sets the exception and schedules the done callbacks.
+    ///
+    /// ```no_run
+    /// let fut = sandloop::new_event_loop().create_future::<u8>();
+    /// fut.set_exception(sandloop::Error::Timeout)?;
+    /// assert!(matches!(fut.exception(), Ok(Some(sandloop::Error::Timeout))));
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn set_exception(&self, err: Error) -> Result<()> {
         self.check_settable()?;
         self.inner.log_traceback.set(true);
@@ -156,6 +194,16 @@ impl<T: 'static> Future<T> {
     }
 
     /// Cancels the future: `false` if it is done already.
+    ///
+    /// asyncio: `fut.cancel()`; whoever awaits gets `Err(Error::Cancelled)`.
+    ///
+    /// ```no_run
+    /// let fut = sandloop::new_event_loop().create_future::<u8>();
+    /// assert!(fut.cancel());
+    /// assert!(fut.cancelled());
+    /// assert!(fut.result().unwrap_err().is_cancelled());
+    /// assert!(!fut.cancel()); // done already
+    /// ```
     pub fn cancel(&self) -> bool {
         self.cancel_with(None)
     }
@@ -243,6 +291,21 @@ impl<T: 'static> Future<T> {
     /// Calls `cb` with the future once it is done (through `call_soon`, in a copy of the
     /// context current now, at registration, as asyncio does); right away (scheduled) if it
     /// is done already.
+    ///
+    /// asyncio: `fut.add_done_callback(cb)`.
+    ///
+    /// ```no_run
+    /// let lp = sandloop::new_event_loop();
+    /// let fut = lp.create_future::<u32>();
+    /// let stopper = lp.clone();
+    /// fut.add_done_callback(move |f| {
+    ///     println!("result: {:?}", f.result());
+    ///     stopper.stop();
+    /// });
+    /// fut.set_result(3)?;
+    /// lp.run_forever()?; // runs the callback, which stops the loop
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn add_done_callback(&self, cb: impl FnOnce(&Future<T>) + 'static) -> CallbackId {
         self.add_done_callback_inner(Box::new(cb), Context::copy_current())
     }
@@ -338,6 +401,14 @@ impl<T: 'static> Future<T> {
 impl<T: Clone + 'static> Future<T> {
     /// The result: `Ok(value)`, the exception as `Err`, `Err(Cancelled)`, or
     /// `Err(InvalidState)` when not done.
+    ///
+    /// ```no_run
+    /// let fut = sandloop::new_event_loop().create_future::<&str>();
+    /// assert!(matches!(fut.result(), Err(sandloop::Error::InvalidState(_)))); // not done yet
+    /// fut.set_result("ok")?;
+    /// assert_eq!(fut.result()?, "ok");
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn result(&self) -> Result<T> {
         match &*self.inner.state.borrow() {
             State::Pending => Err(Error::invalid_state("Result is not set.")),

@@ -18,6 +18,23 @@ use crate::tasks::{CancelTimerOnDrop, Task};
 ///
 /// # Panics
 /// When no loop is running.
+///
+/// asyncio: `results = await asyncio.gather(a, b, c)`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// sandloop::run(async {
+///     let delays = [30, 10, 20];
+///     let results = sandloop::gather(delays.map(|ms| async move {
+///         sandloop::sleep(Duration::from_millis(ms)).await?;
+///         Ok::<_, sandloop::Error>(ms)
+///     }))
+///     .await?;
+///     assert_eq!(results, [30, 10, 20]); // in the order given, not of completion
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub async fn gather<I>(aws: I) -> Result<Vec<<<I::Item as IntoFuture>::Output as IntoResult>::Ok>>
 where
     I: IntoIterator,
@@ -64,6 +81,21 @@ where
 
 /// [`gather`] with `return_exceptions=True`: waits for every awaitable and returns each
 /// outcome, errors included, in order.
+///
+/// ```no_run
+/// # sandloop::run(async {
+/// let outcomes = sandloop::gather_settled([1, 0].map(|n| async move {
+///     if n == 0 {
+///         return Err(sandloop::Error::Timeout);
+///     }
+///     Ok(n)
+/// }))
+/// .await;
+/// assert!(matches!(outcomes[..], [Ok(1), Err(sandloop::Error::Timeout)]));
+/// # Ok::<_, sandloop::Error>(())
+/// # })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub async fn gather_settled<I>(
     aws: I,
 ) -> Vec<Result<<<I::Item as IntoFuture>::Output as IntoResult>::Ok>>
@@ -120,6 +152,23 @@ impl<T: 'static> Drop for CancelChildren<T> {
 ///
 /// # Panics
 /// When no loop is running.
+///
+/// asyncio: `await asyncio.shield(aw)`: here a timeout gives up waiting, but the save goes on.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// # sandloop::run(async {
+/// let save = async {
+///     sandloop::sleep(Duration::from_millis(200)).await?;
+///     println!("saved");
+///     Ok::<_, sandloop::Error>(())
+/// };
+/// let waited = sandloop::timeout(Duration::from_millis(50), sandloop::shield(save)).await;
+/// assert!(matches!(waited, Err(sandloop::Error::Timeout)));
+/// # Ok::<_, sandloop::Error>(())
+/// # })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub async fn shield<F>(aw: F) -> Result<<F::Output as IntoResult>::Ok>
 where
     F: IntoFuture + 'static,
@@ -147,6 +196,8 @@ impl<T: 'static> Drop for Shielded<T> {
 }
 
 /// When [`wait`] returns, asyncio's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`.
+///
+/// See [`wait`] for an example.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ReturnWhen {
     /// As soon as any task is done.
@@ -160,6 +211,25 @@ pub enum ReturnWhen {
 
 /// Waits for tasks, asyncio's `wait()`: returns `(done, pending)` when `return_when` is met or
 /// `timeout` passes. Nothing is cancelled.
+///
+/// asyncio: `done, pending = await asyncio.wait(tasks, timeout=1, return_when=FIRST_COMPLETED)`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use sandloop::ReturnWhen;
+/// # sandloop::run(async {
+/// let tasks: Vec<_> = [10u64, 5000]
+///     .into_iter()
+///     .map(|ms| sandloop::create_task(sandloop::sleep(Duration::from_millis(ms))))
+///     .collect();
+/// let (done, pending) =
+///     sandloop::wait(tasks, Some(Duration::from_secs(1)), ReturnWhen::FirstCompleted).await?;
+/// assert_eq!((done.len(), pending.len()), (1, 1));
+/// pending[0].cancel(); // wait cancels nothing itself
+/// # Ok::<_, sandloop::Error>(())
+/// # })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub async fn wait<T: 'static>(
     tasks: Vec<Task<T>>,
     timeout: Option<Duration>,

@@ -12,6 +12,26 @@ use crate::waiters::{OnDrop, Waiters, new_waiter, remove_waiter};
 // ---- Event -------------------------------------------------------------------------------
 
 /// A flag tasks can wait for, asyncio's `asyncio.Event`. Clones share the flag.
+///
+/// asyncio: `event = asyncio.Event()`, `await event.wait()`, `event.set()`.
+///
+/// ```no_run
+/// use sandloop::Event;
+/// sandloop::run(async {
+///     let ready = Event::new();
+///     let waiter = sandloop::create_task({
+///         let ready = ready.clone();
+///         async move {
+///             ready.wait().await?;
+///             Ok::<_, sandloop::Error>("woken")
+///         }
+///     });
+///     ready.set();
+///     assert_eq!(waiter.await?, "woken");
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct Event {
     inner: Rc<EventInner>,
@@ -77,6 +97,21 @@ impl fmt::Debug for Event {
 
 /// A mutual-exclusion lock for tasks, asyncio's `asyncio.Lock`: FIFO, and a task woken to
 /// take the lock but cancelled before it does passes the turn on.
+///
+/// asyncio: `async with lock:`; here `acquire().await?` and `release()`:
+///
+/// ```no_run
+/// use sandloop::Lock;
+/// sandloop::run(async {
+///     let lock = Lock::new();
+///     lock.acquire().await?;
+///     assert!(lock.locked());
+///     // ... the critical section ...
+///     lock.release()?;
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct Lock {
     inner: Rc<LockInner>,
@@ -156,6 +191,29 @@ impl fmt::Debug for Lock {
 
 /// A counter of free slots, asyncio's `asyncio.Semaphore`: `acquire` takes a slot (waiting
 /// if none is free), `release` gives one back; waiters are served FIFO.
+///
+/// asyncio: `sem = asyncio.Semaphore(2)`; here at most two downloads run at once:
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use sandloop::Semaphore;
+/// sandloop::run(async {
+///     let sem = Semaphore::new(2);
+///     let jobs = (0..5).map(|i| {
+///         let sem = sem.clone();
+///         async move {
+///             sem.acquire().await?;
+///             sandloop::sleep(Duration::from_millis(10)).await?; // the download
+///             sem.release();
+///             Ok::<_, sandloop::Error>(i)
+///         }
+///     });
+///     sandloop::gather(jobs).await?;
+///     assert_eq!(sem.value(), 2);
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Semaphore {
     inner: Rc<SemaphoreInner>,

@@ -13,6 +13,33 @@ use crate::waiters::{OnDrop, Waiters, new_waiter, remove_waiter};
 ///
 /// `maxsize == 0` means unbounded. `put` waits while the queue is full, `get` while it is
 /// empty; `task_done` and `join` track the processing of items.
+///
+/// asyncio: `q = asyncio.Queue(maxsize=8)`, `await q.put(x)`, `await q.get()`.
+///
+/// ```no_run
+/// use sandloop::Queue;
+/// sandloop::run(async {
+///     let q: Queue<u32> = Queue::new(8);
+///     let consumer = sandloop::create_task({
+///         let q = q.clone();
+///         async move {
+///             let mut sum = 0;
+///             for _ in 0..3 {
+///                 sum += q.get().await?;
+///                 q.task_done()?;
+///             }
+///             Ok::<_, sandloop::Error>(sum)
+///         }
+///     });
+///     for n in [1, 2, 3] {
+///         q.put(n).await?;
+///     }
+///     q.join().await?; // every item was processed
+///     assert_eq!(consumer.await?, 6);
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub struct Queue<T> {
     inner: Rc<QueueInner<T>>,
 }

@@ -51,6 +51,21 @@ where
 
 /// A coroutine scheduled on the loop, asyncio's `asyncio.Task`. Awaiting it gives its
 /// result, or `Err(Error::Cancelled)` if it was cancelled.
+///
+/// asyncio: `task = asyncio.create_task(coro)`, `await task`, `task.cancel()`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// sandloop::run(async {
+///     let task = sandloop::create_task(async {
+///         sandloop::sleep(Duration::from_millis(10)).await?;
+///         Ok::<_, sandloop::Error>(5)
+///     });
+///     assert_eq!(task.await?, 5);
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub struct Task<T> {
     task: TaskRef,
     result: Future<T>,
@@ -72,6 +87,17 @@ impl<T: 'static> Task<T> {
     }
 
     /// `true` once the task finished, failed or was cancelled.
+    ///
+    /// ```no_run
+    /// # sandloop::run(async {
+    /// let task = sandloop::create_task(async {});
+    /// assert!(!task.done()); // it has not run yet
+    /// sandloop::sleep(std::time::Duration::ZERO).await?;
+    /// assert!(task.done());
+    /// # Ok::<_, sandloop::Error>(())
+    /// # })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn done(&self) -> bool {
         self.result.done()
     }
@@ -83,6 +109,20 @@ impl<T: 'static> Task<T> {
 
     /// Requests cancellation: the coroutine is dropped at its next step (Rust's native
     /// cancellation) and the task ends with `Err(Error::Cancelled)`. `false` if done.
+    ///
+    /// asyncio: `task.cancel()`; the task sees `Err(Error::Cancelled)` at its next await.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// # sandloop::run(async {
+    /// let task = sandloop::create_task(sandloop::sleep(Duration::from_secs(3600)));
+    /// sandloop::sleep(Duration::from_millis(10)).await?;
+    /// task.cancel();
+    /// assert!(task.await.unwrap_err().is_cancelled());
+    /// # Ok::<_, sandloop::Error>(())
+    /// # })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn cancel(&self) -> bool {
         self.task.cancel()
     }
@@ -119,6 +159,18 @@ impl<T: 'static> Task<T> {
     }
 
     /// Calls `cb` with the task once it is done (scheduled with `call_soon`).
+    ///
+    /// asyncio: `task.add_done_callback(cb)`.
+    ///
+    /// ```no_run
+    /// # sandloop::run(async {
+    /// let task = sandloop::create_task(async { Ok::<_, sandloop::Error>(1) });
+    /// task.add_done_callback(|t| println!("{} finished: {:?}", t.get_name(), t.result()));
+    /// task.await?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// # })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn add_done_callback(&self, cb: impl FnOnce(&Task<T>) + 'static) -> CallbackId {
         let task = self.clone();
         self.result.add_done_callback(move |_| cb(&task))
@@ -136,6 +188,17 @@ impl<T: 'static> Task<T> {
     /// Waits for the task and moves its result out: awaiting a task needs `T: Clone` (its
     /// result can be read many times, as in asyncio); `join` takes any `T`, for the one
     /// reader that owns the result. Readers after it get `Err(InvalidState)`.
+    ///
+    /// ```no_run
+    /// # sandloop::run(async {
+    /// struct NotClone(u8);
+    /// let task = sandloop::create_task(async { Ok::<_, sandloop::Error>(NotClone(1)) });
+    /// let NotClone(n) = task.join().await?;
+    /// assert_eq!(n, 1);
+    /// # Ok::<_, sandloop::Error>(())
+    /// # })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub async fn join(self) -> Result<T> {
         std::future::poll_fn(|cx| self.result.poll_done(cx, true)).await;
         self.result.take_result()
@@ -163,6 +226,16 @@ impl<T: 'static> Task<T> {
 impl<T: Clone + 'static> Task<T> {
     /// The result: `Ok(value)`, the exception as `Err`, `Err(Cancelled)`, or
     /// `Err(InvalidState)` when not done.
+    ///
+    /// ```no_run
+    /// # sandloop::run(async {
+    /// let task = sandloop::create_task(async { Ok::<_, sandloop::Error>("x") });
+    /// let _ = task.clone().await;
+    /// assert_eq!(task.result()?, "x"); // read again, as asyncio's task.result()
+    /// # Ok::<_, sandloop::Error>(())
+    /// # })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn result(&self) -> Result<T> {
         self.result.result()
     }
@@ -211,6 +284,16 @@ impl<T: 'static> Slot for FutureInner<T> {
 }
 
 /// The running loop's tasks that are not done (asyncio's `all_tasks()`).
+///
+/// ```no_run
+/// # sandloop::run(async {
+/// sandloop::create_task(async {});
+/// let names: Vec<String> = sandloop::all_tasks()?.iter().map(|t| t.get_name()).collect();
+/// println!("{names:?}"); // the main task and the new one
+/// # Ok::<_, sandloop::Error>(())
+/// # })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub fn all_tasks() -> Result<Vec<TaskRef>> {
     Ok(events::get_running_loop()?.all_tasks())
 }
@@ -219,6 +302,16 @@ pub fn all_tasks() -> Result<Vec<TaskRef>> {
 ///
 /// # Panics
 /// When no loop is running (asyncio raises `RuntimeError`).
+///
+/// ```no_run
+/// sandloop::run(async {
+///     let a = sandloop::create_task(async { Ok::<_, sandloop::Error>(1) });
+///     let b = sandloop::create_task(async { Ok::<_, sandloop::Error>(2) });
+///     assert_eq!(a.await? + b.await?, 3);
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[track_caller]
 pub fn create_task<F>(fut: F) -> Task<<F::Output as IntoResult>::Ok>
 where
@@ -235,6 +328,20 @@ where
 
 /// Suspends the current task for `delay` (asyncio's `asyncio.sleep`). A zero delay yields
 /// to the loop once. `Err(Runtime)` outside a running loop.
+///
+/// asyncio: `await asyncio.sleep(0.5)`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// sandloop::run(async {
+///     let lp = sandloop::get_running_loop()?;
+///     let start = lp.time();
+///     sandloop::sleep(Duration::from_millis(500)).await?;
+///     assert!(lp.time() - start >= 0.5);
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub async fn sleep(delay: Duration) -> Result<()> {
     let lp = events::get_running_loop()?;
     if delay.is_zero() {

@@ -104,6 +104,15 @@ where
 }
 
 /// A callback scheduled with `call_soon`, asyncio's `asyncio.Handle`.
+///
+/// asyncio: `handle = loop.call_soon(cb); handle.cancel()`.
+///
+/// ```no_run
+/// let lp = sandloop::new_event_loop();
+/// let handle = lp.call_soon(|| println!("never printed"));
+/// handle.cancel();
+/// assert!(handle.cancelled());
+/// ```
 #[derive(Clone)]
 pub struct Handle {
     pub(crate) inner: Rc<dyn RunCallback>,
@@ -234,6 +243,16 @@ impl fmt::Debug for Handle {
 }
 
 /// A callback scheduled with `call_later` or `call_at`, asyncio's `asyncio.TimerHandle`.
+///
+/// asyncio: `timer = loop.call_later(delay, cb); timer.cancel()`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let lp = sandloop::new_event_loop();
+/// let timer = lp.call_later(Duration::from_secs(60), || println!("too late"));
+/// assert!(timer.when() > lp.time());
+/// timer.cancel();
+/// ```
 #[derive(Clone)]
 pub struct TimerHandle {
     pub(crate) handle: Handle,
