@@ -7,6 +7,16 @@ use std::fmt;
 use std::net::SocketAddr;
 
 /// An address family (`socket.AF_*`).
+///
+/// ```no_run
+/// use std::net::SocketAddr;
+/// use sandloop::net::{Family, Socket, SocketType};
+/// let addr = SocketAddr::from(([127, 0, 0, 1], 8080));
+/// assert_eq!(Family::of(&addr), Family::Inet);
+/// let sock = Socket::new(Family::of(&addr), SocketType::Stream)?;
+/// # let _ = sock;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {
     /// `AF_INET`.
@@ -29,6 +39,13 @@ impl Family {
 }
 
 /// A socket type (`socket.SOCK_*`).
+///
+/// ```no_run
+/// use sandloop::net::{Family, Socket, SocketType};
+/// let udp = Socket::new(Family::Inet6, SocketType::Datagram)?;
+/// assert_eq!(udp.socket_type()?, SocketType::Datagram);
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SocketType {
     /// `SOCK_STREAM`.
@@ -38,6 +55,16 @@ pub enum SocketType {
 }
 
 /// Which direction a socket's `shutdown` closes.
+///
+/// ```no_run
+/// # async fn demo(lp: sandloop::EventLoop, sock: sandloop::net::Socket) -> sandloop::Result<()> {
+/// use sandloop::net::Shutdown;
+/// lp.sock_sendall(&sock, b"request").await?;
+/// sock.shutdown(Shutdown::Write)?; // the peer reads end of stream, can still answer
+/// let answer = lp.sock_recv(&sock, 4096).await?;
+/// # let _ = answer;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shutdown {
     /// `SHUT_RD`.
@@ -49,6 +76,15 @@ pub enum Shutdown {
 }
 
 /// A socket option with its value.
+///
+/// ```no_run
+/// use sandloop::net::{Family, SockOpt, SockOptName, Socket, SocketType};
+/// let sock = Socket::new(Family::Inet, SocketType::Stream)?;
+/// sock.set_option(SockOpt::NoDelay(true))?;
+/// sock.set_option(SockOpt::SendBufferSize(1 << 20))?;
+/// assert_eq!(sock.get_option(SockOptName::NoDelay)?, SockOpt::NoDelay(true));
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SockOpt {
     /// `TCP_NODELAY`.
@@ -68,6 +104,8 @@ pub enum SockOpt {
 }
 
 /// The name of a socket option, for a socket's `get_option`.
+///
+/// See [`SockOpt`] for an example.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SockOptName {
     /// `TCP_NODELAY`.
@@ -87,6 +125,16 @@ pub enum SockOptName {
 }
 
 /// A socket address: IP, or a unix path (asyncio's `peername`/`sockname` values).
+///
+/// ```no_run
+/// use std::net::SocketAddr;
+/// use sandloop::net::Address;
+/// let addr: Address = SocketAddr::from(([127, 0, 0, 1], 8080)).into();
+/// assert_eq!(addr.to_string(), "127.0.0.1:8080");
+/// assert_eq!(addr.as_inet().map(|a| a.port()), Some(8080));
+/// let abstract_name = Address::Unix(b"\0sandloop".to_vec());
+/// assert_eq!(abstract_name.to_string(), "@sandloop");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Address {
     /// An IPv4 or IPv6 socket address.
@@ -126,6 +174,8 @@ impl fmt::Display for Address {
 }
 
 /// One answer of `getaddrinfo`: asyncio's `(family, type, proto, canonname, sockaddr)`.
+///
+/// See [`EventLoop::getaddrinfo`](crate::EventLoop::getaddrinfo) for an example.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddrInfo {
     /// The address family.

@@ -19,6 +19,22 @@ use crate::transports::Transport;
 
 /// asyncio's keyword arguments of `create_connection`. `Default` gives asyncio's defaults:
 /// any family, no local address, no Happy Eyeballs delay (attempts one after another).
+///
+/// ```no_run
+/// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+/// use std::time::Duration;
+/// use sandloop::{ConnectOptions, Protocol};
+/// struct Client;
+/// impl Protocol for Client {}
+/// // asyncio: create_connection(Client, "example.com", 80, happy_eyeballs_delay=0.25)
+/// let opts = ConnectOptions {
+///     happy_eyeballs_delay: Some(Duration::from_millis(250)),
+///     ..Default::default()
+/// };
+/// let (transport, _client) = lp.create_connection(|| Client, "example.com", 80, opts).await?;
+/// transport.close();
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct ConnectOptions {
     /// Only addresses of this family.
@@ -54,6 +70,8 @@ pub struct ConnectOptions {
 }
 
 /// asyncio's keyword arguments of `connect_accepted_socket`; `Default`: no TLS.
+///
+/// See [`EventLoop::connect_accepted_socket`] for an example.
 #[derive(Clone, Debug, Default)]
 pub struct AcceptedSocketOptions {
     /// TLS over the connection, taking the server's part (a server [`TlsContext`]).
@@ -132,6 +150,32 @@ impl EventLoop {
     /// future resolves once `connection_made` has run: with `ssl`, after the TLS
     /// handshake, whose failure (`Error::Tls`, or the timeout's `ConnectionAborted`) is
     /// the call's.
+    ///
+    /// asyncio: `transport, protocol = await loop.create_connection(factory, host, port)`.
+    ///
+    /// ```no_run
+    /// use sandloop::{ConnectOptions, Protocol, Transport};
+    ///
+    /// struct Hello;
+    ///
+    /// impl Protocol for Hello {
+    ///     fn connection_made(&mut self, transport: &Transport) {
+    ///         transport.write(b"GET / HTTP/1.0\r\n\r\n");
+    ///     }
+    ///     fn data_received(&mut self, data: &[u8]) {
+    ///         print!("{}", String::from_utf8_lossy(data));
+    ///     }
+    /// }
+    ///
+    /// sandloop::run(async {
+    ///     let lp = sandloop::get_running_loop()?;
+    ///     let (transport, _hello) =
+    ///         lp.create_connection(|| Hello, "127.0.0.1", 8080, ConnectOptions::default()).await?;
+    ///     println!("connected to {:?}", transport.peername());
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub async fn create_connection<P, F>(
         &self,
         factory: F,
@@ -260,6 +304,24 @@ impl EventLoop {
     /// Runs a protocol on a socket accepted outside the loop (asyncio's
     /// `connect_accepted_socket`); with `opts.ssl`, as the server of a TLS handshake,
     /// returning once it completed.
+    ///
+    /// ```no_run
+    /// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+    /// use std::net::SocketAddr;
+    /// use sandloop::net::{Family, Socket, SocketType};
+    /// struct Session;
+    /// impl sandloop::Protocol for Session {}
+    /// let listener = Socket::new(Family::Inet, SocketType::Stream)?;
+    /// listener.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    /// listener.listen(16)?;
+    /// let (sock, peer) = lp.sock_accept(&listener).await?;
+    /// println!("{peer} connected");
+    /// let (transport, _session) = lp
+    ///     .connect_accepted_socket(|| Session, sock, sandloop::AcceptedSocketOptions::default())
+    ///     .await?;
+    /// # let _ = transport;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect_accepted_socket<P, F>(
         &self,
         factory: F,

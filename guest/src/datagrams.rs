@@ -42,6 +42,17 @@ pub(crate) const MAX_DATAGRAM: usize = 65535;
 const READS_PER_READY: usize = 16;
 
 /// A datagram protocol as a transport holds it.
+///
+/// ```no_run
+/// # async fn demo(transport: sandloop::DatagramTransport) {
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// struct Quiet;
+/// impl sandloop::DatagramProtocol for Quiet {}
+/// let quiet: sandloop::SharedDatagramProtocol = Rc::new(RefCell::new(Quiet));
+/// transport.set_protocol(quiet); // the next datagrams go to Quiet
+/// # }
+/// ```
 pub type SharedDatagramProtocol = Rc<RefCell<dyn DatagramProtocol>>;
 
 /// A datagram endpoint (asyncio's `DatagramTransport`): sends and receives datagrams on
@@ -49,12 +60,57 @@ pub type SharedDatagramProtocol = Rc<RefCell<dyn DatagramProtocol>>;
 ///
 /// A cheap handle (`Rc` inside); clones refer to the same endpoint. The loop keeps the
 /// endpoint alive while it is open, so a protocol need not hold its transport.
+///
+/// asyncio: `transport, protocol = await loop.create_datagram_endpoint(factory, local_addr=...)`;
+/// an echo server:
+///
+/// ```no_run
+/// use sandloop::net::Address;
+/// use sandloop::{DatagramOptions, DatagramProtocol, DatagramTransport};
+///
+/// #[derive(Default)]
+/// struct Echo(Option<DatagramTransport>);
+///
+/// impl DatagramProtocol for Echo {
+///     fn connection_made(&mut self, transport: &DatagramTransport) {
+///         self.0 = Some(transport.clone());
+///     }
+///     fn datagram_received(&mut self, data: &[u8], addr: &Address) {
+///         if let Some(t) = &self.0 {
+///             let _ = t.sendto(data, Some(addr.clone()));
+///         }
+///     }
+/// }
+///
+/// sandloop::run(async {
+///     let lp = sandloop::get_running_loop()?;
+///     let opts = DatagramOptions {
+///         local_addr: Some(("127.0.0.1".into(), 9999)),
+///         ..Default::default()
+///     };
+///     let (transport, _echo) = lp.create_datagram_endpoint(Echo::default, opts).await?;
+///     println!("serving on {:?}", transport.sockname());
+///     sandloop::sleep(std::time::Duration::from_secs(3600)).await?;
+///     transport.close();
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct DatagramTransport {
     inner: Rc<DatagramInner>,
 }
 
 /// What [`DatagramTransport::get_extra_info`] returns.
+///
+/// ```no_run
+/// # fn demo(transport: &sandloop::DatagramTransport) -> sandloop::Result<()> {
+/// use sandloop::DatagramExtraInfo;
+/// if let Some(DatagramExtraInfo::Socket(sock)) = transport.get_extra_info("socket") {
+///     println!("bound to {}", sock.local_addr()?);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub enum DatagramExtraInfo {
     /// `peername` (a connected endpoint), `sockname`.

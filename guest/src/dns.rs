@@ -10,6 +10,20 @@ use crate::sys::dns as host;
 
 /// Hints for [`EventLoop::getaddrinfo`] (asyncio's keyword arguments); the default asks for
 /// everything.
+///
+/// ```no_run
+/// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+/// use sandloop::AddrInfoHints;
+/// use sandloop::net::{Family, SocketType};
+/// let hints = AddrInfoHints {
+///     family: Some(Family::Inet6),
+///     socktype: Some(SocketType::Stream),
+///     ..Default::default()
+/// };
+/// let v6 = lp.getaddrinfo(Some("localhost"), Some("443"), hints).await?;
+/// # let _ = v6;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AddrInfoHints {
     /// Only this family (`AF_UNSPEC` when `None`).
@@ -31,6 +45,20 @@ impl EventLoop {
     ///
     /// `host` `None` with `AI_PASSIVE` gives the wildcard addresses; `port` may be a number
     /// or a service name.
+    ///
+    /// asyncio: `await loop.getaddrinfo("example.com", 80)`.
+    ///
+    /// ```no_run
+    /// use sandloop::AddrInfoHints;
+    /// sandloop::run(async {
+    ///     let lp = sandloop::get_running_loop()?;
+    ///     for info in lp.getaddrinfo(Some("localhost"), Some("80"), AddrInfoHints::default()).await? {
+    ///         println!("{:?} {:?} {}", info.family, info.socktype, info.address);
+    ///     }
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub async fn getaddrinfo(
         &self,
         host: Option<&str>,
@@ -55,6 +83,15 @@ impl EventLoop {
 
     /// Resolves an IP socket address into `(host, service)` (asyncio's
     /// `loop.getnameinfo`); `flags` are `NI_*` flags.
+    ///
+    /// ```no_run
+    /// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+    /// use std::net::SocketAddr;
+    /// let addr = SocketAddr::from(([127, 0, 0, 1], 80));
+    /// let (host, service) = lp.getnameinfo(addr, sandloop::net::NI_NUMERICSERV).await?;
+    /// println!("{host}:{service}");
+    /// # Ok(()) }
+    /// ```
     pub async fn getnameinfo(&self, addr: SocketAddr, flags: i32) -> Result<(String, String)> {
         let text = addr.to_string();
         let lookup = self

@@ -39,6 +39,25 @@ pub const NI_DGRAM: i32 = 0x10;
 
 /// A non-blocking socket of the host. Clones share the socket; it closes when the last
 /// clone is dropped or [`Socket::close`] is called.
+///
+/// asyncio: a non-blocking `socket.socket` with `loop.sock_connect`, `sock_sendall`,
+/// `sock_recv`:
+///
+/// ```no_run
+/// use std::net::SocketAddr;
+/// use sandloop::net::{Family, Socket, SocketType};
+/// sandloop::run(async {
+///     let lp = sandloop::get_running_loop()?;
+///     let sock = Socket::new(Family::Inet, SocketType::Stream)?;
+///     lp.sock_connect(&sock, SocketAddr::from(([127, 0, 0, 1], 8080))).await?;
+///     lp.sock_sendall(&sock, b"ping\n").await?;
+///     let reply = lp.sock_recv(&sock, 1024).await?;
+///     println!("{}", String::from_utf8_lossy(&reply));
+///     sock.close();
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Socket {
     pub(crate) inner: Rc<SocketInner>,
@@ -260,6 +279,18 @@ impl Socket {
 /// Anything the loop can watch with `add_reader`/`add_writer` (asyncio's file
 /// descriptors): host sockets and pipe ends (`os::PipeReader` and `os::PipeWriter`, which
 /// implement it in `os.rs`).
+///
+/// ```no_run
+/// # fn demo(lp: &sandloop::EventLoop) -> sandloop::Result<()> {
+/// use sandloop::net::AsHandle;
+/// // Anything AsHandle can be watched: a socket, a pipe end.
+/// fn watch(lp: &sandloop::EventLoop, fd: &impl AsHandle) -> sandloop::Result<()> {
+///     lp.add_reader(fd, || println!("readable"))
+/// }
+/// let (a, _b) = sandloop::net::socketpair()?;
+/// watch(lp, &a)?;
+/// # Ok(()) }
+/// ```
 pub trait AsHandle {
     /// The watched socket. A pipe end answers with a watch-only socket: it carries the
     /// pipe's readiness and reads as closed for socket calls.
@@ -273,6 +304,14 @@ impl AsHandle for Socket {
 }
 
 /// A connected pair of unix stream sockets (Python's `socket.socketpair()`).
+///
+/// ```no_run
+/// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+/// let (a, b) = sandloop::net::socketpair()?;
+/// lp.sock_sendall(&a, b"hi").await?;
+/// assert_eq!(lp.sock_recv(&b, 16).await?, b"hi");
+/// # Ok(()) }
+/// ```
 pub fn socketpair() -> Result<(Socket, Socket)> {
     let (a, b) = HostSocket::pair()?;
     Ok((Socket::from_host(a), Socket::from_host(b)))

@@ -10,6 +10,29 @@ use crate::transports::Transport;
 
 /// A stream protocol (asyncio's `asyncio.Protocol`). Every method has a default that does
 /// nothing, so a protocol implements only what it needs.
+///
+/// A protocol that counts what it receives and reports at the end:
+///
+/// ```no_run
+/// use sandloop::{Error, Protocol, Transport};
+///
+/// #[derive(Default)]
+/// struct Counter {
+///     bytes: usize,
+/// }
+///
+/// impl Protocol for Counter {
+///     fn connection_made(&mut self, transport: &Transport) {
+///         println!("connected to {:?}", transport.peername());
+///     }
+///     fn data_received(&mut self, data: &[u8]) {
+///         self.bytes += data.len();
+///     }
+///     fn connection_lost(&mut self, exc: Option<Error>) {
+///         println!("{} bytes, ended by {:?}", self.bytes, exc);
+///     }
+/// }
+/// ```
 pub trait Protocol: 'static {
     /// The connection is up; keep `transport` (a cheap handle) to write and close.
     fn connection_made(&mut self, transport: &Transport) {
@@ -44,6 +67,29 @@ pub trait Protocol: 'static {
 ///
 /// Every `BufferedProtocol` is a [`Protocol`]: received bytes are copied into the buffers
 /// `get_buffer` hands out, as many times as they need.
+///
+/// A protocol that fills one fixed buffer and never allocates per read:
+///
+/// ```no_run
+/// use sandloop::BufferedProtocol;
+///
+/// struct Frames {
+///     buf: [u8; 4096],
+///     filled: usize,
+/// }
+///
+/// impl BufferedProtocol for Frames {
+///     fn get_buffer(&mut self, _size_hint: usize) -> &mut [u8] {
+///         if self.filled == self.buf.len() {
+///             self.filled = 0; // a real protocol would parse the frame here
+///         }
+///         &mut self.buf[self.filled..]
+///     }
+///     fn buffer_updated(&mut self, nbytes: usize) {
+///         self.filled += nbytes;
+///     }
+/// }
+/// ```
 pub trait BufferedProtocol: 'static {
     /// As [`Protocol::connection_made`].
     fn connection_made(&mut self, transport: &Transport) {
@@ -113,6 +159,23 @@ impl<T: BufferedProtocol> Protocol for T {
 /// A datagram protocol (asyncio's `asyncio.DatagramProtocol`), run by a
 /// [`DatagramTransport`](crate::DatagramTransport). Every method has a default that does
 /// nothing.
+///
+/// See [`DatagramTransport`](crate::DatagramTransport) for an echo server.
+///
+/// ```no_run
+/// use sandloop::net::Address;
+///
+/// struct Log;
+///
+/// impl sandloop::DatagramProtocol for Log {
+///     fn datagram_received(&mut self, data: &[u8], addr: &Address) {
+///         println!("{addr}: {} bytes", data.len());
+///     }
+///     fn error_received(&mut self, exc: sandloop::Error) {
+///         eprintln!("send failed: {exc}");
+///     }
+/// }
+/// ```
 pub trait DatagramProtocol: 'static {
     /// The endpoint is ready; keep `transport` (a cheap handle) to send and close.
     fn connection_made(&mut self, transport: &crate::DatagramTransport) {

@@ -20,6 +20,14 @@ use crate::transports::{SharedProtocol, Transport, TransportInner};
 mod accept;
 
 /// Where a server listens: asyncio's `host` argument of `create_server`.
+///
+/// ```no_run
+/// use sandloop::Hosts;
+/// let everywhere: Hosts = None.into(); // asyncio's host=None
+/// let loopback: Hosts = "127.0.0.1".into();
+/// let both: Hosts = vec!["127.0.0.1", "::1"].into();
+/// # let _ = (everywhere, loopback, both);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Hosts {
     /// Every interface (asyncio's `None` or `""`): the wildcard address of each family.
@@ -59,6 +67,21 @@ impl<S: Into<String>> From<Vec<S>> for Hosts {
 }
 
 /// asyncio's keyword arguments of `create_server`; `Default` gives asyncio's defaults.
+///
+/// ```no_run
+/// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+/// struct Echo;
+/// impl sandloop::Protocol for Echo {}
+/// // asyncio: create_server(Echo, "127.0.0.1", 8080, backlog=1024, start_serving=False)
+/// let opts = sandloop::ServerOptions {
+///     backlog: 1024,
+///     start_serving: false,
+///     ..Default::default()
+/// };
+/// let server = lp.create_server(|| Echo, "127.0.0.1", 8080, opts).await?;
+/// server.serve_forever().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
     /// Only addresses of this family.
@@ -125,6 +148,34 @@ pub(crate) struct ServeSpec {
 }
 
 /// A listening server (asyncio's `asyncio.Server`). A cheap handle; clones share it.
+///
+/// asyncio: `server = await loop.create_server(...)`, `async with server: await server.serve_forever()`.
+///
+/// ```no_run
+/// use sandloop::{Protocol, ServerOptions, Transport};
+///
+/// #[derive(Default)]
+/// struct Echo(Option<Transport>);
+///
+/// impl Protocol for Echo {
+///     fn connection_made(&mut self, transport: &Transport) {
+///         self.0 = Some(transport.clone());
+///     }
+///     fn data_received(&mut self, data: &[u8]) {
+///         if let Some(t) = &self.0 {
+///             t.write(data);
+///         }
+///     }
+/// }
+///
+/// sandloop::run(async {
+///     let lp = sandloop::get_running_loop()?;
+///     let server = lp.create_server(Echo::default, "127.0.0.1", 0, ServerOptions::default()).await?;
+///     println!("listening on {}", server.sockets()[0].local_addr()?);
+///     server.scope(|server| async move { server.serve_forever().await }).await
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Server {
     inner: Rc<ServerInner>,
@@ -166,6 +217,8 @@ impl ServerInner {
 impl EventLoop {
     /// Listens on `hosts`:`port` and runs a protocol made by `factory` on each connection
     /// (asyncio's `create_server`). Port 0 picks a free port (see [`Server::sockets`]).
+    ///
+    /// See [`Server`] for an example.
     pub async fn create_server<P, F>(
         &self,
         factory: F,
@@ -464,6 +517,18 @@ impl Server {
 
     /// asyncio's `async with server:`: runs `body` with the server, then closes the server
     /// and waits until it and its connections are gone, whatever `body` returned.
+    ///
+    /// ```no_run
+    /// # async fn demo(server: sandloop::Server) -> sandloop::Result<()> {
+    /// use std::time::Duration;
+    /// // Serve for a minute, then close the server and wait for its connections to end.
+    /// server
+    ///     .scope(|_server| async {
+    ///         sandloop::sleep(Duration::from_secs(60)).await
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn scope<T, Fut>(self, body: impl FnOnce(Server) -> Fut) -> Result<T>
     where
         Fut: std::future::Future<Output = Result<T>>,

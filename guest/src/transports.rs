@@ -40,17 +40,68 @@ mod writes;
 pub(crate) use tls::{HandshakeGuard, TlsSetup, TlsState};
 
 /// A protocol as a transport holds it.
+///
+/// ```no_run
+/// # fn demo(transport: &sandloop::Transport) {
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// struct Discard;
+/// impl sandloop::Protocol for Discard {}
+/// // Hand the connection over to another protocol, as asyncio's transport.set_protocol().
+/// let discard: sandloop::SharedProtocol = Rc::new(RefCell::new(Discard));
+/// transport.set_protocol(discard);
+/// # }
+/// ```
 pub type SharedProtocol = Rc<RefCell<dyn Protocol>>;
 
 /// A stream transport: one connection, driven by the loop, talking to one protocol.
 ///
 /// A cheap handle (`Rc` inside); clones refer to the same connection.
+///
+/// asyncio: the `transport` a protocol's `connection_made` receives: keep a clone to write
+/// and close.
+///
+/// ```no_run
+/// use sandloop::{Protocol, Transport};
+///
+/// #[derive(Default)]
+/// struct Upper(Option<Transport>);
+///
+/// impl Protocol for Upper {
+///     fn connection_made(&mut self, transport: &Transport) {
+///         println!("connection from {:?}", transport.peername());
+///         self.0 = Some(transport.clone());
+///     }
+///     fn data_received(&mut self, data: &[u8]) {
+///         let t = self.0.as_ref().expect("connected");
+///         t.write(&data.to_ascii_uppercase());
+///         if data.ends_with(b"bye\n") {
+///             t.close(); // after the buffered bytes are sent
+///         }
+///     }
+/// }
+/// ```
 #[derive(Clone)]
 pub struct Transport {
     pub(crate) inner: Rc<TransportInner>,
 }
 
 /// What [`Transport::get_extra_info`] returns.
+///
+/// ```no_run
+/// # fn demo(transport: &sandloop::Transport) -> sandloop::Result<()> {
+/// use sandloop::ExtraInfo;
+/// use sandloop::net::{SockOpt, SockOptName};
+/// // asyncio: transport.get_extra_info("peername"), get_extra_info("socket")
+/// if let Some(ExtraInfo::Address(peer)) = transport.get_extra_info("peername") {
+///     println!("peer {peer}");
+/// }
+/// if let Some(ExtraInfo::Socket(sock)) = transport.get_extra_info("socket") {
+///     sock.set_option(SockOpt::KeepAlive(true))?;
+///     assert_eq!(sock.get_option(SockOptName::KeepAlive)?, SockOpt::KeepAlive(true));
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub enum ExtraInfo {
     /// `peername`, `sockname`.
@@ -73,6 +124,8 @@ pub enum ExtraInfo {
 
 /// The socket of a transport, as `get_extra_info("socket")` gives it (asyncio's
 /// `TransportSocket`): options and addresses, no I/O.
+///
+/// See [`ExtraInfo`] for an example.
 #[derive(Clone)]
 pub struct TransportSocket(Weak<TransportInner>);
 

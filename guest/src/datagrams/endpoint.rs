@@ -116,6 +116,25 @@ impl EventLoop {
     /// of the wrong type, and without any address or family; `PermissionDenied` when the
     /// policy refuses the bind or the remote address; the OS error of the first failed
     /// attempt otherwise.
+    ///
+    /// See [`DatagramTransport`] for an echo server; a client connected to one peer:
+    ///
+    /// ```no_run
+    /// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+    /// struct Client;
+    /// impl sandloop::DatagramProtocol for Client {
+    ///     fn datagram_received(&mut self, data: &[u8], _addr: &sandloop::net::Address) {
+    ///         println!("answer: {}", String::from_utf8_lossy(data));
+    ///     }
+    /// }
+    /// let opts = sandloop::DatagramOptions {
+    ///     remote_addr: Some(("127.0.0.1".into(), 9999)),
+    ///     ..Default::default()
+    /// };
+    /// let (transport, _client) = lp.create_datagram_endpoint(|| Client, opts).await?;
+    /// transport.sendto(b"ping", None)?; // to remote_addr
+    /// # Ok(()) }
+    /// ```
     pub async fn create_datagram_endpoint<P, F>(
         &self,
         factory: F,
