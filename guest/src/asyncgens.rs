@@ -21,7 +21,7 @@ use crate::log::{self, Level};
 ///
 /// A resource closed when `sandloop::run` finishes, as an async generator's `finally` would be:
 ///
-/// ```no_run
+/// ```
 /// use std::future::Future;
 /// use std::pin::Pin;
 /// use std::rc::Rc;

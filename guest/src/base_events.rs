@@ -47,7 +47,7 @@ impl EventLoop {
     /// A new loop with the fastest selector this build can use: the host's native reactor
     /// (with the `host-reactor` feature), the portable `WasiPollSelector` otherwise.
     ///
-    /// ```no_run
+    /// ```
     /// let lp = sandloop::EventLoop::new();
     /// assert!(!lp.is_running() && !lp.is_closed());
     /// ```
@@ -80,7 +80,7 @@ impl EventLoop {
     ///
     /// asyncio: `loop.run_forever()`.
     ///
-    /// ```no_run
+    /// ```
     /// use std::time::Duration;
     /// let lp = sandloop::new_event_loop();
     /// let stopper = lp.clone();
@@ -123,7 +123,7 @@ impl EventLoop {
     /// If the loop is stopped before `fut` completes, the result is
     /// `Err(Error::Runtime("Event loop stopped before Future completed."))`.
     ///
-    /// ```no_run
+    /// ```
     /// use std::time::Duration;
     /// let lp = sandloop::new_event_loop();
     /// let greeting = lp.run_until_complete(async {
@@ -157,7 +157,7 @@ impl EventLoop {
     ///
     /// asyncio: `loop.stop()`.
     ///
-    /// ```no_run
+    /// ```
     /// let lp = sandloop::new_event_loop();
     /// lp.stop(); // before run_forever: it runs what is ready once, then returns
     /// lp.run_forever()?;
@@ -182,7 +182,7 @@ impl EventLoop {
     ///
     /// asyncio: `loop.close()`.
     ///
-    /// ```no_run
+    /// ```
     /// let lp = sandloop::new_event_loop();
     /// lp.run_until_complete(async {})?;
     /// lp.close()?;
@@ -241,7 +241,7 @@ impl EventLoop {
 
     /// The loop's clock: monotonic seconds (asyncio's `loop.time()`).
     ///
-    /// ```no_run
+    /// ```
     /// let lp = sandloop::new_event_loop();
     /// let deadline = lp.time() + 1.5; // seconds on the loop's clock, for call_at and timeout_at
     /// # let _ = deadline;
@@ -259,7 +259,7 @@ impl EventLoop {
     ///
     /// asyncio: `loop.call_soon(cb)`.
     ///
-    /// ```no_run
+    /// ```
     /// let lp = sandloop::new_event_loop();
     /// lp.call_soon(|| println!("first"));
     /// let stopper = lp.clone();
@@ -297,7 +297,7 @@ impl EventLoop {
     /// # Panics
     /// On a closed loop.
     ///
-    /// ```no_run
+    /// ```
     /// let lp = sandloop::new_event_loop();
     /// lp.call_soon_threadsafe(|| println!("from the guest: the same as call_soon"));
     /// ```
@@ -332,7 +332,7 @@ impl EventLoop {
     ///
     /// asyncio: `loop.call_later(delay, cb)`.
     ///
-    /// ```no_run
+    /// ```
     /// use std::time::Duration;
     /// let lp = sandloop::new_event_loop();
     /// let stopper = lp.clone();
@@ -383,7 +383,7 @@ impl EventLoop {
     ///
     /// asyncio: `loop.call_at(when, cb)`.
     ///
-    /// ```no_run
+    /// ```
     /// let lp = sandloop::new_event_loop();
     /// let stopper = lp.clone();
     /// lp.call_at(lp.time() + 0.5, move || stopper.stop());
@@ -455,7 +455,7 @@ impl EventLoop {
     ///
     /// asyncio: `loop.create_future()`; a callback sets what a task awaits:
     ///
-    /// ```no_run
+    /// ```
     /// use std::time::Duration;
     /// sandloop::run(async {
     ///     let lp = sandloop::get_running_loop()?;
@@ -480,7 +480,7 @@ impl EventLoop {
     ///
     /// asyncio: `loop.create_task(coro)`.
     ///
-    /// ```no_run
+    /// ```
     /// use std::time::Duration;
     /// sandloop::run(async {
     ///     let lp = sandloop::get_running_loop()?;
@@ -504,7 +504,7 @@ impl EventLoop {
 
     /// [`EventLoop::create_task`] with a name and a context.
     ///
-    /// ```no_run
+    /// ```
     /// # sandloop::run(async {
     /// let lp = sandloop::get_running_loop()?;
     /// let options = sandloop::TaskOptions { name: Some("worker".into()), ..Default::default() };
@@ -542,7 +542,7 @@ impl EventLoop {
 
     /// The tasks of this loop that are not done (asyncio's `all_tasks()`).
     ///
-    /// ```no_run
+    /// ```
     /// # sandloop::run(async {
     /// let lp = sandloop::get_running_loop()?;
     /// for task in lp.all_tasks() {
@@ -574,7 +574,7 @@ impl EventLoop {
 
     /// Turns debug mode on or off: slow callbacks are logged with where they were scheduled.
     ///
-    /// ```no_run
+    /// ```
     /// use std::time::Duration;
     /// let lp = sandloop::new_event_loop();
     /// lp.set_debug(true);

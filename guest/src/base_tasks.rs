@@ -25,7 +25,7 @@ use crate::events::{EventLoop, Runnable};
 ///
 /// asyncio: `loop.create_task(coro, name="worker", context=ctx)`.
 ///
-/// ```no_run
+/// ```
 /// # sandloop::run(async {
 /// use sandloop::context::Context;
 /// let lp = sandloop::get_running_loop()?;
@@ -66,7 +66,7 @@ impl Coroutine {
 
     /// Wraps the coroutine, e.g. to instrument each poll.
     ///
-    /// ```no_run
+    /// ```
     /// use std::rc::Rc;
     /// use sandloop::{Coroutine, EventLoop, TaskOptions, TaskRef};
     /// let lp = sandloop::new_event_loop();
@@ -100,7 +100,7 @@ impl Coroutine {
 ///
 /// asyncio: `loop.set_task_factory(factory)`; this one names every task after a counter:
 ///
-/// ```no_run
+/// ```
 /// use std::cell::Cell;
 /// use std::rc::Rc;
 /// use sandloop::{Coroutine, EventLoop, TaskOptions, TaskRef};
@@ -413,7 +413,7 @@ pub(crate) fn cancel_current_waiter() {
 
 /// A task of any result type: what `current_task`, `all_tasks` and task factories handle.
 ///
-/// ```no_run
+/// ```
 /// # sandloop::run(async {
 /// let me: sandloop::TaskRef = sandloop::current_task().expect("inside a task");
 /// let child = sandloop::create_task(async {});
@@ -581,7 +581,7 @@ impl fmt::Debug for TaskRef {
 
 /// The task running now, if any (asyncio's `current_task()`).
 ///
-/// ```no_run
+/// ```
 /// assert!(sandloop::current_task().is_none()); // outside any task
 /// sandloop::run(async {
 ///     let task = sandloop::current_task().expect("main runs in a task");

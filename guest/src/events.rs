@@ -252,7 +252,7 @@ thread_local! {
 ///
 /// `Err(Error::Runtime)` when no loop runs: call it from a coroutine or a callback.
 ///
-/// ```no_run
+/// ```
 /// sandloop::run(async {
 ///     let lp = sandloop::get_running_loop()?;
 ///     println!("loop time {:.3}", lp.time());
@@ -278,7 +278,7 @@ pub(crate) fn running_loop_is_set() -> bool {
 /// The running loop inside a coroutine or callback; elsewhere the policy's current loop,
 /// created on first use (asyncio's `get_event_loop()`).
 ///
-/// ```no_run
+/// ```
 /// let lp = sandloop::get_event_loop(); // outside a loop: the thread's current loop
 /// assert_eq!(lp, sandloop::get_event_loop());
 /// ```
@@ -291,7 +291,7 @@ pub fn get_event_loop() -> EventLoop {
 
 /// Sets (or clears) the current loop of this thread (asyncio's `set_event_loop()`).
 ///
-/// ```no_run
+/// ```
 /// let lp = sandloop::new_event_loop();
 /// sandloop::set_event_loop(Some(lp.clone()));
 /// assert_eq!(sandloop::get_event_loop(), lp);
@@ -302,7 +302,7 @@ pub fn set_event_loop(lp: Option<EventLoop>) {
 
 /// A new loop with the best selector the host provides (asyncio's `new_event_loop()`).
 ///
-/// ```no_run
+/// ```
 /// let lp = sandloop::new_event_loop();
 /// let n = lp.run_until_complete(async { Ok::<_, sandloop::Error>(1 + 1) })?;
 /// assert_eq!(n, 2);
@@ -318,7 +318,7 @@ pub fn new_event_loop() -> EventLoop {
 ///
 /// A policy that gives every new loop debug mode:
 ///
-/// ```no_run
+/// ```
 /// use std::rc::Rc;
 /// use sandloop::{DefaultEventLoopPolicy, EventLoop, EventLoopPolicy};
 ///
@@ -353,7 +353,7 @@ pub trait EventLoopPolicy {
 
 /// The default policy: one current loop per thread, new loops from [`EventLoop::new`].
 ///
-/// ```no_run
+/// ```
 /// use sandloop::{DefaultEventLoopPolicy, EventLoopPolicy};
 /// let policy = DefaultEventLoopPolicy::default();
 /// let lp = policy.get_event_loop();
@@ -383,7 +383,7 @@ impl EventLoopPolicy for DefaultEventLoopPolicy {
 
 /// The policy in use, the default one unless [`set_event_loop_policy`] changed it.
 ///
-/// ```no_run
+/// ```
 /// let lp = sandloop::get_event_loop_policy().new_event_loop();
 /// # let _ = lp;
 /// ```
@@ -397,7 +397,7 @@ pub fn get_event_loop_policy() -> Rc<dyn EventLoopPolicy> {
 
 /// Replaces the policy (`None` restores the default).
 ///
-/// ```no_run
+/// ```
 /// use std::rc::Rc;
 /// sandloop::set_event_loop_policy(Some(Rc::new(sandloop::DefaultEventLoopPolicy::default())));
 /// sandloop::set_event_loop_policy(None); // back to the default

@@ -16,7 +16,7 @@ use crate::log::{self, Level};
 /// Every field but `message` is optional; later subsystems fill `protocol`, `transport`,
 /// `socket` and `asyncgen` with a description of the object involved.
 ///
-/// ```no_run
+/// ```
 /// let lp = sandloop::new_event_loop();
 /// let mut ctx = sandloop::ExceptionContext::new("connection dropped");
 /// ctx.exception = Some(sandloop::Error::Timeout);
@@ -91,7 +91,7 @@ fn describe_error(e: &Error) -> String {
 ///
 /// asyncio: `loop.set_exception_handler(handler)`; here errors of callbacks are counted:
 ///
-/// ```no_run
+/// ```
 /// use std::cell::Cell;
 /// use std::rc::Rc;
 /// let lp = sandloop::new_event_loop();

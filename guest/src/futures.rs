@@ -15,7 +15,7 @@ use crate::exception_handler::ExceptionContext;
 /// The identity of a done callback, for [`Future::remove_done_callback`] (Rust closures
 /// cannot be compared the way Python functions are).
 ///
-/// ```no_run
+/// ```
 /// # sandloop::run(async {
 /// let fut = sandloop::get_running_loop()?.create_future::<()>();
 /// let id = fut.add_done_callback(|_| println!("done"));
@@ -97,7 +97,7 @@ pub(crate) struct FutureInner<T> {
 ///
 /// asyncio: `fut = loop.create_future()`, `fut.set_result(v)`, `await fut`.
 ///
-/// ```no_run
+/// ```
 /// sandloop::run(async {
 ///     let fut = sandloop::get_running_loop()?.create_future::<String>();
 ///     let setter = fut.clone();
@@ -142,7 +142,7 @@ impl<T: 'static> Future<T> {
 
     /// `true` once a result or an exception is set, or the future is cancelled.
     ///
-    /// ```no_run
+    /// ```
     /// let fut = sandloop::new_event_loop().create_future::<u8>();
     /// assert!(!fut.done());
     /// fut.set_result(1)?;
@@ -170,7 +170,7 @@ impl<T: 'static> Future<T> {
 
     /// Sets the exception and schedules the done callbacks.
     ///
-    /// ```no_run
+    /// ```
     /// let fut = sandloop::new_event_loop().create_future::<u8>();
     /// fut.set_exception(sandloop::Error::Timeout)?;
     /// assert!(matches!(fut.exception(), Ok(Some(sandloop::Error::Timeout))));
@@ -197,7 +197,7 @@ impl<T: 'static> Future<T> {
     ///
     /// asyncio: `fut.cancel()`; whoever awaits gets `Err(Error::Cancelled)`.
     ///
-    /// ```no_run
+    /// ```
     /// let fut = sandloop::new_event_loop().create_future::<u8>();
     /// assert!(fut.cancel());
     /// assert!(fut.cancelled());
@@ -294,7 +294,7 @@ impl<T: 'static> Future<T> {
     ///
     /// asyncio: `fut.add_done_callback(cb)`.
     ///
-    /// ```no_run
+    /// ```
     /// let lp = sandloop::new_event_loop();
     /// let fut = lp.create_future::<u32>();
     /// let stopper = lp.clone();
@@ -402,7 +402,7 @@ impl<T: Clone + 'static> Future<T> {
     /// The result: `Ok(value)`, the exception as `Err`, `Err(Cancelled)`, or
     /// `Err(InvalidState)` when not done.
     ///
-    /// ```no_run
+    /// ```
     /// let fut = sandloop::new_event_loop().create_future::<&str>();
     /// assert!(matches!(fut.result(), Err(sandloop::Error::InvalidState(_)))); // not done yet
     /// fut.set_result("ok")?;

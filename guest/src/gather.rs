@@ -21,7 +21,7 @@ use crate::tasks::{CancelTimerOnDrop, Task};
 ///
 /// asyncio: `results = await asyncio.gather(a, b, c)`.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// sandloop::run(async {
 ///     let delays = [30, 10, 20];
@@ -82,7 +82,7 @@ where
 /// [`gather`] with `return_exceptions=True`: waits for every awaitable and returns each
 /// outcome, errors included, in order.
 ///
-/// ```no_run
+/// ```
 /// # sandloop::run(async {
 /// let outcomes = sandloop::gather_settled([1, 0].map(|n| async move {
 ///     if n == 0 {
@@ -155,7 +155,7 @@ impl<T: 'static> Drop for CancelChildren<T> {
 ///
 /// asyncio: `await asyncio.shield(aw)`: here a timeout gives up waiting, but the save goes on.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// # sandloop::run(async {
 /// let save = async {
@@ -214,7 +214,7 @@ pub enum ReturnWhen {
 ///
 /// asyncio: `done, pending = await asyncio.wait(tasks, timeout=1, return_when=FIRST_COMPLETED)`.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use sandloop::ReturnWhen;
 /// # sandloop::run(async {

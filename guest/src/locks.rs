@@ -15,7 +15,7 @@ use crate::waiters::{OnDrop, Waiters, new_waiter, remove_waiter};
 ///
 /// asyncio: `event = asyncio.Event()`, `await event.wait()`, `event.set()`.
 ///
-/// ```no_run
+/// ```
 /// use sandloop::Event;
 /// sandloop::run(async {
 ///     let ready = Event::new();
@@ -100,7 +100,7 @@ impl fmt::Debug for Event {
 ///
 /// asyncio: `async with lock:`; here `acquire().await?` and `release()`:
 ///
-/// ```no_run
+/// ```
 /// use sandloop::Lock;
 /// sandloop::run(async {
 ///     let lock = Lock::new();
@@ -194,7 +194,7 @@ impl fmt::Debug for Lock {
 ///
 /// asyncio: `sem = asyncio.Semaphore(2)`; here at most two downloads run at once:
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use sandloop::Semaphore;
 /// sandloop::run(async {

@@ -16,7 +16,7 @@ use crate::waiters::{OnDrop, Waiters, new_waiter, remove_waiter};
 ///
 /// asyncio: `q = asyncio.Queue(maxsize=8)`, `await q.put(x)`, `await q.get()`.
 ///
-/// ```no_run
+/// ```
 /// use sandloop::Queue;
 /// sandloop::run(async {
 ///     let q: Queue<u32> = Queue::new(8);

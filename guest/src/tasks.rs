@@ -54,7 +54,7 @@ where
 ///
 /// asyncio: `task = asyncio.create_task(coro)`, `await task`, `task.cancel()`.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// sandloop::run(async {
 ///     let task = sandloop::create_task(async {
@@ -88,7 +88,7 @@ impl<T: 'static> Task<T> {
 
     /// `true` once the task finished, failed or was cancelled.
     ///
-    /// ```no_run
+    /// ```
     /// # sandloop::run(async {
     /// let task = sandloop::create_task(async {});
     /// assert!(!task.done()); // it has not run yet
@@ -112,7 +112,7 @@ impl<T: 'static> Task<T> {
     ///
     /// asyncio: `task.cancel()`; the task sees `Err(Error::Cancelled)` at its next await.
     ///
-    /// ```no_run
+    /// ```
     /// use std::time::Duration;
     /// # sandloop::run(async {
     /// let task = sandloop::create_task(sandloop::sleep(Duration::from_secs(3600)));
@@ -162,7 +162,7 @@ impl<T: 'static> Task<T> {
     ///
     /// asyncio: `task.add_done_callback(cb)`.
     ///
-    /// ```no_run
+    /// ```
     /// # sandloop::run(async {
     /// let task = sandloop::create_task(async { Ok::<_, sandloop::Error>(1) });
     /// task.add_done_callback(|t| println!("{} finished: {:?}", t.get_name(), t.result()));
@@ -189,7 +189,7 @@ impl<T: 'static> Task<T> {
     /// result can be read many times, as in asyncio); `join` takes any `T`, for the one
     /// reader that owns the result. Readers after it get `Err(InvalidState)`.
     ///
-    /// ```no_run
+    /// ```
     /// # sandloop::run(async {
     /// struct NotClone(u8);
     /// let task = sandloop::create_task(async { Ok::<_, sandloop::Error>(NotClone(1)) });
@@ -227,7 +227,7 @@ impl<T: Clone + 'static> Task<T> {
     /// The result: `Ok(value)`, the exception as `Err`, `Err(Cancelled)`, or
     /// `Err(InvalidState)` when not done.
     ///
-    /// ```no_run
+    /// ```
     /// # sandloop::run(async {
     /// let task = sandloop::create_task(async { Ok::<_, sandloop::Error>("x") });
     /// let _ = task.clone().await;
@@ -285,7 +285,7 @@ impl<T: 'static> Slot for FutureInner<T> {
 
 /// The running loop's tasks that are not done (asyncio's `all_tasks()`).
 ///
-/// ```no_run
+/// ```
 /// # sandloop::run(async {
 /// sandloop::create_task(async {});
 /// let names: Vec<String> = sandloop::all_tasks()?.iter().map(|t| t.get_name()).collect();
@@ -303,7 +303,7 @@ pub fn all_tasks() -> Result<Vec<TaskRef>> {
 /// # Panics
 /// When no loop is running (asyncio raises `RuntimeError`).
 ///
-/// ```no_run
+/// ```
 /// sandloop::run(async {
 ///     let a = sandloop::create_task(async { Ok::<_, sandloop::Error>(1) });
 ///     let b = sandloop::create_task(async { Ok::<_, sandloop::Error>(2) });
@@ -329,9 +329,9 @@ where
 /// Suspends the current task for `delay` (asyncio's `asyncio.sleep`). A zero delay yields
 /// to the loop once. `Err(Runtime)` outside a running loop.
 ///
-/// asyncio: `await asyncio.sleep(0.5)`.
+/// asyncio: `await asyncio.sleep(0.05)`.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// sandloop::run(async {
 ///     let lp = sandloop::get_running_loop()?;

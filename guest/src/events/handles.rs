@@ -107,7 +107,7 @@ where
 ///
 /// asyncio: `handle = loop.call_soon(cb); handle.cancel()`.
 ///
-/// ```no_run
+/// ```
 /// let lp = sandloop::new_event_loop();
 /// let handle = lp.call_soon(|| println!("never printed"));
 /// handle.cancel();
@@ -246,7 +246,7 @@ impl fmt::Debug for Handle {
 ///
 /// asyncio: `timer = loop.call_later(delay, cb); timer.cancel()`.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// let lp = sandloop::new_event_loop();
 /// let timer = lp.call_later(Duration::from_secs(60), || println!("too late"));
