@@ -212,6 +212,28 @@ pub(crate) fn run_in_snapshot<R>(vars: &Vars, f: impl FnOnce() -> R) -> R {
 }
 
 /// A context variable, asyncio's `contextvars.ContextVar`.
+///
+/// asyncio: `var = ContextVar("user")`; each task runs in its own copy of the context:
+///
+/// ```
+/// use std::rc::Rc;
+/// use sandloop::context::ContextVar;
+/// sandloop::run(async {
+///     let user = Rc::new(ContextVar::new("user", None::<String>));
+///     user.set("ada".into());
+///     let task = sandloop::create_task({
+///         let user = user.clone();
+///         async move {
+///             user.set("grace".into()); // in the task's copy only
+///             Ok::<_, sandloop::Error>(user.get())
+///         }
+///     });
+///     assert_eq!(task.await?.as_deref(), Some("grace"));
+///     assert_eq!(user.get().as_deref(), Some("ada"));
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub struct ContextVar<T> {
     id: u64,
     name: &'static str,
@@ -220,6 +242,16 @@ pub struct ContextVar<T> {
 }
 
 /// What [`ContextVar::set`] returns, to undo that set with [`ContextVar::reset`].
+///
+/// ```
+/// use sandloop::context::ContextVar;
+/// let level = ContextVar::new("level", Some(0));
+/// let token = level.set(3);
+/// assert_eq!(level.get(), Some(3));
+/// level.reset(token)?;
+/// assert_eq!(level.get(), Some(0));
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub struct Token<T> {
     var_id: u64,
     old: Option<Rc<dyn Any>>,

@@ -45,6 +45,19 @@ pub const DEFAULT_MAX_WORKERS: u32 = 4;
 
 /// A pool of worker instances (asyncio's `concurrent.futures` executor). A cheap handle;
 /// clones share the pool. Dropping the last handle shuts the pool down without waiting.
+///
+/// asyncio: `concurrent.futures.ProcessPoolExecutor(max_workers=2)` given to `run_in_executor`:
+///
+/// ```no_run
+/// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+/// use sandloop::Executor;
+/// let pool = Executor::new(2);
+/// // "resize" is a job the workload declared with sandloop::jobs!.
+/// let thumb: Vec<u8> = lp.run_in_executor(Some(&pool), "resize", (vec![0u8; 64], 8u32)).await?;
+/// pool.shutdown(&lp, true).await?;
+/// # let _ = thumb;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Executor {
     inner: Rc<ExecutorInner>,
@@ -137,6 +150,26 @@ impl EventLoop {
     /// An error the job returns comes back as `Error::Other` with its message; a worker that
     /// traps (a panic) fails the job with `Error::Runtime` and is replaced. Dropping the
     /// future abandons the result (the job still runs to its end).
+    ///
+    /// asyncio: `await loop.run_in_executor(None, fn, arg)`.
+    ///
+    /// ```no_run
+    /// sandloop::jobs! {
+    ///     fn fib(n: u64) -> Result<u64, String> {
+    ///         Ok(if n < 2 { n } else { fib(n - 1)? + fib(n - 2)? })
+    ///     }
+    /// }
+    ///
+    /// fn main() -> sandloop::Result<()> {
+    ///     sandloop::run(async {
+    ///         let lp = sandloop::get_running_loop()?;
+    ///         // The loop keeps serving while a worker instance computes.
+    ///         let f: u64 = lp.run_in_executor(None, "fib", 30u64).await?;
+    ///         println!("fib(30) = {f}");
+    ///         Ok::<_, sandloop::Error>(())
+    ///     })
+    /// }
+    /// ```
     pub async fn run_in_executor<A, R>(
         &self,
         executor: Option<&Executor>,
@@ -186,6 +219,16 @@ impl EventLoop {
 
     /// Makes `executor` the default of `run_in_executor(None, ..)` (asyncio's
     /// `set_default_executor`). The previous default is left running.
+    ///
+    /// ```no_run
+    /// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+    /// use std::time::Duration;
+    /// lp.set_default_executor(sandloop::Executor::new(8));
+    /// let n: u64 = lp.run_in_executor(None, "count_primes", 1_000_000u64).await?;
+    /// lp.shutdown_default_executor(Some(Duration::from_secs(5))).await?;
+    /// # let _ = n;
+    /// # Ok(()) }
+    /// ```
     pub fn set_default_executor(&self, executor: Executor) {
         *self.slot::<DefaultExecutor>().executor.borrow_mut() = Some(executor);
     }
@@ -194,6 +237,8 @@ impl EventLoop {
     /// (`None`: as long as they take). After it, `run_in_executor(None, ..)` is an error.
     /// When the timeout passes, a warning is logged and the pool is dropped without waiting
     /// (asyncio's `shutdown_default_executor`).
+    ///
+    /// See [`EventLoop::set_default_executor`] for an example.
     pub async fn shutdown_default_executor(&self, timeout: Option<Duration>) -> Result<()> {
         let executor = {
             let default = self.slot::<DefaultExecutor>();

@@ -30,6 +30,17 @@ const MAX_READ: usize = 1 << 20;
 
 /// A file of a preopened directory, open read-only, with a position (like
 /// `std::fs::File`). Reads take explicit offsets, so the position is the `File`'s own.
+///
+/// ```no_run
+/// use std::io::{Read, Seek, SeekFrom};
+/// let mut file = sandloop::fs::File::open("/data/log.txt")?;
+/// let size = file.len()?;
+/// file.seek(SeekFrom::Start(size.saturating_sub(100)))?;
+/// let mut tail = String::new();
+/// file.read_to_string(&mut tail)?;
+/// println!("last bytes of {}: {tail}", file.path());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct File {
     host: Rc<HostFile>,
     path: String,

@@ -33,6 +33,13 @@ use crate::sys::fs::HostPipe;
 pub use crate::sys::fs::PipeEnd;
 
 /// What `get_extra_info("pipe")` of a pipe transport tells: which end, of what.
+///
+/// ```no_run
+/// let (reader, writer) = sandloop::os::pipe()?;
+/// assert_eq!(reader.info().name, "pipe");
+/// assert_eq!(writer.info().end, sandloop::os::PipeEnd::Write);
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PipeInfo {
     /// `pipe` for an end of [`pipe()`], or `stdin`, `stdout`, `stderr`.
@@ -73,9 +80,33 @@ impl PipeHandle {
 }
 
 /// The read end of a pipe.
+///
+/// ```no_run
+/// # fn demo(lp: &sandloop::EventLoop) -> sandloop::Result<()> {
+/// use std::rc::Rc;
+/// let (reader, writer) = sandloop::os::pipe()?;
+/// let reader = Rc::new(reader);
+/// let r = reader.clone();
+/// lp.add_reader(&*reader, move || {
+///     if let Ok(data) = r.read(4096) {
+///         println!("{} bytes", data.len());
+///     }
+/// })?;
+/// writer.write(b"hello")?;
+/// # Ok(()) }
+/// ```
 pub struct PipeReader(PipeHandle);
 
 /// The write end of a pipe.
+///
+/// ```no_run
+/// let out = sandloop::os::stdout()?;
+/// match out.write(b"hello\n") {
+///     Ok(n) => assert!(n <= 6),
+///     Err(e) => eprintln!("stdout is full or gone: {e}"),
+/// }
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub struct PipeWriter(PipeHandle);
 
 impl PipeReader {
@@ -143,6 +174,22 @@ impl fmt::Debug for PipeWriter {
 }
 
 /// A new pipe: `(read end, write end)`, both non-blocking (asyncio users call `os.pipe()`).
+///
+/// asyncio users: `r, w = os.pipe()`. Here one end goes to the loop as a transport:
+///
+/// ```no_run
+/// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+/// struct Print;
+/// impl sandloop::Protocol for Print {
+///     fn data_received(&mut self, data: &[u8]) {
+///         println!("{}", String::from_utf8_lossy(data));
+///     }
+/// }
+/// let (reader, writer) = sandloop::os::pipe()?;
+/// let (_transport, _print) = lp.connect_read_pipe(|| Print, reader).await?;
+/// writer.write(b"through the pipe")?;
+/// # Ok(()) }
+/// ```
 pub fn pipe() -> Result<(PipeReader, PipeWriter)> {
     let (read, write) = HostPipe::pair()?;
     Ok((

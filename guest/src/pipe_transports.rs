@@ -29,16 +29,48 @@ use crate::protocols::Protocol;
 use crate::transports::{ExtraInfo, SharedProtocol, Transport};
 
 /// The read side of a pipe, driven by the loop (asyncio's read pipe transport).
+///
+/// See [`EventLoop::connect_read_pipe`] for an example.
 #[derive(Clone, Debug)]
 pub struct ReadPipeTransport(Transport);
 
 /// The write side of a pipe, driven by the loop (asyncio's write pipe transport).
+///
+/// See [`EventLoop::connect_write_pipe`] for an example.
 #[derive(Clone, Debug)]
 pub struct WritePipeTransport(Transport);
 
 impl EventLoop {
     /// Runs a protocol made by `factory` on the read end `pipe` (asyncio's
     /// `connect_read_pipe`). Resolves once `connection_made` has run.
+    ///
+    /// asyncio: `await loop.connect_read_pipe(factory, sys.stdin)`; here stdin is echoed in
+    /// upper case until it ends:
+    ///
+    /// ```no_run
+    /// use sandloop::{Error, Protocol};
+    ///
+    /// struct Shout;
+    ///
+    /// impl Protocol for Shout {
+    ///     fn data_received(&mut self, data: &[u8]) {
+    ///         print!("{}", String::from_utf8_lossy(&data.to_ascii_uppercase()));
+    ///     }
+    ///     fn connection_lost(&mut self, _exc: Option<Error>) {
+    ///         println!("(stdin closed)");
+    ///     }
+    /// }
+    ///
+    /// sandloop::run(async {
+    ///     let lp = sandloop::get_running_loop()?;
+    ///     let (stdin, _shout) = lp.connect_read_pipe(|| Shout, sandloop::os::stdin()?).await?;
+    ///     while !stdin.is_closing() {
+    ///         sandloop::sleep(std::time::Duration::from_millis(50)).await?;
+    ///     }
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub async fn connect_read_pipe<P, F>(
         &self,
         factory: F,
@@ -59,6 +91,18 @@ impl EventLoop {
 
     /// Runs a protocol made by `factory` on the write end `pipe` (asyncio's
     /// `connect_write_pipe`). Resolves once `connection_made` has run.
+    ///
+    /// asyncio: `await loop.connect_write_pipe(factory, sys.stdout)`.
+    ///
+    /// ```no_run
+    /// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+    /// struct Out;
+    /// impl sandloop::Protocol for Out {}
+    /// let (stdout, _out) = lp.connect_write_pipe(|| Out, sandloop::os::stdout()?).await?;
+    /// stdout.write(b"written by the loop, with flow control\n");
+    /// stdout.close();
+    /// # Ok(()) }
+    /// ```
     pub async fn connect_write_pipe<P, F>(
         &self,
         factory: F,

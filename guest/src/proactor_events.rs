@@ -29,6 +29,14 @@ pub(crate) use write_queue::{Retry, WriteQueue};
 /// crossing per event batch and one per write. This is also what `EventLoop::new()` picks
 /// on the sandloop host. Not in the portable build: completion mode is the sandloop
 /// host's.
+///
+/// ```no_run
+/// use sandloop::ProactorEventLoop;
+/// let lp = ProactorEventLoop::new(); // what new_event_loop() gives on the sandloop host
+/// sandloop::set_event_loop(Some(lp.clone()));
+/// lp.run_until_complete(async { println!("completion mode") })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[cfg(feature = "host-reactor")]
 pub struct ProactorEventLoop;
 

@@ -126,6 +126,24 @@ impl EventLoop {
 
     /// Runs `cb` whenever `fd` is readable (asyncio's `add_reader`); replaces an earlier
     /// reader of the same socket.
+    ///
+    /// asyncio: `loop.add_reader(sock, cb)`.
+    ///
+    /// ```no_run
+    /// # fn demo(lp: &sandloop::EventLoop) -> sandloop::Result<()> {
+    /// let (a, b) = sandloop::net::socketpair()?;
+    /// let sock = b.clone();
+    /// let watcher = lp.clone();
+    /// lp.add_reader(&b, move || match sock.recv(4096) {
+    ///     Ok(data) if data.is_empty() => {
+    ///         watcher.remove_reader(&sock); // end of stream
+    ///     }
+    ///     Ok(data) => println!("{} bytes", data.len()),
+    ///     Err(e) => eprintln!("{e}"),
+    /// })?;
+    /// a.send(b"ping")?;
+    /// # Ok(()) }
+    /// ```
     #[track_caller]
     pub fn add_reader<F, R>(&self, fd: &impl AsHandle, cb: F) -> Result<()>
     where
@@ -143,6 +161,8 @@ impl EventLoop {
 
     /// Runs `cb` whenever `fd` is writable (asyncio's `add_writer`); replaces an earlier
     /// writer of the same socket.
+    ///
+    /// See [`EventLoop::add_reader`]: the same with writability.
     #[track_caller]
     pub fn add_writer<F, R>(&self, fd: &impl AsHandle, cb: F) -> Result<()>
     where
@@ -224,6 +244,31 @@ impl EventLoop {
     }
 
     /// Accepts a connection on the listening `sock`: the new socket and the peer address.
+    ///
+    /// asyncio: `conn, addr = await loop.sock_accept(sock)`; a one-at-a-time echo server:
+    ///
+    /// ```no_run
+    /// use std::net::SocketAddr;
+    /// use sandloop::net::{Family, Socket, SocketType};
+    /// async fn echo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+    ///     let listener = Socket::new(Family::Inet, SocketType::Stream)?;
+    ///     listener.bind(SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+    ///     listener.listen(128)?;
+    ///     loop {
+    ///         let (conn, peer) = lp.sock_accept(&listener).await?;
+    ///         println!("{peer}");
+    ///         loop {
+    ///             let data = lp.sock_recv(&conn, 4096).await?;
+    ///             if data.is_empty() {
+    ///                 break;
+    ///             }
+    ///             lp.sock_sendall(&conn, &data).await?;
+    ///         }
+    ///     }
+    /// }
+    /// sandloop::run(async { echo(sandloop::get_running_loop()?).await })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub async fn sock_accept(&self, sock: &Socket) -> Result<(Socket, Address)> {
         loop {
             match sock.accept() {

@@ -23,6 +23,21 @@ pub(crate) use stream::ReadinessStream;
 /// model on the host's reactor; `SelectorEventLoop::new(WasiPollSelector::new())` runs on
 /// any WASI 0.2 host (with sockets in the portable build, over `wasi:sockets`; built with
 /// the host's reactor, timers and callbacks only).
+///
+/// asyncio: `asyncio.SelectorEventLoop(selector)`. On a WASI 0.2 host of any kind:
+///
+/// ```
+/// use std::time::Duration;
+/// use sandloop::{SelectorEventLoop, WasiPollSelector};
+/// let lp = SelectorEventLoop::new(WasiPollSelector::new());
+/// let n = lp.run_until_complete(async {
+///     sandloop::sleep(Duration::from_millis(10)).await?;
+///     Ok::<_, sandloop::Error>(7)
+/// })?;
+/// assert_eq!(n, 7);
+/// lp.close()?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub struct SelectorEventLoop;
 
 impl SelectorEventLoop {

@@ -33,6 +33,16 @@ const FALLBACK_BLOCK: usize = 64 * 1024;
 /// A file `sendfile` can send: anything readable and seekable. A [`fs::File`](File)
 /// (a file of the workload's preopened directories) is sent natively by the host; others
 /// (`std::fs::File`, `std::io::Cursor`, ...) are read and written by the fallback.
+///
+/// Bytes in memory go by the read-and-write fallback:
+///
+/// ```no_run
+/// # async fn demo(lp: sandloop::EventLoop, transport: sandloop::Transport) -> sandloop::Result<()> {
+/// let mut page = std::io::Cursor::new(b"HTTP/1.0 200 OK\r\n\r\nhello".to_vec());
+/// let sent = lp.sendfile(&transport, &mut page, 0, None, true).await?;
+/// assert_eq!(sent, 24);
+/// # Ok(()) }
+/// ```
 pub trait SendfileSource: Read + Seek {
     /// The file as the host can send it natively, if it is one.
     fn host_file(&self) -> Option<&File> {
@@ -145,6 +155,14 @@ impl EventLoop {
     /// are read and sent with `sock_sendall` when `fallback` is `true`, and are
     /// `Error::SendfileNotAvailable` when it is `false`. The file's position afterwards is
     /// `offset` plus the bytes sent, even when the call failed.
+    ///
+    /// ```no_run
+    /// # async fn demo(lp: sandloop::EventLoop, sock: sandloop::net::Socket) -> sandloop::Result<()> {
+    /// let mut file = sandloop::fs::File::open("/www/big.iso")?;
+    /// let sent = lp.sock_sendfile(&sock, &mut file, 0, None, true).await?;
+    /// println!("{sent} bytes sent by the host's sendfile(2)");
+    /// # Ok(()) }
+    /// ```
     pub async fn sock_sendfile<F: SendfileSource + ?Sized>(
         &self,
         sock: &Socket,

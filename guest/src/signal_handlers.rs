@@ -65,6 +65,27 @@ impl EventLoop {
     /// caught", CPython's `RuntimeError`); a signal the workload's policy does not grant
     /// (`--allow-signal`) is [`Error::PermissionDenied`]; a closed loop, or a loop whose
     /// selector is not the host's reactor, is [`Error::Runtime`].
+    ///
+    /// asyncio: `loop.add_signal_handler(signal.SIGTERM, cb)`; a graceful stop on Ctrl+C or
+    /// `kill` (the host needs `--allow-signal` for each):
+    ///
+    /// ```no_run
+    /// use sandloop::signal::{SIGINT, SIGTERM};
+    /// sandloop::run(async {
+    ///     let lp = sandloop::get_running_loop()?;
+    ///     let stop = sandloop::Event::new();
+    ///     for sig in [SIGINT, SIGTERM] {
+    ///         let stop = stop.clone();
+    ///         lp.add_signal_handler(sig, move || stop.set())?;
+    ///     }
+    ///     println!("kill -TERM {} to stop", sandloop::signal::host_pid());
+    ///     stop.wait().await?;
+    ///     lp.remove_signal_handler(SIGINT)?;
+    ///     lp.remove_signal_handler(SIGTERM)?;
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     #[track_caller]
     pub fn add_signal_handler<F, R>(&self, signum: i32, cb: F) -> Result<()>
     where
@@ -115,6 +136,8 @@ impl EventLoop {
     /// if there was one, `false` otherwise. The signal's default action applies again
     /// once no workload handles it (SIGTERM and SIGINT end the host). A number outside
     /// `1..=64` is an `InvalidInput` error, as for `add_signal_handler`.
+    ///
+    /// See [`EventLoop::add_signal_handler`] for an example.
     pub fn remove_signal_handler(&self, signum: i32) -> Result<bool> {
         check_signal(signum)?;
         let removed = self

@@ -23,6 +23,8 @@ pub const SSL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// asyncio's keyword arguments of `start_tls`; `Default` gives asyncio's defaults (a
 /// client, the timeouts of 60 s and 30 s).
+///
+/// See [`EventLoop::start_tls`] for an example.
 #[derive(Clone, Debug, Default)]
 pub struct TlsOptions {
     /// Take the server's part of the handshake (the context must be a server context).

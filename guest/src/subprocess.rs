@@ -55,6 +55,25 @@ pub const SIGTERM: i32 = 15;
 pub const SIGKILL: i32 = 9;
 
 /// Where one of the child's standard streams goes (asyncio's `stdin=`/`stdout=`/`stderr=`).
+///
+/// A pipeline, `echo | sort`, through a pipe of the workload:
+///
+/// ```no_run
+/// use sandloop::subprocess::{Stdio, SubprocessOptions, create_subprocess_exec};
+/// sandloop::run(async {
+///     let (read_end, write_end) = sandloop::os::pipe()?;
+///     let echo_opts = SubprocessOptions { stdout: write_end.into(), ..Default::default() };
+///     let echo = create_subprocess_exec("/bin/echo", ["b\na"], echo_opts).await?;
+///     let sort_opts =
+///         SubprocessOptions { stdin: read_end.into(), stdout: Stdio::Pipe, ..Default::default() };
+///     let mut sort = create_subprocess_exec("/usr/bin/sort", [] as [&str; 0], sort_opts).await?;
+///     let (out, _) = sort.communicate(None).await?;
+///     assert_eq!(out, b"a\nb\n");
+///     echo.wait().await?;
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Debug, Default)]
 pub enum Stdio {
     /// The host process's own stream (asyncio's `None`, the default).
@@ -72,6 +91,8 @@ pub enum Stdio {
 
 /// A pipe end handed to a child as one of its streams: a read end for stdin, a write end
 /// for stdout or stderr.
+///
+/// See [`Stdio`] for an example.
 #[derive(Debug)]
 pub enum ChildHandle {
     /// A read end (for the child's stdin).
@@ -106,6 +127,20 @@ impl Stdio {
 }
 
 /// How a child is started (asyncio's keyword arguments).
+///
+/// ```no_run
+/// use sandloop::subprocess::{Stdio, SubprocessOptions};
+/// let opts = SubprocessOptions {
+///     stdout: Stdio::Pipe,
+///     stderr: Stdio::Stdout, // asyncio's stderr=STDOUT
+///     env: vec![("LANG".into(), "C".into())], // needs --child-env LANG
+///     cwd: Some("/tmp".into()),
+///     ..Default::default()
+/// };
+/// # let _ = opts;
+/// let all_piped = SubprocessOptions::piped();
+/// # let _ = all_piped;
+/// ```
 #[derive(Debug, Default)]
 pub struct SubprocessOptions {
     /// The child's stdin.
@@ -148,6 +183,21 @@ impl SubprocessOptions {
 }
 
 /// Runs `program` with `args` (asyncio's `create_subprocess_exec`), on the running loop.
+///
+/// asyncio: `await asyncio.create_subprocess_exec("ls", "-l", stdout=PIPE)`.
+///
+/// ```no_run
+/// use sandloop::subprocess::{Stdio, SubprocessOptions, create_subprocess_exec};
+/// sandloop::run(async {
+///     let opts = SubprocessOptions { stdout: Stdio::Pipe, ..Default::default() };
+///     let mut ls = create_subprocess_exec("/bin/ls", ["-l", "/tmp"], opts).await?;
+///     let (out, _) = ls.communicate(None).await?;
+///     println!("{}", String::from_utf8_lossy(&out));
+///     assert_eq!(ls.returncode(), Some(0));
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub async fn create_subprocess_exec<I, S>(
     program: &str,
     args: I,
@@ -167,6 +217,16 @@ where
 
 /// Runs `cmd` with `/bin/sh -c` (asyncio's `create_subprocess_shell`), on the running
 /// loop; needs the policy's `--allow-shell`.
+///
+/// ```no_run
+/// # async fn demo() -> sandloop::Result<()> {
+/// use sandloop::subprocess::{Stdio, SubprocessOptions, create_subprocess_shell};
+/// let opts = SubprocessOptions { stdout: Stdio::Pipe, ..Default::default() };
+/// let mut count = create_subprocess_shell("ls /tmp | wc -l", opts).await?;
+/// let (out, _) = count.communicate(None).await?;
+/// println!("{} entries", String::from_utf8_lossy(&out).trim());
+/// # Ok(()) }
+/// ```
 pub async fn create_subprocess_shell(cmd: &str, opts: SubprocessOptions) -> Result<Process> {
     let lp = get_running_loop()?;
     lp.check_closed()?;
@@ -176,6 +236,21 @@ pub async fn create_subprocess_shell(cmd: &str, opts: SubprocessOptions) -> Resu
 }
 
 /// A child process with its pipes as streams (asyncio's `asyncio.subprocess.Process`).
+///
+/// ```no_run
+/// # async fn demo() -> sandloop::Result<()> {
+/// use std::time::Duration;
+/// use sandloop::subprocess::{SubprocessOptions, create_subprocess_exec};
+/// let child = create_subprocess_exec("/bin/sleep", ["60"], SubprocessOptions::default()).await?;
+/// println!("started pid {}", child.pid);
+/// // asyncio: await asyncio.wait_for(proc.wait(), 1), then proc.terminate()
+/// if sandloop::timeout(Duration::from_secs(1), child.wait()).await.is_err() {
+///     child.terminate()?;
+/// }
+/// let code = child.wait().await?;
+/// println!("exited with {code}");
+/// # Ok(()) }
+/// ```
 pub struct Process {
     /// The child's stdin, when it is [`Stdio::Pipe`].
     pub stdin: Option<StreamWriter>,

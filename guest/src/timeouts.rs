@@ -102,6 +102,18 @@ where
 
 /// [`timeout`] with an absolute deadline on the loop clock ([`crate::EventLoop::time`]),
 /// asyncio's `timeout_at(when)`.
+///
+/// ```
+/// use std::time::Duration;
+/// sandloop::run(async {
+///     let lp = sandloop::get_running_loop()?;
+///     let deadline = lp.time() + 0.05;
+///     let r = sandloop::timeout_at(deadline, sandloop::sleep(Duration::from_secs(5))).await;
+///     assert!(matches!(r, Err(sandloop::Error::Timeout)));
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub async fn timeout_at<F>(
     when: impl Into<Option<f64>>,
     aw: F,

@@ -25,6 +25,19 @@ pub use crate::sys::tls::TlsInfo;
 use crate::sys::tls::{ClientAuth, ClientConfig, HostTlsContext, IdentityPem, ServerConfig};
 
 /// How a context checks the peer's certificate (Python's `ssl.VerifyMode`).
+///
+/// A server that asks every client for a certificate (mutual TLS):
+///
+/// ```no_run
+/// use std::path::Path;
+/// use sandloop::tls::{TlsContext, VerifyMode};
+/// let ctx = TlsContext::server();
+/// ctx.load_cert_chain(Path::new("/certs/server.pem"), Some(Path::new("/certs/server.key")))?;
+/// ctx.load_verify_locations(Some(Path::new("/certs/clients-ca.pem")), None)?;
+/// ctx.set_verify_mode(VerifyMode::Required)?;
+/// assert_eq!(ctx.verify_mode(), VerifyMode::Required);
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VerifyMode {
     /// `CERT_NONE`: a client accepts any certificate; a server asks for none.
@@ -70,6 +83,32 @@ struct ContextInner {
 /// [`TlsContext::client`] is `ssl.create_default_context()`: the host's root store,
 /// certificates verified, hostnames checked. [`TlsContext::server`] needs
 /// [`TlsContext::load_cert_chain`] (or `_pem`) before use.
+///
+/// asyncio: `ssl.create_default_context()` passed as `ssl=` to `create_connection`:
+///
+/// ```no_run
+/// use sandloop::tls::TlsContext;
+/// use sandloop::{ConnectOptions, Protocol, Transport};
+///
+/// struct Get;
+/// impl Protocol for Get {
+///     fn connection_made(&mut self, t: &Transport) {
+///         t.write(b"GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n");
+///     }
+///     fn data_received(&mut self, data: &[u8]) {
+///         print!("{}", String::from_utf8_lossy(data));
+///     }
+/// }
+///
+/// sandloop::run(async {
+///     let lp = sandloop::get_running_loop()?;
+///     let opts = ConnectOptions { ssl: Some(TlsContext::client()), ..Default::default() };
+///     let (transport, _get) = lp.create_connection(|| Get, "example.com", 443, opts).await?;
+///     # let _ = transport;
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct TlsContext {
     inner: Rc<ContextInner>,

@@ -46,6 +46,16 @@ use crate::transports::Transport;
 /// A leading NUL byte makes it an abstract name (Linux), as in CPython:
 /// `UnixPath::from("\0my-name")` or [`UnixPath::abstract_name`]`("my-name")`. The empty
 /// path stands for asyncio's `None` (no path: pass a `sock` instead).
+///
+/// ```
+/// use sandloop::UnixPath;
+/// let file: UnixPath = "/run/app.sock".into();
+/// assert!(!file.is_abstract());
+/// let name = UnixPath::abstract_name("app");
+/// assert!(name.is_abstract());
+/// assert_eq!(name.to_string(), "@app");
+/// assert_eq!(name, UnixPath::from("\0app"));
+/// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct UnixPath(Vec<u8>);
 
@@ -141,6 +151,17 @@ impl From<Vec<u8>> for UnixPath {
 }
 
 /// asyncio's keyword arguments of `create_unix_connection`.
+///
+/// ```no_run
+/// # async fn demo(lp: sandloop::EventLoop, sock: sandloop::net::Socket) -> sandloop::Result<()> {
+/// struct Client;
+/// impl sandloop::Protocol for Client {}
+/// // A unix socket connected elsewhere (say, one end of socketpair()): the path stays empty.
+/// let opts = sandloop::UnixConnectOptions { sock: Some(sock), ..Default::default() };
+/// let (transport, _client) = lp.create_unix_connection(|| Client, "", opts).await?;
+/// # let _ = transport;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct UnixConnectOptions {
     /// An already connected unix stream socket to use instead of connecting (the path
@@ -162,6 +183,20 @@ pub struct UnixConnectOptions {
 
 /// asyncio's keyword arguments of `create_unix_server`; `Default` gives asyncio's
 /// defaults.
+///
+/// ```no_run
+/// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+/// struct Session;
+/// impl sandloop::Protocol for Session {}
+/// let opts = sandloop::UnixServerOptions {
+///     backlog: 64,
+///     cleanup_socket: false, // leave the socket file when the server closes
+///     ..Default::default()
+/// };
+/// let server = lp.create_unix_server(|| Session, "/run/app.sock", opts).await?;
+/// # let _ = server;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct UnixServerOptions {
     /// A bound (or already listening) unix stream socket to serve instead of binding (the
@@ -224,6 +259,33 @@ impl EventLoop {
     /// `path` is a `&str`, `String`, `&Path`, `PathBuf`, `&[u8]` or `Vec<u8>`; a leading
     /// NUL byte names an abstract socket. With `opts.sock` (an already connected unix
     /// socket) the path must be empty (`""`).
+    ///
+    /// asyncio: `await loop.create_unix_connection(factory, path)`.
+    ///
+    /// ```no_run
+    /// use sandloop::{Protocol, Transport, UnixConnectOptions};
+    ///
+    /// struct Ping;
+    ///
+    /// impl Protocol for Ping {
+    ///     fn connection_made(&mut self, transport: &Transport) {
+    ///         transport.write(b"PING\r\n");
+    ///     }
+    ///     fn data_received(&mut self, data: &[u8]) {
+    ///         print!("{}", String::from_utf8_lossy(data));
+    ///     }
+    /// }
+    ///
+    /// sandloop::run(async {
+    ///     let lp = sandloop::get_running_loop()?;
+    ///     let (transport, _ping) =
+    ///         lp.create_unix_connection(|| Ping, "/run/redis.sock", UnixConnectOptions::default()).await?;
+    ///     sandloop::sleep(std::time::Duration::from_millis(100)).await?;
+    ///     transport.close();
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub async fn create_unix_connection<P, F>(
         &self,
         factory: F,
@@ -274,6 +336,8 @@ impl EventLoop {
     /// `opts.cleanup_socket` (the default) the server removes its socket file when it
     /// closes, unless the file was replaced in the meantime. With `opts.sock` (a bound
     /// unix socket) the path must be empty (`""`).
+    ///
+    /// See the [module](crate::UnixPath) example and [`UnixServerOptions`].
     pub async fn create_unix_server<P, F>(
         &self,
         factory: F,

@@ -23,6 +23,8 @@ use crate::sys::process::HostChild;
 use crate::transports::Transport;
 
 /// The callbacks of a subprocess (asyncio's `SubprocessProtocol`). `fd` is 0, 1 or 2.
+///
+/// See [`EventLoop::subprocess_exec`] for an example.
 pub trait SubprocessProtocol: 'static {
     /// The transport is ready; called before any other callback.
     fn connection_made(&mut self, transport: &SubprocessTransport) {
@@ -49,6 +51,16 @@ pub trait SubprocessProtocol: 'static {
 }
 
 /// One of the child's pipes, as [`SubprocessTransport::get_pipe_transport`] returns it.
+///
+/// ```no_run
+/// # fn demo(transport: &sandloop::SubprocessTransport) {
+/// use sandloop::subprocess::PipeTransport;
+/// if let Some(PipeTransport::Write(stdin)) = transport.get_pipe_transport(0) {
+///     stdin.write(b"input for the child\n");
+///     stdin.close();
+/// }
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub enum PipeTransport {
     /// The child's stdin.
@@ -58,6 +70,8 @@ pub enum PipeTransport {
 }
 
 /// A running child and its pipes (asyncio's `SubprocessTransport`). Clones share it.
+///
+/// See [`EventLoop::subprocess_exec`] for an example.
 #[derive(Clone)]
 pub struct SubprocessTransport(Rc<Inner>);
 
@@ -78,6 +92,42 @@ impl EventLoop {
     /// (asyncio's `loop.subprocess_exec`). asyncio's defaults for this call are pipes
     /// for all three streams: pass [`SubprocessOptions::piped`] for them
     /// ([`SubprocessOptions::default`] inherits, as `asyncio.create_subprocess_exec`).
+    ///
+    /// asyncio: `transport, protocol = await loop.subprocess_exec(factory, "ls", "-l")`.
+    ///
+    /// ```no_run
+    /// use sandloop::subprocess::SubprocessOptions;
+    /// use sandloop::{Error, Event, SubprocessProtocol};
+    ///
+    /// struct Collect {
+    ///     out: Vec<u8>,
+    ///     done: Event,
+    /// }
+    ///
+    /// impl SubprocessProtocol for Collect {
+    ///     fn pipe_data_received(&mut self, fd: i32, data: &[u8]) {
+    ///         if fd == 1 {
+    ///             self.out.extend_from_slice(data);
+    ///         }
+    ///     }
+    ///     fn connection_lost(&mut self, _exc: Option<Error>) {
+    ///         self.done.set(); // exited, and every pipe is closed
+    ///     }
+    /// }
+    ///
+    /// sandloop::run(async {
+    ///     let lp = sandloop::get_running_loop()?;
+    ///     let done = Event::new();
+    ///     let factory = || Collect { out: Vec::new(), done: done.clone() };
+    ///     let (transport, collect) =
+    ///         lp.subprocess_exec(factory, "/bin/ls", ["-l"], SubprocessOptions::piped()).await?;
+    ///     done.wait().await?;
+    ///     println!("pid {} exited with {:?}", transport.get_pid(), transport.get_returncode());
+    ///     println!("{}", String::from_utf8_lossy(&collect.borrow().out));
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub async fn subprocess_exec<P, F, I, S>(
         &self,
         factory: F,
@@ -100,6 +150,20 @@ impl EventLoop {
 
     /// Runs `cmd` with `/bin/sh -c` (asyncio's `loop.subprocess_shell`); needs the
     /// policy's `--allow-shell`. Options as for [`EventLoop::subprocess_exec`].
+    ///
+    /// ```no_run
+    /// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+    /// struct Quiet;
+    /// impl sandloop::SubprocessProtocol for Quiet {
+    ///     fn process_exited(&mut self) {
+    ///         println!("done");
+    ///     }
+    /// }
+    /// let opts = sandloop::subprocess::SubprocessOptions::piped();
+    /// let (transport, _quiet) = lp.subprocess_shell(|| Quiet, "sort < /etc/hosts", opts).await?;
+    /// # let _ = transport;
+    /// # Ok(()) }
+    /// ```
     pub async fn subprocess_shell<P, F>(
         &self,
         factory: F,

@@ -12,6 +12,15 @@ use super::{Event, EventData, Readiness, Selector};
 /// Waits on the host's native reactor: one boundary crossing per loop iteration does the
 /// batch's stream writes and returns every ready event at once, so the cost is O(ready)
 /// rather than O(registered), and writes cost no crossing of their own.
+///
+/// asyncio's selector model on the sandloop host's reactor (transports read and write on
+/// readiness):
+///
+/// ```no_run
+/// use sandloop::{HostSelector, SelectorEventLoop};
+/// let lp = SelectorEventLoop::new(HostSelector::new());
+/// # let _ = lp;
+/// ```
 pub struct HostSelector {
     _private: (),
 }

@@ -48,6 +48,13 @@ use std::rc::Rc;
 use std::time::Duration;
 
 /// Readiness of a registered source, as the selector reports it.
+///
+/// ```
+/// use sandloop::{Readiness, SelectorEvent};
+/// let event = SelectorEvent::new(7, Readiness { readable: true, ..Default::default() });
+/// assert!(event.readiness.readable && !event.readiness.writable);
+/// assert_eq!(event.token, 7);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Readiness {
     /// Data, a connection or the end of stream can be read.
@@ -100,6 +107,8 @@ pub(crate) struct Written {
 /// it already did for a stream in completion mode (see `ProactorEventLoop`): the bytes it
 /// read, the bytes still unsent, and the failure that ended the stream; those parts are
 /// the crate's own.
+///
+/// See [`Readiness`] for an example.
 #[derive(Debug, Default)]
 pub struct Event {
     /// The loop's token for the registration.
@@ -190,6 +199,31 @@ impl std::ops::Deref for EventData {
 /// The loop calls [`Selector::select`] once per iteration with the events buffer it reuses.
 /// (Writes to the host's completion-mode streams ride in the host reactor's own wait,
 /// `host::wait`: only that backend has streams.)
+///
+/// A backend for timers and callbacks only, which waits by sleeping (the loop asks it to
+/// wait until the next timer is due):
+///
+/// ```
+/// use std::time::Duration;
+/// use sandloop::{Selector, SelectorEvent, SelectorEventLoop};
+///
+/// struct Sleeper;
+///
+/// impl Selector for Sleeper {
+///     fn name(&self) -> &'static str {
+///         "Sleeper"
+///     }
+///     fn select(&mut self, timeout: Option<Duration>, _events: &mut Vec<SelectorEvent>) {
+///         std::thread::sleep(timeout.unwrap_or(Duration::from_secs(3600)));
+///     }
+/// }
+///
+/// let lp = SelectorEventLoop::new(Sleeper);
+/// let stopper = lp.clone();
+/// lp.call_later(Duration::from_millis(10), move || stopper.stop());
+/// lp.run_forever()?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub trait Selector {
     /// The backend's name, logged at debug level when a loop picks it.
     fn name(&self) -> &'static str;

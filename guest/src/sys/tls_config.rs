@@ -39,6 +39,16 @@ pub(crate) struct ServerConfig<'a> {
 
 /// What a TLS handshake settled: the parts of Python's `ssl.SSLObject` asyncio's
 /// `get_extra_info("ssl_object")` gives access to.
+///
+/// ```no_run
+/// # fn demo(transport: &sandloop::Transport) {
+/// use sandloop::ExtraInfo;
+/// // asyncio: transport.get_extra_info("ssl_object").version()
+/// if let Some(ExtraInfo::TlsInfo(info)) = transport.get_extra_info("ssl_object") {
+///     println!("{} with {}, ALPN {:?}", info.version, info.cipher, info.alpn_protocol);
+/// }
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsInfo {
     /// `TLSv1.2` or `TLSv1.3` (Python's `SSLObject.version()`).

@@ -11,6 +11,8 @@ use std::time::Duration;
 use super::{Event, Selector};
 
 /// Polls with plain `wasi:io/poll`, so the loop runs on any WASI 0.2 host.
+///
+/// See [`SelectorEventLoop`](crate::SelectorEventLoop) for an example.
 pub struct WasiPollSelector {
     _private: (),
 }
