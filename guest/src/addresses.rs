@@ -105,7 +105,14 @@ pub enum SockOpt {
 
 /// The name of a socket option, for a socket's `get_option`.
 ///
-/// See [`SockOpt`] for an example.
+/// ```no_run
+/// use sandloop::net::{Family, SockOpt, SockOptName, Socket, SocketType};
+/// let sock = Socket::new(Family::Inet, SocketType::Stream)?;
+/// if let SockOpt::RecvBufferSize(bytes) = sock.get_option(SockOptName::RecvBufferSize)? {
+///     println!("receive buffer: {bytes} bytes");
+/// }
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SockOptName {
     /// `TCP_NODELAY`.
@@ -175,7 +182,17 @@ impl fmt::Display for Address {
 
 /// One answer of `getaddrinfo`: asyncio's `(family, type, proto, canonname, sockaddr)`.
 ///
-/// See [`EventLoop::getaddrinfo`](crate::EventLoop::getaddrinfo) for an example.
+/// ```no_run
+/// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+/// use sandloop::net::{AddrInfo, SocketType};
+/// let infos: Vec<AddrInfo> = lp.getaddrinfo(Some("localhost"), Some("80"), Default::default()).await?;
+/// for AddrInfo { family, socktype, address, .. } in infos {
+///     if socktype == SocketType::Stream {
+///         println!("{family:?} {address}");
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddrInfo {
     /// The address family.

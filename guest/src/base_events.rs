@@ -291,8 +291,8 @@ impl EventLoop {
 
     /// asyncio's `call_soon_threadsafe`. A guest has a single thread, so from guest code it
     /// is `call_soon`; code outside the guest (an embedding application's host threads)
-    /// schedules the callbacks registered with [`EventLoop::add_threadsafe_callback`] by
-    /// posting messages through the host (`sandloop_host::Poster`).
+    /// schedules the callbacks registered with `EventLoop::add_threadsafe_callback` (a
+    /// `host-reactor` method) by posting messages through the host (`sandloop_host::Poster`).
     ///
     /// # Panics
     /// On a closed loop.
@@ -530,7 +530,11 @@ impl EventLoop {
 
     /// Sets the factory [`EventLoop::create_task`] goes through (`None`: the default).
     ///
-    /// See [`TaskFactory`] for an example.
+    /// ```
+    /// let lp = sandloop::new_event_loop();
+    /// lp.set_task_factory(None); // the default factory
+    /// assert!(lp.get_task_factory().is_none());
+    /// ```
     pub fn set_task_factory(&self, factory: Option<TaskFactory>) {
         *self.slot::<Tasks>().factory.borrow_mut() = factory;
     }

@@ -49,7 +49,17 @@ pub struct TaskOptions {
 /// A task's coroutine, type-erased for the task factory. A factory may wrap it
 /// ([`Coroutine::wrap`]) but must hand it to [`TaskRef::new`].
 ///
-/// See [`TaskFactory`] for an example.
+/// ```
+/// use std::rc::Rc;
+/// use sandloop::{Coroutine, EventLoop, TaskOptions, TaskRef};
+/// let lp = sandloop::new_event_loop();
+/// // The factory receives every task's coroutine and must hand it to TaskRef::new.
+/// lp.set_task_factory(Some(Rc::new(|lp: &EventLoop, coro: Coroutine, options: TaskOptions| {
+///     TaskRef::new(lp, coro, options)
+/// })));
+/// assert_eq!(lp.run_until_complete(async { Ok::<_, sandloop::Error>(1) })?, 1);
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub struct Coroutine {
     fut: Pin<Box<dyn std::future::Future<Output = ()>>>,
     slot: Rc<dyn Slot>,

@@ -71,7 +71,19 @@ pub struct ConnectOptions {
 
 /// asyncio's keyword arguments of `connect_accepted_socket`; `Default`: no TLS.
 ///
-/// See [`EventLoop::connect_accepted_socket`] for an example.
+/// ```no_run
+/// # async fn demo(lp: sandloop::EventLoop, sock: sandloop::net::Socket) -> sandloop::Result<()> {
+/// use std::path::Path;
+/// use sandloop::tls::TlsContext;
+/// struct Session;
+/// impl sandloop::Protocol for Session {}
+/// let ctx = TlsContext::server();
+/// ctx.load_cert_chain(Path::new("/certs/server.pem"), Some(Path::new("/certs/server.key")))?;
+/// let opts = sandloop::AcceptedSocketOptions { ssl: Some(ctx), ..Default::default() };
+/// let (transport, _session) = lp.connect_accepted_socket(|| Session, sock, opts).await?;
+/// # let _ = transport;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct AcceptedSocketOptions {
     /// TLS over the connection, taking the server's part (a server [`TlsContext`]).

@@ -72,6 +72,15 @@ impl Context {
     /// # Panics
     /// When this context is entered already (asyncio raises `RuntimeError`: the inner run's
     /// writes and the outer run's would overwrite each other).
+    ///
+    /// ```
+    /// use sandloop::context::{Context, ContextVar};
+    /// let var = ContextVar::new("var", Some(1));
+    /// let ctx = Context::copy_current();
+    /// ctx.run(|| var.set(2));
+    /// assert_eq!(ctx.run(|| var.get()), Some(2));
+    /// assert_eq!(var.get(), Some(1));
+    /// ```
     #[track_caller]
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         if self.inner.entered.replace(true) {

@@ -121,7 +121,13 @@ fn log_context(ctx: &ExceptionContext) {
 impl EventLoop {
     /// Sets the handler that receives errors nobody else can (`None`: the default handler).
     ///
-    /// See [`ExceptionHandler`] for an example.
+    /// ```no_run
+    /// let lp = sandloop::new_event_loop();
+    /// lp.set_exception_handler(Some(|_: &sandloop::EventLoop, ctx: &sandloop::ExceptionContext| {
+    ///     eprintln!("workload error: {}", ctx.message);
+    /// }));
+    /// lp.set_exception_handler(None::<fn(&sandloop::EventLoop, &sandloop::ExceptionContext)>); // the default again
+    /// ```
     pub fn set_exception_handler<F, R>(&self, handler: Option<F>)
     where
         F: Fn(&EventLoop, &ExceptionContext) -> R + 'static,

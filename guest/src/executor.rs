@@ -72,6 +72,11 @@ struct ExecutorInner {
 
 impl Executor {
     /// A pool of at most `max_workers` sibling instances, started as jobs need them.
+    ///
+    /// ```no_run
+    /// let pool = sandloop::Executor::new(2);
+    /// assert_eq!(pool.max_workers(), 2);
+    /// ```
     pub fn new(max_workers: u32) -> Executor {
         Executor {
             inner: Rc::new(ExecutorInner {
@@ -238,7 +243,14 @@ impl EventLoop {
     /// When the timeout passes, a warning is logged and the pool is dropped without waiting
     /// (asyncio's `shutdown_default_executor`).
     ///
-    /// See [`EventLoop::set_default_executor`] for an example.
+    /// ```no_run
+    /// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+    /// use std::time::Duration;
+    /// lp.shutdown_default_executor(Some(Duration::from_secs(10))).await?;
+    /// let refused = lp.run_in_executor::<_, u64>(None, "fib", 10u64).await;
+    /// assert!(refused.is_err());
+    /// # Ok(()) }
+    /// ```
     pub async fn shutdown_default_executor(&self, timeout: Option<Duration>) -> Result<()> {
         let executor = {
             let default = self.slot::<DefaultExecutor>();

@@ -197,7 +197,22 @@ impl<T: 'static> Drop for Shielded<T> {
 
 /// When [`wait`] returns, asyncio's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`.
 ///
-/// See [`wait`] for an example.
+/// ```
+/// use std::time::Duration;
+/// use sandloop::ReturnWhen;
+/// sandloop::run(async {
+///     let fails = sandloop::create_task(async {
+///         Err::<(), _>(sandloop::Error::Timeout)
+///     });
+///     let slow = sandloop::create_task(sandloop::sleep(Duration::from_secs(60)));
+///     let (done, pending) = sandloop::wait(vec![fails, slow], None, ReturnWhen::FirstException).await?;
+///     assert_eq!((done.len(), pending.len()), (1, 1));
+///     assert!(done[0].exception()?.is_some());
+///     pending[0].cancel();
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ReturnWhen {
     /// As soon as any task is done.

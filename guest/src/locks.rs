@@ -55,6 +55,14 @@ impl Event {
     }
 
     /// Sets the flag and wakes every waiting task.
+    ///
+    /// ```
+    /// let event = sandloop::Event::new();
+    /// event.set();
+    /// assert!(event.is_set());
+    /// event.clear();
+    /// assert!(!event.is_set());
+    /// ```
     pub fn set(&self) {
         if !self.inner.value.replace(true) {
             let waiters: Vec<_> = self.inner.waiters.borrow().iter().cloned().collect();
@@ -72,6 +80,20 @@ impl Event {
     }
 
     /// Waits until the flag is set (right away if it is). `Err(Runtime)` outside a loop.
+    ///
+    /// asyncio: `await event.wait()`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// sandloop::run(async {
+    ///     let event = sandloop::Event::new();
+    ///     let setter = event.clone();
+    ///     sandloop::get_running_loop()?.call_later(Duration::from_millis(10), move || setter.set());
+    ///     event.wait().await?;
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub async fn wait(&self) -> Result<()> {
         if self.is_set() {
             return Ok(());
@@ -135,6 +157,28 @@ impl Lock {
     }
 
     /// Waits for the lock and takes it. Release it with [`Lock::release`].
+    ///
+    /// asyncio: `await lock.acquire()`; waiters get the lock in the order they asked.
+    ///
+    /// ```
+    /// sandloop::run(async {
+    ///     let lock = sandloop::Lock::new();
+    ///     lock.acquire().await?;
+    ///     let waiter = sandloop::create_task({
+    ///         let lock = lock.clone();
+    ///         async move {
+    ///             lock.acquire().await?; // waits for the release below
+    ///             lock.release()
+    ///         }
+    ///     });
+    ///     sandloop::sleep(std::time::Duration::ZERO).await?;
+    ///     lock.release()?;
+    ///     waiter.await?;
+    ///     assert!(!lock.locked());
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub async fn acquire(&self) -> Result<()> {
         let inner = &self.inner;
         if !inner.locked.get() && inner.waiters.borrow().iter().all(|w| w.cancelled()) {
@@ -158,6 +202,11 @@ impl Lock {
     }
 
     /// Releases the lock; the first waiter gets it. `Err(Runtime)` when not locked.
+    ///
+    /// ```
+    /// let lock = sandloop::Lock::new();
+    /// assert!(lock.release().is_err()); // not held: asyncio's RuntimeError
+    /// ```
     pub fn release(&self) -> Result<()> {
         if !self.inner.locked.replace(false) {
             return Err(Error::runtime("Lock is not acquired."));
@@ -246,6 +295,20 @@ impl Semaphore {
     }
 
     /// Takes a slot, waiting for one if none is free.
+    ///
+    /// asyncio: `await sem.acquire()`; waits while no slot is free.
+    ///
+    /// ```
+    /// sandloop::run(async {
+    ///     let sem = sandloop::Semaphore::new(1);
+    ///     sem.acquire().await?;
+    ///     assert!(sem.locked()); // the next acquire would wait
+    ///     sem.release();
+    ///     assert_eq!(sem.value(), 1);
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub async fn acquire(&self) -> Result<()> {
         let inner = &self.inner;
         if !self.locked() {

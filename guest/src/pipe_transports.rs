@@ -30,13 +30,32 @@ use crate::transports::{ExtraInfo, SharedProtocol, Transport};
 
 /// The read side of a pipe, driven by the loop (asyncio's read pipe transport).
 ///
-/// See [`EventLoop::connect_read_pipe`] for an example.
+/// ```no_run
+/// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+/// struct Lines;
+/// impl sandloop::Protocol for Lines {}
+/// let (stdin, _lines) = lp.connect_read_pipe(|| Lines, sandloop::os::stdin()?).await?;
+/// stdin.pause_reading(); // flow control, as on a socket's transport
+/// assert!(!stdin.is_reading());
+/// stdin.resume_reading();
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ReadPipeTransport(Transport);
 
 /// The write side of a pipe, driven by the loop (asyncio's write pipe transport).
 ///
-/// See [`EventLoop::connect_write_pipe`] for an example.
+/// ```no_run
+/// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+/// struct Out;
+/// impl sandloop::Protocol for Out {}
+/// let (_r, w) = sandloop::os::pipe()?;
+/// let (pipe, _out) = lp.connect_write_pipe(|| Out, w).await?;
+/// pipe.set_write_buffer_limits(Some(64 * 1024), None)?;
+/// pipe.write(b"data");
+/// pipe.write_eof();
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct WritePipeTransport(Transport);
 

@@ -99,6 +99,17 @@ impl<T: 'static> Queue<T> {
     }
 
     /// Puts an item, waiting while the queue is full.
+    ///
+    /// ```
+    /// sandloop::run(async {
+    ///     let q = sandloop::Queue::new(1);
+    ///     q.put("first").await?;
+    ///     assert!(q.full());
+    ///     assert_eq!(q.put_nowait("second"), Err("second")); // asyncio's QueueFull
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub async fn put(&self, item: T) -> Result<()> {
         while self.full() {
             wait_turn(&self.inner.putters, || !self.full()).await?;
@@ -123,6 +134,17 @@ impl<T: 'static> Queue<T> {
     }
 
     /// Takes the first item, waiting while the queue is empty.
+    ///
+    /// ```
+    /// sandloop::run(async {
+    ///     let q = sandloop::Queue::new(0);
+    ///     assert_eq!(q.get_nowait(), None::<u8>); // asyncio's QueueEmpty
+    ///     q.put(1).await?;
+    ///     assert_eq!(q.get().await?, 1);
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub async fn get(&self) -> Result<T> {
         loop {
             if let Some(item) = self.get_nowait() {

@@ -162,7 +162,18 @@ impl EventLoop {
     /// Runs `cb` whenever `fd` is writable (asyncio's `add_writer`); replaces an earlier
     /// writer of the same socket.
     ///
-    /// See [`EventLoop::add_reader`]: the same with writability.
+    /// asyncio: `loop.add_writer(sock, cb)`.
+    ///
+    /// ```no_run
+    /// # fn demo(lp: &sandloop::EventLoop, sock: sandloop::net::Socket) -> sandloop::Result<()> {
+    /// let watcher = lp.clone();
+    /// let s = sock.clone();
+    /// lp.add_writer(&sock, move || {
+    ///     let _ = s.send(b"the socket had room");
+    ///     watcher.remove_writer(&s); // once is enough
+    /// })?;
+    /// # Ok(()) }
+    /// ```
     #[track_caller]
     pub fn add_writer<F, R>(&self, fd: &impl AsHandle, cb: F) -> Result<()>
     where

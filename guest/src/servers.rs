@@ -218,7 +218,28 @@ impl EventLoop {
     /// Listens on `hosts`:`port` and runs a protocol made by `factory` on each connection
     /// (asyncio's `create_server`). Port 0 picks a free port (see [`Server::sockets`]).
     ///
-    /// See [`Server`] for an example.
+    /// asyncio: `server = await loop.create_server(factory, "127.0.0.1", 8080)`; a greeting
+    /// server (see [`Server`] for an echo):
+    ///
+    /// ```no_run
+    /// use sandloop::{Protocol, ServerOptions, Transport};
+    ///
+    /// struct Greet;
+    ///
+    /// impl Protocol for Greet {
+    ///     fn connection_made(&mut self, transport: &Transport) {
+    ///         transport.write(b"hello\n");
+    ///         transport.close();
+    ///     }
+    /// }
+    ///
+    /// sandloop::run(async {
+    ///     let lp = sandloop::get_running_loop()?;
+    ///     let server = lp.create_server(|| Greet, "127.0.0.1", 8080, ServerOptions::default()).await?;
+    ///     server.serve_forever().await
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub async fn create_server<P, F>(
         &self,
         factory: F,
@@ -444,6 +465,15 @@ impl Server {
     }
 
     /// Stops listening: the sockets close, accepted connections stay open.
+    ///
+    /// ```no_run
+    /// # async fn demo(server: sandloop::Server) {
+    /// server.close(); // stop listening; accepted connections stay open
+    /// server.close_clients(); // close those too
+    /// server.wait_closed().await;
+    /// assert!(!server.is_serving());
+    /// # }
+    /// ```
     pub fn close(&self) {
         self.close_sockets(self.inner.cleanup_socket);
     }

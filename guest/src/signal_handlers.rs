@@ -137,7 +137,14 @@ impl EventLoop {
     /// once no workload handles it (SIGTERM and SIGINT end the host). A number outside
     /// `1..=64` is an `InvalidInput` error, as for `add_signal_handler`.
     ///
-    /// See [`EventLoop::add_signal_handler`] for an example.
+    /// ```no_run
+    /// # fn demo(lp: &sandloop::EventLoop) -> sandloop::Result<()> {
+    /// use sandloop::signal::SIGHUP;
+    /// lp.add_signal_handler(SIGHUP, || println!("reloading"))?;
+    /// assert!(lp.remove_signal_handler(SIGHUP)?);
+    /// assert!(!lp.remove_signal_handler(SIGHUP)?); // none any more
+    /// # Ok(()) }
+    /// ```
     pub fn remove_signal_handler(&self, signum: i32) -> Result<bool> {
         check_signal(signum)?;
         let removed = self

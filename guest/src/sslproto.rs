@@ -24,7 +24,24 @@ pub const SSL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// asyncio's keyword arguments of `start_tls`; `Default` gives asyncio's defaults (a
 /// client, the timeouts of 60 s and 30 s).
 ///
-/// See [`EventLoop::start_tls`] for an example.
+/// ```no_run
+/// # async fn demo(lp: sandloop::EventLoop, t: sandloop::Transport, p: sandloop::SharedProtocol) -> sandloop::Result<()> {
+/// use std::path::Path;
+/// use std::time::Duration;
+/// use sandloop::TlsOptions;
+/// use sandloop::tls::TlsContext;
+/// // The server's side of STARTTLS, with a shorter handshake limit than asyncio's 60 s.
+/// let ctx = TlsContext::server();
+/// ctx.load_cert_chain(Path::new("/certs/mail.pem"), Some(Path::new("/certs/mail.key")))?;
+/// let opts = TlsOptions {
+///     server_side: true,
+///     ssl_handshake_timeout: Some(Duration::from_secs(10)),
+///     ..Default::default()
+/// };
+/// let tls = lp.start_tls(&t, p, ctx, opts).await?;
+/// # let _ = tls;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct TlsOptions {
     /// Take the server's part of the handshake (the context must be a server context).

@@ -92,7 +92,13 @@ pub enum Stdio {
 /// A pipe end handed to a child as one of its streams: a read end for stdin, a write end
 /// for stdout or stderr.
 ///
-/// See [`Stdio`] for an example.
+/// ```no_run
+/// use sandloop::subprocess::{ChildHandle, Stdio};
+/// let (read_end, _write_end) = sandloop::os::pipe()?;
+/// let stdin = Stdio::Handle(ChildHandle::Read(read_end)); // what `read_end.into()` gives
+/// # let _ = stdin;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 #[derive(Debug)]
 pub enum ChildHandle {
     /// A read end (for the child's stdin).
@@ -295,6 +301,14 @@ impl Process {
     /// Waits for the child to exit and returns its [`returncode`](Process::returncode).
     /// Like asyncio's, it can deadlock when the child fills a pipe nobody reads: use
     /// [`communicate`](Process::communicate) then.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> sandloop::Result<()> {
+    /// use sandloop::subprocess::{SubprocessOptions, create_subprocess_exec};
+    /// let child = create_subprocess_exec("/bin/true", [] as [&str; 0], SubprocessOptions::default()).await?;
+    /// assert_eq!(child.wait().await?, 0); // asyncio: await proc.wait()
+    /// # Ok(()) }
+    /// ```
     pub async fn wait(&self) -> Result<i32> {
         self.exit.wait().await
     }

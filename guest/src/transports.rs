@@ -125,7 +125,16 @@ pub enum ExtraInfo {
 /// The socket of a transport, as `get_extra_info("socket")` gives it (asyncio's
 /// `TransportSocket`): options and addresses, no I/O.
 ///
-/// See [`ExtraInfo`] for an example.
+/// ```no_run
+/// # fn demo(transport: &sandloop::Transport) -> sandloop::Result<()> {
+/// use sandloop::ExtraInfo;
+/// use sandloop::net::SockOpt;
+/// if let Some(ExtraInfo::Socket(sock)) = transport.get_extra_info("socket") {
+///     sock.set_option(SockOpt::NoDelay(false))?; // let small writes coalesce again
+///     println!("{} <-> {}", sock.local_addr()?, sock.peer_addr()?);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct TransportSocket(Weak<TransportInner>);
 
@@ -325,6 +334,16 @@ impl Transport {
 
     /// Sends `data`: what the kernel takes now, the rest buffered by the host. Ignored once
     /// the transport is closing.
+    ///
+    /// asyncio: `transport.write(data)`: never blocks; what the socket does not take at once is
+    /// buffered (see [`Transport::get_write_buffer_size`]).
+    ///
+    /// ```no_run
+    /// # fn demo(transport: &sandloop::Transport) {
+    /// transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    /// transport.writelines([&b"two "[..], &b"chunks"[..]]);
+    /// # }
+    /// ```
     pub fn write(&self, data: &[u8]) {
         self.inner.write(data);
     }
@@ -371,6 +390,14 @@ impl Transport {
     /// the peer's (data arriving meanwhile is discarded) up to the `ssl_shutdown_timeout`
     /// (30 s by default); then, or at the timeout (the connection is aborted), the
     /// protocol's `connection_lost(None)` runs.
+    ///
+    /// ```no_run
+    /// # fn demo(transport: &sandloop::Transport) {
+    /// transport.write(b"bye\n");
+    /// transport.close(); // "bye" still goes out, then connection_lost(None) runs
+    /// assert!(transport.is_closing());
+    /// # }
+    /// ```
     pub fn close(&self) {
         self.inner.close();
     }

@@ -337,7 +337,28 @@ impl EventLoop {
     /// closes, unless the file was replaced in the meantime. With `opts.sock` (a bound
     /// unix socket) the path must be empty (`""`).
     ///
-    /// See the [module](crate::UnixPath) example and [`UnixServerOptions`].
+    /// asyncio: `await loop.create_unix_server(factory, path)`.
+    ///
+    /// ```no_run
+    /// use sandloop::{Protocol, Transport, UnixServerOptions};
+    ///
+    /// struct Status;
+    ///
+    /// impl Protocol for Status {
+    ///     fn connection_made(&mut self, transport: &Transport) {
+    ///         transport.write(b"ok\n");
+    ///         transport.close();
+    ///     }
+    /// }
+    ///
+    /// sandloop::run(async {
+    ///     let lp = sandloop::get_running_loop()?;
+    ///     let server =
+    ///         lp.create_unix_server(|| Status, "/run/status.sock", UnixServerOptions::default()).await?;
+    ///     server.serve_forever().await
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub async fn create_unix_server<P, F>(
         &self,
         factory: F,

@@ -24,7 +24,28 @@ use crate::transports::Transport;
 
 /// The callbacks of a subprocess (asyncio's `SubprocessProtocol`). `fd` is 0, 1 or 2.
 ///
-/// See [`EventLoop::subprocess_exec`] for an example.
+/// ```no_run
+/// use sandloop::{Error, SubprocessProtocol, SubprocessTransport};
+///
+/// /// Prints what the child writes, tagged by stream.
+/// struct Tee;
+///
+/// impl SubprocessProtocol for Tee {
+///     fn connection_made(&mut self, transport: &SubprocessTransport) {
+///         println!("started pid {}", transport.get_pid());
+///     }
+///     fn pipe_data_received(&mut self, fd: i32, data: &[u8]) {
+///         let tag = if fd == 1 { "out" } else { "err" };
+///         print!("[{tag}] {}", String::from_utf8_lossy(data));
+///     }
+///     fn process_exited(&mut self) {
+///         println!("exited");
+///     }
+///     fn connection_lost(&mut self, exc: Option<Error>) {
+///         println!("all pipes closed ({exc:?})");
+///     }
+/// }
+/// ```
 pub trait SubprocessProtocol: 'static {
     /// The transport is ready; called before any other callback.
     fn connection_made(&mut self, transport: &SubprocessTransport) {
@@ -71,7 +92,20 @@ pub enum PipeTransport {
 
 /// A running child and its pipes (asyncio's `SubprocessTransport`). Clones share it.
 ///
-/// See [`EventLoop::subprocess_exec`] for an example.
+/// ```no_run
+/// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+/// use std::time::Duration;
+/// struct Quiet;
+/// impl sandloop::SubprocessProtocol for Quiet {}
+/// let opts = sandloop::subprocess::SubprocessOptions::default();
+/// let (child, _quiet) = lp.subprocess_exec(|| Quiet, "/bin/sleep", ["30"], opts).await?;
+/// sandloop::sleep(Duration::from_secs(1)).await?;
+/// if child.get_returncode().is_none() {
+///     child.terminate()?; // SIGTERM
+/// }
+/// child.close();
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct SubprocessTransport(Rc<Inner>);
 

@@ -108,7 +108,12 @@ pub(crate) struct Written {
 /// read, the bytes still unsent, and the failure that ended the stream; those parts are
 /// the crate's own.
 ///
-/// See [`Readiness`] for an example.
+/// ```
+/// use sandloop::{Readiness, SelectorEvent};
+/// let writable = Readiness { writable: true, ..Default::default() };
+/// let event = SelectorEvent::new(3, writable); // what a selector appends for token 3
+/// assert_eq!(event.readiness, writable);
+/// ```
 #[derive(Debug, Default)]
 pub struct Event {
     /// The loop's token for the registration.

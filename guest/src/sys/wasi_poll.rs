@@ -12,7 +12,12 @@ use super::{Event, Selector};
 
 /// Polls with plain `wasi:io/poll`, so the loop runs on any WASI 0.2 host.
 ///
-/// See [`SelectorEventLoop`](crate::SelectorEventLoop) for an example.
+/// ```
+/// use sandloop::{SelectorEventLoop, WasiPollSelector};
+/// let lp = SelectorEventLoop::new(WasiPollSelector::default());
+/// lp.run_until_complete(async { println!("on any WASI 0.2 host") })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub struct WasiPollSelector {
     _private: (),
 }
