@@ -81,6 +81,17 @@ struct AsyncGens {
 impl EventLoop {
     /// Closes every registered async generator (asyncio's `shutdown_asyncgens`); errors go to
     /// the exception handler. Generators registered afterwards are closed right away.
+    ///
+    /// `sandloop::run` calls it for you; a loop driven by hand calls it before `close`:
+    ///
+    /// ```
+    /// let lp = sandloop::new_event_loop();
+    /// lp.run_until_complete(async { println!("work") })?;
+    /// let closer = lp.clone();
+    /// lp.run_until_complete(async move { closer.shutdown_asyncgens().await })?;
+    /// lp.close()?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub async fn shutdown_asyncgens(&self) -> Result<()> {
         let state = self.slot::<AsyncGens>();
         state.shutdown_called.set(true);

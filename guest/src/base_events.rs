@@ -168,6 +168,16 @@ impl EventLoop {
     }
 
     /// `true` while `run_forever` or `run_until_complete` runs.
+    ///
+    /// ```
+    /// let lp = sandloop::new_event_loop();
+    /// assert!(!lp.is_running());
+    /// let inside = lp.run_until_complete(async {
+    ///     Ok::<_, sandloop::Error>(sandloop::get_running_loop()?.is_running())
+    /// })?;
+    /// assert!(inside);
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn is_running(&self) -> bool {
         self.inner.running.get()
     }
@@ -280,6 +290,22 @@ impl EventLoop {
     }
 
     /// [`EventLoop::call_soon`] with the callback running in `ctx`.
+    ///
+    /// asyncio: `loop.call_soon(cb, context=ctx)`.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use sandloop::context::{Context, ContextVar};
+    /// let lp = sandloop::new_event_loop();
+    /// let request = Rc::new(ContextVar::new("request", None::<u32>));
+    /// let ctx = Context::new();
+    /// ctx.run(|| request.set(42));
+    /// let r = request.clone();
+    /// lp.call_soon_with_context(move || assert_eq!(r.get(), Some(42)), &ctx);
+    /// lp.stop();
+    /// lp.run_forever()?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     #[track_caller]
     pub fn call_soon_with_context<F, R>(&self, cb: F, ctx: &Context) -> Handle
     where
@@ -356,6 +382,16 @@ impl EventLoop {
     }
 
     /// [`EventLoop::call_later`] with the callback running in `ctx`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sandloop::context::Context;
+    /// let lp = sandloop::new_event_loop();
+    /// let stopper = lp.clone();
+    /// lp.call_later_with_context(Duration::from_millis(5), move || stopper.stop(), &Context::new());
+    /// lp.run_forever()?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     #[track_caller]
     pub fn call_later_with_context<F, R>(
         &self,
@@ -572,6 +608,11 @@ impl EventLoop {
     // ---- Debug mode ----------------------------------------------------------------------
 
     /// `true` in debug mode (on when `SANDLOOP_DEBUG` is set and non-empty).
+    ///
+    /// ```
+    /// let lp = sandloop::new_event_loop();
+    /// lp.set_debug(!lp.get_debug()); // asyncio: loop.set_debug(not loop.get_debug())
+    /// ```
     pub fn get_debug(&self) -> bool {
         self.inner.debug.get()
     }

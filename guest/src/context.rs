@@ -49,6 +49,17 @@ impl Context {
     }
 
     /// A copy of the current context (`contextvars.copy_context()`).
+    ///
+    /// asyncio: `ctx = contextvars.copy_context()`.
+    ///
+    /// ```
+    /// use sandloop::context::{Context, ContextVar};
+    /// let var = ContextVar::new("var", None::<&str>);
+    /// var.set("outer");
+    /// let snapshot = Context::copy_current();
+    /// var.set("changed");
+    /// assert_eq!(snapshot.run(|| var.get()), Some("outer"));
+    /// ```
     pub fn copy_current() -> Context {
         Context::from_vars(snapshot())
     }
@@ -289,6 +300,13 @@ impl<T: Clone + 'static> ContextVar<T> {
     }
 
     /// The value in the current context, else the default.
+    ///
+    /// ```
+    /// use sandloop::context::ContextVar;
+    /// let with_default = ContextVar::new("retries", Some(3));
+    /// let without = ContextVar::<u32>::new("user_id", None);
+    /// assert_eq!((with_default.get(), without.get()), (Some(3), None));
+    /// ```
     pub fn get(&self) -> Option<T> {
         CURRENT.with(|c| {
             c.borrow()

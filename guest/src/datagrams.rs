@@ -238,6 +238,16 @@ impl DatagramTransport {
     ///
     /// `InvalidInput` when `addr` differs from the remote address of an endpoint created
     /// with `remote_addr` (asyncio's `ValueError`), or when there is no address at all.
+    ///
+    /// asyncio: `transport.sendto(data, addr)`.
+    ///
+    /// ```no_run
+    /// # fn demo(transport: &sandloop::DatagramTransport) -> sandloop::Result<()> {
+    /// use std::net::SocketAddr;
+    /// let peer = SocketAddr::from(([127, 0, 0, 1], 9999));
+    /// transport.sendto(b"ping", Some(peer.into()))?;
+    /// # Ok(()) }
+    /// ```
     pub fn sendto(&self, data: &[u8], addr: Option<Address>) -> Result<()> {
         self.inner.sendto(data, addr)
     }

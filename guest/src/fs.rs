@@ -56,6 +56,16 @@ impl File {
     ///
     /// The open never blocks the loop: a FIFO is refused, not waited on until a writer
     /// comes (which `std::fs::File::open` does, blocking the whole instance).
+    ///
+    /// ```no_run
+    /// // `sandloop run --dir ./public::/www app.wasm` grants ./public as /www.
+    /// match sandloop::fs::File::open("/www/missing.html") {
+    ///     Ok(file) => println!("{} bytes", file.len()?),
+    ///     Err(e) if e.kind() == std::io::ErrorKind::NotFound => println!("404"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> io::Result<File> {
         let path = path.as_ref();
         let path = path.to_str().ok_or_else(|| {

@@ -162,6 +162,15 @@ impl<T: 'static> Future<T> {
     ///
     /// `Err(InvalidState)` when the future is done already; `Err(Runtime)` on a task's
     /// future (a task sets its own result).
+    ///
+    /// asyncio: `fut.set_result(value)`; a second set is an error, as in asyncio.
+    ///
+    /// ```
+    /// let fut = sandloop::new_event_loop().create_future::<u8>();
+    /// fut.set_result(1)?;
+    /// assert!(matches!(fut.set_result(2), Err(sandloop::Error::InvalidState(_))));
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn set_result(&self, value: T) -> Result<()> {
         self.check_settable()?;
         self.complete(State::Finished(value));
@@ -209,6 +218,12 @@ impl<T: 'static> Future<T> {
     }
 
     /// Cancels with a message that [`Error::Cancelled`] carries to whoever awaits.
+    ///
+    /// ```
+    /// let fut = sandloop::new_event_loop().create_future::<()>();
+    /// fut.cancel_with_message("shutting down");
+    /// assert!(matches!(fut.result(), Err(sandloop::Error::Cancelled(Some(m))) if m == "shutting down"));
+    /// ```
     pub fn cancel_with_message(&self, msg: impl Into<String>) -> bool {
         self.cancel_with(Some(msg.into()))
     }
@@ -276,6 +291,13 @@ impl<T: 'static> Future<T> {
 
     /// The exception, or `None` if a result is set. `Err(Cancelled)` when cancelled,
     /// `Err(InvalidState)` when not done.
+    ///
+    /// ```
+    /// let fut = sandloop::new_event_loop().create_future::<u8>();
+    /// fut.set_result(3)?;
+    /// assert!(fut.exception()?.is_none()); // a result, no exception
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn exception(&self) -> Result<Option<Error>> {
         match &*self.inner.state.borrow() {
             State::Pending => Err(Error::invalid_state("Exception is not set.")),

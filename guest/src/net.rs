@@ -115,6 +115,16 @@ fn would_block() -> Error {
 
 impl Socket {
     /// A new non-blocking socket (asyncio users write `socket.socket(family, type)`).
+    ///
+    /// ```no_run
+    /// use std::net::SocketAddr;
+    /// use sandloop::net::{Family, Socket, SocketType};
+    /// let listener = Socket::new(Family::Inet, SocketType::Stream)?;
+    /// listener.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?; // the policy's bind rules apply
+    /// listener.listen(128)?;
+    /// println!("listening on {}", listener.local_addr()?);
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn new(family: Family, ty: SocketType) -> Result<Socket> {
         HostSocket::create(family, ty).map(Socket::from_host)
     }
@@ -194,6 +204,19 @@ impl Socket {
     }
 
     /// Reads at most `max` bytes (empty at end of stream), or fails with `WouldBlock`.
+    ///
+    /// Non-blocking: `WouldBlock` means "nothing yet" (await [`EventLoop::sock_recv`] to wait
+    /// instead).
+    ///
+    /// ```no_run
+    /// # fn demo(sock: &sandloop::net::Socket) -> sandloop::Result<()> {
+    /// match sock.recv(4096) {
+    ///     Ok(data) => println!("{} bytes", data.len()),
+    ///     Err(sandloop::Error::Os(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn recv(&self, max: usize) -> Result<Vec<u8>> {
         match self.with(|s| s.recv(max))? {
             Progress::Done(data) => Ok(data),

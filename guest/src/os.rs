@@ -199,6 +199,28 @@ pub fn pipe() -> Result<(PipeReader, PipeWriter)> {
 }
 
 /// The workload's stdin as a pipe's read end. Each call gives a new handle of its own.
+///
+/// Reading stdin line by line through a stream (asyncio's `connect_read_pipe` with a
+/// `StreamReaderProtocol`):
+///
+/// ```no_run
+/// use sandloop::streams::{StreamReader, StreamReaderProtocol};
+/// sandloop::run(async {
+///     let lp = sandloop::get_running_loop()?;
+///     let reader = StreamReader::new();
+///     let protocol = StreamReaderProtocol::new(reader.clone());
+///     lp.connect_read_pipe(move || protocol, sandloop::os::stdin()?).await?;
+///     loop {
+///         let line = reader.readline().await?;
+///         if line.is_empty() {
+///             break;
+///         }
+///         print!("> {}", String::from_utf8_lossy(&line));
+///     }
+///     Ok::<_, sandloop::Error>(())
+/// })?;
+/// # Ok::<_, sandloop::Error>(())
+/// ```
 pub fn stdin() -> Result<PipeReader> {
     HostPipe::stdin().map(|p| PipeReader(PipeHandle::new(p)))
 }

@@ -46,6 +46,33 @@ pub trait Protocol: 'static {
 
     /// The peer closed its side. Return `true` to keep the connection open for writing
     /// (half-close); `false` (the default) closes the transport.
+    ///
+    /// Return `true` to answer after the peer's end of stream (a half-closed connection):
+    ///
+    /// ```no_run
+    /// use sandloop::{Protocol, Transport};
+    ///
+    /// #[derive(Default)]
+    /// struct WordCount {
+    ///     transport: Option<Transport>,
+    ///     words: usize,
+    /// }
+    ///
+    /// impl Protocol for WordCount {
+    ///     fn connection_made(&mut self, transport: &Transport) {
+    ///         self.transport = Some(transport.clone());
+    ///     }
+    ///     fn data_received(&mut self, data: &[u8]) {
+    ///         self.words += data.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()).count();
+    ///     }
+    ///     fn eof_received(&mut self) -> bool {
+    ///         let t = self.transport.as_ref().expect("connected");
+    ///         t.write(format!("{}\n", self.words).as_bytes());
+    ///         t.close();
+    ///         true // keep the transport open: close() above ends it after the answer
+    ///     }
+    /// }
+    /// ```
     fn eof_received(&mut self) -> bool {
         false
     }
@@ -57,6 +84,44 @@ pub trait Protocol: 'static {
     }
 
     /// The transport's write buffer went over the high-water mark: stop writing.
+    ///
+    /// A producer that stops while the peer is slow (asyncio's flow control):
+    ///
+    /// ```no_run
+    /// use sandloop::{Protocol, Transport};
+    ///
+    /// #[derive(Default)]
+    /// struct Firehose {
+    ///     transport: Option<Transport>,
+    ///     paused: bool,
+    /// }
+    ///
+    /// impl Firehose {
+    ///     fn pump(&mut self) {
+    ///         let t = self.transport.clone().expect("connected");
+    ///         let (_low, high) = t.get_write_buffer_limits();
+    ///         // Crossing the high-water mark schedules pause_writing; resume_writing follows
+    ///         // once the loop has drained the buffer to the low-water mark.
+    ///         while !self.paused && t.get_write_buffer_size() <= high {
+    ///             t.write(&[b'x'; 64 * 1024]);
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// impl Protocol for Firehose {
+    ///     fn connection_made(&mut self, transport: &Transport) {
+    ///         self.transport = Some(transport.clone());
+    ///         self.pump();
+    ///     }
+    ///     fn pause_writing(&mut self) {
+    ///         self.paused = true;
+    ///     }
+    ///     fn resume_writing(&mut self) {
+    ///         self.paused = false;
+    ///         self.pump();
+    ///     }
+    /// }
+    /// ```
     fn pause_writing(&mut self) {}
 
     /// The transport's write buffer drained to the low-water mark: writing may resume.

@@ -63,6 +63,11 @@ impl<T> Clone for Queue<T> {
 
 impl<T: 'static> Queue<T> {
     /// A queue holding at most `maxsize` items (0: unbounded).
+    ///
+    /// ```
+    /// let bounded = sandloop::Queue::<String>::new(100);
+    /// assert_eq!((bounded.maxsize(), bounded.qsize(), bounded.empty()), (100, 0, true));
+    /// ```
     pub fn new(maxsize: usize) -> Queue<T> {
         let finished = Event::new();
         finished.set();
@@ -163,6 +168,15 @@ impl<T: 'static> Queue<T> {
 
     /// Marks one item taken with `get` as processed. `Err(InvalidState)` when called more
     /// times than items were put.
+    ///
+    /// ```
+    /// let q = sandloop::Queue::new(0);
+    /// assert!(q.put_nowait(1).is_ok());
+    /// assert_eq!(q.get_nowait(), Some(1));
+    /// q.task_done()?; // the item taken with get is processed
+    /// assert!(q.task_done().is_err()); // more than were put
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn task_done(&self) -> Result<()> {
         let unfinished = self.inner.unfinished_tasks.get();
         if unfinished == 0 {
@@ -176,6 +190,16 @@ impl<T: 'static> Queue<T> {
     }
 
     /// Waits until every item put was marked done with `task_done`.
+    ///
+    /// See the [`Queue`] example: producers `put`, workers `get` and `task_done`, and `join`
+    /// returns once every item was processed. With no item put it returns at once:
+    ///
+    /// ```
+    /// sandloop::run(async {
+    ///     sandloop::Queue::<u8>::new(0).join().await
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub async fn join(&self) -> Result<()> {
         if self.inner.unfinished_tasks.get() > 0 {
             self.inner.finished.wait().await?;

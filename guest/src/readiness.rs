@@ -214,6 +214,21 @@ impl EventLoop {
     }
 
     /// Receives up to `n` bytes from `sock` (empty at end of stream), waiting for data.
+    ///
+    /// asyncio: `await loop.sock_recv(sock, n)`; see [`net::Socket`](crate::net::Socket) for a
+    /// client.
+    ///
+    /// ```no_run
+    /// # async fn demo(lp: sandloop::EventLoop, sock: sandloop::net::Socket) -> sandloop::Result<()> {
+    /// loop {
+    ///     let chunk = lp.sock_recv(&sock, 64 * 1024).await?;
+    ///     if chunk.is_empty() {
+    ///         break; // the peer closed
+    ///     }
+    ///     println!("{} bytes", chunk.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn sock_recv(&self, sock: &Socket, n: usize) -> Result<Vec<u8>> {
         loop {
             match sock.with(|s| s.recv(n.min(MAX_RECV)))? {
@@ -224,6 +239,14 @@ impl EventLoop {
     }
 
     /// Receives into `buf`; returns how many bytes were stored (0 at end of stream).
+    ///
+    /// ```no_run
+    /// # async fn demo(lp: sandloop::EventLoop, sock: sandloop::net::Socket) -> sandloop::Result<()> {
+    /// let mut buf = [0u8; 4096]; // reused: no allocation per read
+    /// let n = lp.sock_recv_into(&sock, &mut buf).await?;
+    /// println!("{:?}", &buf[..n]);
+    /// # Ok(()) }
+    /// ```
     pub async fn sock_recv_into(&self, sock: &Socket, buf: &mut [u8]) -> Result<usize> {
         let data = self.sock_recv(sock, buf.len()).await?;
         buf[..data.len()].copy_from_slice(&data);
@@ -243,6 +266,16 @@ impl EventLoop {
     }
 
     /// Connects `sock` to `addr`, waiting for the connection to complete.
+    ///
+    /// ```no_run
+    /// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+    /// use std::net::SocketAddr;
+    /// use sandloop::net::{Family, Socket, SocketType};
+    /// let sock = Socket::new(Family::Inet6, SocketType::Stream)?;
+    /// lp.sock_connect(&sock, SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], 8080))).await?;
+    /// lp.sock_sendall(&sock, b"hello").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn sock_connect(&self, sock: &Socket, addr: impl Into<Address>) -> Result<()> {
         let addr = addr.into();
         match sock.with(|s| s.connect(&addr))? {

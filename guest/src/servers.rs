@@ -390,6 +390,18 @@ impl Server {
     }
 
     /// The listening sockets (empty once closed).
+    ///
+    /// ```no_run
+    /// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+    /// struct Idle;
+    /// impl sandloop::Protocol for Idle {}
+    /// // Port 0: the OS picks a free port; the listening sockets tell which.
+    /// let server = lp.create_server(|| Idle, "127.0.0.1", 0, Default::default()).await?;
+    /// for sock in server.sockets() {
+    ///     println!("listening on {}", sock.local_addr()?);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn sockets(&self) -> Vec<Socket> {
         self.inner.sockets.borrow().clone().unwrap_or_default()
     }
@@ -430,6 +442,18 @@ impl Server {
 
     /// Starts accepting connections (a no-op if it already does): the sockets listen from
     /// now on.
+    ///
+    /// ```no_run
+    /// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+    /// struct Idle;
+    /// impl sandloop::Protocol for Idle {}
+    /// let opts = sandloop::ServerOptions { start_serving: false, ..Default::default() };
+    /// let server = lp.create_server(|| Idle, "127.0.0.1", 8080, opts).await?;
+    /// // ... finish setting up, then accept:
+    /// server.start_serving().await?;
+    /// assert!(server.is_serving());
+    /// # Ok(()) }
+    /// ```
     pub async fn start_serving(&self) -> Result<()> {
         self.start_serving_now()?;
         crate::sleep(std::time::Duration::ZERO).await
@@ -437,6 +461,22 @@ impl Server {
 
     /// Accepts connections until the server is closed or the task cancelled; ends with
     /// `Error::Cancelled` as asyncio's `serve_forever` raises `CancelledError`.
+    ///
+    /// asyncio: `await server.serve_forever()`; it returns `Err(Cancelled)` when its task is
+    /// cancelled, after closing the server.
+    ///
+    /// ```no_run
+    /// # async fn demo(server: sandloop::Server) -> sandloop::Result<()> {
+    /// use std::time::Duration;
+    /// let serving = sandloop::create_task({
+    ///     let server = server.clone();
+    ///     async move { server.serve_forever().await }
+    /// });
+    /// sandloop::sleep(Duration::from_secs(60)).await?;
+    /// serving.cancel(); // stops serving, closes the server
+    /// server.wait_closed().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn serve_forever(&self) -> Result<()> {
         if self.inner.serving_forever.borrow().is_some() {
             return Err(Error::runtime(format!(

@@ -116,6 +116,10 @@ pub(crate) fn uncatchable(signum: i32) -> bool {
 /// The pid of the host process that runs this workload: signals sent to it reach the
 /// handlers of [`EventLoop::add_signal_handler`](crate::EventLoop::add_signal_handler).
 /// (Inside the sandbox, `std::process::id` has no meaning.)
+///
+/// ```no_run
+/// println!("stop me with: kill -TERM {}", sandloop::signal::host_pid());
+/// ```
 pub fn host_pid() -> u32 {
     crate::sys::signal::host_pid()
 }

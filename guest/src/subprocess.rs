@@ -317,6 +317,18 @@ impl Process {
     /// end at the same time, then waits for the child; returns `(stdout, stderr)` (empty
     /// for a stream that is not a pipe). A child that exits without reading all of
     /// `input` is not an error (asyncio ignores the broken pipe too).
+    ///
+    /// asyncio: `out, err = await proc.communicate(input)`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> sandloop::Result<()> {
+    /// use sandloop::subprocess::{SubprocessOptions, create_subprocess_exec};
+    /// let mut wc = create_subprocess_exec("/usr/bin/wc", ["-c"], SubprocessOptions::piped()).await?;
+    /// let (out, err) = wc.communicate(Some(b"12345")).await?;
+    /// assert_eq!(String::from_utf8_lossy(&out).trim(), "5");
+    /// assert!(err.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub async fn communicate(&mut self, input: Option<&[u8]>) -> Result<(Vec<u8>, Vec<u8>)> {
         let lp = get_running_loop()?;
         let read = |reader: Option<StreamReader>| {
@@ -358,6 +370,14 @@ impl Process {
     }
 
     /// Sends SIGTERM.
+    ///
+    /// ```no_run
+    /// # async fn demo(child: sandloop::subprocess::Process) -> sandloop::Result<()> {
+    /// child.terminate()?; // SIGTERM; kill() sends SIGKILL
+    /// let code = child.wait().await?;
+    /// println!("exited with {code}"); // -15: ended by SIGTERM, as asyncio reports it
+    /// # Ok(()) }
+    /// ```
     pub fn terminate(&self) -> Result<()> {
         self.send_signal(SIGTERM)
     }

@@ -128,12 +128,35 @@ impl<T: 'static> Task<T> {
     }
 
     /// [`Task::cancel`] with a message carried by `Error::Cancelled`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// sandloop::run(async {
+    ///     let task = sandloop::create_task(sandloop::sleep(Duration::from_secs(60)));
+    ///     sandloop::sleep(Duration::ZERO).await?;
+    ///     task.cancel_with_message("deadline passed");
+    ///     let err = task.await.unwrap_err();
+    ///     assert!(matches!(err, sandloop::Error::Cancelled(Some(m)) if m == "deadline passed"));
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn cancel_with_message(&self, msg: impl Into<String>) -> bool {
         self.task.cancel_with_message(msg)
     }
 
     /// The exception, `None` if the task returned `Ok`. `Err(Cancelled)` when cancelled,
     /// `Err(InvalidState)` when not done.
+    ///
+    /// ```
+    /// sandloop::run(async {
+    ///     let task = sandloop::create_task(async { Err::<(), _>(sandloop::Error::Timeout) });
+    ///     let _ = task.clone().await;
+    ///     assert!(matches!(task.exception(), Ok(Some(sandloop::Error::Timeout))));
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn exception(&self) -> Result<Option<Error>> {
         self.result.exception()
     }
@@ -144,6 +167,17 @@ impl<T: 'static> Task<T> {
     }
 
     /// Renames the task.
+    ///
+    /// ```
+    /// sandloop::run(async {
+    ///     let task = sandloop::create_task(async {});
+    ///     assert!(task.get_name().starts_with("Task-"));
+    ///     task.set_name("poller");
+    ///     assert_eq!(task.get_name(), "poller");
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn set_name(&self, name: impl Into<String>) {
         self.task.set_name(name)
     }

@@ -152,6 +152,17 @@ impl TlsContext {
 
     /// A client context, as `ssl.create_default_context()` makes it: trusts the host's
     /// root store, verifies certificates (`VerifyMode::Required`) and checks hostnames.
+    ///
+    /// ```no_run
+    /// use std::path::Path;
+    /// use sandloop::tls::TlsContext;
+    /// let ctx = TlsContext::client();
+    /// // Also trust a private CA (asyncio: ctx.load_verify_locations("ca.pem")).
+    /// ctx.load_verify_locations(Some(Path::new("/certs/ca.pem")), None)?;
+    /// ctx.set_alpn_protocols(&["h2", "http/1.1"])?;
+    /// assert!(ctx.check_hostname() && !ctx.is_server());
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn client() -> TlsContext {
         TlsContext::new(
             false,
@@ -169,6 +180,20 @@ impl TlsContext {
     /// A server context (`ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)`): asks
     /// clients for no certificate (`VerifyMode::None`), checks no hostname. Give it a
     /// certificate with [`TlsContext::load_cert_chain`] before use.
+    ///
+    /// ```no_run
+    /// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+    /// use std::path::Path;
+    /// use sandloop::tls::TlsContext;
+    /// struct Https;
+    /// impl sandloop::Protocol for Https {}
+    /// let ctx = TlsContext::server();
+    /// ctx.load_cert_chain(Path::new("/certs/site.pem"), Some(Path::new("/certs/site.key")))?;
+    /// let opts = sandloop::ServerOptions { ssl: Some(ctx), ..Default::default() };
+    /// let server = lp.create_server(|| Https, "0.0.0.0", 8443, opts).await?;
+    /// # let _ = server;
+    /// # Ok(()) }
+    /// ```
     pub fn server() -> TlsContext {
         TlsContext::new(
             true,

@@ -359,6 +359,16 @@ impl Transport {
     /// A TLS transport cannot half-close (asyncio's SSL transport raises
     /// `NotImplementedError`): there the call goes to the loop's exception handler and
     /// does nothing; close the transport instead, which sends `close_notify`.
+    ///
+    /// ```no_run
+    /// # fn demo(transport: &sandloop::Transport) {
+    /// // A request, then half-close: the peer reads end of stream and still answers.
+    /// transport.write(b"QUIT\r\n");
+    /// if transport.can_write_eof() {
+    ///     transport.write_eof();
+    /// }
+    /// # }
+    /// ```
     pub fn write_eof(&self) {
         let inner = &self.inner;
         if inner.is_tls() {
@@ -403,6 +413,12 @@ impl Transport {
     }
 
     /// Closes at once: buffered bytes are discarded; `connection_lost(None)` runs soon.
+    ///
+    /// ```no_run
+    /// # fn demo(transport: &sandloop::Transport) {
+    /// transport.abort(); // drops the buffered bytes, connection_lost(None) runs soon
+    /// # }
+    /// ```
     pub fn abort(&self) {
         self.inner.force_close(None);
     }
@@ -413,6 +429,16 @@ impl Transport {
     }
 
     /// Stops delivering received data until [`Transport::resume_reading`].
+    ///
+    /// asyncio: `transport.pause_reading()`, for a protocol that cannot keep up:
+    ///
+    /// ```no_run
+    /// # fn demo(transport: &sandloop::Transport) {
+    /// transport.pause_reading(); // no data_received until resume_reading
+    /// assert!(!transport.is_reading());
+    /// transport.resume_reading();
+    /// # }
+    /// ```
     pub fn pause_reading(&self) {
         let inner = &self.inner;
         if inner.closing.get() || inner.read_paused.replace(true) {
@@ -443,6 +469,14 @@ impl Transport {
 
     /// Sets the water marks of the write buffer. With only `high`, `low` is a quarter of it;
     /// with only `low`, `high` is four times it; with neither, 64 KiB and 16 KiB.
+    ///
+    /// ```no_run
+    /// # fn demo(transport: &sandloop::Transport) -> sandloop::Result<()> {
+    /// // pause_writing when 1 MiB is buffered, resume_writing at 256 KiB.
+    /// transport.set_write_buffer_limits(Some(1 << 20), Some(256 << 10))?;
+    /// assert_eq!(transport.get_write_buffer_limits(), (256 << 10, 1 << 20));
+    /// # Ok(()) }
+    /// ```
     pub fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<()> {
         self.inner.water.set(high, low)?;
         self.inner.maybe_pause_protocol();

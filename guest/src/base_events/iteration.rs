@@ -188,6 +188,14 @@ impl EventLoop {
     }
 
     /// The number of timers in the heap, cancelled ones included (for tests and debugging).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = sandloop::new_event_loop();
+    /// lp.call_later(Duration::from_secs(1), || ());
+    /// lp.call_soon(|| ());
+    /// assert_eq!((lp.scheduled_timer_count(), lp.ready_count()), (1, 1));
+    /// ```
     pub fn scheduled_timer_count(&self) -> usize {
         self.inner.scheduled.borrow().len()
     }

@@ -13,6 +13,21 @@ impl EventLoop {
     /// Receives one datagram of at most `nbytes` bytes from `sock` and its sender,
     /// waiting for one (asyncio's `sock_recvfrom`). The host caps `nbytes` at 65535; a
     /// longer datagram is truncated, as with `recvfrom(2)`.
+    ///
+    /// asyncio: `data, addr = await loop.sock_recvfrom(sock, n)`; a UDP echo without a transport:
+    ///
+    /// ```no_run
+    /// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+    /// use std::net::SocketAddr;
+    /// use sandloop::net::{Family, Socket, SocketType};
+    /// let sock = Socket::new(Family::Inet, SocketType::Datagram)?;
+    /// sock.bind(SocketAddr::from(([127, 0, 0, 1], 9999)))?;
+    /// loop {
+    ///     let (data, from) = lp.sock_recvfrom(&sock, 65536).await?;
+    ///     lp.sock_sendto(&sock, &data, from).await?;
+    /// }
+    /// # }
+    /// ```
     pub async fn sock_recvfrom(&self, sock: &Socket, nbytes: usize) -> Result<(Vec<u8>, Address)> {
         loop {
             match sock.with(|s| s.recv_from(nbytes.min(MAX_DATAGRAM)))? {

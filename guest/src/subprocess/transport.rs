@@ -293,6 +293,8 @@ impl SubprocessTransport {
 
     /// The transport of the child's stream `fd`: 0 is stdin (a write pipe), 1 and 2
     /// stdout and stderr (read pipes); `None` when that stream is not a pipe.
+    ///
+    /// See [`PipeTransport`] for an example.
     pub fn get_pipe_transport(&self, fd: i32) -> Option<PipeTransport> {
         let fd = usize::try_from(fd).ok().filter(|fd| *fd < 3)?;
         self.0.pipes.borrow()[fd].clone()
