@@ -185,7 +185,8 @@ impl fmt::Display for Address {
 /// ```no_run
 /// # async fn demo(lp: sandloop::EventLoop) -> sandloop::Result<()> {
 /// use sandloop::net::{AddrInfo, SocketType};
-/// let infos: Vec<AddrInfo> = lp.getaddrinfo(Some("localhost"), Some("80"), Default::default()).await?;
+/// let hints = Default::default();
+/// let infos: Vec<AddrInfo> = lp.getaddrinfo(Some("localhost"), Some("80"), hints).await?;
 /// for AddrInfo { family, socktype, address, .. } in infos {
 ///     if socktype == SocketType::Stream {
 ///         println!("{family:?} {address}");

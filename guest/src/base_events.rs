@@ -388,7 +388,8 @@ impl EventLoop {
     /// use sandloop::context::Context;
     /// let lp = sandloop::new_event_loop();
     /// let stopper = lp.clone();
-    /// lp.call_later_with_context(Duration::from_millis(5), move || stopper.stop(), &Context::new());
+    /// let ctx = Context::new();
+    /// lp.call_later_with_context(Duration::from_millis(5), move || stopper.stop(), &ctx);
     /// lp.run_forever()?;
     /// # Ok::<_, sandloop::Error>(())
     /// ```

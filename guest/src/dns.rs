@@ -52,7 +52,8 @@ impl EventLoop {
     /// use sandloop::AddrInfoHints;
     /// sandloop::run(async {
     ///     let lp = sandloop::get_running_loop()?;
-    ///     for info in lp.getaddrinfo(Some("localhost"), Some("80"), AddrInfoHints::default()).await? {
+    ///     let hints = AddrInfoHints::default();
+    ///     for info in lp.getaddrinfo(Some("localhost"), Some("80"), hints).await? {
     ///         println!("{:?} {:?} {}", info.family, info.socktype, info.address);
     ///     }
     ///     Ok::<_, sandloop::Error>(())

@@ -126,7 +126,8 @@ impl EventLoop {
     /// lp.set_exception_handler(Some(|_: &sandloop::EventLoop, ctx: &sandloop::ExceptionContext| {
     ///     eprintln!("workload error: {}", ctx.message);
     /// }));
-    /// lp.set_exception_handler(None::<fn(&sandloop::EventLoop, &sandloop::ExceptionContext)>); // the default again
+    /// // The default handler again (`None` needs the handler's type spelled out):
+    /// lp.set_exception_handler(None::<fn(&sandloop::EventLoop, &sandloop::ExceptionContext)>);
     /// ```
     pub fn set_exception_handler<F, R>(&self, handler: Option<F>)
     where

@@ -222,7 +222,8 @@ impl<T: 'static> Future<T> {
     /// ```
     /// let fut = sandloop::new_event_loop().create_future::<()>();
     /// fut.cancel_with_message("shutting down");
-    /// assert!(matches!(fut.result(), Err(sandloop::Error::Cancelled(Some(m))) if m == "shutting down"));
+    /// let err = fut.result().unwrap_err();
+    /// assert!(matches!(err, sandloop::Error::Cancelled(Some(m)) if m == "shutting down"));
     /// ```
     pub fn cancel_with_message(&self, msg: impl Into<String>) -> bool {
         self.cancel_with(Some(msg.into()))

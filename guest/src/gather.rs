@@ -205,7 +205,8 @@ impl<T: 'static> Drop for Shielded<T> {
 ///         Err::<(), _>(sandloop::Error::Timeout)
 ///     });
 ///     let slow = sandloop::create_task(sandloop::sleep(Duration::from_secs(60)));
-///     let (done, pending) = sandloop::wait(vec![fails, slow], None, ReturnWhen::FirstException).await?;
+///     let (done, pending) =
+///         sandloop::wait(vec![fails, slow], None, ReturnWhen::FirstException).await?;
 ///     assert_eq!((done.len(), pending.len()), (1, 1));
 ///     assert!(done[0].exception()?.is_some());
 ///     pending[0].cancel();

@@ -88,7 +88,8 @@ impl Event {
     /// sandloop::run(async {
     ///     let event = sandloop::Event::new();
     ///     let setter = event.clone();
-    ///     sandloop::get_running_loop()?.call_later(Duration::from_millis(10), move || setter.set());
+    ///     let lp = sandloop::get_running_loop()?;
+    ///     lp.call_later(Duration::from_millis(10), move || setter.set());
     ///     event.wait().await?;
     ///     Ok::<_, sandloop::Error>(())
     /// })?;

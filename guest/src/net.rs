@@ -205,8 +205,8 @@ impl Socket {
 
     /// Reads at most `max` bytes (empty at end of stream), or fails with `WouldBlock`.
     ///
-    /// Non-blocking: `WouldBlock` means "nothing yet" (await [`EventLoop::sock_recv`] to wait
-    /// instead).
+    /// Non-blocking: `WouldBlock` means "nothing yet" (await
+    /// [`EventLoop::sock_recv`](crate::EventLoop::sock_recv) to wait instead).
     ///
     /// ```no_run
     /// # fn demo(sock: &sandloop::net::Socket) -> sandloop::Result<()> {

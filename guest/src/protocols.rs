@@ -63,7 +63,8 @@ pub trait Protocol: 'static {
     ///         self.transport = Some(transport.clone());
     ///     }
     ///     fn data_received(&mut self, data: &[u8]) {
-    ///         self.words += data.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()).count();
+    ///         let words = data.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty());
+    ///         self.words += words.count();
     ///     }
     ///     fn eof_received(&mut self) -> bool {
     ///         let t = self.transport.as_ref().expect("connected");

@@ -149,7 +149,8 @@ pub(crate) struct ServeSpec {
 
 /// A listening server (asyncio's `asyncio.Server`). A cheap handle; clones share it.
 ///
-/// asyncio: `server = await loop.create_server(...)`, `async with server: await server.serve_forever()`.
+/// asyncio: `server = await loop.create_server(...)`, then
+/// `async with server: await server.serve_forever()`.
 ///
 /// ```no_run
 /// use sandloop::{Protocol, ServerOptions, Transport};
@@ -170,7 +171,8 @@ pub(crate) struct ServeSpec {
 ///
 /// sandloop::run(async {
 ///     let lp = sandloop::get_running_loop()?;
-///     let server = lp.create_server(Echo::default, "127.0.0.1", 0, ServerOptions::default()).await?;
+///     let opts = ServerOptions::default();
+///     let server = lp.create_server(Echo::default, "127.0.0.1", 0, opts).await?;
 ///     println!("listening on {}", server.sockets()[0].local_addr()?);
 ///     server.scope(|server| async move { server.serve_forever().await }).await
 /// })?;
@@ -235,7 +237,8 @@ impl EventLoop {
     ///
     /// sandloop::run(async {
     ///     let lp = sandloop::get_running_loop()?;
-    ///     let server = lp.create_server(|| Greet, "127.0.0.1", 8080, ServerOptions::default()).await?;
+    ///     let opts = ServerOptions::default();
+    ///     let server = lp.create_server(|| Greet, "127.0.0.1", 8080, opts).await?;
     ///     server.serve_forever().await
     /// })?;
     /// # Ok::<_, sandloop::Error>(())

@@ -305,7 +305,9 @@ impl Process {
     /// ```no_run
     /// # async fn demo() -> sandloop::Result<()> {
     /// use sandloop::subprocess::{SubprocessOptions, create_subprocess_exec};
-    /// let child = create_subprocess_exec("/bin/true", [] as [&str; 0], SubprocessOptions::default()).await?;
+    /// let no_args: [&str; 0] = [];
+    /// let opts = SubprocessOptions::default();
+    /// let child = create_subprocess_exec("/bin/true", no_args, opts).await?;
     /// assert_eq!(child.wait().await?, 0); // asyncio: await proc.wait()
     /// # Ok(()) }
     /// ```
@@ -323,7 +325,8 @@ impl Process {
     /// ```no_run
     /// # async fn demo() -> sandloop::Result<()> {
     /// use sandloop::subprocess::{SubprocessOptions, create_subprocess_exec};
-    /// let mut wc = create_subprocess_exec("/usr/bin/wc", ["-c"], SubprocessOptions::piped()).await?;
+    /// let opts = SubprocessOptions::piped();
+    /// let mut wc = create_subprocess_exec("/usr/bin/wc", ["-c"], opts).await?;
     /// let (out, err) = wc.communicate(Some(b"12345")).await?;
     /// assert_eq!(String::from_utf8_lossy(&out).trim(), "5");
     /// assert!(err.is_empty());

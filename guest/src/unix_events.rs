@@ -278,8 +278,9 @@ impl EventLoop {
     ///
     /// sandloop::run(async {
     ///     let lp = sandloop::get_running_loop()?;
-    ///     let (transport, _ping) =
-    ///         lp.create_unix_connection(|| Ping, "/run/redis.sock", UnixConnectOptions::default()).await?;
+    ///     let opts = UnixConnectOptions::default();
+    ///     let connecting = lp.create_unix_connection(|| Ping, "/run/redis.sock", opts);
+    ///     let (transport, _ping) = connecting.await?;
     ///     sandloop::sleep(std::time::Duration::from_millis(100)).await?;
     ///     transport.close();
     ///     Ok::<_, sandloop::Error>(())
@@ -353,8 +354,9 @@ impl EventLoop {
     ///
     /// sandloop::run(async {
     ///     let lp = sandloop::get_running_loop()?;
-    ///     let server =
-    ///         lp.create_unix_server(|| Status, "/run/status.sock", UnixServerOptions::default()).await?;
+    ///     let starting =
+    ///         lp.create_unix_server(|| Status, "/run/status.sock", UnixServerOptions::default());
+    ///     let server = starting.await?;
     ///     server.serve_forever().await
     /// })?;
     /// # Ok::<_, sandloop::Error>(())
