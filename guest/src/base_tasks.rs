@@ -564,6 +564,18 @@ impl TaskRef {
     }
 
     /// How many cancellations were requested (asyncio's `cancelling()`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// sandloop::run(async {
+    ///     let task = sandloop::create_task(sandloop::sleep(Duration::from_secs(60)));
+    ///     task.cancel();
+    ///     assert_eq!(task.as_ref().cancelling(), 1);
+    ///     assert!(task.await.unwrap_err().is_cancelled());
+    ///     Ok::<_, sandloop::Error>(())
+    /// })?;
+    /// # Ok::<_, sandloop::Error>(())
+    /// ```
     pub fn cancelling(&self) -> u32 {
         if self.done() {
             0

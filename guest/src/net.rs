@@ -196,6 +196,19 @@ impl Socket {
 
     /// Accepts a pending connection, or fails with `WouldBlock`; see
     /// [`EventLoop::sock_accept`](crate::EventLoop::sock_accept) to wait for one.
+    ///
+    /// ```no_run
+    /// # fn demo(lp: &sandloop::EventLoop, listener: sandloop::net::Socket) -> sandloop::Result<()> {
+    /// // asyncio's selector style: accept when the listening socket is readable.
+    /// let l = listener.clone();
+    /// lp.add_reader(&listener, move || {
+    ///     while let Ok((conn, peer)) = l.accept() {
+    ///         println!("{peer} connected");
+    ///         conn.close();
+    ///     }
+    /// })?;
+    /// # Ok(()) }
+    /// ```
     pub fn accept(&self) -> Result<(Socket, Address)> {
         match self.with(|s| s.accept())? {
             Progress::Done((sock, addr)) => Ok((Socket::from_host(sock), addr)),

@@ -465,8 +465,7 @@ impl Server {
     /// Accepts connections until the server is closed or the task cancelled; ends with
     /// `Error::Cancelled` as asyncio's `serve_forever` raises `CancelledError`.
     ///
-    /// asyncio: `await server.serve_forever()`; it returns `Err(Cancelled)` when its task is
-    /// cancelled, after closing the server.
+    /// asyncio: `await server.serve_forever()`; here its task is cancelled after a minute:
     ///
     /// ```no_run
     /// # async fn demo(server: sandloop::Server) -> sandloop::Result<()> {

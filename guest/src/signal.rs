@@ -91,6 +91,13 @@ const NAMES: [&str; 32] = [
 ];
 
 /// A signal's name: `SIGTERM`, `SIGRTMIN+2`, or `signal N` for a number that names none.
+///
+/// ```
+/// use sandloop::signal::{SIGRTMIN, SIGUSR1, name};
+/// assert_eq!(name(SIGUSR1), "SIGUSR1");
+/// assert_eq!(name(SIGRTMIN + 2), "SIGRTMIN+2");
+/// assert_eq!(name(99), "signal 99");
+/// ```
 pub fn name(signum: i32) -> String {
     match signum {
         1..=31 => NAMES[signum as usize].to_owned(),

@@ -386,6 +386,13 @@ impl Process {
     }
 
     /// Sends SIGKILL.
+    ///
+    /// ```no_run
+    /// # async fn demo(child: sandloop::subprocess::Process) -> sandloop::Result<()> {
+    /// child.kill()?;
+    /// assert_eq!(child.wait().await?, -9); // minus the signal that ended it
+    /// # Ok(()) }
+    /// ```
     pub fn kill(&self) -> Result<()> {
         self.send_signal(SIGKILL)
     }
