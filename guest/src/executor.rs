@@ -215,7 +215,7 @@ impl EventLoop {
             Err(Error::Timeout) => {
                 let secs = timeout.map(|t| t.as_secs_f64()).unwrap_or_default();
                 log::log(
-                    Level::Warning,
+                    Level::Warn,
                     format_args!(
                         "The executor did not finishing joining its threads within {secs} seconds."
                     ),
