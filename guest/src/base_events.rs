@@ -222,8 +222,9 @@ impl EventLoop {
 
     /// asyncio's `call_soon_threadsafe`. A guest has a single thread, so from guest code it
     /// is `call_soon`; code outside the guest (an embedding application's host threads)
-    /// schedules the callbacks registered with [`EventLoop::add_threadsafe_callback`] by
-    /// posting messages through the host (`sandloop_host::Poster`).
+    /// schedules the callbacks registered with `EventLoop::add_threadsafe_callback` (a
+    /// method of the default `host-reactor` build) by posting messages through the host
+    /// (`sandloop_host::Poster`).
     ///
     /// # Panics
     /// On a closed loop.
