@@ -3,11 +3,11 @@
 //! installs none gets the `sandloop LEVEL: ...` lines on stderr as before.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use sandloop::Error;
-use test_programs::cases;
+use test_programs::{busy, cases};
 
 cases!(
     records_reach_the_workloads_logger,
@@ -48,11 +48,6 @@ fn install(max: LevelFilter) {
 /// The records the loop logged, as `(level, target, message)`.
 fn records() -> Vec<(Level, String, String)> {
     RECORDER.0.lock().expect("recorder lock").clone()
-}
-
-fn busy(d: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < d {}
 }
 
 /// In debug mode: a slow callback (a warning), a callback's error with no exception handler
