@@ -27,8 +27,9 @@ bench-micro:
 bench-criterion:
     cargo bench -p sandloop-bench
 
-# Formatting and lints, natively and for the wasm guest.
+# Formatting and lints, natively and for the wasm guest, and `cargo doc` without warnings.
 lint:
     cargo fmt --all -- --check
     cargo clippy --release --all-targets -- -D warnings
     cargo clippy --release --target wasm32-wasip2 -p sandloop -p sandloop-examples -p test-programs -- -D warnings
+    bash .ci/doc

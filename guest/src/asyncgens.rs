@@ -126,7 +126,7 @@ impl EventLoop {
             && let Some(agen) = agen.live()
         {
             log::log(
-                Level::Warning,
+                Level::Warn,
                 format_args!(
                     "asynchronous generator {} was scheduled after loop.shutdown_asyncgens() call",
                     agen.describe()

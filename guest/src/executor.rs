@@ -272,7 +272,7 @@ impl EventLoop {
             Err(Error::Timeout) => {
                 let secs = timeout.map(|t| t.as_secs_f64()).unwrap_or_default();
                 log::log(
-                    Level::Warning,
+                    Level::Warn,
                     format_args!(
                         "The executor did not finishing joining its threads within {secs} seconds."
                     ),
@@ -412,7 +412,7 @@ mod tests {
 
     #[test]
     fn the_macro_inlines_the_jobs_wit_of_the_host() {
-        let file = include_str!("../../wit/deps/jobs/jobs.wit");
+        let file = include_str!("../wit/deps/jobs/jobs.wit");
         let source = include_str!("executor.rs");
         let start = source.find("inline: \"").expect("the macro's inline WIT") + "inline: \"".len();
         let end = start + source[start..].find('"').expect("its end");

@@ -1,31 +1,46 @@
-//! The loop's own log lines (asyncio's `logging.getLogger("asyncio")`), written to stderr.
+//! The loop's own log records (asyncio's `logging.getLogger("asyncio")`), through the `log`
+//! facade, or as lines on stderr when the workload set up no logger.
 //!
-//! A workload's stderr passes through the host, so these lines reach the operator with no
-//! logging setup in the guest.
+//! Every record has the target [`TARGET`] (`"sandloop"`, one logger as asyncio has one) and
+//! asyncio's level for it: `Debug` for debug mode's notes (the selector in use, closing the
+//! loop, a transport's error while it closes), `Warn` for slow callbacks, `Error` for what
+//! the default exception handler reports. A workload's `log` logger (`env_logger`, or
+//! `tracing` through `tracing-log`) receives them like its own records.
+//!
+//! "No logger" is `log::max_level() == LevelFilter::Off`: the facade's value until a logger
+//! is installed and raises it with `log::set_max_level` (every logger crate does). Then each
+//! record is written as one line, `sandloop DEBUG|WARNING|ERROR: message`, to stderr, which
+//! the host passes through: the operator sees them with no logging setup in the guest. A
+//! workload that wants them nowhere installs a logger that drops them.
 
 use std::fmt;
 use std::io::Write;
 
-/// How serious a log line is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Level {
-    Debug,
-    Warning,
-    Error,
-}
+pub(crate) use ::log::Level;
+use ::log::LevelFilter;
 
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Level::Debug => "DEBUG",
-            Level::Warning => "WARNING",
-            Level::Error => "ERROR",
-        })
+/// The target of every record the loop logs.
+pub(crate) const TARGET: &str = "sandloop";
+
+/// Logs one record at `level`: to the workload's logger if it installed one, else as one
+/// line on stderr (one write, so lines of interleaved writers stay whole).
+pub(crate) fn log(level: Level, msg: fmt::Arguments<'_>) {
+    if ::log::max_level() == LevelFilter::Off {
+        let line = format!("sandloop {}: {msg}\n", stderr_name(level));
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    } else {
+        ::log::log!(target: TARGET, level, "{msg}");
     }
 }
 
-/// Writes one log line (one write, so lines of interleaved writers stay whole).
-pub(crate) fn log(level: Level, msg: fmt::Arguments<'_>) {
-    let line = format!("sandloop {level}: {msg}\n");
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+/// The level's name on a stderr line, as Python's `logging` spells it (tests and operators
+/// grep `WARNING`, not `log`'s `WARN`).
+fn stderr_name(level: Level) -> &'static str {
+    match level {
+        Level::Error => "ERROR",
+        Level::Warn => "WARNING",
+        Level::Info => "INFO",
+        Level::Debug => "DEBUG",
+        Level::Trace => "TRACE",
+    }
 }

@@ -4,7 +4,7 @@
 //! Streams are the high-level way to use a connection: instead of writing a
 //! [`Protocol`](crate::Protocol) that reacts to callbacks, a coroutine reads with
 //! `readline().await` and writes with `write` + `drain().await`. Underneath, a
-//! [`StreamReaderProtocol`] runs on an ordinary [`Transport`](crate::Transport) and feeds
+//! [`StreamReaderProtocol`] runs on an ordinary [`Transport`] and feeds
 //! what arrives into a [`StreamReader`]; a [`StreamWriter`] wraps the transport and waits
 //! for its flow control.
 //!

@@ -13,7 +13,7 @@
 //! in the inner `Result` the guest sees.
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "wit",
     world: "sandloop:host/imports",
     imports: { default: trappable },
     // The world-level `add_to_linker` links the WASI interfaces `net` uses, whose

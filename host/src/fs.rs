@@ -3,7 +3,7 @@
 //! A [`Pipe`] is one end of an anonymous pipe the workload made (`fs.create-pipe`) or the
 //! workload's own stdin, stdout or stderr (see `stdio.rs`). The guest drives it in
 //! readiness mode (`pipe.source()` with the reactor, then `read`/`write`), or hands it to
-//! a completion-mode [`Stream`] with `open-stream`, whose I/O the host does as for a
+//! a completion-mode [`Stream`](crate::net::stream::Stream) with `open-stream`, whose I/O the host does as for a
 //! socket (see [`crate::net::stream`]).
 //!
 //! Pipes reach nothing outside the workload, and stdio is already the workload's: no

@@ -19,12 +19,12 @@
 //! A completion-mode stream (the net module's `Stream`) is not a readiness source: on
 //! readiness `wait` has it do its I/O, and it reports the outcome (bytes read, bytes still
 //! buffered, end of stream, failure) in its event. The reactor knows it only as a
-//! [`Completion`] (see `completion.rs`): it hands it one [`Turn`] at a time and remembers
-//! what the [`Follow`] it returns says. The bytes carried by one batch are capped at
+//! `Completion` (see `completion.rs`): it hands it one `Turn` at a time and remembers
+//! what the `Follow` it returns says. The bytes carried by one batch are capped at
 //! [`MAX_BATCH_DATA`] in all, so that a batch stays a bounded copy.
 //!
 //! Work done on host threads (DNS lookups, executor jobs, posts, signals) completes
-//! through the [`Completer`] (see `waker.rs`).
+//! through the `Completer` (see `waker.rs`).
 //!
 //! The files: `token.rs` (the mio tokens), `source.rs` (readiness sources), `event.rs`
 //! (events, batches, queued writes), `completion.rs` (what a stream implements),

@@ -4,7 +4,7 @@
 //!
 //! # One capture per process
 //!
-//! Signals belong to the process, not to an instance. A process-wide [`Registry`] maps
+//! Signals belong to the process, not to an instance. A process-wide `Registry` maps
 //! each signal to its subscribers (an instance's guest token and the completer of its
 //! reactor). The first subscription to a signal has `signal-hook` capture it (its
 //! self-pipe, read by one host thread, so nothing but a write runs in the signal handler);

@@ -1,10 +1,10 @@
 //! TLS in the host with rustls: the WIT interface `sandloop:host/tls`.
 //!
-//! TLS is a layer inside a completion-mode [`Stream`]: `start` puts a rustls session into
+//! TLS is a layer inside a completion-mode [`Stream`](crate::net::stream::Stream): `start` puts a rustls session into
 //! the stream, and from then on the guest writes and reads plaintext while the host
 //! encrypts, decrypts and drives the handshake as the socket is ready (see
 //! `net::stream::tls` for the I/O). This module holds the [`Context`]s (rustls
-//! configurations built from the guest's PEM and flags, in [`context`]) and the calls
+//! configurations built from the guest's PEM and flags, in `context.rs`) and the calls
 //! `start` and `info`.
 //!
 //! The crypto is rustls's `ring` provider with its safe default protocol versions (TLS 1.2

@@ -26,7 +26,6 @@ fn main() {
     let root = manifest_dir.join("../..").canonicalize().unwrap();
     for dir in [
         "guest",
-        "wit",
         "examples",
         "tests/programs",
         "Cargo.toml",

@@ -87,7 +87,7 @@ impl EventLoop {
                 let took = started.elapsed();
                 if took >= inner.slow_callback_duration.get() {
                     log::log(
-                        Level::Warning,
+                        Level::Warn,
                         format_args!("Executing {what} took {:.3} seconds", took.as_secs_f64()),
                     );
                 }

@@ -5,7 +5,7 @@
 
 wit_bindgen::generate!({
     world: "sandloop:host/imports",
-    path: "../wit",
+    path: "wit",
     // `net.send-file` borrows a file descriptor: the WASI interfaces it needs are
     // generated here, and `files.rs` opens files with them.
     with: {

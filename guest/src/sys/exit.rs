@@ -7,7 +7,7 @@
 mod bindings {
     wit_bindgen::generate!({
         inline: "package sandloop:exit; world exit { import wasi:cli/exit@0.2.12; }",
-        path: "../wit",
+        path: "wit",
         world: "sandloop:exit/exit",
         generate_all,
     });

@@ -15,7 +15,7 @@ use std::io;
 mod preopens {
     wit_bindgen::generate!({
         inline: "package sandloop:preopens; world preopens { import wasi:filesystem/preopens@0.2.12; }",
-        path: "../wit",
+        path: "wit",
         world: "sandloop:preopens/preopens",
         with: {
             "wasi:filesystem/preopens@0.2.12": generate,

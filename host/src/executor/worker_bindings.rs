@@ -6,7 +6,7 @@
 //! which selects it among the dependencies of `wit/`.
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "wit",
     world: "sandloop:jobs/worker",
 });
 

@@ -38,9 +38,9 @@
 //!
 //! # The files
 //!
-//! The reactor knows a stream only as a [`Completion`]: it serves it one [`Turn`] at a
-//! time, and [`Stream::serve`] here dispatches each (the stream's every event is built by
-//! [`Stream::event`]). `read.rs` holds the reads on readiness, `write.rs` the one write
+//! The reactor knows a stream only as a `Completion`: it serves it one `Turn` at a
+//! time, and `Stream::serve` here dispatches each (the stream's every event is built by
+//! `Stream::event`). `read.rs` holds the reads on readiness, `write.rs` the one write
 //! path (buffering, flushing, `write-eof`, `send-file`), `interest.rs` the registration,
 //! `endpoint.rs` what is under the stream (a socket or a pipe end), `tls.rs` the rustls
 //! layer.

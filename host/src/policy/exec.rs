@@ -44,7 +44,7 @@ pub enum ExecRule {
 }
 
 impl ExecRule {
-    /// Whether `path` (absolute and normalized, see [`normalize`]) is granted.
+    /// Whether `path` (absolute and normalized, see `normalize`) is granted.
     pub fn matches(&self, path: &Path) -> bool {
         match self {
             ExecRule::File(file) => file == path,

@@ -135,3 +135,10 @@ pub fn io_kind(err: &sandloop::Error) -> Option<std::io::ErrorKind> {
         _ => None,
     }
 }
+
+/// Keeps the CPU busy for `d` without yielding: a callback slower than the loop's
+/// `slow_callback_duration`.
+pub fn busy(d: std::time::Duration) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < d {}
+}

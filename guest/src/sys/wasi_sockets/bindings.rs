@@ -22,9 +22,9 @@ wit_bindgen::generate!({
         }
     ",
     path: [
-        "../wit/deps/io.wit",
-        "../wit/deps/clocks.wit",
-        "../wit/deps/sockets.wit",
+        "wit/deps/io.wit",
+        "wit/deps/clocks.wit",
+        "wit/deps/sockets.wit",
     ],
     world: "sandloop:portable/sockets",
     generate_all,

@@ -1,10 +1,10 @@
 //! The exception handler and debug mode (test_base_events.py: exception handler cases,
 //! debug, slow callbacks).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sandloop::{Error, EventLoop, ExceptionContext};
-use test_programs::{Log, cases};
+use test_programs::{Log, busy, cases};
 
 cases!(
     callback_error_reaches_the_custom_handler,
@@ -128,11 +128,6 @@ fn set_debug_toggles_debug_mode() -> sandloop::Result<()> {
     lp.set_debug(false);
     assert!(!lp.get_debug());
     lp.close()
-}
-
-fn busy(d: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < d {}
 }
 
 fn slow_callback_is_logged_with_where_it_was_scheduled() -> sandloop::Result<()> {

@@ -7,7 +7,7 @@
 mod raw {
     wit_bindgen::generate!({
         world: "sandloop:host/imports",
-        path: "../../wit",
+        path: "../../guest/wit",
         // Its own type section: the sandloop crate generates the same world.
         type_section_suffix: "hostile-handles",
         with: {
