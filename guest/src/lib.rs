@@ -16,7 +16,7 @@
 //! lp.close().unwrap();
 //! ```
 //!
-//! Coroutines are Rust futures returning `()` or a `Result` (see [`IntoResult`]):
+//! Coroutines are Rust futures returning a `Result` or a plain value (see [`IntoResult`]):
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -147,7 +147,7 @@ pub use subprocess::{SubprocessProtocol, SubprocessTransport};
 #[cfg(feature = "host-reactor")]
 pub use sys::HostSelector;
 pub use sys::{Event as SelectorEvent, Readiness, Selector, WasiPollSelector, exit};
-pub use tasks::{Task, all_tasks, create_task, sleep};
+pub use tasks::{Task, all_tasks, create_task, sleep, spawn};
 pub use timeouts::{timeout, timeout_at, wait_for};
 pub use transports::{ExtraInfo, SharedProtocol, Transport, TransportSocket};
 pub use unix_events::{UnixConnectOptions, UnixPath, UnixServerOptions};

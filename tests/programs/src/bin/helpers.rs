@@ -254,6 +254,37 @@ fn wait_for_returns_the_error_of_the_inner_awaitable() -> Result<()> {
     Ok(())
 }
 
+/// `wait_for` needs no `'static` future: it runs the awaitable in the current task, as
+/// asyncio's (3.12+) does with `timeout()`.
+fn wait_for_takes_a_borrowed_future() -> Result<()> {
+    sandloop::run(async {
+        let words = vec!["borrowed", "future"];
+        let joined = wait_for(
+            async {
+                sleep(ms(1)).await?;
+                Ok::<_, Error>(words.join(" "))
+            },
+            long(),
+        )
+        .await?;
+        assert_eq!(joined, "borrowed future");
+        let mut steps = 0;
+        let late = wait_for(
+            async {
+                steps += 1;
+                sleep(long()).await?;
+                steps += 1;
+                Ok::<_, Error>(())
+            },
+            ms(5),
+        )
+        .await;
+        assert!(matches!(late, Err(Error::Timeout)), "{late:?}");
+        assert_eq!(steps, 1, "the borrowed future was dropped at the deadline");
+        Ok::<_, Error>(())
+    })
+}
+
 fn cancelling_the_task_in_wait_for_cancels_the_inner_awaitable() -> Result<()> {
     let log = Log::new();
     let l = log.clone();
@@ -1207,6 +1238,7 @@ test_programs::cases!(
     wait_for_that_completes_in_time_returns_the_value,
     wait_for_without_timeout_waits_for_the_result,
     wait_for_returns_the_error_of_the_inner_awaitable,
+    wait_for_takes_a_borrowed_future,
     cancelling_the_task_in_wait_for_cancels_the_inner_awaitable,
     gather_returns_results_in_order_even_when_they_complete_in_reverse,
     gather_of_nothing_is_empty,
