@@ -63,6 +63,7 @@
 #![warn(missing_docs)]
 
 mod addresses;
+mod as_completed;
 mod asyncgens;
 mod base_events;
 mod base_tasks;
@@ -114,6 +115,7 @@ mod unix_events;
 mod waiters;
 mod wakeup;
 
+pub use as_completed::{AsCompleted, as_completed};
 pub use asyncgens::AsyncGen;
 pub use base_tasks::{Coroutine, TaskFactory, TaskOptions, TaskRef, current_task};
 pub use connections::{AcceptedSocketOptions, ConnectOptions};
@@ -136,7 +138,7 @@ pub use pipe_transports::{ReadPipeTransport, WritePipeTransport};
 #[cfg(feature = "host-reactor")]
 pub use proactor_events::ProactorEventLoop;
 pub use protocols::{BufferedProtocol, DatagramProtocol, Protocol};
-pub use queues::Queue;
+pub use queues::{Queue, QueueStream};
 pub use runners::run;
 pub use selector_events::SelectorEventLoop;
 pub use sendfile::SendfileSource;
