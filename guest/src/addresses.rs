@@ -228,7 +228,7 @@ impl fmt::Display for HostPort {
     }
 }
 
-/// What [`Socket::bind`](crate::net::Socket::bind) takes: an [`Address`], a `SocketAddr`,
+/// What `Socket::bind` takes: an [`Address`], a `SocketAddr`,
 /// `(IpAddr, u16)`, a [`HostPort`] or `(&str, u16)` whose host is an IP literal, or a
 /// string: `"127.0.0.1:0"` / `"[::1]:0"` for an IP socket, a path for a unix socket (as
 /// Python's `socket.bind` reads a `str` by the socket's family). Binding does not resolve
@@ -261,7 +261,9 @@ impl ToAddress for HostPort {
         self.as_socket_addr().map(Address::Inet).ok_or_else(|| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                format!("{self}: bind takes an IP address, not a name (resolve it with getaddrinfo)"),
+                format!(
+                    "{self}: bind takes an IP address, not a name (resolve it with getaddrinfo)"
+                ),
             )
         })
     }

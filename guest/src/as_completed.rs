@@ -32,8 +32,7 @@ use crate::tasks::Task;
 ///     });
 ///     let fast = sandloop::create_task(async { "fast" });
 ///     let mut done = sandloop::as_completed([slow, fast]);
-///     let next = |s: &mut sandloop::AsCompleted<_>| std::future::poll_fn(|cx| Pin::new(&mut *s).poll_next(cx));
-///     while let Some(task) = next(&mut done).await {
+///     while let Some(task) = std::future::poll_fn(|cx| Pin::new(&mut done).poll_next(cx)).await {
 ///         println!("{}", task.join().await?);
 ///     }
 ///     Ok::<_, sandloop::Error>(())

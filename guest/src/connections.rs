@@ -207,7 +207,11 @@ impl EventLoop {
 
     /// The IP addresses of `local_addr`: the literal itself, or what its name resolves to
     /// (asyncio resolves `local_addr` as it does the remote host).
-    async fn resolve_local(&self, local: &HostPort, hints: &AddrInfoHints) -> Result<Vec<SocketAddr>> {
+    async fn resolve_local(
+        &self,
+        local: &HostPort,
+        hints: &AddrInfoHints,
+    ) -> Result<Vec<SocketAddr>> {
         if let Some(sa) = local.as_socket_addr() {
             return Ok(vec![sa]);
         }

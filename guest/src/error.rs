@@ -222,7 +222,9 @@ impl From<anyhow::Error> for Error {
         } else {
             e
         };
-        Error::Other(Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(e)))
+        Error::Other(Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(
+            e,
+        )))
     }
 }
 
@@ -249,7 +251,7 @@ impl fmt::Display for GroupDisplay<'_> {
 /// `Duration`, `SocketAddr`, `IpAddr`, `Vec`, `VecDeque`, `Option`, `Box`, `Rc`, `Arc`,
 /// `HashMap`, `HashSet`, `BTreeMap`, `BTreeSet` and tuples of up to six elements (of any
 /// `'static` types). So `create_task(async { 5 })` and `run(async { "done" })` compile. For any other
-/// output type use [`crate::spawn`] / [`crate::EventLoop::spawn`], whose task yields the
+/// output type use `sandloop::spawn` / `EventLoop::spawn`, whose task yields the
 /// future's output as it is (an `Err` in it is then a value, not the task's exception).
 ///
 /// Errors: any `E: Into<Error>`: `Error` itself, `std::io::Error`, a oneshot channel's
@@ -384,15 +386,30 @@ mod tests {
         let refused = || Error::Os(io::Error::from(K::ConnectionRefused));
         assert_eq!(refused().kind(), K::ConnectionRefused);
         assert_eq!(Error::Timeout.kind(), K::TimedOut);
-        assert_eq!(Error::PermissionDenied("x".into()).kind(), K::PermissionDenied);
+        assert_eq!(
+            Error::PermissionDenied("x".into()).kind(),
+            K::PermissionDenied
+        );
         assert_eq!(Error::Tls("bad cert".into()).kind(), K::InvalidData);
-        assert_eq!(Error::SendfileNotAvailable("x".into()).kind(), K::Unsupported);
+        assert_eq!(
+            Error::SendfileNotAvailable("x".into()).kind(),
+            K::Unsupported
+        );
         assert_eq!(Error::Cancelled(None).kind(), K::Other);
         assert_eq!(Error::runtime("closed").kind(), K::Other);
         assert_eq!(Error::invalid_state("done").kind(), K::Other);
-        assert_eq!(Error::Group(vec![refused(), refused()]).kind(), K::ConnectionRefused);
-        assert_eq!(Error::Group(vec![refused(), Error::Timeout]).kind(), K::Other);
-        assert_eq!(Error::other(io::Error::from(K::AddrInUse)).kind(), K::AddrInUse);
+        assert_eq!(
+            Error::Group(vec![refused(), refused()]).kind(),
+            K::ConnectionRefused
+        );
+        assert_eq!(
+            Error::Group(vec![refused(), Error::Timeout]).kind(),
+            K::Other
+        );
+        assert_eq!(
+            Error::other(io::Error::from(K::AddrInUse)).kind(),
+            K::AddrInUse
+        );
         assert_eq!(Error::other(Error::Timeout).kind(), K::TimedOut);
         assert_eq!(Error::other("user error").kind(), K::Other);
     }

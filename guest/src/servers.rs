@@ -336,7 +336,12 @@ impl Server {
     /// # Ok(()) }
     /// ```
     pub fn local_addr(&self) -> Result<Address> {
-        let first = self.inner.sockets.borrow().as_ref().and_then(|s| s.first().cloned());
+        let first = self
+            .inner
+            .sockets
+            .borrow()
+            .as_ref()
+            .and_then(|s| s.first().cloned());
         first
             .ok_or_else(|| Error::invalid_state("the server has no listening socket (closed)"))?
             .local_addr()

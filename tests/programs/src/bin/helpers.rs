@@ -258,16 +258,16 @@ fn wait_for_returns_the_error_of_the_inner_awaitable() -> Result<()> {
 /// asyncio's (3.12+) does with `timeout()`.
 fn wait_for_takes_a_borrowed_future() -> Result<()> {
     sandloop::run(async {
-        let words = vec!["borrowed", "future"];
+        let words = String::from("borrowed future");
         let joined = wait_for(
             async {
                 sleep(ms(1)).await?;
-                Ok::<_, Error>(words.join(" "))
+                Ok::<_, Error>(words.to_uppercase())
             },
             long(),
         )
         .await?;
-        assert_eq!(joined, "borrowed future");
+        assert_eq!(joined, "BORROWED FUTURE");
         let mut steps = 0;
         let late = wait_for(
             async {

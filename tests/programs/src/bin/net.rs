@@ -243,11 +243,7 @@ fn sock_connect_to_a_closed_port_is_refused() -> Result<()> {
         let port = closed_port()?;
         let sock = Socket::new(Family::Inet, SocketType::Stream)?;
         let err = lp.sock_connect(&sock, localhost(port)).await.unwrap_err();
-        assert_eq!(
-            err.kind(),
-            io::ErrorKind::ConnectionRefused,
-            "{err}"
-        );
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
         Ok::<_, Error>(())
     })
 }
@@ -523,11 +519,7 @@ fn create_connection_refused() -> Result<()> {
         let lp = get_running_loop()?;
         let port = closed_port()?;
         let err = connect_collect(&lp, port).await.unwrap_err();
-        assert_eq!(
-            err.kind(),
-            io::ErrorKind::ConnectionRefused,
-            "{err}"
-        );
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
         assert!(
             err.to_string().contains(&format!("127.0.0.1:{port}")),
             "{err}"
@@ -614,12 +606,21 @@ fn short_paths_for_addresses_ports_and_protocols() -> Result<()> {
             .await?;
         assert_eq!(t.sockname(), Some(Address::Inet(localhost(local_port))));
         t.write(b"typed");
-        until(5, || t.with_protocol(|c: &mut Collect| c.data.len()) == Some(5)).await?;
-        assert_eq!(t.with_protocol(|c: &mut Collect| c.data.clone()), Some(b"typed".to_vec()));
+        until(5, || {
+            t.with_protocol(|c: &mut Collect| c.data.len()) == Some(5)
+        })
+        .await?;
+        assert_eq!(
+            t.with_protocol(|c: &mut Collect| c.data.clone()),
+            Some(b"typed".to_vec())
+        );
         assert_eq!(t.with_protocol(|_: &mut Echo| ()), None, "not an Echo");
 
         let peer = t.get_extra_info("peername");
-        assert_eq!(peer, Some(sandloop::ExtraInfo::Address(Address::Inet(localhost(port)))));
+        assert_eq!(
+            peer,
+            Some(sandloop::ExtraInfo::Address(Address::Inet(localhost(port))))
+        );
         assert_eq!(t.get_extra_info("socket"), t.get_extra_info("socket"));
         assert_ne!(t.get_extra_info("socket"), peer);
         t.close();
@@ -637,8 +638,7 @@ fn create_connection_with_a_connected_sock() -> Result<()> {
         let log = Log::new();
         let server = echo_server(&lp, &log).await?;
         let sock = Socket::new(Family::Inet, SocketType::Stream)?;
-        lp.sock_connect(&sock, localhost(server.port()?))
-            .await?;
+        lp.sock_connect(&sock, localhost(server.port()?)).await?;
         let opts = ConnectOptions {
             sock: Some(sock.clone()),
             ..Default::default()
@@ -809,11 +809,7 @@ fn a_server_not_yet_serving_refuses_connections() -> Result<()> {
         let (t, p) = connect_collect(&lp, port).await?;
 
         let early = early.expect("a connect before start_serving is refused");
-        assert_eq!(
-            early.kind(),
-            io::ErrorKind::ConnectionRefused,
-            "{early}"
-        );
+        assert_eq!(early.kind(), io::ErrorKind::ConnectionRefused, "{early}");
         t.write(b"served");
         until(5, || p.borrow().data == b"served").await?;
         t.close();

@@ -432,7 +432,9 @@ fn task_of_a_plain_value_gives_that_value() -> Result<()> {
 fn cancelling_a_task_of_a_plain_value_ends_it_cancelled() -> Result<()> {
     sandloop::run(async {
         let task = sandloop::create_task(async {
-            sleep(long()).await.expect("the sleep is dropped, not failed");
+            sleep(long())
+                .await
+                .expect("the sleep is dropped, not failed");
             5
         });
         sleep(Duration::ZERO).await?;
@@ -455,7 +457,10 @@ fn spawn_gives_the_output_as_it_is() -> Result<()> {
         let parsed = sandloop::spawn(async { "x".parse::<u8>() });
         let value = parsed.clone().join().await?;
         assert!(value.is_err(), "the parse error is the value");
-        assert!(parsed.exception()?.is_none(), "and not the task's exception");
+        assert!(
+            parsed.exception()?.is_none(),
+            "and not the task's exception"
+        );
         let sleeper = sandloop::spawn(async { sleep(long()).await.is_ok() });
         sleep(Duration::ZERO).await?;
         assert!(sleeper.cancel());

@@ -420,11 +420,7 @@ fn handshake_timeout_fires_against_a_silent_peer() -> Result<()> {
             .map(|_| ())
             .unwrap_err();
         let took = lp.time() - start;
-        assert_eq!(
-            err.kind(),
-            io::ErrorKind::ConnectionAborted,
-            "{err:?}"
-        );
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted, "{err:?}");
         assert_eq!(
             err.to_string(),
             "SSL handshake is taking longer than 0.3 seconds: aborting the connection"

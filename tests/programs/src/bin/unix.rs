@@ -147,10 +147,7 @@ fn peername_and_sockname_are_paths() -> Result<()> {
         let server = lp
             .create_unix_server(move || Keep(a.clone()), at.as_str(), Default::default())
             .await?;
-        assert_eq!(
-            server.local_addr()?,
-            Address::Unix(at.clone().into_bytes())
-        );
+        assert_eq!(server.local_addr()?, Address::Unix(at.clone().into_bytes()));
         let (client, _) = lp
             .create_unix_connection(|| Idle, at.as_str(), Default::default())
             .await?;
@@ -199,11 +196,7 @@ fn abstract_names_round_trip_and_print_with_at() -> Result<()> {
             .create_unix_connection(|| Idle, at, Default::default())
             .await
             .unwrap_err();
-        assert_eq!(
-            err.kind(),
-            io::ErrorKind::ConnectionRefused,
-            "{err}"
-        );
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
         assert!(err.to_string().contains(&format!("@{name}")), "{err}");
         Ok::<_, Error>(())
     })
@@ -286,11 +279,7 @@ fn cleanup_socket_false_keeps_the_file() -> Result<()> {
             .create_unix_connection(|| Idle, at.as_str(), Default::default())
             .await
             .unwrap_err();
-        assert_eq!(
-            err.kind(),
-            io::ErrorKind::ConnectionRefused,
-            "{err}"
-        );
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
         assert!(err.to_string().contains(&at), "{err}");
         Ok::<_, Error>(())
     })
@@ -317,11 +306,7 @@ fn a_server_not_yet_serving_refuses_connections() -> Result<()> {
         server.start_serving().await?;
 
         let early = early.expect("a connect before start_serving is refused");
-        assert_eq!(
-            early.kind(),
-            io::ErrorKind::ConnectionRefused,
-            "{early}"
-        );
+        assert_eq!(early.kind(), io::ErrorKind::ConnectionRefused, "{early}");
         assert_echoed(at.as_str(), b"served").await?;
         close(&server).await;
         Ok::<_, Error>(())
