@@ -369,15 +369,7 @@ fn queue_stream_takes_items_as_get_does() -> Result<()> {
     use futures_util::StreamExt;
     sandloop::run(async {
         let q = sandloop::Queue::new(2);
-        let producer = create_task({
-            let q = q.clone();
-            async move {
-                for i in 0..5 {
-                    q.put(i).await?;
-                }
-                Ok::<_, Error>(())
-            }
-        });
+        let producer = produce(&q, 5);
         let got: Vec<u32> = q.stream().take(5).collect().await;
         assert_eq!(got, [0, 1, 2, 3, 4]);
         producer.await?;
@@ -1283,18 +1275,21 @@ fn queue_put_order_is_kept_when_a_waiting_putter_is_cancelled() -> Result<()> {
     })
 }
 
+/// A task that puts `0..n` into `q`, waiting for room as it goes.
+fn produce(q: &Queue<u32>, n: u32) -> sandloop::Task<()> {
+    let q = q.clone();
+    create_task(async move {
+        for i in 0..n {
+            q.put(i).await?;
+        }
+        Ok::<_, Error>(())
+    })
+}
+
 fn queue_producer_and_consumer_on_a_size_one_queue_finish() -> Result<()> {
     let got = sandloop::run(async {
         let q = Queue::new(1);
-        let producer = create_task({
-            let q = q.clone();
-            async move {
-                for i in 0..5 {
-                    q.put(i).await?;
-                }
-                Ok::<_, Error>(())
-            }
-        });
+        let producer = produce(&q, 5);
         let consumer = create_task({
             let q = q.clone();
             async move {

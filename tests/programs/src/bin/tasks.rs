@@ -24,6 +24,20 @@ fn record_exceptions(lp: &EventLoop, log: &Log) {
     }));
 }
 
+/// `log` holds one report, of an exception never retrieved from the task named `name`.
+fn assert_one_unretrieved_report(log: &Log, name: &str) {
+    let reports = log.get();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(
+        reports[0].starts_with("Task exception was never retrieved | "),
+        "{reports:?}"
+    );
+    assert!(
+        reports[0].contains(&format!("name='{name}'")),
+        "{reports:?}"
+    );
+}
+
 fn boom() -> Error {
     Error::other("boom")
 }
@@ -142,13 +156,7 @@ fn renamed_task_is_reported_under_its_new_name() -> Result<()> {
 
     drop(task);
 
-    let reports = log.get();
-    assert_eq!(reports.len(), 1, "{reports:?}");
-    assert!(
-        reports[0].starts_with("Task exception was never retrieved | "),
-        "{reports:?}"
-    );
-    assert!(reports[0].contains("name='renamed'"), "{reports:?}");
+    assert_one_unretrieved_report(&log, "renamed");
     lp.close()
 }
 
@@ -518,13 +526,7 @@ fn anyhow_err_is_the_task_exception() -> Result<()> {
     assert_eq!(exc.to_string(), "no quorum");
     drop(watched);
     drop(unwatched);
-    let reports = log.get();
-    assert_eq!(reports.len(), 1, "{reports:?}");
-    assert!(
-        reports[0].starts_with("Task exception was never retrieved | "),
-        "{reports:?}"
-    );
-    assert!(reports[0].contains("name='anyhow'"), "{reports:?}");
+    assert_one_unretrieved_report(&log, "anyhow");
     lp.close()
 }
 
@@ -716,13 +718,7 @@ fn unretrieved_task_exception_is_reported_when_the_task_is_dropped() -> Result<(
 
     drop(task);
 
-    let reports = log.get();
-    assert_eq!(reports.len(), 1, "{reports:?}");
-    assert!(
-        reports[0].starts_with("Task exception was never retrieved | "),
-        "{reports:?}"
-    );
-    assert!(reports[0].contains("name='failing'"), "{reports:?}");
+    assert_one_unretrieved_report(&log, "failing");
     lp.close()
 }
 
