@@ -605,6 +605,21 @@ fn short_paths_for_addresses_ports_and_protocols() -> Result<()> {
             .create_connection(Collect::default, "127.0.0.1", port, opts)
             .await?;
         assert_eq!(t.sockname(), Some(Address::Inet(localhost(local_port))));
+        // A name as local_addr is resolved; the attempt binds to its address of the
+        // attempt's family (localhost may also resolve to ::1).
+        let by_name = ConnectOptions {
+            local_addr: Some(("localhost", 0).into()),
+            ..Default::default()
+        };
+        let (named, _) = lp
+            .create_connection(Collect::default, "127.0.0.1", port, by_name)
+            .await?;
+        let sockname = named
+            .sockname()
+            .and_then(|a| a.as_inet())
+            .expect("an IP address");
+        assert_eq!(sockname.ip(), localhost(0).ip());
+        named.close();
         t.write(b"typed");
         until(5, || {
             t.with_protocol(|c: &mut Collect| c.data.len()) == Some(5)
