@@ -67,7 +67,7 @@ fn main() -> sandloop::Result<()> {
                     transport: None,
                 },
                 DatagramOptions {
-                    remote_addr: Some((addr.ip().to_string(), addr.port())),
+                    remote_addr: Some(addr.into()),
                     ..Default::default()
                 },
             )

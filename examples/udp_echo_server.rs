@@ -92,7 +92,7 @@ async fn serve(lp: EventLoop, addr: SocketAddr) -> Result<(), Error> {
         .create_datagram_endpoint(
             || EchoServerProtocol { transport: None },
             DatagramOptions {
-                local_addr: Some((addr.ip().to_string(), addr.port())),
+                local_addr: Some(addr.into()),
                 ..Default::default()
             },
         )

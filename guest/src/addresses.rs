@@ -159,6 +159,11 @@ impl Address {
             Address::Unix(_) => None,
         }
     }
+
+    /// The port of an IP address; `None` for a unix path.
+    pub fn port(&self) -> Option<u16> {
+        self.as_inet().map(|sa| sa.port())
+    }
 }
 
 impl From<SocketAddr> for Address {
@@ -177,6 +182,166 @@ impl fmt::Display for Address {
                 _ => write!(f, "{}", String::from_utf8_lossy(path)),
             },
         }
+    }
+}
+
+/// A host and a port, asyncio's `(host, port)` address tuple: what the options of
+/// `create_connection` (`local_addr`) and `create_datagram_endpoint` (`local_addr`,
+/// `remote_addr`) take, so both spell addresses the same way. The host is a name or an IP
+/// literal, resolved with `getaddrinfo` when used; an empty host is asyncio's `None`.
+///
+/// It converts from a `SocketAddr`, from `(&str, u16)` / `(String, u16)` /
+/// `(IpAddr, u16)`, and parses from `"host:port"` (`"[::1]:0"` for IPv6):
+///
+/// ```
+/// use sandloop::net::HostPort;
+/// let a: HostPort = "127.0.0.1:0".parse().unwrap();
+/// let b = HostPort::from(("localhost", 8080));
+/// let c = HostPort::from(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+/// assert_eq!(a, c);
+/// assert_eq!(b.to_string(), "localhost:8080");
+/// assert_eq!("[::1]:53".parse::<HostPort>().unwrap().host, "::1");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    /// A host name or an IP literal (IPv6 without brackets).
+    pub host: String,
+    /// The port (0: any free port, when binding).
+    pub port: u16,
+}
+
+impl HostPort {
+    /// The socket address, when the host is an IP literal (no lookup needed).
+    pub fn as_socket_addr(&self) -> Option<SocketAddr> {
+        let ip: std::net::IpAddr = self.host.parse().ok()?;
+        Some(SocketAddr::new(ip, self.port))
+    }
+}
+
+impl From<SocketAddr> for HostPort {
+    fn from(sa: SocketAddr) -> HostPort {
+        HostPort {
+            host: sa.ip().to_string(),
+            port: sa.port(),
+        }
+    }
+}
+
+impl From<(&str, u16)> for HostPort {
+    fn from((host, port): (&str, u16)) -> HostPort {
+        HostPort {
+            host: host.to_owned(),
+            port,
+        }
+    }
+}
+
+impl From<(String, u16)> for HostPort {
+    fn from((host, port): (String, u16)) -> HostPort {
+        HostPort { host, port }
+    }
+}
+
+impl From<(std::net::IpAddr, u16)> for HostPort {
+    fn from(addr: (std::net::IpAddr, u16)) -> HostPort {
+        HostPort::from(SocketAddr::from(addr))
+    }
+}
+
+impl std::str::FromStr for HostPort {
+    type Err = std::io::Error;
+
+    /// `"host:port"`, `"1.2.3.4:port"` or `"[v6]:port"`.
+    fn from_str(s: &str) -> std::result::Result<HostPort, std::io::Error> {
+        let invalid = || {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{s:?} is not an address of the form host:port"),
+            )
+        };
+        let (host, port) = s.rsplit_once(':').ok_or_else(invalid)?;
+        let port = port.parse().map_err(|_| invalid())?;
+        let host = match host.strip_prefix('[') {
+            Some(v6) => v6.strip_suffix(']').ok_or_else(invalid)?,
+            None if host.contains(':') => return Err(invalid()),
+            None => host,
+        };
+        Ok(HostPort {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// What `Socket::bind` takes: an [`Address`], a `SocketAddr`,
+/// `(IpAddr, u16)`, a [`HostPort`] or `(&str, u16)` whose host is an IP literal, or a
+/// string: `"127.0.0.1:0"` / `"[::1]:0"` for an IP socket, a path for a unix socket (as
+/// Python's `socket.bind` reads a `str` by the socket's family). Binding does not resolve
+/// names (it is not async): resolve them first with `getaddrinfo`.
+pub trait ToAddress {
+    /// The address for a socket of `family`; `InvalidInput` when it does not make one.
+    fn to_address(self, family: Family) -> std::io::Result<Address>;
+}
+
+impl ToAddress for Address {
+    fn to_address(self, _: Family) -> std::io::Result<Address> {
+        Ok(self)
+    }
+}
+
+impl ToAddress for SocketAddr {
+    fn to_address(self, _: Family) -> std::io::Result<Address> {
+        Ok(Address::Inet(self))
+    }
+}
+
+impl ToAddress for (std::net::IpAddr, u16) {
+    fn to_address(self, _: Family) -> std::io::Result<Address> {
+        Ok(Address::Inet(self.into()))
+    }
+}
+
+impl ToAddress for HostPort {
+    fn to_address(self, _: Family) -> std::io::Result<Address> {
+        self.as_socket_addr().map(Address::Inet).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{self}: bind takes an IP address, not a name (resolve it with getaddrinfo)"
+                ),
+            )
+        })
+    }
+}
+
+impl ToAddress for (&str, u16) {
+    fn to_address(self, family: Family) -> std::io::Result<Address> {
+        HostPort::from(self).to_address(family)
+    }
+}
+
+impl ToAddress for &str {
+    fn to_address(self, family: Family) -> std::io::Result<Address> {
+        match family {
+            Family::Unix => Ok(Address::Unix(self.as_bytes().to_vec())),
+            Family::Inet | Family::Inet6 => self.parse::<HostPort>()?.to_address(family),
+        }
+    }
+}
+
+impl ToAddress for &String {
+    fn to_address(self, family: Family) -> std::io::Result<Address> {
+        self.as_str().to_address(family)
     }
 }
 

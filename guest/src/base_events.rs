@@ -565,6 +565,34 @@ impl EventLoop {
         tasks::create(self, fut.into_future(), options, Location::caller())
     }
 
+    /// Wraps `fut` in a task whose result is `fut`'s output as it is, whatever its type
+    /// (tokio's `spawn`): for outputs that are not [`IntoResult`] (a user's struct, a
+    /// result whose error is not a sandloop error). The task's only exceptions are
+    /// cancellation and the loop's own errors; an `Err` inside the output is a value.
+    ///
+    /// ```no_run
+    /// struct Reply(u8);
+    /// sandloop::run(async {
+    ///     let lp = sandloop::get_running_loop()?;
+    ///     let reply = lp.spawn(async { Reply(7) }).join().await?;
+    ///     assert_eq!(reply.0, 7);
+    ///     Ok::<_, sandloop::Error>(())
+    /// })
+    /// .unwrap();
+    /// ```
+    ///
+    /// # Panics
+    /// On a closed loop.
+    #[track_caller]
+    pub fn spawn<F>(&self, fut: F) -> Task<F::Output>
+    where
+        F: IntoFuture + 'static,
+        F::Output: 'static,
+    {
+        let fut = fut.into_future();
+        self.create_task(async move { Ok::<_, Error>(fut.await) })
+    }
+
     /// Sets the factory [`EventLoop::create_task`] goes through (`None`: the default).
     ///
     /// ```

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::dns::AddrInfoHints;
 use crate::error::{Error, Result};
 use crate::events::EventLoop;
-use crate::net::{AddrInfo, Address, Family, SockOpt, Socket, SocketType};
+use crate::net::{AddrInfo, Address, Family, HostPort, SockOpt, Socket, SocketType};
 use crate::protocols::Protocol;
 use crate::staggered::{Attempt, staggered_race};
 use crate::tls::TlsContext;
@@ -46,8 +46,11 @@ pub struct ConnectOptions {
     /// An already connected socket to use instead of connecting (`host` must then be
     /// empty and `port` 0, asyncio's `None`).
     pub sock: Option<Socket>,
-    /// Bind the socket to this local address before connecting.
-    pub local_addr: Option<SocketAddr>,
+    /// Bind the socket to this local address before connecting: a [`HostPort`] as
+    /// `create_datagram_endpoint`'s addresses (`"127.0.0.1:0".parse()?`,
+    /// `("localhost", 0).into()`, `socket_addr.into()`). A name is resolved, and each
+    /// attempt binds to the first of its addresses of the attempt's family.
+    pub local_addr: Option<HostPort>,
     /// Happy Eyeballs: start the next attempt when the previous one has not finished after
     /// this long (RFC 8305 recommends 250 ms). `None`: one attempt after another.
     pub happy_eyeballs_delay: Option<Duration>,
@@ -244,29 +247,57 @@ impl EventLoop {
         if interleave > 0 {
             infos = interleave_addrinfos(infos, interleave);
         }
-        let local = opts.local_addr;
+        let locals = match &opts.local_addr {
+            Some(local) => Some(self.resolve_local(local, &hints).await?),
+            None => None,
+        };
+        let locals = locals.as_deref();
         let attempts = infos.into_iter().map(|info| {
             let lp = self.clone();
-            Box::pin(async move { lp.connect_one(&info, local).await }) as Attempt<'_, Socket>
+            Box::pin(async move { lp.connect_one(&info, locals).await }) as Attempt<'_, Socket>
         });
         staggered_race(attempts, opts.happy_eyeballs_delay)
             .await
             .map_err(|errors| combine_errors(errors, opts.all_errors))
     }
 
-    /// One attempt: a socket of the address's family, bound to `local` if given, connected.
-    async fn connect_one(&self, info: &AddrInfo, local: Option<SocketAddr>) -> Result<Socket> {
+    /// The IP addresses of `local_addr`: the literal itself, or what its name resolves to
+    /// (asyncio resolves `local_addr` as it does the remote host).
+    async fn resolve_local(
+        &self,
+        local: &HostPort,
+        hints: &AddrInfoHints,
+    ) -> Result<Vec<SocketAddr>> {
+        if let Some(sa) = local.as_socket_addr() {
+            return Ok(vec![sa]);
+        }
+        let port = local.port.to_string();
+        let host = (!local.host.is_empty()).then_some(local.host.as_str());
+        let infos = self.getaddrinfo(host, Some(&port), *hints).await?;
+        let addrs: Vec<SocketAddr> = infos.iter().filter_map(|i| i.address.as_inet()).collect();
+        if addrs.is_empty() {
+            return Err(Error::Os(io::Error::other(format!(
+                "getaddrinfo() returned no address for local_addr {local}"
+            ))));
+        }
+        Ok(addrs)
+    }
+
+    /// One attempt: a socket of the address's family, bound to the first of `locals` of
+    /// that family if given, connected.
+    async fn connect_one(&self, info: &AddrInfo, locals: Option<&[SocketAddr]>) -> Result<Socket> {
         let sock = Socket::new(info.family, SocketType::Stream)?;
-        if let Some(local) = local {
-            if Family::of(&local) != info.family {
+        if let Some(locals) = locals {
+            let Some(&local) = locals.iter().find(|l| Family::of(l) == info.family) else {
+                sock.close();
                 return Err(Error::Os(io::Error::new(
                     io::ErrorKind::AddrNotAvailable,
                     format!(
-                        "local address {local} is not of the family of {}",
-                        info.address
+                        "local address {} is not of the family of {}",
+                        locals[0], info.address
                     ),
                 )));
-            }
+            };
             sock.bind(local)
                 .map_err(|e| annotate(e, "bind", &Address::Inet(local)))?;
         }

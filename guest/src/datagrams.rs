@@ -101,7 +101,8 @@ pub struct DatagramTransport {
     inner: Rc<DatagramInner>,
 }
 
-/// What [`DatagramTransport::get_extra_info`] returns.
+/// What [`DatagramTransport::get_extra_info`] returns; `PartialEq` compares the socket
+/// by identity.
 ///
 /// ```no_run
 /// # fn demo(transport: &sandloop::DatagramTransport) -> sandloop::Result<()> {
@@ -111,7 +112,7 @@ pub struct DatagramTransport {
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatagramExtraInfo {
     /// `peername` (a connected endpoint), `sockname`.
     Address(Address),
@@ -316,6 +317,19 @@ impl DatagramTransport {
     /// The protocol that receives the callbacks (`None` after `connection_lost`).
     pub fn get_protocol(&self) -> Option<SharedDatagramProtocol> {
         self.inner.protocol()
+    }
+
+    /// Calls `f` with the endpoint's protocol as its own type `P`: `None` when there is no
+    /// protocol (after `connection_lost`) or it is not a `P`; see
+    /// [`crate::Transport::with_protocol`].
+    ///
+    /// # Panics
+    /// When called from inside one of the protocol's own callbacks.
+    pub fn with_protocol<P: DatagramProtocol, R>(&self, f: impl FnOnce(&mut P) -> R) -> Option<R> {
+        let protocol = self.get_protocol()?;
+        let mut guard = protocol.borrow_mut();
+        let any: &mut dyn std::any::Any = &mut *guard;
+        any.downcast_mut::<P>().map(f)
     }
 }
 

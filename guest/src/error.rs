@@ -71,6 +71,59 @@ impl Error {
         matches!(self, Error::Cancelled(_))
     }
 
+    /// The `std::io::ErrorKind` of this error, so code that classifies I/O errors (retry on
+    /// `ConnectionRefused`, report `AddrInUse`) needs no match on the variants.
+    ///
+    /// | variant | kind |
+    /// |---|---|
+    /// | `Os(e)` | `e.kind()` |
+    /// | `Timeout` | `TimedOut` |
+    /// | `PermissionDenied` | `PermissionDenied` |
+    /// | `Tls` | `InvalidData` (as rustls' and tokio-rustls' I/O errors) |
+    /// | `SendfileNotAvailable` | `Unsupported` |
+    /// | `Group` | the kind all its errors share, else `Other` |
+    /// | `Other(e)` | `e`'s kind when `e` is an `io::Error` or a sandloop `Error`, else `Other` |
+    /// | `Runtime`, `InvalidState`, `Cancelled` | `Other` |
+    ///
+    /// `Cancelled` is `Other` rather than `Interrupted`: std's and futures' read and write
+    /// loops retry an `Interrupted` error, and a cancelled operation must not be retried. Use
+    /// [`Error::is_cancelled`] to tell cancellation apart.
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// let refused = sandloop::Error::from(std::io::Error::from(ErrorKind::ConnectionRefused));
+    /// assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
+    /// assert_eq!(sandloop::Error::Timeout.kind(), ErrorKind::TimedOut);
+    /// ```
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            Error::Os(e) => e.kind(),
+            Error::Timeout => io::ErrorKind::TimedOut,
+            Error::PermissionDenied(_) => io::ErrorKind::PermissionDenied,
+            Error::Tls(_) => io::ErrorKind::InvalidData,
+            Error::SendfileNotAvailable(_) => io::ErrorKind::Unsupported,
+            Error::Group(errors) => {
+                let mut kinds = errors.iter().map(Error::kind);
+                match kinds.next() {
+                    Some(first) if kinds.all(|k| k == first) => first,
+                    _ => io::ErrorKind::Other,
+                }
+            }
+            Error::Other(e) => {
+                if let Some(io) = e.downcast_ref::<io::Error>() {
+                    io.kind()
+                } else if let Some(inner) = e.downcast_ref::<Error>() {
+                    inner.kind()
+                } else {
+                    io::ErrorKind::Other
+                }
+            }
+            Error::Runtime(_) | Error::InvalidState(_) | Error::Cancelled(_) => {
+                io::ErrorKind::Other
+            }
+        }
+    }
+
     pub(crate) fn runtime(msg: impl Into<String>) -> Error {
         Error::Runtime(msg.into())
     }
@@ -144,6 +197,37 @@ impl From<io::Error> for Error {
     }
 }
 
+/// A oneshot channel whose sender was dropped: an ordinary error (`Other`), not
+/// `Error::Cancelled`, which means that the awaiting task itself was cancelled.
+impl From<futures_channel::oneshot::Canceled> for Error {
+    fn from(e: futures_channel::oneshot::Canceled) -> Error {
+        Error::other(e)
+    }
+}
+
+/// `anyhow::Error` (feature `anyhow`): an `anyhow::Result` coroutine's `Err` becomes the
+/// task's exception. A sandloop `Error` that `?` carried into anyhow with no context comes
+/// back as itself (a `Timeout` stays `Timeout`); anything else becomes `Error::Other`,
+/// which keeps anyhow's message and its chain of causes (shown by `{:?}`).
+#[cfg(feature = "anyhow")]
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Error {
+        // Only the outermost object is checked: with `.context(..)` on top, the context
+        // message must not be lost by downcasting to the error underneath.
+        let e = if e.chain().next().is_some_and(|o| o.is::<Error>()) {
+            match e.downcast::<Error>() {
+                Ok(ours) => return ours,
+                Err(e) => e,
+            }
+        } else {
+            e
+        };
+        Error::Other(Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(
+            e,
+        )))
+    }
+}
+
 struct GroupDisplay<'a>(&'a [Error]);
 
 impl fmt::Display for GroupDisplay<'_> {
@@ -156,21 +240,37 @@ impl fmt::Display for GroupDisplay<'_> {
     }
 }
 
-/// What a callback or a coroutine may return: `()` or a `Result` whose error converts into
-/// [`Error`]. An `Err` from a callback reaches the loop's exception handler; an `Err` from a
-/// task's coroutine becomes the task's exception.
+/// What a callback or a coroutine may return: a `Result` whose error converts into
+/// [`Error`], or a plain value. An `Err` from a callback reaches the loop's exception
+/// handler; an `Err` from a task's coroutine becomes the task's exception, as an exception
+/// raised by an asyncio coroutine does. A plain value is the task's result (`Ok`).
+///
+/// Which plain values: Rust's coherence rules forbid a blanket `impl<T> IntoResult for T`
+/// beside the one for `Result` (a `Result` is a `T` too), so the trait is implemented for
+/// std's value types: `()`, integers, floats, `bool`, `char`, `String`, `&'static str`,
+/// `Duration`, `SocketAddr`, `IpAddr`, `Vec`, `VecDeque`, `Option`, `Box`, `Rc`, `Arc`,
+/// `HashMap`, `HashSet`, `BTreeMap`, `BTreeSet` and tuples of up to six elements (of any
+/// `'static` types). So `create_task(async { 5 })` and `run(async { "done" })` compile. For any other
+/// output type use `sandloop::spawn` / `EventLoop::spawn`, whose task yields the
+/// future's output as it is (an `Err` in it is then a value, not the task's exception).
+///
+/// Errors: any `E: Into<Error>`: `Error` itself, `std::io::Error`, a oneshot channel's
+/// `Canceled` (futures-channel), and with the `anyhow` feature `anyhow::Error`, so a
+/// coroutine returning `anyhow::Result<T>` is accepted and its `Err` keeps its message and
+/// causes.
+///
+/// ```no_run
+/// let five = sandloop::run(async {
+///     let task = sandloop::create_task(async { 5 });
+///     task.await
+/// });
+/// assert_eq!(five.unwrap(), 5);
+/// ```
 pub trait IntoResult: 'static {
     /// The success value.
     type Ok: 'static;
     /// Converts into a sandloop [`Result`].
     fn into_result(self) -> Result<Self::Ok>;
-}
-
-impl IntoResult for () {
-    type Ok = ();
-    fn into_result(self) -> Result<()> {
-        Ok(())
-    }
 }
 
 impl<T: 'static, E: Into<Error> + 'static> IntoResult for std::result::Result<T, E> {
@@ -179,6 +279,44 @@ impl<T: 'static, E: Into<Error> + 'static> IntoResult for std::result::Result<T,
         self.map_err(Into::into)
     }
 }
+
+/// `IntoResult` for plain value types: the value is the `Ok`.
+macro_rules! plain_values {
+    ($( [$($generics:tt)*] $ty:ty ),* $(,)?) => {
+        $(
+            impl<$($generics)*> IntoResult for $ty {
+                type Ok = $ty;
+                fn into_result(self) -> Result<$ty> {
+                    Ok(self)
+                }
+            }
+        )*
+    };
+}
+
+plain_values!(
+    [] (), [] bool, [] char, [] f32, [] f64,
+    [] u8, [] u16, [] u32, [] u64, [] u128, [] usize,
+    [] i8, [] i16, [] i32, [] i64, [] i128, [] isize,
+    [] String, [] &'static str, [] std::time::Duration,
+    [] std::net::SocketAddr, [] std::net::IpAddr,
+    [T: 'static] Vec<T>,
+    [T: 'static] std::collections::VecDeque<T>,
+    [T: 'static] Option<T>,
+    [T: ?Sized + 'static] Box<T>,
+    [T: ?Sized + 'static] std::rc::Rc<T>,
+    [T: ?Sized + 'static] Arc<T>,
+    [K: 'static, V: 'static, S: 'static] std::collections::HashMap<K, V, S>,
+    [T: 'static, S: 'static] std::collections::HashSet<T, S>,
+    [K: 'static, V: 'static] std::collections::BTreeMap<K, V>,
+    [T: 'static] std::collections::BTreeSet<T>,
+    [A: 'static] (A,),
+    [A: 'static, B: 'static] (A, B),
+    [A: 'static, B: 'static, C: 'static] (A, B, C),
+    [A: 'static, B: 'static, C: 'static, D: 'static] (A, B, C, D),
+    [A: 'static, B: 'static, C: 'static, D: 'static, E: 'static] (A, B, C, D, E),
+    [A: 'static, B: 'static, C: 'static, D: 'static, E: 'static, F: 'static] (A, B, C, D, E, F),
+);
 
 #[cfg(test)]
 mod tests {
@@ -240,6 +378,55 @@ mod tests {
     fn group_lists_every_error() {
         let g = Error::Group(vec![Error::Timeout, Error::Runtime("x".into())]);
         assert_eq!(g.to_string(), "2 errors: [1] timed out [2] x");
+    }
+
+    #[test]
+    fn kind_maps_every_variant() {
+        use io::ErrorKind as K;
+        let refused = || Error::Os(io::Error::from(K::ConnectionRefused));
+        assert_eq!(refused().kind(), K::ConnectionRefused);
+        assert_eq!(Error::Timeout.kind(), K::TimedOut);
+        assert_eq!(
+            Error::PermissionDenied("x".into()).kind(),
+            K::PermissionDenied
+        );
+        assert_eq!(Error::Tls("bad cert".into()).kind(), K::InvalidData);
+        assert_eq!(
+            Error::SendfileNotAvailable("x".into()).kind(),
+            K::Unsupported
+        );
+        assert_eq!(Error::Cancelled(None).kind(), K::Other);
+        assert_eq!(Error::runtime("closed").kind(), K::Other);
+        assert_eq!(Error::invalid_state("done").kind(), K::Other);
+        assert_eq!(
+            Error::Group(vec![refused(), refused()]).kind(),
+            K::ConnectionRefused
+        );
+        assert_eq!(
+            Error::Group(vec![refused(), Error::Timeout]).kind(),
+            K::Other
+        );
+        assert_eq!(
+            Error::other(io::Error::from(K::AddrInUse)).kind(),
+            K::AddrInUse
+        );
+        assert_eq!(Error::other(Error::Timeout).kind(), K::TimedOut);
+        assert_eq!(Error::other("user error").kind(), K::Other);
+    }
+
+    #[test]
+    fn plain_values_are_ok() {
+        assert_eq!(5.into_result().unwrap(), 5);
+        assert_eq!("done".into_result().unwrap(), "done");
+        assert_eq!((1, 'x').into_result().unwrap(), (1, 'x'));
+        assert_eq!(Some(vec![1u8]).into_result().unwrap(), Some(vec![1]));
+    }
+
+    #[test]
+    fn a_dropped_oneshot_sender_is_not_a_cancellation() {
+        let err = Error::from(futures_channel::oneshot::Canceled);
+        assert!(!err.is_cancelled());
+        assert_eq!(err.to_string(), "oneshot canceled");
     }
 
     #[test]

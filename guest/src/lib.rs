@@ -16,7 +16,7 @@
 //! lp.close().unwrap();
 //! ```
 //!
-//! Coroutines are Rust futures returning `()` or a `Result` (see [`IntoResult`]):
+//! Coroutines are Rust futures returning a `Result` or a plain value (see [`IntoResult`]):
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -63,6 +63,7 @@
 #![warn(missing_docs)]
 
 mod addresses;
+mod as_completed;
 mod asyncgens;
 mod base_events;
 mod base_tasks;
@@ -114,6 +115,7 @@ mod unix_events;
 mod waiters;
 mod wakeup;
 
+pub use as_completed::{AsCompleted, as_completed};
 pub use asyncgens::AsyncGen;
 pub use base_tasks::{Coroutine, TaskFactory, TaskOptions, TaskRef, current_task};
 pub use connections::{AcceptedSocketOptions, ConnectOptions};
@@ -136,7 +138,7 @@ pub use pipe_transports::{ReadPipeTransport, WritePipeTransport};
 #[cfg(feature = "host-reactor")]
 pub use proactor_events::ProactorEventLoop;
 pub use protocols::{BufferedProtocol, DatagramProtocol, Protocol};
-pub use queues::Queue;
+pub use queues::{Queue, QueueStream};
 pub use runners::run;
 pub use selector_events::SelectorEventLoop;
 pub use sendfile::SendfileSource;
@@ -147,7 +149,7 @@ pub use subprocess::{SubprocessProtocol, SubprocessTransport};
 #[cfg(feature = "host-reactor")]
 pub use sys::HostSelector;
 pub use sys::{Event as SelectorEvent, Readiness, Selector, WasiPollSelector, exit};
-pub use tasks::{Task, all_tasks, create_task, sleep};
+pub use tasks::{Task, all_tasks, create_task, sleep, spawn};
 pub use timeouts::{timeout, timeout_at, wait_for};
 pub use transports::{ExtraInfo, SharedProtocol, Transport, TransportSocket};
 pub use unix_events::{UnixConnectOptions, UnixPath, UnixServerOptions};

@@ -14,7 +14,9 @@ use std::fmt;
 use std::io;
 use std::rc::Rc;
 
-pub use crate::addresses::{AddrInfo, Address, Family, Shutdown, SockOpt, SockOptName, SocketType};
+pub use crate::addresses::{
+    AddrInfo, Address, Family, HostPort, Shutdown, SockOpt, SockOptName, SocketType, ToAddress,
+};
 use crate::error::{Error, Result};
 use crate::events::Handle;
 use crate::sys::errors::Progress;
@@ -62,6 +64,15 @@ pub const NI_DGRAM: i32 = 0x10;
 pub struct Socket {
     pub(crate) inner: Rc<SocketInner>,
 }
+
+/// Identity: clones of the same socket, as Python compares socket objects.
+impl PartialEq for Socket {
+    fn eq(&self, other: &Socket) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for Socket {}
 
 pub(crate) struct SocketInner {
     /// `None` once closed, or once a transport took the socket over.
@@ -184,8 +195,19 @@ impl Socket {
     /// Binds to a local address (checked against the policy's listen rules; a datagram
     /// socket against its udp bind rules; a unix path
     /// or abstract name against its unix rules).
-    pub fn bind(&self, addr: impl Into<Address>) -> Result<()> {
-        let addr = addr.into();
+    ///
+    /// `addr` is anything [`ToAddress`]: an address, or a string such as `"127.0.0.1:0"`
+    /// (a path for a unix socket).
+    ///
+    /// ```no_run
+    /// use sandloop::net::{Family, Socket, SocketType};
+    /// let sock = Socket::new(Family::Inet, SocketType::Stream)?;
+    /// sock.bind("127.0.0.1:0")?;
+    /// let port = sock.local_addr()?.port();
+    /// # Ok::<(), sandloop::Error>(())
+    /// ```
+    pub fn bind(&self, addr: impl ToAddress) -> Result<()> {
+        let addr = addr.to_address(self.family()?)?;
         self.with(|s| s.bind(&addr))
     }
 

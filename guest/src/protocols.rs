@@ -33,7 +33,11 @@ use crate::transports::Transport;
 ///     }
 /// }
 /// ```
-pub trait Protocol: 'static {
+///
+/// `Any` is a supertrait so that the protocol behind a transport can be reached as its own
+/// type: [`Transport::with_protocol`], or `(&*p.borrow() as &dyn Any).downcast_ref::<P>()`
+/// on what `get_protocol()` returns. Every `'static` type is `Any`: nothing to implement.
+pub trait Protocol: std::any::Any {
     /// The connection is up; keep `transport` (a cheap handle) to write and close.
     fn connection_made(&mut self, transport: &Transport) {
         let _ = transport;
@@ -242,7 +246,10 @@ impl<T: BufferedProtocol> Protocol for T {
 ///     }
 /// }
 /// ```
-pub trait DatagramProtocol: 'static {
+///
+/// `Any` is a supertrait, as for [`Protocol`]: see
+/// [`DatagramTransport::with_protocol`](crate::DatagramTransport::with_protocol).
+pub trait DatagramProtocol: std::any::Any {
     /// The endpoint is ready; keep `transport` (a cheap handle) to send and close.
     fn connection_made(&mut self, transport: &crate::DatagramTransport) {
         let _ = transport;

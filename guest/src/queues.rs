@@ -3,7 +3,12 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, ready};
+
+use futures_core::Stream;
 
 use crate::error::{Error, Result};
 use crate::locks::Event;
@@ -251,5 +256,58 @@ impl<T> fmt::Debug for Queue<T> {
             self.inner.items.borrow().len(),
             self.inner.unfinished_tasks.get()
         )
+    }
+}
+
+impl<T: 'static> Queue<T> {
+    /// The queue's items as a `futures_core::Stream`: each item is taken as [`Queue::get`]
+    /// takes it (waiting while the queue is empty; `task_done` still applies). The stream
+    /// does not end by itself, as a `while True: await q.get()` loop does not: stop taking
+    /// items, or take them inside [`crate::timeout`]. Dropping the stream while it waits
+    /// gives its turn to the next getter, as a cancelled `get()` does.
+    ///
+    /// ```no_run
+    /// use futures_core::Stream;
+    /// use std::pin::Pin;
+    /// sandloop::run(async {
+    ///     let q = sandloop::Queue::new(0);
+    ///     q.put_nowait(1).unwrap();
+    ///     q.put_nowait(2).unwrap();
+    ///     let mut items = q.stream();
+    ///     let first = std::future::poll_fn(|cx| Pin::new(&mut items).poll_next(cx)).await;
+    ///     assert_eq!(first, Some(1));
+    ///     Ok::<_, sandloop::Error>(())
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn stream(&self) -> QueueStream<T> {
+        QueueStream {
+            queue: self.clone(),
+            get: None,
+        }
+    }
+}
+
+/// The stream [`Queue::stream`] returns.
+pub struct QueueStream<T: 'static> {
+    queue: Queue<T>,
+    /// The `get()` under way: kept across polls so that its place among the getters is
+    /// kept too.
+    get: Option<Pin<Box<dyn Future<Output = Result<T>>>>>,
+}
+
+impl<T: 'static> Stream for QueueStream<T> {
+    type Item = T;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = &mut *self;
+        let get = this.get.get_or_insert_with(|| {
+            let queue = this.queue.clone();
+            Box::pin(async move { queue.get().await })
+        });
+        let taken = ready!(get.as_mut().poll(cx));
+        this.get = None;
+        // `get` fails only outside a running loop (no waiter can be made): the end.
+        Poll::Ready(taken.ok())
     }
 }

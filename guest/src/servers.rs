@@ -409,6 +409,45 @@ impl Server {
         self.inner.sockets.borrow().clone().unwrap_or_default()
     }
 
+    /// The address of the first listening socket: the short way to learn which port a
+    /// server bound to port 0 got (asyncio's `server.sockets[0].getsockname()`).
+    /// `Err(InvalidState)` once the server is closed.
+    ///
+    /// ```no_run
+    /// # async fn f(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+    /// # struct Echo;
+    /// # impl sandloop::Protocol for Echo {}
+    /// let server = lp
+    ///     .create_server(|| Echo, "127.0.0.1", 0, Default::default())
+    ///     .await?;
+    /// println!("listening on {}", server.local_addr()?);
+    /// let port = server.port()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn local_addr(&self) -> Result<Address> {
+        let first = self
+            .inner
+            .sockets
+            .borrow()
+            .as_ref()
+            .and_then(|s| s.first().cloned());
+        first
+            .ok_or_else(|| Error::invalid_state("the server has no listening socket (closed)"))?
+            .local_addr()
+    }
+
+    /// The port of the first listening socket (see [`Server::local_addr`]).
+    /// `Err(InvalidInput)` for a unix socket server.
+    pub fn port(&self) -> Result<u16> {
+        let addr = self.local_addr()?;
+        addr.port().ok_or_else(|| {
+            Error::Os(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the server listens on {addr}, which has no port"),
+            ))
+        })
+    }
+
     /// Whether the server accepts connections.
     pub fn is_serving(&self) -> bool {
         self.inner.serving.get()

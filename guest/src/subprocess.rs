@@ -49,10 +49,9 @@ use crate::sys::process::{ChildStdio, HostChild, Spawn};
 use crate::transports::Transport;
 pub use transport::{PipeTransport, SubprocessProtocol, SubprocessTransport};
 
-/// SIGTERM, what [`Process::terminate`] sends.
-pub const SIGTERM: i32 = 15;
-/// SIGKILL, what [`Process::kill`] sends.
-pub const SIGKILL: i32 = 9;
+/// SIGTERM and SIGKILL, what [`Process::terminate`] and [`Process::kill`] send: the
+/// constants of [`crate::signal`], re-exported where subprocess code looks for them.
+pub use crate::signal::{SIGKILL, SIGTERM};
 
 /// Where one of the child's standard streams goes (asyncio's `stdin=`/`stdout=`/`stderr=`).
 ///

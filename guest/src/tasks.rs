@@ -358,6 +358,23 @@ where
     }
 }
 
+/// [`crate::EventLoop::spawn`] on the running loop: a task whose result is `fut`'s output
+/// as it is, of any type (tokio's `spawn`).
+///
+/// # Panics
+/// When no loop is running (asyncio raises `RuntimeError`).
+#[track_caller]
+pub fn spawn<F>(fut: F) -> Task<F::Output>
+where
+    F: std::future::IntoFuture + 'static,
+    F::Output: 'static,
+{
+    match events::get_running_loop() {
+        Ok(lp) => lp.spawn(fut),
+        Err(_) => panic!("RuntimeError: spawn() needs a running event loop"),
+    }
+}
+
 // ---- sleep -------------------------------------------------------------------------------
 
 /// Suspends the current task for `delay` (asyncio's `asyncio.sleep`). A zero delay yields

@@ -1,5 +1,5 @@
-//! Deadlines: `wait_for` (the awaitable runs in its own task) and `timeout` / `timeout_at`
-//! (it runs inside the current task), asyncio's `wait_for` and `timeout()`.
+//! Deadlines: `wait_for`, `timeout` and `timeout_at` (the awaitable runs inside the current
+//! task), asyncio's `wait_for` and `timeout()`.
 
 use std::future::{Future as _, IntoFuture, poll_fn};
 use std::pin::pin;
@@ -9,13 +9,16 @@ use std::time::Duration;
 use crate::base_tasks;
 use crate::error::{Error, IntoResult, Result};
 use crate::events;
-use crate::tasks::{CancelTimerOnDrop, Task};
+use crate::tasks::CancelTimerOnDrop;
 
 /// Waits for `aw` at most `timeout` (`None`: no limit), asyncio's `wait_for`.
 ///
-/// `aw` runs in its own task. When the timeout passes, that task is cancelled and awaited,
-/// and the result is `Err(Error::Timeout)` (or the task's result, if it completed while
-/// being cancelled, as in Python 3.12). If the awaiting task is cancelled, so is `aw`.
+/// As asyncio does since 3.12, this is [`timeout`] around `aw`: `aw` runs inside the
+/// current task (no task is created), so it may borrow from the caller (it need not be
+/// `'static`). When the timeout passes, `aw` is dropped (Rust's cancellation), what it was
+/// awaiting (a task, a future) is cancelled, and the result is `Err(Error::Timeout)`; an
+/// `aw` that is ready when the deadline passes gives its result. If the awaiting task is
+/// cancelled, so is `aw`.
 ///
 /// ```no_run
 /// # async fn f() -> sandloop::Result<()> {
@@ -23,6 +26,8 @@ use crate::tasks::{CancelTimerOnDrop, Task};
 /// let slow = sandloop::sleep(Duration::from_secs(10));
 /// let r = sandloop::wait_for(slow, Duration::from_millis(10)).await;
 /// assert!(matches!(r, Err(sandloop::Error::Timeout)));
+/// let names = vec!["a", "b"];
+/// let count = sandloop::wait_for(async { names.len() }, Duration::from_secs(1)).await?;
 /// # Ok(()) }
 /// ```
 pub async fn wait_for<F>(
@@ -30,46 +35,10 @@ pub async fn wait_for<F>(
     timeout: impl Into<Option<Duration>>,
 ) -> Result<<F::Output as IntoResult>::Ok>
 where
-    F: IntoFuture + 'static,
+    F: IntoFuture,
     F::Output: IntoResult,
 {
-    let lp = events::get_running_loop()?;
-    let task = CancelOnDrop(lp.create_task(aw));
-    let Some(timeout) = timeout.into() else {
-        poll_fn(|cx| task.0.poll_done(cx, true)).await;
-        return task.0.take_result();
-    };
-    let deadline = lp.create_future::<()>();
-    let setter = deadline.clone();
-    let timer = CancelTimerOnDrop(lp.call_later(timeout, move || {
-        let _ = setter.set_result(());
-    }));
-    poll_fn(|cx| {
-        if task.0.poll_done(cx, true).is_ready() || deadline.poll_done(cx, false).is_ready() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
-    drop(timer);
-    if !task.0.done() {
-        task.0.cancel();
-        poll_fn(|cx| task.0.poll_done(cx, false)).await;
-        if task.0.cancelled() {
-            return Err(Error::Timeout);
-        }
-    }
-    task.0.take_result()
-}
-
-/// Cancels the inner task if the `wait_for` itself is abandoned.
-struct CancelOnDrop<T: 'static>(Task<T>);
-
-impl<T: 'static> Drop for CancelOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
+    self::timeout(timeout, aw).await
 }
 
 /// Runs `aw` inside the current task with a deadline `delay` from now (`None`: no limit),
@@ -77,8 +46,7 @@ impl<T: 'static> Drop for CancelOnDrop<T> {
 ///
 /// When the deadline passes first, `aw` is dropped (Rust's cancellation), what it was
 /// awaiting is cancelled (as asyncio cancels the task, and with it the future the task
-/// waits on), and the result is `Err(Error::Timeout)`. Unlike [`wait_for`], no task is
-/// created.
+/// waits on), and the result is `Err(Error::Timeout)`. No task is created.
 ///
 /// ```no_run
 /// # async fn f() -> sandloop::Result<()> {

@@ -114,6 +114,15 @@ pub struct TlsContext {
     inner: Rc<ContextInner>,
 }
 
+/// Identity: clones of the same context (settings changed through one show in all).
+impl PartialEq for TlsContext {
+    fn eq(&self, other: &TlsContext) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for TlsContext {}
+
 impl fmt::Debug for TlsContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.inner.settings.borrow();

@@ -88,6 +88,9 @@ pub struct Transport {
 
 /// What [`Transport::get_extra_info`] returns.
 ///
+/// `PartialEq`: values compare by value, and the handles in it (`Socket`, `TlsContext`)
+/// by identity (the same transport's socket, the same context), as Python compares them.
+///
 /// ```no_run
 /// # fn demo(transport: &sandloop::Transport) -> sandloop::Result<()> {
 /// use sandloop::ExtraInfo;
@@ -102,7 +105,7 @@ pub struct Transport {
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExtraInfo {
     /// `peername`, `sockname`.
     Address(Address),
@@ -137,6 +140,15 @@ pub enum ExtraInfo {
 /// ```
 #[derive(Clone)]
 pub struct TransportSocket(Weak<TransportInner>);
+
+/// Identity: the socket of the same transport.
+impl PartialEq for TransportSocket {
+    fn eq(&self, other: &TransportSocket) -> bool {
+        Weak::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for TransportSocket {}
 
 pub(crate) struct TransportInner {
     lp: EventLoop,
@@ -530,6 +542,32 @@ impl Transport {
     /// The protocol that receives the callbacks (`None` after the connection was lost).
     pub fn get_protocol(&self) -> Option<SharedProtocol> {
         self.inner.protocol()
+    }
+
+    /// Calls `f` with the transport's protocol as its own type `P`: `None` when there is
+    /// no protocol (the connection was lost) or it is not a `P` (the typed side of
+    /// `get_protocol()`, which gives `dyn Protocol`).
+    ///
+    /// ```no_run
+    /// # async fn f(lp: sandloop::EventLoop) -> sandloop::Result<()> {
+    /// #[derive(Default)]
+    /// struct Counter { bytes: usize }
+    /// impl sandloop::Protocol for Counter {
+    ///     fn data_received(&mut self, data: &[u8]) { self.bytes += data.len(); }
+    /// }
+    /// let (t, _) = lp.create_connection(Counter::default, "127.0.0.1", 8080, Default::default()).await?;
+    /// let bytes = t.with_protocol(|c: &mut Counter| c.bytes);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Panics
+    /// When called from inside one of the protocol's own callbacks (its `RefCell` is
+    /// borrowed then).
+    pub fn with_protocol<P: Protocol, R>(&self, f: impl FnOnce(&mut P) -> R) -> Option<R> {
+        let protocol = self.get_protocol()?;
+        let mut guard = protocol.borrow_mut();
+        let any: &mut dyn std::any::Any = &mut *guard;
+        any.downcast_mut::<P>().map(f)
     }
 }
 

@@ -9,7 +9,7 @@ use super::DatagramTransport;
 use crate::dns::AddrInfoHints;
 use crate::error::{Error, Result};
 use crate::events::EventLoop;
-use crate::net::{Address, Family, SockOpt, Socket, SocketType};
+use crate::net::{Address, Family, HostPort, SockOpt, Socket, SocketType};
 use crate::protocols::DatagramProtocol;
 
 /// asyncio's keyword arguments of `create_datagram_endpoint`. `Default` gives asyncio's
@@ -27,7 +27,7 @@ use crate::protocols::DatagramProtocol;
 ///     .create_datagram_endpoint(
 ///         || Echo,
 ///         sandloop::DatagramOptions {
-///             local_addr: Some(("127.0.0.1".into(), 9999)),
+///             local_addr: Some(("127.0.0.1", 9999).into()),
 ///             ..Default::default()
 ///         },
 ///     )
@@ -38,10 +38,12 @@ use crate::protocols::DatagramProtocol;
 pub struct DatagramOptions {
     /// Bind to this local address (the policy's udp bind rules apply; port 0: any free
     /// port).
-    pub local_addr: Option<(String, u16)>,
+    /// A [`HostPort`], as [`crate::ConnectOptions::local_addr`]: `"127.0.0.1:0".parse()?`,
+    /// `("localhost", 9999).into()`, `socket_addr.into()`.
+    pub local_addr: Option<HostPort>,
     /// Connect to this remote address: it becomes the default and only target of
     /// `sendto`, and only its datagrams are received (the policy's udp send rules apply).
-    pub remote_addr: Option<(String, u16)>,
+    pub remote_addr: Option<HostPort>,
     /// Only addresses of this family; required when neither address is given.
     pub family: Option<Family>,
     /// The protocol number passed to `getaddrinfo` (0: any).
@@ -70,10 +72,10 @@ fn invalid_input(msg: impl Into<String>) -> Error {
 /// The options that make no sense with `sock`, as asyncio names them in its error.
 fn conflicts_with_sock(opts: &DatagramOptions) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Some((host, port)) = &opts.local_addr {
+    if let Some(HostPort { host, port }) = &opts.local_addr {
         problems.push(format!("local_addr=({host:?}, {port})"));
     }
-    if let Some((host, port)) = &opts.remote_addr {
+    if let Some(HostPort { host, port }) = &opts.remote_addr {
         problems.push(format!("remote_addr=({host:?}, {port})"));
     }
     if let Some(family) = opts.family {
@@ -216,7 +218,7 @@ impl EventLoop {
         }
         let mut candidates: Vec<Candidate> = Vec::new();
         for (is_local, addr) in [(true, &opts.local_addr), (false, &opts.remote_addr)] {
-            let Some((host, port)) = addr else {
+            let Some(HostPort { host, port }) = addr else {
                 continue;
             };
             let hints = AddrInfoHints {

@@ -108,14 +108,6 @@ macro_rules! cases {
     };
 }
 
-/// The port of a server listening on an IP address (its first socket's).
-pub fn server_port(server: &sandloop::Server) -> u16 {
-    let addr = server.sockets()[0]
-        .local_addr()
-        .expect("a listening socket's address");
-    addr.as_inet().expect("an IP address").port()
-}
-
 /// Polls `cond` every millisecond until it holds, at most `secs` seconds; panics (fails
 /// the case) when it never does.
 pub async fn until(secs: u64, mut cond: impl FnMut() -> bool) -> sandloop::Result<()> {
@@ -126,14 +118,6 @@ pub async fn until(secs: u64, mut cond: impl FnMut() -> bool) -> sandloop::Resul
         sandloop::sleep(std::time::Duration::from_millis(1)).await?;
     }
     panic!("condition not met within {secs} s");
-}
-
-/// The `io::ErrorKind` of an OS error; `None` for other errors.
-pub fn io_kind(err: &sandloop::Error) -> Option<std::io::ErrorKind> {
-    match err {
-        sandloop::Error::Os(e) => Some(e.kind()),
-        _ => None,
-    }
 }
 
 /// Keeps the CPU busy for `d` without yielding: a callback slower than the loop's

@@ -9,12 +9,12 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use sandloop::net::{Address, Family, SockOpt, SockOptName, Socket, SocketType};
+use sandloop::net::{Address, Family, HostPort, SockOpt, SockOptName, Socket, SocketType};
 use sandloop::{
     DatagramExtraInfo, DatagramOptions, DatagramProtocol, DatagramTransport, Error, EventLoop,
     Result, get_running_loop, run, sleep,
 };
-use test_programs::{cases, io_kind, until};
+use test_programs::{cases, until};
 
 cases!(
     round_trip_through_an_echo_endpoint,
@@ -54,8 +54,8 @@ fn inet(addr: &Address) -> SocketAddr {
     addr.as_inet().expect("an IP address")
 }
 
-fn local(host: &str, port: u16) -> Option<(String, u16)> {
-    Some((host.to_owned(), port))
+fn local(host: &str, port: u16) -> Option<HostPort> {
+    Some((host, port).into())
 }
 
 /// A protocol that records every callback; echoes what it receives when `echo` is set.
@@ -254,13 +254,13 @@ fn connected_endpoint_refuses_other_addresses() -> Result<()> {
         client.sendto(b"2", None)?;
         until(5, || sp.borrow().datagrams.len() == 2).await?;
 
-        assert_eq!(io_kind(&other), Some(io::ErrorKind::InvalidInput));
+        assert_eq!(other.kind(), io::ErrorKind::InvalidInput);
         assert!(other.to_string().contains("Invalid address"), "{other}");
         let got: Vec<Vec<u8>> = sp.borrow().datagrams.iter().map(|d| d.0.clone()).collect();
         assert_eq!(got, [b"1".to_vec(), b"2".to_vec()]);
         // An unconnected endpoint needs an address.
         let none = server.sendto(b"x", None).unwrap_err();
-        assert_eq!(io_kind(&none), Some(io::ErrorKind::InvalidInput));
+        assert_eq!(none.kind(), io::ErrorKind::InvalidInput);
         close_and_wait(&client, &cp).await?;
         close_and_wait(&server, &sp).await?;
         Ok::<_, Error>(())
@@ -353,8 +353,8 @@ fn error_received_on_icmp_port_unreachable() -> Result<()> {
         {
             let p = cp.borrow();
             assert_eq!(
-                io_kind(&p.errors[0]),
-                Some(io::ErrorKind::ConnectionRefused),
+                p.errors[0].kind(),
+                io::ErrorKind::ConnectionRefused,
                 "{}",
                 p.errors[0]
             );
@@ -430,7 +430,7 @@ fn reuse_address_is_refused() -> Result<()> {
         )
         .await
         .unwrap_err();
-        assert_eq!(io_kind(&refused), Some(io::ErrorKind::InvalidInput));
+        assert_eq!(refused.kind(), io::ErrorKind::InvalidInput);
         assert!(refused.to_string().contains("reuse_address"), "{refused}");
 
         // `Some(false)` is accepted and changes nothing.
@@ -471,7 +471,7 @@ fn reuse_port_shares_the_address() -> Result<()> {
         .unwrap_err();
 
         assert_eq!(inet(&second.sockname().unwrap()).port(), port);
-        assert_eq!(io_kind(&taken), Some(io::ErrorKind::AddrInUse), "{taken}");
+        assert_eq!(taken.kind(), io::ErrorKind::AddrInUse, "{taken}");
         let reuse = |t: &DatagramTransport| match t.get_extra_info("socket") {
             Some(DatagramExtraInfo::Socket(s)) => s.get_option(SockOptName::ReusePort).unwrap(),
             other => panic!("no socket: {other:?}"),
@@ -530,9 +530,9 @@ fn sock_argument_is_used_as_is() -> Result<()> {
         )
         .await
         .unwrap_err();
-        assert_eq!(io_kind(&with_addr), Some(io::ErrorKind::InvalidInput));
+        assert_eq!(with_addr.kind(), io::ErrorKind::InvalidInput);
         assert!(with_addr.to_string().contains("local_addr"), "{with_addr}");
-        assert_eq!(io_kind(&stream), Some(io::ErrorKind::InvalidInput));
+        assert_eq!(stream.kind(), io::ErrorKind::InvalidInput);
         assert!(stream.to_string().contains("datagram socket"), "{stream}");
 
         close_and_wait(&t, &p).await?;
@@ -691,7 +691,7 @@ fn no_address_needs_a_family() -> Result<()> {
         let lp = get_running_loop()?;
         let (server, sp, server_addr) = bound(&lp, true).await?;
         let refused = endpoint(&lp, DatagramOptions::default()).await.unwrap_err();
-        assert_eq!(io_kind(&refused), Some(io::ErrorKind::InvalidInput));
+        assert_eq!(refused.kind(), io::ErrorKind::InvalidInput);
         assert!(refused.to_string().contains("address family"), "{refused}");
 
         // With a family and no address, the kernel binds the socket on its first send.
@@ -720,7 +720,7 @@ fn write_buffer_limits_are_checked() -> Result<()> {
         t.set_write_buffer_limits(Some(1000), None)?;
         assert_eq!(t.get_write_buffer_limits(), (250, 1000));
         let bad = t.set_write_buffer_limits(Some(10), Some(20)).unwrap_err();
-        assert_eq!(io_kind(&bad), Some(io::ErrorKind::InvalidInput));
+        assert_eq!(bad.kind(), io::ErrorKind::InvalidInput);
         close_and_wait(&t, &p).await?;
         Ok::<_, Error>(())
     })

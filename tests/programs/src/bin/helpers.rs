@@ -254,6 +254,37 @@ fn wait_for_returns_the_error_of_the_inner_awaitable() -> Result<()> {
     Ok(())
 }
 
+/// `wait_for` needs no `'static` future: it runs the awaitable in the current task, as
+/// asyncio's (3.12+) does with `timeout()`.
+fn wait_for_takes_a_borrowed_future() -> Result<()> {
+    sandloop::run(async {
+        let words = String::from("borrowed future");
+        let joined = wait_for(
+            async {
+                sleep(ms(1)).await?;
+                Ok::<_, Error>(words.to_uppercase())
+            },
+            long(),
+        )
+        .await?;
+        assert_eq!(joined, "BORROWED FUTURE");
+        let mut steps = 0;
+        let late = wait_for(
+            async {
+                steps += 1;
+                sleep(long()).await?;
+                steps += 1;
+                Ok::<_, Error>(())
+            },
+            ms(5),
+        )
+        .await;
+        assert!(matches!(late, Err(Error::Timeout)), "{late:?}");
+        assert_eq!(steps, 1, "the borrowed future was dropped at the deadline");
+        Ok::<_, Error>(())
+    })
+}
+
 fn cancelling_the_task_in_wait_for_cancels_the_inner_awaitable() -> Result<()> {
     let log = Log::new();
     let l = log.clone();
@@ -277,6 +308,85 @@ fn cancelling_the_task_in_wait_for_cancels_the_inner_awaitable() -> Result<()> {
 
     assert_eq!(log.get(), ["inner dropped"]);
     Ok(())
+}
+
+// ---- Streams: as_completed, Queue::stream ------------------------------------------------
+
+/// `as_completed` yields the tasks in the order they finish, then ends.
+fn as_completed_yields_tasks_in_the_order_they_finish() -> Result<()> {
+    use futures_util::StreamExt;
+    sandloop::run(async {
+        let tasks = [30, 10, 20, 0].map(|delay| {
+            create_task(async move {
+                sleep(ms(delay)).await?;
+                Ok::<_, Error>(delay)
+            })
+        });
+        let mut done = sandloop::as_completed(tasks.clone());
+        assert_eq!(futures_util::Stream::size_hint(&done), (4, Some(4)));
+        let mut order = Vec::new();
+        while let Some(task) = done.next().await {
+            assert!(task.done());
+            order.push(task.result()?);
+        }
+        assert_eq!(order, [0, 10, 20, 30]);
+        assert!(done.next().await.is_none(), "the stream stays ended");
+        // A failed and a cancelled task are yielded too, as done tasks.
+        let failing = create_task(async { Err::<u64, _>(Error::other("boom")) });
+        let cancelled = create_task(async {
+            sleep(long()).await?;
+            Ok::<_, Error>(1)
+        });
+        cancelled.cancel();
+        let got: Vec<_> = sandloop::as_completed([failing, cancelled]).collect().await;
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().any(|t| t.cancelled()));
+        assert!(got.iter().any(|t| matches!(t.exception(), Ok(Some(_)))));
+        Ok::<_, Error>(())
+    })
+}
+
+/// A stream dropped before the end leaves its tasks running.
+fn as_completed_dropped_early_leaves_the_tasks_running() -> Result<()> {
+    use futures_util::StreamExt;
+    sandloop::run(async {
+        let fast = create_task(async { 1u8 });
+        let slow = create_task(async {
+            sleep(ms(20)).await?;
+            Ok::<_, Error>(2u8)
+        });
+        let mut done = sandloop::as_completed([fast, slow.clone()]);
+        assert_eq!(done.next().await.expect("the fast task").result()?, 1);
+        drop(done);
+        assert_eq!(slow.await?, 2);
+        Ok::<_, Error>(())
+    })
+}
+
+/// `Queue::stream` takes items as `get` does: in order, waiting for the next put, and a
+/// dropped stream passes its turn to the next getter.
+fn queue_stream_takes_items_as_get_does() -> Result<()> {
+    use futures_util::StreamExt;
+    sandloop::run(async {
+        let q = sandloop::Queue::new(2);
+        let producer = produce(&q, 5);
+        let got: Vec<u32> = q.stream().take(5).collect().await;
+        assert_eq!(got, [0, 1, 2, 3, 4]);
+        producer.await?;
+
+        let mut waiting = q.stream();
+        let first = sandloop::timeout(ms(5), waiting.next()).await;
+        assert!(matches!(first, Err(Error::Timeout)), "nothing to take yet");
+        drop(waiting);
+        let getter = create_task({
+            let q = q.clone();
+            async move { q.get().await }
+        });
+        sleep(ms(1)).await?;
+        q.put_nowait(9).expect("room");
+        assert_eq!(sandloop::timeout(long(), getter).await?, 9);
+        Ok::<_, Error>(())
+    })
 }
 
 // ---- gather ------------------------------------------------------------------------------
@@ -1165,18 +1275,21 @@ fn queue_put_order_is_kept_when_a_waiting_putter_is_cancelled() -> Result<()> {
     })
 }
 
+/// A task that puts `0..n` into `q`, waiting for room as it goes.
+fn produce(q: &Queue<u32>, n: u32) -> sandloop::Task<()> {
+    let q = q.clone();
+    create_task(async move {
+        for i in 0..n {
+            q.put(i).await?;
+        }
+        Ok::<_, Error>(())
+    })
+}
+
 fn queue_producer_and_consumer_on_a_size_one_queue_finish() -> Result<()> {
     let got = sandloop::run(async {
         let q = Queue::new(1);
-        let producer = create_task({
-            let q = q.clone();
-            async move {
-                for i in 0..5 {
-                    q.put(i).await?;
-                }
-                Ok::<_, Error>(())
-            }
-        });
+        let producer = produce(&q, 5);
         let consumer = create_task({
             let q = q.clone();
             async move {
@@ -1207,6 +1320,10 @@ test_programs::cases!(
     wait_for_that_completes_in_time_returns_the_value,
     wait_for_without_timeout_waits_for_the_result,
     wait_for_returns_the_error_of_the_inner_awaitable,
+    wait_for_takes_a_borrowed_future,
+    as_completed_yields_tasks_in_the_order_they_finish,
+    as_completed_dropped_early_leaves_the_tasks_running,
+    queue_stream_takes_items_as_get_does,
     cancelling_the_task_in_wait_for_cancels_the_inner_awaitable,
     gather_returns_results_in_order_even_when_they_complete_in_reverse,
     gather_of_nothing_is_empty,

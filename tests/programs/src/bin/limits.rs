@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sandloop::net::{Family, Socket, SocketType};
 use sandloop::subprocess::{SubprocessOptions, create_subprocess_exec};
-use test_programs::{cases, io_kind};
+use test_programs::cases;
 
 cases!(
     waits_are_not_charged_to_the_callback_limit;
@@ -67,7 +67,7 @@ fn open_sockets_without_bound() -> sandloop::Result<()> {
         assert!(sockets.len() < 100_000, "the host never refused a socket");
     };
     println!("opened {}", sockets.len());
-    println!("kind {:?}", io_kind(&err));
+    println!("kind {:?}", err.kind());
     println!("error {err}");
     drop(sockets);
     // Closing them made room again.
@@ -89,7 +89,7 @@ fn open_pipes_without_bound() -> sandloop::Result<()> {
         assert!(pipes.len() < 100_000, "the host never refused a pipe");
     };
     println!("opened {}", pipes.len());
-    println!("kind {:?}", io_kind(&err));
+    println!("kind {:?}", err.kind());
     println!("error {err}");
     pipes.truncate(pipes.len() / 2);
     let (read, write) = sandloop::os::pipe()?;
@@ -115,7 +115,7 @@ fn spawn_children_without_bound() -> sandloop::Result<()> {
             assert!(children.len() < 1_000, "the host never refused a child");
         };
         println!("spawned {}", children.len());
-        println!("kind {:?}", io_kind(&err));
+        println!("kind {:?}", err.kind());
         println!("error {err}");
         for child in &children {
             child.kill()?;

@@ -16,7 +16,7 @@ use sandloop::{
     AddrInfoHints, BufferedProtocol, ConnectOptions, Error, EventLoop, Hosts, Protocol, Result,
     ServerOptions, Transport, get_running_loop, run, sleep,
 };
-use test_programs::{Log, cases, io_kind, server_port, until};
+use test_programs::{Log, cases, until};
 
 cases!(
     socketpair_reader_runs_when_data_arrives,
@@ -35,6 +35,7 @@ cases!(
     create_connection_refused,
     create_connection_all_errors_is_a_group,
     create_connection_local_addr,
+    short_paths_for_addresses_ports_and_protocols,
     create_connection_with_a_connected_sock,
     connect_accepted_socket_serves_a_socket,
     extra_info_names_both_ends,
@@ -242,11 +243,7 @@ fn sock_connect_to_a_closed_port_is_refused() -> Result<()> {
         let port = closed_port()?;
         let sock = Socket::new(Family::Inet, SocketType::Stream)?;
         let err = lp.sock_connect(&sock, localhost(port)).await.unwrap_err();
-        assert_eq!(
-            io_kind(&err),
-            Some(io::ErrorKind::ConnectionRefused),
-            "{err}"
-        );
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
         Ok::<_, Error>(())
     })
 }
@@ -466,7 +463,7 @@ async fn collect_from<P: Protocol + 'static>(
     let server = lp
         .create_server(factory, "127.0.0.1", 0, ServerOptions::default())
         .await?;
-    let (_t, p) = connect_collect(&lp, server_port(&server)).await?;
+    let (_t, p) = connect_collect(&lp, server.port()?).await?;
     until(20, || p.borrow().lost.is_some()).await?;
     Ok(p)
 }
@@ -478,7 +475,7 @@ fn create_connection_echo_round_trip() -> Result<()> {
         let lp = get_running_loop()?;
         let log = Log::new();
         let server = echo_server(&lp, &log).await?;
-        let (t, p) = connect_collect(&lp, server_port(&server)).await?;
+        let (t, p) = connect_collect(&lp, server.port()?).await?;
         t.write(b"hello ");
         t.writelines([&b"wor"[..], b"ld"]);
         until(5, || p.borrow().data.len() == 11).await?;
@@ -522,11 +519,7 @@ fn create_connection_refused() -> Result<()> {
         let lp = get_running_loop()?;
         let port = closed_port()?;
         let err = connect_collect(&lp, port).await.unwrap_err();
-        assert_eq!(
-            io_kind(&err),
-            Some(io::ErrorKind::ConnectionRefused),
-            "{err}"
-        );
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
         assert!(
             err.to_string().contains(&format!("127.0.0.1:{port}")),
             "{err}"
@@ -550,7 +543,7 @@ fn create_connection_all_errors_is_a_group() -> Result<()> {
         match err {
             Error::Group(errors) => {
                 assert_eq!(errors.len(), 1);
-                assert_eq!(io_kind(&errors[0]), Some(io::ErrorKind::ConnectionRefused));
+                assert_eq!(errors[0].kind(), io::ErrorKind::ConnectionRefused);
             }
             other => panic!("expected a group, got {other}"),
         }
@@ -566,14 +559,90 @@ fn create_connection_local_addr() -> Result<()> {
         // A free local port, then connect from it.
         let local_port = closed_port()?;
         let opts = ConnectOptions {
-            local_addr: Some(localhost(local_port)),
+            local_addr: Some(localhost(local_port).into()),
             ..Default::default()
         };
         let (t, _p) = lp
-            .create_connection(Collect::default, "127.0.0.1", server_port(&server), opts)
+            .create_connection(Collect::default, "127.0.0.1", server.port()?, opts)
             .await?;
         assert_eq!(t.sockname(), Some(Address::Inet(localhost(local_port))));
         t.close();
+        Ok::<_, Error>(())
+    })
+}
+
+/// The API's short paths: `Socket::bind` of a string, `Server::port`/`local_addr`,
+/// `ConnectOptions::local_addr` parsed from a string, the typed protocol of a transport,
+/// `ExtraInfo` equality.
+fn short_paths_for_addresses_ports_and_protocols() -> Result<()> {
+    run(async {
+        let lp = get_running_loop()?;
+        let log = Log::new();
+        let server = echo_server(&lp, &log).await?;
+        let port = server.port()?;
+        assert_eq!(server.local_addr()?, Address::Inet(localhost(port)));
+        assert_eq!(server.local_addr()?.port(), Some(port));
+
+        let sock = Socket::new(Family::Inet, SocketType::Stream)?;
+        sock.bind("127.0.0.1:0")?;
+        let bound = sock.local_addr()?;
+        assert_ne!(bound.port(), Some(0));
+        sock.close();
+        let bad = Socket::new(Family::Inet, SocketType::Stream)?;
+        let err = bad.bind("localhost:0").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("not a name"), "{err}");
+        let err = bad.bind("127.0.0.1").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        bad.close();
+
+        let local_port = closed_port()?;
+        let opts = ConnectOptions {
+            local_addr: Some(format!("127.0.0.1:{local_port}").parse()?),
+            ..Default::default()
+        };
+        let (t, _p) = lp
+            .create_connection(Collect::default, "127.0.0.1", port, opts)
+            .await?;
+        assert_eq!(t.sockname(), Some(Address::Inet(localhost(local_port))));
+        // A name as local_addr is resolved; the attempt binds to its address of the
+        // attempt's family (localhost may also resolve to ::1).
+        let by_name = ConnectOptions {
+            local_addr: Some(("localhost", 0).into()),
+            ..Default::default()
+        };
+        let (named, _) = lp
+            .create_connection(Collect::default, "127.0.0.1", port, by_name)
+            .await?;
+        let sockname = named
+            .sockname()
+            .and_then(|a| a.as_inet())
+            .expect("an IP address");
+        assert_eq!(sockname.ip(), localhost(0).ip());
+        named.close();
+        t.write(b"typed");
+        until(5, || {
+            t.with_protocol(|c: &mut Collect| c.data.len()) == Some(5)
+        })
+        .await?;
+        assert_eq!(
+            t.with_protocol(|c: &mut Collect| c.data.clone()),
+            Some(b"typed".to_vec())
+        );
+        assert_eq!(t.with_protocol(|_: &mut Echo| ()), None, "not an Echo");
+
+        let peer = t.get_extra_info("peername");
+        assert_eq!(
+            peer,
+            Some(sandloop::ExtraInfo::Address(Address::Inet(localhost(port))))
+        );
+        assert_eq!(t.get_extra_info("socket"), t.get_extra_info("socket"));
+        assert_ne!(t.get_extra_info("socket"), peer);
+        t.close();
+        server.close();
+        server.wait_closed().await;
+        let err = server.port().unwrap_err();
+        assert!(matches!(err, Error::InvalidState(_)), "{err:#?}");
         Ok::<_, Error>(())
     })
 }
@@ -584,8 +653,7 @@ fn create_connection_with_a_connected_sock() -> Result<()> {
         let log = Log::new();
         let server = echo_server(&lp, &log).await?;
         let sock = Socket::new(Family::Inet, SocketType::Stream)?;
-        lp.sock_connect(&sock, localhost(server_port(&server)))
-            .await?;
+        lp.sock_connect(&sock, localhost(server.port()?)).await?;
         let opts = ConnectOptions {
             sock: Some(sock.clone()),
             ..Default::default()
@@ -604,7 +672,7 @@ fn create_connection_with_a_connected_sock() -> Result<()> {
             .create_connection(Collect::default, "127.0.0.1", 1, opts)
             .await
             .unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::InvalidInput));
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         t.close();
         Ok::<_, Error>(())
     })
@@ -632,7 +700,7 @@ fn extra_info_names_both_ends() -> Result<()> {
         let lp = get_running_loop()?;
         let log = Log::new();
         let server = echo_server(&lp, &log).await?;
-        let port = server_port(&server);
+        let port = server.port()?;
         let (t, _p) = connect_collect(&lp, port).await?;
         assert_eq!(t.peername(), Some(Address::Inet(localhost(port))));
         match t.get_extra_info("peername") {
@@ -660,7 +728,7 @@ fn tcp_nodelay_is_on_by_default() -> Result<()> {
         let lp = get_running_loop()?;
         let log = Log::new();
         let server = echo_server(&lp, &log).await?;
-        let (t, _p) = connect_collect(&lp, server_port(&server)).await?;
+        let (t, _p) = connect_collect(&lp, server.port()?).await?;
         let Some(sandloop::ExtraInfo::Socket(s)) = t.get_extra_info("socket") else {
             panic!("no socket");
         };
@@ -677,7 +745,7 @@ fn server_close_keeps_clients_until_close_clients() -> Result<()> {
         let lp = get_running_loop()?;
         let log = Log::new();
         let server = echo_server(&lp, &log).await?;
-        let port = server_port(&server);
+        let port = server.port()?;
         assert!(server.is_serving());
         let (t, p) = connect_collect(&lp, port).await?;
         until(5, || log.get().contains(&"server made".to_string())).await?;
@@ -689,7 +757,7 @@ fn server_close_keeps_clients_until_close_clients() -> Result<()> {
         until(5, || p.borrow().data == b"still here").await?;
         // New connections are refused.
         let err = connect_collect(&lp, port).await.unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::ConnectionRefused));
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
         let closed = Rc::new(Cell::new(false));
         let waiter = lp.create_task({
             let (server, closed) = (server.clone(), closed.clone());
@@ -716,7 +784,7 @@ fn server_abort_clients() -> Result<()> {
         let lp = get_running_loop()?;
         let log = Log::new();
         let server = echo_server(&lp, &log).await?;
-        let (_t, p) = connect_collect(&lp, server_port(&server)).await?;
+        let (_t, p) = connect_collect(&lp, server.port()?).await?;
         until(5, || log.get().contains(&"server made".to_string())).await?;
         server.close();
         server.abort_clients();
@@ -734,7 +802,7 @@ fn server_start_serving_later() -> Result<()> {
         assert!(!server.is_serving());
         server.start_serving().await?;
         assert!(server.is_serving());
-        let (t, p) = connect_collect(&lp, server_port(&server)).await?;
+        let (t, p) = connect_collect(&lp, server.port()?).await?;
         t.write(b"x");
         until(5, || p.borrow().data == b"x").await?;
         t.close();
@@ -749,18 +817,14 @@ fn a_server_not_yet_serving_refuses_connections() -> Result<()> {
     run(async {
         let lp = get_running_loop()?;
         let server = echo_server_with(&lp, &Log::new(), not_serving()).await?;
-        let port = server_port(&server);
+        let port = server.port()?;
 
         let early = connect_collect(&lp, port).await.err();
         server.start_serving().await?;
         let (t, p) = connect_collect(&lp, port).await?;
 
         let early = early.expect("a connect before start_serving is refused");
-        assert_eq!(
-            io_kind(&early),
-            Some(io::ErrorKind::ConnectionRefused),
-            "{early}"
-        );
+        assert_eq!(early.kind(), io::ErrorKind::ConnectionRefused, "{early}");
         t.write(b"served");
         until(5, || p.borrow().data == b"served").await?;
         t.close();
@@ -774,7 +838,7 @@ fn server_scope_closes_and_waits() -> Result<()> {
         let lp = get_running_loop()?;
         let log = Log::new();
         let server = echo_server(&lp, &log).await?;
-        let port = server_port(&server);
+        let port = server.port()?;
         let echoed = server
             .clone()
             .scope(|_server| async {
@@ -864,12 +928,12 @@ fn server_reuse_port_shares_the_port() -> Result<()> {
         let first = lp
             .create_server(move || Echo::new(&l), "127.0.0.1", 0, opts())
             .await?;
-        let port = server_port(&first);
+        let port = first.port()?;
         let l = log.clone();
         let second = lp
             .create_server(move || Echo::new(&l), "127.0.0.1", port, opts())
             .await?;
-        assert_eq!(server_port(&second), port);
+        assert_eq!(second.port()?, port);
         // Without reuse_port the port is taken.
         let l = log.clone();
         let err = lp
@@ -881,7 +945,7 @@ fn server_reuse_port_shares_the_port() -> Result<()> {
             )
             .await
             .unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::AddrInUse), "{err}");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
         first.close();
         second.close();
         Ok::<_, Error>(())
@@ -1029,7 +1093,7 @@ fn eof_and_half_close() -> Result<()> {
                     ..Default::default()
                 },
                 "127.0.0.1",
-                server_port(&server),
+                server.port()?,
                 ConnectOptions::default(),
             )
             .await?;
@@ -1048,7 +1112,7 @@ fn pause_and_resume_reading() -> Result<()> {
         let lp = get_running_loop()?;
         let log = Log::new();
         let server = echo_server(&lp, &log).await?;
-        let (t, p) = connect_collect(&lp, server_port(&server)).await?;
+        let (t, p) = connect_collect(&lp, server.port()?).await?;
         assert!(t.is_reading());
         t.pause_reading();
         assert!(!t.is_reading());
@@ -1101,7 +1165,7 @@ fn write_buffer_limits() -> Result<()> {
         let lp = get_running_loop()?;
         let log = Log::new();
         let server = echo_server(&lp, &log).await?;
-        let (t, _p) = connect_collect(&lp, server_port(&server)).await?;
+        let (t, _p) = connect_collect(&lp, server.port()?).await?;
         assert_eq!(t.get_write_buffer_limits(), (16 * 1024, 64 * 1024));
         t.set_write_buffer_limits(None, Some(1000))?;
         assert_eq!(t.get_write_buffer_limits(), (1000, 4000));
@@ -1120,7 +1184,7 @@ fn ten_mib_both_directions() -> Result<()> {
         let lp = get_running_loop()?;
         let log = Log::new();
         let server = echo_server(&lp, &log).await?;
-        let (t, p) = connect_collect(&lp, server_port(&server)).await?;
+        let (t, p) = connect_collect(&lp, server.port()?).await?;
         let total = 10 << 20;
         let data = pattern(total);
         // Respect flow control: write while the buffer is under the high-water mark.
@@ -1152,7 +1216,7 @@ fn thousand_concurrent_connections() -> Result<()> {
         let server = lp
             .create_server(move || Echo::new(&l), "127.0.0.1", 0, opts)
             .await?;
-        let port = server_port(&server);
+        let port = server.port()?;
         let mut tasks = Vec::new();
         for i in 0..1000u32 {
             let lp2 = lp.clone();
@@ -1291,7 +1355,7 @@ fn server_keep_alive_sets_so_keepalive() -> Result<()> {
                     opts,
                 )
                 .await?;
-            let (t, _p) = connect_collect(&lp, server_port(&server)).await?;
+            let (t, _p) = connect_collect(&lp, server.port()?).await?;
             until(5, || seen.get().is_some()).await?;
             assert_eq!(seen.get(), Some(keep_alive));
             t.close();
@@ -1395,7 +1459,7 @@ fn all_errors_over_several_addresses() -> Result<()> {
         {
             Err(Error::Group(errors)) => {
                 for e in &errors {
-                    println!("{:?}", io_kind(e));
+                    println!("{:?}", e.kind());
                 }
             }
             other => panic!("expected a group: {:?}", other.map(|_| ())),
@@ -1409,7 +1473,7 @@ fn all_errors_over_several_addresses() -> Result<()> {
             )
             .await
             .unwrap_err();
-        println!("{:?}", io_kind(&err));
+        println!("{:?}", err.kind());
         Ok::<_, Error>(())
     })
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sandloop::os::{self, PipeEnd, PipeInfo};
 use sandloop::{Error, ExtraInfo, Protocol, Result, Transport, get_running_loop, run, sleep};
-use test_programs::{cases, io_kind, until};
+use test_programs::{cases, until};
 
 cases!(
     pipe_round_trip_reads_a_mebibyte_to_eof,
@@ -363,7 +363,7 @@ fn read_available(r: &os::PipeReader, got: &mut Vec<u8>) -> Result<bool> {
         match r.read(64 * 1024) {
             Ok(bytes) if bytes.is_empty() => return Ok(true),
             Ok(bytes) => got.extend_from_slice(&bytes),
-            Err(err) if io_kind(&err) == Some(io::ErrorKind::WouldBlock) => return Ok(false),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
             Err(err) => return Err(err),
         }
     }

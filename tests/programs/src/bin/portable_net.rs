@@ -18,7 +18,7 @@ use sandloop::{
     AddrInfoHints, ConnectOptions, DatagramOptions, DatagramProtocol, Error, Event, Protocol,
     Result, ServerOptions, get_running_loop,
 };
-use test_programs::{cases, io_kind, server_port};
+use test_programs::cases;
 
 fn arg(n: usize) -> String {
     std::env::args()
@@ -65,7 +65,7 @@ fn connect_refused_is_an_error() -> Result<()> {
             .await
             .map(|_| ())
             .expect_err("nobody listens there");
-        println!("kind {:?}", io_kind(&err));
+        println!("kind {:?}", err.kind());
         println!("message {err}");
         Ok::<_, Error>(())
     })
@@ -93,7 +93,7 @@ fn server_closes_after_one_client() -> Result<()> {
             ServerOptions::default(),
         )
         .await?;
-        println!("port {}", server_port(&server));
+        println!("port {}", server.port()?);
         served.wait().await?;
         server.close();
         server.wait_closed().await;
@@ -184,7 +184,7 @@ fn unsupported_operations_are_errors() -> Result<()> {
     sandloop::run(async {
         let lp = get_running_loop()?;
         let report = |what: &str, err: Error| {
-            println!("{what}: {:?}: {err}", io_kind(&err));
+            println!("{what}: {:?}: {err}", err.kind());
         };
         report("pipe", sandloop::os::pipe().map(|_| ()).unwrap_err());
         report(
@@ -242,7 +242,7 @@ fn datagrams_echo_with_a_native_peer() -> Result<()> {
             lp.create_datagram_endpoint(
                 move || Pinger { echoes, done },
                 DatagramOptions {
-                    remote_addr: Some(("127.0.0.1".to_string(), port_arg())),
+                    remote_addr: Some(("127.0.0.1", port_arg()).into()),
                     ..DatagramOptions::default()
                 },
             )

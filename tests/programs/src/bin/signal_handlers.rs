@@ -16,7 +16,7 @@ use sandloop::signal::{
     host_pid,
 };
 use sandloop::{Error, get_running_loop, run, sleep};
-use test_programs::{cases, io_kind};
+use test_programs::cases;
 
 cases!(
     invalid_signals_are_out_of_range,
@@ -37,14 +37,14 @@ fn invalid_signals_are_out_of_range() -> sandloop::Result<()> {
         let lp = get_running_loop()?;
         for signum in [0, -1, 65, 1000] {
             let err = lp.add_signal_handler(signum, || ()).unwrap_err();
-            assert_eq!(io_kind(&err), Some(io::ErrorKind::InvalidInput), "{err}");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
             assert!(
                 err.to_string()
                     .contains(&format!("sig {signum} out of range")),
                 "{err}"
             );
             let err = lp.remove_signal_handler(signum).unwrap_err();
-            assert_eq!(io_kind(&err), Some(io::ErrorKind::InvalidInput), "{err}");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
         }
         Ok::<(), Error>(())
     })

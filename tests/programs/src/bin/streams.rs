@@ -87,11 +87,7 @@ fn run_on_a_selector_loop(main: impl Future<Output = Result<()>> + 'static) -> R
 
 /// The port a server listens on.
 fn port_of(server: &Server) -> Result<u16> {
-    let addr = server.sockets()[0].local_addr()?;
-    Ok(addr
-        .as_inet()
-        .expect("the server listens on an IP address")
-        .port())
+    server.port()
 }
 
 /// Closes the server and waits until its connections are gone too.

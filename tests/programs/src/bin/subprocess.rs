@@ -306,7 +306,7 @@ impl SubprocessProtocol for Record {
     }
 
     fn pipe_connection_lost(&mut self, fd: i32, exc: Option<Error>) {
-        let how = exc.as_ref().and_then(test_programs::io_kind);
+        let how = exc.as_ref().map(Error::kind);
         self.events.push(format!("pipe lost {fd} {how:?}"));
     }
 

@@ -24,6 +24,20 @@ fn record_exceptions(lp: &EventLoop, log: &Log) {
     }));
 }
 
+/// `log` holds one report, of an exception never retrieved from the task named `name`.
+fn assert_one_unretrieved_report(log: &Log, name: &str) {
+    let reports = log.get();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(
+        reports[0].starts_with("Task exception was never retrieved | "),
+        "{reports:?}"
+    );
+    assert!(
+        reports[0].contains(&format!("name='{name}'")),
+        "{reports:?}"
+    );
+}
+
 fn boom() -> Error {
     Error::other("boom")
 }
@@ -142,13 +156,7 @@ fn renamed_task_is_reported_under_its_new_name() -> Result<()> {
 
     drop(task);
 
-    let reports = log.get();
-    assert_eq!(reports.len(), 1, "{reports:?}");
-    assert!(
-        reports[0].starts_with("Task exception was never retrieved | "),
-        "{reports:?}"
-    );
-    assert!(reports[0].contains("name='renamed'"), "{reports:?}");
+    assert_one_unretrieved_report(&log, "renamed");
     lp.close()
 }
 
@@ -417,6 +425,126 @@ fn task_returning_err_has_that_exception() -> Result<()> {
     })
 }
 
+fn task_of_a_plain_value_gives_that_value() -> Result<()> {
+    let got = sandloop::run(async {
+        let five = sandloop::create_task(async { 5 });
+        let name = sandloop::create_task(async { String::from("sandloop") });
+        let pair = sandloop::create_task(async { (1u8, vec!["a"]) });
+        Ok::<_, Error>((five.await?, name.await?, pair.await?))
+    })?;
+    assert_eq!(got, (5, "sandloop".to_string(), (1, vec!["a"])));
+    assert_eq!(sandloop::run(async { "done" })?, "done");
+    Ok(())
+}
+
+fn cancelling_a_task_of_a_plain_value_ends_it_cancelled() -> Result<()> {
+    sandloop::run(async {
+        let task = sandloop::create_task(async {
+            sleep(long())
+                .await
+                .expect("the sleep is dropped, not failed");
+            5
+        });
+        sleep(Duration::ZERO).await?;
+        assert!(task.cancel());
+        assert!(matches!(task.clone().await, Err(Error::Cancelled(_))));
+        assert!(task.cancelled());
+        Ok::<_, Error>(())
+    })
+}
+
+/// `spawn` takes any output, even a `Result` whose error is not a sandloop error: the
+/// output is the task's value, not its exception.
+fn spawn_gives_the_output_as_it_is() -> Result<()> {
+    #[derive(Debug, PartialEq)]
+    struct Reply(u16);
+    sandloop::run(async {
+        let lp = sandloop::get_running_loop()?;
+        let reply = lp.spawn(async { Reply(204) }).join().await?;
+        assert_eq!(reply, Reply(204));
+        let parsed = sandloop::spawn(async { "x".parse::<u8>() });
+        let value = parsed.clone().join().await?;
+        assert!(value.is_err(), "the parse error is the value");
+        assert!(
+            parsed.exception()?.is_none(),
+            "and not the task's exception"
+        );
+        let sleeper = sandloop::spawn(async { sleep(long()).await.is_ok() });
+        sleep(Duration::ZERO).await?;
+        assert!(sleeper.cancel());
+        assert!(matches!(sleeper.join().await, Err(Error::Cancelled(_))));
+        Ok::<_, Error>(())
+    })
+}
+
+/// An `anyhow::Result` coroutine: its `Err` reaches `run`'s caller with anyhow's message
+/// and causes; a sandloop error carried by `?` comes back as itself.
+fn anyhow_result_err_reaches_the_caller_with_its_message() -> Result<()> {
+    use anyhow::Context as _;
+    let err = sandloop::run(async {
+        let n: u16 = "70000".parse().context("parsing the port")?;
+        Ok::<_, anyhow::Error>(n)
+    })
+    .unwrap_err();
+    assert!(matches!(err, Error::Other(_)), "{err:#?}");
+    assert_eq!(err.to_string(), "parsing the port");
+    assert_eq!(
+        format!("{err:?}"),
+        "parsing the port: number too large to fit in target type"
+    );
+    let timeout = sandloop::run(async {
+        sandloop::wait_for(sleep(long()), Duration::from_millis(1)).await?;
+        Ok::<_, anyhow::Error>(())
+    })
+    .unwrap_err();
+    assert!(matches!(timeout, Error::Timeout), "{timeout:#?}");
+    assert_eq!(timeout.kind(), std::io::ErrorKind::TimedOut);
+    Ok(())
+}
+
+/// An `anyhow` `Err` is still the task's exception: `exception()` has it, and unretrieved
+/// it reaches the loop's exception handler.
+fn anyhow_err_is_the_task_exception() -> Result<()> {
+    let lp = sandloop::new_event_loop();
+    let log = Log::new();
+    record_exceptions(&lp, &log);
+    let watched = lp.create_task(async { Err::<(), _>(anyhow::anyhow!("no quorum")) });
+    let unwatched = lp.create_task_with(
+        async { Err::<(), _>(anyhow::anyhow!("never read")) },
+        TaskOptions {
+            name: Some("anyhow".into()),
+            ..Default::default()
+        },
+    );
+    let both = vec![watched.clone(), unwatched.clone()];
+    lp.run_until_complete(async move {
+        sandloop::wait(both, None, sandloop::ReturnWhen::AllCompleted).await?;
+        Ok::<_, Error>(())
+    })?;
+    assert!(!watched.cancelled());
+    let exc = watched.exception()?.expect("an exception");
+    assert_eq!(exc.to_string(), "no quorum");
+    drop(watched);
+    drop(unwatched);
+    assert_one_unretrieved_report(&log, "anyhow");
+    lp.close()
+}
+
+/// A oneshot channel whose sender is dropped: `?` converts its `Canceled` into an ordinary
+/// error of the task, not a cancellation of the task.
+fn oneshot_canceled_is_an_error_of_the_task() -> Result<()> {
+    sandloop::run(async {
+        let (tx, rx) = futures_channel::oneshot::channel::<u8>();
+        drop(tx);
+        let task = sandloop::create_task(async move { Ok::<_, Error>(rx.await?) });
+        let err = task.clone().await.unwrap_err();
+        assert!(!err.is_cancelled(), "{err:#?}");
+        assert!(!task.cancelled());
+        assert_eq!(err.to_string(), "oneshot canceled");
+        Ok::<_, Error>(())
+    })
+}
+
 fn cancel_on_a_done_task_returns_false() -> Result<()> {
     sandloop::run(async {
         let task = sandloop::create_task(async { Ok::<_, Error>(1) });
@@ -590,13 +718,7 @@ fn unretrieved_task_exception_is_reported_when_the_task_is_dropped() -> Result<(
 
     drop(task);
 
-    let reports = log.get();
-    assert_eq!(reports.len(), 1, "{reports:?}");
-    assert!(
-        reports[0].starts_with("Task exception was never retrieved | "),
-        "{reports:?}"
-    );
-    assert!(reports[0].contains("name='failing'"), "{reports:?}");
+    assert_one_unretrieved_report(&log, "failing");
     lp.close()
 }
 
@@ -866,6 +988,12 @@ test_programs::cases!(
     cancelling_a_task_cancels_the_future_it_awaits,
     task_awaiting_a_cancelled_future_ends_cancelled,
     task_returning_err_has_that_exception,
+    task_of_a_plain_value_gives_that_value,
+    cancelling_a_task_of_a_plain_value_ends_it_cancelled,
+    spawn_gives_the_output_as_it_is,
+    anyhow_result_err_reaches_the_caller_with_its_message,
+    anyhow_err_is_the_task_exception,
+    oneshot_canceled_is_an_error_of_the_task,
     cancel_on_a_done_task_returns_false,
     task_cancelling_itself_ends_cancelled,
     task_cancelling_itself_then_returning_ends_cancelled,

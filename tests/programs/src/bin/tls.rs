@@ -23,7 +23,7 @@ use sandloop::{
     ServerOptions, TlsOptions, Transport, UnixConnectOptions, UnixServerOptions, get_running_loop,
     run,
 };
-use test_programs::{Log, cases, io_kind, server_port, until};
+use test_programs::{Log, cases, until};
 
 cases!(
     handshake_completes_before_connection_made,
@@ -159,7 +159,7 @@ async fn serve<P: Protocol + 'static>(
     options: ServerOptions,
 ) -> Result<(Server, u16)> {
     let server = lp.create_server(factory, "127.0.0.1", 0, options).await?;
-    let port = server_port(&server);
+    let port = server.port()?;
     Ok((server, port))
 }
 
@@ -420,11 +420,7 @@ fn handshake_timeout_fires_against_a_silent_peer() -> Result<()> {
             .map(|_| ())
             .unwrap_err();
         let took = lp.time() - start;
-        assert_eq!(
-            io_kind(&err),
-            Some(io::ErrorKind::ConnectionAborted),
-            "{err:?}"
-        );
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted, "{err:?}");
         assert_eq!(
             err.to_string(),
             "SSL handshake is taking longer than 0.3 seconds: aborting the connection"
@@ -448,7 +444,7 @@ fn handshake_timeout_fires_against_a_silent_peer() -> Result<()> {
                 },
             )
             .await?;
-        let tls_port = server_port(&tls_server);
+        let tls_port = tls_server.port()?;
         // A plain client that says nothing.
         let (silent, _) = lp
             .create_connection(
@@ -551,7 +547,7 @@ fn starttls_in_the_middle_of_a_plaintext_protocol() -> Result<()> {
             Default::default(),
         )
         .await?;
-        let port = server_port(&server);
+        let port = server.port()?;
         let (reader, mut writer) =
             streams::open_connection("127.0.0.1", port, Default::default()).await?;
         assert!(writer.get_extra_info("cipher").is_none());
@@ -725,7 +721,7 @@ fn ten_mib_both_directions() -> Result<()> {
             },
         )
         .await?;
-        let port = server_port(&server);
+        let port = server.port()?;
         let (reader, writer) =
             streams::open_connection("127.0.0.1", port, tls_connect_opts(client_ctx(CA))).await?;
         let data = Rc::new(pattern(TEN_MIB));
@@ -754,7 +750,7 @@ fn ten_mib_both_directions() -> Result<()> {
 }
 
 fn invalid_input_message(err: Error) -> String {
-    assert_eq!(io_kind(&err), Some(io::ErrorKind::InvalidInput), "{err:?}");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err:?}");
     err.to_string()
 }
 
@@ -935,17 +931,17 @@ fn context_rules() -> Result<()> {
         let err = ctx
             .load_verify_locations(Some(Path::new("/tls/missing.pem")), None)
             .unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::NotFound), "{err:?}");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err:?}");
         assert!(err.to_string().contains("/tls/missing.pem"), "{err}");
         assert!(ctx.load_verify_locations(None, None).is_err());
         let err = ctx
             .load_verify_locations(None, Some(b"not a certificate"))
             .unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::InvalidInput), "{err:?}");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err:?}");
         let cert = std::fs::read("/tls/server.pem")?;
         let other_key = std::fs::read("/tls/other-ca.key")?;
         let err = server.load_cert_chain_pem(&cert, &other_key).unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::InvalidInput), "{err:?}");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err:?}");
         // The key in the certificate's file; the CA from PEM data (the environment).
         server.load_cert_chain(Path::new("/tls/combined.pem"), None)?;
         let client = TlsContext::client();
@@ -1050,7 +1046,7 @@ fn connect_accepted_socket_serves_tls() -> Result<()> {
         )?;
         listener.bind("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())?;
         listener.listen(1)?;
-        let port = listener.local_addr()?.as_inet().unwrap().port();
+        let port = listener.local_addr()?.port().unwrap();
         let log = Log::new();
         let client_log = log.clone();
         let lp2 = lp.clone();

@@ -17,7 +17,7 @@ use sandloop::{
     Error, EventLoop, Protocol, Result, Server, Transport, UnixConnectOptions, UnixPath,
     UnixServerOptions, gather, get_running_loop, run,
 };
-use test_programs::{cases, io_kind};
+use test_programs::cases;
 
 cases!(
     round_trip_client_server,
@@ -147,10 +147,7 @@ fn peername_and_sockname_are_paths() -> Result<()> {
         let server = lp
             .create_unix_server(move || Keep(a.clone()), at.as_str(), Default::default())
             .await?;
-        assert_eq!(
-            server.sockets()[0].local_addr()?,
-            Address::Unix(at.clone().into_bytes())
-        );
+        assert_eq!(server.local_addr()?, Address::Unix(at.clone().into_bytes()));
         let (client, _) = lp
             .create_unix_connection(|| Idle, at.as_str(), Default::default())
             .await?;
@@ -189,7 +186,7 @@ fn abstract_names_round_trip_and_print_with_at() -> Result<()> {
         assert!(at.is_abstract());
         assert_eq!(at, UnixPath::from(format!("\0{name}")));
         let server = echo_server(&lp, at.clone()).await?;
-        let local = server.sockets()[0].local_addr()?;
+        let local = server.local_addr()?;
         assert_eq!(local, at.to_address());
         assert_eq!(local.to_string(), format!("@{name}"));
         assert_echoed(at.clone(), b"abstract").await?;
@@ -199,11 +196,7 @@ fn abstract_names_round_trip_and_print_with_at() -> Result<()> {
             .create_unix_connection(|| Idle, at, Default::default())
             .await
             .unwrap_err();
-        assert_eq!(
-            io_kind(&err),
-            Some(io::ErrorKind::ConnectionRefused),
-            "{err}"
-        );
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
         assert!(err.to_string().contains(&format!("@{name}")), "{err}");
         Ok::<_, Error>(())
     })
@@ -224,7 +217,7 @@ fn server_close_removes_the_socket_file() -> Result<()> {
             .create_unix_connection(|| Idle, at.as_str(), Default::default())
             .await
             .unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::NotFound), "{err}");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
         Ok::<_, Error>(())
     })
 }
@@ -245,7 +238,7 @@ fn server_close_leaves_a_replaced_socket_file() -> Result<()> {
             .create_unix_connection(|| Idle, at.as_str(), Default::default())
             .await
             .unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::NotFound), "{err}");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
         Ok::<_, Error>(())
     })
 }
@@ -264,7 +257,7 @@ fn server_close_after_the_file_is_gone_is_quiet() -> Result<()> {
             .create_unix_connection(|| Idle, at.as_str(), Default::default())
             .await
             .unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::NotFound), "{err}");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
         Ok::<_, Error>(())
     })
 }
@@ -286,11 +279,7 @@ fn cleanup_socket_false_keeps_the_file() -> Result<()> {
             .create_unix_connection(|| Idle, at.as_str(), Default::default())
             .await
             .unwrap_err();
-        assert_eq!(
-            io_kind(&err),
-            Some(io::ErrorKind::ConnectionRefused),
-            "{err}"
-        );
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
         assert!(err.to_string().contains(&at), "{err}");
         Ok::<_, Error>(())
     })
@@ -317,11 +306,7 @@ fn a_server_not_yet_serving_refuses_connections() -> Result<()> {
         server.start_serving().await?;
 
         let early = early.expect("a connect before start_serving is refused");
-        assert_eq!(
-            io_kind(&early),
-            Some(io::ErrorKind::ConnectionRefused),
-            "{early}"
-        );
+        assert_eq!(early.kind(), io::ErrorKind::ConnectionRefused, "{early}");
         assert_echoed(at.as_str(), b"served").await?;
         close(&server).await;
         Ok::<_, Error>(())
@@ -340,7 +325,7 @@ fn stale_socket_file_is_removed_before_bind() -> Result<()> {
         let err = again
             .bind(Address::Unix(at.clone().into_bytes()))
             .unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::AddrInUse), "{err}");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
         // create_unix_server removes it and binds.
         let server = echo_server(&lp, at.as_str()).await?;
         assert_echoed(at.as_str(), b"fresh").await?;
@@ -354,7 +339,7 @@ fn a_regular_file_at_the_path_is_addr_in_use() -> Result<()> {
         let lp = get_running_loop()?;
         let at = path("regular");
         let err = echo_server(&lp, at.as_str()).await.unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::AddrInUse), "{err}");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
         assert_eq!(err.to_string(), format!("Address {at:?} is already in use"));
         // (The host test checks that the file is untouched.)
         Ok::<_, Error>(())
@@ -397,7 +382,7 @@ fn sock_variants_serve_and_connect() -> Result<()> {
         // cleanup_socket applies to a given socket too: the host knows what it bound.
         close(&server).await;
         let err = assert_echoed(at.as_str(), b"x").await.unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::NotFound), "{err}");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
         Ok::<_, Error>(())
     })
 }
@@ -414,7 +399,7 @@ fn sock_and_path_are_exclusive() -> Result<()> {
             .create_unix_connection(|| Idle, path("x.sock"), both)
             .await
             .unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::InvalidInput));
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert_eq!(
             err.to_string(),
             "path and sock can not be specified at the same time"
@@ -460,7 +445,7 @@ fn sock_and_path_are_exclusive() -> Result<()> {
             )
             .await
             .unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::InvalidInput));
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         let err = lp
             .create_unix_connection(
                 || Idle,
@@ -572,7 +557,7 @@ fn streams_round_trip() -> Result<()> {
             streams::open_unix_connection_with_limit(at.as_str(), Default::default(), 4).await?;
         writer.write(b"ping\n");
         let err = reader.readline().await.unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::InvalidData), "{err}");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
         writer.close();
         close(&server).await;
         Ok::<_, Error>(())
@@ -587,7 +572,7 @@ fn connect_to_a_missing_path_is_not_found() -> Result<()> {
             .create_unix_connection(|| Idle, at.as_str(), Default::default())
             .await
             .unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::NotFound), "{err}");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
         assert!(err.to_string().contains(&at), "{err}");
         Ok::<_, Error>(())
     })
@@ -609,7 +594,7 @@ fn no_tcp_options_on_unix_transports() -> Result<()> {
         let err = sock
             .get_option(sandloop::net::SockOptName::NoDelay)
             .unwrap_err();
-        assert_eq!(io_kind(&err), Some(io::ErrorKind::Unsupported), "{err}");
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
         t.close();
         close(&server).await;
         Ok::<_, Error>(())
