@@ -85,7 +85,7 @@ pub type SharedDatagramProtocol = Rc<RefCell<dyn DatagramProtocol>>;
 /// sandloop::run(async {
 ///     let lp = sandloop::get_running_loop()?;
 ///     let opts = DatagramOptions {
-///         local_addr: Some(("127.0.0.1".into(), 9999)),
+///         local_addr: Some(("127.0.0.1", 9999).into()),
 ///         ..Default::default()
 ///     };
 ///     let (transport, _echo) = lp.create_datagram_endpoint(Echo::default, opts).await?;

@@ -371,6 +371,10 @@ macro_rules! jobs {
                         export jobs;
                     }
                 ",
+                // No WIT folder besides the inline text: without `path`, wit-bindgen also
+                // reads the calling crate's `wit/` if there is one (the sandloop crate's
+                // own holds this very package, and a user's may hold anything).
+                path: [],
                 runtime_path: "::sandloop::__private::wit_bindgen::rt",
             });
 

@@ -130,7 +130,7 @@ impl EventLoop {
     ///     }
     /// }
     /// let opts = sandloop::DatagramOptions {
-    ///     remote_addr: Some(("127.0.0.1".into(), 9999)),
+    ///     remote_addr: Some(("127.0.0.1", 9999).into()),
     ///     ..Default::default()
     /// };
     /// let (transport, _client) = lp.create_datagram_endpoint(|| Client, opts).await?;
