@@ -26,7 +26,10 @@ use crate::transports::ExtraInfo;
 ///
 /// It implements `futures-io`'s [`AsyncRead`], [`AsyncBufRead`] and [`AsyncWrite`] (and,
 /// with the `hyper` feature, `hyper::rt::Read` and `hyper::rt::Write`).
-/// [`Connection::split`] lends the two halves, [`Connection::into_split`] gives them back.
+/// [`Connection::halves`] lends the two halves, [`Connection::into_split`] gives them back.
+/// (The borrowing form is not called `split`: `futures`' `AsyncReadExt::split`, which takes
+/// the value and returns lock-guarded halves, would shadow it wherever that trait is in
+/// scope.)
 ///
 /// Closing follows the halves: dropping the connection drops both, which closes it after
 /// the buffered bytes are sent.
@@ -67,7 +70,7 @@ impl Connection {
 
     /// The read half, to call [`StreamReader`]'s own methods (`readline`, ...). Bytes that
     /// [`AsyncBufRead::poll_fill_buf`] took and were not consumed are not seen there: call
-    /// [`Connection::split`] first, which puts them back.
+    /// [`Connection::halves`] first, which puts them back.
     pub fn reader(&self) -> &StreamReader {
         &self.reader
     }
@@ -77,8 +80,9 @@ impl Connection {
         &self.writer
     }
 
-    /// Lends the two halves, e.g. to read in one future and write in another.
-    pub fn split(&mut self) -> (&StreamReader, &StreamWriter) {
+    /// Lends the two halves, e.g. to read in one future and write in another (tokio's
+    /// `TcpStream::split`).
+    pub fn halves(&mut self) -> (&StreamReader, &StreamWriter) {
         self.give_back_front();
         (&self.reader, &self.writer)
     }
