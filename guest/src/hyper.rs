@@ -80,6 +80,7 @@ pub use local::{Local, LocalExt, local};
 pub use timer::{LoopSleep, LoopTimer};
 
 use crate::error::{Error, IntoResult, Result};
+use crate::log::{self, Level};
 use crate::servers::{Hosts, Server, ServerOptions};
 use crate::streams::{self, Connection, StreamReader, StreamWriter};
 
@@ -122,8 +123,8 @@ pub fn builder() -> http1::Builder {
 ///
 /// A connection's failure that the client caused (it went away mid-request, sent a
 /// malformed request, or was too slow with its request head) ends that connection
-/// quietly, as a native hyper server does; other failures (an error from the service)
-/// reach the loop's exception handler.
+/// quietly, as a native hyper server does (in debug mode with a `hyper connection ended`
+/// line); other failures (an error from the service) reach the loop's exception handler.
 pub async fn serve<S>(
     service: S,
     hosts: impl Into<Hosts>,
@@ -159,7 +160,14 @@ where
             let conn = Connection::from((reader, writer));
             match builder.serve_connection(conn, service.clone()).await {
                 Err(e) if !client_caused(&e) => Err(Error::other(e)),
-                _ => Ok(()),
+                Err(e) => {
+                    let lp = crate::events::get_running_loop()?;
+                    if lp.get_debug() {
+                        log::log(Level::Debug, format_args!("hyper connection ended: {e}"));
+                    }
+                    Ok(())
+                }
+                Ok(()) => Ok(()),
             }
         },
         hosts,
