@@ -42,7 +42,10 @@ async fn sleep(Path(ms): Path<u64>) -> Result<String, StatusCode> {
     Ok(format!("slept {} ms\n", start.elapsed().as_millis()))
 }
 
-async fn echo(State(peer): State<EchoPeer>, Path(text): Path<String>) -> Result<String, StatusCode> {
+async fn echo(
+    State(peer): State<EchoPeer>,
+    Path(text): Path<String>,
+) -> Result<String, StatusCode> {
     let reply = local(async move {
         let (reader, writer) =
             streams::open_connection("127.0.0.1", peer.port, Default::default()).await?;

@@ -17,7 +17,9 @@ use sandloop::Error;
 use sandloop::streams::Connection;
 
 async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::new(Bytes::from_static(b"Hello, World!"))))
+    Ok(Response::new(Full::new(Bytes::from_static(
+        b"Hello, World!",
+    ))))
 }
 
 /// GETs `uri` on a connection of its own and returns the status line and the body.
@@ -25,7 +27,9 @@ async fn get(uri: &Uri) -> sandloop::Result<(String, Bytes)> {
     if uri.scheme_str() != Some("http") {
         return Err(Error::other(format!("{uri}: only http:// URLs")));
     }
-    let host = uri.host().ok_or_else(|| Error::other(format!("{uri}: no host")))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| Error::other(format!("{uri}: no host")))?;
     let port = uri.port_u16().unwrap_or(80);
     let conn = Connection::connect(host, port).await?;
     let (mut sender, driver) = hyper::client::conn::http1::handshake(conn)
@@ -35,7 +39,10 @@ async fn get(uri: &Uri) -> sandloop::Result<(String, Bytes)> {
     sandloop::create_task(async move { driver.await.map_err(Error::other) });
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let request = Request::get(path)
-        .header(hyper::header::HOST, uri.authority().map_or(host, |a| a.as_str()))
+        .header(
+            hyper::header::HOST,
+            uri.authority().map_or(host, |a| a.as_str()),
+        )
         .body(Empty::<Bytes>::new())
         .map_err(Error::other)?;
     let response = sender.send_request(request).await.map_err(Error::other)?;
@@ -59,7 +66,10 @@ fn main() -> sandloop::Result<()> {
                     sandloop::hyper::serve(service_fn(hello), "127.0.0.1", 0, Default::default())
                         .await?;
                 let addr = server.sockets()[0].local_addr()?;
-                (format!("http://{addr}/").parse().map_err(Error::other)?, Some(server))
+                (
+                    format!("http://{addr}/").parse().map_err(Error::other)?,
+                    Some(server),
+                )
             }
         };
         let (status, body) = get(&uri).await?;

@@ -105,7 +105,10 @@ fn assert_quiet(stderr: &str) {
         "error writing a body",
         "Unhandled exception",
     ] {
-        assert!(!stderr.contains(bad), "the server logged {bad:?}:\n{stderr}");
+        assert!(
+            !stderr.contains(bad),
+            "the server logged {bad:?}:\n{stderr}"
+        );
     }
 }
 
@@ -246,7 +249,10 @@ fn axum_hello_answers_its_routes_with_a_sleep_and_an_outgoing_connection() {
     let slept: u64 = slept.parse().expect(&body);
     assert!((300..2000).contains(&slept), "{body}");
     assert_eq!(rest, "echoed: hello-axum\n", "{body}");
-    assert!(took >= Duration::from_millis(300), "the sleep took {took:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "the sleep took {took:?}"
+    );
     assert_reused(&out);
 
     // Concurrent sleeps overlap on the one loop: ten of 300 ms end well before 3 s.

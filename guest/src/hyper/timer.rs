@@ -206,5 +206,4 @@ mod tests {
         drop(sleep);
         assert_eq!(entries(), before);
     }
-
 }

@@ -188,8 +188,11 @@ impl AsyncBufRead for Connection {
         let this = self.get_mut();
         if this.front.is_empty() {
             let front = &mut this.front;
-            if std::task::ready!(this.reader.poll_buffer(cx, |buffer| std::mem::swap(buffer, front)))?
-                .is_none()
+            if std::task::ready!(
+                this.reader
+                    .poll_buffer(cx, |buffer| std::mem::swap(buffer, front))
+            )?
+            .is_none()
             {
                 return Poll::Ready(Ok(&[]));
             }

@@ -576,11 +576,14 @@ impl AsyncRead for &StreamReader {
     }
 }
 
+/// A `next_line` call kept across polls.
+type NextLine = Pin<Box<dyn Future<Output = Result<Option<Vec<u8>>>>>>;
+
 /// The lines of a [`StreamReader`], from [`StreamReader::lines`].
 pub struct Lines {
     reader: StreamReader,
     /// The `next_line` in progress (kept across polls, so no line is lost half-read).
-    next: Option<Pin<Box<dyn Future<Output = Result<Option<Vec<u8>>>>>>>,
+    next: Option<NextLine>,
     done: bool,
 }
 

@@ -177,7 +177,11 @@ impl StreamWriter {
         Poll::Pending
     }
 
-    pub(crate) fn poll_write_bytes(&self, cx: &mut TaskCx<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_write_bytes(
+        &self,
+        cx: &mut TaskCx<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         if self.conn.lost.get() {
             return Poll::Ready(Err(into_io(self.conn.lost_error())));
         }

@@ -872,7 +872,6 @@ fn dropping_both_halves_closes_the_connection() -> Result<()> {
     })
 }
 
-
 // ---- The duplex Connection, and the futures traits on shared readers ---------------------
 
 fn async_read_through_a_shared_reader() -> Result<()> {
@@ -896,7 +895,11 @@ fn lines_stream_yields_each_line_an_overrun_then_ends() -> Result<()> {
         let mut lines = r.lines();
         assert_eq!(lines.next().await.transpose()?, Some(b"one\n".to_vec()));
         assert_eq!(lines.next().await.transpose()?, Some(b"two\n".to_vec()));
-        let err = lines.next().await.expect("an item").expect_err("over the limit");
+        let err = lines
+            .next()
+            .await
+            .expect("an item")
+            .expect_err("over the limit");
         assert!(LimitOverrunError::find(&err).is_some(), "{err}");
         assert_eq!(lines.next().await.transpose()?, Some(b"last".to_vec()));
         assert!(lines.next().await.is_none());
@@ -993,11 +996,16 @@ fn flush_after_a_clean_close_is_ok() -> Result<()> {
         conn.close().await?;
         conn.flush().await?;
         conn.flush().await?;
-        let err = conn.writer().drain().await.expect_err("drain reports the closed connection");
+        let err = conn
+            .writer()
+            .drain()
+            .await
+            .expect_err("drain reports the closed connection");
         assert_eq!(kind_of(&err), Some(io::ErrorKind::ConnectionReset));
 
         // The same on the writer alone, closed with `close` + `wait_closed`.
-        let (_r, mut w) = open_connection("127.0.0.1", port_of(&server)?, ConnectOptions::default()).await?;
+        let (_r, mut w) =
+            open_connection("127.0.0.1", port_of(&server)?, ConnectOptions::default()).await?;
         w.write(b"bye\n");
         w.close();
         w.wait_closed().await?;
@@ -1030,16 +1038,23 @@ fn flush_after_losing_unsent_bytes_fails() -> Result<()> {
         w.write(&pattern(1, 0, LEN));
         w.transport().abort();
         yield_a_few_times().await?;
-        let err = AsyncWriteExt::flush(&mut w).await.expect_err("aborted with bytes unsent");
+        let err = AsyncWriteExt::flush(&mut w)
+            .await
+            .expect_err("aborted with bytes unsent");
         assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted, "{err}");
 
         let (_r, mut w) = open_connection("127.0.0.1", port, ConnectOptions::default()).await?;
         w.write(&pattern(2, 0, LEN));
         let lost = sandloop::timeout(Duration::from_secs(10), w.wait_closed()).await;
         assert!(lost.is_err(), "the peer reset the connection: {lost:?}");
-        let err = AsyncWriteExt::flush(&mut w).await.expect_err("reset with bytes unsent");
+        let err = AsyncWriteExt::flush(&mut w)
+            .await
+            .expect_err("reset with bytes unsent");
         assert!(
-            matches!(err.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe),
+            matches!(
+                err.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            ),
             "{err}"
         );
         shut_down(server).await
