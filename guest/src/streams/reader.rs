@@ -503,7 +503,7 @@ impl StreamReader {
     }
 
     /// Puts bytes taken out of the buffer and not used back in front of it (a
-    /// [`Connection`](super::Connection) giving its halves back).
+    /// connection giving its halves back).
     pub(super) fn unread(&self, front: Buffer) {
         self.inner.buffer.borrow_mut().unread(front);
     }
