@@ -1,5 +1,5 @@
 //! hyper 1.x on sandloop (the `hyper` feature): hyper's I/O traits on
-//! [`streams::Connection`](crate::streams::Connection), a [`LoopTimer`] and a
+//! [`streams::Connection`], a [`LoopTimer`] and a
 //! [`LoopExecutor`] on the running loop, [`serve`] for a whole server, and [`local`] to
 //! await sandloop futures where `Send` futures are required (axum's handlers).
 //!
