@@ -103,6 +103,26 @@ where
     }
 }
 
+/// A boxed error, as hyper takes them.
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// What [`serve`] takes: a hyper service (`service_fn(..)`, or a tower service through
+/// hyper-util's `TowerToHyperService`) that can be cloned for each connection. Implemented
+/// for every such type.
+pub trait Service:
+    HttpService<Incoming, Error: Into<BoxError>, ResBody: Body<Error: Into<BoxError>> + 'static>
+    + Clone
+    + 'static
+{
+}
+
+impl<S> Service for S where
+    S: HttpService<Incoming, Error: Into<BoxError>, ResBody: Body<Error: Into<BoxError>> + 'static>
+        + Clone
+        + 'static
+{
+}
+
 /// An HTTP/1 server builder with the loop's timer ([`LoopTimer`]), so hyper's header read
 /// timeout (30 s unless set) and keep-alive timers work. Configure it further and pass it
 /// to [`serve_with`], or to `serve_connection` yourself.
@@ -125,36 +145,24 @@ pub fn builder() -> http1::Builder {
 /// malformed request, or was too slow with its request head) ends that connection
 /// quietly, as a native hyper server does (in debug mode with a `hyper connection ended`
 /// line); other failures (an error from the service) reach the loop's exception handler.
-pub async fn serve<S>(
-    service: S,
+pub async fn serve(
+    service: impl Service,
     hosts: impl Into<Hosts>,
     port: u16,
     opts: ServerOptions,
-) -> Result<Server>
-where
-    S: HttpService<Incoming> + Clone + 'static,
-    S::Error: Into<Box<dyn StdError + Send + Sync>>,
-    S::ResBody: 'static,
-    <S::ResBody as Body>::Error: Into<Box<dyn StdError + Send + Sync>>,
-{
+) -> Result<Server> {
     serve_with(builder(), service, hosts, port, opts).await
 }
 
 /// [`serve`] with the HTTP/1 settings of `builder` (start from [`builder`] so the timers
 /// work).
-pub async fn serve_with<S>(
+pub async fn serve_with(
     builder: http1::Builder,
-    service: S,
+    service: impl Service,
     hosts: impl Into<Hosts>,
     port: u16,
     opts: ServerOptions,
-) -> Result<Server>
-where
-    S: HttpService<Incoming> + Clone + 'static,
-    S::Error: Into<Box<dyn StdError + Send + Sync>>,
-    S::ResBody: 'static,
-    <S::ResBody as Body>::Error: Into<Box<dyn StdError + Send + Sync>>,
-{
+) -> Result<Server> {
     streams::start_server(
         async move |reader: StreamReader, writer: StreamWriter| {
             let conn = Connection::from((reader, writer));

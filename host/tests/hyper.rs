@@ -185,16 +185,15 @@ fn hyper_hello_cuts_off_a_client_that_sends_half_a_request_head() {
     served.stop();
 }
 
-#[test]
-fn hyper_client_fetches_from_a_local_hyper_server() {
-    let served = Served::start("hyper_hello", &[], &[]);
-    let addr = format!("127.0.0.1:{}", served.port);
+/// Runs `hyper_client` with the host's `flags` and its own `args`; it must print the
+/// status and `Hello, World!`.
+fn assert_client_got_hello(flags: &[&str], args: &[&str]) {
     let out = output_within(
         Command::new(env!("CARGO_BIN_EXE_sandloop"))
-            .args(["run", "--allow-connect", &addr])
+            .arg("run")
+            .args(flags)
             .arg(test_programs_artifacts::program("hyper_client"))
-            .arg("--")
-            .arg(served.url("/path?q=1")),
+            .args(args),
     );
     assert!(
         out.status.success(),
@@ -204,27 +203,29 @@ fn hyper_client_fetches_from_a_local_hyper_server() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "HTTP/1.1 200 OK\nHello, World!\n"
+    );
+}
+
+#[test]
+fn hyper_client_fetches_from_a_local_hyper_server() {
+    let served = Served::start("hyper_hello", &[], &[]);
+    let addr = format!("127.0.0.1:{}", served.port);
+    assert_client_got_hello(
+        &["--allow-connect", &addr],
+        &["--", &served.url("/path?q=1")],
     );
     assert_quiet(&served.stop());
 }
 
 #[test]
 fn hyper_client_fetches_from_the_server_it_starts_itself() {
-    let out = output_within(
-        Command::new(env!("CARGO_BIN_EXE_sandloop"))
-            .args(["run", "--allow-listen", "127.0.0.1:*"])
-            .args(["--allow-connect", "127.0.0.1:*"])
-            .arg(test_programs_artifacts::program("hyper_client")),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "HTTP/1.1 200 OK\nHello, World!\n"
-    );
+    let grants = [
+        "--allow-listen",
+        "127.0.0.1:*",
+        "--allow-connect",
+        "127.0.0.1:*",
+    ];
+    assert_client_got_hello(&grants, &[]);
 }
 
 #[test]
