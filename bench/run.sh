@@ -25,12 +25,16 @@
 # The servers (PEERS, in this order by default):
 #   mio                 bench/src/bin/mio_echo.rs, mio_http.rs: plain mio, the native ceiling
 #   tokio               bench/src/bin/tokio_echo.rs, tokio_http.rs: tokio current_thread
+#   tokio-hyper         bench/src/bin/tokio_hyper.rs: hyper 1.x on tokio current_thread
+#                       (HTTP only), the native peer of sandloop-hyper
 #   asyncio             bench/peers/asyncio_echo.py, asyncio_http.py: CPython asyncio, Protocol
 #   asyncio-streams     the same with the streams API (echo only)
 #   uvloop              the asyncio peers on uvloop (from PyPI, in the venv)
 #   uvloop-streams      the streams echo on uvloop
 #   sandloop            examples/echo_server.rs, http_hello.rs under the host: Protocol API,
 #                       the default loop (the host's completion mode)
+#   sandloop-hyper      examples/hyper_hello.rs under the host: hyper 1.x on sandloop (HTTP
+#                       only; the `hyper` feature)
 #   sandloop-readiness  the echo example on SelectorEventLoop (readiness mode, --selector)
 #   sandloop-streams    the echo example with the streams API (--streams)
 #   portable-sandloop   the echo example built portable (without `host-reactor`: standard
@@ -42,8 +46,9 @@
 #   (the portable-* servers are measured only when PEERS names them: not by default)
 #
 # Environment (defaults in brackets):
-#   PEERS            servers to measure ["mio tokio asyncio asyncio-streams uvloop
-#                    uvloop-streams sandloop sandloop-readiness sandloop-streams"]
+#   PEERS            servers to measure ["mio tokio tokio-hyper asyncio asyncio-streams
+#                    uvloop uvloop-streams sandloop sandloop-readiness sandloop-streams
+#                    sandloop-hyper"]
 #   SIZES            echo message sizes in bytes ["64 1024 16384"]
 #   REPS             repetitions of every run [3]
 #   SECONDS_PER_RUN  measured seconds per run [5]
@@ -52,7 +57,8 @@
 #   LATENCY_PEERS    servers of the one-connection run ["mio sandloop"]
 #   CONNECT_PEERS    servers of the connection-rate run ["mio tokio uvloop sandloop"]
 #   CONNECT_CONNECTIONS  connections in progress at once in that run [16]
-#   HTTP_PEERS       servers of the HTTP run ["mio tokio asyncio uvloop sandloop"]
+#   HTTP_PEERS       servers of the HTTP run ["mio tokio tokio-hyper asyncio uvloop sandloop
+#                    sandloop-hyper"]
 #                    (these three lists are cut down to PEERS; set one empty to skip its run)
 #   NO_HTTP=1        no HTTP run (and no wrk install)
 #   SKIP_BUILD=1     use what target/ already holds (and the venv as it is)
@@ -65,7 +71,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-DEFAULT_PEERS="mio tokio asyncio asyncio-streams uvloop uvloop-streams sandloop sandloop-readiness sandloop-streams"
+DEFAULT_PEERS="mio tokio tokio-hyper asyncio asyncio-streams uvloop uvloop-streams sandloop sandloop-readiness sandloop-streams sandloop-hyper"
+# Peers with an HTTP server only: the echo runs skip them.
+HTTP_ONLY_PEERS="tokio-hyper sandloop-hyper"
 ALL_PEERS="$DEFAULT_PEERS portable-sandloop portable-wasmtime portable-jco"
 PEERS=${PEERS:-$DEFAULT_PEERS}
 SIZES=${SIZES:-"64 1024 16384"}
@@ -79,7 +87,7 @@ LATENCY_SIZE=64
 CONNECT_PEERS=${CONNECT_PEERS-"mio tokio uvloop sandloop"}
 CONNECT_CONNECTIONS=${CONNECT_CONNECTIONS:-16}
 CONNECT_SIZE=64
-HTTP_PEERS=${HTTP_PEERS-"mio tokio asyncio uvloop sandloop"}
+HTTP_PEERS=${HTTP_PEERS-"mio tokio tokio-hyper asyncio uvloop sandloop sandloop-hyper"}
 NO_HTTP=${NO_HTTP:-0}
 SKIP_BUILD=${SKIP_BUILD:-0}
 WAIT_QUIET=${WAIT_QUIET:-0}
@@ -147,12 +155,12 @@ if [[ $SKIP_BUILD != 1 ]]; then
     log "building the native tools"
     cargo build --release -p sandloop-bench --no-default-features \
         --bin echo_load --bin bench_report --bin mio_echo --bin mio_http \
-        --bin tokio_echo --bin tokio_http
+        --bin tokio_echo --bin tokio_http --bin tokio_hyper
     if wants_sandloop; then
         log "building the host and the examples"
         cargo build --release -p sandloop-host --bin sandloop
         cargo build --release -p sandloop-examples --target wasm32-wasip2 \
-            --bin echo_server --bin http_hello
+            --bin echo_server --bin http_hello --bin hyper_hello
     fi
     if wants_portable; then
         # A target directory of its own: the same binary names, other features.
@@ -166,6 +174,7 @@ BIN="$TARGET/release"
 SANDLOOP="$BIN/sandloop"
 ECHO_WASM="$TARGET/wasm32-wasip2/release/echo_server.wasm"
 HTTP_WASM="$TARGET/wasm32-wasip2/release/http_hello.wasm"
+HYPER_WASM="$TARGET/wasm32-wasip2/release/hyper_hello.wasm"
 PORTABLE_ECHO_WASM="$TARGET/bench-portable/wasm32-wasip2/release/echo_server.wasm"
 # The other WASI hosts, installed under target/tools/ by the test suite's own scripts.
 WASMTIME_CLI=
@@ -308,9 +317,11 @@ server_command() {
         echo/portable-jco) SERVER_CMD=(setsid "$JCO_CLI" run "$PORTABLE_ECHO_WASM" "$addr") ;;
         http/mio) SERVER_CMD=("$BIN/mio_http" "$addr") ;;
         http/tokio) SERVER_CMD=("$BIN/tokio_http" "$addr") ;;
+        http/tokio-hyper) SERVER_CMD=("$BIN/tokio_hyper" "$addr") ;;
         http/asyncio) SERVER_CMD=("$PYTHON" bench/peers/asyncio_http.py "$addr") ;;
         http/uvloop) SERVER_CMD=("$PYTHON" bench/peers/asyncio_http.py "$addr" --uvloop) ;;
         http/sandloop) SERVER_CMD=("$SANDLOOP" run --allow-listen "$addr" "$HTTP_WASM" -- "$addr") ;;
+        http/sandloop-hyper) SERVER_CMD=("$SANDLOOP" run --allow-listen "$addr" "$HYPER_WASM" -- "$addr") ;;
         *)
             log "no $test server for $peer"
             return 1
@@ -532,6 +543,7 @@ STARTED=$(date -u '+%Y-%m-%d %H:%M UTC')
 log "measuring: PEERS=\"$PEERS\" SIZES=\"$SIZES\" REPS=$REPS SECONDS_PER_RUN=$SECONDS_PER_RUN"
 for rep in $(seq "$REPS"); do
     for peer in $PEERS; do
+        if has "$peer" "$HTTP_ONLY_PEERS"; then continue; fi
         wait_quiet
         server_log="$WORK_DIR/echo-$peer-$rep.log"
         if ! start_server "$peer" echo "$server_log"; then

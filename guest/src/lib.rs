@@ -80,6 +80,8 @@ mod flow_control;
 pub mod fs;
 mod futures;
 mod gather;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod io_registry;
 mod locks;
 mod log;

@@ -52,16 +52,19 @@
 //! ```
 //!
 //! Both halves also implement the `futures-io` traits
-//! ([`AsyncRead`](futures_io::AsyncRead) for the reader,
-//! [`AsyncWrite`](futures_io::AsyncWrite) for the writer), so the `futures` ecosystem's
-//! adapters work on them.
+//! ([`AsyncRead`](futures_io::AsyncRead) for the reader and `&StreamReader`,
+//! [`AsyncWrite`](futures_io::AsyncWrite) for the writer and `&StreamWriter`), so the
+//! `futures` ecosystem's adapters work on them. [`Connection`] holds both halves as one
+//! duplex value (`AsyncRead + AsyncBufRead + AsyncWrite`, and hyper's I/O traits with the
+//! `hyper` feature), what crates written for a `TcpStream` expect.
 //!
 //! Differences from asyncio, each for a Rust reason:
 //! - `read(-1)` is [`StreamReader::read_to_end`]; `read(n)` takes a `usize`.
 //! - `IncompleteReadError` and `LimitOverrunError` are [`Error::Os`] errors of kind
 //!   `UnexpectedEof` and `InvalidData` (what `std`'s `read_exact` and line readers use);
 //!   [`IncompleteReadError::find`] and [`LimitOverrunError::find`] recover the details.
-//! - `async for line in reader` is `while let Some(line) = reader.next_line().await? {}`.
+//! - `async for line in reader` is [`StreamReader::lines`] (a `futures_core::Stream`), or
+//!   `while let Some(line) = reader.next_line().await? {}`.
 //! - Dropping the [`StreamWriter`] and every [`StreamReader`] handle closes the connection
 //!   (dropping only the writer half-closes it), where asyncio leaves that to the garbage
 //!   collector.
@@ -70,6 +73,7 @@
 //!   would grow with each one accepted.
 
 mod buffer;
+mod connection;
 mod protocol;
 mod reader;
 mod unix;
@@ -86,8 +90,9 @@ use crate::events::get_running_loop;
 use crate::servers::{Hosts, Server, ServerOptions};
 use crate::transports::Transport;
 
+pub use connection::Connection;
 pub use protocol::StreamReaderProtocol;
-pub use reader::StreamReader;
+pub use reader::{Lines, StreamReader};
 pub use unix::{
     open_unix_connection, open_unix_connection_with_limit, start_unix_server,
     start_unix_server_with_limit,

@@ -61,6 +61,21 @@ impl Buffer {
         self.clear();
     }
 
+    /// Puts `front` back before the bytes buffered (they were taken out and not used).
+    pub(super) fn unread(&mut self, front: Buffer) {
+        if front.is_empty() {
+            return;
+        }
+        if self.is_empty() {
+            *self = front;
+            return;
+        }
+        let mut bytes = Vec::with_capacity(front.len() + self.len());
+        bytes.extend_from_slice(front.as_slice());
+        bytes.extend_from_slice(self.as_slice());
+        *self = Buffer { bytes, start: 0 };
+    }
+
     pub(super) fn take_all(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         self.drain_into(&mut out);
@@ -92,6 +107,22 @@ mod tests {
         b.consume(6);
         assert!(b.is_empty());
         assert_eq!(b.take_all(), b"");
+    }
+
+    #[test]
+    fn unread_puts_bytes_back_in_front() {
+        let mut b = Buffer::default();
+        b.extend(b"world");
+        let mut front = Buffer::default();
+        front.extend(b"xhello ");
+        front.consume(1);
+        b.unread(front);
+        assert_eq!(b.as_slice(), b"hello world");
+        let mut empty = Buffer::default();
+        empty.unread(std::mem::take(&mut b));
+        assert_eq!(empty.as_slice(), b"hello world");
+        empty.unread(Buffer::default());
+        assert_eq!(empty.as_slice(), b"hello world");
     }
 
     #[test]

@@ -6,8 +6,9 @@ use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
-use std::task::{Context as TaskCx, Poll, Waker};
+use std::task::{Context as TaskCx, Poll, Waker, ready};
 
+use futures_core::Stream;
 use futures_io::AsyncRead;
 
 use super::buffer::{Buffer, find};
@@ -470,33 +471,26 @@ impl fmt::Debug for StreamReader {
     }
 }
 
-/// Reads what is buffered, or waits for the next chunk; `Ok(0)` at the end of the stream.
-impl AsyncRead for StreamReader {
-    fn poll_read(
-        self: Pin<&mut Self>,
+impl StreamReader {
+    /// The poll under the `futures-io` and hyper read traits: with bytes buffered, `Some`
+    /// of what `take` makes of the buffer (it consumes what it uses); `None` at the end of
+    /// the stream; otherwise waits for the next chunk. Fails with the connection's error.
+    pub(super) fn poll_buffer<R>(
+        &self,
         cx: &mut TaskCx<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
+        take: impl FnOnce(&mut Buffer) -> R,
+    ) -> Poll<io::Result<Option<R>>> {
         let inner = &*self.inner;
         if let Some(e) = self.exception() {
             return Poll::Ready(Err(into_io(e)));
         }
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        let n = {
-            let mut buffer = inner.buffer.borrow_mut();
-            let n = buffer.len().min(buf.len());
-            buf[..n].copy_from_slice(&buffer.as_slice()[..n]);
-            buffer.consume(n);
-            n
-        };
-        if n > 0 {
+        if !inner.buffer.borrow().is_empty() {
+            let taken = take(&mut inner.buffer.borrow_mut());
             self.maybe_resume_transport();
-            return Poll::Ready(Ok(n));
+            return Poll::Ready(Ok(Some(taken)));
         }
         if inner.eof.get() {
-            return Poll::Ready(Ok(0));
+            return Poll::Ready(Ok(None));
         }
         if inner.waiting.get() {
             return Poll::Ready(Err(io::Error::other(
@@ -506,6 +500,125 @@ impl AsyncRead for StreamReader {
         self.resume_for_waiting();
         *inner.waker.borrow_mut() = Some(cx.waker().clone());
         Poll::Pending
+    }
+
+    /// Puts bytes taken out of the buffer and not used back in front of it (a
+    /// connection giving its halves back).
+    pub(super) fn unread(&self, front: Buffer) {
+        self.inner.buffer.borrow_mut().unread(front);
+    }
+
+    /// Copies what is buffered (up to `buf.len()`) into `buf`, or waits for the next chunk;
+    /// `Ok(0)` at the end of the stream.
+    fn poll_read_bytes(&self, cx: &mut TaskCx<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return match self.exception() {
+                Some(e) => Poll::Ready(Err(into_io(e))),
+                None => Poll::Ready(Ok(0)),
+            };
+        }
+        self.poll_buffer(cx, |buffer| copy_out(buffer, buf))
+            .map_ok(|n| n.unwrap_or(0))
+    }
+
+    /// The lines of the stream as a [`futures_core::Stream`] (asyncio's `async for line in
+    /// reader`): each `Ok` line ends with `\n` but the last one of the stream may not; the
+    /// stream ends at EOF. An error (a line over the limit, the connection's error) is one
+    /// item; reading goes on after it, as after a failed
+    /// [`readline`](StreamReader::readline).
+    ///
+    /// ```no_run
+    /// use futures_util::StreamExt;
+    /// # async fn demo(reader: sandloop::streams::StreamReader) -> sandloop::Result<()> {
+    /// let mut lines = reader.lines();
+    /// while let Some(line) = lines.next().await {
+    ///     print!("{}", String::from_utf8_lossy(&line?));
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn lines(&self) -> Lines {
+        Lines {
+            reader: self.clone(),
+            next: None,
+            done: false,
+        }
+    }
+}
+
+/// Copies the front of `buffer` into `buf` and consumes it; returns the count.
+pub(super) fn copy_out(buffer: &mut Buffer, buf: &mut [u8]) -> usize {
+    let n = buffer.len().min(buf.len());
+    buf[..n].copy_from_slice(&buffer.as_slice()[..n]);
+    buffer.consume(n);
+    n
+}
+
+/// Reads what is buffered, or waits for the next chunk; `Ok(0)` at the end of the stream.
+impl AsyncRead for StreamReader {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskCx<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_bytes(cx, buf)
+    }
+}
+
+/// As for `StreamReader`: a shared handle reads from the same buffer.
+impl AsyncRead for &StreamReader {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskCx<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_bytes(cx, buf)
+    }
+}
+
+/// A `next_line` call kept across polls.
+type NextLine = Pin<Box<dyn Future<Output = Result<Option<Vec<u8>>>>>>;
+
+/// The lines of a [`StreamReader`], from [`StreamReader::lines`].
+pub struct Lines {
+    reader: StreamReader,
+    /// The `next_line` in progress (kept across polls, so no line is lost half-read).
+    next: Option<NextLine>,
+    done: bool,
+}
+
+impl Stream for Lines {
+    type Item = Result<Vec<u8>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let next = this.next.get_or_insert_with(|| {
+            let reader = this.reader.clone();
+            Box::pin(async move { reader.next_line().await })
+        });
+        let line = ready!(next.as_mut().poll(cx));
+        this.next = None;
+        Poll::Ready(match line {
+            Ok(Some(line)) => Some(Ok(line)),
+            Ok(None) => {
+                this.done = true;
+                None
+            }
+            Err(e) => Some(Err(e)),
+        })
+    }
+}
+
+impl fmt::Debug for Lines {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<Lines of {:?}", self.reader)?;
+        if self.done {
+            write!(f, " done")?;
+        }
+        write!(f, ">")
     }
 }
 

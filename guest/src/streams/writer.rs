@@ -177,7 +177,11 @@ impl StreamWriter {
         Poll::Pending
     }
 
-    fn poll_write_bytes(&self, cx: &mut TaskCx<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_write_bytes(
+        &self,
+        cx: &mut TaskCx<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         if self.conn.lost.get() {
             return Poll::Ready(Err(into_io(self.conn.lost_error())));
         }
@@ -199,18 +203,44 @@ impl StreamWriter {
         Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_flush_bytes(&self, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
+    /// `drain` as a poll, but `Ok` once the connection ended cleanly: after `close` (or a
+    /// shutdown) everything written went out, so there is nothing left to flush (hyper
+    /// flushes after shutting down and would report the reset `drain` gives). A connection
+    /// lost with an error, or aborted with bytes unsent, is still an error.
+    pub(crate) fn poll_flush_bytes(&self, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
         if let Some(reader) = &self.reader
             && let Some(e) = reader.exception()
         {
             return Poll::Ready(Err(into_io(e)));
         }
+        if self.conn.lost.get() {
+            let failure = self.conn.exc.borrow().clone();
+            return Poll::Ready(match failure.or_else(|| self.transport.inner.torn_down()) {
+                Some(e) => Err(into_io(e)),
+                None => Ok(()),
+            });
+        }
         self.poll_drain(cx).map_err(into_io)
     }
 
-    fn poll_close_bytes(&self, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
+    pub(super) fn poll_close_bytes(&self, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
         self.transport.close();
         self.poll_closed(cx).map_err(into_io)
+    }
+
+    /// Ends the write side as a socket's `shutdown(SHUT_WR)` does: `write_eof` where the
+    /// transport has it (the buffered bytes still go first), `close` with TLS (no
+    /// half-close there; `close_notify` follows the buffered bytes).
+    #[cfg(feature = "hyper")]
+    pub(super) fn shutdown(&self) {
+        if self.transport.is_closing() {
+            return;
+        }
+        if self.can_write_eof() {
+            self.write_eof();
+        } else {
+            self.close();
+        }
     }
 }
 

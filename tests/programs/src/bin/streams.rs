@@ -7,10 +7,11 @@ use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+use futures_util::StreamExt;
+use futures_util::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use sandloop::streams::{
-    IncompleteReadError, LimitOverrunError, StreamReader, StreamWriter, open_connection,
-    open_connection_with_limit, start_server,
+    Connection, IncompleteReadError, LimitOverrunError, StreamReader, StreamWriter,
+    open_connection, open_connection_with_limit, start_server,
 };
 use sandloop::{
     ConnectOptions, Error, EventLoop, ExceptionContext, ExtraInfo, HostSelector, Result,
@@ -867,6 +868,195 @@ fn dropping_both_halves_closes_the_connection() -> Result<()> {
     })
 }
 
+// ---- The duplex Connection, and the futures traits on shared readers ---------------------
+
+fn async_read_through_a_shared_reader() -> Result<()> {
+    sandloop::run(async {
+        let r = StreamReader::new();
+        r.feed_data(b"shared ");
+        feed_later(&r, &[b"reader"], true);
+        let mut by_ref = &r;
+        let mut rest = Vec::new();
+        AsyncReadExt::read_to_end(&mut by_ref, &mut rest).await?;
+        assert_eq!(rest, b"shared reader");
+        assert!(r.at_eof());
+        Ok::<_, Error>(())
+    })
+}
+
+fn lines_stream_yields_each_line_an_overrun_then_ends() -> Result<()> {
+    sandloop::run(async {
+        let r = StreamReader::with_limit(8);
+        feed_later(&r, &[b"one\ntw", b"o\nmuch too long\n", b"last"], true);
+        let mut lines = r.lines();
+        assert_eq!(lines.next().await.transpose()?, Some(b"one\n".to_vec()));
+        assert_eq!(lines.next().await.transpose()?, Some(b"two\n".to_vec()));
+        let err = lines
+            .next()
+            .await
+            .expect("an item")
+            .expect_err("over the limit");
+        assert!(LimitOverrunError::find(&err).is_some(), "{err}");
+        assert_eq!(lines.next().await.transpose()?, Some(b"last".to_vec()));
+        assert!(lines.next().await.is_none());
+        assert!(lines.next().await.is_none(), "the stream stays ended");
+        Ok::<_, Error>(())
+    })
+}
+
+/// An echo server of lines, for the `Connection` cases.
+async fn line_echo_server() -> Result<Server> {
+    start_server(
+        async |r: StreamReader, w: StreamWriter| {
+            while let Some(line) = r.next_line().await? {
+                w.write(&line);
+                w.drain().await?;
+            }
+            Ok::<_, Error>(())
+        },
+        "127.0.0.1",
+        0,
+        ServerOptions::default(),
+    )
+    .await
+}
+
+fn connection_reads_lines_buffered_and_gives_its_halves_back() -> Result<()> {
+    sandloop::run(async {
+        let server = line_echo_server().await?;
+        let mut conn = Connection::connect("127.0.0.1", port_of(&server)?).await?;
+        conn.write_all(b"alpha\n").await?;
+        conn.flush().await?;
+        let mut line = String::new();
+        conn.read_line(&mut line).await?;
+        assert_eq!(line, "alpha\n");
+        // Both echoed lines arrive in the reader's buffer; fill_buf hands all of it out.
+        conn.write_all(b"beta\ngamma\n").await?;
+        sleep(ms(100)).await?;
+        assert_eq!(conn.fill_buf().await?, b"beta\ngamma\n");
+        conn.consume_unpin(b"beta\n".len());
+        // halves puts what fill_buf took and nobody consumed back into the reader.
+        let (reader, writer) = conn.halves();
+        assert_eq!(reader.readline().await?, b"gamma\n");
+        writer.write(b"delta\n");
+        let (reader, writer) = conn.into_split();
+        assert_eq!(reader.readline().await?, b"delta\n");
+        let mut conn = Connection::from((reader, writer));
+        assert!(conn.get_extra_info("peername").is_some());
+        conn.close().await?;
+        shut_down(server).await
+    })
+}
+
+fn connection_copies_a_mebibyte_both_ways_with_futures_io() -> Result<()> {
+    const LEN: usize = 1 << 20;
+    sandloop::run(async {
+        let server = start_server(
+            async |r: StreamReader, w: StreamWriter| {
+                let mut conn = Connection::from((r, w));
+                let (mut r, mut w) = conn.halves();
+                let copied = futures_util::io::copy(&mut r, &mut w).await?;
+                assert_eq!(copied, LEN as u64);
+                conn.close().await?;
+                Ok::<_, Error>(())
+            },
+            "127.0.0.1",
+            0,
+            ServerOptions::default(),
+        )
+        .await?;
+        let conn = Connection::connect("127.0.0.1", port_of(&server)?).await?;
+        let (r, w) = conn.into_split();
+        let sender = create_task(async move {
+            let mut w = w;
+            w.write_all(&pattern(4, 0, LEN)).await?;
+            w.flush().await?;
+            w.write_eof();
+            Ok::<_, Error>(w)
+        });
+        let mut conn = Connection::from((r, sender.join().await?));
+        let mut echoed = Vec::new();
+        conn.read_to_end(&mut echoed).await?;
+        assert_pattern(&echoed, 4, LEN);
+        shut_down(server).await
+    })
+}
+
+/// hyper flushes after shutting a connection down: once it closed cleanly, flush is `Ok`
+/// (everything written went out), where `drain` keeps asyncio's `ConnectionReset`.
+fn flush_after_a_clean_close_is_ok() -> Result<()> {
+    sandloop::run(async {
+        let server = line_echo_server().await?;
+        let mut conn = Connection::connect("127.0.0.1", port_of(&server)?).await?;
+        conn.write_all(b"bye\n").await?;
+        conn.close().await?;
+        conn.flush().await?;
+        conn.flush().await?;
+        let err = conn
+            .writer()
+            .drain()
+            .await
+            .expect_err("drain reports the closed connection");
+        assert_eq!(kind_of(&err), Some(io::ErrorKind::ConnectionReset));
+
+        // The same on the writer alone, closed with `close` + `wait_closed`.
+        let (_r, mut w) =
+            open_connection("127.0.0.1", port_of(&server)?, ConnectOptions::default()).await?;
+        w.write(b"bye\n");
+        w.close();
+        w.wait_closed().await?;
+        AsyncWriteExt::flush(&mut w).await?;
+        shut_down(server).await
+    })
+}
+
+/// A connection lost with bytes still unsent fails flush: aborted here (the bytes are
+/// dropped), or reset by a peer that never read them.
+fn flush_after_losing_unsent_bytes_fails() -> Result<()> {
+    const LEN: usize = 8 << 20;
+    sandloop::run(async {
+        let server = start_server(
+            async |_r: StreamReader, w: StreamWriter| {
+                // Never read; abort once the client's bytes pile up (an RST, as unread
+                // bytes are in the receive buffer).
+                sleep(ms(200)).await?;
+                w.transport().abort();
+                Ok::<_, Error>(())
+            },
+            "127.0.0.1",
+            0,
+            ServerOptions::default(),
+        )
+        .await?;
+        let port = port_of(&server)?;
+
+        let (_r, mut w) = open_connection("127.0.0.1", port, ConnectOptions::default()).await?;
+        w.write(&pattern(1, 0, LEN));
+        w.transport().abort();
+        yield_a_few_times().await?;
+        let err = AsyncWriteExt::flush(&mut w)
+            .await
+            .expect_err("aborted with bytes unsent");
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted, "{err}");
+
+        let (_r, mut w) = open_connection("127.0.0.1", port, ConnectOptions::default()).await?;
+        w.write(&pattern(2, 0, LEN));
+        let lost = sandloop::timeout(Duration::from_secs(10), w.wait_closed()).await;
+        assert!(lost.is_err(), "the peer reset the connection: {lost:?}");
+        let err = AsyncWriteExt::flush(&mut w)
+            .await
+            .expect_err("reset with bytes unsent");
+        assert!(
+            matches!(
+                err.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            ),
+            "{err}"
+        );
+        shut_down(server).await
+    })
+}
+
 test_programs::cases!(
     // The reader on fed data.
     read_returns_at_most_n_buffered_bytes,
@@ -908,6 +1098,13 @@ test_programs::cases!(
     write_eof_lets_the_peer_read_to_eof_and_still_answer_on_a_selector_loop,
     ten_mib_cross_both_ways_byte_exact_on_a_selector_loop,
     shutdown_asyncgens_closes_the_connections_of_live_readers,
+    // The duplex Connection, and the futures traits on shared readers.
+    async_read_through_a_shared_reader,
+    lines_stream_yields_each_line_an_overrun_then_ends,
+    connection_reads_lines_buffered_and_gives_its_halves_back,
+    connection_copies_a_mebibyte_both_ways_with_futures_io,
+    flush_after_a_clean_close_is_ok,
+    flush_after_losing_unsent_bytes_fails,
 );
 
 /// The crate's streams play asyncio's async generators: `shutdown_asyncgens` closes the
