@@ -288,6 +288,15 @@ impl fmt::Display for HostPort {
 /// string: `"127.0.0.1:0"` / `"[::1]:0"` for an IP socket, a path for a unix socket (as
 /// Python's `socket.bind` reads a `str` by the socket's family). Binding does not resolve
 /// names (it is not async): resolve them first with `getaddrinfo`.
+///
+/// ```no_run
+/// # fn demo() -> sandloop::Result<()> {
+/// use sandloop::net::{Family, Socket, SocketType};
+/// let sock = Socket::new(Family::Inet, SocketType::Stream)?;
+/// sock.bind("127.0.0.1:0")?; // asyncio: sock.bind(("127.0.0.1", 0))
+/// println!("bound to port {:?}", sock.local_addr()?.port());
+/// # Ok(()) }
+/// ```
 pub trait ToAddress {
     /// The address for a socket of `family`; `InvalidInput` when it does not make one.
     fn to_address(self, family: Family) -> std::io::Result<Address>;

@@ -68,6 +68,19 @@ pub fn as_completed<T: 'static>(tasks: impl IntoIterator<Item = Task<T>>) -> AsC
 }
 
 /// The stream [`as_completed`] returns.
+///
+/// ```
+/// use futures_util::StreamExt;
+/// sandloop::run(async {
+///     let tasks = [sandloop::create_task(async { 1_u32 }), sandloop::create_task(async { 2_u32 })];
+///     let mut done = sandloop::as_completed(tasks);
+///     while let Some(task) = done.next().await {
+///         println!("{}", task.join().await?);
+///     }
+///     Ok::<_, sandloop::Error>(())
+/// })
+/// .unwrap();
+/// ```
 pub struct AsCompleted<T: 'static> {
     watched: Vec<(Task<T>, CallbackId)>,
     remaining: usize,

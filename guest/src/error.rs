@@ -5,6 +5,14 @@ use std::io;
 use std::sync::Arc;
 
 /// The result type of every fallible sandloop operation.
+///
+/// ```
+/// fn parse_port(s: &str) -> sandloop::Result<u16> {
+///     s.parse().map_err(sandloop::Error::other)
+/// }
+/// assert_eq!(parse_port("8080").unwrap(), 8080);
+/// assert!(parse_port("http").is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in the loop, mirroring asyncio's exceptions.

@@ -90,6 +90,21 @@ use crate::streams::{self, Connection, StreamReader, StreamWriter};
 ///
 /// # Panics
 /// When used outside a running loop.
+///
+/// ```no_run
+/// use http_body_util::Empty;
+/// use hyper::body::Bytes;
+/// # async fn demo(conn: sandloop::streams::Connection) -> sandloop::Result<()> {
+/// // hyper spawns its connection's background work through the executor.
+/// let (mut sender, driver) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(conn)
+///     .await
+///     .map_err(std::io::Error::other)?;
+/// hyper::rt::Executor::execute(&sandloop::hyper::LoopExecutor, async move {
+///     driver.await.map_err(std::io::Error::other)
+/// });
+/// # let _ = &mut sender;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoopExecutor;
 
@@ -109,6 +124,22 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// What [`serve`] takes: a hyper service (`service_fn(..)`, or a tower service through
 /// hyper-util's `TowerToHyperService`) that can be cloned for each connection. Implemented
 /// for every such type.
+///
+/// ```no_run
+/// use std::convert::Infallible;
+/// use http_body_util::Full;
+/// use hyper::body::{Bytes, Incoming};
+/// use hyper::{Request, Response, service::service_fn};
+/// # async fn demo() -> sandloop::Result<()> {
+/// // A `service_fn` of an async fn is `Clone`, so it is a `Service`.
+/// let svc = service_fn(|req: Request<Incoming>| async move {
+///     let body = format!("you asked for {}", req.uri().path());
+///     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+/// });
+/// let server = sandloop::hyper::serve(svc, "127.0.0.1", 0, Default::default()).await?;
+/// println!("port {:?}", server.port());
+/// # Ok(()) }
+/// ```
 pub trait Service:
     HttpService<Incoming, Error: Into<BoxError>, ResBody: Body<Error: Into<BoxError>> + 'static>
     + Clone

@@ -289,6 +289,18 @@ impl<T: 'static> Queue<T> {
 }
 
 /// The stream [`Queue::stream`] returns.
+///
+/// ```
+/// use futures_util::StreamExt;
+/// sandloop::run(async {
+///     let queue = sandloop::Queue::new(0);
+///     queue.put_nowait("job").expect("an unbounded queue has room");
+///     let mut items = queue.stream(); // as `get()` would, one item at a time
+///     println!("{:?}", items.next().await);
+///     Ok::<_, sandloop::Error>(())
+/// })
+/// .unwrap();
+/// ```
 pub struct QueueStream<T: 'static> {
     queue: Queue<T>,
     /// The `get()` under way: kept across polls so that its place among the getters is

@@ -170,6 +170,19 @@ impl From<IncompleteReadError> for Error {
 /// Returned inside `Error::Os` with kind [`io::ErrorKind::InvalidData`]. After
 /// [`StreamReader::readuntil`] the data stays buffered (`consumed` bytes of it can be read
 /// with [`StreamReader::read`]); [`StreamReader::readline`] discards it, as asyncio does.
+///
+/// ```no_run
+/// use sandloop::streams::LimitOverrunError;
+/// # async fn demo(reader: sandloop::streams::StreamReader) -> sandloop::Result<()> {
+/// match reader.readuntil(b"\r\n\r\n").await {
+///     Ok(head) => println!("{} bytes of head", head.len()),
+///     Err(e) => match LimitOverrunError::find(&e) {
+///         Some(over) => println!("no separator within the limit ({} bytes)", over.consumed),
+///         None => return Err(e),
+///     },
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LimitOverrunError {
     /// What was exceeded.

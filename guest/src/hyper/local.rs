@@ -61,6 +61,16 @@ pub trait LocalExt: Future + Sized {
 impl<F: Future> LocalExt for F {}
 
 /// A future made `Send` by [`local`]; it resolves to what the wrapped future does.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// fn assert_send<F: Send>(_: &F) {}
+/// # async fn demo() -> sandloop::Result<()> {
+/// let sleep = sandloop::hyper::local(sandloop::sleep(Duration::from_millis(10)));
+/// assert_send(&sleep); // what axum asks of a handler's future
+/// sleep.await?;
+/// # Ok(()) }
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Local<F: Future> {
     /// Boxed so `Local` is `Unpin` without a pin projection (one allocation per wrap).

@@ -51,6 +51,15 @@ impl Timer for LoopTimer {
 ///
 /// # Panics
 /// When polled outside a running loop, or on another thread than the one that made it.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use hyper::rt::Timer;
+/// # async fn demo() {
+/// let sleep = sandloop::hyper::LoopTimer.sleep(Duration::from_millis(5));
+/// sleep.await; // ends on the loop's timers, as hyper's header timeout does
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct LoopSleep {
     key: usize,

@@ -580,6 +580,16 @@ impl AsyncRead for &StreamReader {
 type NextLine = Pin<Box<dyn Future<Output = Result<Option<Vec<u8>>>>>>;
 
 /// The lines of a [`StreamReader`], from [`StreamReader::lines`].
+///
+/// ```no_run
+/// use futures_util::StreamExt;
+/// # async fn demo(reader: sandloop::streams::StreamReader) -> sandloop::Result<()> {
+/// let mut lines = reader.lines(); // asyncio: `async for line in reader`
+/// while let Some(line) = lines.next().await {
+///     print!("{}", String::from_utf8_lossy(&line?));
+/// }
+/// # Ok(()) }
+/// ```
 pub struct Lines {
     reader: StreamReader,
     /// The `next_line` in progress (kept across polls, so no line is lost half-read).
