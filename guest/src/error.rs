@@ -258,9 +258,13 @@ impl fmt::Display for GroupDisplay<'_> {
 /// std's value types: `()`, integers, floats, `bool`, `char`, `String`, `&'static str`,
 /// `Duration`, `SocketAddr`, `IpAddr`, `Vec`, `VecDeque`, `Option`, `Box`, `Rc`, `Arc`,
 /// `HashMap`, `HashSet`, `BTreeMap`, `BTreeSet` and tuples of up to six elements (of any
-/// `'static` types). So `create_task(async { 5 })` and `run(async { "done" })` compile. For any other
-/// output type use `sandloop::spawn` / `EventLoop::spawn`, whose task yields the
-/// future's output as it is (an `Err` in it is then a value, not the task's exception).
+/// `'static` types). So `create_task(async { 5 })` and `run(async { "done" })` compile.
+/// For any other output type use `sandloop::spawn` / `EventLoop::spawn`, whose task yields
+/// the future's output as it is (an `Err` in it is then a value, not the task's exception).
+///
+/// An integer literal takes its type from how the result is used, as anywhere in Rust, but
+/// not across a `?` on the task's result (`task.join().await?` inside a `?`-returning
+/// block): there the literal needs a suffix, `async { 5_u32 }`.
 ///
 /// Errors: any `E: Into<Error>`: `Error` itself, `std::io::Error`, a oneshot channel's
 /// `Canceled` (futures-channel), and with the `anyhow` feature `anyhow::Error`, so a
