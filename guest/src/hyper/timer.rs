@@ -124,17 +124,17 @@ impl LoopSleep {
                 timer.cancel();
             }
             if entry.waker.is_some() {
-                arm(self.key, entry);
+                arm(self.key, entry, Instant::now());
             }
         });
     }
 }
 
 /// Starts the loop timer that wakes `entry` at its deadline.
-fn arm(key: usize, entry: &mut Entry) {
+fn arm(key: usize, entry: &mut Entry, now: Instant) {
     let lp = get_running_loop().expect("sandloop::hyper::LoopTimer needs a running sandloop loop");
     let generation = entry.generation;
-    let delay = entry.deadline.saturating_duration_since(Instant::now());
+    let delay = entry.deadline.saturating_duration_since(now);
     entry.timer = Some(lp.call_later(delay, move || fire(key, generation)));
 }
 
@@ -164,16 +164,22 @@ impl Future for LoopSleep {
         );
         SLEEPS.with_borrow_mut(|table| {
             let entry = &mut table.entries[self.key];
-            if entry.fired || Instant::now() >= entry.deadline {
-                entry.fired = true;
+            if entry.fired {
                 return Poll::Ready(());
+            }
+            // Armed, the loop's timer says when (`fire`): no clock read per poll. Not yet
+            // armed (the first poll, or after a reset before one), one read decides.
+            if entry.timer.is_none() {
+                let now = Instant::now();
+                if now >= entry.deadline {
+                    entry.fired = true;
+                    return Poll::Ready(());
+                }
+                arm(self.key, entry, now);
             }
             match &mut entry.waker {
                 Some(waker) => waker.clone_from(cx.waker()),
                 None => entry.waker = Some(cx.waker().clone()),
-            }
-            if entry.timer.is_none() {
-                arm(self.key, entry);
             }
             Poll::Pending
         })
