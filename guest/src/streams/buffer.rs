@@ -61,6 +61,14 @@ impl Buffer {
         self.clear();
     }
 
+    /// Copies the front into `buf` (as much as fits) and consumes it; returns the count.
+    pub(super) fn read_into(&mut self, buf: &mut [u8]) -> usize {
+        let n = self.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.as_slice()[..n]);
+        self.consume(n);
+        n
+    }
+
     /// Puts `front` back before the bytes buffered (they were taken out and not used).
     pub(super) fn unread(&mut self, front: Buffer) {
         if front.is_empty() {

@@ -9,7 +9,6 @@ use std::task::{Context as TaskCx, Poll};
 use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
 
 use super::buffer::Buffer;
-use super::reader::copy_out;
 use super::{StreamReader, StreamWriter, open_connection};
 use crate::connections::ConnectOptions;
 use crate::error::Result;
@@ -176,7 +175,7 @@ impl AsyncRead for Connection {
             return Poll::Ready(Ok(0));
         }
         self.get_mut()
-            .poll_bytes(cx, |buffer| copy_out(buffer, buf))
+            .poll_bytes(cx, |buffer| buffer.read_into(buf))
             .map_ok(|n| n.unwrap_or(0))
     }
 }

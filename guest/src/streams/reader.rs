@@ -517,7 +517,7 @@ impl StreamReader {
                 None => Poll::Ready(Ok(0)),
             };
         }
-        self.poll_buffer(cx, |buffer| copy_out(buffer, buf))
+        self.poll_buffer(cx, |buffer| buffer.read_into(buf))
             .map_ok(|n| n.unwrap_or(0))
     }
 
@@ -544,14 +544,6 @@ impl StreamReader {
             done: false,
         }
     }
-}
-
-/// Copies the front of `buffer` into `buf` and consumes it; returns the count.
-pub(super) fn copy_out(buffer: &mut Buffer, buf: &mut [u8]) -> usize {
-    let n = buffer.len().min(buf.len());
-    buf[..n].copy_from_slice(&buffer.as_slice()[..n]);
-    buffer.consume(n);
-    n
 }
 
 /// Reads what is buffered, or waits for the next chunk; `Ok(0)` at the end of the stream.
