@@ -104,17 +104,6 @@ fn serve_with(example: &str, extra: &[&str]) -> Served {
     Served { _cli: cli, port }
 }
 
-/// Asserts that a client process succeeded and printed exactly `expected`.
-#[track_caller]
-fn assert_prints(out: &std::process::Output, expected: &str) {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
-}
-
 /// A CPython asyncio client: two messages, each echoed exactly.
 const ASYNCIO_ECHO_CLIENT: &str = r#"
 import asyncio, sys
@@ -135,7 +124,7 @@ fn assert_asyncio_client_is_echoed(served: &Served) {
         .args(["-c", ASYNCIO_ECHO_CLIENT, &served.port.to_string()])
         .output()
         .expect("run python3");
-    assert_prints(&out, "12 True\n100000 True\n");
+    common::assert_prints(&out, "12 True\n100000 True\n");
 }
 
 #[test]
@@ -158,7 +147,7 @@ fn echo_client_talks_to_the_echo_server() {
         .args(["--", &addr, "Hello World!"])
         .output()
         .expect("run the echo client");
-    assert_prints(
+    common::assert_prints(
         &out,
         "Data sent: \"Hello World!\"\nData received: \"Hello World!\"\nThe connection is closed\n",
     );
@@ -173,7 +162,7 @@ fn http_hello_answers_curl_on_one_kept_alive_connection() {
         .args(["-sS", "-v", "--http1.1", &url, &url])
         .output()
         .expect("run curl");
-    assert_prints(&out, "Hello, World!Hello, World!");
+    common::assert_prints(&out, "Hello, World!Hello, World!");
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
         log.contains("Re-using existing connection") || log.contains("Reusing existing"),

@@ -195,15 +195,7 @@ fn assert_client_got_hello(flags: &[&str], args: &[&str]) {
             .arg(test_programs_artifacts::program("hyper_client"))
             .args(args),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "HTTP/1.1 200 OK\nHello, World!\n"
-    );
+    common::assert_prints(&out, "HTTP/1.1 200 OK\nHello, World!\n");
 }
 
 #[test]

@@ -352,15 +352,7 @@ fn http_hello_answers_curl_on_one_kept_alive_connection(host: Host) {
     // Two URLs in one curl run: the second request reuses the connection (keep-alive).
     let out =
         common::output_within(Command::new("curl").args(["-sS", "-v", "--http1.1", &url, &url]));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "Hello, World!Hello, World!"
-    );
+    common::assert_prints(&out, "Hello, World!Hello, World!");
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
         log.contains("Re-using existing connection") || log.contains("Reusing existing"),

@@ -200,14 +200,9 @@ fn assert_python_clients_are_echoed(at: &str) {
         .args(["-c", PYTHON_UNIX_CLIENTS, at])
         .output()
         .expect("run python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "socket 12 True\nsocket 200000 True\nasyncio 13 True\nasyncio 100000 True\n"
+    common::assert_prints(
+        &out,
+        "socket 12 True\nsocket 200000 True\nasyncio 13 True\nasyncio 100000 True\n",
     );
 }
 
@@ -252,14 +247,9 @@ fn unix_echo_client_talks_to_the_unix_echo_server() {
         .args(["--", &at, "Hello World!"])
         .output()
         .expect("run the unix echo client");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "Data sent: \"Hello World!\"\nData received: \"Hello World!\"\nThe connection is closed\n"
+    common::assert_prints(
+        &out,
+        "Data sent: \"Hello World!\"\nData received: \"Hello World!\"\nThe connection is closed\n",
     );
     drop(served);
 }

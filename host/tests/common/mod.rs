@@ -498,6 +498,14 @@ pub fn path_str(path: &std::path::Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
 }
 
+/// Asserts that a client process succeeded (its stderr the message if not) and printed
+/// exactly `expected`.
+#[track_caller]
+pub fn assert_prints(out: &Output, expected: &str) {
+    assert!(out.status.success(), "{}", stderr_of(out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}
+
 /// What a run wrote to stderr.
 pub fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
