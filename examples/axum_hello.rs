@@ -79,11 +79,7 @@ fn main() -> sandloop::Result<()> {
         .map_err(sandloop::Error::other)?;
     sandloop::run(async move {
         let peer = streams::start_server(echo_lines, "127.0.0.1", 0, Default::default()).await?;
-        let port = peer.sockets()[0]
-            .local_addr()?
-            .as_inet()
-            .map(|sa| sa.port())
-            .ok_or_else(|| sandloop::Error::other("the echo peer has no port"))?;
+        let port = peer.port()?;
         let app = Router::new()
             .route("/", get(hello))
             .route("/sleep/{ms}", get(sleep))

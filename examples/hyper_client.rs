@@ -65,7 +65,7 @@ fn main() -> sandloop::Result<()> {
                 let server =
                     sandloop::hyper::serve(service_fn(hello), "127.0.0.1", 0, Default::default())
                         .await?;
-                let addr = server.sockets()[0].local_addr()?;
+                let addr = server.local_addr()?;
                 (
                     format!("http://{addr}/").parse().map_err(Error::other)?,
                     Some(server),

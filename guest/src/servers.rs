@@ -173,7 +173,7 @@ pub(crate) struct ServeSpec {
 ///     let lp = sandloop::get_running_loop()?;
 ///     let opts = ServerOptions::default();
 ///     let server = lp.create_server(Echo::default, "127.0.0.1", 0, opts).await?;
-///     println!("listening on {}", server.sockets()[0].local_addr()?);
+///     println!("listening on {}", server.local_addr()?);
 ///     server.scope(|server| async move { server.serve_forever().await }).await
 /// })?;
 /// # Ok::<_, sandloop::Error>(())

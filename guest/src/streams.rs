@@ -299,7 +299,7 @@ where
 ///     Default::default(),
 /// )
 /// .await?;
-/// let port = server.sockets()[0].local_addr()?;
+/// let port = server.port()?;
 /// # Ok(())
 /// # }
 /// ```
