@@ -80,8 +80,15 @@ mod flow_control;
 pub mod fs;
 mod futures;
 mod gather;
+#[cfg(all(feature = "wasi-http", not(feature = "host-reactor")))]
+pub mod http;
 #[cfg(feature = "hyper")]
 pub mod hyper;
+#[cfg(all(feature = "wasi-http", feature = "host-reactor"))]
+compile_error!(
+    "the `wasi-http` feature needs the portable backend: depend on sandloop with \
+     `default-features = false`"
+);
 mod io_registry;
 mod locks;
 mod log;

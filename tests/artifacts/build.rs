@@ -19,7 +19,17 @@ const PORTABLE: &[(&str, &str)] = &[
     ("test-programs", "portable_net"),
     ("sandloop-examples", "echo_server"),
     ("sandloop-examples", "http_hello"),
+    ("sandloop-examples", "wasi_http_hello"),
 ];
+
+/// The features the portable build turns on: `wasi_http_hello`'s handler (it also reaches
+/// the other portable programs, which must not import or export `wasi:http` for it; the
+/// `wasi_http` tests check that).
+const PORTABLE_FEATURES: &str = "sandloop-examples/wasi-http";
+
+/// Features only the portable build has (`wasi-http` needs it): the binaries requiring
+/// them are not built with the host's reactor.
+const PORTABLE_ONLY_FEATURES: &[&str] = &["wasi-http"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -59,7 +69,9 @@ fn main() {
     // built with other features (and the examples' binaries have the same names).
     let portable_dir = root.join("target/wasm-programs-portable");
     let mut cmd = guest_cargo(&root, &portable_dir);
-    cmd.arg("--no-default-features");
+    cmd.arg("--no-default-features")
+        .arg("--features")
+        .arg(PORTABLE_FEATURES);
     for (package, bin) in PORTABLE {
         cmd.arg("-p").arg(package).arg("--bin").arg(bin);
     }
@@ -179,7 +191,8 @@ fn quiet_cases_macro(programs: &Path) -> String {
 }
 
 /// The binaries of a workspace package, read from its `src/bin/` folder or its manifest's
-/// `[[bin]]` names, so adding a program needs no change here.
+/// `[[bin]]` names (but those requiring a portable-only feature), so adding a program needs
+/// no change here.
 fn bin_names(root: &Path, package: &str) -> Vec<String> {
     let dir = match package {
         "test-programs" => root.join("tests/programs"),
@@ -188,16 +201,28 @@ fn bin_names(root: &Path, package: &str) -> Vec<String> {
     };
     let mut names = Vec::new();
     let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    // Each `[[bin]]` section's name, unless it requires a portable-only feature.
+    let mut section: Option<(String, bool)> = None;
     let mut in_bin = false;
-    for line in manifest.lines() {
+    for line in manifest.lines().chain(["[end]"]) {
         let line = line.trim();
         if line.starts_with('[') {
+            if let Some((name, false)) = section.take() {
+                names.push(name);
+            }
             in_bin = line == "[[bin]]";
         } else if in_bin
             && line.starts_with("name")
             && let Some(name) = line.split('"').nth(1)
         {
-            names.push(name.to_string());
+            section = Some((name.to_string(), false));
+        } else if in_bin
+            && line.starts_with("required-features")
+            && let Some((_, portable_only)) = &mut section
+        {
+            *portable_only = PORTABLE_ONLY_FEATURES
+                .iter()
+                .any(|feature| line.contains(&format!("\"{feature}\"")));
         }
     }
     if let Ok(read) = fs::read_dir(dir.join("src/bin")) {

@@ -40,6 +40,10 @@ mod wasi_sockets;
 // The portable build: the same modules, over `wasi:sockets` (what WASI 0.2 cannot do is
 // refused there with `Unsupported`). Subprocesses, signals and the executor have no
 // portable form at all and are compiled out above them (see `lib.rs`).
+#[cfg(all(feature = "wasi-http", not(feature = "host-reactor")))]
+pub(crate) use wasi_sockets::http;
+#[cfg(all(feature = "wasi-http", not(feature = "host-reactor")))]
+pub use wasi_sockets::http_bindings;
 #[cfg(not(feature = "host-reactor"))]
 pub(crate) use wasi_sockets::{completion as host, dns, errors, files, fs, net, tls};
 

@@ -32,6 +32,9 @@ wit_bindgen::generate!({
 
 pub(crate) use self::wasi::clocks::monotonic_clock;
 pub(crate) use self::wasi::io::{poll, streams};
+// The `wasi:io` error type `wasi:http`'s bindings share (`http_bindings.rs`).
+#[cfg(feature = "wasi-http")]
+pub(crate) use self::wasi::io::error as io_error;
 pub(crate) use self::wasi::sockets::{
     instance_network, ip_name_lookup, network, tcp, tcp_create_socket, udp, udp_create_socket,
 };

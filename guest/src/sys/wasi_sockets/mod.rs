@@ -15,6 +15,12 @@ pub(crate) mod dns;
 pub(crate) mod errors;
 pub(crate) mod files;
 pub(crate) mod fs;
+#[cfg(feature = "wasi-http")]
+pub(crate) mod http;
+// Public (hidden) for `sandloop::http_handler!`, whose export expands in the workload.
+#[cfg(feature = "wasi-http")]
+#[doc(hidden)]
+pub mod http_bindings;
 pub(crate) mod net;
 mod network;
 pub(crate) mod poll;

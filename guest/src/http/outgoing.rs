@@ -1,0 +1,28 @@
+//! Writing a [`Body`] into an outgoing body's stream (a response's, a fetched request's):
+//! each chunk as the stream takes it, waiting on the loop when the host's buffer is
+//! full, then a flush and the body's end.
+
+use crate::error::Result;
+use crate::sys::errors::Progress;
+use crate::sys::http::BodyWriter;
+
+use super::Body;
+use super::wait::wait_ready;
+
+/// Writes all of `body` into `writer` and finishes it.
+pub(crate) async fn write_body(writer: &mut BodyWriter, mut body: Body) -> Result<()> {
+    while let Some(chunk) = body.chunk().await? {
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            match writer.write(rest)? {
+                Progress::Done(n) => rest = &rest[n..],
+                Progress::Pending => wait_ready(|token| writer.source(token)).await?,
+            }
+        }
+    }
+    writer.flush()?;
+    while !writer.flushed()? {
+        wait_ready(|token| writer.source(token)).await?;
+    }
+    writer.finish()
+}
