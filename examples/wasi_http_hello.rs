@@ -25,12 +25,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use sandloop::http::types::{self, StatusCode};
-use sandloop::http::{Body, Request, Response, fetch};
+use sandloop::http::{Body, Request, Response, StatusCode, fetch};
 use sandloop::streams::open_connection;
 use sandloop::{ConnectOptions, Error};
 
-async fn handle(req: Request) -> sandloop::Result<Response> {
+async fn handle(req: Request<Body>) -> sandloop::Result<Response<Body>> {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -64,7 +63,7 @@ async fn handle(req: Request) -> sandloop::Result<Response> {
             let Some(url) = param(&query, "url") else {
                 return Ok(text(StatusCode::BAD_REQUEST, "usage: /fetch?url=\n"));
             };
-            let request = types::Request::get(url)
+            let request = Request::get(url)
                 .body(Body::empty())
                 .map_err(Error::other)?;
             let response = fetch(request).await?;
@@ -98,7 +97,7 @@ fn main() {
     println!("a wasi:http handler: serve it with `wasmtime serve -S cli=y wasi_http_hello.wasm`");
 }
 
-fn text(status: StatusCode, body: &str) -> Response {
+fn text(status: StatusCode, body: &str) -> Response<Body> {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response

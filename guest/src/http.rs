@@ -10,7 +10,7 @@
 //! use std::time::Duration;
 //! use sandloop::http::{Body, Request, Response};
 //!
-//! async fn handle(req: Request) -> sandloop::Result<Response> {
+//! async fn handle(req: Request<Body>) -> sandloop::Result<Response<Body>> {
 //!     match req.uri().path() {
 //!         "/" => Ok(Response::new(Body::from("Hello, World!\n"))),
 //!         "/slow" => {
@@ -34,9 +34,10 @@
 //! body known at once gets a `content-length`, [`Body::from_stream`] goes out chunk by
 //! chunk. [`fetch`] sends requests of its own through `wasi:http/outgoing-handler`.
 //!
-//! Requests and responses are the [`http`](::http) crate's types (the ones hyper and axum
-//! use, re-exported as [`types`]) with this module's [`Body`]: a handler written for
-//! them reads like any other Rust HTTP handler, and nothing of `wasi:http` shows.
+//! Requests and responses are the `http` crate's [`Request`] and [`Response`] (the ones
+//! hyper and axum use; the whole crate is re-exported as [`types`]) with this module's
+//! [`Body`]: a handler reads like any other Rust HTTP handler, nothing of `wasi:http`
+//! shows, and the `http` crate's builders, headers and status codes are at hand.
 //!
 //! A workload that never calls `http_handler!` or [`fetch`] exports and imports nothing
 //! of `wasi:http`, feature or not.
@@ -50,14 +51,10 @@ mod wait;
 pub use body::Body;
 pub use client::fetch;
 
-/// The [`http`](::http) crate (method, status, headers, URI, builders).
+/// The `http` crate (method, status, headers, URI, builders): its types in full.
 pub use ::http as types;
 
-/// An HTTP request with a [`Body`].
-pub type Request = ::http::Request<Body>;
-
-/// An HTTP response with a [`Body`].
-pub type Response = ::http::Response<Body>;
+pub use ::http::{Request, Response, StatusCode};
 
 /// What [`http_handler!`](crate::http_handler) expands to: not part of the API.
 #[doc(hidden)]
@@ -71,7 +68,7 @@ pub mod __private {
 /// host hands the component runs `handler(request)` on a new loop until the response is
 /// sent (see the [module docs](crate::http)).
 ///
-/// `handler` is an `async fn(Request) -> Result<Response, E>` (or a path to one) with
+/// `handler` is an `async fn(Request<Body>) -> Result<Response<Body>, E>` (or a path to one) with
 /// any `E: Display`. Use it once per component, at the top level of the binary crate.
 #[macro_export]
 macro_rules! http_handler {

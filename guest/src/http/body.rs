@@ -21,7 +21,7 @@ use super::wait::wait_ready;
 /// ```no_run
 /// use sandloop::http::{Body, Request, Response};
 ///
-/// async fn count(req: Request) -> sandloop::Result<Response> {
+/// async fn count(req: Request<Body>) -> sandloop::Result<Response<Body>> {
 ///     let mut body = req.into_body();
 ///     let mut total = 0;
 ///     while let Some(chunk) = body.chunk().await? {

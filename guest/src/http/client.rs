@@ -19,16 +19,16 @@ use super::{Body, Request, Response};
 /// `Error::PermissionDenied`).
 ///
 /// ```no_run
-/// use sandloop::http::{Body, fetch, types};
+/// use sandloop::http::{Body, Request, fetch};
 ///
 /// # async fn demo() -> sandloop::Result<()> {
-/// let request = types::Request::get("http://127.0.0.1:8080/").body(Body::empty()).unwrap();
+/// let request = Request::get("http://127.0.0.1:8080/").body(Body::empty()).unwrap();
 /// let response = fetch(request).await?;
 /// println!("{}: {}", response.status(), response.into_body().text().await?);
 /// # Ok(())
 /// # }
 /// ```
-pub async fn fetch(request: Request) -> Result<Response> {
+pub async fn fetch(request: Request<Body>) -> Result<Response<Body>> {
     let (mut head, body) = request.into_parts();
     set_content_length(&mut head.headers, &body);
     let (mut writer, pending) = backend::send_request(&head)?;

@@ -23,8 +23,8 @@ use super::{Body, Request, Response};
 /// head cannot be read, a `400`.
 pub fn handle<H, F, E>(request: IncomingRequest, out: ResponseOutparam, handler: H)
 where
-    H: FnOnce(Request) -> F + 'static,
-    F: Future<Output = std::result::Result<Response, E>> + 'static,
+    H: FnOnce(Request<Body>) -> F + 'static,
+    F: Future<Output = std::result::Result<Response<Body>, E>> + 'static,
     E: Display,
 {
     let out = Rc::new(RefCell::new(Some(out)));
@@ -57,14 +57,14 @@ where
     }
 }
 
-fn into_request(request: IncomingRequest) -> Result<Request> {
+fn into_request(request: IncomingRequest) -> Result<Request<Body>> {
     let head = backend::request_head(&request)?;
     let body = Body::incoming(BodyReader::of_request(request)?);
     Ok(Request::from_parts(head, body))
 }
 
 /// A response with `status` and its reason phrase as the body.
-fn status_response(status: u16) -> Response {
+fn status_response(status: u16) -> Response<Body> {
     let mut response = Response::new(Body::empty());
     *response.status_mut() =
         ::http::StatusCode::from_u16(status).unwrap_or(::http::StatusCode::INTERNAL_SERVER_ERROR);
@@ -74,7 +74,7 @@ fn status_response(status: u16) -> Response {
 }
 
 /// Sends `response`'s head through the outparam, then its body.
-async fn send(out: &RefCell<Option<ResponseOutparam>>, response: Response) -> Result<()> {
+async fn send(out: &RefCell<Option<ResponseOutparam>>, response: Response<Body>) -> Result<()> {
     let (mut head, body) = response.into_parts();
     set_content_length(&mut head.headers, &body);
     let Some(out) = out.borrow_mut().take() else {
