@@ -5,8 +5,7 @@ use crate::error::Result;
 use crate::sys::errors::Progress;
 use crate::sys::http as backend;
 
-use super::handler::set_content_length;
-use super::outgoing::write_body;
+use super::outgoing::{set_content_length, write_body};
 use super::wait::wait_ready;
 use super::{Body, Request, Response};
 

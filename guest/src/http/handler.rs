@@ -15,7 +15,7 @@ use std::rc::Rc;
 use crate::error::Result;
 use crate::sys::http::{self as backend, BodyReader, IncomingRequest, ResponseOutparam};
 
-use super::outgoing::write_body;
+use super::outgoing::{set_content_length, write_body};
 use super::{Body, Request, Response};
 
 /// Runs `handler` for `request` on a new loop and answers through `out`. A handler's
@@ -82,17 +82,4 @@ async fn send(out: &RefCell<Option<ResponseOutparam>>, response: Response<Body>)
     };
     let mut writer = backend::send_response(out, &head)?;
     write_body(&mut writer, body).await
-}
-
-/// `content-length` for a body whose bytes are known, unless the handler said how the
-/// body is framed itself.
-pub(crate) fn set_content_length(headers: &mut ::http::HeaderMap, body: &Body) {
-    if headers.contains_key(::http::header::CONTENT_LENGTH)
-        || headers.contains_key(::http::header::TRANSFER_ENCODING)
-    {
-        return;
-    }
-    if let Some(len) = body.exact_len() {
-        headers.insert(::http::header::CONTENT_LENGTH, len.into());
-    }
 }
