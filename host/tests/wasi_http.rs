@@ -192,6 +192,18 @@ fn the_root_answers_hello_with_a_content_length() {
 }
 
 #[test]
+fn a_head_request_gets_the_head_only_and_no_error() {
+    let server = Serve::start(&[]);
+    let reply = request(&server.addr, "HEAD", "/", b"");
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.body, "");
+    // The next stderr line is the /fail handler's: the HEAD logged nothing.
+    assert_eq!(server.get("/fail").status, 500);
+    let line = server.stderr.next_line();
+    assert!(line.contains("handler failed on GET"), "{line}");
+}
+
+#[test]
 fn a_handler_awaits_a_loop_timer() {
     let server = Serve::start(&[]);
     let started = Instant::now();

@@ -30,8 +30,10 @@ where
     let out = Rc::new(RefCell::new(Some(out)));
     let sender = out.clone();
     let outcome = crate::run(async move {
+        let mut head_only = false;
         let response = match into_request(request) {
             Ok(request) => {
+                head_only = request.method() == ::http::Method::HEAD;
                 let what = format!("{} {}", request.method(), request.uri());
                 match handler(request).await {
                     Ok(response) => response,
@@ -46,7 +48,7 @@ where
                 status_response(400)
             }
         };
-        send(&sender, response).await
+        send(&sender, response, head_only).await
     });
     if let Err(e) = outcome {
         eprintln!("sandloop::http: response not sent in full: {e}");
@@ -73,10 +75,22 @@ fn status_response(status: u16) -> Response<Body> {
     response
 }
 
-/// Sends `response`'s head through the outparam, then its body.
-async fn send(out: &RefCell<Option<ResponseOutparam>>, response: Response<Body>) -> Result<()> {
+/// Sends `response`'s head through the outparam, then its body (none after a `HEAD`).
+async fn send(
+    out: &RefCell<Option<ResponseOutparam>>,
+    response: Response<Body>,
+    head_only: bool,
+) -> Result<()> {
     let (mut head, body) = response.into_parts();
-    set_content_length(&mut head.headers, &body);
+    let body = if head_only {
+        // The host checks a `content-length` against the bytes written, and takes none
+        // after a `HEAD`.
+        head.headers.remove(::http::header::CONTENT_LENGTH);
+        Body::empty()
+    } else {
+        set_content_length(&mut head.headers, &body);
+        body
+    };
     let Some(out) = out.borrow_mut().take() else {
         return Ok(());
     };

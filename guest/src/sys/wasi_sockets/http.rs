@@ -282,19 +282,22 @@ impl BodyWriter {
     }
 
     /// Starts a flush of what was written; [`flushed`](Self::flushed) says when it is done.
+    /// A stream the host closed has nothing left to flush: the host closes a body's
+    /// stream once it has all the bytes its `content-length` announced.
     pub(crate) fn flush(&mut self) -> Result<()> {
-        self.stream()?
-            .flush()
-            .map_err(|e| error_from_stream(self.op, e))
+        match self.stream()?.flush() {
+            Ok(()) | Err(StreamError::Closed) => Ok(()),
+            Err(e) => Err(error_from_stream(self.op, e)),
+        }
     }
 
-    /// Whether the last [`flush`](Self::flush) is done.
+    /// Whether the last [`flush`](Self::flush) is done (a closed stream's is).
     pub(crate) fn flushed(&mut self) -> Result<bool> {
-        let permit = self
-            .stream()?
-            .check_write()
-            .map_err(|e| error_from_stream(self.op, e))?;
-        Ok(permit > 0)
+        match self.stream()?.check_write() {
+            Ok(permit) => Ok(permit > 0),
+            Err(StreamError::Closed) => Ok(true),
+            Err(e) => Err(error_from_stream(self.op, e)),
+        }
     }
 
     /// Ends the body (a flush must be done first): the stream goes, then the body is
