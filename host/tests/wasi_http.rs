@@ -170,7 +170,7 @@ fn native_http_upstream() -> (u16, thread::JoinHandle<String>) {
         }
         (&conn)
             .write_all(
-                b"HTTP/1.1 203 Non-Authoritative Information\r\ncontent-length: 13\r\n\
+                b"HTTP/1.1 202 Accepted\r\ncontent-length: 13\r\n\
                   connection: close\r\n\r\nupstream body",
             )
             .unwrap();
@@ -229,10 +229,7 @@ fn a_handler_fetches_from_a_native_server_through_the_outgoing_handler() {
     let (port, upstream) = native_http_upstream();
     let reply = server.get(&format!("/fetch?url=http://127.0.0.1:{port}/some/path?q=1"));
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(
-        reply.body,
-        "upstream 203 Non-Authoritative Information: upstream body"
-    );
+    assert_eq!(reply.body, "upstream 202 Accepted: upstream body");
     assert_eq!(upstream.join().unwrap(), "GET /some/path?q=1 HTTP/1.1");
 }
 
@@ -348,8 +345,9 @@ fn only_the_handler_imports_or_exports_wasi_http() {
         );
     }
     let (imports, exports) = interface_names("wasi_http_hello");
-    for export in ["wasi:http/incoming-handler@0.2.12", "wasi:cli/run@0.2.12"] {
-        assert!(exports.iter().any(|n| n == export), "{exports:?}");
+    // `wasi:cli/run` at the version Rust's std links (its `main`), beside the handler.
+    for export in ["wasi:http/incoming-handler@0.2.12", "wasi:cli/run@"] {
+        assert!(exports.iter().any(|n| n.starts_with(export)), "{exports:?}");
     }
     assert!(
         imports
