@@ -52,7 +52,7 @@
 //!   them fails to build rather than at run time: subprocesses (`subprocess`,
 //!   `subprocess_exec`), signals (`signal`, `add_signal_handler`), the executor of sibling
 //!   instances (`executor`, `run_in_executor`), posts from the embedding application
-//!   (`call_soon_threadsafe`'s host side), and `ProactorEventLoop` / `HostSelector` (the
+//!   (`call_soon_threadsafe`'s host side), its host functions (`host_functions`), and `ProactorEventLoop` / `HostSelector` (the
 //!   host's completion mode);
 //! - options of otherwise portable calls compile and are refused where they start, with an
 //!   `Error::Os` of kind `Unsupported` naming the operation and why: unix sockets, pipes
@@ -80,6 +80,8 @@ mod flow_control;
 pub mod fs;
 mod futures;
 mod gather;
+#[cfg(feature = "host-reactor")]
+pub mod host_functions;
 #[cfg(all(feature = "wasi-http", not(feature = "host-reactor")))]
 pub mod http;
 #[cfg(feature = "hyper")]

@@ -27,6 +27,7 @@ wasmtime::component::bindgen!({
         "sandloop:host/dns.name-lookup": crate::dns::NameLookup,
         "sandloop:host/executor.pool": crate::executor::Pool,
         "sandloop:host/executor.job": crate::executor::Job,
+        "sandloop:host/host-functions.host-call": crate::host_functions::HostCall,
         "sandloop:host/fs.pipe": crate::fs::Pipe,
         "sandloop:host/process.child": crate::process::Child,
         "sandloop:host/signal.subscription": crate::signal::Subscription,
@@ -37,7 +38,9 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use sandloop::host::{dns, executor, fs, inbox, net, process, reactor, signal, tls, types};
+pub use sandloop::host::{
+    dns, executor, fs, host_functions, inbox, net, process, reactor, signal, tls, types,
+};
 
 // The types every interface shares (`types`: errors, addresses, address families),
 // converted where the glue hands them over.

@@ -273,6 +273,8 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         capture_output: false,
         inherit_stdin: true,
         policy,
+        // The CLI is no application with functions of its own to give.
+        host_functions: Default::default(),
     };
     // From here on, SIGTERM, SIGINT and SIGHUP stop the runs before the host ends.
     let shutdown = shutdown::Shutdown::install()?;

@@ -43,6 +43,9 @@
 //! - [`executor`]: `run_in_executor`'s default executor, a pool of sibling instances of
 //!   the workload on host threads (like a process pool), running the jobs the component
 //!   exports; answers come through the reactor;
+//! - [`host_functions`]: functions the embedding application provides, which a workload
+//!   calls by name under its policy and awaits on its loop; answers come through the
+//!   reactor, from any thread;
 //! - [`inbox`]: messages posted into a running loop from outside it, the host side of
 //!   `call_soon_threadsafe`;
 //! - [`fs`]: pipes and the workload's own stdio as pipe ends, in readiness mode or taken
@@ -109,6 +112,7 @@ pub mod executor;
 pub mod fs;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod host_functions;
 #[cfg(test)]
 mod hostile_handles;
 pub mod inbox;
@@ -129,10 +133,11 @@ pub mod tls;
 mod wasi_sockets;
 mod workload;
 
+pub use host_functions::{HostFunctions, Reply};
 pub use inbox::{PostError, Poster};
 pub use policy::{
-    AddrRule, Denied, DnsDenied, ExecRule, LimitError, Limits, Policy, PolicyError, Preopen,
-    ResolveOverride, RuleError, UnixRule,
+    AddrRule, Denied, DnsDenied, ExecRule, HostFunctionDenied, LimitError, Limits, Policy,
+    PolicyError, Preopen, ResolveOverride, RuleError, UnixRule,
 };
 pub use reactor::ReactorWaker;
 pub use runtime::{

@@ -36,6 +36,7 @@ use std::str::FromStr;
 pub(crate) mod audit;
 mod exec;
 mod file;
+mod host_functions;
 mod limits;
 mod paths;
 mod preopen;
@@ -44,6 +45,7 @@ mod unix;
 
 pub use exec::{ExecDenied, ExecRule};
 pub use file::{PolicyFile, PolicyFileError};
+pub use host_functions::{HostFunctionDenied, MAX_HOST_FUNCTION_NAME};
 pub use limits::{LimitError, Limits};
 pub use preopen::Preopen;
 pub(crate) use signals::NEVER_HANDLED;
@@ -86,6 +88,10 @@ pub struct Policy {
     /// Signals (Linux numbers) the workload may handle: deliveries of these to the host
     /// process reach the workload's `add_signal_handler` callbacks.
     pub allow_signals: Vec<i32>,
+    /// The functions of the embedding application the workload may call, by exact name
+    /// (see [`crate::host_functions`]). A name not listed is denied whether or not the
+    /// application provides it.
+    pub allow_host_functions: Vec<String>,
     /// Whether every lookup that would ask the system resolver is denied (CLI `--no-dns`,
     /// file `dns = false`). Off by default: names resolve through the host's resolver.
     /// Even when set, literal IP addresses, lookups of a port alone and the names in
@@ -199,8 +205,22 @@ impl Policy {
         Ok(self)
     }
 
+    /// Also lets the workload call the embedding application's host function `name`
+    /// (see [`crate::host_functions`]). An empty name, one of more than
+    /// [`MAX_HOST_FUNCTION_NAME`] bytes or one with control characters is refused.
+    pub fn allow_host_function(mut self, name: &str) -> Result<Policy, RuleError> {
+        host_functions::check_grant(name)?;
+        self.allow_host_functions.push(name.to_owned());
+        Ok(self)
+    }
+
+    /// Whether the workload may call host function `name`; a denial is logged for audit.
+    pub fn check_host_function(&self, name: &str) -> Result<(), HostFunctionDenied> {
+        host_functions::check(&self.allow_host_functions, name)
+    }
+
     /// Whether this policy can work as written: every granted signal is one a workload can
-    /// handle and every limit set is one a workload can run under (see
+    /// handle, every granted host function's name is a name, and every limit set is one a workload can run under (see
     /// [`Limits::check`]). The builder methods refuse such grants as they are made; this
     /// also catches a policy whose public fields were filled in directly.
     /// [`Workload::run`](crate::Workload::run) and [`Workload::start`](crate::Workload::start)
@@ -208,6 +228,9 @@ impl Policy {
     pub fn check(&self) -> Result<(), PolicyError> {
         for &signum in &self.allow_signals {
             signals::check_grant(signum)?;
+        }
+        for name in &self.allow_host_functions {
+            host_functions::check_grant(name)?;
         }
         self.limits.check()?;
         Ok(())

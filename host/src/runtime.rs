@@ -18,7 +18,8 @@ use crate::bindings::{dns, executor, inbox, net, reactor, types};
 use crate::executor::WorkerPre;
 use crate::inbox::Inbox;
 use crate::state::{
-    HasDns, HasExecutor, HasFs, HasNet, HasProcess, HasReactor, HasSignal, HasWasiSockets, State,
+    HasDns, HasExecutor, HasFs, HasHostFunctions, HasNet, HasProcess, HasReactor, HasSignal,
+    HasWasiSockets, State,
 };
 use crate::workload::Workload;
 
@@ -255,6 +256,11 @@ impl Runtime {
             .map_err(link("sandloop:host/dns"))?;
         executor::add_to_linker::<State, HasExecutor>(&mut linker, State::executor_view)
             .map_err(link("sandloop:host/executor"))?;
+        crate::bindings::host_functions::add_to_linker::<State, HasHostFunctions>(
+            &mut linker,
+            State::host_functions_view,
+        )
+        .map_err(link("sandloop:host/host-functions"))?;
         inbox::add_to_linker::<State, HasSelf<Inbox>>(&mut linker, State::inbox)
             .map_err(link("sandloop:host/inbox"))?;
         crate::bindings::fs::add_to_linker::<State, HasFs>(&mut linker, State::fs_view)

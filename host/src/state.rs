@@ -1,11 +1,13 @@
 //! The data of one instance's `Store`: the WASI context, the resource table, the reactor,
-//! the workload's policy, its resolver threads, its executor and its inbox.
+//! the workload's policy, its resolver threads, its executor, its inbox and its host
+//! functions.
 //!
 //! Everything a running guest holds lives here, so dropping the `Store` releases it all:
-//! every resource in the table (sockets, streams, sources, lookups, executor pools) is
-//! closed, the reactor's epoll and eventfd descriptors with it, the resolver threads end,
-//! the pools' workers stop after their current job, and the inbox closes. Nothing but a
-//! job already running outlives a run.
+//! every resource in the table (sockets, streams, sources, lookups, executor pools, host
+//! function calls) is closed, the reactor's epoll and eventfd descriptors with it, the
+//! resolver threads end, the pools' workers and the blocking host functions' threads stop
+//! after their current job, and the inbox closes. Nothing but a job or a blocking host
+//! function already running outlives a run.
 
 use std::io;
 use std::path::PathBuf;
@@ -18,6 +20,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use crate::dns::Resolver;
 use crate::executor::{Executor, RunnerFactory};
 use crate::fs::StdioAccess;
+use crate::host_functions::{Calls, HostFunctions};
 use crate::inbox::{Inbox, Poster};
 use crate::limits::MemoryLimiter;
 use crate::policy::{Limits, Policy};
@@ -60,6 +63,8 @@ pub(crate) struct State {
     resolver: Resolver,
     executor: Executor,
     inbox: Inbox,
+    /// The embedding application's functions for this instance, and their calls.
+    host_functions: Calls,
     /// Which of the workload's stdio `fs` hands out as pipes (none for executor workers).
     stdio: StdioAccess,
     /// Caps the instance's linear memory at the policy's limit.
@@ -69,12 +74,13 @@ pub(crate) struct State {
 impl State {
     /// The store data of an instance whose WASI context `builder` holds: its own reactor,
     /// resolver, inbox and table, `policy` with its limits applied, an executor whose
-    /// pools make their workers with `runners`, and the workload's `stdio` handed out as
-    /// pipes. Runs build it in `workload.rs`, executor workers in `executor/instance.rs`.
+    /// pools make their workers with `runners`, the application's `host_functions`, and
+    /// the workload's `stdio` handed out as pipes. Runs build it in `workload.rs`, executor workers in `executor/instance.rs`.
     pub(crate) fn new(
         mut builder: WasiCtxBuilder,
         policy: Policy,
         runners: RunnerFactory,
+        host_functions: HostFunctions,
         stdio: StdioAccess,
     ) -> Result<State, InstanceError> {
         let mut reactor = Reactor::new().map_err(InstanceError::Reactor)?;
@@ -97,6 +103,7 @@ impl State {
         }
         crate::wasi_sockets::grant(&mut builder, &policy);
         let executor = Executor::new(reactor.completer(), runners);
+        let host_functions = Calls::new(host_functions, reactor.completer());
         let limiter = MemoryLimiter::new(&policy.limits);
         let mut table = ResourceTable::new();
         crate::limits::limit_table(&mut table, &policy.limits);
@@ -108,6 +115,7 @@ impl State {
             resolver,
             executor,
             inbox,
+            host_functions,
             stdio,
             limiter,
         })
@@ -174,6 +182,17 @@ impl State {
             table: &mut self.table,
             executor: &self.executor,
             limits: &self.policy.limits,
+        }
+    }
+
+    /// The table, the policy and the application's functions, for the `host-functions`
+    /// interface.
+    pub(crate) fn host_functions_view(&mut self) -> HostFunctionsView<'_> {
+        HostFunctionsView {
+            table: &mut self.table,
+            policy: &self.policy,
+            limits: &self.policy.limits,
+            calls: &self.host_functions,
         }
     }
 
@@ -355,6 +374,23 @@ pub(crate) struct HasExecutor;
 
 impl HasData for HasExecutor {
     type Data<'a> = ExecutorView<'a>;
+}
+
+/// What the `host-functions` interface works with: the table (pending calls are
+/// handles), the policy (which names are granted) and the instance's functions.
+pub(crate) struct HostFunctionsView<'a> {
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) policy: &'a Policy,
+    /// The handle limit of the workload.
+    pub(crate) limits: &'a Limits,
+    pub(crate) calls: &'a Calls,
+}
+
+/// Selects [`HostFunctionsView`] as the host data of the generated `add_to_linker`.
+pub(crate) struct HasHostFunctions;
+
+impl HasData for HasHostFunctions {
+    type Data<'a> = HostFunctionsView<'a>;
 }
 
 /// What the `signal` interface works with: the table, the reactor and the policy.

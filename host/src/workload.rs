@@ -13,6 +13,7 @@ use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use crate::error::trap_message;
 use crate::executor::{WorkerPre, WorkerSpec, runners};
 use crate::fs::StdioAccess;
+use crate::host_functions::HostFunctions;
 use crate::inbox::Poster;
 use crate::policy::{Policy, PolicyError};
 use crate::reactor::{ReactorWaker, Watch};
@@ -66,6 +67,10 @@ pub struct RunOptions {
     pub inherit_stdin: bool,
     /// What the guest may do with the network; the default denies everything.
     pub policy: Policy,
+    /// The functions the embedding application provides to this run (see
+    /// [`host_functions`](crate::host_functions)); the guest may call those that
+    /// [`Policy::allow_host_functions`] lists. The default provides none.
+    pub host_functions: HostFunctions,
 }
 
 /// How a run ended.
@@ -288,13 +293,20 @@ fn instance_state(
         jobs,
         env: opts.env.clone(),
         policy: opts.policy.clone(),
+        host_functions: opts.host_functions.clone(),
         capture: capture.clone(),
     };
     let stdio = StdioAccess {
         stdin: opts.inherit_stdin,
         output: !opts.capture_output,
     };
-    let state = State::new(builder, opts.policy.clone(), runners(Arc::new(spec)), stdio)?;
+    let state = State::new(
+        builder,
+        opts.policy.clone(),
+        runners(Arc::new(spec)),
+        opts.host_functions.clone(),
+        stdio,
+    )?;
     Ok((state, capture))
 }
 

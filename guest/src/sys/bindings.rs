@@ -18,5 +18,5 @@ wit_bindgen::generate!({
 });
 
 pub(crate) use self::sandloop::host::{
-    dns, executor, fs, inbox, net, process, reactor, signal, tls, types,
+    dns, executor, fs, host_functions, inbox, net, process, reactor, signal, tls, types,
 };

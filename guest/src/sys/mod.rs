@@ -25,6 +25,8 @@ pub(crate) mod fs;
 #[cfg(feature = "host-reactor")]
 pub(crate) mod host;
 #[cfg(feature = "host-reactor")]
+pub(crate) mod host_functions;
+#[cfg(feature = "host-reactor")]
 pub(crate) mod net;
 mod pipe_end;
 #[cfg(feature = "host-reactor")]

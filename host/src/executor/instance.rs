@@ -26,6 +26,7 @@ use crate::error::trap_message;
 use crate::executor::pool::{Answer, JobError, JobRunner, RunnerFactory};
 use crate::executor::worker_bindings::{RunError, Worker, WorkerPre};
 use crate::fs::StdioAccess;
+use crate::host_functions::HostFunctions;
 use crate::policy::Policy;
 use crate::state::{Capture, InstanceError, State, wasi_builder};
 
@@ -39,6 +40,9 @@ pub(crate) struct WorkerSpec {
     pub(crate) jobs: Option<WorkerPre<State>>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) policy: Policy,
+    /// The parent's host functions: a job may call what the parent may (the same
+    /// policy decides).
+    pub(crate) host_functions: HostFunctions,
     /// The parent's capture pipes, shared (none: the host's stdout and stderr).
     pub(crate) capture: Capture,
 }
@@ -118,8 +122,8 @@ fn instantiate(spec: &Arc<WorkerSpec>, pre: &WorkerPre<State>) -> Result<Live, S
     }
 }
 
-/// The store data of a worker instance: `argv` is only the name, the environment, policy
-/// and output are the parent run's (`spec`), stdin is closed, and no stdio is handed out
+/// The store data of a worker instance: `argv` is only the name, the environment, policy,
+/// host functions and output are the parent run's (`spec`), stdin is closed, and no stdio is handed out
 /// as pipes. The worker gets its own reactor, table, resolver, executor and inbox.
 fn worker_state(spec: &Arc<WorkerSpec>) -> Result<State, InstanceError> {
     let builder = wasi_builder(&spec.name, &spec.env, &spec.capture);
@@ -127,6 +131,7 @@ fn worker_state(spec: &Arc<WorkerSpec>) -> Result<State, InstanceError> {
         builder,
         spec.policy.clone(),
         runners(Arc::clone(spec)),
+        spec.host_functions.clone(),
         StdioAccess::default(),
     )
 }

@@ -6,7 +6,7 @@
 //! Counting walks the instance's table (wasmtime's `ResourceTable` does not keep a count),
 //! so it is done only by calls that make handles. Every entry counts, whatever its kind:
 //! sockets, pipes, streams, sources, lookups, subscriptions, TLS contexts, executor pools
-//! and jobs, children, and WASI's own streams and descriptors.
+//! and jobs, pending host function calls, children, and WASI's own streams and descriptors.
 //!
 //! Calls that make a handle only by consuming one (`open-stream` of a socket or a pipe
 //! end) never raise the count and need no check. A child's pipe ends count from the spawn

@@ -106,6 +106,7 @@ struct RawFile {
     network: RawNetwork,
     process: RawProcess,
     signals: RawSignals,
+    host_functions: RawHostFunctions,
     env: RawEnv,
     dirs: Vec<RawDir>,
     limits: RawLimits,
@@ -150,6 +151,24 @@ struct RawProcess {
 #[serde(default, deny_unknown_fields)]
 struct RawSignals {
     allow: Vec<Signal>,
+}
+
+/// `[host_functions]`: the embedding application's functions the workload may call.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RawHostFunctions {
+    allow: Vec<HostFunctionName>,
+}
+
+/// A host function's name to grant, checked as `Policy::allow_host_function` checks it.
+struct HostFunctionName(String);
+
+impl<'de> Deserialize<'de> for HostFunctionName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<HostFunctionName, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        super::host_functions::check_grant(&name).map_err(serde::de::Error::custom)?;
+        Ok(HostFunctionName(name))
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -253,6 +272,7 @@ impl RawFile {
             network,
             process,
             signals,
+            host_functions,
             env,
             dirs,
             limits,
@@ -277,6 +297,11 @@ impl RawFile {
             allow_shell: process.shell,
             child_env: process.child_env,
             allow_signals: signals.allow.into_iter().map(|Signal(n)| n).collect(),
+            allow_host_functions: host_functions
+                .allow
+                .into_iter()
+                .map(|HostFunctionName(name)| name)
+                .collect(),
             deny_dns: !network.dns,
             limits,
             ..Policy::default()

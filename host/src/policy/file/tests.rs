@@ -33,6 +33,8 @@ shell = true
 child_env = ["LANG"]
 [signals]
 allow = ["SIGINT", "term", 1]
+[host_functions]
+allow = ["db.get", "clock"]
 [env]
 set = { TEST_LOOP = "selector", B = "x=y" }
 inherit = ["HOME"]
@@ -65,6 +67,8 @@ fn every_key_lands_in_the_policy_or_the_environment() {
     assert!(p.allow_shell);
     assert_eq!(p.child_env, ["LANG"]);
     assert_eq!(p.allow_signals, [2, 15, 1]);
+    assert_eq!(p.allow_host_functions, ["db.get", "clock"]);
+    assert!(p.check_host_function("db.get").is_ok());
     assert_eq!(p.preopens.len(), 2);
     assert_eq!(p.preopens[0].host, std::path::PathBuf::from("./www"));
     assert_eq!(p.preopens[0].guest, "/www");
@@ -141,6 +145,11 @@ fn bad_values_of_every_kind_are_refused() {
             "SIGKILL can never be handled",
         ),
         ("[signals]\nallow = [19]\n", "SIGSTOP can never be handled"),
+        (
+            "[host_functions]\nallow = [\"\"]\n",
+            "a host function's name cannot be empty",
+        ),
+        ("[host_functions]\nallow = [1]\n", "string"),
         ("[limits]\nhandles = 0\n", "handle limit of 0"),
         (
             "[limits]\ncallback_time_ms = 0\n",
