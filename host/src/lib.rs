@@ -44,7 +44,8 @@
 //!   the workload on host threads (like a process pool), running the jobs the component
 //!   exports; answers come through the reactor;
 //! - [`inbox`]: messages posted into a running loop from outside it, the host side of
-//!   `call_soon_threadsafe`;
+//!   `call_soon_threadsafe`, and [`calls`] of the functions a workload exports, which
+//!   travel through it;
 //! - [`fs`]: pipes and the workload's own stdio as pipe ends, in readiness mode or taken
 //!   over by a completion-mode [`net::Stream`].
 //!
@@ -69,6 +70,18 @@
 //! poster.post("reload", "config.toml")?;
 //! let output = running.join()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Calling a workload's functions
+//!
+//! A [`Caller`] calls the functions a running workload exported on its loop
+//! (`EventLoop::export_function` in the guest) and gets their results, blocking or as a
+//! [`Future`](std::future::Future); see [`calls`].
+//!
+//! ```no_run
+//! # fn demo(running: sandloop_host::RunningWorkload) -> Result<(), sandloop_host::CallError> {
+//! let greeting: String = running.caller().call("greet", &"ada").wait()?;
+//! # Ok(()) }
 //! ```
 //!
 //! # Executor workers
@@ -103,6 +116,7 @@
 #![warn(missing_docs)]
 
 mod bindings;
+pub mod calls;
 pub mod dns;
 mod error;
 pub mod executor;
@@ -129,6 +143,7 @@ pub mod tls;
 mod wasi_sockets;
 mod workload;
 
+pub use calls::{Call, CallError, Caller};
 pub use inbox::{PostError, Poster};
 pub use policy::{
     AddrRule, Denied, DnsDenied, ExecRule, LimitError, Limits, Policy, PolicyError, Preopen,
