@@ -71,7 +71,9 @@ impl EventLoop {
     /// function of that name.
     ///
     /// Arguments that do not decode as an `A` fail the call with `BadArguments` (the
-    /// decoder's message), without running `f`.
+    /// decoder's message), without running `f`. Export before the loop runs: calls made
+    /// earlier wait in the inbox until it does, but a call that arrives before its function
+    /// is exported fails with `NoSuchFunction`.
     ///
     /// ```no_run
     /// # let lp = sandloop::new_event_loop();

@@ -225,15 +225,14 @@ impl<R> Call<R> {
     /// from now, and tells the guest to cancel its task. A second timeout adds a second
     /// deadline; the sooner one wins.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        if let State::Sent { id, slot } = &self.state {
-            if let Err(message) = self.shared.deadlines().map(|d| d.add(*id, timeout)) {
-                let error = CallError::Timer {
-                    name: slot.name().to_string(),
-                    message: message.to_string(),
-                };
-                self.give_up();
-                self.state = State::Failed(Some(error));
-            }
+        let State::Sent { id, slot } = &self.state else {
+            return self;
+        };
+        let (id, name) = (*id, slot.name().to_string());
+        let added = self.shared.deadlines().map(|d| d.add(id, timeout));
+        if let Err(message) = added.map_err(str::to_string) {
+            self.give_up();
+            self.state = State::Failed(Some(CallError::Timer { name, message }));
         }
         self
     }

@@ -251,7 +251,7 @@ impl Inbox {
 
     /// `answer`: the guest's result for call `id`; ignored if the host no longer waits for
     /// it (timed out, abandoned, or never made).
-    pub(crate) fn answer(&self, id: u64, result: Result<Vec<u8>, GuestFailure>) {
+    pub(crate) fn answer_call(&self, id: u64, result: Result<Vec<u8>, GuestFailure>) {
         let slot = self.shared.lock().pending.remove(id);
         if let Some(slot) = slot {
             let outcome: Outcome = result.map_err(|failure| failure.into_error(slot.name()));

@@ -14,7 +14,7 @@ use super::error::{CallError, Ending};
 /// The most calls one instance may have waiting for an answer or for the guest to take
 /// their cancellation: each holds a slot (and, once answered, the answer until its caller
 /// takes it) or an id in the inbox. A call past it fails with [`CallError::Refused`].
-pub(crate) const MAX_PENDING_CALLS: usize = 1 << 16;
+pub const MAX_PENDING_CALLS: usize = 1 << 16;
 
 /// What a call ends with: the answer's bytes, or why there is none.
 pub(crate) type Outcome = Result<Vec<u8>, CallError>;

@@ -19,7 +19,7 @@ impl wit::Host for Inbox {
         call: u64,
         result: Result<Vec<u8>, wit::CallError>,
     ) -> wasmtime::Result<()> {
-        Inbox::answer(self, call, result.map_err(Into::into));
+        self.answer_call(call, result.map_err(Into::into));
         Ok(())
     }
 

@@ -7,10 +7,18 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use sandloop::streams::{StreamReader, StreamWriter, open_connection, start_server};
-use sandloop::{Error, EventLoop, ServerOptions};
+use sandloop::{Error, Event, EventLoop, ServerOptions};
 use test_programs::cases;
 
 cases!(; checked: serve);
+
+sandloop::jobs! {
+    /// `add` as an executor job: the peer of the calls benchmark (bench/src/bin/calls.rs)
+    /// calls it as a plain typed function of the component.
+    fn add_job(pair: (i64, i64)) -> Result<i64, String> {
+        Ok(pair.0 + pair.1)
+    }
+}
 
 /// Counts the calls whose task was dropped before it finished (cancelled).
 struct CountDrop {
@@ -37,6 +45,28 @@ impl Drop for CountDrop {
 fn serve() -> sandloop::Result<()> {
     let lp = sandloop::new_event_loop();
     export(&lp);
+    // Every function is exported before the loop first runs (calls made earlier wait in
+    // the inbox until then): `echo_port` waits for the server.
+    let port = Rc::new(Cell::new(0u16));
+    let listening = Event::new();
+    lp.export_function("echo_port", {
+        let (port, listening) = (Rc::clone(&port), listening.clone());
+        move |()| {
+            let (port, listening) = (Rc::clone(&port), listening.clone());
+            async move {
+                listening.wait().await?;
+                Ok::<_, Error>(port.get())
+            }
+        }
+    });
+    let ticks = Rc::new(Cell::new(0u64));
+    lp.export_function("ticks", {
+        let ticks = Rc::clone(&ticks);
+        move |()| {
+            let ticks = Rc::clone(&ticks);
+            async move { ticks.get() }
+        }
+    });
     let server = lp.run_until_complete(start_server(
         async |reader: StreamReader, writer: StreamWriter| {
             while let Some(line) = reader.next_line().await? {
@@ -49,14 +79,9 @@ fn serve() -> sandloop::Result<()> {
         0,
         ServerOptions::default(),
     ))?;
-    let port = server.port()?;
-    lp.export_function("echo_port", move |()| async move { port });
-    let ticks = Rc::new(Cell::new(0u64));
-    tick(&lp, Rc::clone(&ticks));
-    lp.export_function("ticks", move |()| {
-        let ticks = Rc::clone(&ticks);
-        async move { ticks.get() }
-    });
+    port.set(server.port()?);
+    listening.set();
+    tick(&lp, ticks);
     println!("serving");
     lp.run_forever()?;
     server.close();
