@@ -12,6 +12,10 @@
 //! - the same for the peer: the same component's `add_job`, exported to the executor
 //!   (`sandloop:jobs/jobs#run-job`, JSON arguments as the calls have), called as a typed
 //!   function on an instance of its own (no loop: the instance does nothing else).
+//!   Not measured yet: `define_unknown_imports_as_traps` stubs the component's WASI
+//!   imports under their exact versions (0.2.12) with resource types of its own, which do
+//!   not match wasmtime-wasi's; stubbing only the `sandloop:host` imports (resources
+//!   included) by hand is what remains. The bench says so when it runs.
 
 use std::time::{Duration, Instant};
 
@@ -66,13 +70,37 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(bye == "bye");
     running.join()?;
 
-    // The peer: a typed function call into an instance of the same component.
+    println!("{rounds} rounds, add(a, b) with JSON arguments");
+    println!(
+        "call through the loop   p50 {:>8.1?}  p99 {:>8.1?}  one at a time {:>9.0}/s",
+        calls.p50,
+        calls.p99,
+        1.0 / calls.mean.as_secs_f64()
+    );
+    println!("call through the loop   many in flight (4 threads x 256): {in_flight:>9.0}/s");
+    match peer(path, rounds) {
+        Ok((jobs, jobs_per_s)) => println!(
+            "typed func (run-job)    p50 {:>8.1?}  p99 {:>8.1?}  one at a time {:>9.0}/s, back to back {jobs_per_s:>9.0}/s",
+            jobs.p50,
+            jobs.p99,
+            1.0 / jobs.mean.as_secs_f64()
+        ),
+        Err(err) => println!("typed func (run-job)    not measured: {err:#}"),
+    }
+    Ok(())
+}
+
+/// The peer: a typed function call into an instance of the same component (its
+/// `add_job`), one at a time and back to back.
+fn peer(path: &std::path::Path, rounds: usize) -> anyhow::Result<(Latencies, f64)> {
     let engine = Engine::new(&Config::new())?;
     let component = Component::from_file(&engine, path)?;
     let mut linker = Linker::<Host>::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    // The sandloop imports are never called by a job: they trap if one is.
+    // The sandloop imports are never called by a job: they trap if one is. WASI's own
+    // shadow the trap stubs made for them.
+    linker.allow_shadowing(true);
     linker.define_unknown_imports_as_traps(&component)?;
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     let mut store = Store::new(
         &engine,
         Host {
@@ -96,21 +124,7 @@ fn main() -> anyhow::Result<()> {
     }
     let jobs_per_s = (rounds * 10) as f64 / started.elapsed().as_secs_f64();
 
-    println!("{rounds} rounds, add(a, b) with JSON arguments");
-    println!(
-        "call through the loop   p50 {:>8.1?}  p99 {:>8.1?}  one at a time {:>9.0}/s",
-        calls.p50,
-        calls.p99,
-        1.0 / calls.mean.as_secs_f64()
-    );
-    println!("call through the loop   many in flight (4 threads x 256): {in_flight:>9.0}/s");
-    println!(
-        "typed func (run-job)    p50 {:>8.1?}  p99 {:>8.1?}  one at a time {:>9.0}/s, back to back {jobs_per_s:>9.0}/s",
-        jobs.p50,
-        jobs.p99,
-        1.0 / jobs.mean.as_secs_f64()
-    );
-    Ok(())
+    Ok((jobs, jobs_per_s))
 }
 
 struct Host {
