@@ -37,7 +37,7 @@
 //! returned by a callback reaches the loop's exception handler. Module names follow
 //! asyncio's files (`base_events`, `events`, `futures`, `tasks`, `locks`, `queues`, ...).
 //!
-//! A workload can also be a plugin: [`EventLoop::export_function`] registers a function
+//! A workload can also be a plugin: `EventLoop::export_function` registers a function
 //! the embedding application calls (`sandloop_host::Caller`) while the loop serves its
 //! other work; each call runs as a task.
 

@@ -37,7 +37,7 @@
 //!
 //! # Bounded batches
 //!
-//! One `take` hands over at most [`TAKE_BUDGET`] bytes of payload (at least one message):
+//! One `take` hands over at most 16 MiB of payload (at least one message):
 //! wasmtime traps an instance when one host call copies more than 128 MiB into it, and a
 //! burst of large posts must not do that. What is left is reported again at once.
 

@@ -76,7 +76,7 @@
 //!
 //! A [`Caller`] calls the functions a running workload exported on its loop
 //! (`EventLoop::export_function` in the guest) and gets their results, blocking or as a
-//! [`Future`](std::future::Future); see [`calls`].
+//! [`Future`] (see [`calls`]).
 //!
 //! ```no_run
 //! # fn demo(running: sandloop_host::RunningWorkload) -> Result<(), sandloop_host::CallError> {
