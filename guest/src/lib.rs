@@ -36,6 +36,10 @@
 //! callbacks run in FIFO order in batches; timers run in order of their due time; an `Err`
 //! returned by a callback reaches the loop's exception handler. Module names follow
 //! asyncio's files (`base_events`, `events`, `futures`, `tasks`, `locks`, `queues`, ...).
+//!
+//! A workload can also be a plugin: `EventLoop::export_function` registers a function
+//! the embedding application calls (`sandloop_host::Caller`) while the loop serves its
+//! other work; each call runs as a task.
 
 //!
 //! ## The portable build
@@ -51,8 +55,9 @@
 //! - whole subsystems with no portable form are compiled out, so a workload that needs
 //!   them fails to build rather than at run time: subprocesses (`subprocess`,
 //!   `subprocess_exec`), signals (`signal`, `add_signal_handler`), the executor of sibling
-//!   instances (`executor`, `run_in_executor`), posts from the embedding application
-//!   (`call_soon_threadsafe`'s host side), its host functions (`host_functions`), and `ProactorEventLoop` / `HostSelector` (the
+//!   instances (`executor`, `run_in_executor`), posts and calls from the embedding
+//!   application (`call_soon_threadsafe`'s host side, `export_function`), the embedding
+//!   application's host functions (`host_functions`), and `ProactorEventLoop` / `HostSelector` (the
 //!   host's completion mode);
 //! - options of otherwise portable calls compile and are refused where they start, with an
 //!   `Error::Os` of kind `Unsupported` naming the operation and why: unix sockets, pipes
@@ -67,6 +72,8 @@ mod as_completed;
 mod asyncgens;
 mod base_events;
 mod base_tasks;
+#[cfg(feature = "host-reactor")]
+mod calls;
 mod connections;
 pub mod context;
 mod datagrams;

@@ -7,6 +7,9 @@
 //! messages and schedules `callback(payload)` with `call_soon`, in the order they were
 //! posted. Once the loop is closed, posting fails, as `call_soon_threadsafe` on a closed
 //! loop raises.
+//!
+//! The same inbox carries calls of the functions the loop exports (`calls.rs`): a message
+//! with a call id starts a task of the exported function instead of a callback.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -18,7 +21,7 @@ use crate::events::Handle;
 use crate::events::{EventLoop, LoopInner};
 use crate::exception_handler::ExceptionContext;
 use crate::io_registry::IoEntry;
-use crate::sys::executor as host;
+use crate::sys::executor::{self as host, InboxMessage};
 
 type Callback = Rc<RefCell<dyn FnMut(Vec<u8>) -> Result<()>>>;
 
@@ -72,10 +75,24 @@ impl EventLoop {
         host::inbox_watch(key as u64);
     }
 
-    /// Schedules the callback of every posted message.
+    /// Schedules the callback of every posted message, starts the task of every call, and
+    /// cancels the calls the host gave up on.
     fn drain_inbox(&self) {
         let inbox = self.slot::<Inbox>();
-        for (name, payload) in host::inbox_take() {
+        let (messages, cancelled) = host::inbox_take();
+        for id in cancelled {
+            self.cancel_call(id);
+        }
+        for message in messages {
+            let InboxMessage {
+                name,
+                payload,
+                call,
+            } = message;
+            if let Some(id) = call {
+                self.start_call(id, &name, payload);
+                continue;
+            }
             let cb = inbox.callbacks.borrow().get(&name).cloned();
             match cb {
                 Some(cb) => {
@@ -97,5 +114,6 @@ impl EventLoop {
             host::inbox_close();
         }
         inbox.callbacks.borrow_mut().clear();
+        self.clear_exports();
     }
 }

@@ -23,10 +23,32 @@
 //! several loops one after another: the next loop's `watch` opens the inbox again.
 //! Before any loop watched it, the inbox is open and keeps what is posted for the first
 //! loop.
+//!
+//! # Calls
+//!
+//! A call ([`Caller`](crate::Caller), in `calls.rs`) is a message that expects an answer:
+//! it carries the id under which the queue's table of pending calls
+//! (`calls/pending.rs`) waits for the guest's `answer`. Calls share everything above with
+//! posts; when the loop closes, the calls it has not answered fail (`Closed`), and when the
+//! instance ends they fail with the reason of its end, as does every later call. A call the
+//! host gives up on (timed out, or its handle dropped) is taken out of the queue if it
+//! still waits there, and otherwise handed to the guest in `take`'s `cancelled` list, so
+//! that the loop cancels its task.
+//!
+//! # Bounded batches
+//!
+//! One `take` hands over at most 16 MiB of payload (at least one message):
+//! wasmtime traps an instance when one host call copies more than 128 MiB into it, and a
+//! burst of large posts must not do that. What is left is reported again at once.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::calls::error::{CallError, Ending, GuestFailure};
+use crate::calls::pending::{self, MAX_PENDING_CALLS, Outcome, Pending, Slot};
 use crate::reactor::Completer;
+
+/// The most payload bytes one `take` hands the guest (the rest waits for the next one).
+pub(crate) const TAKE_BUDGET: usize = 16 << 20;
 
 mod host;
 #[cfg(test)]
@@ -67,10 +89,18 @@ pub enum PostError {
     },
 }
 
-/// One message: the name of a callback the guest registered, and its argument.
+/// One message: the name of a callback (or exported function) of the guest, its argument,
+/// and for a call the id its answer comes back under.
 pub(crate) struct Message {
     pub(crate) name: String,
     pub(crate) payload: Vec<u8>,
+    pub(crate) call: Option<u64>,
+}
+
+/// What one `take` hands the guest: messages, oldest first, and the calls given up on.
+pub(crate) struct Batch {
+    pub(crate) messages: Vec<Message>,
+    pub(crate) cancelled: Vec<u64>,
 }
 
 /// The instance's own end of its inbox, in its store. Dropping it (the instance ended)
@@ -85,6 +115,10 @@ struct Shared {
 
 struct Queue {
     messages: Vec<Message>,
+    /// Calls the host gave up on after the guest took them: their tasks should stop.
+    cancelled: Vec<u64>,
+    /// The calls waiting for an answer.
+    pending: Pending,
     /// What reports the watched token: `None` once the instance ended, so that posters
     /// kept after it hold none of its reactor's descriptors.
     completer: Option<Completer>,
@@ -103,10 +137,18 @@ impl Queue {
         self.closed || self.completer.is_none()
     }
 
+    /// Why a call of `name` is refused now, if it is.
+    fn refuses_call(&self, name: &str) -> Option<CallError> {
+        if let Some(ending) = self.pending.ended() {
+            return Some(ending.error(name));
+        }
+        self.refuses_posts().then(|| Ending::LoopClosed.error(name))
+    }
+
     /// The token to report now, if the guest watches and was not told yet that messages
     /// wait; marks it told.
     fn report(&mut self) -> Option<(u64, Completer)> {
-        if self.reported || self.messages.is_empty() {
+        if self.reported || (self.messages.is_empty() && self.cancelled.is_empty()) {
             return None;
         }
         let token = self.watched?;
@@ -115,11 +157,15 @@ impl Queue {
         Some((token, completer))
     }
 
-    fn close(&mut self) {
+    /// Closes the queue; the calls that waited are returned with the error `ending` leaves
+    /// them with, to complete once the lock is released.
+    fn close(&mut self, ending: &Ending) -> Vec<(Arc<Slot>, CallError)> {
         self.closed = true;
         self.watched = None;
         self.reported = false;
         self.messages = Vec::new();
+        self.cancelled = Vec::new();
+        self.pending.fail_all(ending)
     }
 }
 
@@ -136,6 +182,8 @@ impl Inbox {
             shared: Arc::new(Shared {
                 queue: Mutex::new(Queue {
                     messages: Vec::new(),
+                    cancelled: Vec::new(),
+                    pending: Pending::default(),
                     completer: Some(completer),
                     closed: false,
                     watched: None,
@@ -168,25 +216,78 @@ impl Inbox {
         }
     }
 
-    /// `take`: every waiting message, oldest first; the next post reports the token again.
-    pub(crate) fn take_messages(&self) -> Vec<Message> {
+    /// `take`: the waiting messages, oldest first, up to [`TAKE_BUDGET`] bytes of payload,
+    /// and the calls given up on; the next post reports the token again (at once, if
+    /// messages were left for the next take).
+    pub(crate) fn take_batch(&self) -> Batch {
         let mut queue = self.shared.lock();
         queue.reported = false;
-        std::mem::take(&mut queue.messages)
+        let mut bytes = 0;
+        let fit = queue
+            .messages
+            .iter()
+            .position(|m| {
+                bytes += m.payload.len();
+                bytes > TAKE_BUDGET
+            })
+            .map_or(queue.messages.len(), |over| over.max(1));
+        let messages = if fit == queue.messages.len() {
+            std::mem::take(&mut queue.messages)
+        } else {
+            let rest = queue.messages.split_off(fit);
+            std::mem::replace(&mut queue.messages, rest)
+        };
+        let cancelled = std::mem::take(&mut queue.cancelled);
+        let report = queue.report();
+        drop(queue);
+        if let Some((token, completer)) = report {
+            completer.complete(token);
+        }
+        Batch {
+            messages,
+            cancelled,
+        }
     }
 
-    /// `close`: the guest's loop closed; waiting messages are dropped and posts refused
-    /// until a loop watches again.
+    /// `answer`: the guest's result for call `id`; ignored if the host no longer waits for
+    /// it (timed out, abandoned, or never made).
+    pub(crate) fn answer_call(&self, id: u64, result: Result<Vec<u8>, GuestFailure>) {
+        let slot = self.shared.lock().pending.remove(id);
+        if let Some(slot) = slot {
+            let outcome: Outcome = result.map_err(|failure| failure.into_error(slot.name()));
+            slot.complete(outcome);
+        }
+    }
+
+    /// `close`: the guest's loop closed; waiting messages are dropped, waiting calls fail,
+    /// and posts and calls are refused until a loop watches again.
     pub(crate) fn loop_closed(&self) {
-        self.shared.lock().close();
+        let failed = self.shared.lock().close(&Ending::LoopClosed);
+        pending::complete_failed(failed);
+    }
+
+    /// The instance ended with `ending`: waiting calls fail with it, and so does every
+    /// later call.
+    pub(crate) fn end(&self, ending: Ending) {
+        let mut queue = self.shared.lock();
+        let failed = queue.close(&ending);
+        queue.pending.end(ending);
+        queue.completer = None;
+        drop(queue);
+        pending::complete_failed(failed);
     }
 }
 
 impl Drop for Inbox {
     fn drop(&mut self) {
         let mut queue = self.shared.lock();
-        queue.close();
+        // A run records how its instance ended before dropping it (`end`); any other
+        // store (a worker's, a failed instantiation's) just closes.
+        let ending = queue.pending.ended().cloned().unwrap_or(Ending::LoopClosed);
+        let failed = queue.close(&ending);
         queue.completer = None;
+        drop(queue);
+        pending::complete_failed(failed);
     }
 }
 
@@ -208,6 +309,7 @@ impl Poster {
         queue.messages.push(Message {
             name,
             payload: payload.into(),
+            call: None,
         });
         let report = queue.report();
         drop(queue);
@@ -223,6 +325,57 @@ impl Poster {
     /// every post fails).
     pub fn is_closed(&self) -> bool {
         self.shared.lock().refuses_posts()
+    }
+
+    /// Queues a call of `slot`'s function with `payload` and wakes the loop; the call's id,
+    /// or why it fails at once.
+    pub(crate) fn send_call(&self, slot: &Arc<Slot>, payload: Vec<u8>) -> Result<u64, CallError> {
+        let mut queue = self.shared.lock();
+        if let Some(error) = queue.refuses_call(slot.name()) {
+            return Err(error);
+        }
+        if queue.pending.len() + queue.cancelled.len() >= MAX_PENDING_CALLS {
+            return Err(CallError::Refused {
+                name: slot.name().to_string(),
+                message: format!("{MAX_PENDING_CALLS} calls already wait for the workload"),
+            });
+        }
+        let id = queue.pending.insert(Arc::clone(slot));
+        queue.messages.push(Message {
+            name: slot.name().to_string(),
+            payload,
+            call: Some(id),
+        });
+        let report = queue.report();
+        drop(queue);
+        if let Some((token, completer)) = report {
+            completer.complete(token);
+        }
+        Ok(id)
+    }
+
+    /// Whether call `id` still waits for an answer.
+    pub(crate) fn is_call_pending(&self, id: u64) -> bool {
+        self.shared.lock().pending.contains(id)
+    }
+
+    /// Gives call `id` up: out of the pending table, and out of the queue if the guest has
+    /// not taken it yet, else into the guest's `cancelled` list. Its slot if it was still
+    /// waiting (the caller completes it), `None` if it was answered or failed already.
+    pub(crate) fn give_up_call(&self, id: u64) -> Option<Arc<Slot>> {
+        let mut queue = self.shared.lock();
+        let slot = queue.pending.remove(id)?;
+        if let Some(at) = queue.messages.iter().position(|m| m.call == Some(id)) {
+            queue.messages.remove(at);
+            return Some(slot);
+        }
+        queue.cancelled.push(id);
+        let report = queue.report();
+        drop(queue);
+        if let Some((token, completer)) = report {
+            completer.complete(token);
+        }
+        Some(slot)
     }
 }
 

@@ -47,7 +47,8 @@
 //!   calls by name under its policy and awaits on its loop; answers come through the
 //!   reactor, from any thread;
 //! - [`inbox`]: messages posted into a running loop from outside it, the host side of
-//!   `call_soon_threadsafe`;
+//!   `call_soon_threadsafe`, and [`calls`] of the functions a workload exports, which
+//!   travel through it;
 //! - [`fs`]: pipes and the workload's own stdio as pipe ends, in readiness mode or taken
 //!   over by a completion-mode [`net::Stream`].
 //!
@@ -72,6 +73,18 @@
 //! poster.post("reload", "config.toml")?;
 //! let output = running.join()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Calling a workload's functions
+//!
+//! A [`Caller`] calls the functions a running workload exported on its loop
+//! (`EventLoop::export_function` in the guest) and gets their results, blocking or as a
+//! [`Future`] (see [`calls`]).
+//!
+//! ```no_run
+//! # fn demo(running: sandloop_host::RunningWorkload) -> Result<(), sandloop_host::CallError> {
+//! let greeting: String = running.caller().call("greet", &"ada").wait()?;
+//! # Ok(()) }
 //! ```
 //!
 //! # Executor workers
@@ -106,6 +119,7 @@
 #![warn(missing_docs)]
 
 mod bindings;
+pub mod calls;
 pub mod dns;
 mod error;
 pub mod executor;
@@ -133,6 +147,7 @@ pub mod tls;
 mod wasi_sockets;
 mod workload;
 
+pub use calls::{Call, CallError, Caller};
 pub use host_functions::{HostFunctions, Reply};
 pub use inbox::{PostError, Poster};
 pub use policy::{

@@ -10,6 +10,8 @@ use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 
+use crate::calls::Caller;
+use crate::calls::error::Ending;
 use crate::error::trap_message;
 use crate::executor::{WorkerPre, WorkerSpec, runners};
 use crate::fs::StdioAccess;
@@ -209,17 +211,19 @@ impl Workload {
     }
 
     /// Runs the guest on a new thread; the returned handle gives the instance's reactor
-    /// waker and a [`Poster`] into its loop at once (both exist before the thread starts:
-    /// messages posted before the guest's loop runs wait for it) and the output on
+    /// waker, a [`Poster`] into its loop and a [`Caller`] of its functions at once (all
+    /// exist before the thread starts: messages posted and calls made before the guest's
+    /// loop runs wait for it) and the output on
     /// [`join`](RunningWorkload::join).
     ///
-    /// This is how an embedding posts into a loop: [`run`](Workload::run) holds the
-    /// calling thread until the guest ends, so it offers no poster.
+    /// This is how an embedding posts into a loop or calls it: [`run`](Workload::run)
+    /// holds the calling thread until the guest ends, so it offers no poster or caller.
     pub fn start(&self, opts: RunOptions) -> Result<RunningWorkload, RunError> {
         self.check_policy(&opts)?;
         let (state, capture) = instance_state(&self.name, &opts, self.jobs.clone())?;
         let waker = state.waker();
         let poster = state.poster();
+        let caller = Caller::new(state.poster());
         let stop = StopHandle::new(state.watch(), state.waker());
         let workload = self.clone();
         let thread = std::thread::Builder::new()
@@ -229,6 +233,7 @@ impl Workload {
         Ok(RunningWorkload {
             waker,
             poster,
+            caller,
             stop,
             thread,
         })
@@ -257,6 +262,8 @@ impl Workload {
                 });
             }
         };
+        // Calls still waiting fail with the reason of the end, and so do later ones.
+        store.data_mut().inbox().end(ending_of(&status));
         // Dropping the store releases every resource of the instance and closes the
         // guest's ends of the capture pipes, so their contents are final.
         drop(store);
@@ -322,10 +329,20 @@ fn guest_ending(err: wasmtime::Error) -> ExitStatus {
     ExitStatus::Trapped(trap_message(&err))
 }
 
+/// What the calls into an instance that ended as `status` fail with.
+fn ending_of(status: &ExitStatus) -> Ending {
+    match status {
+        ExitStatus::Exited(code) => Ending::Exited(*code),
+        ExitStatus::Trapped(message) => Ending::Trapped(message.clone()),
+        ExitStatus::Stopped => Ending::Stopped,
+    }
+}
+
 /// A workload running on its own thread.
 pub struct RunningWorkload {
     waker: ReactorWaker,
     poster: Poster,
+    caller: Caller,
     stop: StopHandle,
     thread: JoinHandle<Result<RunOutput, RunError>>,
 }
@@ -341,6 +358,14 @@ impl RunningWorkload {
     /// or the run has ended.
     pub fn poster(&self) -> Poster {
         self.poster.clone()
+    }
+
+    /// Calls the functions the instance's loop exported, from any thread (see
+    /// [`calls`](crate::calls)). Calls made before the guest's loop runs wait for it;
+    /// calls fail once the loop is closed, and with the reason of the end once the run
+    /// has ended.
+    pub fn caller(&self) -> Caller {
+        self.caller.clone()
     }
 
     /// Stops the run from outside (see [`StopHandle::stop`]): [`join`](RunningWorkload::join)

@@ -1,5 +1,5 @@
 //! The `sandloop:host/executor` and `inbox` bindings: the worker pool behind
-//! `run_in_executor`, and the messages host threads post into the loop.
+//! `run_in_executor`, and the messages and calls host threads post into the loop.
 
 use super::bindings::{executor, inbox};
 use super::errors::error_from_wit;
@@ -55,12 +55,46 @@ pub(crate) fn inbox_watch(token: u64) {
     inbox::watch(token);
 }
 
-/// Takes the waiting messages: `(callback name, payload)`.
-pub(crate) fn inbox_take() -> Vec<(String, Vec<u8>)> {
-    inbox::take()
+/// One message from the inbox: a callback's (or exported function's) name, its argument,
+/// and for a call the id to answer.
+pub(crate) struct InboxMessage {
+    pub(crate) name: String,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) call: Option<u64>,
+}
+
+/// Why a call has no result, as the guest answers it.
+pub(crate) enum CallFailure {
+    NoSuchFunction,
+    BadArguments(String),
+    Failed(String),
+    Cancelled,
+}
+
+/// Takes the waiting messages, oldest first, and the ids of the calls the host gave up on.
+pub(crate) fn inbox_take() -> (Vec<InboxMessage>, Vec<u64>) {
+    let batch = inbox::take();
+    let messages = batch
+        .messages
         .into_iter()
-        .map(|m| (m.name, m.payload))
-        .collect()
+        .map(|m| InboxMessage {
+            name: m.name,
+            payload: m.payload,
+            call: m.call,
+        })
+        .collect();
+    (messages, batch.cancelled)
+}
+
+/// Answers call `call`.
+pub(crate) fn inbox_answer(call: u64, result: std::result::Result<Vec<u8>, CallFailure>) {
+    let result = result.map_err(|failure| match failure {
+        CallFailure::NoSuchFunction => inbox::CallError::NoSuchFunction,
+        CallFailure::BadArguments(m) => inbox::CallError::BadArguments(m),
+        CallFailure::Failed(m) => inbox::CallError::Failed(m),
+        CallFailure::Cancelled => inbox::CallError::Cancelled,
+    });
+    inbox::answer(call, result.as_deref());
 }
 
 /// Closes the inbox: posts from outside fail until a loop watches it again.

@@ -1,6 +1,9 @@
 //! The inbox through its WIT functions and the public [`Poster`]: posts, events, closing.
 
-use crate::bindings::inbox::{Host as _, Message};
+use crate::CallError;
+use crate::bindings::inbox::{CallError as WitCallError, Host as _, Message};
+use crate::calls::Caller;
+use crate::calls::error::Ending;
 use crate::inbox::{PostError, Poster};
 use crate::testing::{Fixture, PATIENCE_NS};
 
@@ -29,11 +32,11 @@ fn posted_messages_are_taken_oldest_first_with_their_payloads() {
 
     poster.post("first", *b"1").unwrap();
     poster.post("second", b"2".to_vec()).unwrap();
-    let taken = fx.inbox.take().unwrap();
+    let taken = fx.inbox.take().unwrap().messages;
 
     assert_eq!(names(&taken), ["first", "second"]);
     assert_eq!(taken[0].payload, b"1");
-    assert!(fx.inbox.take().unwrap().is_empty(), "take drains");
+    assert!(fx.inbox.take().unwrap().messages.is_empty(), "take drains");
 }
 
 #[test]
@@ -47,7 +50,7 @@ fn a_watched_inbox_reports_once_per_batch_of_posts() {
     let first = fx.wait(Some(PATIENCE_NS));
     poster.post("c", b"").unwrap();
     let before_take = fx.wait(Some(0));
-    let taken = fx.inbox.take().unwrap();
+    let taken = fx.inbox.take().unwrap().messages;
     poster.post("d", b"").unwrap();
     let after_take = fx.wait(Some(PATIENCE_NS));
 
@@ -72,7 +75,7 @@ fn watching_reports_at_once_when_messages_already_wait() {
     fx.inbox.watch(3).unwrap();
 
     fx.next_event(3);
-    assert_eq!(names(&fx.inbox.take().unwrap()), ["early"]);
+    assert_eq!(names(&fx.inbox.take().unwrap().messages), ["early"]);
 }
 
 #[test]
@@ -94,7 +97,7 @@ fn a_post_from_another_thread_wakes_a_blocked_wait() {
     fx.next_event(8);
 
     thread.join().unwrap().unwrap();
-    assert_eq!(names(&fx.inbox.take().unwrap()), ["from-thread"]);
+    assert_eq!(names(&fx.inbox.take().unwrap().messages), ["from-thread"]);
 }
 
 #[test]
@@ -119,7 +122,7 @@ fn posting_to_a_closed_inbox_fails_and_waiting_messages_are_dropped() {
         "post \"late\": the workload's loop is closed"
     );
     assert!(poster.is_closed());
-    assert!(fx.inbox.take().unwrap().is_empty());
+    assert!(fx.inbox.take().unwrap().messages.is_empty());
 }
 
 #[test]
@@ -149,5 +152,159 @@ fn the_next_loop_watching_opens_a_closed_inbox_again() {
     poster.post("second loop", b"").unwrap();
 
     assert_eq!(fx.tokens(), [2]);
-    assert_eq!(names(&fx.inbox.take().unwrap()), ["second loop"]);
+    assert_eq!(names(&fx.inbox.take().unwrap().messages), ["second loop"]);
+}
+
+// Calls: messages that carry an id, answered through `answer`.
+
+fn caller(fx: &Fixture) -> Caller {
+    Caller::new(fx.inbox.poster())
+}
+
+#[test]
+fn a_call_is_a_message_with_an_id_and_its_answer_completes_it() {
+    let mut fx = Fixture::loopback();
+    let call = caller(&fx).call_raw("echo", *b"args");
+
+    let taken = fx.inbox.take().unwrap().messages;
+    assert_eq!(names(&taken), ["echo"]);
+    assert_eq!(taken[0].payload, b"args");
+    let id = taken[0].call.expect("a call carries its id");
+    fx.inbox.answer(id, Ok(b"answer".to_vec())).unwrap();
+
+    assert_eq!(call.wait().unwrap(), b"answer");
+}
+
+#[test]
+fn a_guest_failure_names_the_function() {
+    let mut fx = Fixture::loopback();
+    let call = caller(&fx).call::<u32>("parse", &"x");
+
+    let id = fx.inbox.take().unwrap().messages[0].call.unwrap();
+    fx.inbox
+        .answer(id, Err(WitCallError::BadArguments("expected u32".into())))
+        .unwrap();
+
+    let err = call.wait().unwrap_err();
+    assert_eq!(
+        err,
+        CallError::BadArguments {
+            name: "parse".into(),
+            message: "expected u32".into()
+        }
+    );
+}
+
+#[test]
+fn answers_to_unknown_calls_are_ignored() {
+    let mut fx = Fixture::loopback();
+    fx.inbox.answer(12345, Ok(vec![1, 2, 3])).unwrap();
+    fx.inbox
+        .answer(u64::MAX, Err(WitCallError::Cancelled))
+        .unwrap();
+}
+
+#[test]
+fn a_call_given_up_before_the_guest_took_it_leaves_the_queue() {
+    let mut fx = Fixture::loopback();
+    let call = caller(&fx).call_raw("slow", *b"");
+
+    drop(call);
+
+    let batch = fx.inbox.take().unwrap();
+    assert!(batch.messages.is_empty());
+    assert!(batch.cancelled.is_empty());
+}
+
+#[test]
+fn a_call_given_up_after_the_guest_took_it_is_reported_cancelled() {
+    let mut fx = Fixture::loopback();
+    fx.inbox.watch(4).unwrap();
+    let call = caller(&fx).call_raw("slow", *b"");
+    fx.next_event(4);
+    let id = fx.inbox.take().unwrap().messages[0].call.unwrap();
+
+    drop(call);
+
+    assert_eq!(fx.tokens(), [4], "the cancellation wakes the loop");
+    assert_eq!(fx.inbox.take().unwrap().cancelled, [id]);
+}
+
+#[test]
+fn closing_the_loop_fails_waiting_calls_and_refuses_later_ones() {
+    let mut fx = Fixture::loopback();
+    let caller = caller(&fx);
+    fx.inbox.watch(1).unwrap();
+    let taken = caller.call_raw("running", *b"");
+    let queued = caller.call_raw("queued", *b"");
+    fx.next_event(1);
+    let _ = fx.inbox.take().unwrap();
+
+    fx.inbox.close().unwrap();
+
+    for (call, name) in [(taken, "running"), (queued, "queued")] {
+        assert_eq!(
+            call.wait().unwrap_err(),
+            CallError::Closed { name: name.into() }
+        );
+    }
+    assert!(caller.is_closed());
+    assert!(matches!(
+        caller.call_raw("late", *b"").wait(),
+        Err(CallError::Closed { .. })
+    ));
+}
+
+#[test]
+fn the_end_of_the_instance_fails_waiting_and_later_calls_with_its_reason() {
+    let fx = Fixture::loopback();
+    let caller = caller(&fx);
+    let waiting = caller.call_raw("f", *b"");
+
+    fx.inbox.end(Ending::Trapped("unreachable".into()));
+    drop(fx);
+
+    let trapped = CallError::Trapped {
+        name: "f".into(),
+        message: "unreachable".into(),
+    };
+    assert_eq!(waiting.wait().unwrap_err(), trapped);
+    assert_eq!(caller.call_raw("f", *b"").wait().unwrap_err(), trapped);
+}
+
+#[test]
+fn a_call_times_out_on_the_host_and_the_guest_is_told() {
+    let mut fx = Fixture::loopback();
+    fx.inbox.watch(2).unwrap();
+    let call = caller(&fx)
+        .call_raw("stuck", *b"")
+        .timeout(std::time::Duration::from_millis(20));
+    fx.next_event(2);
+    let id = fx.inbox.take().unwrap().messages[0].call.unwrap();
+
+    let err = call.wait().unwrap_err();
+
+    assert!(matches!(err, CallError::TimedOut { .. }), "{err:?}");
+    assert_eq!(fx.tokens(), [2]);
+    assert_eq!(fx.inbox.take().unwrap().cancelled, [id]);
+    // The late answer is ignored.
+    fx.inbox.answer(id, Ok(vec![])).unwrap();
+}
+
+#[test]
+fn one_take_hands_over_a_bounded_batch_and_reports_the_rest() {
+    let mut fx = Fixture::loopback();
+    let poster = poster(&fx);
+    fx.inbox.watch(6).unwrap();
+    let part = vec![0u8; super::TAKE_BUDGET / 2 + 1];
+    for _ in 0..3 {
+        poster.post("big", part.clone()).unwrap();
+    }
+    fx.next_event(6);
+
+    assert_eq!(fx.inbox.take().unwrap().messages.len(), 1);
+    assert_eq!(fx.tokens(), [6], "what is left is reported at once");
+    assert_eq!(fx.inbox.take().unwrap().messages.len(), 1);
+    assert_eq!(fx.inbox.take().unwrap().messages.len(), 1);
+    assert!(fx.inbox.take().unwrap().messages.is_empty());
 }
