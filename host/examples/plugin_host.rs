@@ -1,8 +1,9 @@
 //! A plugin host: one process runs two plugins (instances of the guest program `plugin`)
 //! under different policies and calls their functions while their loops keep serving.
 //! The trusted plugin may connect to a server the host runs on loopback; the sandboxed one
-//! may not, and the answer of its call says so. Exits 0 when every call got the answer it
-//! expects.
+//! may not, and the answer of its call says so. The host also provides a function of its
+//! own, `user.lookup`, that the plugins call back; only the trusted one is granted it.
+//! Exits 0 when every call got the answer it expects.
 //!
 //! Run it with `cargo run --release -p sandloop-host --example plugin_host` (it runs the
 //! guest test program `plugin`, which the host's build compiles for wasm32-wasip2).
@@ -11,7 +12,7 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use sandloop_host::{CallError, Policy, RunOptions, Runtime};
+use sandloop_host::{CallError, HostFunctions, Policy, RunOptions, Runtime};
 
 fn main() -> anyhow::Result<()> {
     let checks = run()?;
@@ -77,15 +78,29 @@ pub fn run() -> anyhow::Result<Vec<Check>> {
     // Both plugins serve their own echo server on loopback; only the trusted one may
     // connect, and only to the host's service.
     let listen = Policy::new().allow_listen("127.0.0.1:*")?;
+    // The host's own function, offered to both; a plugin calls it only if its policy
+    // grants the name. It answers from another thread, as an async application would
+    // from its runtime; the plugin's loop goes on meanwhile.
+    let functions = HostFunctions::new().add_json("user.lookup", |id: u64, reply| {
+        std::thread::spawn(move || {
+            reply.answer_json(Ok::<_, String>(format!("user{id}@example.com")))
+        });
+    });
     let start = |policy: Policy| {
         plugin.start(RunOptions {
             args: vec!["serve".into()],
             capture_output: true,
             policy,
+            host_functions: functions.clone(),
             ..Default::default()
         })
     };
-    let trusted = start(listen.clone().allow_connect(&format!("127.0.0.1:{port}"))?)?;
+    let trusted = start(
+        listen
+            .clone()
+            .allow_connect(&format!("127.0.0.1:{port}"))?
+            .allow_host_function("user.lookup")?,
+    )?;
     let sandboxed = start(listen)?;
 
     // Callers are Clone + Send + Sync; every call here gets at most 10 s.
@@ -122,7 +137,17 @@ pub fn run() -> anyhow::Result<Vec<Check>> {
         ),
     ];
 
-    // Host functions the plugins call back (issue 23's other direction) go here.
+    // The other direction: the plugins call the host's `user.lookup` back.
+    checks.push(check(
+        "trusted lookup(7) -> host user.lookup",
+        to_trusted.call::<String>("lookup", &7).wait(),
+        |r| matches!(r, Ok(s) if s == "user7@example.com"),
+    ));
+    checks.push(check(
+        "sandboxed lookup(7) -> host user.lookup",
+        to_sandboxed.call::<String>("lookup", &7).wait(),
+        |r| matches!(r, Err(CallError::Failed { message, .. }) if message.contains("denied")),
+    ));
 
     for (name, running, caller) in [
         ("trusted", trusted, to_trusted),

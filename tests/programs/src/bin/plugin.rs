@@ -148,6 +148,11 @@ fn export(lp: &EventLoop) {
         writer.close();
         Ok::<_, Error>(String::from_utf8_lossy(&reply).trim_end().to_string())
     });
+    // Asks the embedding application: its host function `user.lookup`, under the
+    // workload's policy (a name it does not grant is the call's error).
+    lp.export_function("lookup", |id: u64| async move {
+        sandloop::host_functions::call::<_, String>("user.lookup", &id).await
+    });
     let stopper = lp.clone();
     lp.export_function("quit", move |()| {
         // Stops after this call's answer went out (the answer is sent as the task ends).
