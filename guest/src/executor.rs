@@ -36,6 +36,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::events::EventLoop;
+use crate::json;
 use crate::log::{self, Level};
 use crate::sys::executor::HostPool;
 
@@ -190,18 +191,13 @@ impl EventLoop {
             Some(executor) => executor.clone(),
             None => self.default_executor()?,
         };
-        let args = serde_json::to_vec(&args).map_err(|e| {
-            Error::other(format!(
-                "cannot serialize the arguments of job {job:?}: {e}"
-            ))
-        })?;
+        let of = format!("job {job:?}");
+        let args = json::encode_arguments(&args, &of)?;
         let submitted = self
             .host_answer(|token| executor.submit(job, &args, token))
             .await?;
         match submitted.answer() {
-            Some(Ok(bytes)) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::other(format!("cannot deserialize the result of job {job:?}: {e}"))
-            }),
+            Some(Ok(bytes)) => json::decode_answer(&bytes, &of),
             Some(Err(failure)) => Err(failure.into()),
             None => Err(Error::runtime(format!(
                 "the host reported job {job:?} without its answer"

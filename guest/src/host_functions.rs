@@ -35,6 +35,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::events::get_running_loop;
+use crate::json;
 use crate::sys::host_functions as sys;
 
 /// Calls the application's function `name` with `args` serialized as JSON and decodes its
@@ -52,17 +53,9 @@ where
     A: Serialize + ?Sized,
     R: DeserializeOwned,
 {
-    let args = serde_json::to_vec(args).map_err(|err| {
-        Error::other(format!(
-            "cannot serialize the arguments of host function {name:?}: {err}"
-        ))
-    })?;
-    let answer = call_raw(name, &args).await?;
-    serde_json::from_slice(&answer).map_err(|err| {
-        Error::other(format!(
-            "cannot decode the answer of host function {name:?}: {err}"
-        ))
-    })
+    let of = format!("host function {name:?}");
+    let answer = call_raw(name, &json::encode_arguments(args, &of)?).await?;
+    json::decode_answer(&answer, &of)
 }
 
 /// Calls the application's function `name` with `args` as they are and returns its

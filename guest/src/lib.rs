@@ -99,6 +99,8 @@ compile_error!(
      `default-features = false`"
 );
 mod io_registry;
+#[cfg(feature = "host-reactor")]
+mod json;
 mod locks;
 mod log;
 pub mod net;
