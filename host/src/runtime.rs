@@ -56,6 +56,12 @@ pub struct RuntimeOptions {
     /// only guests that wait can turn them off; a run asking for a callback limit is then
     /// refused. Precompiled code must come from a runtime with the same setting.
     pub interruptible: bool,
+    /// `None` (the default): each instance runs on an OS thread of its own, blocking in a
+    /// reactor of its own. `Some(n)`: the runtime's instances share `n` host threads (`0`:
+    /// one per core) and one reactor; an instance waiting for I/O holds no thread, and a
+    /// busy one yields after a budget of work (see [`shared`](crate::shared)). Dense
+    /// multi-tenant hosts want this; a single hot loop may be faster on a thread of its own.
+    pub shared_threads: Option<usize>,
 }
 
 impl Default for RuntimeOptions {
@@ -64,6 +70,7 @@ impl Default for RuntimeOptions {
             disk_cache: true,
             pooling: None,
             interruptible: true,
+            shared_threads: None,
         }
     }
 }
