@@ -156,6 +156,12 @@ struct RunArgs {
     #[arg(long = "instances", value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
     instances: u32,
+    /// Run the instances on N host threads shared by all of them, with one reactor (`0`:
+    /// one thread per core), instead of a thread and a reactor each: an instance waiting
+    /// for I/O then holds no thread, and a busy one yields after a budget of work. For
+    /// many instances (`--instances`) in one process.
+    #[arg(long = "threads", value_name = "N")]
+    threads: Option<usize>,
     /// Also run precompiled native code: a `.cwasm` from `sandloop compile`. Such code
     /// runs as is, with none of WebAssembly's checks, so it is trusted like a native
     /// binary: only pass this for files you (or your build) wrote. The SHA-256 that
@@ -263,7 +269,9 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     // signal: a guest waiting in its loop stops at once without them, one spinning in a
     // callback is left to the grace period (see `shutdown`).
     let runtime = Runtime::with_options(RuntimeOptions {
-        interruptible: policy.limits.callback_cpu.is_some(),
+        // Instances on shared threads need the checks to yield when they spin.
+        interruptible: policy.limits.callback_cpu.is_some() || args.threads.is_some(),
+        shared_threads: args.threads,
         ..RuntimeOptions::default()
     })?;
     let workload = load(&runtime, component.as_ref(), args.allow_precompiled)?;
