@@ -10,6 +10,7 @@
 
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd as _, RawFd};
+use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, error, io_error};
 use crate::fs::{Pipe, PipeEnd};
@@ -17,7 +18,9 @@ use crate::net::{address, io};
 
 /// The descriptor under a [`super::Stream`].
 pub(crate) enum Endpoint {
-    Socket(socket2::Socket),
+    /// Shared with the reactor sources the guest made from the socket before handing it
+    /// over (see `net::Socket`).
+    Socket(Arc<socket2::Socket>),
     Pipe(Pipe),
 }
 
