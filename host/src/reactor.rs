@@ -35,6 +35,7 @@ mod completion;
 mod doorbell;
 mod event;
 mod host;
+mod hub;
 pub(crate) use host::link_parked_wait;
 mod park;
 pub(crate) mod room;
@@ -55,7 +56,8 @@ use wasmtime::component::{Resource, ResourceTable, ResourceTableError};
 
 pub use completion::MAX_BATCH_DATA;
 pub(crate) use completion::{BatchOut, Completion, Follow, Ready, Turn, buffered};
-pub(crate) use event::{Batch, Event, Interest, QueuedWrite};
+pub(crate) use event::{Batch, Event, Interest, QueuedWrite, Readiness};
+pub(crate) use hub::{Hub, Seated};
 pub use park::BUDGET;
 use park::Park;
 use room::BufferLimit;
@@ -70,20 +72,15 @@ pub(crate) use watch::{Stopped, Watch};
 /// How many events one `wait` can return; more stay queued in the kernel for the next.
 const EVENTS_CAPACITY: usize = 1024;
 
-/// The same for an instance on shared threads: 3 KiB of buffer instead of 12 for each of
-/// thousands of instances, and a busier instance's waits come back sooner between turns.
-const PARKED_EVENTS_CAPACITY: usize = 256;
-
 /// One instance's reactor: a `mio::Poll`, its reusable event buffer and its waker.
 ///
 /// On a thread of its own (`Reactor::new`) the instance blocks in `epoll_wait` and is
 /// woken through an eventfd; on shared threads (`Reactor::parked`) it parks its task
 /// instead (see `park.rs`) and is woken through a doorbell.
 pub(crate) struct Reactor {
-    /// Before `poll`: it watches the epoll descriptor `poll` owns.
-    park: Option<Park>,
-    poll: Poll,
-    events: Events,
+    io: Io,
+    /// What the kernel reported for this instance, as the current wait serves it.
+    ready: Vec<Readiness>,
     waker: Alarm,
     /// What the reactor remembers of what it served, by table index.
     followups: Followups,
@@ -152,39 +149,48 @@ pub(crate) enum WaitError {
     Poll(#[source] io::Error),
 }
 
+/// Where an instance's registrations live and how it waits for them.
+enum Io {
+    /// An epoll set of its own, in which it blocks its thread.
+    Own { poll: Poll, events: Events },
+    /// A seat at the shared reactor, where it parks its task.
+    Parked(Park),
+}
+
+impl Io {
+    fn registry(&self) -> &mio::Registry {
+        match self {
+            Io::Own { poll, .. } => poll.registry(),
+            Io::Parked(park) => park.seat.registry(),
+        }
+    }
+}
+
 impl Reactor {
     /// Creates the poller (an epoll fd) and the waker (an eventfd) of an instance that
     /// blocks a thread of its own.
     pub(crate) fn new() -> io::Result<Reactor> {
         let poll = Poll::new()?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
-        Ok(Reactor::with(
+        let io = Io::Own {
             poll,
-            Alarm::Eventfd(waker),
-            None,
-            EVENTS_CAPACITY,
-        ))
+            events: Events::with_capacity(EVENTS_CAPACITY),
+        };
+        Ok(Reactor::with(io, Alarm::Eventfd(waker)))
     }
 
-    /// Creates the poller (an epoll fd) of an instance on shared threads, which parks its
-    /// task in [`wait_parked`](Reactor::wait_parked) and is woken by a doorbell.
-    pub(crate) fn parked() -> io::Result<Reactor> {
-        let park = Park::new();
+    /// The reactor of an instance on shared threads: a seat at `hub`, where it parks its
+    /// task in [`wait_parked`](Reactor::wait_parked), woken by a doorbell. No descriptor.
+    pub(crate) fn parked(hub: &Arc<Hub>) -> io::Result<Reactor> {
+        let park = Park::new(hub)?;
         let waker = Alarm::Doorbell(Arc::clone(&park.doorbell));
-        let poll = Poll::new()?;
-        Ok(Reactor::with(
-            poll,
-            waker,
-            Some(park),
-            PARKED_EVENTS_CAPACITY,
-        ))
+        Ok(Reactor::with(Io::Parked(park), waker))
     }
 
-    fn with(poll: Poll, waker: Alarm, park: Option<Park>, capacity: usize) -> Reactor {
+    fn with(io: Io, waker: Alarm) -> Reactor {
         Reactor {
-            park,
-            poll,
-            events: Events::with_capacity(capacity),
+            io,
+            ready: Vec::new(),
             waker,
             followups: Followups::default(),
             completions: Completions::default(),
@@ -201,7 +207,16 @@ impl Reactor {
 
     /// The registry that sources and streams register with.
     pub(crate) fn registry(&self) -> &mio::Registry {
-        self.poll.registry()
+        self.io.registry()
+    }
+
+    /// The seat bits of an instance on shared threads, which its task sets while it runs
+    /// (see [`Seated`]); 0 on a thread of its own.
+    pub(crate) fn seat_bits(&self) -> usize {
+        match &self.io {
+            Io::Own { .. } => 0,
+            Io::Parked(park) => park.seat.bits(),
+        }
     }
 
     /// Has the next wait serve the stream at table index `rep`, which holds input no
@@ -253,21 +268,20 @@ impl Reactor {
         write_data: &[u8],
         timeout: Option<Duration>,
     ) -> Result<Batch, WaitError> {
-        let Some(park) = &mut self.park else {
+        let Io::Parked(park) = &mut self.io else {
             // An instance with a reactor of its own (an executor worker's) blocks.
             return self.wait::<C>(table, writes, write_data, timeout);
         };
         park.take_turn().await;
         let batch = self.begin::<C>(table, writes, write_data)?;
         let timeout = self.timeout::<C>(table, timeout, &batch);
-        park::poll_now(&mut self.poll, &mut self.events).map_err(WaitError::Poll)?;
-        if self.events.is_empty() && timeout != Some(Duration::ZERO) {
-            let Some(park) = &mut self.park else {
-                unreachable!("checked above")
-            };
-            park.park(&mut self.poll, &mut self.events, timeout)
-                .await
-                .map_err(WaitError::Poll)?;
+        let Io::Parked(park) = &mut self.io else {
+            unreachable!("checked above")
+        };
+        park.take(&mut self.ready).map_err(WaitError::Poll)?;
+        if self.ready.is_empty() && timeout != Some(Duration::ZERO) {
+            park.park(timeout).await;
+            park.take(&mut self.ready).map_err(WaitError::Poll)?;
         }
         self.finish::<C>(table, batch)
     }
@@ -329,7 +343,7 @@ impl Reactor {
         if !writes.is_empty() {
             batch.write_room = self.buffers.room(|| buffered::<C>(table));
         }
-        let registry = self.poll.registry();
+        let registry = self.io.registry();
         let mut at: usize = 0;
         for write in writes {
             let bytes = at
@@ -355,7 +369,7 @@ impl Reactor {
     /// again (level-triggered semantics on top of edge-triggered mio), and the streams
     /// whose read stopped at a limit.
     fn rearm<C: Completion>(&mut self, table: &mut ResourceTable) {
-        let registry = self.poll.registry();
+        let registry = self.io.registry();
         for rep in self.followups.reported.drain(..) {
             // The guest may have dropped or deregistered the source since: skip it then.
             if let Ok(source) = table.get_mut(&Resource::<Source>::new_borrow(rep)) {
@@ -390,26 +404,30 @@ impl Reactor {
 
     /// The kernel's wait, into the reusable event buffer.
     fn poll(&mut self, timeout: Option<Duration>) -> Result<(), WaitError> {
-        match self.poll.poll(&mut self.events, timeout) {
-            Ok(()) => Ok(()),
+        let Io::Own { poll, events } = &mut self.io else {
+            unreachable!("only an instance with its own epoll blocks in it")
+        };
+        self.ready.clear();
+        match poll.poll(events, timeout) {
+            Ok(()) => {
+                self.ready.extend(events.iter().map(Readiness::of));
+                Ok(())
+            }
             // A signal interrupted the wait: no readiness, and the guest loop comes back.
             // The batch still reports what its writes left buffered (the guest counts on
             // it) and finished work.
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {
-                self.events.clear();
-                Ok(())
-            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(()),
             Err(err) => Err(WaitError::Poll(err)),
         }
     }
 
     /// Reports the sources the kernel found ready, and serves the streams it reported.
     fn serve_events<C: Completion>(&mut self, table: &mut ResourceTable, batch: &mut BatchOut) {
-        batch.events.reserve(self.events.iter().count());
+        batch.events.reserve(self.ready.len());
         self.followups.served.clear();
-        let registry = self.poll.registry();
-        for event in self.events.iter() {
-            let Some((kind, rep)) = decode(event.token()) else {
+        let registry = self.io.registry();
+        for event in &self.ready {
+            let Some((kind, rep)) = decode(event.token) else {
                 continue;
             };
             match kind {
@@ -449,7 +467,7 @@ impl Reactor {
         held: Vec<u32>,
         batch: &mut BatchOut,
     ) {
-        let registry = self.poll.registry();
+        let registry = self.io.registry();
         for rep in held {
             if self.followups.served.contains(&rep) {
                 continue;
@@ -465,7 +483,7 @@ impl Reactor {
     /// Reports what this wait's writes left buffered or refused, for the streams whose
     /// event did not carry the count already.
     fn report_written<C: Completion>(&mut self, table: &mut ResourceTable, batch: &mut BatchOut) {
-        let registry = self.poll.registry();
+        let registry = self.io.registry();
         for rep in self.followups.written.drain(..) {
             if let Ok(stream) = table.get_mut(&Resource::<C>::new_borrow(rep)) {
                 stream.serve(Turn::Written, registry, batch);
@@ -476,7 +494,7 @@ impl Reactor {
     /// Tells the streams that refused bytes with nothing of their own buffered that there
     /// is room again, if there is.
     fn report_room<C: Completion>(&mut self, table: &mut ResourceTable, batch: &mut BatchOut) {
-        let registry = self.poll.registry();
+        let registry = self.io.registry();
         for rep in self.buffers.fed(|| buffered::<C>(table)) {
             if let Ok(stream) = table.get_mut(&Resource::<C>::new_borrow(rep)) {
                 stream.serve(Turn::Fed, registry, batch);

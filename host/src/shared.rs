@@ -42,10 +42,13 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 
-/// The threads of a runtime whose instances share them.
+use crate::reactor::Hub;
+
+/// The threads of a runtime whose instances share them, and their reactor.
 pub(crate) struct SharedThreads {
     /// Always `Some` until dropped.
     runtime: Option<tokio::runtime::Runtime>,
+    hub: Arc<Hub>,
 }
 
 impl Drop for SharedThreads {
@@ -72,9 +75,17 @@ impl SharedThreads {
             .enable_io()
             .enable_time()
             .build()?;
+        let hub = Hub::new()?;
+        runtime.spawn(Arc::clone(&hub).dispatch());
         Ok(SharedThreads {
             runtime: Some(runtime),
+            hub,
         })
+    }
+
+    /// The reactor the instances on these threads are seated at.
+    pub(crate) fn hub(&self) -> &Arc<Hub> {
+        &self.hub
     }
 
     /// Runs `task` on the threads; its output comes through the returned [`Finished`].

@@ -11,6 +11,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use wasmtime::component::{HasData, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -24,7 +25,7 @@ use crate::host_functions::{Calls, HostFunctions};
 use crate::inbox::{Inbox, Poster};
 use crate::limits::MemoryLimiter;
 use crate::policy::{Limits, Policy};
-use crate::reactor::{Reactor, ReactorWaker, Watch};
+use crate::reactor::{Hub, Reactor, ReactorWaker, Watch};
 
 /// The most a captured stdout or stderr keeps (the run's executor workers write into the
 /// same pipes and count against it too); a guest writing more traps with
@@ -75,8 +76,9 @@ impl State {
     /// The store data of an instance whose WASI context `builder` holds: its own reactor,
     /// resolver, inbox and table, `policy` with its limits applied, an executor whose
     /// pools make their workers with `runners`, the application's `host_functions`, and
-    /// the workload's `stdio` handed out as pipes; `parked`: the instance runs on shared
-    /// threads and parks its task when it waits, else it blocks a thread of its own. Runs
+    /// the workload's `stdio` handed out as pipes; `hub`: the instance runs on shared
+    /// threads, seated at their reactor, and parks its task when it waits; else it blocks a
+    /// thread of its own. Runs
     /// build it in `workload.rs`, executor workers in `executor/instance.rs`.
     pub(crate) fn new(
         mut builder: WasiCtxBuilder,
@@ -84,11 +86,11 @@ impl State {
         runners: RunnerFactory,
         host_functions: HostFunctions,
         stdio: StdioAccess,
-        parked: bool,
+        hub: Option<&Arc<Hub>>,
     ) -> Result<State, InstanceError> {
-        let reactor = match parked {
-            true => Reactor::parked(),
-            false => Reactor::new(),
+        let reactor = match hub {
+            Some(hub) => Reactor::parked(hub),
+            None => Reactor::new(),
         };
         let mut reactor = reactor.map_err(InstanceError::Reactor)?;
         reactor.limit_buffers(policy.limits.buffered_bytes);
@@ -141,6 +143,12 @@ impl State {
     /// The workload's limits.
     pub(crate) fn limits(&self) -> &Limits {
         &self.policy.limits
+    }
+
+    /// The seat bits its task sets while it runs on shared threads (see
+    /// `reactor::Seated`).
+    pub(crate) fn seat_bits(&self) -> usize {
+        self.reactor.seat_bits()
     }
 
     /// The waker of this instance's reactor.

@@ -19,7 +19,7 @@ use crate::fs::StdioAccess;
 use crate::host_functions::HostFunctions;
 use crate::inbox::Poster;
 use crate::policy::{Policy, PolicyError};
-use crate::reactor::{ReactorWaker, Watch};
+use crate::reactor::{Hub, ReactorWaker, Seated, Watch};
 use crate::runtime::BoxError;
 use crate::shared::{Finished, SharedThreads};
 use crate::state::{Capture, InstanceError, State, wasi_builder};
@@ -224,7 +224,7 @@ impl Workload {
             return self.start(opts)?.join();
         }
         self.check_policy(&opts)?;
-        let (state, capture) = instance_state(&self.name, &opts, self.jobs.clone(), false)?;
+        let (state, capture) = instance_state(&self.name, &opts, self.jobs.clone(), None)?;
         self.run_instance(state, capture)
     }
 
@@ -238,19 +238,24 @@ impl Workload {
     /// holds the calling thread until the guest ends, so it offers no poster or caller.
     pub fn start(&self, opts: RunOptions) -> Result<RunningWorkload, RunError> {
         self.check_policy(&opts)?;
-        let parked = self.shared.is_some();
-        let (state, capture) = instance_state(&self.name, &opts, self.jobs.clone(), parked)?;
+        let hub = self.shared.as_ref().map(|shared| shared.threads.hub());
+        let (state, capture) = instance_state(&self.name, &opts, self.jobs.clone(), hub)?;
         let waker = state.waker();
         let poster = state.poster();
         let caller = Caller::new(state.poster());
         let stop = StopHandle::new(state.watch(), state.waker());
         let workload = self.clone();
         let ending = match &self.shared {
-            Some(shared) => Joiner::Task(
-                shared
-                    .threads
-                    .spawn(async move { workload.run_parked(state, capture).await }),
-            ),
+            Some(shared) => {
+                // Every registration the instance makes carries its seat at the shared
+                // reactor: its task sets the seat for the thread while it runs.
+                let bits = state.seat_bits();
+                let run = async move { workload.run_parked(state, capture).await };
+                Joiner::Task(shared.threads.spawn(Seated {
+                    bits,
+                    task: Box::pin(run),
+                }))
+            }
             None => Joiner::Thread(
                 std::thread::Builder::new()
                     .name(format!("sandloop {}", self.name))
@@ -360,7 +365,7 @@ fn instance_state(
     argv0: &Arc<str>,
     opts: &RunOptions,
     jobs: Option<WorkerPre<State>>,
-    parked: bool,
+    hub: Option<&Arc<Hub>>,
 ) -> Result<(State, Capture), InstanceError> {
     let capture = Capture::new(opts.capture_output);
     let mut builder = wasi_builder(argv0, &opts.env, &capture);
@@ -386,7 +391,7 @@ fn instance_state(
         runners(Arc::new(spec)),
         opts.host_functions.clone(),
         stdio,
-        parked,
+        hub,
     )?;
     Ok((state, capture))
 }

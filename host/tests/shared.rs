@@ -50,9 +50,23 @@ fn start(workload: &Workload, args: &[&str], policy: Policy) -> RunningWorkload 
 
 /// An echo server on shared threads, on a free port of its own.
 fn start_echo(echo: &Workload) -> (RunningWorkload, u16) {
-    let port = free_port();
+    start_echo_on(echo, free_port())
+}
+
+fn start_echo_on(echo: &Workload, port: u16) -> (RunningWorkload, u16) {
     let running = start(echo, &[&format!("127.0.0.1:{port}")], loopback_policy());
     (running, port)
+}
+
+/// `n` distinct free ports: held open together while they are picked, so that the
+/// kernel cannot hand one out twice.
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("its address").port())
+        .collect()
 }
 
 /// Connects to the echo server at `port`, retrying while it starts.
@@ -105,7 +119,10 @@ fn forty_instances_on_two_threads_all_answer_and_release_everything() {
     );
     let before = open_fds();
 
-    let servers: Vec<_> = (0..40).map(|_| start_echo(&echo)).collect();
+    let servers: Vec<_> = free_ports(40)
+        .into_iter()
+        .map(|port| start_echo_on(&echo, port))
+        .collect();
     for (_, port) in &servers {
         echo_rounds(&mut connect(*port), 3);
     }

@@ -134,7 +134,7 @@ fn worker_state(spec: &Arc<WorkerSpec>) -> Result<State, InstanceError> {
         spec.host_functions.clone(),
         StdioAccess::default(),
         // A worker blocks a thread of its own, whatever its workload's instances do.
-        false,
+        None,
     )
 }
 

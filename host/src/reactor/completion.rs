@@ -9,7 +9,7 @@
 
 use wasmtime::component::ResourceTable;
 
-use super::event::{Event, Interest};
+use super::event::{Event, Interest, Readiness};
 use super::room::Room;
 
 /// The most bytes one `wait` carries in the events of all its streams together: a batch
@@ -81,12 +81,12 @@ impl Ready {
         trouble: false,
     };
 
-    /// What a mio event reports.
-    pub(crate) fn of(event: &mio::event::Event) -> Ready {
+    /// What a kernel event reports.
+    pub(crate) fn of(event: &Readiness) -> Ready {
         Ready {
-            readable: event.is_readable(),
-            writable: event.is_writable(),
-            trouble: event.is_error() || event.is_read_closed() || event.is_write_closed(),
+            readable: event.readable,
+            writable: event.writable,
+            trouble: event.error || event.read_closed || event.write_closed,
         }
     }
 }

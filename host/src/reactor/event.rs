@@ -43,6 +43,32 @@ impl BitOrAssign for Interest {
     }
 }
 
+/// What the kernel reported for one registration: the mio token and the readiness, kept
+/// past the `mio::Events` buffer it was read into (a shared drain hands it to the
+/// instance's mailbox).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Readiness {
+    pub(crate) token: mio::Token,
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
+    pub(crate) read_closed: bool,
+    pub(crate) write_closed: bool,
+    pub(crate) error: bool,
+}
+
+impl Readiness {
+    pub(crate) fn of(event: &mio::event::Event) -> Readiness {
+        Readiness {
+            token: event.token(),
+            readable: event.is_readable(),
+            writable: event.is_writable(),
+            read_closed: event.is_read_closed(),
+            write_closed: event.is_write_closed(),
+            error: event.is_error(),
+        }
+    }
+}
+
 /// One event of a batch, under the guest's token.
 ///
 /// For a readiness source only `readiness` says anything; a completion-mode stream also

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use mio::Token;
 use mio::unix::SourceFd;
 
-use super::event::Interest;
+use super::event::{Interest, Readiness};
 use super::token::{TokenKind, token};
 
 /// A host resource whose native readiness the reactor can watch: the WIT `reactor.source`.
@@ -211,15 +211,15 @@ fn mio_interest(interest: Interest) -> mio::Interest {
 }
 
 /// What to report for a mio event, given what the guest asked for.
-pub(super) fn readiness(event: &mio::event::Event, asked: Interest) -> Interest {
+pub(super) fn readiness(event: &Readiness, asked: Interest) -> Interest {
     let mut ready = Interest::empty();
-    if event.is_readable() && asked.contains(Interest::READABLE) {
+    if event.readable && asked.contains(Interest::READABLE) {
         ready |= Interest::READABLE;
     }
-    if event.is_writable() && asked.contains(Interest::WRITABLE) {
+    if event.writable && asked.contains(Interest::WRITABLE) {
         ready |= Interest::WRITABLE;
     }
-    if event.is_read_closed() || event.is_write_closed() || event.is_error() {
+    if event.read_closed || event.write_closed || event.error {
         ready |= Interest::HANGUP;
     }
     ready

@@ -5,7 +5,9 @@
 //! kind 0 for a readiness source and 1 for a completion-mode stream. That keeps the
 //! waker's token (`usize::MAX`) out of the guest's token space (every `u64` is a valid
 //! guest token) and lets `wait` find the resource of an event with one typed table
-//! lookup.
+//! lookup. An instance on shared threads registers in the hub's one epoll set, and its
+//! tokens carry its seat above those 33 bits (see `hub.rs`); on a thread of its own the
+//! seat bits are 0.
 
 use mio::Token;
 
@@ -26,13 +28,17 @@ pub(crate) enum TokenKind {
 
 /// The mio token of the `kind` entry at table index `rep`.
 pub(crate) fn token(kind: TokenKind, rep: u32) -> Token {
-    Token((kind as usize) << 32 | rep as usize)
+    Token(super::hub::seat_bits() | (kind as usize) << 32 | rep as usize)
 }
 
 /// The kind and table index a mio token refers to; `None` for the waker.
 pub(crate) fn decode(token: Token) -> Option<(TokenKind, u32)> {
-    let rep = token.0 as u32;
-    match token.0 >> 32 {
+    if token == WAKER_TOKEN {
+        return None;
+    }
+    let token = super::hub::without_seat(token.0);
+    let rep = token as u32;
+    match token >> 32 {
         0 => Some((TokenKind::Source, rep)),
         1 => Some((TokenKind::Stream, rep)),
         _ => None,
