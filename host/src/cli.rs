@@ -193,6 +193,11 @@ struct CompileArgs {
     /// loads only code compiled so; without the flag the loop runs about a fifth faster).
     #[arg(long)]
     interruptible: bool,
+    /// Compile for runs on shared threads (`run --threads`, `sandloop host`): with the
+    /// epoch checks they need and memory set up without copy-on-write mappings (such runs
+    /// load only code compiled so).
+    #[arg(long)]
+    threads: bool,
 }
 
 /// Runs the command; returns the process exit code.
@@ -349,6 +354,8 @@ fn compile(args: CompileArgs) -> anyhow::Result<i32> {
     }
     let runtime = Runtime::with_options(RuntimeOptions {
         interruptible: args.interruptible,
+        // The engine of a runtime on shared threads; one thread, which compiling does not use.
+        shared_threads: args.threads.then_some(1),
         ..RuntimeOptions::default()
     })?;
     runtime

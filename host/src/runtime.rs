@@ -188,6 +188,10 @@ impl Runtime {
             .concurrency_support(false)
             // The watchdog of callback time limits and stops (see `limits`).
             .epoch_interruption(interruptible)
+            // Thousands of instances on shared threads: a memory initialised by copying is
+            // one mapping fewer than a copy-on-write image between two anonymous ones, and
+            // a process has at most 65,530 mappings by default (`vm.max_map_count`).
+            .memory_init_cow(options.shared_threads.is_none())
             .wasm_backtrace_details(WasmBacktraceDetails::Enable)
             .cranelift_opt_level(OptLevel::Speed);
         if let Some(pooling) = &options.pooling {
