@@ -12,7 +12,7 @@ use crate::reactor::{Stopped, Watch};
 
 mod handles;
 
-pub(crate) use handles::{check_room, push_limited};
+pub(crate) use handles::{check_room, held, push_limited};
 
 /// How often the runtime's ticker advances the engine's epoch: the resolution of the
 /// callback time limit and of a stop's reaction time for a guest that never waits.

@@ -11,6 +11,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use wasmtime::component::{HasData, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -25,6 +26,7 @@ use crate::inbox::{Inbox, Poster};
 use crate::limits::MemoryLimiter;
 use crate::policy::{Limits, Policy};
 use crate::reactor::{Reactor, ReactorWaker, Watch};
+use crate::stats::Counters;
 
 /// The most a captured stdout or stderr keeps (the run's executor workers write into the
 /// same pipes and count against it too); a guest writing more traps with
@@ -69,6 +71,8 @@ pub(crate) struct State {
     stdio: StdioAccess,
     /// Caps the instance's linear memory at the policy's limit.
     pub(crate) limiter: MemoryLimiter,
+    /// What the instance used so far, shared with its `RunningWorkload`.
+    stats: Arc<Counters>,
 }
 
 impl State {
@@ -118,7 +122,13 @@ impl State {
             host_functions,
             stdio,
             limiter,
+            stats: Arc::default(),
         })
+    }
+
+    /// The instance's counters, for a reader on another thread.
+    pub(crate) fn stats(&self) -> Arc<Counters> {
+        Arc::clone(&self.stats)
     }
 
     /// A handle that posts into this instance's inbox.
@@ -146,6 +156,7 @@ impl State {
         ReactorView {
             reactor: &mut self.reactor,
             table: &mut self.table,
+            stats: &self.stats,
         }
     }
 
@@ -155,6 +166,7 @@ impl State {
             reactor: &mut self.reactor,
             table: &mut self.table,
             policy: &self.policy,
+            stats: &self.stats,
         }
     }
 
@@ -302,10 +314,12 @@ impl Capture {
 // `host.rs`), the parts of the store it works with borrowed together, as wasmtime-wasi's
 // `WasiCtxView`. `State`'s `*_view` methods above make them.
 
-/// What the `reactor` interface works with: the reactor and the resource table.
+/// What the `reactor` interface works with: the reactor, the resource table and the
+/// instance's counters (`wait` charges the guest's time and notes its handles).
 pub(crate) struct ReactorView<'a> {
     pub(crate) reactor: &'a mut Reactor,
     pub(crate) table: &'a mut ResourceTable,
+    pub(crate) stats: &'a Counters,
 }
 
 /// Selects [`ReactorView`] as the host data of the generated `add_to_linker`.
@@ -316,11 +330,13 @@ impl HasData for HasReactor {
 }
 
 /// What the `net` interface works with: the reactor (streams register with it), the
-/// resource table and the workload's policy.
+/// resource table, the workload's policy and the instance's counters (of network bytes;
+/// a stream keeps its own reference).
 pub(crate) struct NetView<'a> {
     pub(crate) reactor: &'a mut Reactor,
     pub(crate) table: &'a mut ResourceTable,
     pub(crate) policy: &'a Policy,
+    pub(crate) stats: &'a Arc<Counters>,
 }
 
 /// Selects [`NetView`] as the host data of the generated `add_to_linker`.

@@ -21,6 +21,7 @@ use crate::policy::{Policy, PolicyError};
 use crate::reactor::{ReactorWaker, Watch};
 use crate::runtime::BoxError;
 use crate::state::{Capture, InstanceError, State, wasi_builder};
+use crate::stats::{Counters, Stats};
 
 /// A compiled, linked workload, ready to run any number of times.
 ///
@@ -225,6 +226,7 @@ impl Workload {
         let poster = state.poster();
         let caller = Caller::new(state.poster());
         let stop = StopHandle::new(state.watch(), state.waker());
+        let stats = state.stats();
         let workload = self.clone();
         let thread = std::thread::Builder::new()
             .name(format!("sandloop {}", self.name))
@@ -235,6 +237,7 @@ impl Workload {
             poster,
             caller,
             stop,
+            stats,
             thread,
         })
     }
@@ -344,6 +347,7 @@ pub struct RunningWorkload {
     poster: Poster,
     caller: Caller,
     stop: StopHandle,
+    stats: Arc<Counters>,
     thread: JoinHandle<Result<RunOutput, RunError>>,
 }
 
@@ -378,6 +382,13 @@ impl RunningWorkload {
     /// was moved into `join`.
     pub fn stop_handle(&self) -> StopHandle {
         self.stop.clone()
+    }
+
+    /// What the instance has used so far (see [`Stats`] for what each counter counts and
+    /// when): cheap, from any thread, without disturbing the guest. Once the run has
+    /// ended the totals are final and the instance holds no handles.
+    pub fn stats(&self) -> Stats {
+        self.stats.snapshot(self.is_finished())
     }
 
     /// Whether the run has ended (then [`join`](RunningWorkload::join) does not block).

@@ -54,6 +54,12 @@ impl wit::Host for ReactorView<'_> {
     ) -> wasmtime::Result<wit::Batch> {
         let writes: Vec<QueuedWrite> = writes.into_iter().map(Into::into).collect();
         let timeout = timeout_ns.map(Duration::from_nanos);
+        // The guest's callbacks since the last wait ran until now; what it holds now is
+        // what it holds while it waits.
+        self.stats.entering_wait(
+            self.reactor.watch.callback_since,
+            crate::limits::held(self.table),
+        );
         match self
             .reactor
             .wait::<Stream>(self.table, &writes, &write_data, timeout)
