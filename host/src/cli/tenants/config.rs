@@ -69,7 +69,7 @@ fn one() -> u32 {
 /// `[tenant.policy]` table of the same schema.
 enum TenantPolicy {
     File(PathBuf),
-    Inline(InlinePolicy),
+    Inline(Box<InlinePolicy>),
 }
 
 impl<'de> Deserialize<'de> for TenantPolicy {
@@ -91,7 +91,7 @@ impl<'de> Deserialize<'de> for TenantPolicy {
                 // The table's values come from the TOML deserializer itself, so the
                 // policy's own unknown keys and spans are checked and located as in a file.
                 InlinePolicy::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(TenantPolicy::Inline)
+                    .map(|inline| TenantPolicy::Inline(Box::new(inline)))
             }
         }
 
