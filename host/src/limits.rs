@@ -85,7 +85,7 @@ impl ResourceLimiter for MemoryLimiter {
 
 /// Arms the watchdog of a workload's store: at every tick of the epoch, the instance
 /// traps if it was stopped, or if its current callback has run past
-/// `limits.callback_cpu`.
+/// `limits.callback_cpu`; otherwise its callback so far is charged to its counters.
 /// `watch` finds the instance's [`Watch`] in its store data.
 pub(crate) fn arm_watchdog<T: 'static>(
     store: &mut Store<T>,
@@ -99,6 +99,7 @@ pub(crate) fn arm_watchdog<T: 'static>(
         if watch.stopped() {
             return Err(wasmtime::Error::from(Stopped));
         }
+        watch.charge_running();
         if let Some(budget) = budget
             && watch.callback_since.elapsed() > budget
         {

@@ -71,7 +71,8 @@ pub(crate) struct State {
     stdio: StdioAccess,
     /// Caps the instance's linear memory at the policy's limit.
     pub(crate) limiter: MemoryLimiter,
-    /// What the instance used so far, shared with its `RunningWorkload`.
+    /// What the instance used so far, shared with its `RunningWorkload` (and with its
+    /// reactor's watch, whose watchdog charges running callbacks).
     stats: Arc<Counters>,
 }
 
@@ -112,6 +113,7 @@ impl State {
         let mut table = ResourceTable::new();
         crate::limits::limit_table(&mut table, &policy.limits);
         Ok(State {
+            stats: Arc::clone(reactor.watch.stats()),
             wasi: builder.build(),
             table,
             reactor,
@@ -122,7 +124,6 @@ impl State {
             host_functions,
             stdio,
             limiter,
-            stats: Arc::default(),
         })
     }
 

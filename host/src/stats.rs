@@ -6,10 +6,12 @@
 //! `RunningWorkload` share: counting costs one uncontended atomic add where it happens
 //! (per `recv`, `send` or stream read/write, per `wait`), and reading never touches the
 //! store, which only the instance's thread may. What each counts, and when:
-//! - CPU time: the guest's time outside `reactor.wait`, charged when it enters `wait`
-//!   (from the moment the last `wait` returned). A callback still running is not in it
-//!   until it returns to its loop, nor is the one that ended the run (by exiting or
-//!   trapping).
+//! - CPU time: the guest's time outside `reactor.wait` (from the moment the last `wait`
+//!   returned), charged when it enters `wait` and, on a runtime with epoch checks
+//!   (`RuntimeOptions::interruptible`, always on for shared threads), at every tick of the
+//!   watchdog while it runs (10 ms), so that a guest spinning in a callback shows. What
+//!   ran since the last charge is not in it yet: at most a tick of a callback running
+//!   now, or of the one that ended the run.
 //! - Bytes in and out: what the OS took or gave on the instance's sockets of sandloop's
 //!   `net` interface, as counted by each `recv`, `send`, `recv-from`, `send-to`,
 //!   `send-file`, and each read and write a completion-mode stream does (TCP, UDP and
@@ -44,7 +46,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// The time the guest ran outside `reactor.wait`, up to its last entry into `wait`.
+    /// The time the guest ran outside `reactor.wait`, up to its last entry into `wait`
+    /// or the last tick of its runtime's epoch (with epoch checks).
     pub cpu_time: Duration,
     /// Network bytes the instance received (TLS: on the wire).
     pub bytes_in: u64,
@@ -81,8 +84,13 @@ impl Sum for Stats {
 /// The counters of one instance, shared by its store (which counts) and whoever reads
 /// them. Only the instance's thread writes; relaxed ordering is enough, as no other
 /// memory is published through them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Counters {
+    /// The instant `charged_to` counts from.
+    origin: Instant,
+    /// Up to when the guest's time is charged (ns after `origin`): the part of a callback
+    /// a tick charged is not charged again when the callback returns to `wait`.
+    charged_to: AtomicU64,
     cpu_ns: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
@@ -90,10 +98,27 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    /// Charges the guest the time from `since` (when it last left `wait`) to now.
+    pub(crate) fn new() -> Counters {
+        Counters {
+            origin: Instant::now(),
+            charged_to: AtomicU64::new(0),
+            cpu_ns: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            open_handles: AtomicU64::new(0),
+        }
+    }
+
+    /// Charges the guest its time from `since` (when it last left `wait`) to now, less
+    /// what an earlier charge of the same callback took.
     pub(crate) fn charge(&self, since: Instant) {
-        let ran = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.cpu_ns.fetch_add(ran, Relaxed);
+        let nanos = |at: Instant| {
+            u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
+        };
+        let now = nanos(Instant::now());
+        let from = nanos(since).max(self.charged_to.load(Relaxed));
+        self.cpu_ns.fetch_add(now.saturating_sub(from), Relaxed);
+        self.charged_to.store(now, Relaxed);
     }
 
     /// The guest enters `wait`: charges it the time since `callback_since`, and notes the
@@ -156,8 +181,32 @@ mod tests {
     }
 
     #[test]
+    fn a_callback_charged_at_a_tick_is_not_charged_twice() {
+        let counters = Counters::new();
+        let since = Instant::now();
+        std::thread::sleep(Duration::from_millis(20));
+        counters.charge(since);
+        let at_tick = counters.snapshot(false).cpu_time;
+        std::thread::sleep(Duration::from_millis(20));
+        counters.charge(since);
+        let total = counters.snapshot(false).cpu_time;
+        let elapsed = since.elapsed();
+        assert!(at_tick >= Duration::from_millis(20), "{at_tick:?}");
+        // Once from `since` to now, not twice over the first 20 ms.
+        assert!(
+            total >= Duration::from_millis(40) && total <= elapsed,
+            "{total:?} of {elapsed:?}"
+        );
+        // A later callback is charged from its own start, not from the last charge: the
+        // 20 ms between them were spent waiting.
+        std::thread::sleep(Duration::from_millis(20));
+        counters.charge(Instant::now());
+        assert!(counters.snapshot(false).cpu_time - total < Duration::from_millis(20));
+    }
+
+    #[test]
     fn an_ended_run_holds_no_handles_but_keeps_its_totals() {
-        let counters = Counters::default();
+        let counters = Counters::new();
         counters.received(7);
         counters.sent(9);
         counters.entering_wait(Instant::now(), 3);

@@ -52,7 +52,7 @@ impl Fixture {
             resolver,
             executor,
             inbox,
-            stats: Arc::default(),
+            stats: Arc::new(Counters::new()),
         }
     }
 

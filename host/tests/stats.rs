@@ -8,7 +8,9 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::{PATIENCE, within};
-use sandloop_host::{Policy, RunOptions, RunningWorkload, Runtime, Stats};
+use sandloop_host::{
+    ExitStatus, Policy, RunOptions, RunningWorkload, Runtime, RuntimeOptions, Stats,
+};
 use test_programs_artifacts::program;
 
 /// The bytes of the exchange: more than one small read or write.
@@ -76,4 +78,33 @@ fn an_echo_exchange_shows_in_the_clients_bytes_cpu_time_and_handles() {
     );
     // Ended: everything released.
     assert_eq!(ended.open_handles, 0, "{ended:?}");
+}
+
+#[test]
+fn a_guest_spinning_in_a_callback_is_charged_while_it_spins() {
+    // The watchdog's ticks (epoch checks) charge a callback that never returns to wait.
+    let runtime = Runtime::with_options(RuntimeOptions {
+        interruptible: true,
+        ..RuntimeOptions::default()
+    })
+    .unwrap();
+    let workload = runtime.load(program("limits")).unwrap();
+    let running = workload
+        .start(RunOptions {
+            args: vec!["spin_forever".into()],
+            capture_output: true,
+            ..Default::default()
+        })
+        .unwrap();
+
+    let spinning = stats_when(&running, |stats| {
+        stats.cpu_time >= Duration::from_millis(100)
+    });
+    running.stop();
+    let ended = stats_when(&running, |_| running.is_finished());
+    assert_eq!(running.join().unwrap().status, ExitStatus::Stopped);
+    assert!(
+        ended.cpu_time >= spinning.cpu_time,
+        "{ended:?} after {spinning:?}"
+    );
 }

@@ -26,7 +26,7 @@ impl Fixture {
         Fixture {
             reactor: Reactor::new().expect("create reactor"),
             table: ResourceTable::new(),
-            stats: Counters::default(),
+            stats: Counters::new(),
         }
     }
 

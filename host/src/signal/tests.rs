@@ -29,7 +29,7 @@ impl Fixture {
             reactor: Reactor::new().expect("create reactor"),
             table: ResourceTable::new(),
             policy,
-            stats: Counters::default(),
+            stats: Counters::new(),
         }
     }
 
