@@ -136,6 +136,7 @@ pub mod policy;
 pub mod process;
 pub mod reactor;
 mod runtime;
+pub mod shared;
 pub mod signal;
 mod slot;
 mod state;

@@ -86,11 +86,14 @@ impl ResourceLimiter for MemoryLimiter {
 /// Arms the watchdog of a workload's store: at every tick of the epoch, the instance
 /// traps if it was stopped, or if its current callback has run past
 /// `limits.callback_cpu`; otherwise its callback so far is charged to its counters.
-/// `watch` finds the instance's [`Watch`] in its store data.
+/// `watch` finds the instance's [`Watch`] in its store data. `parked`: the instance runs
+/// on shared threads, and a tick that finds it running otherwise yields its thread, so
+/// that a callback that spins does not keep the others from it (see `shared`).
 pub(crate) fn arm_watchdog<T: 'static>(
     store: &mut Store<T>,
     limits: &Limits,
     watch: impl Fn(&T) -> &Watch + Send + Sync + 'static,
+    parked: bool,
 ) {
     let budget = limits.callback_cpu;
     store.set_epoch_deadline(1);
@@ -108,7 +111,10 @@ pub(crate) fn arm_watchdog<T: 'static>(
                 budget.as_millis()
             ));
         }
-        Ok(UpdateDeadline::Continue(1))
+        Ok(match parked {
+            true => UpdateDeadline::Yield(1),
+            false => UpdateDeadline::Continue(1),
+        })
     });
 }
 

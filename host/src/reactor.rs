@@ -32,8 +32,11 @@
 //! and callback clock the watchdog reads); `host.rs` is the WIT glue.
 
 mod completion;
+mod doorbell;
 mod event;
 mod host;
+pub(crate) use host::link_parked_wait;
+mod park;
 pub(crate) mod room;
 mod source;
 mod token;
@@ -53,23 +56,35 @@ use wasmtime::component::{Resource, ResourceTable, ResourceTableError};
 pub use completion::MAX_BATCH_DATA;
 pub(crate) use completion::{BatchOut, Completion, Follow, Ready, Turn, buffered};
 pub(crate) use event::{Batch, Event, Interest, QueuedWrite};
+pub use park::BUDGET;
+use park::Park;
 use room::BufferLimit;
 pub(crate) use source::RegisterError;
 pub use source::Source;
 pub(crate) use token::{TokenKind, WAKER_TOKEN, decode, token};
 pub(crate) use waker::Completer;
-use waker::Completions;
 pub use waker::ReactorWaker;
+use waker::{Alarm, Completions};
 pub(crate) use watch::{Stopped, Watch};
 
 /// How many events one `wait` can return; more stay queued in the kernel for the next.
 const EVENTS_CAPACITY: usize = 1024;
 
+/// The same for an instance on shared threads: 3 KiB of buffer instead of 12 for each of
+/// thousands of instances, and a busier instance's waits come back sooner between turns.
+const PARKED_EVENTS_CAPACITY: usize = 256;
+
 /// One instance's reactor: a `mio::Poll`, its reusable event buffer and its waker.
+///
+/// On a thread of its own (`Reactor::new`) the instance blocks in `epoll_wait` and is
+/// woken through an eventfd; on shared threads (`Reactor::parked`) it parks its task
+/// instead (see `park.rs`) and is woken through a doorbell.
 pub(crate) struct Reactor {
+    /// Before `poll`: it watches the epoll descriptor `poll` owns.
+    park: Option<Park>,
     poll: Poll,
     events: Events,
-    waker: Arc<mio::Waker>,
+    waker: Alarm,
     /// What the reactor remembers of what it served, by table index.
     followups: Followups,
     /// The work host threads finished, not yet reported.
@@ -138,19 +153,44 @@ pub(crate) enum WaitError {
 }
 
 impl Reactor {
-    /// Creates the poller (an epoll fd) and the waker (an eventfd) of one instance.
+    /// Creates the poller (an epoll fd) and the waker (an eventfd) of an instance that
+    /// blocks a thread of its own.
     pub(crate) fn new() -> io::Result<Reactor> {
         let poll = Poll::new()?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
-        Ok(Reactor {
+        Ok(Reactor::with(
             poll,
-            events: Events::with_capacity(EVENTS_CAPACITY),
+            Alarm::Eventfd(waker),
+            None,
+            EVENTS_CAPACITY,
+        ))
+    }
+
+    /// Creates the poller (an epoll fd) of an instance on shared threads, which parks its
+    /// task in [`wait_parked`](Reactor::wait_parked) and is woken by a doorbell.
+    pub(crate) fn parked() -> io::Result<Reactor> {
+        let park = Park::new();
+        let waker = Alarm::Doorbell(Arc::clone(&park.doorbell));
+        let poll = Poll::new()?;
+        Ok(Reactor::with(
+            poll,
+            waker,
+            Some(park),
+            PARKED_EVENTS_CAPACITY,
+        ))
+    }
+
+    fn with(poll: Poll, waker: Alarm, park: Option<Park>, capacity: usize) -> Reactor {
+        Reactor {
+            park,
+            poll,
+            events: Events::with_capacity(capacity),
             waker,
             followups: Followups::default(),
             completions: Completions::default(),
             watch: Watch::new(),
             buffers: BufferLimit::default(),
-        })
+        }
     }
 
     /// Puts the instance's streams under a limit of `bytes` buffered in the host
@@ -179,7 +219,7 @@ impl Reactor {
 
     /// A handle that host threads use to interrupt `wait`.
     pub(crate) fn waker(&self) -> ReactorWaker {
-        ReactorWaker(Arc::clone(&self.waker))
+        ReactorWaker(self.waker.clone())
     }
 
     /// One `wait`: does the `writes` the guest queued (each `len` bytes of `write_data`,
@@ -197,12 +237,63 @@ impl Reactor {
         write_data: &[u8],
         timeout: Option<Duration>,
     ) -> Result<Batch, WaitError> {
+        let batch = self.begin::<C>(table, writes, write_data)?;
+        let timeout = self.timeout::<C>(table, timeout, &batch);
+        self.poll(timeout)?;
+        self.finish::<C>(table, batch)
+    }
+
+    /// The `wait` of an instance on shared threads: the same steps as [`Reactor::wait`],
+    /// but where that blocks in the kernel this parks the task (see `park.rs`), and it
+    /// yields the thread first when the instance has run its budget.
+    pub(crate) async fn wait_parked<C: Completion>(
+        &mut self,
+        table: &mut ResourceTable,
+        writes: &[QueuedWrite],
+        write_data: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<Batch, WaitError> {
+        let Some(park) = &mut self.park else {
+            // An instance with a reactor of its own (an executor worker's) blocks.
+            return self.wait::<C>(table, writes, write_data, timeout);
+        };
+        park.take_turn().await;
+        let batch = self.begin::<C>(table, writes, write_data)?;
+        let timeout = self.timeout::<C>(table, timeout, &batch);
+        park::poll_now(&mut self.poll, &mut self.events).map_err(WaitError::Poll)?;
+        if self.events.is_empty() && timeout != Some(Duration::ZERO) {
+            let Some(park) = &mut self.park else {
+                unreachable!("checked above")
+            };
+            park.park(&mut self.poll, &mut self.events, timeout)
+                .await
+                .map_err(WaitError::Poll)?;
+        }
+        self.finish::<C>(table, batch)
+    }
+
+    /// The steps of a wait before the kernel's: the queued writes, re-arming what the last
+    /// wait left.
+    fn begin<C: Completion>(
+        &mut self,
+        table: &mut ResourceTable,
+        writes: &[QueuedWrite],
+        write_data: &[u8],
+    ) -> Result<BatchOut, WaitError> {
         self.check_stopped()?;
         let mut batch = BatchOut::new();
         self.write_queued::<C>(table, writes, write_data, &mut batch)?;
         self.rearm::<C>(table);
-        let timeout = self.timeout::<C>(table, timeout, &batch);
-        self.poll(timeout)?;
+        Ok(batch)
+    }
+
+    /// The steps of a wait after the kernel's: what it reported, held input, what the
+    /// writes left, room, completions.
+    fn finish<C: Completion>(
+        &mut self,
+        table: &mut ResourceTable,
+        mut batch: BatchOut,
+    ) -> Result<Batch, WaitError> {
         self.check_stopped()?;
         let held = std::mem::take(&mut self.followups.held);
         self.serve_events::<C>(table, &mut batch);

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -17,11 +17,12 @@ use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use crate::bindings::{dns, executor, inbox, net, reactor, types};
 use crate::executor::WorkerPre;
 use crate::inbox::Inbox;
+use crate::shared::SharedThreads;
 use crate::state::{
     HasDns, HasExecutor, HasFs, HasHostFunctions, HasNet, HasProcess, HasReactor, HasSignal,
     HasWasiSockets, State,
 };
-use crate::workload::Workload;
+use crate::workload::{Shared, Workload};
 
 mod error;
 mod precompiled;
@@ -138,6 +139,9 @@ pub struct Runtime {
     loaded: Mutex<HashMap<PathBuf, (FileStamp, Workload)>>,
     /// Whether guests are compiled with epoch checks ([`RuntimeOptions::interruptible`]).
     interruptible: bool,
+    /// With [`RuntimeOptions::shared_threads`]: the linker whose `wait` parks (and whose
+    /// WASI is async), and the threads.
+    shared: Option<(Linker<State>, Arc<SharedThreads>)>,
 }
 
 // One runtime serves every thread of an embedding, and workloads move to their threads.
@@ -176,12 +180,14 @@ impl Runtime {
 
     /// A runtime set up as `options` say.
     pub fn with_options(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
+        // Instances on shared threads yield at the epoch's ticks (see `shared`).
+        let interruptible = options.interruptible || options.shared_threads.is_some();
         let mut config = Config::new();
         config
             .wasm_component_model(true)
             .concurrency_support(false)
             // The watchdog of callback time limits and stops (see `limits`).
-            .epoch_interruption(options.interruptible)
+            .epoch_interruption(interruptible)
             .wasm_backtrace_details(WasmBacktraceDetails::Enable)
             .cranelift_opt_level(OptLevel::Speed);
         if let Some(pooling) = &options.pooling {
@@ -221,37 +227,13 @@ impl Runtime {
             pooling: options.pooling.is_some(),
             source: err.into(),
         })?;
-        if options.interruptible {
+        if interruptible {
             crate::limits::start_ticker(&engine).map_err(RuntimeError::Ticker)?;
         }
         let mut linker = Linker::new(&engine);
-        let link = |interface: &'static str| {
-            move |err: wasmtime::Error| RuntimeError::Link {
-                interface,
-                source: err.into(),
-            }
-        };
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link("WASI"))?;
-        // WASI's sockets under the policy (`wasi_sockets.rs`): name lookups answer as
-        // `sandloop:host/dns` does (`--resolve`, `--no-dns`), and creating a socket counts
-        // against the handle limit; ours replace wasmtime-wasi's.
         linker.allow_shadowing(true);
-        {
-            use wasmtime_wasi::p2::bindings::sockets::{ip_name_lookup, tcp_create_socket};
-            use wasmtime_wasi::p2::bindings::sync::sockets::udp_create_socket;
-            ip_name_lookup::add_to_linker::<State, HasDns>(&mut linker, State::dns_view)
-                .map_err(link("wasi:sockets/ip-name-lookup"))?;
-            tcp_create_socket::add_to_linker::<State, HasWasiSockets>(
-                &mut linker,
-                State::wasi_sockets_view,
-            )
-            .map_err(link("wasi:sockets/tcp-create-socket"))?;
-            udp_create_socket::add_to_linker::<State, HasWasiSockets>(
-                &mut linker,
-                State::wasi_sockets_view,
-            )
-            .map_err(link("wasi:sockets/udp-create-socket"))?;
-        }
+        link_wasi_sockets(&mut linker)?;
         linker.allow_shadowing(false);
         types::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state)
             .map_err(link("sandloop:host/types"))?;
@@ -281,11 +263,19 @@ impl Runtime {
             .map_err(link("sandloop:host/signal"))?;
         crate::bindings::tls::add_to_linker::<State, HasNet>(&mut linker, State::net_view)
             .map_err(link("sandloop:host/tls"))?;
+        let shared = match options.shared_threads {
+            Some(threads) => {
+                let threads = SharedThreads::new(threads).map_err(RuntimeError::Threads)?;
+                Some((shared_linker(&linker)?, Arc::new(threads)))
+            }
+            None => None,
+        };
         Ok(Runtime {
             engine,
             linker,
             loaded: Mutex::new(HashMap::new()),
-            interruptible: options.interruptible,
+            interruptible,
+            shared,
         })
     }
 
@@ -424,6 +414,20 @@ impl Runtime {
             }
         };
         let pre = CommandPre::new(instance_pre).map_err(|err| ComponentError::NoRun(err.into()))?;
+        let shared = match &self.shared {
+            Some((linker, threads)) => {
+                let instance_pre = linker
+                    .instantiate_pre(&component)
+                    .map_err(|err| ComponentError::Imports(err.into()))?;
+                let pre = wasmtime_wasi::p2::bindings::CommandPre::new(instance_pre)
+                    .map_err(|err| ComponentError::NoRun(err.into()))?;
+                Some(Shared {
+                    pre,
+                    threads: Arc::clone(threads),
+                })
+            }
+            None => None,
+        };
         let name = path
             .file_stem()
             .map(|stem| stem.to_string_lossy().into_owned())
@@ -434,8 +438,45 @@ impl Runtime {
             pre,
             jobs,
             self.interruptible,
+            shared,
         ))
     }
+}
+
+/// The link errors of `interface`, as a [`RuntimeError`].
+fn link(interface: &'static str) -> impl Fn(wasmtime::Error) -> RuntimeError {
+    move |err: wasmtime::Error| RuntimeError::Link {
+        interface,
+        source: err.into(),
+    }
+}
+
+/// WASI's sockets under the policy (`wasi_sockets.rs`): name lookups answer as
+/// `sandloop:host/dns` does (`--resolve`, `--no-dns`), and creating a socket counts against
+/// the handle limit; ours replace wasmtime-wasi's (the linker must allow shadowing).
+fn link_wasi_sockets(linker: &mut Linker<State>) -> Result<(), RuntimeError> {
+    use wasmtime_wasi::p2::bindings::sockets::{ip_name_lookup, tcp_create_socket};
+    use wasmtime_wasi::p2::bindings::sync::sockets::udp_create_socket;
+    ip_name_lookup::add_to_linker::<State, HasDns>(linker, State::dns_view)
+        .map_err(link("wasi:sockets/ip-name-lookup"))?;
+    tcp_create_socket::add_to_linker::<State, HasWasiSockets>(linker, State::wasi_sockets_view)
+        .map_err(link("wasi:sockets/tcp-create-socket"))?;
+    udp_create_socket::add_to_linker::<State, HasWasiSockets>(linker, State::wasi_sockets_view)
+        .map_err(link("wasi:sockets/udp-create-socket"))?;
+    Ok(())
+}
+
+/// The linker of instances on shared threads: `linker`'s, with WASI's blocking functions
+/// async (so that a portable guest waiting in `wasi:io/poll` parks too) and the reactor's
+/// `wait` parking (see `reactor::host::link_parked_wait`).
+fn shared_linker(linker: &Linker<State>) -> Result<Linker<State>, RuntimeError> {
+    let mut shared = linker.clone();
+    shared.allow_shadowing(true);
+    wasmtime_wasi::p2::add_to_linker_async(&mut shared).map_err(link("WASI"))?;
+    link_wasi_sockets(&mut shared)?;
+    crate::reactor::link_parked_wait(&mut shared).map_err(link("sandloop:host/reactor"))?;
+    shared.allow_shadowing(false);
+    Ok(shared)
 }
 
 /// `types` has no functions; its bindings only need a host to name.

@@ -80,15 +80,22 @@ impl State {
     /// The store data of an instance whose WASI context `builder` holds: its own reactor,
     /// resolver, inbox and table, `policy` with its limits applied, an executor whose
     /// pools make their workers with `runners`, the application's `host_functions`, and
-    /// the workload's `stdio` handed out as pipes. Runs build it in `workload.rs`, executor workers in `executor/instance.rs`.
+    /// the workload's `stdio` handed out as pipes; `parked`: the instance runs on shared
+    /// threads and parks its task when it waits, else it blocks a thread of its own. Runs
+    /// build it in `workload.rs`, executor workers in `executor/instance.rs`.
     pub(crate) fn new(
         mut builder: WasiCtxBuilder,
         policy: Policy,
         runners: RunnerFactory,
         host_functions: HostFunctions,
         stdio: StdioAccess,
+        parked: bool,
     ) -> Result<State, InstanceError> {
-        let mut reactor = Reactor::new().map_err(InstanceError::Reactor)?;
+        let reactor = match parked {
+            true => Reactor::parked(),
+            false => Reactor::new(),
+        };
+        let mut reactor = reactor.map_err(InstanceError::Reactor)?;
         reactor.limit_buffers(policy.limits.buffered_bytes);
         let resolver = Resolver::new(reactor.completer());
         let inbox = Inbox::new(reactor.completer());

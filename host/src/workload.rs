@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use tracing::Instrument as _;
 use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
@@ -20,6 +21,7 @@ use crate::inbox::Poster;
 use crate::policy::{Policy, PolicyError};
 use crate::reactor::{ReactorWaker, Watch};
 use crate::runtime::BoxError;
+use crate::shared::{Finished, SharedThreads};
 use crate::state::{Capture, InstanceError, State, wasi_builder};
 use crate::stats::{Counters, Stats};
 
@@ -38,6 +40,16 @@ pub struct Workload {
     jobs: Option<WorkerPre<State>>,
     /// Compiled with epoch checks: a callback time limit can hold.
     interruptible: bool,
+    /// Set when the runtime runs its instances on shared threads: the component linked
+    /// with the parking `wait`, and the threads.
+    shared: Option<Shared>,
+}
+
+/// A workload's way onto the runtime's shared threads.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) pre: wasmtime_wasi::p2::bindings::CommandPre<State>,
+    pub(crate) threads: Arc<SharedThreads>,
 }
 
 /// How to run a workload once.
@@ -164,6 +176,7 @@ impl Workload {
         pre: CommandPre<State>,
         jobs: Option<WorkerPre<State>>,
         interruptible: bool,
+        shared: Option<Shared>,
     ) -> Workload {
         Workload {
             name: name.into(),
@@ -171,6 +184,7 @@ impl Workload {
             pre,
             jobs,
             interruptible,
+            shared,
         }
     }
 
@@ -206,8 +220,12 @@ impl Workload {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn run(&self, opts: RunOptions) -> Result<RunOutput, RunError> {
+        if self.shared.is_some() {
+            // The instance runs on the shared threads; this thread waits for its end.
+            return self.start(opts)?.join();
+        }
         self.check_policy(&opts)?;
-        let (state, capture) = instance_state(&self.name, &opts, self.jobs.clone())?;
+        let (state, capture) = instance_state(&self.name, &opts, self.jobs.clone(), false)?;
         self.run_instance(state, capture)
     }
 
@@ -221,24 +239,56 @@ impl Workload {
     /// holds the calling thread until the guest ends, so it offers no poster or caller.
     pub fn start(&self, opts: RunOptions) -> Result<RunningWorkload, RunError> {
         self.check_policy(&opts)?;
-        let (state, capture) = instance_state(&self.name, &opts, self.jobs.clone())?;
+        let parked = self.shared.is_some();
+        let (state, capture) = instance_state(&self.name, &opts, self.jobs.clone(), parked)?;
         let waker = state.waker();
         let poster = state.poster();
         let caller = Caller::new(state.poster());
         let stop = StopHandle::new(state.watch(), state.waker());
         let stats = state.stats();
         let workload = self.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("sandloop {}", self.name))
-            .spawn(move || workload.run_instance(state, capture))
-            .map_err(RunError::Thread)?;
+        let ending = match &self.shared {
+            Some(shared) => Joiner::Task(
+                shared
+                    .threads
+                    .spawn(async move { workload.run_parked(state, capture).await }),
+            ),
+            None => Joiner::Thread(
+                std::thread::Builder::new()
+                    .name(format!("sandloop {}", self.name))
+                    .spawn(move || workload.run_instance(state, capture))
+                    .map_err(RunError::Thread)?,
+            ),
+        };
         Ok(RunningWorkload {
             waker,
             poster,
             caller,
             stop,
             stats,
-            thread,
+            ending,
+        })
+    }
+
+    /// A store for `state`, with its memory limit and its watchdog; `parked`: the
+    /// watchdog also has a guest that spins yield its shared thread at each tick.
+    fn store(&self, state: State, parked: bool) -> Store<State> {
+        let limits = *state.limits();
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        crate::limits::arm_watchdog(&mut store, &limits, State::watch, parked);
+        store
+    }
+
+    /// How a failure to instantiate ends the run: a trap while instantiating is the
+    /// guest's, anything else the host's.
+    fn instantiate_failed(&self, err: wasmtime::Error) -> Result<ExitStatus, RunError> {
+        if err.is::<Trap>() || err.is::<I32Exit>() {
+            return Ok(guest_ending(err));
+        }
+        Err(RunError::Instantiate {
+            name: self.name.to_string(),
+            source: err.into(),
         })
     }
 
@@ -246,25 +296,38 @@ impl Workload {
         // Every host log line of the run (audit lines included) names the workload: the
         // span has the level of a warning, so it shows under the default filter (`warn`).
         let _span = tracing::warn_span!("workload", name = %self.name).entered();
-        let limits = *state.limits();
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.limiter);
-        crate::limits::arm_watchdog(&mut store, &limits, State::watch);
+        let mut store = self.store(state, false);
         let status = match self.pre.instantiate(&mut store) {
-            Ok(command) => match command.wasi_cli_run().call_run(&mut store) {
-                Ok(Ok(())) => ExitStatus::Exited(0),
-                Ok(Err(())) => ExitStatus::Exited(1),
-                Err(err) => guest_ending(err),
-            },
-            // A trap while instantiating is the guest's; anything else is the host's.
-            Err(err) if err.is::<Trap>() || err.is::<I32Exit>() => guest_ending(err),
-            Err(err) => {
-                return Err(RunError::Instantiate {
-                    name: self.name.to_string(),
-                    source: err.into(),
-                });
-            }
+            Ok(command) => run_status(command.wasi_cli_run().call_run(&mut store)),
+            Err(err) => self.instantiate_failed(err)?,
         };
+        Ok(self.finish(store, status, capture))
+    }
+
+    /// [`run_instance`](Workload::run_instance) as a task of the shared threads.
+    async fn run_parked(&self, state: State, capture: Capture) -> Result<RunOutput, RunError> {
+        let Some(shared) = &self.shared else {
+            unreachable!("only workloads on shared threads run parked")
+        };
+        let span = tracing::warn_span!("workload", name = %self.name);
+        let mut store = self.store(state, true);
+        let status = async {
+            match shared.pre.instantiate_async(&mut store).await {
+                Ok(command) => Ok(run_status(
+                    command.wasi_cli_run().call_run(&mut store).await,
+                )),
+                Err(err) => self.instantiate_failed(err),
+            }
+        }
+        .instrument(span.clone())
+        .await?;
+        let _span = span.entered();
+        Ok(self.finish(store, status, capture))
+    }
+
+    /// The end of a run, however it ended: pending calls fail, the store and everything
+    /// in it goes, the run's audit lines come out, the captured output is read.
+    fn finish(&self, mut store: Store<State>, status: ExitStatus, capture: Capture) -> RunOutput {
         // Calls still waiting fail with the reason of the end, and so do later ones.
         store.data_mut().inbox().end(ending_of(&status));
         // Dropping the store releases every resource of the instance and closes the
@@ -273,11 +336,20 @@ impl Workload {
         // The run's repeated denials were only counted so far: their lines come now.
         crate::policy::audit::end_of_run();
         let (stdout, stderr) = capture.into_bytes();
-        Ok(RunOutput {
+        RunOutput {
             status,
             stdout,
             stderr,
-        })
+        }
+    }
+}
+
+/// How the guest's `wasi:cli/run` ended.
+fn run_status(outcome: wasmtime::Result<Result<(), ()>>) -> ExitStatus {
+    match outcome {
+        Ok(Ok(())) => ExitStatus::Exited(0),
+        Ok(Err(())) => ExitStatus::Exited(1),
+        Err(err) => guest_ending(err),
     }
 }
 
@@ -291,6 +363,7 @@ fn instance_state(
     argv0: &Arc<str>,
     opts: &RunOptions,
     jobs: Option<WorkerPre<State>>,
+    parked: bool,
 ) -> Result<(State, Capture), InstanceError> {
     let capture = Capture::new(opts.capture_output);
     let mut builder = wasi_builder(argv0, &opts.env, &capture);
@@ -316,6 +389,7 @@ fn instance_state(
         runners(Arc::new(spec)),
         opts.host_functions.clone(),
         stdio,
+        parked,
     )?;
     Ok((state, capture))
 }
@@ -341,14 +415,20 @@ fn ending_of(status: &ExitStatus) -> Ending {
     }
 }
 
-/// A workload running on its own thread.
+/// A workload running on its own thread, or on the runtime's shared threads.
 pub struct RunningWorkload {
     waker: ReactorWaker,
     poster: Poster,
     caller: Caller,
     stop: StopHandle,
     stats: Arc<Counters>,
-    thread: JoinHandle<Result<RunOutput, RunError>>,
+    ending: Joiner,
+}
+
+/// Where the output of a started run will come from.
+enum Joiner {
+    Thread(JoinHandle<Result<RunOutput, RunError>>),
+    Task(Finished<Result<RunOutput, RunError>>),
 }
 
 impl RunningWorkload {
@@ -393,12 +473,18 @@ impl RunningWorkload {
 
     /// Whether the run has ended (then [`join`](RunningWorkload::join) does not block).
     pub fn is_finished(&self) -> bool {
-        self.thread.is_finished()
+        match &self.ending {
+            Joiner::Thread(thread) => thread.is_finished(),
+            Joiner::Task(task) => task.is_finished(),
+        }
     }
 
     /// Waits for the run to end and returns its output.
     pub fn join(self) -> Result<RunOutput, RunError> {
-        self.thread.join().map_err(|_| RunError::Panicked)?
+        match self.ending {
+            Joiner::Thread(thread) => thread.join().map_err(|_| RunError::Panicked)?,
+            Joiner::Task(task) => task.wait().ok_or(RunError::Panicked)?,
+        }
     }
 }
 

@@ -133,6 +133,8 @@ fn worker_state(spec: &Arc<WorkerSpec>) -> Result<State, InstanceError> {
         runners(Arc::clone(spec)),
         spec.host_functions.clone(),
         StdioAccess::default(),
+        // A worker blocks a thread of its own, whatever its workload's instances do.
+        false,
     )
 }
 

@@ -124,15 +124,11 @@ impl wit::HostPipe for FsView<'_> {
         &mut self,
         self_: Resource<Pipe>,
     ) -> wasmtime::Result<Result<Resource<Source>, Error>> {
-        match self.table.get(&self_)?.source() {
-            Ok(source) => {
-                Ok(
-                    crate::limits::push_limited(self.table, self.limits, "source", source)?
-                        .map_err(Into::into),
-                )
-            }
-            Err(err) => Ok(Err(err.into())),
-        }
+        let source = self.table.get(&self_)?.source();
+        Ok(
+            crate::limits::push_limited(self.table, self.limits, "source", source)?
+                .map_err(Into::into),
+        )
     }
 
     fn drop(&mut self, rep: Resource<Pipe>) -> wasmtime::Result<()> {

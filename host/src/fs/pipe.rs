@@ -10,9 +10,9 @@ use std::fmt;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use crate::error::{Error, ErrorKind, error, io_error, io_error_untargeted};
+use crate::error::{Error, ErrorKind, error, io_error};
 use crate::reactor::Source;
 
 /// Which way a pipe end carries bytes (the WIT's `fs.pipe-end`).
@@ -29,7 +29,9 @@ pub(crate) enum PipeEnd {
 /// Made by `fs.create-pipe` or the stdio functions; closed when the guest drops its handle (or
 /// when the `net.stream` that took it over is dropped).
 pub struct Pipe {
-    fd: OwnedFd,
+    /// Shared with the reactor sources made from this end: one descriptor for all of
+    /// them, closed when the last is gone.
+    fd: Arc<OwnedFd>,
     end: PipeEnd,
     name: &'static str,
     /// The descriptor is a socket: `recv`/`send` with `MSG_DONTWAIT` instead of
@@ -41,7 +43,7 @@ impl Pipe {
     /// Wraps `fd`, which must be non-blocking unless `socket` is set.
     pub(crate) fn new(fd: OwnedFd, end: PipeEnd, name: &'static str, socket: bool) -> Pipe {
         Pipe {
-            fd,
+            fd: Arc::new(fd),
             end,
             name,
             socket,
@@ -125,20 +127,16 @@ impl Pipe {
         self.read_into(&mut data, max_len).map(|_| data)
     }
 
-    /// A duplicate of the descriptor (close-on-exec), for a reactor source.
+    /// A duplicate of the descriptor (close-on-exec), for a child's stdio: the child gets
+    /// a descriptor of its own, whatever sources still share this one.
     pub(crate) fn duplicate(&self) -> io::Result<OwnedFd> {
         self.fd.try_clone()
     }
 
-    /// `source`: a reactor source on a duplicate of the descriptor.
-    pub(crate) fn source(&self) -> Result<Source, Error> {
-        match self.duplicate() {
-            Ok(dup) => Ok(Source::from_fd(dup)),
-            Err(err) => Err(io_error_untargeted(
-                &format!("source: duplicate {}", self.describe()),
-                &err,
-            )),
-        }
+    /// `source`: a reactor source on this end's own descriptor, which it shares (no
+    /// descriptor of its own per source).
+    pub(crate) fn source(&self) -> Source {
+        Source::from_fd(Arc::clone(&self.fd))
     }
 
     /// The error of a read on a write end or a write on a read end.

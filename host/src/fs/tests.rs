@@ -145,6 +145,34 @@ fn a_source_of_a_write_end_reports_hangup_when_the_reader_closes() {
 }
 
 #[test]
+fn a_source_of_a_read_end_shares_its_descriptor_and_outlives_it() {
+    let mut fx = Fixture::loopback();
+    let (read, write) = fx.pipe_pair();
+    let fd = fx.table.get(&read).unwrap().as_raw_fd();
+    let source = fx
+        .fs(StdioAccess::default())
+        .source(borrow(&read))
+        .unwrap()
+        .unwrap();
+    fx.reactor()
+        .register(borrow(&source), TOKEN, Interest::READABLE)
+        .unwrap()
+        .unwrap();
+
+    // epoll watches a descriptor once: the end's own is taken, by the source.
+    let again = fx.reactor.registry().register(
+        &mut mio::unix::SourceFd(&fd),
+        mio::Token(1),
+        mio::Interest::READABLE,
+    );
+    assert_eq!(again.unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+    // The read end stays open while the source lives: writing still works, and is seen.
+    fx.drop_pipe(read);
+    fx.write_pipe(&write, b"x").unwrap();
+    assert_eq!(fx.next_event(TOKEN).readiness, Interest::READABLE);
+}
+
+#[test]
 fn a_read_stream_over_a_pipe_delivers_bytes_then_hangup() {
     let mut fx = Fixture::loopback();
     let (read, write) = fx.pipe_pair();

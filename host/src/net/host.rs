@@ -312,15 +312,11 @@ impl wit::HostSocket for NetView<'_> {
         &mut self,
         self_: Resource<Socket>,
     ) -> wasmtime::Result<Result<Resource<Source>, Error>> {
-        match self.table.get(&self_)?.source() {
-            Ok(source) => {
-                Ok(
-                    crate::limits::push_limited(self.table, &self.policy.limits, "source", source)?
-                        .map_err(Into::into),
-                )
-            }
-            Err(err) => Ok(Err(err.into())),
-        }
+        let source = self.table.get(&self_)?.source();
+        Ok(
+            crate::limits::push_limited(self.table, &self.policy.limits, "source", source)?
+                .map_err(Into::into),
+        )
     }
 
     fn remove_bound_path(

@@ -7,7 +7,7 @@
 //! audit line in the host log.
 
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
 use socket2::{Domain, SockAddr, Type};
 
@@ -26,10 +26,12 @@ pub const MAX_RECV: usize = 1 << 20;
 /// A non-blocking socket of a workload: the WIT `net.socket`.
 ///
 /// Created by the guest through `socket.create`, `accept` or `socketpair`; closed when the
-/// guest drops its handle (a [`Source`] made from it holds a duplicate of the descriptor,
-/// so the connection stays open until both are gone).
+/// guest drops its handle (a [`Source`] made from it shares the descriptor, so the
+/// connection stays open until both are gone).
 pub struct Socket {
-    pub(super) inner: socket2::Socket,
+    /// Shared with the reactor sources made from this socket, and with the stream that
+    /// takes it over: one descriptor for all of them, closed when the last is gone.
+    pub(super) inner: Arc<socket2::Socket>,
     pub(super) family: AddressFamily,
     /// Where the last `connect` went, so `take-error` can name it.
     connecting_to: Option<SocketAddr>,
@@ -51,7 +53,7 @@ pub(super) fn denied(denial: Denied) -> Error {
 impl Socket {
     pub(crate) fn new(inner: socket2::Socket, family: AddressFamily) -> Socket {
         Socket {
-            inner,
+            inner: Arc::new(inner),
             family,
             connecting_to: None,
             peer: None,
@@ -106,7 +108,7 @@ impl Socket {
 
     /// The socket itself, its peer, and whether `accept` made it, for a stream that
     /// takes it over.
-    pub(super) fn into_parts(self) -> (socket2::Socket, Option<SocketAddr>, bool) {
+    pub(super) fn into_parts(self) -> (Arc<socket2::Socket>, Option<SocketAddr>, bool) {
         (self.inner, self.peer, self.accepted)
     }
 
@@ -259,14 +261,10 @@ impl Socket {
         unix::remove_bound_path(self.unix_bound.as_ref(), policy)
     }
 
-    /// `source`: a reactor source on a duplicate of the descriptor.
-    pub(crate) fn source(&self) -> Result<Source, Error> {
-        // `try_clone` duplicates the descriptor with close-on-exec set.
-        let dup = self
-            .inner
-            .try_clone()
-            .map_err(|err| io_error_untargeted("source: duplicate the socket", &err))?;
-        Ok(Source::from_fd(OwnedFd::from(dup)))
+    /// `source`: a reactor source on the socket's own descriptor, which it shares (no
+    /// descriptor of its own: with thousands of instances, a duplicate per source counts).
+    pub(crate) fn source(&self) -> Source {
+        Source::from_fd(Arc::clone(&self.inner))
     }
 }
 

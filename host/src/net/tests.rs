@@ -1,14 +1,18 @@
 //! Sockets through the same trait methods the guest calls, on real loopback sockets.
 
 use std::io::{Read as _, Write as _};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd as _, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 
+use mio::unix::SourceFd;
 use wasmtime::component::Resource;
 
 use super::{MAX_RECV, Socket};
-use crate::bindings::net::{Host as _, HostSocket as _, OptionName, SocketOption, SocketType};
-use crate::bindings::reactor::{Host as _, Interest};
+use crate::bindings::net::{
+    self as wit, Host as _, HostSocket as _, OptionName, SocketOption, SocketType,
+};
+use crate::bindings::reactor::{Host as _, HostSource as _, Interest};
 use crate::bindings::types::{Address, AddressFamily, ErrorKind};
 use crate::policy::Policy;
 use crate::testing::{Fixture, borrow};
@@ -352,8 +356,42 @@ fn options_are_set_and_read_back() {
     assert_eq!(err.kind, ErrorKind::Unsupported);
 }
 
+/// What descriptor `fd` names now ("socket:[4242]"), `None` once it is closed. A socket's
+/// inode number is not reused soon, so comparing the names tells the descriptor apart
+/// from one that another test thread opened under the same number since.
+fn open_file(fd: RawFd) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()
+}
+
+impl Fixture {
+    /// The raw descriptor of the socket at `socket`.
+    fn raw_fd(&self, socket: &Resource<Socket>) -> RawFd {
+        self.table.get(socket).unwrap().inner.as_raw_fd()
+    }
+}
+
 #[test]
-fn source_duplicates_the_socket_for_the_reactor() {
+fn a_source_watches_its_sockets_own_descriptor() {
+    let mut fx = Fixture::loopback();
+    let (socket, _peer) = fx.unix_socket();
+    let fd = fx.raw_fd(&socket);
+    let source = fx.net().source(borrow(&socket)).unwrap().unwrap();
+    fx.reactor()
+        .register(borrow(&source), 9, Interest::READABLE)
+        .unwrap()
+        .unwrap();
+
+    // epoll watches a descriptor once: the socket's own is taken, by the source.
+    let again =
+        fx.reactor
+            .registry()
+            .register(&mut SourceFd(&fd), mio::Token(1), mio::Interest::READABLE);
+
+    assert_eq!(again.unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+}
+
+#[test]
+fn a_source_outliving_its_socket_keeps_reporting() {
     let mut fx = Fixture::loopback();
     let (socket, mut peer) = fx.unix_socket();
     let source = fx.net().source(borrow(&socket)).unwrap().unwrap();
@@ -370,6 +408,120 @@ fn source_duplicates_the_socket_for_the_reactor() {
     let mut buf = [0; 1];
     peer.set_nonblocking(true).unwrap();
     assert!(peer.read(&mut buf).is_err(), "our end is still open");
+}
+
+#[test]
+fn a_socket_outliving_its_registered_source_works_and_reports_nothing() {
+    let mut fx = Fixture::loopback();
+    let (socket, mut peer) = fx.unix_socket();
+    let source = fx.net().source(borrow(&socket)).unwrap().unwrap();
+    fx.reactor()
+        .register(borrow(&source), 9, Interest::READABLE)
+        .unwrap()
+        .unwrap();
+
+    fx.reactor().drop(source).unwrap();
+    peer.write_all(b"x").unwrap();
+
+    assert!(
+        fx.wait(Some(50_000_000)).is_empty(),
+        "no event outlives the source"
+    );
+    assert_eq!(fx.net().recv(borrow(&socket), 10).unwrap().unwrap(), b"x");
+}
+
+#[test]
+fn the_descriptor_closes_when_the_socket_and_its_source_are_both_gone() {
+    for source_first in [false, true] {
+        let mut fx = Fixture::loopback();
+        let (socket, _peer) = fx.unix_socket();
+        let fd = fx.raw_fd(&socket);
+        let ours = open_file(fd).expect("the socket is open");
+        let source = fx.net().source(borrow(&socket)).unwrap().unwrap();
+        fx.reactor()
+            .register(borrow(&source), 9, Interest::READABLE)
+            .unwrap()
+            .unwrap();
+
+        let (source, socket) = (source.rep(), socket.rep());
+        let drop_source = |fx: &mut Fixture| {
+            fx.reactor().drop(Resource::new_own(source)).unwrap();
+        };
+        let drop_socket = |fx: &mut Fixture| {
+            fx.net().drop(Resource::new_own(socket)).unwrap();
+        };
+        if source_first {
+            drop_source(&mut fx);
+        } else {
+            drop_socket(&mut fx);
+        }
+        assert_eq!(
+            open_file(fd).as_ref(),
+            Some(&ours),
+            "open while one holds it"
+        );
+        if source_first {
+            drop_socket(&mut fx);
+        } else {
+            drop_source(&mut fx);
+        }
+
+        assert_ne!(
+            open_file(fd).as_ref(),
+            Some(&ours),
+            "closed once both are gone"
+        );
+    }
+}
+
+#[test]
+fn a_socket_whose_source_is_registered_cannot_become_a_stream() {
+    let mut fx = Fixture::loopback();
+    let (socket, mut peer) = fx.unix_socket();
+    let source = fx.net().source(borrow(&socket)).unwrap().unwrap();
+    fx.reactor()
+        .register(borrow(&source), 9, Interest::READABLE)
+        .unwrap()
+        .unwrap();
+
+    let err = wit::HostStream::open(&mut fx.net(), socket, 10, 1024)
+        .unwrap()
+        .unwrap_err();
+
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert_eq!(
+        err.message,
+        "open a stream: a reactor source of the same descriptor is still registered; \
+         deregister or drop it first"
+    );
+    // The source still watches the descriptor, which it keeps open.
+    peer.write_all(b"x").unwrap();
+    assert_eq!(fx.next_event(9).readiness, Interest::READABLE);
+}
+
+#[test]
+fn a_stream_outlives_the_source_its_socket_had() {
+    let mut fx = Fixture::loopback();
+    let (socket, mut peer) = fx.unix_socket();
+    let fd = fx.raw_fd(&socket);
+    let ours = open_file(fd).expect("the socket is open");
+    let source = fx.net().source(borrow(&socket)).unwrap().unwrap();
+    fx.reactor()
+        .register(borrow(&source), 9, Interest::WRITABLE)
+        .unwrap()
+        .unwrap();
+    fx.next_event(9);
+    fx.reactor().deregister(borrow(&source)).unwrap().unwrap();
+
+    let stream = wit::HostStream::open(&mut fx.net(), socket, 10, 1024)
+        .unwrap()
+        .expect("a stream");
+    fx.reactor().drop(source).unwrap();
+    peer.write_all(b"after").unwrap();
+
+    assert_eq!(fx.next_event(10).data, b"after");
+    wit::HostStream::drop(&mut fx.net(), stream).unwrap();
+    assert_ne!(open_file(fd).as_ref(), Some(&ours), "the stream closed it");
 }
 
 #[test]

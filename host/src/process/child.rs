@@ -28,9 +28,10 @@
 
 use std::io;
 use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::sync::Arc;
 
 use super::spawn::{self, Request, Spawned};
-use crate::error::{Error, ErrorKind, error, io_error, io_error_untargeted};
+use crate::error::{Error, ErrorKind, error, io_error};
 use crate::fs::Pipe;
 use crate::reactor::Source;
 
@@ -42,7 +43,10 @@ use crate::reactor::Source;
 /// guest's handle, and none is left a zombie.
 pub struct Child {
     pid: libc::pid_t,
-    pidfd: OwnedFd,
+    /// Shared with the exit sources made from this child: one descriptor for all of
+    /// them, closed when the last is gone (a pidfd names this process and no other, so
+    /// a source outliving the child still watches the right one).
+    pidfd: Arc<OwnedFd>,
     pipes: [Option<Pipe>; 3],
     /// Set once the child was reaped: it has no pid any more, and signals are refused.
     status: Option<ExitStatus>,
@@ -62,7 +66,7 @@ impl Child {
             spawn::spawn(request).map_err(|err| io_error("spawn", &program, &err))?;
         Ok(Child {
             pid,
-            pidfd,
+            pidfd: Arc::new(pidfd),
             pipes,
             status: None,
             program,
@@ -85,12 +89,10 @@ impl Child {
         self.pipes.iter().flatten().count()
     }
 
-    /// A reactor source that turns readable when the child exits.
-    pub(crate) fn exit_source(&self) -> Result<Source, Error> {
-        self.pidfd
-            .try_clone()
-            .map(Source::from_fd)
-            .map_err(|err| io_error_untargeted("exit-source: duplicate the pidfd", &err))
+    /// A reactor source that turns readable when the child exits, on the child's own
+    /// pidfd, which it shares.
+    pub(crate) fn exit_source(&self) -> Source {
+        Source::from_fd(Arc::clone(&self.pidfd))
     }
 
     /// How the child ended, reaping it; `None` while it runs.

@@ -94,16 +94,11 @@ impl wit::HostChild for ProcessView<'_> {
         &mut self,
         self_: Resource<Child>,
     ) -> wasmtime::Result<Result<Resource<Source>, Error>> {
-        match self.table.get(&self_)?.exit_source() {
-            Ok(source) => Ok(crate::limits::push_limited(
-                self.table,
-                &self.policy.limits,
-                "exit-source",
-                source,
-            )?
-            .map_err(Into::into)),
-            Err(err) => Ok(Err(err.into())),
-        }
+        let source = self.table.get(&self_)?.exit_source();
+        Ok(
+            crate::limits::push_limited(self.table, &self.policy.limits, "exit-source", source)?
+                .map_err(Into::into),
+        )
     }
 
     fn exit_status(&mut self, self_: Resource<Child>) -> wasmtime::Result<Option<ExitStatus>> {

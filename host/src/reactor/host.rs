@@ -3,12 +3,16 @@
 
 use std::time::Duration;
 
-use wasmtime::component::Resource;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, Resource};
 
 use super::{Batch, Event, Interest, QueuedWrite, RegisterError, Source, WaitError};
 use crate::bindings::reactor as wit;
 use crate::net::Stream;
-use crate::state::ReactorView;
+use crate::state::{ReactorView, State};
+
+/// The WIT name of the interface, as the linker knows it.
+const INTERFACE: &str = "sandloop:host/reactor@0.1.0";
 
 impl wit::Host for ReactorView<'_> {
     fn register(
@@ -54,12 +58,7 @@ impl wit::Host for ReactorView<'_> {
     ) -> wasmtime::Result<wit::Batch> {
         let writes: Vec<QueuedWrite> = writes.into_iter().map(Into::into).collect();
         let timeout = timeout_ns.map(Duration::from_nanos);
-        // The guest's callbacks since the last wait ran until now; what it holds now is
-        // what it holds while it waits.
-        self.stats.entering_wait(
-            self.reactor.watch.callback_since,
-            crate::limits::held(self.table),
-        );
+        self.count_wait_entry();
         match self
             .reactor
             .wait::<Stream>(self.table, &writes, &write_data, timeout)
@@ -67,6 +66,43 @@ impl wit::Host for ReactorView<'_> {
             Ok(batch) => Ok(batch.into()),
             Err(err) => Err(trap(err)),
         }
+    }
+}
+
+/// Links `wait` for instances on shared threads over the generated (blocking) one: an
+/// async host function, so that a wait with nothing ready suspends the instance's fiber
+/// and parks its task ([`super::Reactor::wait_parked`]) instead of blocking the thread.
+pub(crate) fn link_parked_wait(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    type Params = (Vec<wit::StreamWrite>, Vec<u8>, Option<u64>);
+    linker.instance(INTERFACE)?.func_wrap_async(
+        "wait",
+        |mut store: StoreContextMut<'_, State>, (writes, write_data, timeout_ns): Params| {
+            Box::new(async move {
+                let mut view = store.data_mut().reactor_view();
+                view.count_wait_entry();
+                let writes: Vec<QueuedWrite> = writes.into_iter().map(Into::into).collect();
+                let timeout = timeout_ns.map(Duration::from_nanos);
+                match view
+                    .reactor
+                    .wait_parked::<Stream>(view.table, &writes, &write_data, timeout)
+                    .await
+                {
+                    Ok(batch) => Ok((wit::Batch::from(batch),)),
+                    Err(err) => Err(trap(err)),
+                }
+            })
+        },
+    )
+}
+
+impl ReactorView<'_> {
+    /// The guest enters `wait`: its callbacks since the last one ran until now, and what
+    /// it holds now is what it holds while it waits (see `stats.rs`).
+    fn count_wait_entry(&mut self) {
+        self.stats.entering_wait(
+            self.reactor.watch.callback_since,
+            crate::limits::held(self.table),
+        );
     }
 }
 

@@ -3,7 +3,7 @@
 //! does its own I/O: `recv`, `accept`, `read`).
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 
 use mio::Token;
 use mio::unix::SourceFd;
@@ -15,14 +15,16 @@ use super::token::{TokenKind, token};
 ///
 /// The interfaces that own sockets, pipes and processes construct a `Source` around the
 /// native object, push it into the instance's `ResourceTable` and hand the guest the
-/// handle. Dropping the handle deregisters the source and closes what it wraps.
+/// handle. Dropping the handle deregisters the source and drops what it wraps: a
+/// descriptor the source shares with its socket, pipe or process (through an `Arc`) is
+/// closed once the last of them is gone, so a source costs no descriptor of its own.
 ///
 /// ```
 /// use std::os::unix::net::UnixStream;
 /// use sandloop_host::reactor::Source;
 ///
 /// let (ours, _peer) = UnixStream::pair()?;
-/// let source = Source::from_fd(ours.into());
+/// let source = Source::from_fd(ours);
 /// assert!(!source.is_registered());
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -63,9 +65,11 @@ impl Source {
         }
     }
 
-    /// Wraps an owned file descriptor (a std socket or pipe end turned into an `OwnedFd`).
-    /// The descriptor is closed when the guest drops its handle.
-    pub fn from_fd(fd: OwnedFd) -> Source {
+    /// Wraps a descriptor: an `OwnedFd` (closed when the guest drops the handle), or an
+    /// `Arc` of one that the source shares with its owner (an `Arc<socket2::Socket>`),
+    /// closed when both are gone. Sharing is what the host's interfaces do: a duplicate
+    /// per source would cost a descriptor for each.
+    pub fn from_fd(fd: impl AsFd + Send + 'static) -> Source {
         Source::new(FdSource(fd))
     }
 
@@ -137,8 +141,9 @@ impl Source {
     /// Deregisters a source the guest dropped, if it was registered.
     pub(crate) fn release(&mut self, registry: &mio::Registry) {
         if self.registration.take().is_some() {
-            // Closing the fd would remove it from the epoll set too, unless the fd was
-            // duplicated elsewhere; deregister explicitly so no event can outlive the handle.
+            // Closing the fd would remove it from the epoll set too, but the descriptor may
+            // be shared (its socket, pipe or stream still holds it) or duplicated elsewhere;
+            // deregister explicitly so no event can outlive the handle.
             if let Err(err) = self.io.deregister(registry) {
                 tracing::debug!(%err, "reactor: deregistering a dropped source failed");
             }
@@ -158,17 +163,18 @@ impl Source {
     }
 }
 
-/// An owned fd as a mio event source (mio's `SourceFd` only borrows one).
-struct FdSource(OwnedFd);
+/// A descriptor, owned or shared, as a mio event source (mio's `SourceFd` only borrows
+/// one).
+struct FdSource<F>(F);
 
-impl mio::event::Source for FdSource {
+impl<F: AsFd> mio::event::Source for FdSource<F> {
     fn register(
         &mut self,
         registry: &mio::Registry,
         token: Token,
         interests: mio::Interest,
     ) -> io::Result<()> {
-        SourceFd(&self.0.as_raw_fd()).register(registry, token, interests)
+        SourceFd(&self.0.as_fd().as_raw_fd()).register(registry, token, interests)
     }
 
     fn reregister(
@@ -177,11 +183,11 @@ impl mio::event::Source for FdSource {
         token: Token,
         interests: mio::Interest,
     ) -> io::Result<()> {
-        SourceFd(&self.0.as_raw_fd()).reregister(registry, token, interests)
+        SourceFd(&self.0.as_fd().as_raw_fd()).reregister(registry, token, interests)
     }
 
     fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
-        SourceFd(&self.0.as_raw_fd()).deregister(registry)
+        SourceFd(&self.0.as_fd().as_raw_fd()).deregister(registry)
     }
 }
 

@@ -42,10 +42,7 @@ impl Fixture {
     fn socket_source(&mut self) -> (Resource<Source>, UnixStream) {
         let (ours, peer) = UnixStream::pair().expect("socket pair");
         ours.set_nonblocking(true).expect("non-blocking");
-        let source = self
-            .table
-            .push(Source::from_fd(ours.into()))
-            .expect("push source");
+        let source = self.table.push(Source::from_fd(ours)).expect("push source");
         (source, peer)
     }
 
@@ -96,7 +93,7 @@ fn undrained_source_is_reported_again_and_drained_one_is_not() {
     ours.set_nonblocking(true).unwrap();
     // A second descriptor of our end, to read through while the source holds the first.
     let mut reader = ours.try_clone().unwrap();
-    let src = fx.table.push(Source::from_fd(ours.into())).unwrap();
+    let src = fx.table.push(Source::from_fd(ours)).unwrap();
     fx.register(&src, 7, Interest::READABLE);
     peer.write_all(b"ping").unwrap();
     assert_eq!(fx.wait(Some(PATIENCE_NS)).len(), 1);

@@ -6,12 +6,38 @@
 //! Completions go through a queue of guest tokens: the thread pushes the token and wakes
 //! the reactor, and `wait` reports each as a `readable` event. A non-empty queue makes
 //! `wait` poll without blocking.
+//!
+//! A wake reaches the instance as an [`Alarm`]: the eventfd its own epoll watches when it
+//! blocks a thread of its own, or the [`Doorbell`] of its parked wait on shared threads
+//! (no descriptor at all).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::doorbell::Doorbell;
 use super::event::{Event, Interest};
+
+/// How a wake reaches an instance's `wait`.
+#[derive(Clone)]
+pub(super) enum Alarm {
+    /// The instance blocks in its own epoll, which watches this eventfd.
+    Eventfd(Arc<mio::Waker>),
+    /// The instance parks its task on shared threads: the doorbell wakes the task.
+    Doorbell(Arc<Doorbell>),
+}
+
+impl Alarm {
+    fn ring(&self) -> io::Result<()> {
+        match self {
+            Alarm::Eventfd(waker) => waker.wake(),
+            Alarm::Doorbell(doorbell) => {
+                doorbell.ring();
+                Ok(())
+            }
+        }
+    }
+}
 
 /// Interrupts the `wait` of one instance's reactor from any host thread.
 ///
@@ -27,12 +53,12 @@ use super::event::{Event, Interest};
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct ReactorWaker(pub(super) Arc<mio::Waker>);
+pub struct ReactorWaker(pub(super) Alarm);
 
 impl ReactorWaker {
     /// Makes the instance's current or next `wait` return.
     pub fn wake(&self) -> io::Result<()> {
-        self.0.wake()
+        self.0.ring()
     }
 }
 
@@ -43,7 +69,7 @@ pub(crate) struct Completer {
     queue: Arc<Mutex<Vec<u64>>>,
     /// Set after a push: lets `wait` skip the lock when nothing was completed.
     queued: Arc<AtomicBool>,
-    waker: Arc<mio::Waker>,
+    waker: Alarm,
 }
 
 impl Completer {
@@ -54,7 +80,7 @@ impl Completer {
             .unwrap_or_else(PoisonError::into_inner)
             .push(token);
         self.queued.store(true, Ordering::Release);
-        if let Err(err) = self.waker.wake() {
+        if let Err(err) = self.waker.ring() {
             // The event is queued; the next `wait` that returns for any reason reports it.
             tracing::debug!(%err, "reactor: waking for a completion failed");
         }
@@ -75,11 +101,11 @@ pub(super) struct Completions {
 
 impl Completions {
     /// A completer that pushes into this queue and wakes `waker`.
-    pub(super) fn completer(&self, waker: &Arc<mio::Waker>) -> Completer {
+    pub(super) fn completer(&self, waker: &Alarm) -> Completer {
         Completer {
             queue: Arc::clone(&self.queue),
             queued: Arc::clone(&self.queued),
-            waker: Arc::clone(waker),
+            waker: waker.clone(),
         }
     }
 

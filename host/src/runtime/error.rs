@@ -32,6 +32,10 @@ pub enum RuntimeError {
     /// The thread that advances the engine's epoch could not start.
     #[error("failed to start the epoch ticker")]
     Ticker(#[source] io::Error),
+    /// The shared threads ([`RuntimeOptions::shared_threads`](crate::RuntimeOptions))
+    /// could not start.
+    #[error("failed to start the shared threads")]
+    Threads(#[source] io::Error),
     /// An interface could not be added to the linker (a bug of sandloop's).
     #[error("failed to link {interface}")]
     Link {

@@ -23,8 +23,9 @@ use crate::stats::Counters;
 
 /// The descriptor under a [`super::Stream`].
 pub(crate) enum Endpoint {
-    /// A socket, and the counters of the instance's network bytes.
-    Socket(socket2::Socket, Arc<Counters>),
+    /// A socket (shared with the reactor sources the guest made from it before handing
+    /// it over, see `net::Socket`), and the counters of the instance's network bytes.
+    Socket(Arc<socket2::Socket>, Arc<Counters>),
     Pipe(Pipe),
 }
 

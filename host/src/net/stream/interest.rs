@@ -7,7 +7,7 @@ use mio::unix::SourceFd;
 use wasmtime::component::{Resource, ResourceTable};
 
 use super::{Stream, WriteEof};
-use crate::error::{Error, io_error_untargeted};
+use crate::error::{Error, ErrorKind, error, io_error_untargeted};
 use crate::reactor::{TokenKind, token};
 
 impl Stream {
@@ -107,7 +107,18 @@ pub(crate) fn install(
     let entry = table.get_mut(&stream)?;
     entry.rep = stream.rep();
     if let Err(err) = entry.sync_interest(registry, false) {
-        let err = io_error_untargeted(&format!("{op}: register with the reactor"), &err);
+        let err = match err.kind() {
+            // The stream shares its descriptor with the reactor sources the guest made
+            // before handing it over, and epoll watches a descriptor once.
+            io::ErrorKind::AlreadyExists => error(
+                ErrorKind::InvalidInput,
+                format!(
+                    "{op}: a reactor source of the same descriptor is still registered; \
+                     deregister or drop it first"
+                ),
+            ),
+            _ => io_error_untargeted(&format!("{op}: register with the reactor"), &err),
+        };
         table.delete(stream)?;
         return Ok(Err(err));
     }

@@ -1,0 +1,127 @@
+//! Instances on shared threads: many workloads in one process on a few host threads.
+//!
+//! With [`RuntimeOptions::shared_threads`](crate::RuntimeOptions), a runtime runs every
+//! instance it starts as a task on a small pool of host threads (about one per core)
+//! instead of on an OS thread of its own. The guest code itself runs on a wasmtime fiber;
+//! when its loop's `reactor.wait` finds nothing ready, the fiber suspends and the task
+//! parks, holding no thread, until the instance's epoll set has events, a host thread
+//! wakes it (a post, a call, a finished lookup or job, a stop) or its timeout passes (see
+//! the reactor's `park.rs`).
+//!
+//! # One reactor
+//!
+//! The pool is a tokio multi-threaded runtime; its one epoll watches each instance's epoll
+//! descriptor, and its timer wheel times the instances' waits. An instance keeps its own
+//! epoll set, so its registrations, its level-triggered re-arming and its O(ready)
+//! batches are the same as on a thread of its own, and a tenant's ready events never pass
+//! through another's. What an idle instance costs: that one descriptor (no eventfd: wakes
+//! ring a doorbell), its store and its fiber's stack, no thread.
+//!
+//! # Fairness
+//!
+//! A tenant cannot keep a shared thread from the others:
+//! - a busy loop, whose every `wait` finds something ready, yields the thread in its next
+//!   `wait` once it has run its budget ([`BUDGET`](crate::reactor::BUDGET), 1 ms) since it
+//!   last parked or yielded;
+//! - a callback that spins yields at the runtime's next epoch tick (10 ms): on shared
+//!   threads the runtime is always built with epoch checks;
+//! - the callback time limit ([`Limits::callback_cpu`](crate::Limits)) and stopping hold
+//!   as on a thread of its own.
+//!
+//! The other threads take the parked instances' work meanwhile (tokio steals work between
+//! its threads), so one spinning tenant costs the others a thread, not their turn.
+//!
+//! # What stays on threads of their own
+//!
+//! Executor workers (`run_in_executor`'s pool) are sibling instances that run one job at a
+//! time on their own threads, as in the other mode; DNS lookups and blocking host
+//! functions use their small thread pools.
+
+use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+
+/// The threads of a runtime whose instances share them.
+pub(crate) struct SharedThreads {
+    /// Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for SharedThreads {
+    /// The last holder may be a run's task on one of the threads (it holds its workload),
+    /// where a blocking shutdown is not allowed: shut down without waiting. Runs still
+    /// going then end with their tasks, their stores dropped with all they hold.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl SharedThreads {
+    /// `threads` host threads (`0`: one per core).
+    pub(crate) fn new(threads: usize) -> io::Result<SharedThreads> {
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("sandloop-shared")
+            .enable_io()
+            .enable_time()
+            .build()?;
+        Ok(SharedThreads {
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Runs `task` on the threads; its output comes through the returned [`Finished`].
+    pub(crate) fn spawn<T, F>(&self, task: F) -> Finished<T>
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (sender, receiver) = mpsc::sync_channel(1);
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = Done(Arc::clone(&done));
+        let Some(runtime) = &self.runtime else {
+            unreachable!("the runtime goes only when the threads are dropped")
+        };
+        runtime.spawn(async move {
+            let _flag = flag;
+            let output = task.await;
+            // Nobody waits any more for a run whose handle was dropped: nothing to do.
+            let _ = sender.send(output);
+        });
+        Finished { receiver, done }
+    }
+}
+
+/// Marks a task ended when it goes, whether it returned or panicked.
+struct Done(Arc<AtomicBool>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// The output of a task on the shared threads, to wait for from any thread.
+pub(crate) struct Finished<T> {
+    receiver: mpsc::Receiver<T>,
+    done: Arc<AtomicBool>,
+}
+
+impl<T> Finished<T> {
+    /// Whether the task has ended.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Blocks until the task ends; `None` if it panicked (it then dropped its sender).
+    pub(crate) fn wait(self) -> Option<T> {
+        self.receiver.recv().ok()
+    }
+}
