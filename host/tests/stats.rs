@@ -35,10 +35,25 @@ fn stats_when(running: &RunningWorkload, wanted: impl Fn(&Stats) -> bool) -> Sta
 
 #[test]
 fn an_echo_exchange_shows_in_the_clients_bytes_cpu_time_and_handles() {
+    echo_exchange_is_counted(RuntimeOptions::default());
+}
+
+#[test]
+fn an_echo_exchange_on_shared_threads_is_counted_the_same() {
+    echo_exchange_is_counted(RuntimeOptions {
+        interruptible: true,
+        shared_threads: Some(1),
+        ..RuntimeOptions::default()
+    });
+}
+
+/// The echo client under a runtime made with `options` sends K bytes to the test and
+/// gets them back: its counters show both, its time, and its handles while it waits.
+fn echo_exchange_is_counted(options: RuntimeOptions) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let message = "x".repeat(K);
-    let workload = Runtime::new()
+    let workload = Runtime::with_options(options)
         .unwrap()
         .load(program("echo_client"))
         .unwrap();
