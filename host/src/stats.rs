@@ -9,9 +9,10 @@
 //! - CPU time: the guest's time outside `reactor.wait` (from the moment the last `wait`
 //!   returned), charged when it enters `wait` and, on a runtime with epoch checks
 //!   (`RuntimeOptions::interruptible`, always on for shared threads), at every tick of the
-//!   watchdog while it runs (10 ms), so that a guest spinning in a callback shows. What
-//!   ran since the last charge is not in it yet: at most a tick of a callback running
-//!   now, or of the one that ended the run.
+//!   watchdog while it runs (10 ms), so that a guest spinning in a callback shows. It is
+//!   wall-clock time: on shared threads, a callback that yielded its thread is charged
+//!   the time it waited for its turn too. What ran since the last charge is not in it
+//!   yet: at most a tick of a callback running now, or of the one that ended the run.
 //! - Bytes in and out: what the OS took or gave on the instance's sockets of sandloop's
 //!   `net` interface, as counted by each `recv`, `send`, `recv-from`, `send-to`,
 //!   `send-file`, and each read and write a completion-mode stream does (TCP, UDP and
