@@ -1,4 +1,4 @@
-//! The command line: `sandloop run` and `sandloop compile`.
+//! The command line: `sandloop run`, `sandloop host` and `sandloop compile`.
 
 use std::path::{Path, PathBuf};
 
@@ -6,6 +6,7 @@ mod instances;
 mod limits;
 mod misplaced;
 mod shutdown;
+mod tenants;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
@@ -64,6 +65,16 @@ enum Command {
     /// `*` for any address. PORTS: a port (`8080`), a range (`8000-8999`), or `*` for any
     /// port (0, "any free port", included).
     Run(Box<RunArgs>),
+    /// Run the tenants of FILE side by side in one process: different workloads, each
+    /// with its own instances, arguments, environment, policy and limits (TOML, see
+    /// docs/tenants.md), on host threads they share.
+    ///
+    /// Every tenant is loaded before any starts. An instance that traps is reported with
+    /// its tenant's name and counted; the others keep running. The host ends when every
+    /// instance has ended: 0 if all exited 0, else the exit code of the first failure
+    /// (101 for a trap); 2 if the file or a component is bad. SIGTERM, SIGINT and SIGHUP
+    /// stop every instance, as for `run`.
+    Host(tenants::HostArgs),
     /// Precompile a component for this host into a `.cwasm`, which starts without
     /// compiling (`sandloop run --allow-precompiled`). The file ends with the SHA-256 of
     /// the native code and the 8 bytes `SLSHA256`, checked before it is loaded.
@@ -204,6 +215,7 @@ struct CompileArgs {
 pub fn execute(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run(args) => run(*args),
+        Command::Host(args) => tenants::host(args),
         Command::Compile(args) => compile(args),
     }
 }
@@ -232,17 +244,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         .filter(|(key, _)| !args.env.iter().any(|(flag_key, _)| flag_key == key))
         .collect();
     env.extend(args.env);
-    let inherited = PASSED_THROUGH_ENV
-        .iter()
-        .copied()
-        .chain(file.env_inherit.iter().map(String::as_str))
-        .chain(args.env_inherit.iter().map(String::as_str));
-    for name in inherited {
-        match std::env::var(name) {
-            Ok(value) => env.push((name.to_owned(), value)),
-            Err(err) => tracing::debug!("not passing {name} to the workload: {err}"),
-        }
-    }
+    inherit_env(&mut env, file.env_inherit.iter().chain(&args.env_inherit));
 
     let mut policy = file.policy;
     policy.allow_listen.extend(args.allow_listen);
@@ -302,15 +304,34 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     if !status.success() {
         misplaced::warn(&misplaced);
     }
+    match &status {
+        ExitStatus::Exited(_) => {}
+        ExitStatus::Trapped(message) => eprintln!("error: workload trapped: {message}"),
+        ExitStatus::Stopped => eprintln!("error: workload stopped"),
+    }
+    Ok(exit_code(&status))
+}
+
+/// The host's exit code for a run that ended as `status`: the guest's own, or
+/// [`TRAP_EXIT_CODE`] when it trapped or was stopped.
+fn exit_code(status: &ExitStatus) -> i32 {
     match status {
-        ExitStatus::Exited(code) => Ok(code),
-        ExitStatus::Trapped(message) => {
-            eprintln!("error: workload trapped: {message}");
-            Ok(TRAP_EXIT_CODE)
-        }
-        ExitStatus::Stopped => {
-            eprintln!("error: workload stopped");
-            Ok(TRAP_EXIT_CODE)
+        ExitStatus::Exited(code) => *code,
+        ExitStatus::Trapped(_) | ExitStatus::Stopped => TRAP_EXIT_CODE,
+    }
+}
+
+/// Adds to `env` the host's values of [`PASSED_THROUGH_ENV`] and of the `names` a
+/// workload inherits, those that are set.
+fn inherit_env<'a>(env: &mut Vec<(String, String)>, names: impl Iterator<Item = &'a String>) {
+    let names = PASSED_THROUGH_ENV
+        .iter()
+        .copied()
+        .chain(names.map(String::as_str));
+    for name in names {
+        match std::env::var(name) {
+            Ok(value) => env.push((name.to_owned(), value)),
+            Err(err) => tracing::debug!("not passing {name} to the workload: {err}"),
         }
     }
 }

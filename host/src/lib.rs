@@ -140,6 +140,7 @@ pub mod shared;
 pub mod signal;
 mod slot;
 mod state;
+mod stats;
 #[cfg(any(test, feature = "fuzzing"))]
 // The fuzz driver uses only part of the fixture.
 #[cfg_attr(not(test), allow(dead_code))]
@@ -161,6 +162,7 @@ pub use runtime::{
     Runtime, RuntimeError, RuntimeOptions,
 };
 pub use state::InstanceError;
+pub use stats::Stats;
 pub use workload::{
     ExitStatus, RunError, RunOptions, RunOutput, RunningWorkload, StopHandle, Workload,
 };

@@ -12,7 +12,7 @@ use crate::reactor::{Stopped, Watch};
 
 mod handles;
 
-pub(crate) use handles::{check_room, push_limited};
+pub(crate) use handles::{check_room, held, push_limited};
 
 /// How often the runtime's ticker advances the engine's epoch: the resolution of the
 /// callback time limit and of a stop's reaction time for a guest that never waits.
@@ -85,7 +85,7 @@ impl ResourceLimiter for MemoryLimiter {
 
 /// Arms the watchdog of a workload's store: at every tick of the epoch, the instance
 /// traps if it was stopped, or if its current callback has run past
-/// `limits.callback_cpu`.
+/// `limits.callback_cpu`; otherwise its callback so far is charged to its counters.
 /// `watch` finds the instance's [`Watch`] in its store data. `parked`: the instance runs
 /// on shared threads, and a tick that finds it running otherwise yields its thread, so
 /// that a callback that spins does not keep the others from it (see `shared`).
@@ -102,6 +102,7 @@ pub(crate) fn arm_watchdog<T: 'static>(
         if watch.stopped() {
             return Err(wasmtime::Error::from(Stopped));
         }
+        watch.charge_running();
         if let Some(budget) = budget
             && watch.callback_since.elapsed() > budget
         {

@@ -44,7 +44,7 @@ mod signals;
 mod unix;
 
 pub use exec::{ExecDenied, ExecRule};
-pub use file::{PolicyFile, PolicyFileError};
+pub use file::{InlinePolicy, PolicyFile, PolicyFileError};
 pub use host_functions::{HostFunctionDenied, MAX_HOST_FUNCTION_NAME};
 pub use limits::{LimitError, Limits};
 pub use preopen::Preopen;

@@ -26,6 +26,7 @@ use crate::inbox::{Inbox, Poster};
 use crate::limits::MemoryLimiter;
 use crate::policy::{Limits, Policy};
 use crate::reactor::{Hub, Reactor, ReactorWaker, Watch};
+use crate::stats::Counters;
 
 /// The most a captured stdout or stderr keeps (the run's executor workers write into the
 /// same pipes and count against it too); a guest writing more traps with
@@ -70,6 +71,9 @@ pub(crate) struct State {
     stdio: StdioAccess,
     /// Caps the instance's linear memory at the policy's limit.
     pub(crate) limiter: MemoryLimiter,
+    /// What the instance used so far, shared with its `RunningWorkload` (and with its
+    /// reactor's watch, whose watchdog charges running callbacks).
+    stats: Arc<Counters>,
 }
 
 impl State {
@@ -117,6 +121,7 @@ impl State {
         let mut table = ResourceTable::new();
         crate::limits::limit_table(&mut table, &policy.limits);
         Ok(State {
+            stats: Arc::clone(reactor.watch.stats()),
             wasi: builder.build(),
             table,
             reactor,
@@ -128,6 +133,11 @@ impl State {
             stdio,
             limiter,
         })
+    }
+
+    /// The instance's counters, for a reader on another thread.
+    pub(crate) fn stats(&self) -> Arc<Counters> {
+        Arc::clone(&self.stats)
     }
 
     /// A handle that posts into this instance's inbox.
@@ -161,6 +171,7 @@ impl State {
         ReactorView {
             reactor: &mut self.reactor,
             table: &mut self.table,
+            stats: &self.stats,
         }
     }
 
@@ -170,6 +181,7 @@ impl State {
             reactor: &mut self.reactor,
             table: &mut self.table,
             policy: &self.policy,
+            stats: &self.stats,
         }
     }
 
@@ -317,10 +329,12 @@ impl Capture {
 // `host.rs`), the parts of the store it works with borrowed together, as wasmtime-wasi's
 // `WasiCtxView`. `State`'s `*_view` methods above make them.
 
-/// What the `reactor` interface works with: the reactor and the resource table.
+/// What the `reactor` interface works with: the reactor, the resource table and the
+/// instance's counters (`wait` charges the guest's time and notes its handles).
 pub(crate) struct ReactorView<'a> {
     pub(crate) reactor: &'a mut Reactor,
     pub(crate) table: &'a mut ResourceTable,
+    pub(crate) stats: &'a Counters,
 }
 
 /// Selects [`ReactorView`] as the host data of the generated `add_to_linker`.
@@ -331,11 +345,13 @@ impl HasData for HasReactor {
 }
 
 /// What the `net` interface works with: the reactor (streams register with it), the
-/// resource table and the workload's policy.
+/// resource table, the workload's policy and the instance's counters (of network bytes;
+/// a stream keeps its own reference).
 pub(crate) struct NetView<'a> {
     pub(crate) reactor: &'a mut Reactor,
     pub(crate) table: &'a mut ResourceTable,
     pub(crate) policy: &'a Policy,
+    pub(crate) stats: &'a Arc<Counters>,
 }
 
 /// Selects [`NetView`] as the host data of the generated `add_to_linker`.

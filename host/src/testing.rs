@@ -15,6 +15,7 @@ use crate::inbox::Inbox;
 use crate::policy::Policy;
 use crate::reactor::Reactor;
 use crate::state::{DnsView, ExecutorView, FsView, NetView, ProcessView, ReactorView};
+use crate::stats::Counters;
 
 /// Long enough never to expire on a loaded machine; the events come much sooner.
 pub(crate) const PATIENCE_NS: u64 = 5_000_000_000;
@@ -26,6 +27,7 @@ pub(crate) struct Fixture {
     pub(crate) resolver: Resolver,
     pub(crate) executor: Executor,
     pub(crate) inbox: Inbox,
+    pub(crate) stats: Arc<Counters>,
 }
 
 impl Fixture {
@@ -50,6 +52,7 @@ impl Fixture {
             resolver,
             executor,
             inbox,
+            stats: Arc::new(Counters::new()),
         }
     }
 
@@ -63,6 +66,7 @@ impl Fixture {
             reactor: &mut self.reactor,
             table: &mut self.table,
             policy: &self.policy,
+            stats: &self.stats,
         }
     }
 
@@ -103,6 +107,7 @@ impl Fixture {
         ReactorView {
             reactor: &mut self.reactor,
             table: &mut self.table,
+            stats: &self.stats,
         }
     }
 

@@ -23,6 +23,7 @@ use crate::reactor::{Hub, ReactorWaker, Seated, Watch};
 use crate::runtime::BoxError;
 use crate::shared::{Finished, SharedThreads};
 use crate::state::{Capture, InstanceError, State, wasi_builder};
+use crate::stats::{Counters, Stats};
 
 /// A compiled, linked workload, ready to run any number of times.
 ///
@@ -244,6 +245,7 @@ impl Workload {
         let poster = state.poster();
         let caller = Caller::new(state.poster());
         let stop = StopHandle::new(state.watch(), state.waker());
+        let stats = state.stats();
         let workload = self.clone();
         let ending = match &self.shared {
             Some(shared) => {
@@ -268,6 +270,7 @@ impl Workload {
             poster,
             caller,
             stop,
+            stats,
             ending,
         })
     }
@@ -423,6 +426,7 @@ pub struct RunningWorkload {
     poster: Poster,
     caller: Caller,
     stop: StopHandle,
+    stats: Arc<Counters>,
     ending: Joiner,
 }
 
@@ -463,6 +467,13 @@ impl RunningWorkload {
     /// was moved into `join`.
     pub fn stop_handle(&self) -> StopHandle {
         self.stop.clone()
+    }
+
+    /// What the instance has used so far (see [`Stats`] for what each counter counts and
+    /// when): cheap, from any thread, without disturbing the guest. Once the run has
+    /// ended the totals are final and the instance holds no handles.
+    pub fn stats(&self) -> Stats {
+        self.stats.snapshot(self.is_finished())
     }
 
     /// Whether the run has ended (then [`join`](RunningWorkload::join) does not block).

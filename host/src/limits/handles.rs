@@ -47,8 +47,8 @@ pub(crate) fn check_room(
 }
 
 /// The handles the instance holds: every table entry, plus the pipe ends its children
-/// still hold for it to take.
-fn held(table: &mut ResourceTable) -> usize {
+/// still hold for it to take. It walks the table: O(handles).
+pub(crate) fn held(table: &mut ResourceTable) -> usize {
     table
         .iter_mut()
         .map(

@@ -198,7 +198,11 @@ impl wit::HostSocket for NetView<'_> {
         self_: Resource<Socket>,
         max_len: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, Error>> {
-        Ok(self.table.get(&self_)?.recv(max_len).map_err(Into::into))
+        let received = self.table.get(&self_)?.recv(max_len);
+        if let Ok(data) = &received {
+            self.stats.received(data.len());
+        }
+        Ok(received.map_err(Into::into))
     }
 
     fn send(
@@ -206,7 +210,11 @@ impl wit::HostSocket for NetView<'_> {
         self_: Resource<Socket>,
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<u32, Error>> {
-        Ok(self.table.get(&self_)?.send(&data).map_err(Into::into))
+        let sent = self.table.get(&self_)?.send(&data);
+        if let Ok(n) = sent {
+            self.stats.sent(n as usize);
+        }
+        Ok(sent.map_err(Into::into))
     }
 
     fn recv_from(
@@ -214,10 +222,11 @@ impl wit::HostSocket for NetView<'_> {
         self_: Resource<Socket>,
         max_len: u32,
     ) -> wasmtime::Result<Result<(Vec<u8>, Address), Error>> {
-        Ok(self
-            .table
-            .get(&self_)?
-            .recv_from(max_len)
+        let received = self.table.get(&self_)?.recv_from(max_len);
+        if let Ok((data, _)) = &received {
+            self.stats.received(data.len());
+        }
+        Ok(received
             .map(|(data, from)| (data, from.into()))
             .map_err(Into::into))
     }
@@ -228,11 +237,14 @@ impl wit::HostSocket for NetView<'_> {
         data: Vec<u8>,
         addr: Address,
     ) -> wasmtime::Result<Result<u32, Error>> {
-        Ok(self
+        let sent = self
             .table
             .get(&self_)?
-            .send_to(self.policy, &data, addr.into())
-            .map_err(Into::into))
+            .send_to(self.policy, &data, addr.into());
+        if let Ok(n) = sent {
+            self.stats.sent(n as usize);
+        }
+        Ok(sent.map_err(Into::into))
     }
 
     fn send_file(
@@ -246,11 +258,11 @@ impl wit::HostSocket for NetView<'_> {
             Ok(file) => file,
             Err(err) => return Ok(Err(err.into())),
         };
-        Ok(self
-            .table
-            .get(&self_)?
-            .send_file(&file, offset, count)
-            .map_err(Into::into))
+        let sent = self.table.get(&self_)?.send_file(&file, offset, count);
+        if let Ok(n) = sent {
+            self.stats.sent(n as usize);
+        }
+        Ok(sent.map_err(Into::into))
     }
 
     fn shutdown(
@@ -334,7 +346,7 @@ impl wit::HostStream for NetView<'_> {
         // The guest hands the socket over (`own<socket>`): it is ours now, and closed if
         // it cannot become a stream.
         let socket = self.table.delete(sock)?;
-        match Stream::open(socket, token, read_budget) {
+        match Stream::open(socket, token, read_budget, self.stats) {
             Ok(stream) => Ok(super::stream::install(
                 self.table,
                 self.reactor.registry(),

@@ -53,6 +53,7 @@ pub(crate) mod tls;
 mod write;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use super::address::Address;
 use super::options::{self, OptionName, SocketOption};
@@ -61,6 +62,7 @@ use super::{Socket, socket};
 use crate::error::{Error, ErrorKind, error, io_error_untargeted};
 use crate::fs::Pipe;
 use crate::reactor::{BatchOut, Completion, Event, Follow, Interest, Reactor, Ready, Turn};
+use crate::stats::Counters;
 use endpoint::Endpoint;
 pub(crate) use interest::install;
 use read::ReadEnd;
@@ -151,8 +153,13 @@ impl Stream {
     }
 
     /// `stream.open`: a stream over a connected stream socket the guest hands over (it is
-    /// closed if it cannot become a stream).
-    pub(crate) fn open(socket: Socket, token: u64, read_budget: u32) -> Result<Stream, Error> {
+    /// closed if it cannot become a stream), whose bytes count in `stats`.
+    pub(crate) fn open(
+        socket: Socket,
+        token: u64,
+        read_budget: u32,
+        stats: &Arc<Counters>,
+    ) -> Result<Stream, Error> {
         let (socket, known_peer, accepted) = socket.into_parts();
         let peer = match socket.peer_addr() {
             Ok(peer) => known_peer.or(peer.as_socket()),
@@ -174,7 +181,7 @@ impl Stream {
             ));
         }
         Ok(Stream::new(
-            Endpoint::Socket(socket),
+            Endpoint::Socket(socket, Arc::clone(stats)),
             peer,
             token,
             read_budget,

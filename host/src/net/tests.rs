@@ -535,3 +535,36 @@ fn bad_socket_handles_trap_instead_of_panicking() {
     assert!(fx.net().send(borrow(&socket), vec![1]).is_err());
     assert!(fx.net().drop(Resource::new_own(socket.rep())).is_err());
 }
+
+#[test]
+fn sockets_and_streams_count_the_bytes_the_os_moved_and_wait_notes_the_handles() {
+    use crate::bindings::net::HostStream;
+
+    let mut fx = Fixture::loopback();
+    let (socket, mut peer) = fx.unix_socket();
+    let sent = fx.net().send(borrow(&socket), b"hello".to_vec()).unwrap();
+    assert_eq!(sent.expect("send"), 5);
+    peer.write_all(b"abc").unwrap();
+    let received = fx.net().recv(borrow(&socket), 64).unwrap();
+    assert_eq!(received.expect("recv"), b"abc");
+
+    // A stream's writes, and its reads inside `wait`.
+    let (other, mut stream_peer) = fx.unix_socket();
+    let stream = HostStream::open(&mut fx.net(), other, 7, 1024)
+        .unwrap()
+        .expect("open a stream");
+    let written = HostStream::write(&mut fx.net(), borrow(&stream), b"12345678".to_vec());
+    assert_eq!(written.unwrap().expect("write").taken, 8);
+    stream_peer.write_all(b"xyz").unwrap();
+    let events = fx.wait(Some(crate::testing::PATIENCE_NS));
+    assert_eq!(events[0].data, b"xyz");
+
+    let stats = fx.stats.snapshot(false);
+    assert_eq!((stats.bytes_in, stats.bytes_out), (3 + 3, 5 + 8));
+    // The socket and the stream, noted as `wait` began.
+    assert_eq!(stats.open_handles, 2);
+    let mut echoed = [0; 13];
+    peer.read_exact(&mut echoed[..5]).unwrap();
+    stream_peer.read_exact(&mut echoed[5..]).unwrap();
+    assert_eq!(&echoed, b"hello12345678");
+}

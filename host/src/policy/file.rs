@@ -99,6 +99,47 @@ impl PolicyFile {
     }
 }
 
+/// A policy written as a table inside a larger TOML document (a tenant's
+/// `[tenant.policy]` in `sandloop host`'s file), with the schema of a policy file.
+///
+/// Deserialize it as part of the document (`toml::from_str` of the whole text: unknown
+/// keys are errors there, located in the document), then turn it into a [`PolicyFile`]
+/// with [`into_policy_file`](InlinePolicy::into_policy_file) and the document's text,
+/// which locates the errors found only then.
+///
+/// ```
+/// use sandloop_host::policy::InlinePolicy;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Doc { policy: InlinePolicy }
+///
+/// let text = "[policy.network]\nlisten = [\"127.0.0.1:8080\"]\n";
+/// let doc: Doc = toml::from_str(text)?;
+/// let file = doc.policy.into_policy_file(text, "doc.toml".as_ref())?;
+/// assert!(file.policy.check_listen(&"127.0.0.1:8080".parse()?).is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct InlinePolicy(RawFile);
+
+impl InlinePolicy {
+    /// The policy, `document` being the whole text it was deserialized from and `path`
+    /// the name errors give that document.
+    pub fn into_policy_file(
+        self,
+        document: &str,
+        path: &Path,
+    ) -> Result<PolicyFile, PolicyFileError> {
+        self.0
+            .into_policy_file(document)
+            .map_err(|message| PolicyFileError::Invalid {
+                path: path.to_owned(),
+                message,
+            })
+    }
+}
+
 /// The file as written. Every table and key is optional; absent means "grants nothing".
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]

@@ -58,6 +58,7 @@ impl wit::Host for ReactorView<'_> {
     ) -> wasmtime::Result<wit::Batch> {
         let writes: Vec<QueuedWrite> = writes.into_iter().map(Into::into).collect();
         let timeout = timeout_ns.map(Duration::from_nanos);
+        self.count_wait_entry();
         match self
             .reactor
             .wait::<Stream>(self.table, &writes, &write_data, timeout)
@@ -77,7 +78,8 @@ pub(crate) fn link_parked_wait(linker: &mut Linker<State>) -> wasmtime::Result<(
         "wait",
         |mut store: StoreContextMut<'_, State>, (writes, write_data, timeout_ns): Params| {
             Box::new(async move {
-                let view = store.data_mut().reactor_view();
+                let mut view = store.data_mut().reactor_view();
+                view.count_wait_entry();
                 let writes: Vec<QueuedWrite> = writes.into_iter().map(Into::into).collect();
                 let timeout = timeout_ns.map(Duration::from_nanos);
                 match view
@@ -91,6 +93,17 @@ pub(crate) fn link_parked_wait(linker: &mut Linker<State>) -> wasmtime::Result<(
             })
         },
     )
+}
+
+impl ReactorView<'_> {
+    /// The guest enters `wait`: its callbacks since the last one ran until now, and what
+    /// it holds now is what it holds while it waits (see `stats.rs`).
+    fn count_wait_entry(&mut self) {
+        self.stats.entering_wait(
+            self.reactor.watch.callback_since,
+            crate::limits::held(self.table),
+        );
+    }
 }
 
 impl wit::HostSource for ReactorView<'_> {

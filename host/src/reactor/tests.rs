@@ -9,6 +9,7 @@ use wasmtime::component::{Resource, ResourceTable};
 use super::{Reactor, Source, TokenKind, WAKER_TOKEN, decode, token};
 use crate::bindings::reactor::{ErrorCode, Host as _, HostSource as _, Interest};
 use crate::state::ReactorView;
+use crate::stats::Counters;
 use crate::testing::Event;
 
 /// Long enough never to expire on a loaded machine; the events come much sooner.
@@ -17,6 +18,7 @@ const PATIENCE_NS: u64 = 5_000_000_000;
 struct Fixture {
     reactor: Reactor,
     table: ResourceTable,
+    stats: Counters,
 }
 
 impl Fixture {
@@ -24,6 +26,7 @@ impl Fixture {
         Fixture {
             reactor: Reactor::new().expect("create reactor"),
             table: ResourceTable::new(),
+            stats: Counters::new(),
         }
     }
 
@@ -31,6 +34,7 @@ impl Fixture {
         ReactorView {
             reactor: &mut self.reactor,
             table: &mut self.table,
+            stats: &self.stats,
         }
     }
 

@@ -13,12 +13,14 @@ use crate::bindings::types::ErrorKind;
 use crate::policy::Policy;
 use crate::reactor::Reactor;
 use crate::state::{ReactorView, SignalView};
+use crate::stats::Counters;
 use crate::testing::Event;
 
 struct Fixture {
     reactor: Reactor,
     table: ResourceTable,
     policy: Policy,
+    stats: Counters,
 }
 
 impl Fixture {
@@ -27,6 +29,7 @@ impl Fixture {
             reactor: Reactor::new().expect("create reactor"),
             table: ResourceTable::new(),
             policy,
+            stats: Counters::new(),
         }
     }
 
@@ -43,6 +46,7 @@ impl Fixture {
             ReactorView {
                 reactor: &mut self.reactor,
                 table: &mut self.table,
+                stats: &self.stats,
             }
             .wait(Vec::new(), Vec::new(), Some(timeout_ns))
             .expect("no trap"),

@@ -7,6 +7,10 @@
 //! (never raising SIGPIPE), can do only one of the two, and has no write side to shut
 //! down apart from closing it (the guest drops the stream for that). The match on the
 //! kind costs a branch per call, nothing per byte.
+//!
+//! A socket's reads and writes count in the instance's network bytes (see `stats.rs`),
+//! the ciphertext of a TLS stream included, as every byte on the wire passes here; a
+//! pipe's do not (it is no network).
 
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd as _, RawFd};
@@ -15,19 +19,20 @@ use std::sync::Arc;
 use crate::error::{Error, ErrorKind, error, io_error};
 use crate::fs::{Pipe, PipeEnd};
 use crate::net::{address, io};
+use crate::stats::Counters;
 
 /// The descriptor under a [`super::Stream`].
 pub(crate) enum Endpoint {
-    /// Shared with the reactor sources the guest made from the socket before handing it
-    /// over (see `net::Socket`).
-    Socket(Arc<socket2::Socket>),
+    /// A socket (shared with the reactor sources the guest made from it before handing
+    /// it over, see `net::Socket`), and the counters of the instance's network bytes.
+    Socket(Arc<socket2::Socket>, Arc<Counters>),
     Pipe(Pipe),
 }
 
 impl Endpoint {
     pub(crate) fn as_raw_fd(&self) -> RawFd {
         match self {
-            Endpoint::Socket(socket) => socket.as_raw_fd(),
+            Endpoint::Socket(socket, _) => socket.as_raw_fd(),
             Endpoint::Pipe(pipe) => pipe.as_raw_fd(),
         }
     }
@@ -51,8 +56,13 @@ impl Endpoint {
         peer: Option<SocketAddr>,
     ) -> Result<usize, Error> {
         match self {
-            Endpoint::Socket(socket) => io::recv_into(socket, data, max)
-                .map_err(|err| io_error("recv from", address::Peer(peer, socket), &err)),
+            Endpoint::Socket(socket, stats) => match io::recv_into(socket, data, max) {
+                Ok(n) => {
+                    stats.received(n);
+                    Ok(n)
+                }
+                Err(err) => Err(io_error("recv from", address::Peer(peer, socket), &err)),
+            },
             Endpoint::Pipe(pipe) => pipe.read_into(data, max),
         }
     }
@@ -60,8 +70,13 @@ impl Endpoint {
     /// Writes what the kernel takes of `data`; `Ok(0)` when it would block.
     pub(crate) fn write(&self, data: &[u8], peer: Option<SocketAddr>) -> Result<usize, Error> {
         let written = match self {
-            Endpoint::Socket(socket) => io::send(socket, data)
-                .map_err(|err| io_error("send to", address::Peer(peer, socket), &err)),
+            Endpoint::Socket(socket, stats) => match io::send(socket, data) {
+                Ok(n) => {
+                    stats.sent(n);
+                    Ok(n)
+                }
+                Err(err) => Err(io_error("send to", address::Peer(peer, socket), &err)),
+            },
             Endpoint::Pipe(pipe) => pipe.write(data),
         };
         match written {
@@ -70,10 +85,19 @@ impl Endpoint {
         }
     }
 
+    /// Counts `bytes` that `sendfile(2)` sent to this end (a socket's only).
+    pub(crate) fn sent_from_file(&self, bytes: usize) {
+        if let Endpoint::Socket(_, stats) = self {
+            stats.sent(bytes);
+        }
+    }
+
     /// The error of a `sendfile(2)` to this end, naming the peer or the pipe.
     pub(crate) fn sendfile_error(&self, err: &std::io::Error, peer: Option<SocketAddr>) -> Error {
         match self {
-            Endpoint::Socket(socket) => io_error("sendfile to", address::Peer(peer, socket), err),
+            Endpoint::Socket(socket, _) => {
+                io_error("sendfile to", address::Peer(peer, socket), err)
+            }
             Endpoint::Pipe(pipe) => io_error("sendfile to", pipe.describe(), err),
         }
     }
@@ -81,7 +105,7 @@ impl Endpoint {
     /// Shuts the write side down (sockets only).
     pub(crate) fn shutdown_write(&self, peer: Option<SocketAddr>) -> Result<(), Error> {
         match self {
-            Endpoint::Socket(socket) => socket
+            Endpoint::Socket(socket, _) => socket
                 .shutdown(std::net::Shutdown::Write)
                 .map_err(|err| io_error("shutdown (write) of", address::Peer(peer, socket), &err)),
             Endpoint::Pipe(pipe) => Err(error(
@@ -99,7 +123,7 @@ impl Endpoint {
     /// pipe.
     pub(crate) fn socket(&self, op: &str) -> Result<&socket2::Socket, Error> {
         match self {
-            Endpoint::Socket(socket) => Ok(socket),
+            Endpoint::Socket(socket, _) => Ok(socket),
             Endpoint::Pipe(pipe) => Err(error(
                 ErrorKind::Unsupported,
                 format!("{op} on {}: not a socket", pipe.describe()),
@@ -111,7 +135,7 @@ impl Endpoint {
     pub(crate) fn reader_gone(&self) -> Error {
         let what = match self {
             Endpoint::Pipe(pipe) => pipe.describe().to_string(),
-            Endpoint::Socket(_) => "socket".into(),
+            Endpoint::Socket(..) => "socket".into(),
         };
         error(
             ErrorKind::BrokenPipe,

@@ -158,10 +158,11 @@ impl Stream {
                 break;
             }
             // The bytes ahead are sent: the file segments (and the bytes after them) go.
-            let advanced = self
-                .outgoing
-                .advance(self.io.as_raw_fd(), &mut flushed)
-                .map_err(|err| self.io.sendfile_error(&err, self.peer))?;
+            let mut from_file = 0;
+            let advanced = self.outgoing.advance(self.io.as_raw_fd(), &mut from_file);
+            flushed += from_file;
+            self.io.sent_from_file(from_file);
+            let advanced = advanced.map_err(|err| self.io.sendfile_error(&err, self.peer))?;
             match advanced {
                 Advance::Bytes(bytes) => self.write_buffer.push(bytes, 0),
                 Advance::Blocked | Advance::Done => break,
