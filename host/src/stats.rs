@@ -20,9 +20,12 @@
 //!   Pipes (subprocess stdio) are not network and do not count, nor do the sockets of
 //!   WASI's own `wasi:sockets`, whose I/O wasmtime-wasi does.
 //! - Open handles: the resources the instance holds, counted as the handle limit counts
-//!   them (every entry of its resource table, plus its children's untaken pipe ends), as
-//!   of its last entry into `wait`: exact while the instance waits, which is when an idle
-//!   tenant is looked at. 0 once the run has ended and released everything.
+//!   them (every entry of its resource table, plus its children's untaken pipe ends),
+//!   counted when the instance enters `wait`, at most once per [`HANDLES_EVERY`]: the
+//!   count walks the table, and an instance with 10,000 connections waits thousands of
+//!   times a second. So the figure may miss what a burst opened or closed in the last
+//!   10 ms before the instance went idle. 0 once the run has ended and released
+//!   everything.
 
 use std::iter::Sum;
 use std::ops::{Add, AddAssign};
@@ -96,7 +99,12 @@ pub(crate) struct Counters {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     open_handles: AtomicU64,
+    /// When the handles were last counted (ns after `origin`).
+    handles_counted_at: AtomicU64,
 }
+
+/// How often at most the handles are counted (see the module's docs).
+pub const HANDLES_EVERY: Duration = Duration::from_millis(10);
 
 impl Counters {
     pub(crate) fn new() -> Counters {
@@ -107,26 +115,38 @@ impl Counters {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             open_handles: AtomicU64::new(0),
+            handles_counted_at: AtomicU64::new(0),
         }
     }
 
     /// Charges the guest its time from `since` (when it last left `wait`) to now, less
     /// what an earlier charge of the same callback took.
     pub(crate) fn charge(&self, since: Instant) {
-        let nanos = |at: Instant| {
-            u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
-        };
-        let now = nanos(Instant::now());
-        let from = nanos(since).max(self.charged_to.load(Relaxed));
+        self.charge_at(since);
+    }
+
+    /// [`charge`](Counters::charge); returns now (ns after `origin`).
+    fn charge_at(&self, since: Instant) -> u64 {
+        let now = self.nanos(Instant::now());
+        let from = self.nanos(since).max(self.charged_to.load(Relaxed));
         add(&self.cpu_ns, now.saturating_sub(from));
         self.charged_to.store(now, Relaxed);
+        now
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// The guest enters `wait`: charges it the time since `callback_since`, and notes the
-    /// `handles` it holds now.
-    pub(crate) fn entering_wait(&self, callback_since: Instant, handles: usize) {
-        self.charge(callback_since);
-        self.open_handles.store(handles as u64, Relaxed);
+    /// `handles` it holds now if the last count is [`HANDLES_EVERY`] old.
+    pub(crate) fn entering_wait(&self, callback_since: Instant, handles: impl FnOnce() -> usize) {
+        let now = self.charge_at(callback_since);
+        let last = self.handles_counted_at.load(Relaxed);
+        if last == 0 || now.saturating_sub(last) >= HANDLES_EVERY.as_nanos() as u64 {
+            self.open_handles.store(handles() as u64, Relaxed);
+            self.handles_counted_at.store(now.max(1), Relaxed);
+        }
     }
 
     /// Counts `bytes` received from the network.
@@ -218,7 +238,7 @@ mod tests {
         let counters = Counters::new();
         counters.received(7);
         counters.sent(9);
-        counters.entering_wait(Instant::now(), 3);
+        counters.entering_wait(Instant::now(), || 3);
         assert_eq!(counters.snapshot(false).open_handles, 3);
         let ended = counters.snapshot(true);
         assert_eq!(

@@ -99,10 +99,11 @@ impl ReactorView<'_> {
     /// The guest enters `wait`: its callbacks since the last one ran until now, and what
     /// it holds now is what it holds while it waits (see `stats.rs`).
     fn count_wait_entry(&mut self) {
-        self.stats.entering_wait(
-            self.reactor.watch.callback_since,
-            crate::limits::held(self.table),
-        );
+        let table = &mut *self.table;
+        self.stats
+            .entering_wait(self.reactor.watch.callback_since, || {
+                crate::limits::held(table)
+            });
     }
 }
 
