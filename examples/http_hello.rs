@@ -63,13 +63,13 @@ fn instance_port() -> sandloop::Result<Option<u16>> {
     let Ok(base) = std::env::var("HTTP_HELLO_BASE_PORT") else {
         return Ok(None);
     };
-    let base: u16 = base.parse().map_err(|err| {
-        sandloop::Error::other(format!("HTTP_HELLO_BASE_PORT={base:?}: {err}"))
-    })?;
+    let base: u16 = base
+        .parse()
+        .map_err(|err| sandloop::Error::other(format!("HTTP_HELLO_BASE_PORT={base:?}: {err}")))?;
     let index: u16 = match std::env::var("SANDLOOP_INSTANCE") {
-        Ok(index) => index.parse().map_err(|err| {
-            sandloop::Error::other(format!("SANDLOOP_INSTANCE={index:?}: {err}"))
-        })?,
+        Ok(index) => index
+            .parse()
+            .map_err(|err| sandloop::Error::other(format!("SANDLOOP_INSTANCE={index:?}: {err}")))?,
         Err(_) => 0,
     };
     base.checked_add(index).map(Some).ok_or_else(|| {

@@ -16,7 +16,9 @@
 //! - `spin`: one more tenant spins in a callback forever, without a time limit
 //!   (tests/programs' `limits spin_in_a_callback`), stopped from outside after the run;
 //! - `load`: one more `echo_server` tenant, saturated by `--load-conns` connections, each
-//!   with a thread writing 1 KiB messages without pause and one reading the echoes.
+//!   with a thread writing 1 KiB messages without pause and one reading the echoes (at
+//!   nice `--load-nice`, 19 by default: the client stands in for one on another machine
+//!   and should not take the CPU from the host).
 //!
 //! Prints one `key=value` line per mode and run: `p50_us`, `p99_us`, `p999_us`, `max_us`
 //! of the round trips, `p99_ratio` (the run's p99 over `alone`'s) and, for `load`, the
@@ -56,6 +58,12 @@ struct Args {
     /// Connections of the load client in the `load` run.
     #[arg(long, default_value_t = 2)]
     load_conns: usize,
+    /// The nice value of the load client's threads (0: as the rest). On a machine of few
+    /// cores the client competes for them with the host; at 19 it yields them, standing in
+    /// for a client on another machine, so that what the victim feels is the host's
+    /// doing, not the client's.
+    #[arg(long, default_value_t = 19)]
+    load_nice: i32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -169,7 +177,7 @@ fn run_mode(args: &Args, mode: Mode) -> Result<()> {
     let neighbour_port = free_ports(1)?[0];
     let neighbour = tenants.start_server(&echo_server, neighbour_port)?;
     wait_until_accepting(neighbour_port)?;
-    let blaster = LoadClient::start(neighbour_port, args.load_conns)?;
+    let blaster = LoadClient::start(neighbour_port, args.load_conns, args.load_nice)?;
     std::thread::sleep(LOAD_RAMP);
     let echoed_before = blaster.echoed();
     let started = Instant::now();
@@ -362,7 +370,7 @@ struct LoadClient {
 }
 
 impl LoadClient {
-    fn start(port: u16, conns: usize) -> Result<LoadClient> {
+    fn start(port: u16, conns: usize, nice: i32) -> Result<LoadClient> {
         let done = Arc::new(AtomicBool::new(false));
         let echoed = Arc::new(AtomicU64::new(0));
         let mut streams = Vec::new();
@@ -375,6 +383,7 @@ impl LoadClient {
             streams.push(stream);
             let writing = done.clone();
             threads.push(std::thread::spawn(move || -> Result<()> {
+                set_nice(nice)?;
                 let message = [b'x'; LOAD_MESSAGE];
                 while !writing.load(Ordering::Relaxed) {
                     if writer.write_all(&message).is_err() {
@@ -387,6 +396,7 @@ impl LoadClient {
             let reading = done.clone();
             let count = echoed.clone();
             threads.push(std::thread::spawn(move || -> Result<()> {
+                set_nice(nice)?;
                 let mut buf = vec![0; 64 * 1024];
                 while !reading.load(Ordering::Relaxed) {
                     match reader.read(&mut buf) {
@@ -425,4 +435,17 @@ impl LoadClient {
         }
         Ok(())
     }
+}
+
+/// Sets the calling thread's nice value (Linux: a thread's own, not the process's).
+fn set_nice(nice: i32) -> Result<()> {
+    if nice == 0 {
+        return Ok(());
+    }
+    // SAFETY: plain system calls on the calling thread, no pointers.
+    let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) };
+    if done != 0 {
+        bail!("setpriority {nice}: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
 }

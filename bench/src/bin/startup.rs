@@ -5,13 +5,14 @@
 //! ```text
 //! startup [--seconds 1] [--out-dir target/startup-bench]
 //! ```
-//! Four configurations: `ondemand` (the default: memory mapped for each instance),
+//! Five configurations: `ondemand` (the default: memory mapped for each instance),
 //! `pooling` (wasmtime's pooling allocator with its defaults: a slot's memory is returned
 //! to the kernel when its instance ends), `pooling_resident` (the pool keeps 2 MiB of
 //! each slot resident and resets only the dirtied pages, where Linux tells which), and
 //! `shared` (`pooling` with the instances on 2 shared host threads and one reactor,
 //! `RuntimeOptions::shared_threads`, which needs the epoch checks: its code is compiled
-//! with them, as `sandloop run --threads` does). The first three run on a thread each.
+//! with them, as `sandloop run --threads` does), and `shared_resident` (`pooling_resident`
+//! on shared threads). The first three run each instance on a thread of its own.
 //!
 //! The guest is tests/programs/src/bin/bench_startup.rs: it makes a loop, schedules one
 //! callback, and returns from `main` once that callback ran. Steps:
@@ -117,6 +118,14 @@ fn run() -> Result<()> {
         Config {
             label: "shared",
             pooling: Some(PoolingOptions::default()),
+            shared_threads: Some(SHARED_THREADS),
+        },
+        Config {
+            label: "shared_resident",
+            pooling: Some(PoolingOptions {
+                keep_resident: KEEP_RESIDENT,
+                ..PoolingOptions::default()
+            }),
             shared_threads: Some(SHARED_THREADS),
         },
     ];
