@@ -138,10 +138,10 @@ now() { date +%s.%N; }
 # --- Density -----------------------------------------------------------------------------
 
 HOST_PID=
-# Stops the host: SIGTERM, then SIGKILL after STOP_TIMEOUT s; sets STOP_S (seconds it took)
-# and STOP_HOW.
+# Stops the host: SIGTERM, then SIGKILL after STOP_TIMEOUT s; sets STOP_S (seconds it took),
+# STOP_HOW and HOST_EXIT (its exit status; 128 + N: killed by signal N).
 stop_host() {
-    STOP_S= STOP_HOW=
+    STOP_S= STOP_HOW= HOST_EXIT=
     [[ -n $HOST_PID ]] || return 0
     local start
     start=$(now)
@@ -155,7 +155,8 @@ stop_host() {
             STOP_HOW=sigterm
         fi
     fi
-    wait "$HOST_PID" 2>/dev/null || true
+    HOST_EXIT=0
+    wait "$HOST_PID" 2>/dev/null || HOST_EXIT=$?
     STOP_S=$(calc 'b - a' "$start" "$(now)")
     HOST_PID=
 }
@@ -215,9 +216,9 @@ density_run() {
     if [[ $status != ok ]]; then
         local why
         why=$(grep -m 1 -iE 'error|panic' "$err" | cut -c 1-200 || true)
-        note "density: $mode N=$n: $status after $(fmt 1 "$listen_s") s with $listening listening: ${why:-see $err}"
         stop_host
-        echo "part=density mode=$mode n=$n status=$status listening=$listening listen_s=$listen_s" >>"$RAW_DIR/raw.txt"
+        note "density: $mode N=$n: $status after $(fmt 1 "$listen_s") s with $listening listening, host exit status $HOST_EXIT: ${why:-see $err}"
+        echo "part=density mode=$mode n=$n status=$status listening=$listening listen_s=$listen_s exit=$HOST_EXIT" >>"$RAW_DIR/raw.txt"
         return 0
     fi
     # The figures of N idle instances, before any request.
@@ -236,7 +237,7 @@ density_run() {
     leftover=$(pgrep -f -- "--env HTTP_HELLO_BASE_PORT=$BASE_PORT" || true)
     [[ -z $leftover ]] || note "density: $mode N=$n: host processes left after the stop: $leftover"
     echo "part=density mode=$mode n=$n status=ok listen_s=$listen_s $idle $sweep" \
-        "after_rss_kib=$(field rss_kib "$after") after_fds=$(field fds "$after") stop_s=$STOP_S stop=$STOP_HOW" >>"$RAW_DIR/raw.txt"
+        "after_rss_kib=$(field rss_kib "$after") after_fds=$(field fds "$after") stop_s=$STOP_S stop=$STOP_HOW exit=$HOST_EXIT" >>"$RAW_DIR/raw.txt"
 }
 
 declare -A DENSITY
@@ -249,7 +250,7 @@ if wants density; then
             fi
             density_run "$mode" "$n"
             line=$(grep "^part=density mode=$mode n=$n " "$RAW_DIR/raw.txt" | tail -n 1)
-            for key in status listening listen_s rss_kib pss_kib private_dirty_kib threads fds answered failed after_rss_kib stop_s stop; do
+            for key in status listening listen_s rss_kib pss_kib private_dirty_kib threads fds answered failed after_rss_kib stop_s stop exit; do
                 DENSITY[$mode,$n,$key]=$(field "$key" "$line")
             done
         done
@@ -367,7 +368,7 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
                 st=$(d "$mode" "$n" status)
                 [[ -n $st ]] || continue
                 if [[ $st != ok ]]; then
-                    echo "| $n | $mode | $st: $(d "$mode" "$n" listening) listening after $(fmt 1 "$(d "$mode" "$n" listen_s)") s | | | | | | | | | |"
+                    echo "| $n | $mode | $st: $(d "$mode" "$n" listening) listening after $(fmt 1 "$(d "$mode" "$n" listen_s)") s, exit status $(d "$mode" "$n" exit) (see the notes) | | | | | | | | | |"
                     continue
                 fi
                 if ((n > 1)); then
