@@ -214,9 +214,10 @@ density_run() {
     local listen_s
     listen_s=$(calc 'b - a' "$start" "$(now)")
     if [[ $status != ok ]]; then
-        local why
-        why=$(grep -m 1 -iE 'error|panic' "$err" | cut -c 1-200 || true)
+        # Once it is reaped, its last words are in the file.
         stop_host
+        local why
+        why=$(grep -m 1 -iE 'error|panic' "$err" | cut -c 1-240 || true)
         note "density: $mode N=$n: $status after $(fmt 1 "$listen_s") s with $listening listening, host exit status $HOST_EXIT: ${why:-see $err}"
         echo "part=density mode=$mode n=$n status=$status listening=$listening listen_s=$listen_s exit=$HOST_EXIT" >>"$RAW_DIR/raw.txt"
         return 0
