@@ -172,7 +172,8 @@ sample() {
     echo "rss_kib=$(vmrss "$pid") pss_kib=$(smaps "$pid" Pss)" \
         "private_dirty_kib=$(smaps "$pid" Private_Dirty)" \
         "threads=$(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" \
-        "fds=$(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)"
+        "fds=$(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" \
+        "maps=$(wc -l <"/proc/$pid/maps" 2>/dev/null || echo na)"
 }
 # Prints the listening TCP ports in [$1, $2] (another program's ports would collide).
 ports_in_use() {
@@ -214,11 +215,14 @@ density_run() {
     local listen_s
     listen_s=$(calc 'b - a' "$start" "$(now)")
     if [[ $status != ok ]]; then
+        # How it stood (a host that hangs may have hit a limit: descriptors, memory maps).
+        local stood
+        stood=$(sample "$HOST_PID")
         # Once it is reaped, its last words are in the file.
         stop_host
         local why
         why=$(grep -m 1 -iE 'error|panic' "$err" | cut -c 1-240 || true)
-        note "density: $mode N=$n: $status after $(fmt 1 "$listen_s") s with $listening listening, host exit status $HOST_EXIT: ${why:-see $err}"
+        note "density: $mode N=$n: $status after $(fmt 1 "$listen_s") s with $listening listening, host exit status $HOST_EXIT, ${stood:-gone}: ${why:-see $err}"
         echo "part=density mode=$mode n=$n status=$status listening=$listening listen_s=$listen_s exit=$HOST_EXIT" >>"$RAW_DIR/raw.txt"
         return 0
     fi
@@ -251,7 +255,7 @@ if wants density; then
             fi
             density_run "$mode" "$n"
             line=$(grep "^part=density mode=$mode n=$n " "$RAW_DIR/raw.txt" | tail -n 1)
-            for key in status listening listen_s rss_kib pss_kib private_dirty_kib threads fds answered failed after_rss_kib stop_s stop exit; do
+            for key in status listening listen_s rss_kib pss_kib private_dirty_kib threads fds maps answered failed after_rss_kib stop_s stop exit; do
                 DENSITY[$mode,$n,$key]=$(field "$key" "$line")
             done
         done
@@ -360,16 +364,16 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
         echo
         echo "## Density: N idle http_hello instances"
         echo
-        echo "\`sandloop run [--threads $THREADS] --instances N --allow-precompiled --allow-listen 127.0.0.1:$BASE_PORT-(BASE+N-1) --env HTTP_HELLO_BASE_PORT=$BASE_PORT http_hello.cwasm -- 127.0.0.1:$BASE_PORT\`: instance i listens on port $BASE_PORT + i. Modes: \`threads\` = \`--threads $THREADS\`; \`own\` = no flag, a thread per instance (only up to N = $OWN_MAX_N). Figures read once all N printed \`Serving on\`, before any request; RSS is VmRSS, PSS from \`/proc/PID/smaps_rollup\`; per instance = (figure at N - figure at N = 1) / (N - 1). Answered: 200s of one GET per port (\`http_sweep\`, $CONCURRENCY in flight). Time: from the host's start to all listening."
+        echo "\`sandloop run [--threads $THREADS] --instances N --allow-precompiled --allow-listen 127.0.0.1:$BASE_PORT-(BASE+N-1) --env HTTP_HELLO_BASE_PORT=$BASE_PORT http_hello.cwasm -- 127.0.0.1:$BASE_PORT\`: instance i listens on port $BASE_PORT + i. Modes: \`threads\` = \`--threads $THREADS\`; \`own\` = no flag, a thread per instance (only up to N = $OWN_MAX_N). Figures read once all N printed \`Serving on\`, before any request; RSS is VmRSS, PSS from \`/proc/PID/smaps_rollup\`; memory maps: lines of \`/proc/PID/maps\` (the kernel's limit: vm.max_map_count = $(cat /proc/sys/vm/max_map_count 2>/dev/null || echo unknown)); per instance = (figure at N - figure at N = 1) / (N - 1). Answered: 200s of one GET per port (\`http_sweep\`, $CONCURRENCY in flight). Time: from the host's start to all listening."
         echo
-        echo "| N | mode | RSS (MiB) | PSS (MiB) | RSS per instance (KiB) | threads | fds | fds per instance | answered | all listening (s) | RSS after the GETs (MiB) | stop (s) |"
-        echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        echo "| N | mode | RSS (MiB) | PSS (MiB) | RSS per instance (KiB) | threads | fds | fds per instance | memory maps | answered | all listening (s) | RSS after the GETs (MiB) | stop (s) |"
+        echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         for mode in $MODES; do
             for n in 1 $DENSITY_N; do
                 st=$(d "$mode" "$n" status)
                 [[ -n $st ]] || continue
                 if [[ $st != ok ]]; then
-                    echo "| $n | $mode | $st: $(d "$mode" "$n" listening) listening after $(fmt 1 "$(d "$mode" "$n" listen_s)") s, exit status $(d "$mode" "$n" exit) (see the notes) | | | | | | | | | |"
+                    echo "| $n | $mode | $st: $(d "$mode" "$n" listening) listening after $(fmt 1 "$(d "$mode" "$n" listen_s)") s, exit status $(d "$mode" "$n" exit) (see the notes) | | | | | | | | | | |"
                     continue
                 fi
                 if ((n > 1)); then
@@ -377,7 +381,7 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
                 else
                     per= fper=
                 fi
-                echo "| $n | $mode | $(mib 1 "$(d "$mode" "$n" rss_kib)") | $(mib 1 "$(d "$mode" "$n" pss_kib)") | $per | $(d "$mode" "$n" threads) | $(d "$mode" "$n" fds) | $fper | $(d "$mode" "$n" answered)/$n | $(fmt 2 "$(d "$mode" "$n" listen_s)") | $(mib 1 "$(d "$mode" "$n" after_rss_kib)") | $(fmt 2 "$(d "$mode" "$n" stop_s)") ($(d "$mode" "$n" stop)) |"
+                echo "| $n | $mode | $(mib 1 "$(d "$mode" "$n" rss_kib)") | $(mib 1 "$(d "$mode" "$n" pss_kib)") | $per | $(d "$mode" "$n" threads) | $(d "$mode" "$n" fds) | $fper | $(d "$mode" "$n" maps) | $(d "$mode" "$n" answered)/$n | $(fmt 2 "$(d "$mode" "$n" listen_s)") | $(mib 1 "$(d "$mode" "$n" after_rss_kib)") | $(fmt 2 "$(d "$mode" "$n" stop_s)") ($(d "$mode" "$n" stop)) |"
             done
         done
         n=$LARGEST_N

@@ -147,15 +147,16 @@ fn run_mode(args: &Args, mode: Mode) -> Result<()> {
 
     let mut tenants = Tenants::default();
     let idle_ports = free_ports(args.tenants)?;
-    for &port in &idle_ports {
-        tenants.start_server(&http_hello, port)?;
-    }
-    for &port in &idle_ports {
-        wait_until_accepting(port)?;
+    let idle: Vec<usize> = idle_ports
+        .iter()
+        .map(|&port| tenants.start_server(&http_hello, port))
+        .collect::<Result<_>>()?;
+    for (&index, &port) in idle.iter().zip(&idle_ports) {
+        tenants.wait_until_accepting(index, port)?;
     }
     let victim_port = free_ports(1)?[0];
-    tenants.start_server(&echo_server, victim_port)?;
-    wait_until_accepting(victim_port)?;
+    let victim = tenants.start_server(&echo_server, victim_port)?;
+    tenants.wait_until_accepting(victim, victim_port)?;
     let mut victim = Victim::connect(victim_port)?;
 
     let alone = victim.measure(args.rounds)?;
@@ -176,7 +177,7 @@ fn run_mode(args: &Args, mode: Mode) -> Result<()> {
 
     let neighbour_port = free_ports(1)?[0];
     let neighbour = tenants.start_server(&echo_server, neighbour_port)?;
-    wait_until_accepting(neighbour_port)?;
+    tenants.wait_until_accepting(neighbour, neighbour_port)?;
     let blaster = LoadClient::start(neighbour_port, args.load_conns, args.load_nice)?;
     std::thread::sleep(LOAD_RAMP);
     let echoed_before = blaster.echoed();
@@ -242,6 +243,31 @@ impl Tenants {
         self.0[index].is_finished()
     }
 
+    /// Connects to tenant `index` on 127.0.0.1:`port` until it accepts a connection (then
+    /// closes it); fails with the tenant's ending if it ended instead.
+    fn wait_until_accepting(&mut self, index: usize, port: u16) -> Result<()> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let err = match TcpStream::connect(addr) {
+                Ok(_) => return Ok(()),
+                Err(err) => err,
+            };
+            if self.is_finished(index) {
+                let out = self.0.swap_remove(index).join()?;
+                bail!(
+                    "tenant {index} (for {addr}) ended as {:?}: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!("tenant {index} did not accept on {addr} within {READY_TIMEOUT:?}: {err}");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     fn stop_all(self) -> Result<()> {
         for tenant in &self.0 {
             tenant.stop();
@@ -281,21 +307,6 @@ fn free_ports(n: usize) -> Result<Vec<u16>> {
         .iter()
         .map(|l| Ok(l.local_addr()?.port()))
         .collect()
-}
-
-/// Connects to 127.0.0.1:`port` until a connection is accepted (then closes it).
-fn wait_until_accepting(port: u16) -> Result<()> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        match TcpStream::connect(addr) {
-            Ok(_) => return Ok(()),
-            Err(err) if Instant::now() >= deadline => {
-                bail!("no tenant accepted on {addr} within {READY_TIMEOUT:?}: {err}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(1)),
-        }
-    }
 }
 
 /// Round-trip times in microseconds, sorted.
