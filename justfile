@@ -23,6 +23,12 @@ bench:
 bench-micro:
     bash bench/micro.sh
 
+# Density (issue 24): N idle instances in one host (threads, memory, descriptors, all
+# answering), start-up on shared threads, noisy neighbours; results in
+# bench/results/DENSITY.md (knobs in bench/density.sh: `DENSITY_N=1000 just bench-density`).
+bench-density:
+    bash bench/density.sh
+
 # The criterion benchmarks inside the guest (loop core, executor).
 bench-criterion:
     cargo bench -p sandloop-bench

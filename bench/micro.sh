@@ -15,7 +15,8 @@
 #            half cancelled, task create+await, future set_result+await. Each figure is the
 #            median of REPEAT runs, each in a fresh process.
 #   startup  bench/src/bin/startup.rs: a precompiled component (.cwasm) loaded, then run
-#            from its cached InstancePre to its first callback, on demand and pooled;
+#            from its cached InstancePre to its first callback, on demand, pooled, and
+#            pooled on shared host threads;
 #            instances started per second on 1 and 2 threads.
 #   scale    bench/src/bin/idle_conns.rs against the echo servers (sandloop's example under
 #            the host, uvloop, tokio): one active connection's latency and the server's CPU
@@ -332,11 +333,11 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
         echo
         echo "## Start-up: precompiled component to first callback"
         echo
-        echo "\`load\`: a fresh runtime loads the \`.cwasm\` (the integrity check of its SHA-256 trailer, deserialize, link, \`InstancePre\`). \`run\`: \`Workload::run\` end to end from the cached \`InstancePre\` (new store, WASI context and reactor, instantiate, \`main\` makes a loop and runs its first callback, which stops it, teardown): an upper bound of instantiate-to-first-callback. \`pooling_resident\`: the pool keeps 2 MiB of each slot resident and resets only the dirtied pages (PAGEMAP_SCAN) instead of returning the memory to the kernel."
+        echo "\`load\`: a fresh runtime loads the \`.cwasm\` (the integrity check of its SHA-256 trailer, deserialize, link, \`InstancePre\`). \`run\`: \`Workload::run\` end to end from the cached \`InstancePre\` (new store, WASI context and reactor, instantiate, \`main\` makes a loop and runs its first callback, which stops it, teardown): an upper bound of instantiate-to-first-callback. \`pooling_resident\`: the pool keeps 2 MiB of each slot resident and resets only the dirtied pages (PAGEMAP_SCAN) instead of returning the memory to the kernel. \`shared\`: \`pooling\` with the instances on 2 shared host threads and one reactor (\`RuntimeOptions::shared_threads: Some(2)\`, code compiled with epoch checks), \`shared_resident\` the same with \`pooling_resident\`'s pool; the others run each instance on a thread of its own."
         echo
         echo "| allocator | load p50 (us) | run p50 (us) | run p99 (us) | .cwasm to first callback, p50 load + run (us) | instances/s, 1 thread | instances/s, 2 threads |"
         echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-        for cfg in ondemand pooling pooling_resident; do
+        for cfg in ondemand pooling pooling_resident shared shared_resident; do
             l=$(field "load_${cfg}_p50_us" "$STARTUP_OUT")
             r=$(field "run_${cfg}_p50_us" "$STARTUP_OUT")
             echo "| $cfg | $(fmt 0 "$l") | $(fmt 1 "$r") | $(fmt 1 "$(field "run_${cfg}_p99_us" "$STARTUP_OUT")") | $(fmt 0 "$(calc 'a + b' "$l" "$r")") | $(fmt 0 "$(field "per_s_${cfg}_1t" "$STARTUP_OUT")") | $(fmt 0 "$(field "per_s_${cfg}_2t" "$STARTUP_OUT")") |"

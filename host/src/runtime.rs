@@ -201,6 +201,9 @@ impl Runtime {
                 .total_core_instances(n.saturating_mul(POOL_CORE_INSTANCES_PER_COMPONENT))
                 .total_memories(n.saturating_mul(POOL_MEMORIES_PER_COMPONENT))
                 .total_tables(n.saturating_mul(POOL_TABLES_PER_COMPONENT))
+                // On shared threads each instance runs on a fiber with a stack of the pool
+                // (wasmtime's default allows 1,000 at once, fewer than `n` may be).
+                .total_stacks(n)
                 .max_memory_size(pooling.max_memory_size);
             if pooling.keep_resident > 0 {
                 // Resetting in place beats unmapping only when the reset touches just the

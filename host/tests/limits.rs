@@ -236,6 +236,54 @@ fn instances_share_a_listening_port() {
     assert_eq!(answered, 16);
 }
 
+/// `sandloop run --instances 2` with `HTTP_HELLO_BASE_PORT=B`: each copy of `http_hello`
+/// listens alone on B + its `SANDLOOP_INSTANCE`, so each can be reached by itself (what the
+/// density benchmark, bench/density.sh, relies on to check that every instance answers).
+#[test]
+fn instances_listen_on_a_port_each_with_a_base_port() {
+    use std::io::{Read as _, Write as _};
+    use std::process::{Command, Stdio};
+    // Two consecutive free ports: a free one whose successor binds too.
+    let base = (0..100)
+        .map(|_| common::free_port())
+        .find(|&port| {
+            port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok()
+        })
+        .expect("two consecutive free ports");
+    let rule = format!("127.0.0.1:{base}-{}", base + 1);
+    // Killed on every path out of the test; every read and connect below is bounded.
+    let mut cli = common::Cli::spawn(
+        Command::new(env!("CARGO_BIN_EXE_sandloop"))
+            .args(["run", "--instances", "2", "--allow-listen", &rule])
+            .args(["--env", &format!("HTTP_HELLO_BASE_PORT={base}")])
+            .arg(test_programs_artifacts::program("http_hello"))
+            .args(["--", &format!("127.0.0.1:{base}")])
+            .stdout(Stdio::piped()),
+    );
+    let stdout = cli.stdout_lines();
+    let mut serving: Vec<String> = (0..2).map(|_| stdout.next_line()).collect();
+    serving.sort();
+    assert_eq!(
+        serving,
+        [base, base + 1].map(|port| format!("Serving on http://127.0.0.1:{port}/\n"))
+    );
+    let bound = Duration::from_secs(5);
+    for port in [base, base + 1] {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut conn = std::net::TcpStream::connect_timeout(&addr, bound).expect("connect");
+        conn.set_read_timeout(Some(bound)).unwrap();
+        conn.set_write_timeout(Some(bound)).unwrap();
+        conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).expect("read the answer");
+        assert!(
+            answer.starts_with("HTTP/1.1 200 ") && answer.ends_with("Hello, World!"),
+            "port {port} answered {answer:?}"
+        );
+    }
+}
+
 #[test]
 fn a_runtime_without_epoch_checks_refuses_a_callback_limit_and_runs_the_rest() {
     let runtime = Runtime::with_options(sandloop_host::RuntimeOptions {
