@@ -62,7 +62,7 @@ pub(crate) fn held(table: &mut ResourceTable) -> usize {
 
 /// Puts `value` in the table if the instance has room for one more handle; otherwise
 /// drops it (closing what it holds) and answers `limit-reached`. For values that are
-/// cheap to make and to throw away (a duplicated descriptor); calls whose work should not
+/// cheap to make and to throw away (a source sharing a descriptor); calls whose work should not
 /// happen at all at the limit (an accept, a resolver thread, a job) call [`check_room`]
 /// before doing it. The outer error is a trap (the table refused the push).
 pub(crate) fn push_limited<T: Send + 'static>(
