@@ -71,10 +71,11 @@ RAW_DIR="$TARGET/density-bench"
 
 SANDLOOP="$TARGET/release/sandloop"
 HTTP_WASM="$TARGET/wasm32-wasip2/release/http_hello.wasm"
-# `--threads` turns the epoch checks on (a busy instance yields at them), and precompiled
-# code must have been compiled with the same setting: one .cwasm per setting.
+# `--threads` turns the epoch checks on (a busy instance yields at them) and sets memories
+# up without copy-on-write mappings, and precompiled code must have been compiled with the
+# same settings (`sandloop compile --threads`): one .cwasm per mode.
 HTTP_CWASM="$RAW_DIR/http_hello.cwasm"
-HTTP_CWASM_INTERRUPTIBLE="$RAW_DIR/http_hello_interruptible.cwasm"
+HTTP_CWASM_SHARED="$RAW_DIR/http_hello_shared.cwasm"
 HTTP_SWEEP="$TARGET/release/http_sweep"
 STARTUP="$TARGET/release/startup"
 NOISY="$TARGET/release/noisy"
@@ -98,7 +99,7 @@ if [[ $SKIP_BUILD != 1 ]]; then
 fi
 if wants density; then
     "$SANDLOOP" compile "$HTTP_WASM" -o "$HTTP_CWASM"
-    "$SANDLOOP" compile --interruptible "$HTTP_WASM" -o "$HTTP_CWASM_INTERRUPTIBLE"
+    "$SANDLOOP" compile --threads "$HTTP_WASM" -o "$HTTP_CWASM_SHARED"
 fi
 
 # Many instances need many descriptors (a thread per instance: 4 each): take all the hard
@@ -185,7 +186,7 @@ density_run() {
     local mode=$1 n=$2 cwasm flags=() last=$((BASE_PORT + $2 - 1)) tag="$1-$2"
     local out="$RAW_DIR/host-$tag.out" err="$RAW_DIR/host-$tag.err"
     case $mode in
-        threads) flags=(--threads "$THREADS") cwasm=$HTTP_CWASM_INTERRUPTIBLE ;;
+        threads) flags=(--threads "$THREADS") cwasm=$HTTP_CWASM_SHARED ;;
         own) cwasm=$HTTP_CWASM ;;
         *) note "density: unknown mode $mode"; return 0 ;;
     esac

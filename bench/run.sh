@@ -37,6 +37,9 @@
 #                       only; the `hyper` feature)
 #   sandloop-readiness  the echo example on SelectorEventLoop (readiness mode, --selector)
 #   sandloop-streams    the echo example with the streams API (--streams)
+#   sandloop-shared     the echo example on one shared host thread (`--threads 1`: the
+#                       instance multiplexed with the shared reactor, as under `sandloop
+#                       host`; not in the defaults)
 #   portable-sandloop   the echo example built portable (without `host-reactor`: standard
 #                       wasi:sockets and wasi:io/poll only) under `sandloop run`
 #   portable-wasmtime   the same binary on the wasmtime CLI (tests/artifacts/install-wasmtime.sh)
@@ -74,7 +77,7 @@ cd "$(dirname "$0")/.."
 DEFAULT_PEERS="mio tokio tokio-hyper asyncio asyncio-streams uvloop uvloop-streams sandloop sandloop-readiness sandloop-streams sandloop-hyper"
 # Peers with an HTTP server only: the echo runs skip them.
 HTTP_ONLY_PEERS="tokio-hyper sandloop-hyper"
-ALL_PEERS="$DEFAULT_PEERS portable-sandloop portable-wasmtime portable-jco"
+ALL_PEERS="$DEFAULT_PEERS sandloop-shared portable-sandloop portable-wasmtime portable-jco"
 PEERS=${PEERS:-$DEFAULT_PEERS}
 SIZES=${SIZES:-"64 1024 16384"}
 REPS=${REPS:-3}
@@ -310,6 +313,7 @@ server_command() {
         echo/sandloop) SERVER_CMD=("$SANDLOOP" run --allow-listen "$addr" "$ECHO_WASM" -- "$addr") ;;
         echo/sandloop-readiness) SERVER_CMD=("$SANDLOOP" run --allow-listen "$addr" "$ECHO_WASM" -- "$addr" --selector) ;;
         echo/sandloop-streams) SERVER_CMD=("$SANDLOOP" run --allow-listen "$addr" "$ECHO_WASM" -- "$addr" --streams) ;;
+        echo/sandloop-shared) SERVER_CMD=("$SANDLOOP" run --threads 1 --allow-listen "$addr" "$ECHO_WASM" -- "$addr") ;;
         echo/portable-sandloop) SERVER_CMD=("$SANDLOOP" run --allow-listen "$addr" "$PORTABLE_ECHO_WASM" -- "$addr") ;;
         echo/portable-wasmtime) SERVER_CMD=("$WASMTIME_CLI" run -S inherit-network=y "$PORTABLE_ECHO_WASM" "$addr") ;;
         # A session of its own (setsid execs in place: same pid), so that stop_server ends
@@ -321,6 +325,7 @@ server_command() {
         http/asyncio) SERVER_CMD=("$PYTHON" bench/peers/asyncio_http.py "$addr") ;;
         http/uvloop) SERVER_CMD=("$PYTHON" bench/peers/asyncio_http.py "$addr" --uvloop) ;;
         http/sandloop) SERVER_CMD=("$SANDLOOP" run --allow-listen "$addr" "$HTTP_WASM" -- "$addr") ;;
+        http/sandloop-shared) SERVER_CMD=("$SANDLOOP" run --threads 1 --allow-listen "$addr" "$HTTP_WASM" -- "$addr") ;;
         http/sandloop-hyper) SERVER_CMD=("$SANDLOOP" run --allow-listen "$addr" "$HYPER_WASM" -- "$addr") ;;
         *)
             log "no $test server for $peer"

@@ -205,8 +205,8 @@ struct CompileArgs {
     #[arg(long)]
     interruptible: bool,
     /// Compile for runs on shared threads (`run --threads`, `sandloop host`): with the
-    /// epoch checks they need and memory set up without copy-on-write mappings (such runs
-    /// load only code compiled so).
+    /// epoch checks they need, memory set up without copy-on-write mappings and trap
+    /// backtraces without file and line (such runs load only code compiled so).
     #[arg(long)]
     threads: bool,
 }

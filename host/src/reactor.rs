@@ -57,7 +57,7 @@ use wasmtime::component::{Resource, ResourceTable, ResourceTableError};
 pub use completion::MAX_BATCH_DATA;
 pub(crate) use completion::{BatchOut, Completion, Follow, Ready, Turn, buffered};
 pub(crate) use event::{Batch, Event, Interest, QueuedWrite, Readiness};
-pub(crate) use hub::{Hub, Seated};
+pub(crate) use hub::{Hub, Seated, seat_bits as current_seat};
 pub use park::BUDGET;
 use park::Park;
 use room::BufferLimit;

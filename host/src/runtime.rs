@@ -192,7 +192,14 @@ impl Runtime {
             // one mapping fewer than a copy-on-write image between two anonymous ones, and
             // a process has at most 65,530 mappings by default (`vm.max_map_count`).
             .memory_init_cow(options.shared_threads.is_none())
-            .wasm_backtrace_details(WasmBacktraceDetails::Enable)
+            // File and line in a trap's backtrace: wasmtime reads the guest's DWARF again
+            // for each frame of each trap (tens of ms for a Rust guest), which thousands of
+            // tenants on shared threads cannot afford (stopping 10,000 would take minutes of
+            // CPU): there, traps name the functions only.
+            .wasm_backtrace_details(match options.shared_threads {
+                None => WasmBacktraceDetails::Enable,
+                Some(_) => WasmBacktraceDetails::Disable,
+            })
             .cranelift_opt_level(OptLevel::Speed);
         if let Some(pooling) = &options.pooling {
             let n = pooling.max_instances;

@@ -97,7 +97,9 @@ pub enum ExitStatus {
     /// The guest trapped (a Rust panic ends in `unreachable`; also out-of-bounds accesses,
     /// stack overflow, or a host call that failed fatally). The message holds the trap
     /// reason, then the wasm backtrace with function names and, when the component
-    /// carries debug info, file and line.
+    /// carries debug info, file and line (not on a runtime with
+    /// [`shared_threads`](crate::RuntimeOptions::shared_threads), where reading the debug
+    /// info for each trap would cost tens of milliseconds of a shared thread).
     Trapped(String),
     /// The run was stopped from outside ([`RunningWorkload::stop`] or a
     /// [`StopHandle`](crate::StopHandle)).

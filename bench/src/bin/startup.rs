@@ -18,7 +18,7 @@
 //! callback, and returns from `main` once that callback ran. Steps:
 //!
 //! 1. compile it and write the `.cwasm` (`Runtime::precompile`, what `sandloop compile` does;
-//!    twice: without the epoch checks, and with them for `shared`);
+//!    twice: as usual, and for `shared` with the epoch checks and no copy-on-write images);
 //! 2. `load`: a fresh runtime loads the `.cwasm` (`load_precompiled`: the integrity check of
 //!    its SHA-256 trailer, deserialize, link, `InstancePre`), timed;
 //! 3. `run`: `Workload::run` of the loaded workload, end to end: a new store with its WASI
@@ -129,26 +129,28 @@ fn run() -> Result<()> {
             shared_threads: Some(SHARED_THREADS),
         },
     ];
-    // Precompiled code must come from a runtime with the same epoch-check setting.
-    let cwasm_for = |interruptible: bool| {
-        args.out_dir.join(if interruptible {
-            "bench_startup_interruptible.cwasm"
+    // Precompiled code must come from a runtime with the same settings: shared threads
+    // compile with epoch checks and memories without copy-on-write images.
+    let cwasm_for = |shared: bool| {
+        args.out_dir.join(if shared {
+            "bench_startup_shared.cwasm"
         } else {
             "bench_startup.cwasm"
         })
     };
-    for interruptible in [false, true] {
+    for shared in [false, true] {
         Runtime::with_options(RuntimeOptions {
             disk_cache: false,
-            interruptible,
+            interruptible: shared,
+            shared_threads: shared.then_some(1),
             ..RuntimeOptions::default()
         })?
-        .precompile(wasm, &cwasm_for(interruptible))?;
+        .precompile(wasm, &cwasm_for(shared))?;
     }
 
     for config in &configs {
         let label = config.label;
-        let cwasm = cwasm_for(config.options().interruptible);
+        let cwasm = cwasm_for(config.options().shared_threads.is_some());
         let mut loads = Vec::with_capacity(LOADS);
         let mut workload = None;
         for _ in 0..LOADS {

@@ -5,7 +5,8 @@
 //! A workload can repeat a denial as fast as it can call the host (a retry loop, a server
 //! accepting at its handle limit); a line for each would let it fill the host's disk. So
 //! a denial identical to one logged less than [`INTERVAL`] before, in the same run (the
-//! same thread: a run holds its thread until it ends) and in the same words, is counted
+//! same thread, as a run holds its thread until it ends; on shared threads, the same seat
+//! at the shared reactor) and in the same words, is counted
 //! instead, and the end of each interval in which it came again gives one line
 //! for all: `<the denial> (41 more times in 10 s)`. At most [`TRACKED`] different
 //! denials are tracked at once; more than that in one interval are counted together in a
@@ -21,6 +22,8 @@ use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::thread::ThreadId;
+
+use crate::reactor::current_seat;
 use std::time::{Duration, Instant};
 
 use repeats::{Due, Repeats, Summary, Verdict};
@@ -42,8 +45,8 @@ struct Line {
     operation: String,
     target: String,
     message: String,
-    /// The run's thread.
-    thread: ThreadId,
+    /// The run.
+    run: RunKey,
     /// The run's `tracing` span (naming its workload), for the line of the count.
     span: tracing::Span,
 }
@@ -68,15 +71,15 @@ fn audit() -> MutexGuard<'static, Audit> {
 /// (which names both), or counts it when an identical denial of the current run was
 /// logged less than [`INTERVAL`] ago.
 pub(crate) fn denied(operation: &str, target: &str, message: &str) {
-    let thread = std::thread::current().id();
-    let key = key(thread, operation, target, message);
+    let run = RunKey::current();
+    let key = key(run, operation, target, message);
     let (verdict, summary, start_writer) = {
         let mut audit = audit();
         let (verdict, summary) = audit.repeats.record(key, Instant::now(), || Line {
             operation: clipped(operation).into_owned(),
             target: clipped(target).into_owned(),
             message: clipped(message).into_owned(),
-            thread,
+            run,
             span: tracing::Span::current(),
         });
         let start_writer = verdict == Verdict::Count && !audit.writer;
@@ -103,20 +106,35 @@ pub(crate) fn denied(operation: &str, target: &str, message: &str) {
 
 /// Writes the counts of the current run's repeated denials now: its run ends.
 pub(crate) fn end_of_run() {
-    let thread = std::thread::current().id();
-    let due = audit()
-        .repeats
-        .take(Instant::now(), |line| line.thread == thread);
+    let run = RunKey::current();
+    let due = audit().repeats.take(Instant::now(), |line| line.run == run);
     log_due(due);
+}
+
+/// Which run a denial is of: its thread, or its seat at the shared reactor when it runs on
+/// shared threads (its task moves between them).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum RunKey {
+    Thread(ThreadId),
+    Seat(usize),
+}
+
+impl RunKey {
+    fn current() -> RunKey {
+        match current_seat() {
+            0 => RunKey::Thread(std::thread::current().id()),
+            seat => RunKey::Seat(seat),
+        }
+    }
 }
 
 /// Identical denials have the same key: same run, same words. Keyed by a hash (with a
 /// key of this process's own, so a workload cannot aim at collisions) rather than by the
 /// texts, which may be long.
-fn key(thread: ThreadId, operation: &str, target: &str, message: &str) -> u64 {
+fn key(run: RunKey, operation: &str, target: &str, message: &str) -> u64 {
     static HASHING: LazyLock<std::collections::hash_map::RandomState> =
         LazyLock::new(Default::default);
-    HASHING.hash_one((thread, operation, target, message))
+    HASHING.hash_one((run, operation, target, message))
 }
 
 /// `text`, cut after [`MAX_TEXT`] bytes (on a character boundary) with a mark that it
@@ -212,11 +230,21 @@ mod tests {
     }
 
     #[test]
+    fn runs_on_shared_threads_are_told_apart_by_their_seats() {
+        assert_ne!(
+            key(RunKey::Seat(1 << 44), "connect", "a", "m"),
+            key(RunKey::Seat(2 << 44), "connect", "a", "m")
+        );
+        assert_eq!(
+            RunKey::current(),
+            RunKey::Thread(std::thread::current().id())
+        );
+    }
+
+    #[test]
     fn the_same_words_on_another_thread_are_another_denial() {
-        let here = std::thread::current().id();
-        let there = std::thread::spawn(|| std::thread::current().id())
-            .join()
-            .unwrap();
+        let here = RunKey::current();
+        let there = std::thread::spawn(RunKey::current).join().unwrap();
 
         assert_eq!(
             key(here, "connect", "a", "m"),

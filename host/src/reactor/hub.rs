@@ -42,8 +42,9 @@ thread_local! {
     static SEAT_BITS: Cell<usize> = const { Cell::new(0) };
 }
 
-/// The seat bits to put in a token made now (see `token::token`).
-pub(super) fn seat_bits() -> usize {
+/// The seat bits to put in a token made now (see `token::token`): those of the instance
+/// this thread runs, 0 on a thread of an instance's own.
+pub(crate) fn seat_bits() -> usize {
     SEAT_BITS.with(Cell::get)
 }
 
@@ -147,19 +148,19 @@ impl Hub {
     /// Reads what the epoll set holds now and hands it out, unless another thread is doing
     /// so (its events then come through the mailboxes). `own` is the seat of the caller,
     /// whose doorbell is not rung: it takes its mailbox next. Returns how many events were
-    /// read.
-    fn drain(&self, own: Option<usize>, wait: bool) -> io::Result<usize> {
+    /// read, and whether another instance's doorbell was rung.
+    fn drain(&self, own: Option<usize>, wait: bool) -> io::Result<(usize, bool)> {
         let mut drain = match wait {
             true => self.poll.lock().unwrap_or_else(PoisonError::into_inner),
             false => match self.poll.try_lock() {
                 Ok(drain) => drain,
-                Err(_) => return Ok(0),
+                Err(_) => return Ok((0, false)),
             },
         };
         let Drain { poll, events } = &mut *drain;
         match poll.poll(events, Some(Duration::ZERO)) {
             Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => return Ok(0),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => return Ok((0, false)),
             Err(err) => return Err(err),
         }
         let seats = self.seats.read().unwrap_or_else(PoisonError::into_inner);
@@ -186,10 +187,11 @@ impl Hub {
                 rung.push(mailbox);
             }
         }
+        let rang = !rung.is_empty();
         for mailbox in rung {
             mailbox.doorbell.ring();
         }
-        Ok(events.iter().count())
+        Ok((events.iter().count(), rang))
     }
 
     /// The dispatcher: drains the set whenever it turns readable (a task of the shared
@@ -222,7 +224,7 @@ impl Hub {
             };
             match self.drain(None, true) {
                 // Drained by the instances' own waits meanwhile, or a stale edge.
-                Ok(0) => guard.clear_ready(),
+                Ok((0, _)) => guard.clear_ready(),
                 Ok(_) => {}
                 Err(err) => tracing::error!(%err, "shared reactor: draining failed"),
             }
@@ -237,8 +239,9 @@ impl Seat {
     }
 
     /// Drains the hub if no one else is, then moves this instance's events into `ready`.
-    pub(super) fn take(&self, ready: &mut Vec<Readiness>) -> io::Result<()> {
-        self.hub.drain(Some(self.index), false)?;
+    /// Returns whether the drain woke other instances (which wait for a thread).
+    pub(super) fn take(&self, ready: &mut Vec<Readiness>) -> io::Result<bool> {
+        let (_, woke_others) = self.hub.drain(Some(self.index), false)?;
         let mut mailbox = self
             .mailbox
             .ready
@@ -246,7 +249,7 @@ impl Seat {
             .unwrap_or_else(PoisonError::into_inner);
         std::mem::swap(&mut *mailbox, ready);
         mailbox.clear();
-        Ok(())
+        Ok(woke_others)
     }
 
     /// The registry to register with.

@@ -8,7 +8,10 @@
 //! runtime. So a parked instance holds no thread and no descriptor of its own.
 //!
 //! A busy instance, whose every `wait` finds something ready, would never give its thread
-//! up: after [`BUDGET`] of work since it last did, its next `wait` yields first.
+//! up: after [`BUDGET`] of work since it last did, its next `wait` yields first. It also
+//! yields at its next `wait` when its own drain of the shared reactor woke other
+//! instances: they were woken on its thread (tokio runs a task woken there next, where
+//! the other threads cannot take it), and wait for it to give the thread up.
 
 use std::future::Future;
 use std::io;
@@ -32,6 +35,8 @@ pub(super) struct Park {
     pub(super) seat: Seat,
     /// When the instance last gave its thread up.
     since_yield: Instant,
+    /// Its last drain woke other instances: it yields at its next wait.
+    owes_turn: bool,
 }
 
 impl Park {
@@ -42,20 +47,23 @@ impl Park {
             doorbell,
             seat,
             since_yield: Instant::now(),
+            owes_turn: false,
         })
     }
 
     /// Yields the thread if the instance has run its budget since it last did.
     pub(super) async fn take_turn(&mut self) {
-        if self.since_yield.elapsed() >= BUDGET {
+        if self.owes_turn || self.since_yield.elapsed() >= BUDGET {
             tokio::task::yield_now().await;
             self.since_yield = Instant::now();
+            self.owes_turn = false;
         }
     }
 
     /// Moves what the kernel reported for this instance into `ready`.
-    pub(super) fn take(&self, ready: &mut Vec<Readiness>) -> io::Result<()> {
-        self.seat.take(ready)
+    pub(super) fn take(&mut self, ready: &mut Vec<Readiness>) -> io::Result<()> {
+        self.owes_turn |= self.seat.take(ready)?;
+        Ok(())
     }
 
     /// Parks until the doorbell rings (events in the mailbox, or a wake from another
@@ -76,5 +84,6 @@ impl Park {
         })
         .await;
         self.since_yield = Instant::now();
+        self.owes_turn = false;
     }
 }
