@@ -234,3 +234,34 @@ fn a_run_on_shared_threads_returns_its_output() {
     assert_eq!(out.status, ExitStatus::Exited(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello World\n");
 }
+
+#[test]
+fn calls_and_their_sleeps_reach_a_parked_instance() {
+    let _turn = serial();
+    let runtime = shared_runtime(2);
+    let running = load(&runtime, "plugin")
+        .start(RunOptions {
+            args: vec!["serve".into()],
+            capture_output: true,
+            policy: loopback_policy(),
+            ..RunOptions::default()
+        })
+        .expect("start the plugin");
+    let caller = running.caller().with_timeout(PATIENCE);
+    // Each call wakes the parked instance through its doorbell; each sleeps 0-4 ms on the
+    // shared threads' timers before it answers, out of order.
+    let calls: Vec<_> = (0..200u64)
+        .map(|i| (i, caller.call::<u64>("sleep_then", &(i % 5, i))))
+        .collect();
+    for (value, call) in calls {
+        assert_eq!(call.wait().expect("an answer"), value);
+    }
+    let sum: i64 = caller.call("add", &(40, 2)).wait().expect("add");
+    assert_eq!(sum, 42);
+    let bye: String = caller.call("quit", &()).wait().expect("quit");
+    assert_eq!(bye, "bye");
+    assert_eq!(
+        join_within(running, "the plugin").status,
+        ExitStatus::Exited(0)
+    );
+}
