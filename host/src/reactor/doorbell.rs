@@ -1,11 +1,9 @@
-//! The doorbell of an instance on shared threads: what its [`ReactorWaker`] and its
+//! The doorbell of an instance on shared threads: what its reactor waker and its
 //! completer ring instead of an eventfd, so that an instance costs no descriptor for its
 //! wake-ups.
 //!
 //! A ring that comes while the instance is not parked is kept (the flag), so that its next
 //! `wait` returns at once, as an eventfd's count would make it.
-//!
-//! [`ReactorWaker`]: super::ReactorWaker
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
