@@ -341,7 +341,26 @@ fn load(runtime: &Runtime, path: &Path, allow_precompiled: bool) -> anyhow::Resu
     if allow_precompiled {
         // SAFETY: the user vouched for the file with --allow-precompiled, whose help says
         // that it trusts the file as a native binary.
-        return Ok(unsafe { runtime.load_precompiled(path) }?);
+        return unsafe { runtime.load_precompiled(path) }.map_err(|err| {
+            // wasmtime refused the code: most often compiled with other settings.
+            let refused = matches!(
+                &err,
+                LoadError::Load {
+                    source: ComponentError::Wasmtime(_),
+                    ..
+                }
+            );
+            let err = anyhow::Error::from(err);
+            match refused {
+                true => err.context(format!(
+                    "{} does not fit this run: a .cwasm must be compiled with the run's \
+                     settings (`sandloop compile --interruptible` for --max-callback-time, \
+                     `sandloop compile --threads` for --threads and `sandloop host`)",
+                    path.display()
+                )),
+                false => err,
+            }
+        });
     }
     runtime.load(path).map_err(|err| {
         if let LoadError::Load {

@@ -93,6 +93,42 @@ fn a_cwasm_runs_only_with_allow_precompiled() {
 }
 
 #[test]
+fn code_for_shared_threads_runs_only_there_and_a_mismatch_says_how_to_compile() {
+    let dir = TempDir::new("cwasm-threads");
+    let plain = compile_hello_world(&dir);
+    let shared = dir.join("hello_world_shared.cwasm");
+    let compile = sandloop(&[
+        "compile",
+        "--threads",
+        path_str(program("hello_world")),
+        "-o",
+        path_str(&shared),
+    ]);
+    assert_eq!(compile.status.code(), Some(0), "{}", stderr_of(&compile));
+
+    let run = sandloop(&[
+        "run",
+        "--threads",
+        "1",
+        "--allow-precompiled",
+        path_str(&shared),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "Hello World\n");
+    assert_eq!(run.status.code(), Some(0), "{}", stderr_of(&run));
+
+    let refused = sandloop(&[
+        "run",
+        "--threads",
+        "1",
+        "--allow-precompiled",
+        path_str(&plain),
+    ]);
+    let stderr = stderr_of(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("sandloop compile --threads"), "{stderr}");
+}
+
+#[test]
 fn precompiled_code_under_another_extension_is_refused() {
     let dir = TempDir::new("cwasm-disguised");
     let cwasm = compile_hello_world(&dir);
