@@ -161,7 +161,8 @@ struct RunArgs {
     allow_signals: Vec<i32>,
     #[command(flatten)]
     limits: limits::LimitArgs,
-    /// Run N copies of the workload, one thread each, under the same policy (each gets
+    /// Run N copies of the workload, one thread each (or all on the shared threads of
+    /// `--threads`), under the same policy (each gets
     /// SANDLOOP_INSTANCE=0..N-1 and SANDLOOP_INSTANCES=N; to share a listening port they
     /// bind it with reuse_port). The exit status is the first copy's failure, or 0.
     #[arg(long = "instances", value_name = "N", default_value_t = 1,
