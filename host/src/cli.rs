@@ -277,8 +277,8 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     // signal: a guest waiting in its loop stops at once without them, one spinning in a
     // callback is left to the grace period (see `shutdown`).
     let runtime = Runtime::with_options(RuntimeOptions {
-        // Instances on shared threads need the checks to yield when they spin.
-        interruptible: policy.limits.callback_cpu.is_some() || args.threads.is_some(),
+        // (Shared threads turn the checks on themselves: their instances yield at them.)
+        interruptible: policy.limits.callback_cpu.is_some(),
         shared_threads: args.threads,
         ..RuntimeOptions::default()
     })?;

@@ -76,7 +76,11 @@ impl SharedThreads {
             .enable_time()
             .build()?;
         let hub = Hub::new()?;
-        runtime.spawn(Arc::clone(&hub).dispatch());
+        let dispatcher = {
+            let _inside = runtime.enter();
+            hub.dispatcher()?
+        };
+        runtime.spawn(dispatcher.run());
         Ok(SharedThreads {
             runtime: Some(runtime),
             hub,

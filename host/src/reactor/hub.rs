@@ -194,9 +194,10 @@ impl Hub {
         Ok((events.iter().count(), rang))
     }
 
-    /// The dispatcher: drains the set whenever it turns readable (a task of the shared
-    /// threads, for as long as they run).
-    pub(crate) async fn dispatch(self: Arc<Self>) {
+    /// The dispatcher, which drains the set whenever it turns readable; made inside the
+    /// shared threads' runtime (its context entered), whose reactor then watches the set.
+    /// An error here means the shared threads cannot be used.
+    pub(crate) fn dispatcher(self: &Arc<Self>) -> io::Result<Dispatcher> {
         let fd = EpollFd(
             self.poll
                 .lock()
@@ -204,29 +205,42 @@ impl Hub {
                 .poll
                 .as_raw_fd(),
         );
-        // SAFETY: the descriptor is the hub's epoll set, which this task's `Arc` keeps
+        // SAFETY: the descriptor is the hub's epoll set, which the dispatcher's `Arc` keeps
         // open (and the same) for as long as the `AsyncFd` exists.
-        let watched =
-            match unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) } {
-                Ok(watched) => watched,
-                Err(err) => {
-                    tracing::error!("shared reactor: cannot watch its epoll: {}", err);
-                    return;
-                }
-            };
+        let watched = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+            .map_err(|err| err.into_parts().1)?;
+        Ok(Dispatcher {
+            hub: Arc::clone(self),
+            watched,
+        })
+    }
+}
+
+/// The task that drains the hub when no instance's own wait does (see [`Hub::dispatcher`]).
+pub(crate) struct Dispatcher {
+    hub: Arc<Hub>,
+    watched: AsyncFd<EpollFd>,
+}
+
+impl Dispatcher {
+    /// Runs for as long as the shared threads do.
+    pub(crate) async fn run(self) {
         loop {
-            let mut guard = match watched.readable().await {
+            let mut guard = match self.watched.readable().await {
                 Ok(guard) => guard,
                 Err(err) => {
                     tracing::error!(%err, "shared reactor: watching its epoll failed");
                     return;
                 }
             };
-            match self.drain(None, true) {
-                // Drained by the instances' own waits meanwhile, or a stale edge.
+            match self.hub.drain(None, true) {
                 Ok((0, _)) => guard.clear_ready(),
                 Ok(_) => {}
-                Err(err) => tracing::error!(%err, "shared reactor: draining failed"),
+                Err(err) => {
+                    // Not again at once: the next edge, or the instances' own drains.
+                    guard.clear_ready();
+                    tracing::error!(%err, "shared reactor: draining failed");
+                }
             }
         }
     }
