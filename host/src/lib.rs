@@ -25,7 +25,9 @@
 //!
 //! One instance is one event loop is one OS thread: the guest loop blocks in the native
 //! [`reactor`] (epoll through mio) when it has nothing to do, and host threads interrupt it
-//! with the waker. Everything an instance holds (its WASI context, its resource table with
+//! with the waker. With [`RuntimeOptions::shared_threads`], instances are instead tasks on a
+//! few shared threads with one shared reactor, parked while they wait (see [`shared`]).
+//! Everything an instance holds (its WASI context, its resource table with
 //! every socket or source, its reactor) lives in its store and is released when the run
 //! returns, whatever way the guest ended.
 //!

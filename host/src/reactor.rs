@@ -1,6 +1,7 @@
 //! The native reactor: the host side of the WIT interface `sandloop:host/reactor`.
 //!
-//! One `Reactor` per instance wraps one `mio::Poll`. A guest registers a [`Source`] (a
+//! One `Reactor` per instance wraps one `mio::Poll`, or, for an instance on shared threads,
+//! a seat at the one shared epoll set (`hub.rs`, `park.rs`). A guest registers a [`Source`] (a
 //! host resource with a native fd, handed out by the interfaces that own it) under a
 //! token of its own choosing, then calls `wait` once per loop iteration and receives every
 //! ready registration in one batch: cost O(ready), not O(registered).

@@ -4,25 +4,27 @@
 //! instance it starts as a task on a small pool of host threads (about one per core)
 //! instead of on an OS thread of its own. The guest code itself runs on a wasmtime fiber;
 //! when its loop's `reactor.wait` finds nothing ready, the fiber suspends and the task
-//! parks, holding no thread, until the instance's epoll set has events, a host thread
+//! parks, holding no thread, until the shared reactor has events for it, a host thread
 //! wakes it (a post, a call, a finished lookup or job, a stop) or its timeout passes (see
 //! the reactor's `park.rs`).
 //!
 //! # One reactor
 //!
-//! The pool is a tokio multi-threaded runtime; its one epoll watches each instance's epoll
-//! descriptor, and its timer wheel times the instances' waits. An instance keeps its own
-//! epoll set, so its registrations, its level-triggered re-arming and its O(ready)
-//! batches are the same as on a thread of its own, and a tenant's ready events never pass
-//! through another's. What an idle instance costs: that one descriptor (no eventfd: wakes
-//! ring a doorbell), its store and its fiber's stack, no thread.
+//! All instances on the threads register in one epoll set, the hub (the reactor's
+//! `hub.rs`), under tokens that carry their seat. Whoever drains it, an instance in its
+//! `wait` or the dispatcher task that the pool's own reactor (tokio's) wakes when the set
+//! turns readable, hands each instance its events and rings its doorbell. Level-triggered
+//! re-arming and O(ready) batches are the same as on a thread of its own. The pool's timer
+//! wheel times the instances' waits. What an idle instance costs: no descriptor of its own
+//! (no epoll, no eventfd: wakes ring a doorbell), its store and its fiber's stack, no
+//! thread.
 //!
 //! # Fairness
 //!
 //! A tenant cannot keep a shared thread from the others:
 //! - a busy loop, whose every `wait` finds something ready, yields the thread in its next
 //!   `wait` once it has run its budget ([`BUDGET`](crate::reactor::BUDGET), 1 ms) since it
-//!   last parked or yielded;
+//!   last parked or yielded, or when its drain of the hub woke other instances;
 //! - a callback that spins yields at the runtime's next epoch tick (10 ms): on shared
 //!   threads the runtime is always built with epoch checks;
 //! - the callback time limit ([`Limits::callback_cpu`](crate::Limits)) and stopping hold
