@@ -11,15 +11,11 @@ use std::time::{Duration, Instant};
 use crate::base_tasks::{TaskFactory, TaskOptions, TaskRef, Tasks};
 use crate::context::Context;
 use crate::error::{Error, IntoResult, Result};
-use crate::events::{self, EventLoop, Handle, LoopInner, Ready, Runnable, Timer, TimerHandle};
+use crate::events::{self, EventLoop, Handle, LoopInner, Ready, Runnable, TimerHandle};
 use crate::futures::Future;
 use crate::log::{self, Level};
 use crate::sys::{self, Selector};
 use crate::tasks::{self, Task};
-
-/// asyncio purges cancelled timers from the heap when they are over this many and over
-/// half of it (`_MIN_SCHEDULED_TIMER_HANDLES`, `_MIN_CANCELLED_TIMER_HANDLES_FRACTION`).
-const MIN_SCHEDULED_TIMER_HANDLES: usize = 100;
 
 /// How long a callback may run before debug mode logs it (asyncio's default, 0.1 s).
 const DEFAULT_SLOW_CALLBACK_DURATION: Duration = Duration::from_millis(100);
@@ -213,8 +209,7 @@ impl EventLoop {
         // Take the queues out before dropping them: dropping a callback can run code that
         // touches the loop (a task's drop cancelling a timer).
         let ready = std::mem::take(&mut *self.inner.ready.borrow_mut());
-        let scheduled = std::mem::take(&mut *self.inner.scheduled.borrow_mut());
-        self.inner.timer_cancelled_count.set(0);
+        let scheduled = self.inner.timers.take_all();
         drop(ready);
         drop(scheduled);
         // Transports still open hold the loop and the loop holds them: let them go (their
@@ -353,6 +348,14 @@ impl EventLoop {
 
     /// Schedules `cb` to run `delay` from now.
     ///
+    /// "Now" is the loop's clock, read once per callback: inside a running loop, the timers
+    /// one callback (or one task step) schedules all count from the time the first of them
+    /// read, and the first callback of an iteration uses the time the iteration read to find
+    /// the due timers. A clock reading is a call into the host, several times the cost of
+    /// the rest of `call_later`. So a timer scheduled late in a long callback, after
+    /// another, may fire up to that stretch of the callback early, never more; outside a
+    /// running loop every call reads the clock. [`EventLoop::time`] always reads it.
+    ///
     /// # Panics
     /// On a closed loop.
     ///
@@ -374,7 +377,7 @@ impl EventLoop {
         R: IntoResult<Ok = ()>,
     {
         self.schedule_at(
-            self.time() + delay.as_secs_f64(),
+            self.scheduling_time() + delay.as_secs_f64(),
             cb,
             None,
             Location::caller(),
@@ -405,7 +408,7 @@ impl EventLoop {
         R: IntoResult<Ok = ()>,
     {
         self.schedule_at(
-            self.time() + delay.as_secs_f64(),
+            self.scheduling_time() + delay.as_secs_f64(),
             cb,
             Some(ctx),
             Location::caller(),
@@ -446,6 +449,22 @@ impl EventLoop {
         self.schedule_at(when, cb, Some(ctx), Location::caller())
     }
 
+    /// The time `call_later` counts from: the clock read once per ready item while the loop
+    /// runs (see [`EventLoop::call_later`]), read every time otherwise.
+    fn scheduling_time(&self) -> f64 {
+        let inner = &*self.inner;
+        if !inner.running.get() {
+            return monotonic();
+        }
+        let now = inner.now.get();
+        if !now.is_nan() {
+            return now;
+        }
+        let now = monotonic();
+        inner.now.set(now);
+        now
+    }
+
     #[track_caller]
     fn schedule_at<F, R>(
         &self,
@@ -460,21 +479,9 @@ impl EventLoop {
     {
         self.assert_open();
         let when = if when.is_nan() { f64::INFINITY } else { when };
-        let handle = Handle::new(
-            cb,
-            ctx,
-            at,
-            when,
-            Some(Rc::downgrade(&self.inner.timer_cancelled_count)),
-        );
-        handle.set_in_heap(true);
-        let seq = self.inner.timer_seq.get();
-        self.inner.timer_seq.set(seq + 1);
-        self.inner.scheduled.borrow_mut().push(Timer {
-            when,
-            seq,
-            handle: handle.clone(),
-        });
+        let handle = Handle::new(cb, ctx, at, when, Some(Rc::downgrade(&self.inner.timers)));
+        let key = self.inner.timers.push(when, handle.clone());
+        handle.set_timer_key(Some(key));
         TimerHandle { handle }
     }
 
@@ -674,33 +681,6 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
-    use crate::events::TimerHeap;
-
-    fn timer(lp: &EventLoop, when: f64, seq: u64) -> Timer {
-        Timer {
-            when,
-            seq,
-            handle: Handle::new(
-                || (),
-                None,
-                Location::caller(),
-                when,
-                Some(Rc::downgrade(&lp.inner.timer_cancelled_count)),
-            ),
-        }
-    }
-
-    #[test]
-    fn the_heap_pops_the_earliest_timer_then_the_first_scheduled() {
-        let lp = EventLoop::with_selector(Box::new(sys::WasiPollSelector::new()));
-        let mut heap = TimerHeap::new();
-        for (when, seq) in [(3.0, 0), (1.0, 1), (2.0, 2), (1.0, 3), (1.0, 4)] {
-            heap.push(timer(&lp, when, seq));
-        }
-        let order: Vec<(f64, u64)> =
-            std::iter::from_fn(|| heap.pop().map(|t| (t.when, t.seq))).collect();
-        assert_eq!(order, [(1.0, 1), (1.0, 3), (1.0, 4), (2.0, 2), (3.0, 0)]);
-    }
 
     #[test]
     fn stop_before_run_forever_runs_what_is_ready_natively() {

@@ -13,10 +13,10 @@
 //! `base_events.rs`, each feature's in its own module (`impl EventLoop` blocks).
 
 mod handles;
+mod timers;
 
 use std::any::{Any, TypeId};
 use std::cell::{Cell, OnceCell, RefCell};
-use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::sys::{Event, Selector};
 
 pub use handles::{Handle, TimerHandle};
+pub(crate) use timers::Timers;
 
 /// Something ready to run in the next batch: a callback, or something else that runs
 /// (a task's step, a transport's event).
@@ -66,48 +67,16 @@ pub(crate) trait Submit {
     fn flush(&self);
 }
 
-/// A timer in the heap, ordered by due time, then by scheduling order.
-pub(crate) struct Timer {
-    pub(crate) when: f64,
-    pub(crate) seq: u64,
-    pub(crate) handle: Handle,
-}
-
-impl PartialEq for Timer {
-    fn eq(&self, other: &Timer) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Timer {}
-impl PartialOrd for Timer {
-    fn partial_cmp(&self, other: &Timer) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Timer {
-    /// Reversed, so that the heap (a max-heap) pops the earliest timer first.
-    fn cmp(&self, other: &Timer) -> Ordering {
-        other
-            .when
-            .total_cmp(&self.when)
-            .then(other.seq.cmp(&self.seq))
-    }
-}
-
-/// The timers, earliest first: a 4-ary heap, whose levels are half as many as a binary
-/// heap's and whose children lie side by side in memory, so popping many scattered timers
-/// misses the cache less (100k timers: ~10% faster than `std`'s `BinaryHeap`).
-pub(crate) type TimerHeap = dary_heap::QuaternaryHeap<Timer>;
-
 /// The state behind an [`EventLoop`] handle: what scheduling needs, nothing more. Its
 /// fields are the scheduler's (`base_events.rs`); every other part of the crate goes
 /// through the loop's methods, the traits above, and the slots.
 pub(crate) struct LoopInner {
     pub(crate) ready: RefCell<VecDeque<Ready>>,
-    pub(crate) scheduled: RefCell<TimerHeap>,
-    pub(crate) timer_seq: Cell<u64>,
-    /// The cancelled timers still in the heap, counted by their handles.
-    pub(crate) timer_cancelled_count: Rc<Cell<usize>>,
+    /// The timers; their handles hold it weakly, to leave it when cancelled.
+    pub(crate) timers: Rc<Timers>,
+    /// The loop time read for the ready item running now, `NaN` until read: the timers it
+    /// schedules share one reading (see `EventLoop::call_later`).
+    pub(crate) now: Cell<f64>,
     pub(crate) stopping: Cell<bool>,
     pub(crate) running: Cell<bool>,
     pub(crate) closed: Cell<bool>,
@@ -135,9 +104,8 @@ impl LoopInner {
     ) -> LoopInner {
         LoopInner {
             ready: RefCell::new(VecDeque::new()),
-            scheduled: RefCell::new(TimerHeap::new()),
-            timer_seq: Cell::new(0),
-            timer_cancelled_count: Rc::new(Cell::new(0)),
+            timers: Rc::new(Timers::new()),
+            now: Cell::new(f64::NAN),
             stopping: Cell::new(false),
             running: Cell::new(false),
             closed: Cell::new(false),

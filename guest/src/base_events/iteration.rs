@@ -3,8 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::MIN_SCHEDULED_TIMER_HANDLES;
-use crate::events::{EventLoop, Ready, Timer, TimerHeap};
+use crate::events::{EventLoop, Ready};
 use crate::exception_handler::ExceptionContext;
 use crate::log::{self, Level};
 
@@ -21,7 +20,8 @@ impl EventLoop {
     /// once per 61 task polls; an idle loop, or one stopping, waits every iteration.
     pub(super) fn run_once(&self) {
         let inner = &*self.inner;
-        self.purge_cancelled_timers();
+        inner.now.set(f64::NAN);
+        inner.timers.purge_cancelled();
 
         let busy = !inner.ready.borrow().is_empty();
         let stopping = inner.stopping.get();
@@ -30,43 +30,26 @@ impl EventLoop {
             || inner.ticks_since_poll.get() >= EVENT_INTERVAL
             || self.has_queued_writes()
         {
-            let timeout =
-                if busy || stopping {
-                    Some(Duration::ZERO)
-                } else {
-                    inner.scheduled.borrow().peek().map(|t| {
-                        Duration::from_secs_f64((t.when - self.time()).clamp(0.0, 86_400.0))
-                    })
-                };
+            let timeout = if busy || stopping {
+                Some(Duration::ZERO)
+            } else {
+                inner
+                    .timers
+                    .earliest()
+                    .map(|when| Duration::from_secs_f64((when - self.time()).clamp(0.0, 86_400.0)))
+            };
             self.wait_for_io(timeout);
         }
 
-        // Timers due by now (plus the clock's resolution) become ready.
-        if !inner.scheduled.borrow().is_empty() {
-            let end_time = self.time() + 1e-9;
-            loop {
-                let mut heap = inner.scheduled.borrow_mut();
-                let Some(top) = heap.peek() else { break };
-                if top.handle.cancelled() {
-                    if let Some(gone) = heap.pop() {
-                        gone.handle.set_in_heap(false);
-                    }
-                    inner
-                        .timer_cancelled_count
-                        .set(inner.timer_cancelled_count.get().saturating_sub(1));
-                    continue;
-                }
-                if top.when >= end_time {
-                    break;
-                }
-                let Some(timer) = heap.pop() else { break };
-                drop(heap);
-                timer.handle.set_in_heap(false);
-                inner
-                    .ready
-                    .borrow_mut()
-                    .push_back(Ready::Handle(timer.handle));
-            }
+        // Timers due by now (plus the clock's resolution) become ready. The reading serves
+        // the batch's first callback too (see `call_later`).
+        if !inner.timers.is_empty() {
+            let now = self.time();
+            inner.now.set(now);
+            let mut ready = inner.ready.borrow_mut();
+            inner
+                .timers
+                .pop_due(now + 1e-9, |handle| ready.push_back(Ready::Handle(handle)));
         }
 
         // Only what is ready now runs in this batch; what it schedules waits for the next.
@@ -94,6 +77,8 @@ impl EventLoop {
             } else {
                 self.run_ready(item);
             }
+            // The next callback reads the clock again if it schedules a timer.
+            inner.now.set(f64::NAN);
         }
     }
 
@@ -166,27 +151,6 @@ impl EventLoop {
         }
     }
 
-    /// Drops cancelled timers when they are many, so a heap of cancelled timeouts does not
-    /// grow without bound (asyncio does the same).
-    fn purge_cancelled_timers(&self) {
-        let inner = &*self.inner;
-        let cancelled = inner.timer_cancelled_count.get();
-        let len = inner.scheduled.borrow().len();
-        if len > MIN_SCHEDULED_TIMER_HANDLES && cancelled * 2 > len {
-            let old = std::mem::take(&mut *inner.scheduled.borrow_mut());
-            let (keep, gone): (Vec<Timer>, Vec<Timer>) = old
-                .into_vec()
-                .into_iter()
-                .partition(|t| !t.handle.cancelled());
-            for timer in &gone {
-                timer.handle.set_in_heap(false);
-            }
-            *inner.scheduled.borrow_mut() = TimerHeap::from(keep);
-            inner.timer_cancelled_count.set(0);
-            drop(gone);
-        }
-    }
-
     /// The number of timers in the heap, cancelled ones included (for tests and debugging).
     ///
     /// ```
@@ -197,7 +161,7 @@ impl EventLoop {
     /// assert_eq!((lp.scheduled_timer_count(), lp.ready_count()), (1, 1));
     /// ```
     pub fn scheduled_timer_count(&self) -> usize {
-        self.inner.scheduled.borrow().len()
+        self.inner.timers.len()
     }
 
     /// The number of callbacks and task steps waiting for the next batch.

@@ -1,16 +1,18 @@
 //! Callback handles: asyncio's `Handle` and `TimerHandle` of `events.py`.
 //!
 //! A handle is one allocation holding the callback inline (`call_soon` allocates nothing
-//! else). A timer's handle knows its loop's count of cancelled timers, not the loop: it
-//! counts itself there when cancelled while in the heap, so the loop can purge the heap.
+//! else). A timer's handle knows its loop's timers (`timers.rs`), not the loop: cancelled
+//! while scheduled, it takes itself out of them, so that the loop can purge the heap.
 
 use std::cell::Cell;
 use std::fmt;
 use std::panic::Location;
 use std::rc::{Rc, Weak};
 
+use super::timers::Timers;
 use crate::context::{self, Context};
 use crate::error::{IntoResult, Result};
+
 /// The context a callback runs in.
 pub(crate) enum HandleContext {
     /// A copy of the context current at scheduling time; what the callback sets is discarded.
@@ -27,12 +29,11 @@ pub(crate) struct Header {
     context: HandleContext,
     /// The loop time a timer is due; `NaN` for plain handles.
     when: f64,
-    /// A timer counts itself in its loop's count of cancelled timers when cancelled, so the
-    /// loop can purge the heap; a plain handle has no count.
-    cancelled_timers: Option<Weak<Cell<usize>>>,
-    /// A timer is in its loop's heap (asyncio's `TimerHandle._scheduled`): only then does
-    /// cancelling it count towards purging the heap.
-    in_heap: Cell<bool>,
+    /// A timer's loop's timers, which it leaves when cancelled; a plain handle has none.
+    timers: Option<Weak<Timers>>,
+    /// The timer's key among its loop's timers while it is scheduled there (asyncio's
+    /// `TimerHandle._scheduled`): only then does cancelling it take it out.
+    timer_key: Cell<Option<u32>>,
 }
 
 /// A scheduled callback whose closure is stored inline (one allocation per `call_soon`).
@@ -124,7 +125,7 @@ impl Handle {
         context: Option<&Context>,
         location: &'static Location<'static>,
         when: f64,
-        cancelled_timers: Option<Weak<Cell<usize>>>,
+        timers: Option<Weak<Timers>>,
     ) -> Handle
     where
         F: FnOnce() -> R + 'static,
@@ -141,8 +142,8 @@ impl Handle {
                     location,
                     context,
                     when,
-                    cancelled_timers,
-                    in_heap: Cell::new(false),
+                    timers,
+                    timer_key: Cell::new(None),
                 },
                 f: Cell::new(Some(f)),
             }),
@@ -163,8 +164,8 @@ impl Handle {
                     location,
                     context: HandleContext::Snapshot(context::snapshot()),
                     when: f64::NAN,
-                    cancelled_timers: None,
-                    in_heap: Cell::new(false),
+                    timers: None,
+                    timer_key: Cell::new(None),
                 },
                 f: Cell::new(Some(f)),
             }),
@@ -179,10 +180,10 @@ impl Handle {
         }
         // Drop what the callback captured now, as asyncio drops the args, to break cycles.
         self.inner.discard();
-        if header.in_heap.get()
-            && let Some(count) = header.cancelled_timers.as_ref().and_then(Weak::upgrade)
+        if let Some(key) = header.timer_key.take()
+            && let Some(timers) = header.timers.as_ref().and_then(Weak::upgrade)
         {
-            count.set(count.get() + 1);
+            timers.cancel(key);
         }
     }
 
@@ -213,9 +214,9 @@ impl Handle {
         }
     }
 
-    /// Marks a timer as in (or out of) its loop's heap.
-    pub(crate) fn set_in_heap(&self, in_heap: bool) {
-        self.inner.header().in_heap.set(in_heap);
+    /// Records a timer's key among its loop's timers (`None`: no longer scheduled there).
+    pub(crate) fn set_timer_key(&self, key: Option<u32>) {
+        self.inner.header().timer_key.set(key);
     }
 
     pub(crate) fn when(&self) -> f64 {
