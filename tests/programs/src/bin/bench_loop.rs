@@ -22,6 +22,8 @@ fn main() {
         "call_soon_chain" => call_soon_chain(&lp, iters),
         "call_later" => call_later(&lp, iters),
         "call_later_cancel" => call_later_cancel(&lp, iters),
+        "call_later_in_task" => call_later_in_task(&lp, iters),
+        "sleep_short" => sleep_short(&lp, iters),
         "create_task" => create_task(&lp, iters),
         "sleep0_switch" => sleep0_switch(&lp, iters),
         "timers_100k_cancel_half" => timers_100k_cancel_half(&lp, iters),
@@ -97,6 +99,35 @@ fn call_later_cancel(lp: &EventLoop, iters: u64) -> Duration {
     }
     lp.stop();
     lp.run_forever().expect("run");
+    start.elapsed()
+}
+
+/// `call_later_cancel` inside a task's step, where the loop runs: the timers one step
+/// schedules share one clock reading.
+fn call_later_in_task(lp: &EventLoop, iters: u64) -> Duration {
+    let inner = lp.clone();
+    let start = Instant::now();
+    lp.run_until_complete(async move {
+        for i in 0..iters {
+            let t = inner.call_later(Duration::from_secs(60 + i % 60), || ());
+            t.cancel();
+        }
+        Ok::<_, sandloop::Error>(())
+    })
+    .expect("run");
+    start.elapsed()
+}
+
+/// One task sleeping 1 ns `iters` times: a timer, a wait and a task switch per sleep.
+fn sleep_short(lp: &EventLoop, iters: u64) -> Duration {
+    let start = Instant::now();
+    lp.run_until_complete(async move {
+        for _ in 0..iters {
+            sandloop::sleep(Duration::from_nanos(1)).await?;
+        }
+        Ok::<_, sandloop::Error>(())
+    })
+    .expect("run");
     start.elapsed()
 }
 
