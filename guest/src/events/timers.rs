@@ -173,15 +173,21 @@ impl Timers {
         let mut handles = self.handles.borrow_mut();
         if heap.len() > 1 && self.latest.get() < end {
             let mut entries = std::mem::take(&mut *heap).into_vec();
+            // The cancelled go first, so that the sort has only the others to order.
+            entries.retain(|entry| {
+                let live = matches!(handles.get(entry.key()), Some(Some(_)));
+                if !live {
+                    handles.try_remove(entry.key());
+                }
+                live
+            });
+            self.cancelled.set(0);
             // Ascending in time: the reverse of the heap's order.
             entries.sort_unstable_by(|a, b| b.cmp(a));
             for entry in entries.drain(..) {
-                match handles.try_remove(entry.key()).flatten() {
-                    Some(handle) => {
-                        handle.set_timer_key(None);
-                        due(handle);
-                    }
-                    None => self.cancelled.set(self.cancelled.get().saturating_sub(1)),
+                if let Some(handle) = handles.try_remove(entry.key()).flatten() {
+                    handle.set_timer_key(None);
+                    due(handle);
                 }
             }
             // The emptied vector keeps its room for the next timers.
