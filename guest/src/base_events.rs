@@ -479,9 +479,10 @@ impl EventLoop {
     {
         self.assert_open();
         let when = if when.is_nan() { f64::INFINITY } else { when };
-        let handle = Handle::new(cb, ctx, at, when, Some(Rc::downgrade(&self.inner.timers)));
-        let key = self.inner.timers.push(when, handle.clone());
-        handle.set_timer_key(Some(key));
+        let timers = &self.inner.timers;
+        let key = timers.next_key();
+        let handle = Handle::new(cb, ctx, at, when, Some((Rc::downgrade(timers), key)));
+        timers.push(when, handle.clone());
         TimerHandle { handle }
     }
 

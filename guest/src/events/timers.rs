@@ -101,17 +101,22 @@ impl Timers {
         }
     }
 
-    /// Adds `handle`, due at `when` (not NaN); returns its key, which the handle keeps so
-    /// that cancelling it can take it out (see [`Timers::cancel`]).
+    /// The key the next timer pushed gets (its handle holds it, to leave when cancelled).
+    pub(crate) fn next_key(&self) -> u32 {
+        let key = self.handles.borrow().vacant_key();
+        // A wasm32 guest cannot hold 2^32 timers: its memory would not hold their handles.
+        u32::try_from(key).expect("fewer than 2^32 timers")
+    }
+
+    /// Adds `handle`, due at `when` (not NaN), under [`Timers::next_key`]; returns the key.
     pub(crate) fn push(&self, when: f64, handle: Handle) -> u32 {
         if self.next_order.get() == u32::MAX {
             self.renumber();
         }
         let order = self.next_order.get();
         self.next_order.set(order + 1);
-        let key = self.handles.borrow_mut().insert(Some(handle));
-        // A wasm32 guest cannot hold 2^32 timers: its memory would not hold their handles.
-        let key = u32::try_from(key).expect("fewer than 2^32 timers");
+        let key = self.next_key();
+        self.handles.borrow_mut().insert(Some(handle));
         let due = order_key(when);
         self.latest.set(self.latest.get().max(due));
         self.heap.borrow_mut().push(Entry {
@@ -138,11 +143,15 @@ impl Timers {
         *heap = dary_heap::QuaternaryHeap::from(entries);
     }
 
-    /// Takes a cancelled timer's handle out (the handle calls this when cancelled while
-    /// scheduled, with the key [`Timers::push`] gave it) and counts it for purging.
-    pub(crate) fn cancel(&self, key: u32) {
+    /// Takes a cancelled timer's handle out (the handle calls this when cancelled, with its
+    /// key) and counts it for purging; nothing if the key no longer holds that handle (it
+    /// came due and left, and the key may be another timer's now).
+    pub(crate) fn cancel(&self, key: u32, handle: &Handle) {
         let gone = match self.handles.try_borrow_mut() {
-            Ok(mut handles) => handles.get_mut(key as usize).and_then(Option::take),
+            Ok(mut handles) => match handles.get_mut(key as usize) {
+                Some(slot) if slot.as_ref().is_some_and(|h| h.ptr_eq(handle)) => slot.take(),
+                _ => None,
+            },
             // The loop is moving handles (it never runs a callback meanwhile, but a drop
             // might cancel): the handle stays, marked cancelled, and the loop skips it when
             // it comes due, as it skips any cancelled handle.
@@ -186,7 +195,6 @@ impl Timers {
             entries.sort_unstable_by(|a, b| b.cmp(a));
             for entry in entries.drain(..) {
                 if let Some(handle) = handles.try_remove(entry.key()).flatten() {
-                    handle.set_timer_key(None);
                     due(handle);
                 }
             }
@@ -204,7 +212,6 @@ impl Timers {
             heap.pop();
             match handles.try_remove(key).flatten() {
                 Some(handle) => {
-                    handle.set_timer_key(None);
                     due(handle);
                 }
                 None => self.cancelled.set(self.cancelled.get().saturating_sub(1)),
@@ -250,7 +257,6 @@ impl Timers {
         handles
             .into_iter()
             .filter_map(|(_, handle)| handle)
-            .inspect(|handle| handle.set_timer_key(None))
             .collect()
     }
 }
@@ -332,8 +338,9 @@ mod tests {
     #[test]
     fn cancelled_timers_are_skipped_and_their_keys_not_reused_while_queued() {
         let timers = Timers::new();
-        let first = timers.push(1.0, handle(1.0));
-        timers.cancel(first);
+        let h = handle(1.0);
+        let first = timers.push(1.0, h.clone());
+        timers.cancel(first, &h);
         // The cancelled timer's key stays reserved: the next one gets another.
         let second = timers.push(2.0, handle(2.0));
         assert_ne!(first, second);
@@ -343,13 +350,29 @@ mod tests {
     }
 
     #[test]
+    fn cancelling_a_timer_that_left_does_not_touch_the_next_one_under_its_key() {
+        let timers = Timers::new();
+        let fired = handle(1.0);
+        let key = timers.push(1.0, fired.clone());
+        assert_eq!(drain(&timers), [1.0]);
+        let next = handle(2.0);
+        assert_eq!(timers.push(2.0, next.clone()), key, "the key is free again");
+        timers.cancel(key, &fired);
+        assert_eq!(timers.cancelled.get(), 0);
+        assert_eq!(drain(&timers), [2.0]);
+    }
+
+    #[test]
     fn more_than_half_cancelled_are_purged() {
         let timers = Timers::new();
-        let keys: Vec<u32> = (0..200)
-            .map(|i| timers.push(f64::from(i), handle(f64::from(i))))
+        let pushed: Vec<(u32, Handle)> = (0..200)
+            .map(|i| {
+                let h = handle(f64::from(i));
+                (timers.push(f64::from(i), h.clone()), h)
+            })
             .collect();
-        for key in keys.iter().take(100) {
-            timers.cancel(*key);
+        for (key, h) in pushed.iter().take(100) {
+            timers.cancel(*key, h);
         }
         timers.purge_cancelled();
         assert_eq!(
@@ -357,7 +380,7 @@ mod tests {
             200,
             "exactly half cancelled: kept, as asyncio does"
         );
-        timers.cancel(keys[100]);
+        timers.cancel(pushed[100].0, &pushed[100].1);
         timers.purge_cancelled();
         assert_eq!((timers.len(), timers.cancelled.get()), (99, 0));
         assert_eq!(timers.handles.borrow().len(), 99);
@@ -377,9 +400,10 @@ mod tests {
             x ^= x << 17;
             let when = f64::from((x % 50) as u32) - 10.0;
             let id = f64::from(i) * 1e-6;
-            let key = timers.push(when, Handle::new(|| (), None, Location::caller(), id, None));
+            let h = Handle::new(|| (), None, Location::caller(), id, None);
+            let key = timers.push(when, h.clone());
             if i % 3 == 0 {
-                timers.cancel(key);
+                timers.cancel(key, &h);
             } else {
                 expected.push((when, i));
             }
