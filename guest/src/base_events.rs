@@ -351,8 +351,8 @@ impl EventLoop {
     /// "Now" is the loop's clock, read once per callback: inside a running loop, the timers
     /// one callback (or one task step) schedules all count from the time the first of them
     /// read, and the first callback of an iteration uses the time the iteration read to find
-    /// the due timers. A clock reading is a call into the host, several times the cost of
-    /// the rest of `call_later`. So a timer scheduled late in a long callback, after
+    /// the due timers. A clock reading is a call into the host, about as costly as all the
+    /// rest of `call_later`. So a timer scheduled late in a long callback, after
     /// another, may fire up to that stretch of the callback early, never more; outside a
     /// running loop every call reads the clock. [`EventLoop::time`] always reads it.
     ///
