@@ -13,7 +13,9 @@
 //! called again on the next iteration. The reactor therefore re-arms every source it
 //! reported (one `epoll_ctl(MOD)` each, which makes the kernel re-check readiness) before
 //! the next wait. A source that is still ready is reported again; one that was drained is
-//! not. The cost stays O(ready).
+//! not. The cost stays O(ready). A stream socket watched for reading only whose `recv`
+//! emptied it since (a short read, or none to take) is not re-armed: the next bytes to
+//! arrive are an edge of their own (see `source::Drained`).
 //!
 //! # Completions
 //!
@@ -62,8 +64,8 @@ pub(crate) use hub::{Hub, Seated, seat_bits as current_seat};
 pub use park::BUDGET;
 use park::Park;
 use room::BufferLimit;
-pub(crate) use source::RegisterError;
 pub use source::Source;
+pub(crate) use source::{Drained, RegisterError};
 pub(crate) use token::{TokenKind, WAKER_TOKEN, decode, token};
 pub(crate) use waker::Completer;
 pub use waker::ReactorWaker;
@@ -446,6 +448,7 @@ impl Reactor {
                         continue;
                     }
                     batch.push(Event::readiness(registration.token, ready));
+                    source.reported();
                     self.followups.reported.push(rep);
                 }
                 TokenKind::Stream => {

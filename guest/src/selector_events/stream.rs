@@ -19,7 +19,10 @@ pub(crate) struct ReadinessStream {
     io: Endpoint,
     source: HostSource,
     token: u64,
-    registered: bool,
+    /// What the source is registered for now: unchanged interest is not registered again,
+    /// which would cost a crossing and an `epoll_ctl` per event (the host re-arms what it
+    /// reported by itself).
+    watched: Watched,
     reading: bool,
     read_eof: bool,
     /// Unsent bytes, from `sent` on.
@@ -33,6 +36,18 @@ pub(crate) struct ReadinessStream {
     /// The unsent bytes as the transport last took the count (after a write, and from the
     /// events that report a flush), which is what it judges its buffer by.
     reported: usize,
+}
+
+/// A source's registration with the reactor.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Watched {
+    Nothing,
+    /// Only the hangup the kernel reports unasked (a pipe's idle write end).
+    Hangup,
+    Directions {
+        readable: bool,
+        writable: bool,
+    },
 }
 
 /// Bytes `offset..end` of a file, still to be sent with the host's `sendfile(2)`.
@@ -53,7 +68,7 @@ impl ReadinessStream {
             io,
             source,
             token,
-            registered: false,
+            watched: Watched::Nothing,
             reading: true,
             buf: Vec::new(),
             sent: 0,
@@ -70,7 +85,8 @@ impl ReadinessStream {
     /// TLS, which the host does); what it still buffered is dropped, so the caller waits
     /// for it to be sent first.
     pub(crate) fn into_socket(self, token: u64) -> Result<HostSocket> {
-        self.source.watch(self.registered, token, false, false)?;
+        let registered = self.watched != Watched::Nothing;
+        self.source.watch(registered, token, false, false)?;
         match self.io {
             Endpoint::Socket(sock) => Ok(sock),
             Endpoint::Pipe(_) => Err(Error::Os(std::io::Error::new(
@@ -207,16 +223,27 @@ impl ReadinessStream {
     fn update_interest(&mut self) -> Result<()> {
         let readable = self.reading && !self.read_eof;
         let writable = self.buffered() > 0;
-        if !readable && !writable && self.io.is_pipe_writer() {
+        let want = if !readable && !writable && self.io.is_pipe_writer() {
             // Watched for its reader closing, which the kernel reports unasked; asking
             // for writability would report an idle pipe on every wait.
-            self.source.watch_hangup(self.registered, self.token)?;
-            self.registered = true;
+            Watched::Hangup
+        } else if readable || writable {
+            Watched::Directions { readable, writable }
+        } else {
+            Watched::Nothing
+        };
+        if want == self.watched {
             return Ok(());
         }
-        self.source
-            .watch(self.registered, self.token, readable, writable)?;
-        self.registered = readable || writable;
+        let registered = self.watched != Watched::Nothing;
+        match want {
+            Watched::Hangup => self.source.watch_hangup(registered, self.token)?,
+            Watched::Directions { readable, writable } => self
+                .source
+                .watch(registered, self.token, readable, writable)?,
+            Watched::Nothing => self.source.watch(registered, self.token, false, false)?,
+        }
+        self.watched = want;
         Ok(())
     }
 

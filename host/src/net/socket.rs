@@ -17,7 +17,7 @@ use super::options::{self, OptionName, SocketOption};
 use super::unix::{self, BoundFile};
 use crate::error::{Error, ErrorKind, error, io_error, io_error_untargeted};
 use crate::policy::{Denied, Policy};
-use crate::reactor::Source;
+use crate::reactor::{Drained, Source};
 
 /// The most one `recv` returns: a hostile guest must not make the host allocate gigabytes
 /// by asking for them.
@@ -43,6 +43,9 @@ pub struct Socket {
     pub(super) unix_bound: Option<BoundFile>,
     /// A datagram socket: checked against the udp rules; `recv-from`/`send-to` allowed.
     pub(super) datagram: bool,
+    /// Shared with its reactor sources: a stream's `recv` notes here that it emptied the
+    /// socket, which spares the reactor a re-arm.
+    drained: Arc<Drained>,
 }
 
 /// A policy's denial as the guest's error.
@@ -60,6 +63,7 @@ impl Socket {
             accepted: false,
             unix_bound: None,
             datagram: false,
+            drained: Arc::default(),
         }
     }
 
@@ -219,8 +223,17 @@ impl Socket {
     /// `recv`: at most `max_len` bytes (and at most [`MAX_RECV`]).
     pub(crate) fn recv(&self, max_len: u32) -> Result<Vec<u8>, Error> {
         let max_len = (max_len as usize).min(MAX_RECV);
-        recv(&self.inner, max_len)
-            .map_err(|err| io_error("recv from", Peer(self.peer, &self.inner), &err))
+        let read = recv(&self.inner, max_len);
+        if !self.datagram {
+            // End of stream (an empty read) is not "emptied": a level-triggered reader
+            // is told again, as asyncio's selector would.
+            match &read {
+                Ok(data) if !data.is_empty() && data.len() < max_len => self.drained.note(),
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => self.drained.note(),
+                _ => {}
+            }
+        }
+        read.map_err(|err| io_error("recv from", Peer(self.peer, &self.inner), &err))
     }
 
     /// `send`: what the kernel takes of `data`.
@@ -264,7 +277,11 @@ impl Socket {
     /// `source`: a reactor source on the socket's own descriptor, which it shares (no
     /// descriptor of its own: with thousands of instances, a duplicate per source counts).
     pub(crate) fn source(&self) -> Source {
-        Source::from_fd(Arc::clone(&self.inner))
+        if self.datagram {
+            Source::from_fd(Arc::clone(&self.inner))
+        } else {
+            Source::from_stream_fd(Arc::clone(&self.inner), Arc::clone(&self.drained))
+        }
     }
 }
 

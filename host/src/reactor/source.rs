@@ -4,6 +4,8 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mio::Token;
 use mio::unix::SourceFd;
@@ -31,6 +33,32 @@ use super::token::{TokenKind, token};
 pub struct Source {
     io: Box<dyn mio::event::Source + Send>,
     registration: Option<Registration>,
+    /// Where the owner of a stream socket notes that a read emptied it.
+    drained: Option<Arc<Drained>>,
+}
+
+/// A stream socket's note that a read found it empty since its source was last
+/// reported: a short read (or none at all) of a stream leaves nothing for the kernel to
+/// report again until new bytes arrive, and their arrival is an edge of its own, so the
+/// re-arm that emulates level-triggered readiness (an `epoll_ctl` per reported source and
+/// wait) can be skipped for a source watched for reading only. A datagram socket never
+/// notes it: one datagram read says nothing of the next.
+#[derive(Default)]
+pub(crate) struct Drained(AtomicBool);
+
+impl Drained {
+    /// A read of the stream took less than it asked for, or found nothing to take.
+    pub(crate) fn note(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn clear(&self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::Relaxed)
+    }
 }
 
 /// What the guest asked for when it registered a source.
@@ -62,6 +90,16 @@ impl Source {
         Source {
             io: Box::new(io),
             registration: None,
+            drained: None,
+        }
+    }
+
+    /// A source on a stream socket's shared descriptor, with the note its reads leave
+    /// when they empty it (see [`Drained`]).
+    pub(crate) fn from_stream_fd(fd: impl AsFd + Send + 'static, drained: Arc<Drained>) -> Source {
+        Source {
+            drained: Some(drained),
+            ..Source::from_fd(fd)
         }
     }
 
@@ -150,12 +188,25 @@ impl Source {
         }
     }
 
+    /// The wait reports the source now: reads from here on tell whether it was emptied.
+    pub(super) fn reported(&self) {
+        if let Some(drained) = &self.drained {
+            drained.clear();
+        }
+    }
+
     /// Re-registers a source the last wait reported, so that the kernel reports it again
-    /// if it is still ready (level-triggered semantics on top of edge-triggered mio).
+    /// if it is still ready (level-triggered semantics on top of edge-triggered mio);
+    /// not a stream socket watched for reading only that a read has emptied since.
     pub(super) fn rearm(&mut self, registry: &mio::Registry, rep: u32) {
         let Some(registration) = self.registration else {
             return;
         };
+        if registration.interest == Interest::READABLE
+            && self.drained.as_ref().is_some_and(|drained| drained.take())
+        {
+            return;
+        }
         let interest = mio_interest(registration.interest);
         if let Err(err) = self.io.reregister(registry, token_of(rep), interest) {
             tracing::debug!(rep, %err, "reactor: re-arming a reported source failed");

@@ -8,6 +8,7 @@ use wasmtime::component::{Resource, ResourceTable};
 
 use super::{Reactor, Source, TokenKind, WAKER_TOKEN, decode, token};
 use crate::bindings::reactor::{ErrorCode, Host as _, HostSource as _, Interest};
+use crate::net::Socket;
 use crate::state::ReactorView;
 use crate::stats::Counters;
 use crate::testing::Event;
@@ -107,6 +108,46 @@ fn undrained_source_is_reported_again_and_drained_one_is_not() {
     let mut buf = [0; 16];
     assert_eq!(reader.read(&mut buf).unwrap(), 4);
     assert!(fx.wait(Some(0)).is_empty());
+}
+
+#[test]
+fn stream_socket_emptied_by_recv_is_not_rearmed_until_new_bytes_arrive() {
+    let mut fx = Fixture::new();
+    let (ours, theirs) = Socket::pair().unwrap();
+    let src = fx.table.push(ours.source()).unwrap();
+    fx.register(&src, 7, Interest::READABLE);
+    theirs.send(b"ping").unwrap();
+    assert_eq!(
+        tokens_and_readiness(&fx.wait(Some(PATIENCE_NS))),
+        [(7, Interest::READABLE)]
+    );
+
+    // A read that took less than it asked for emptied the socket: no re-arm, no event.
+    assert_eq!(ours.recv(16).unwrap(), b"ping");
+    assert!(fx.wait(Some(0)).is_empty());
+
+    // New bytes are an edge of their own.
+    theirs.send(b"pong").unwrap();
+    assert_eq!(
+        tokens_and_readiness(&fx.wait(Some(PATIENCE_NS))),
+        [(7, Interest::READABLE)]
+    );
+    // A read that filled what it asked for may have left bytes: re-armed, so the rest
+    // is reported again, level-triggered.
+    assert_eq!(ours.recv(2).unwrap(), b"po");
+    assert_eq!(
+        tokens_and_readiness(&fx.wait(Some(0))),
+        [(7, Interest::READABLE)]
+    );
+    assert_eq!(ours.recv(16).unwrap(), b"ng");
+    assert!(fx.wait(Some(0)).is_empty());
+
+    // The end of the stream is not "emptied": it stays reported while watched, as a
+    // level-triggered selector reports it.
+    drop(theirs);
+    assert_eq!(fx.wait(Some(PATIENCE_NS)).len(), 1);
+    assert!(ours.recv(16).unwrap().is_empty());
+    assert_eq!(fx.wait(Some(0)).len(), 1);
 }
 
 #[test]
