@@ -448,7 +448,7 @@ impl Reactor {
                         continue;
                     }
                     batch.push(Event::readiness(registration.token, ready));
-                    source.reported();
+                    source.reported(ready);
                     self.followups.reported.push(rep);
                 }
                 TokenKind::Stream => {

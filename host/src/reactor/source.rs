@@ -5,7 +5,7 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use mio::Token;
 use mio::unix::SourceFd;
@@ -41,23 +41,34 @@ pub struct Source {
 /// reported: a short read (or none at all) of a stream leaves nothing for the kernel to
 /// report again until new bytes arrive, and their arrival is an edge of its own, so the
 /// re-arm that emulates level-triggered readiness (an `epoll_ctl` per reported source and
-/// wait) can be skipped for a source watched for reading only. A datagram socket never
-/// notes it: one datagram read says nothing of the next.
+/// wait) can be skipped for a source watched for reading only. Not after a report that
+/// carried a hang-up: the end of the stream may wait behind the bytes a short read took,
+/// and no edge will announce it again. A datagram socket never notes it: one datagram
+/// read says nothing of the next.
 #[derive(Default)]
-pub(crate) struct Drained(AtomicBool);
+pub(crate) struct Drained(AtomicU8);
+
+/// [`Drained`]'s states.
+const NOT_DRAINED: u8 = 0;
+const DRAINED: u8 = 1;
+/// The last report carried a hang-up: re-armed whatever the reads say.
+const HUNG_UP: u8 = 2;
 
 impl Drained {
     /// A read of the stream took less than it asked for, or found nothing to take.
     pub(crate) fn note(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        let _ = self
+            .0
+            .compare_exchange(NOT_DRAINED, DRAINED, Ordering::Relaxed, Ordering::Relaxed);
     }
 
-    fn clear(&self) {
-        self.0.store(false, Ordering::Relaxed);
+    fn reported(&self, hung_up: bool) {
+        let state = if hung_up { HUNG_UP } else { NOT_DRAINED };
+        self.0.store(state, Ordering::Relaxed);
     }
 
     fn take(&self) -> bool {
-        self.0.swap(false, Ordering::Relaxed)
+        self.0.swap(NOT_DRAINED, Ordering::Relaxed) == DRAINED
     }
 }
 
@@ -188,10 +199,11 @@ impl Source {
         }
     }
 
-    /// The wait reports the source now: reads from here on tell whether it was emptied.
-    pub(super) fn reported(&self) {
+    /// The wait reports the source now (`ready`): reads from here on tell whether it was
+    /// emptied.
+    pub(super) fn reported(&self, ready: Interest) {
         if let Some(drained) = &self.drained {
-            drained.clear();
+            drained.reported(ready.contains(Interest::HANGUP));
         }
     }
 

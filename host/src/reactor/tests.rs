@@ -142,10 +142,15 @@ fn stream_socket_emptied_by_recv_is_not_rearmed_until_new_bytes_arrive() {
     assert_eq!(ours.recv(16).unwrap(), b"ng");
     assert!(fx.wait(Some(0)).is_empty());
 
-    // The end of the stream is not "emptied": it stays reported while watched, as a
-    // level-triggered selector reports it.
+    // Bytes and the end of the stream reported together: a short read takes the bytes,
+    // and the end, which no edge announces again, must still be reported.
+    theirs.send(b"bye").unwrap();
     drop(theirs);
     assert_eq!(fx.wait(Some(PATIENCE_NS)).len(), 1);
+    assert_eq!(ours.recv(16).unwrap(), b"bye");
+    assert_eq!(fx.wait(Some(0)).len(), 1);
+    // The end of the stream is not "emptied": it stays reported while watched, as a
+    // level-triggered selector reports it.
     assert!(ours.recv(16).unwrap().is_empty());
     assert_eq!(fx.wait(Some(0)).len(), 1);
 }
