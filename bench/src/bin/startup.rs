@@ -3,7 +3,7 @@
 //! instances started per second.
 //!
 //! ```text
-//! startup [--seconds 1] [--out-dir target/startup-bench]
+//! startup [--seconds 1] [--out-dir target/startup-bench] [--only CONFIG]... [--wasm PATH]
 //! ```
 //! Five configurations: `ondemand` (the default: memory mapped for each instance),
 //! `pooling` (wasmtime's pooling allocator with its defaults: a slot's memory is returned
@@ -34,7 +34,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, ensure};
+use anyhow::{Context as _, Result, bail, ensure};
 use clap::Parser;
 use sandloop_host::{PoolingOptions, RunOptions, Runtime, RuntimeOptions, Workload};
 
@@ -47,6 +47,14 @@ struct Args {
     /// Where the `.cwasm` is written.
     #[arg(long, default_value = "target/startup-bench")]
     out_dir: PathBuf,
+    /// Measure only this configuration (repeatable; all five by default): to profile one
+    /// with `perf record`.
+    #[arg(long, value_name = "CONFIG")]
+    only: Vec<String>,
+    /// The guest component to run instead of the built bench_startup (e.g. a copy kept
+    /// to compare two hosts on the same guest).
+    #[arg(long, value_name = "PATH")]
+    wasm: Option<PathBuf>,
 }
 
 /// Loads timed (each with a fresh runtime, so that none is an in-memory cache hit).
@@ -92,7 +100,10 @@ fn main() -> ExitCode {
 fn run() -> Result<()> {
     let args = Args::parse();
     let window = Duration::try_from_secs_f64(args.seconds).context("--seconds")?;
-    let wasm = test_programs_artifacts::program("bench_startup");
+    let wasm = args
+        .wasm
+        .as_deref()
+        .unwrap_or_else(|| test_programs_artifacts::program("bench_startup"));
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("create {}", args.out_dir.display()))?;
 
@@ -129,6 +140,13 @@ fn run() -> Result<()> {
             shared_threads: Some(SHARED_THREADS),
         },
     ];
+    let known: Vec<_> = configs.iter().map(|config| config.label).collect();
+    if let Some(unknown) = args.only.iter().find(|label| !known.contains(&label.as_str())) {
+        bail!("--only {unknown}: no such configuration (known: {})", known.join(", "));
+    }
+    let configs = configs
+        .iter()
+        .filter(|config| args.only.is_empty() || args.only.iter().any(|l| l == config.label));
     // Precompiled code must come from a runtime with the same settings: shared threads
     // compile with epoch checks and memories without copy-on-write images.
     let cwasm_for = |shared: bool| {
@@ -148,7 +166,7 @@ fn run() -> Result<()> {
         .precompile(wasm, &cwasm_for(shared))?;
     }
 
-    for config in &configs {
+    for config in configs {
         let label = config.label;
         let cwasm = cwasm_for(config.options().shared_threads.is_some());
         let mut loads = Vec::with_capacity(LOADS);
