@@ -160,8 +160,8 @@ pub use policy::{
 };
 pub use reactor::ReactorWaker;
 pub use runtime::{
-    BoxError, ComponentError, LoadError, PRECOMPILED_EXTENSION, PoolingOptions, PrecompiledError,
-    Runtime, RuntimeError, RuntimeOptions,
+    BoxError, ComponentError, DEFAULT_KEEP_RESIDENT, LoadError, PRECOMPILED_EXTENSION,
+    PoolingOptions, PrecompiledError, Runtime, RuntimeError, RuntimeOptions,
 };
 pub use state::InstanceError;
 pub use stats::Stats;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -62,6 +62,8 @@ pub struct RuntimeOptions {
     /// one per core) and one reactor; an instance waiting for I/O holds no thread, and a
     /// busy one yields after a budget of work (see [`shared`](crate::shared)). Dense
     /// multi-tenant hosts want this; a single hot loop may be faster on a thread of its own.
+    /// ([`Workload::run`], which holds the calling thread until the guest ends, runs the
+    /// instance's task on that thread, seated at the shared reactor.)
     pub shared_threads: Option<usize>,
 }
 
@@ -89,27 +91,59 @@ pub struct PoolingOptions {
     /// The most bytes one linear memory may grow to; default 4 GiB (no limit for wasm32).
     pub max_memory_size: usize,
     /// Bytes at the start of each linear memory and table that a slot keeps resident when
-    /// its instance ends, reset in place for the next one; default 0 (wasmtime's default:
-    /// all of it is returned to the kernel with `madvise`).
+    /// its instance ends, reset in place for the next one. The default is
+    /// [`DEFAULT_KEEP_RESIDENT`] (1 MiB) where the kernel tells which pages an instance
+    /// dirtied (`PAGEMAP_SCAN`, Linux 6.7 and later), 0 elsewhere (wasmtime's default: all
+    /// of it is returned to the kernel with `madvise`).
     ///
-    /// Returning memory to the kernel makes it shoot down the TLB entries of every core
-    /// running a thread of the process, so instances started on several threads at once
-    /// slow each other down. Keeping a few MiB resident avoids that where the kernel can
-    /// tell which pages an instance dirtied (`PAGEMAP_SCAN`, Linux 6.7 and later; used
-    /// when available): only those are reset. Elsewhere all `keep_resident` bytes are
-    /// reset with `memset` at every reuse, which costs more than it saves. The price is
-    /// memory: each warm slot keeps up to this much resident while unused.
+    /// Returning memory to the kernel costs a `madvise` per memory and table, a TLB
+    /// shoot-down on every core running a thread of the process (instances started on
+    /// several threads at once slow each other down) and a page fault for each page the
+    /// next instance touches: about two thirds of a small guest's start, from a precompiled
+    /// component to its first callback (bench/src/bin/startup.rs: 36 us median with 0, 13 us
+    /// with 1 MiB). Kept resident, only the pages the instance dirtied are reset (copied back
+    /// from the memory's image), found with `PAGEMAP_SCAN`; a guest that dirtied more than
+    /// this much has the rest returned to the kernel as before. Without `PAGEMAP_SCAN` all
+    /// `keep_resident` bytes are reset with `memset` at every reuse, which costs more than
+    /// it saves for small guests: hence 0 there.
+    ///
+    /// The price is memory: each warm slot keeps what its last instance dirtied, up to this
+    /// much per memory and table, while unused: 56 KiB for tests/programs' `limits` (the
+    /// startup bench's `--rss-slots`), at most `max_instances` slots times this much.
+    /// Set 0 to return every ended instance's memory to the kernel.
     pub keep_resident: usize,
 }
+
+/// [`PoolingOptions::keep_resident`] by default where Linux's `PAGEMAP_SCAN` is available:
+/// more than a small guest dirties (its stack, data and first heap pages), little against a
+/// slot's address space.
+pub const DEFAULT_KEEP_RESIDENT: usize = 1 << 20;
 
 impl Default for PoolingOptions {
     fn default() -> PoolingOptions {
         PoolingOptions {
             max_instances: 100,
             max_memory_size: 4 << 30,
-            keep_resident: 0,
+            keep_resident: default_keep_resident(),
         }
     }
+}
+
+/// [`DEFAULT_KEEP_RESIDENT`] where the kernel can tell which pages an instance dirtied,
+/// else 0 (see [`PoolingOptions::keep_resident`]); asked once per process.
+fn default_keep_resident() -> usize {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    let available = *AVAILABLE.get_or_init(|| {
+        let available = PoolingAllocationConfig::is_pagemap_scan_available();
+        if !available {
+            tracing::debug!(
+                "pooling: PAGEMAP_SCAN is not available, ended instances' memory is \
+                 returned to the kernel"
+            );
+        }
+        available
+    });
+    if available { DEFAULT_KEEP_RESIDENT } else { 0 }
 }
 
 /// Core instances, memories and tables one guest component may hold in the pool: a Rust

@@ -6,7 +6,10 @@
 //! when its loop's `reactor.wait` finds nothing ready, the fiber suspends and the task
 //! parks, holding no thread, until the shared reactor has events for it, a host thread
 //! wakes it (a post, a call, a finished lookup or job, a stop) or its timeout passes (see
-//! the reactor's `park.rs`).
+//! the reactor's `park.rs`). `Workload::run`, which holds its caller until the guest ends,
+//! runs the task on the calling thread instead, seated at the same reactor: no hand-over
+//! to a shared thread and back (two cross-thread wake-ups, more than half of a small
+//! guest's start).
 //!
 //! # One reactor
 //!
@@ -92,6 +95,15 @@ impl SharedThreads {
     /// The reactor the instances on these threads are seated at.
     pub(crate) fn hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    /// Runs `task` on the calling thread until it ends, with the threads' timers and
+    /// reactor (it may park as on the threads). Not from a thread of a tokio runtime.
+    pub(crate) fn block_on<F: Future>(&self, task: F) -> F::Output {
+        let Some(runtime) = &self.runtime else {
+            unreachable!("the runtime goes only when the threads are dropped")
+        };
+        runtime.block_on(task)
     }
 
     /// Runs `task` on the threads; its output comes through the returned [`Finished`].

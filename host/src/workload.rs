@@ -221,10 +221,27 @@ impl Workload {
     /// assert!(output.status.success());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// On a runtime with [`shared_threads`](crate::RuntimeOptions::shared_threads) the
+    /// instance is seated at their reactor as a started one is, but its task runs on the
+    /// calling thread, which `run` holds until the end anyway: handing it to a shared
+    /// thread and the output back would cost two cross-thread wake-ups (about half of a
+    /// small guest's start). Called from a thread of a tokio runtime (where blocking on a
+    /// task is not allowed), it runs on the shared threads and this thread waits.
     pub fn run(&self, opts: RunOptions) -> Result<RunOutput, RunError> {
-        if self.shared.is_some() {
-            // The instance runs on the shared threads; this thread waits for its end.
-            return self.start(opts)?.join();
+        if let Some(shared) = &self.shared {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                return self.start(opts)?.join();
+            }
+            self.check_policy(&opts)?;
+            let hub = shared.threads.hub();
+            let (state, capture) = instance_state(&self.name, &opts, self.jobs.clone(), Some(hub))?;
+            let bits = state.seat_bits();
+            let run = self.run_parked(state, capture);
+            return shared.threads.block_on(Seated {
+                bits,
+                task: Box::pin(run),
+            });
         }
         self.check_policy(&opts)?;
         let (state, capture) = instance_state(&self.name, &opts, self.jobs.clone(), None)?;

@@ -4,15 +4,20 @@
 //!
 //! ```text
 //! startup [--seconds 1] [--out-dir target/startup-bench] [--only CONFIG]... [--wasm PATH]
+//!         [--rss-slots N]
 //! ```
-//! Five configurations: `ondemand` (the default: memory mapped for each instance),
-//! `pooling` (wasmtime's pooling allocator with its defaults: a slot's memory is returned
-//! to the kernel when its instance ends), `pooling_resident` (the pool keeps 2 MiB of
-//! each slot resident and resets only the dirtied pages, where Linux tells which), and
+//! Six configurations: `ondemand` (the default: memory mapped for each instance),
+//! `pooling` (the pooling allocator with `PoolingOptions`' defaults: where Linux has
+//! `PAGEMAP_SCAN`, a slot keeps up to 1 MiB resident and only the dirtied pages are reset
+//! when its instance ends), `pooling_returned` (wasmtime's default: a slot's memory is
+//! returned to the kernel when its instance ends), `pooling_resident` (the pool keeps 2 MiB
+//! of each slot resident and resets only the dirtied pages, where Linux tells which), and
 //! `shared` (`pooling` with the instances on 2 shared host threads and one reactor,
 //! `RuntimeOptions::shared_threads`, which needs the epoch checks: its code is compiled
 //! with them, as `sandloop run --threads` does), and `shared_resident` (`pooling_resident`
-//! on shared threads). The first three run each instance on a thread of its own.
+//! on shared threads). The first four run each instance on a thread of its own
+//! (`Workload::run` runs it on the calling thread; on shared threads too, seated at their
+//! reactor).
 //!
 //! The guest is tests/programs/src/bin/bench_startup.rs: it makes a loop, schedules one
 //! callback, and returns from `main` once that callback ran. Steps:
@@ -27,6 +32,13 @@
 //!    to first callback" from above; timed one run at a time for `--seconds`;
 //! 4. `per_s`: runs back to back for `--seconds` on 1 thread, then on 2 threads sharing the
 //!    workload (what N instances of one workload on N cores do).
+//!
+//! 5. with `--rss-slots N` (shared configurations only): what a warm pool slot keeps
+//!    resident once its instance ended (`PoolingOptions::keep_resident`'s price). N instances
+//!    of tests/programs' `limits wait_forever` (a loop waiting in its reactor) alive at
+//!    once, then stopped: the process's VmRSS once they all ended minus before they
+//!    started, less the same with a pool that keeps nothing resident, over N
+//!    (`rss_per_slot_kib`).
 //!
 //! Prints `key=value` lines on stdout (times in microseconds).
 
@@ -55,6 +67,9 @@ struct Args {
     /// to compare two hosts on the same guest).
     #[arg(long, value_name = "PATH")]
     wasm: Option<PathBuf>,
+    /// Instances alive at once for the resident-memory part (0: skip it).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    rss_slots: usize,
 }
 
 /// Loads timed (each with a fresh runtime, so that none is an in-memory cache hit).
@@ -119,6 +134,14 @@ fn run() -> Result<()> {
             shared_threads: None,
         },
         Config {
+            label: "pooling_returned",
+            pooling: Some(PoolingOptions {
+                keep_resident: 0,
+                ..PoolingOptions::default()
+            }),
+            shared_threads: None,
+        },
+        Config {
             label: "pooling_resident",
             pooling: Some(PoolingOptions {
                 keep_resident: KEEP_RESIDENT,
@@ -141,8 +164,15 @@ fn run() -> Result<()> {
         },
     ];
     let known: Vec<_> = configs.iter().map(|config| config.label).collect();
-    if let Some(unknown) = args.only.iter().find(|label| !known.contains(&label.as_str())) {
-        bail!("--only {unknown}: no such configuration (known: {})", known.join(", "));
+    if let Some(unknown) = args
+        .only
+        .iter()
+        .find(|label| !known.contains(&label.as_str()))
+    {
+        bail!(
+            "--only {unknown}: no such configuration (known: {})",
+            known.join(", ")
+        );
     }
     let configs = configs
         .iter()
@@ -197,8 +227,87 @@ fn run() -> Result<()> {
             let per_s = runs_per_second(&workload, threads, window)?;
             println!("per_s_{label}_{threads}t={per_s:.0}");
         }
+        drop(workload);
+
+        // On threads of their own, the C library's caches of thread stacks and arenas make
+        // the growth too noisy to read a slot's share in; a slot keeps the same on both.
+        if args.rss_slots > 0 && config.shared_threads.is_some() {
+            let kib = rss_per_slot(config, args.rss_slots)?;
+            println!("rss_per_slot_kib_{label}={kib:.1}");
+        }
     }
     Ok(())
+}
+
+/// What one warm pool slot keeps resident after its instance ended, in KiB: `slots`
+/// waiting instances at once, then stopped (see step 5 of the header), on a fresh runtime
+/// of `config`, less the same on a fresh runtime whose pool keeps nothing resident (what
+/// the process keeps of any such round: the C library's caches of thread stacks and heap
+/// arenas, fiber stacks). A first round, unmeasured, warms those caches.
+fn rss_per_slot(config: &Config, slots: usize) -> Result<f64> {
+    let options = config.options();
+    let returning = RuntimeOptions {
+        pooling: options.pooling.clone().map(|pooling| PoolingOptions {
+            keep_resident: 0,
+            ..pooling
+        }),
+        ..options.clone()
+    };
+    let growth = |options: &RuntimeOptions| -> Result<i64> {
+        let runtime = Runtime::with_options(options.clone())?;
+        let before = vm_rss_kib()?;
+        waiting_round(&runtime, slots)?;
+        Ok(vm_rss_kib()? as i64 - before as i64)
+    };
+    growth(&returning)?;
+    let returned = growth(&returning)?;
+    let kept = growth(&options)?;
+    Ok((kept - returned) as f64 / slots as f64)
+}
+
+/// `slots` instances of `limits wait_forever` on `runtime`, all waiting at once, then
+/// stopped and ended.
+fn waiting_round(runtime: &Runtime, slots: usize) -> Result<()> {
+    let workload = runtime.load(test_programs_artifacts::program("limits"))?;
+    let opts = RunOptions {
+        args: vec!["wait_forever".into()],
+        capture_output: true,
+        ..RunOptions::default()
+    };
+    let running = (0..slots)
+        .map(|_| workload.start(opts.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Each has waited in its loop once its first callback was charged.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while running.iter().any(|run| run.stats().cpu_time.is_zero()) {
+        ensure!(
+            Instant::now() < deadline,
+            "the waiting instances did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for run in &running {
+        run.stop();
+    }
+    for run in running {
+        let out = run.join()?;
+        ensure!(
+            out.status == sandloop_host::ExitStatus::Stopped,
+            "limits wait_forever ended with {:?}",
+            out.status
+        );
+    }
+    Ok(())
+}
+
+/// The process's resident set (VmRSS), in KiB.
+fn vm_rss_kib() -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").context("read /proc/self/status")?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS in /proc/self/status")
 }
 
 /// One run of the startup guest, timed end to end.
