@@ -236,6 +236,43 @@ fn a_run_on_shared_threads_returns_its_output() {
 }
 
 #[test]
+fn a_run_on_shared_threads_parks_on_their_timers_from_the_calling_thread() {
+    let _turn = serial();
+    let runtime = shared_runtime(1);
+    // The guest's waits with timeouts park its task on the calling thread, timed by the
+    // shared threads' timers.
+    let out = load(&runtime, "scheduling")
+        .run(RunOptions {
+            args: vec!["call_later_never_runs_early".into()],
+            capture_output: true,
+            ..RunOptions::default()
+        })
+        .expect("run");
+    assert_eq!(out.status, ExitStatus::Exited(0), "{out:?}");
+}
+
+#[test]
+fn a_run_from_a_thread_of_a_tokio_runtime_is_handed_to_the_shared_threads() {
+    let _turn = serial();
+    let runtime = shared_runtime(2);
+    let workload = load(&runtime, "hello_world");
+    let embedder = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a tokio runtime");
+    // Blocking on a task is not allowed here: the run waits for a shared thread instead.
+    let out = embedder
+        .block_on(async {
+            workload.run(RunOptions {
+                capture_output: true,
+                ..RunOptions::default()
+            })
+        })
+        .expect("run");
+    assert_eq!(out.status, ExitStatus::Exited(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello World\n");
+}
+
+#[test]
 fn calls_and_their_sleeps_reach_a_parked_instance() {
     let _turn = serial();
     let runtime = shared_runtime(2);
