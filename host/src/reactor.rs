@@ -66,7 +66,7 @@ use park::Park;
 use room::BufferLimit;
 pub use source::Source;
 pub(crate) use source::{Drained, RegisterError};
-pub(crate) use token::{TokenKind, WAKER_TOKEN, decode, token};
+pub(crate) use token::{TokenKind, decode, token};
 pub(crate) use waker::Completer;
 pub use waker::ReactorWaker;
 use waker::{Alarm, Completions};
@@ -170,16 +170,14 @@ impl Io {
 }
 
 impl Reactor {
-    /// Creates the poller (an epoll fd) and the waker (an eventfd) of an instance that
-    /// blocks a thread of its own.
+    /// Creates the poller (an epoll fd) of an instance that blocks a thread of its own;
+    /// its waker makes an eventfd when the instance first may block (see `Bell`).
     pub(crate) fn new() -> io::Result<Reactor> {
-        let poll = Poll::new()?;
-        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
         let io = Io::Own {
-            poll,
+            poll: Poll::new()?,
             events: Events::with_capacity(EVENTS_CAPACITY),
         };
-        Ok(Reactor::with(io, Alarm::Eventfd(waker)))
+        Ok(Reactor::with(io, Alarm::Eventfd(Arc::default())))
     }
 
     /// The reactor of an instance on shared threads: a seat at `hub`, where it parks its
@@ -407,10 +405,14 @@ impl Reactor {
 
     /// The kernel's wait, into the reusable event buffer.
     fn poll(&mut self, timeout: Option<Duration>) -> Result<(), WaitError> {
-        let Io::Own { poll, events } = &mut self.io else {
+        let (Io::Own { poll, events }, Alarm::Eventfd(bell)) = (&mut self.io, &self.waker) else {
             unreachable!("only an instance with its own epoll blocks in it")
         };
         self.ready.clear();
+        let rung = bell
+            .take(poll.registry(), timeout != Some(Duration::ZERO))
+            .map_err(WaitError::Poll)?;
+        let timeout = if rung { Some(Duration::ZERO) } else { timeout };
         match poll.poll(events, timeout) {
             Ok(()) => {
                 self.ready.extend(events.iter().map(Readiness::of));

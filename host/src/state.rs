@@ -38,7 +38,7 @@ pub(crate) const CAPTURE_LIMIT: usize = 64 << 20;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InstanceError {
-    /// The instance's reactor (an epoll and an eventfd descriptor) could not be created.
+    /// The instance's reactor (an epoll descriptor) could not be created.
     #[error("failed to create the instance's reactor")]
     Reactor(#[source] io::Error),
     /// A directory of the policy's preopens could not be opened.

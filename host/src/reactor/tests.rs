@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{Resource, ResourceTable};
 
-use super::{Reactor, Source, TokenKind, WAKER_TOKEN, decode, token};
+use super::token::WAKER_TOKEN;
+use super::{Reactor, Source, TokenKind, decode, token};
 use crate::bindings::reactor::{ErrorCode, Host as _, HostSource as _, Interest};
 use crate::net::Socket;
 use crate::state::ReactorView;
@@ -280,6 +281,31 @@ fn waker_from_another_thread_interrupts_a_long_wait() {
 
     assert!(events.is_empty());
     assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_wake_before_any_wait_makes_the_first_blocking_wait_return_at_once() {
+    // The eventfd does not exist yet (no wait has blocked): the wake is kept all the same.
+    let mut fx = Fixture::new();
+    fx.reactor.waker().wake().expect("wake");
+
+    let start = Instant::now();
+    let events = fx.wait(Some(10_000_000_000));
+
+    assert!(events.is_empty());
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_wake_taken_by_a_wait_that_does_not_block_is_not_seen_again() {
+    let mut fx = Fixture::new();
+    fx.reactor.waker().wake().expect("wake");
+    assert!(fx.wait(Some(0)).is_empty());
+
+    let start = Instant::now();
+    assert!(fx.wait(Some(50_000_000)).is_empty());
+
+    assert!(start.elapsed() >= Duration::from_millis(50));
 }
 
 #[test]

@@ -7,22 +7,23 @@
 //! the reactor, and `wait` reports each as a `readable` event. A non-empty queue makes
 //! `wait` poll without blocking.
 //!
-//! A wake reaches the instance as an [`Alarm`]: the eventfd its own epoll watches when it
-//! blocks a thread of its own, or the [`Doorbell`] of its parked wait on shared threads
-//! (no descriptor at all).
+//! A wake reaches the instance as an [`Alarm`]: the [`Bell`] of its own epoll when it
+//! blocks a thread of its own (a flag, and an eventfd once it first blocked), or the
+//! [`Doorbell`] of its parked wait on shared threads (no descriptor at all).
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::doorbell::Doorbell;
 use super::event::{Event, Interest};
+use super::token::WAKER_TOKEN;
 
 /// How a wake reaches an instance's `wait`.
 #[derive(Clone)]
 pub(super) enum Alarm {
-    /// The instance blocks in its own epoll, which watches this eventfd.
-    Eventfd(Arc<mio::Waker>),
+    /// The instance blocks in its own epoll: the bell wakes it.
+    Eventfd(Arc<Bell>),
     /// The instance parks its task on shared threads: the doorbell wakes the task.
     Doorbell(Arc<Doorbell>),
 }
@@ -30,12 +31,48 @@ pub(super) enum Alarm {
 impl Alarm {
     fn ring(&self) -> io::Result<()> {
         match self {
-            Alarm::Eventfd(waker) => waker.wake(),
+            Alarm::Eventfd(bell) => bell.ring(),
             Alarm::Doorbell(doorbell) => {
                 doorbell.ring();
                 Ok(())
             }
         }
+    }
+}
+
+/// The wake of an instance blocking in its own epoll: a flag that every wait takes, and
+/// the eventfd that interrupts a wait already blocked, made by the first wait that may
+/// block. An instance that never blocks (a short run, a loop that always has work) never
+/// makes it: an eventfd, its registration and its close are a fifth of a small guest's
+/// start.
+#[derive(Default)]
+pub(super) struct Bell {
+    rung: AtomicBool,
+    eventfd: OnceLock<mio::Waker>,
+}
+
+impl Bell {
+    fn ring(&self) -> io::Result<()> {
+        self.rung.store(true, Ordering::Relaxed);
+        // Pairs with the fence of `take`: either this sees the eventfd, or `take` sees
+        // the flag (the store-load order both sides need).
+        fence(Ordering::SeqCst);
+        match self.eventfd.get() {
+            Some(eventfd) => eventfd.wake(),
+            None => Ok(()),
+        }
+    }
+
+    /// Called by each wait of the reactor's own thread before the kernel's: makes the
+    /// eventfd (registered in `registry`) if the wait may `block` and it does not exist
+    /// yet, and says whether a wake came since the last wait (then it must not block).
+    pub(super) fn take(&self, registry: &mio::Registry, block: bool) -> io::Result<bool> {
+        if block && self.eventfd.get().is_none() {
+            // Only this thread sets it.
+            let _ = self.eventfd.set(mio::Waker::new(registry, WAKER_TOKEN)?);
+        }
+        fence(Ordering::SeqCst);
+        Ok(self.rung.swap(false, Ordering::Relaxed))
     }
 }
 
