@@ -100,7 +100,7 @@ pub struct PoolingOptions {
     /// shoot-down on every core running a thread of the process (instances started on
     /// several threads at once slow each other down) and a page fault for each page the
     /// next instance touches: about two thirds of a small guest's start, from a precompiled
-    /// component to its first callback (bench/src/bin/startup.rs: 36 us median with 0, 13 us
+    /// component to its first callback (bench/src/bin/startup.rs: 33 us median with 0, 12 us
     /// with 1 MiB). Kept resident, only the pages the instance dirtied are reset (copied back
     /// from the memory's image), found with `PAGEMAP_SCAN`; a guest that dirtied more than
     /// this much has the rest returned to the kernel as before. Without `PAGEMAP_SCAN` all
@@ -108,8 +108,8 @@ pub struct PoolingOptions {
     /// it saves for small guests: hence 0 there.
     ///
     /// The price is memory: each warm slot keeps what its last instance dirtied, up to this
-    /// much per memory and table, while unused: 56 KiB for tests/programs' `limits` (the
-    /// startup bench's `--rss-slots`), at most `max_instances` slots times this much.
+    /// much per memory and table, while unused: about 50 KiB for tests/programs' `limits`
+    /// (the startup bench's `--rss-slots 90`), at most `max_instances` slots times this much.
     /// Set 0 to return every ended instance's memory to the kernel.
     pub keep_resident: usize,
 }
