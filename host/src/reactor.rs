@@ -37,7 +37,7 @@ mod doorbell;
 mod event;
 mod host;
 mod hub;
-pub(crate) use host::link_parked_wait;
+pub(crate) use host::{add_to_linker, link_parked_wait};
 mod park;
 pub(crate) mod room;
 mod source;

@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use wasmtime::StoreContextMut;
-use wasmtime::component::{Linker, Resource};
+use wasmtime::component::{Linker, Resource, WasmList};
 
 use super::{Batch, Event, Interest, QueuedWrite, RegisterError, Source, WaitError};
 use crate::bindings::reactor as wit;
+use crate::guest_bytes::guest_bytes;
 use crate::net::Stream;
-use crate::state::{ReactorView, State};
+use crate::state::{HasReactor, ReactorView, State};
 
 /// The WIT name of the interface, as the linker knows it.
 const INTERFACE: &str = "sandloop:host/reactor@0.1.0";
@@ -50,41 +51,59 @@ impl wit::Host for ReactorView<'_> {
         Ok(source.deregister(registry).map_err(Into::into))
     }
 
+    /// The generated glue's `wait`, which lifts `write-data` into a vector of its own; the
+    /// linker links one that reads it in place instead (see [`add_to_linker`]).
     fn wait(
         &mut self,
         writes: Vec<wit::StreamWrite>,
         write_data: Vec<u8>,
         timeout_ns: Option<u64>,
     ) -> wasmtime::Result<wit::Batch> {
-        let writes: Vec<QueuedWrite> = writes.into_iter().map(Into::into).collect();
-        let timeout = timeout_ns.map(Duration::from_nanos);
-        self.count_wait_entry();
-        match self
-            .reactor
-            .wait::<Stream>(self.table, &writes, &write_data, timeout)
-        {
-            Ok(batch) => Ok(batch.into()),
-            Err(err) => Err(trap(err)),
-        }
+        self.wait_with(writes, &write_data, timeout_ns)
     }
+}
+
+/// `wait`'s parameters as the linker lifts them: `write-data` stays in the guest's
+/// memory ([`WasmList`]), so the bytes the guest queued are sent from there, not copied
+/// into the host first (see `crate::guest_bytes`).
+type WaitParams = (Vec<wit::StreamWrite>, WasmList<u8>, Option<u64>);
+
+/// Links `sandloop:host/reactor`: the generated glue, with `wait` replaced by one that
+/// reads `write-data` in place.
+pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<State, HasReactor>(linker, State::reactor_view)?;
+    linker.allow_shadowing(true);
+    let linked = linker.instance(INTERFACE).and_then(|mut instance| {
+        instance.func_wrap(
+            "wait",
+            |mut store: StoreContextMut<'_, State>,
+             (writes, write_data, timeout_ns): WaitParams| {
+                let write_data = guest_bytes(&store, &write_data);
+                let mut view = store.data_mut().reactor_view();
+                Ok((view.wait_with(writes, write_data, timeout_ns)?,))
+            },
+        )
+    });
+    linker.allow_shadowing(false);
+    linked
 }
 
 /// Links `wait` for instances on shared threads over the generated (blocking) one: an
 /// async host function, so that a wait with nothing ready suspends the instance's fiber
 /// and parks its task ([`super::Reactor::wait_parked`]) instead of blocking the thread.
 pub(crate) fn link_parked_wait(linker: &mut Linker<State>) -> wasmtime::Result<()> {
-    type Params = (Vec<wit::StreamWrite>, Vec<u8>, Option<u64>);
     linker.instance(INTERFACE)?.func_wrap_async(
         "wait",
-        |mut store: StoreContextMut<'_, State>, (writes, write_data, timeout_ns): Params| {
+        |mut store: StoreContextMut<'_, State>, (writes, write_data, timeout_ns): WaitParams| {
             Box::new(async move {
+                let write_data = guest_bytes(&store, &write_data);
                 let mut view = store.data_mut().reactor_view();
                 view.count_wait_entry();
                 let writes: Vec<QueuedWrite> = writes.into_iter().map(Into::into).collect();
                 let timeout = timeout_ns.map(Duration::from_nanos);
                 match view
                     .reactor
-                    .wait_parked::<Stream>(view.table, &writes, &write_data, timeout)
+                    .wait_parked::<Stream>(view.table, &writes, write_data, timeout)
                     .await
                 {
                     Ok(batch) => Ok((wit::Batch::from(batch),)),
@@ -96,6 +115,26 @@ pub(crate) fn link_parked_wait(linker: &mut Linker<State>) -> wasmtime::Result<(
 }
 
 impl ReactorView<'_> {
+    /// `wait` with the guest's queued writes (`writes`, each the next `len` bytes of
+    /// `write_data`).
+    fn wait_with(
+        &mut self,
+        writes: Vec<wit::StreamWrite>,
+        write_data: &[u8],
+        timeout_ns: Option<u64>,
+    ) -> wasmtime::Result<wit::Batch> {
+        let writes: Vec<QueuedWrite> = writes.into_iter().map(Into::into).collect();
+        let timeout = timeout_ns.map(Duration::from_nanos);
+        self.count_wait_entry();
+        match self
+            .reactor
+            .wait::<Stream>(self.table, &writes, write_data, timeout)
+        {
+            Ok(batch) => Ok(batch.into()),
+            Err(err) => Err(trap(err)),
+        }
+    }
+
     /// The guest enters `wait`: its callbacks since the last one ran until now, and what
     /// it holds now is what it holds while it waits (see `stats.rs`).
     fn count_wait_entry(&mut self) {
@@ -173,8 +212,6 @@ impl From<Event> for wit::Event {
 }
 
 impl From<Batch> for wit::Batch {
-    /// The events are converted in place: both forms have the same size, so the batch's
-    /// vector is reused, not copied (see the test below).
     fn from(batch: Batch) -> wit::Batch {
         wit::Batch {
             events: batch.events.into_iter().map(Into::into).collect(),
@@ -207,25 +244,10 @@ impl From<RegisterError> for wit::ErrorCode {
 mod tests {
     use super::*;
 
-    /// `wait` runs once per loop iteration: handing its batch to the guest must not copy
-    /// the events into a new vector, nor the guest's queued writes.
+    /// `wait` runs once per loop iteration: taking the guest's queued writes must not copy
+    /// them into a new vector.
     #[test]
-    fn converting_a_batch_and_its_writes_reuses_their_vectors() {
-        let mut events = Vec::with_capacity(8);
-        events.push(Event::readiness(1, Interest::READABLE | Interest::HANGUP));
-        let before = events.as_ptr() as usize;
-        let batch: wit::Batch = Batch {
-            events,
-            data: Vec::new(),
-        }
-        .into();
-        assert_eq!(batch.events.as_ptr() as usize, before);
-        assert_eq!(batch.events[0].token, 1);
-        assert_eq!(
-            batch.events[0].readiness,
-            wit::Interest::READABLE | wit::Interest::HANGUP
-        );
-
+    fn converting_queued_writes_reuses_their_vector() {
         let writes = vec![wit::StreamWrite { id: 3, len: 5 }; 4];
         let before = writes.as_ptr() as usize;
         let queued: Vec<QueuedWrite> = writes.into_iter().map(Into::into).collect();
