@@ -6,7 +6,7 @@ use std::time::Duration;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource, WasmList};
 
-use super::{Batch, Event, Interest, QueuedWrite, RegisterError, Source, WaitError};
+use super::{Batch, Interest, QueuedWrite, RegisterError, Source, WaitError};
 use crate::bindings::reactor as wit;
 use crate::guest_bytes::guest_bytes;
 use crate::net::Stream;
@@ -198,23 +198,48 @@ impl From<Interest> for wit::Interest {
     }
 }
 
-impl From<Event> for wit::Event {
-    fn from(event: Event) -> wit::Event {
-        wit::Event {
-            token: event.token,
-            readiness: event.readiness.into(),
-            data_len: event.data_len,
-            write_buffered: event.write_buffered,
-            write_refused: event.write_refused,
-            error: event.error.map(Into::into),
-        }
+/// The words of one event in `batch.events` (the WIT's `batch` documents the layout).
+const EVENT_WORDS: usize = 4;
+
+/// Word 1 of an event: the bit that says it carries the next failure of `batch.errors`.
+const FAILED: u64 = 1 << 8;
+
+/// Word 1 of an event: where `data-len` starts.
+const DATA_LEN_SHIFT: u32 = 32;
+
+/// Word 1 of an event: what is ready, as the bits of the WIT's `interest` flags.
+fn readiness_bits(readiness: Interest) -> u64 {
+    let mut bits = 0;
+    if readiness.contains(Interest::READABLE) {
+        bits |= 1;
     }
+    if readiness.contains(Interest::WRITABLE) {
+        bits |= 1 << 1;
+    }
+    if readiness.contains(Interest::HANGUP) {
+        bits |= 1 << 2;
+    }
+    bits
 }
 
 impl From<Batch> for wit::Batch {
+    /// Packs the events into four words each (the rare failures go to `errors`): a list of
+    /// `u64` is lowered into the guest as one block copy, a list of records field by field.
     fn from(batch: Batch) -> wit::Batch {
+        let mut events = Vec::with_capacity(batch.events.len() * EVENT_WORDS);
+        let mut errors = Vec::new();
+        for event in batch.events {
+            let mut word =
+                readiness_bits(event.readiness) | u64::from(event.data_len) << DATA_LEN_SHIFT;
+            if let Some(error) = event.error {
+                word |= FAILED;
+                errors.push(error.into());
+            }
+            events.extend([event.token, word, event.write_buffered, event.write_refused]);
+        }
         wit::Batch {
-            events: batch.events.into_iter().map(Into::into).collect(),
+            events,
+            errors,
             data: batch.data,
         }
     }
@@ -243,6 +268,57 @@ impl From<RegisterError> for wit::ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reactor::Event;
+
+    /// Every field of an event keeps its meaning in the packed form, the failures in
+    /// event order.
+    #[test]
+    fn a_packed_batch_keeps_every_field_of_its_events() {
+        let failure = crate::error::error(crate::error::ErrorKind::ConnectionReset, "reset");
+        let batch: wit::Batch = Batch {
+            events: vec![
+                Event::readiness(1, Interest::READABLE | Interest::HANGUP),
+                Event {
+                    token: u64::MAX,
+                    readiness: Interest::READABLE | Interest::WRITABLE,
+                    data_len: u32::MAX,
+                    write_buffered: 7,
+                    write_refused: u64::MAX,
+                    error: None,
+                },
+                Event {
+                    token: 3,
+                    readiness: Interest::HANGUP,
+                    data_len: 0,
+                    write_buffered: 9,
+                    write_refused: 0,
+                    error: Some(failure),
+                },
+            ],
+            data: vec![0; 5],
+        }
+        .into();
+        assert_eq!(
+            batch.events,
+            [
+                1,
+                0b101,
+                0,
+                0,
+                u64::MAX,
+                0b011 | (u64::from(u32::MAX) << 32),
+                7,
+                u64::MAX,
+                3,
+                0b100 | 1 << 8,
+                9,
+                0,
+            ]
+        );
+        assert_eq!(batch.errors.len(), 1);
+        assert_eq!(batch.errors[0].message, "reset");
+        assert_eq!(batch.data.len(), 5);
+    }
 
     /// `wait` runs once per loop iteration: taking the guest's queued writes must not copy
     /// them into a new vector.
