@@ -221,7 +221,11 @@ impl Event {
     /// each), each with its `data-len` bytes of the batch's data and its failure.
     pub(crate) fn split(batch: Batch) -> Vec<Event> {
         let (packed, rest) = batch.events.as_chunks::<4>();
-        assert!(rest.is_empty(), "a batch holds whole events: {:?}", batch.events);
+        assert!(
+            rest.is_empty(),
+            "a batch holds whole events: {:?}",
+            batch.events
+        );
         let mut errors = batch.errors.into_iter();
         let mut at = 0;
         let events: Vec<Event> = packed
