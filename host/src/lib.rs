@@ -128,6 +128,7 @@ pub mod executor;
 pub mod fs;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod guest_bytes;
 pub mod host_functions;
 #[cfg(test)]
 mod hostile_handles;

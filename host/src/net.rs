@@ -33,6 +33,7 @@ mod unix;
 
 pub(crate) use address::{Address, AddressFamily, SocketType};
 pub use datagram::MAX_DATAGRAM;
+pub(crate) use host::add_to_linker;
 pub(crate) use options::{OptionName, SocketOption};
 pub(crate) use sendfile::segment;
 pub use socket::{MAX_RECV, Socket};

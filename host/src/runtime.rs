@@ -14,13 +14,13 @@ use wasmtime::{
 };
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 
-use crate::bindings::{dns, executor, inbox, net, reactor, types};
+use crate::bindings::{dns, executor, inbox, types};
 use crate::executor::WorkerPre;
 use crate::inbox::Inbox;
 use crate::shared::SharedThreads;
 use crate::state::{
-    HasDns, HasExecutor, HasFs, HasHostFunctions, HasNet, HasProcess, HasReactor, HasSignal,
-    HasWasiSockets, State,
+    HasDns, HasExecutor, HasFs, HasHostFunctions, HasNet, HasProcess, HasSignal, HasWasiSockets,
+    State,
 };
 use crate::workload::{Shared, Workload};
 
@@ -285,10 +285,8 @@ impl Runtime {
         linker.allow_shadowing(false);
         types::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state)
             .map_err(link("sandloop:host/types"))?;
-        reactor::add_to_linker::<State, HasReactor>(&mut linker, State::reactor_view)
-            .map_err(link("sandloop:host/reactor"))?;
-        net::add_to_linker::<State, HasNet>(&mut linker, State::net_view)
-            .map_err(link("sandloop:host/net"))?;
+        crate::reactor::add_to_linker(&mut linker).map_err(link("sandloop:host/reactor"))?;
+        crate::net::add_to_linker(&mut linker).map_err(link("sandloop:host/net"))?;
         dns::add_to_linker::<State, HasDns>(&mut linker, State::dns_view)
             .map_err(link("sandloop:host/dns"))?;
         executor::add_to_linker::<State, HasExecutor>(&mut linker, State::executor_view)

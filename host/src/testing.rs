@@ -217,23 +217,42 @@ pub(crate) struct Event {
 }
 
 impl Event {
-    /// The events of `batch`, each with its `data-len` bytes of the batch's data.
+    /// The events of `batch`, unpacked as the WIT's `batch` documents them (four words
+    /// each), each with its `data-len` bytes of the batch's data and its failure.
     pub(crate) fn split(batch: Batch) -> Vec<Event> {
+        let (packed, rest) = batch.events.as_chunks::<4>();
+        assert!(
+            rest.is_empty(),
+            "a batch holds whole events: {:?}",
+            batch.events
+        );
+        let mut errors = batch.errors.into_iter();
         let mut at = 0;
-        let events: Vec<Event> = batch
-            .events
-            .into_iter()
-            .map(|e| {
-                let end = at + e.data_len as usize;
+        let events: Vec<Event> = packed
+            .iter()
+            .map(|&[token, word, write_buffered, write_refused]| {
+                assert_eq!(word & 0xffff_fe00, 0, "unused bits are 0: {word:#x}");
+                let end = at + (word >> 32) as usize;
                 let data = batch.data[at..end].to_vec();
                 at = end;
+                let mut readiness = Interest::empty();
+                for (bit, flag) in [
+                    (1, Interest::READABLE),
+                    (2, Interest::WRITABLE),
+                    (4, Interest::HANGUP),
+                ] {
+                    if word & bit != 0 {
+                        readiness |= flag;
+                    }
+                }
                 Event {
-                    token: e.token,
-                    readiness: e.readiness,
+                    token,
+                    readiness,
                     data,
-                    write_buffered: e.write_buffered,
-                    write_refused: e.write_refused,
-                    error: e.error,
+                    write_buffered,
+                    write_refused,
+                    error: (word & 1 << 8 != 0)
+                        .then(|| errors.next().expect("a failed event has its error")),
                 }
             })
             .collect();
@@ -242,6 +261,7 @@ impl Event {
             batch.data.len(),
             "every byte of the batch belongs to an event"
         );
+        assert!(errors.next().is_none(), "every error belongs to an event");
         events
     }
 }

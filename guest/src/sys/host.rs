@@ -120,30 +120,53 @@ impl Writes {
     }
 }
 
+/// The words of one event in the batch's `events` (the WIT's `batch` documents the
+/// layout): the token, what is ready with `failed` and `data-len`, `write-buffered`,
+/// `write-refused`.
+const EVENT_WORDS: usize = 4;
+
+/// Word 1 of an event: the bits of `interest`.
+const READABLE: u64 = 1;
+const WRITABLE: u64 = 1 << 1;
+const HANGUP: u64 = 1 << 2;
+
+/// Word 1 of an event: it carries the next failure of the batch's `errors`.
+const FAILED: u64 = 1 << 8;
+
+/// Word 1 of an event: where `data-len` starts.
+const DATA_LEN_SHIFT: u32 = 32;
+
 /// Does `writes`, in order, then waits for the reactor's events at most `timeout` (`None`:
 /// no limit), in one call into the host; appends the events to `events`.
 pub(crate) fn wait(writes: &Writes, timeout: Option<Duration>, events: &mut Vec<Event>) {
     let timeout_ns = timeout.map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
     let batch = reactor::wait(&writes.records, &writes.data, timeout_ns);
     let bytes = Rc::new(batch.data);
+    let mut errors = batch.errors.into_iter();
+    let (packed, rest) = batch.events.as_chunks::<EVENT_WORDS>();
+    assert!(rest.is_empty(), "the host's batch holds a part of an event");
+    events.reserve(packed.len());
     let mut at = 0;
-    for ev in batch.events {
-        let end = at + ev.data_len as usize;
+    for &[token, word, write_buffered, write_refused] in packed {
+        let end = at + (word >> DATA_LEN_SHIFT) as usize;
         events.push(Event {
-            token: ev.token,
+            token,
             readiness: Readiness {
-                readable: ev.readiness.contains(reactor::Interest::READABLE),
-                writable: ev.readiness.contains(reactor::Interest::WRITABLE),
-                hangup: ev.readiness.contains(reactor::Interest::HANGUP),
+                readable: word & READABLE != 0,
+                writable: word & WRITABLE != 0,
+                hangup: word & HANGUP != 0,
             },
             data: if end > at {
                 EventData::shared(&bytes, at..end)
             } else {
                 EventData::default()
             },
-            unsent: ev.write_buffered,
-            refused: ev.write_refused,
-            error: ev.error.map(error_from_wit),
+            unsent: write_buffered,
+            refused: write_refused,
+            error: match word & FAILED {
+                0 => None,
+                _ => errors.next().map(error_from_wit),
+            },
         });
         at = end;
     }

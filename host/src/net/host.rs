@@ -1,7 +1,10 @@
 //! The WIT interface `sandloop:host/net` over a [`NetView`]: sockets, and completion-mode
 //! streams.
 
-use wasmtime::component::Resource;
+use std::borrow::Cow;
+
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, Resource, WasmList};
 use wasmtime_wasi::filesystem::Descriptor;
 
 use super::{Socket, Stream};
@@ -9,8 +12,9 @@ use crate::bindings::net::{
     self as wit, OptionName, ShutdownHow, SocketOption, SocketType, Written,
 };
 use crate::bindings::types::{Address, AddressFamily, Error};
+use crate::guest_bytes::guest_bytes;
 use crate::reactor::Source;
-use crate::state::NetView;
+use crate::state::{HasNet, NetView, State};
 
 impl From<wit::SocketType> for super::SocketType {
     fn from(type_: wit::SocketType) -> super::SocketType {
@@ -336,6 +340,43 @@ impl wit::HostSocket for NetView<'_> {
     }
 }
 
+/// The WIT name of the interface, as the linker knows it.
+const INTERFACE: &str = "sandloop:host/net@0.1.0";
+
+/// Links `sandloop:host/net`: the generated glue, with `stream.write` replaced by one that
+/// sends the guest's bytes from its memory (see `crate::guest_bytes`) rather than from a
+/// copy the glue lifts first.
+pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<State, HasNet>(linker, State::net_view)?;
+    linker.allow_shadowing(true);
+    let linked = linker.instance(INTERFACE).and_then(|mut instance| {
+        instance.func_wrap(
+            "[method]stream.write",
+            |mut store: StoreContextMut<'_, State>,
+             (stream, data): (Resource<Stream>, WasmList<u8>)| {
+                let data = guest_bytes(&store, &data);
+                let mut view = store.data_mut().net_view();
+                Ok((view.write_stream(&stream, Cow::Borrowed(data))?,))
+            },
+        )
+    });
+    linker.allow_shadowing(false);
+    linked
+}
+
+impl NetView<'_> {
+    /// `stream.write` of `data`: owned when the generated glue lifted it, borrowed from
+    /// the guest's memory when the linked one passes it in place.
+    fn write_stream(
+        &mut self,
+        stream: &Resource<Stream>,
+        data: Cow<'_, [u8]>,
+    ) -> wasmtime::Result<Result<Written, Error>> {
+        let written = super::stream::write_now(self.reactor, self.table, stream, data)?;
+        Ok(written.map(Into::into).map_err(Into::into))
+    }
+}
+
 impl wit::HostStream for NetView<'_> {
     fn open(
         &mut self,
@@ -363,8 +404,7 @@ impl wit::HostStream for NetView<'_> {
         self_: Resource<Stream>,
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<Written, Error>> {
-        let written = super::stream::write_now(self.reactor, self.table, &self_, data)?;
-        Ok(written.map(Into::into).map_err(Into::into))
+        self.write_stream(&self_, Cow::Owned(data))
     }
 
     fn id(&mut self, self_: Resource<Stream>) -> wasmtime::Result<u32> {

@@ -74,9 +74,10 @@ pub const MAX_READ_BUDGET: usize = 1 << 20;
 
 pub use crate::reactor::MAX_BATCH_DATA;
 
-/// The first allocation of a read; it grows (doubling) up to the budget when the socket
-/// has more. Small messages then cost a small allocation.
-const FIRST_READ_CAPACITY: usize = 16 << 10;
+/// The least a read asks the kernel for, and what a stream's first read asks (see
+/// `read.rs`: later reads ask twice what the last one took, so that they follow the
+/// message size).
+const MIN_READ_SIZE: usize = 4 << 10;
 
 /// A write buffer that keeps its allocation while bytes come and go.
 const KEPT_WRITE_CAPACITY: usize = 64 << 10;
@@ -96,6 +97,9 @@ pub struct Stream {
     /// The peer, for error messages (after a reset the kernel no longer knows it).
     peer: Option<SocketAddr>,
     read_budget: usize,
+    /// What the next read asks the kernel for first: twice what the last read took (see
+    /// `read.rs`).
+    read_size: usize,
     /// The guest wants data (`set-reading`).
     reading: bool,
     /// The end of the peer's stream was reported: nothing more to read.
@@ -140,6 +144,7 @@ impl Stream {
             rep: 0,
             peer,
             read_budget: (read_budget as usize).clamp(1, MAX_READ_BUDGET),
+            read_size: MIN_READ_SIZE,
             reading: true,
             write_buffer: WriteBuffer::default(),
             outgoing: Outgoing::default(),

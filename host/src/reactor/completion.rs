@@ -118,10 +118,12 @@ pub(crate) struct BatchOut {
 }
 
 impl BatchOut {
-    pub(crate) fn new() -> BatchOut {
+    /// An empty batch whose bytes start with room for `data_capacity` (the reactor's
+    /// estimate from the last batch).
+    pub(crate) fn new(data_capacity: usize) -> BatchOut {
         BatchOut {
             events: Vec::new(),
-            data: Vec::new(),
+            data: Vec::with_capacity(data_capacity),
             data_room: MAX_BATCH_DATA,
             write_room: Room::UNLIMITED,
         }

@@ -1,7 +1,7 @@
 //! A stream's reads on readiness: into the batch's bytes, within the stream's read budget
 //! and the batch's room.
 
-use super::{FIRST_READ_CAPACITY, Stream};
+use super::{MAX_READ_BUDGET, MIN_READ_SIZE, Stream};
 use crate::error::{Error, ErrorKind};
 use crate::reactor::Interest;
 
@@ -48,6 +48,13 @@ impl Stream {
     /// ends the reading without a second `recv` to hear "would block" (tokio does the
     /// same): data arriving later makes a new edge. Unless `to_end`: the event said the
     /// peer closed, and its end of stream must be read now, as no edge will announce it.
+    ///
+    /// The first `recv` asks for twice what the stream's last read took (at least
+    /// [`MIN_READ_SIZE`]): a peer that sends messages of one size has each read in one
+    /// call that comes back short, and a burst larger than the last read doubles the ask
+    /// until it is read. The batch's bytes grow by about what is read, not by a fixed
+    /// size per stream (they are allocated, not zeroed, and only what was read is copied
+    /// into the guest).
     pub(super) fn read_ready(
         &mut self,
         data: &mut Vec<u8>,
@@ -59,7 +66,25 @@ impl Stream {
             return ReadEnd::Stopped;
         }
         let start = data.len();
-        data.reserve(limit.min(FIRST_READ_CAPACITY));
+        data.reserve(limit.min(self.read_size));
+        let end = self.read_some(data, room, to_end, start, limit);
+        let read = data.len() - start;
+        if read > 0 {
+            self.read_size = (read * 2).clamp(MIN_READ_SIZE, MAX_READ_BUDGET);
+        }
+        end
+    }
+
+    /// The `recv` calls of [`Stream::read_ready`], into `data` from `start`, at most `limit`
+    /// bytes in all.
+    fn read_some(
+        &mut self,
+        data: &mut Vec<u8>,
+        room: &mut usize,
+        to_end: bool,
+        start: usize,
+        limit: usize,
+    ) -> ReadEnd {
         loop {
             let left = limit - (data.len() - start);
             if left == 0 {

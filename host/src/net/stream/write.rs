@@ -29,9 +29,10 @@ pub(crate) struct Written {
 
 impl Stream {
     /// `write`: sends at once what the kernel takes and buffers what `room` lets it of the
-    /// rest. `data` is the guest's bytes: owned when its call made a copy of its own
-    /// (`stream.write`), which an empty buffer takes as it is, so buffering costs no second
-    /// copy; borrowed when they are part of a wait's `write-data`.
+    /// rest. `data` is the guest's bytes: borrowed from the guest's memory (`stream.write`,
+    /// a wait's `write-data`: see `crate::guest_bytes`), so that only what is buffered is
+    /// copied; owned when a caller made a copy of its own, which an empty buffer takes as
+    /// it is.
     pub(crate) fn write(
         &mut self,
         data: Cow<'_, [u8]>,
@@ -259,13 +260,13 @@ pub(crate) fn write_now(
     reactor: &mut Reactor,
     table: &mut ResourceTable,
     stream: &Resource<Stream>,
-    data: Vec<u8>,
+    data: Cow<'_, [u8]>,
 ) -> wasmtime::Result<Result<Written, Error>> {
     let len = data.len() as u64;
     let mut room = reactor.buffers.room(|| buffered::<Stream>(table));
     let registry = reactor.registry();
     let stream = table.get_mut(stream)?;
-    let written = stream.write(Cow::Owned(data), registry, &mut room);
+    let written = stream.write(data, registry, &mut room);
     if let Ok(w) = &written
         && stream.starving(w.taken < len)
     {
