@@ -73,7 +73,7 @@ pub(crate) trait Submit {
 pub(crate) struct LoopInner {
     pub(crate) ready: RefCell<VecDeque<Ready>>,
     /// The timers; their handles hold it weakly, to leave it when cancelled.
-    pub(crate) timers: Rc<Timers>,
+    pub(crate) timers: Rc<Timers<Handle>>,
     /// The loop time read for the ready item running now, `NaN` until read: the timers it
     /// schedules share one reading (see `EventLoop::call_later`).
     pub(crate) now: Cell<f64>,

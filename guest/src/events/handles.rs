@@ -9,7 +9,7 @@ use std::fmt;
 use std::panic::Location;
 use std::rc::{Rc, Weak};
 
-use super::timers::Timers;
+use super::timers::{Identity, Timers};
 use crate::context::{self, Context};
 use crate::error::{IntoResult, Result};
 
@@ -37,7 +37,7 @@ pub(crate) struct TimerPart {
     when: f64,
     /// The timer's loop's timers, which it leaves when cancelled, and its key there (the
     /// timers check that the key still holds this handle: it may have left them).
-    timers: Option<(Weak<Timers>, u32)>,
+    timers: Option<(Weak<Timers<Handle>>, u32)>,
 }
 
 /// A scheduled callback whose closure is stored inline (one allocation per `call_soon`);
@@ -60,38 +60,36 @@ pub(crate) trait RunCallback {
     fn discard(&self);
 }
 
-impl<F, R> RunCallback for Callback<F, ()>
-where
-    F: FnOnce() -> R,
-    R: IntoResult<Ok = ()>,
-{
-    fn header(&self) -> &Header {
-        &self.header
-    }
+/// A handle's part beside its header: nothing for a plain handle, a [`TimerPart`] for a
+/// timer's.
+trait Part {
+    fn timer(&self) -> Option<&TimerPart>;
+}
 
-    fn run(&self) -> Result<()> {
-        match self.f.take() {
-            Some(f) => f().into_result(),
-            None => Ok(()),
-        }
-    }
-
-    fn discard(&self) {
-        drop(self.f.take());
+impl Part for () {
+    fn timer(&self) -> Option<&TimerPart> {
+        None
     }
 }
 
-impl<F, R> RunCallback for Callback<F, TimerPart>
+impl Part for TimerPart {
+    fn timer(&self) -> Option<&TimerPart> {
+        Some(self)
+    }
+}
+
+impl<F, R, T> RunCallback for Callback<F, T>
 where
     F: FnOnce() -> R,
     R: IntoResult<Ok = ()>,
+    T: Part,
 {
     fn header(&self) -> &Header {
         &self.header
     }
 
     fn timer(&self) -> Option<&TimerPart> {
-        Some(&self.timer)
+        self.timer.timer()
     }
 
     fn run(&self) -> Result<()> {
@@ -162,7 +160,7 @@ impl Handle {
         context: Option<&Context>,
         location: &'static Location<'static>,
         when: f64,
-        timers: Option<(Weak<Timers>, u32)>,
+        timers: Option<(Weak<Timers<Handle>>, u32)>,
     ) -> Handle
     where
         F: FnOnce() -> R + 'static,
@@ -260,14 +258,6 @@ impl Handle {
         }
     }
 
-    /// Whether both are the same handle.
-    pub(crate) fn ptr_eq(&self, other: &Handle) -> bool {
-        std::ptr::eq(
-            Rc::as_ptr(&self.inner) as *const (),
-            Rc::as_ptr(&other.inner) as *const (),
-        )
-    }
-
     /// The loop time a timer is due; `NaN` for a plain handle.
     pub(crate) fn when(&self) -> f64 {
         self.inner.timer().map_or(f64::NAN, |timer| timer.when)
@@ -340,5 +330,15 @@ impl TimerHandle {
 impl fmt::Debug for TimerHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.handle.fmt(f)
+    }
+}
+
+impl Identity for Handle {
+    /// Whether both are the same handle.
+    fn same(&self, other: &Handle) -> bool {
+        std::ptr::eq(
+            Rc::as_ptr(&self.inner) as *const (),
+            Rc::as_ptr(&other.inner) as *const (),
+        )
     }
 }

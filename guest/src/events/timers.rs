@@ -19,7 +19,12 @@ use std::cmp::Ordering;
 
 use slab::Slab;
 
-use super::handles::Handle;
+/// What the timers hold: a timer's handle, which only identity tells apart from another
+/// (the loop's `Handle`; the timers know no more of it, so handles may name the timers).
+pub(crate) trait Identity {
+    /// Whether both are one timer.
+    fn same(&self, other: &Self) -> bool;
+}
 
 /// asyncio purges cancelled timers from the heap when they are over this many and over
 /// half of it (`_MIN_SCHEDULED_TIMER_HANDLES`, `_MIN_CANCELLED_TIMER_HANDLES_FRACTION`).
@@ -72,10 +77,10 @@ fn order_key(when: f64) -> u64 {
 }
 
 /// The timers of a loop: a 4-ary heap of compact entries and a slab of handles.
-pub(crate) struct Timers {
+pub(crate) struct Timers<H> {
     heap: RefCell<dary_heap::QuaternaryHeap<Entry>>,
     /// The handles by key; `None` for a cancelled timer whose heap entry is still there.
-    handles: RefCell<Slab<Option<Handle>>>,
+    handles: RefCell<Slab<Option<H>>>,
     /// The scheduling order of the next timer. When it runs out, the timers in the heap are
     /// numbered again from 0 in their order (see [`Timers::renumber`]).
     next_order: Cell<u32>,
@@ -86,12 +91,12 @@ pub(crate) struct Timers {
     latest: Cell<u64>,
 }
 
-impl Timers {
-    pub(crate) fn new() -> Timers {
+impl<H: Identity> Timers<H> {
+    pub(crate) fn new() -> Timers<H> {
         Timers::starting_at(0)
     }
 
-    fn starting_at(order: u32) -> Timers {
+    fn starting_at(order: u32) -> Timers<H> {
         Timers {
             heap: RefCell::new(dary_heap::QuaternaryHeap::new()),
             handles: RefCell::new(Slab::new()),
@@ -109,7 +114,7 @@ impl Timers {
     }
 
     /// Adds `handle`, due at `when` (not NaN), under [`Timers::next_key`]; returns the key.
-    pub(crate) fn push(&self, when: f64, handle: Handle) -> u32 {
+    pub(crate) fn push(&self, when: f64, handle: H) -> u32 {
         if self.next_order.get() == u32::MAX {
             self.renumber();
         }
@@ -146,10 +151,10 @@ impl Timers {
     /// Takes a cancelled timer's handle out (the handle calls this when cancelled, with its
     /// key) and counts it for purging; nothing if the key no longer holds that handle (it
     /// came due and left, and the key may be another timer's now).
-    pub(crate) fn cancel(&self, key: u32, handle: &Handle) {
+    pub(crate) fn cancel(&self, key: u32, handle: &H) {
         let gone = match self.handles.try_borrow_mut() {
             Ok(mut handles) => match handles.get_mut(key as usize) {
-                Some(slot) if slot.as_ref().is_some_and(|h| h.ptr_eq(handle)) => slot.take(),
+                Some(slot) if slot.as_ref().is_some_and(|h| h.same(handle)) => slot.take(),
                 _ => None,
             },
             // The loop is moving handles (it never runs a callback meanwhile, but a drop
@@ -176,20 +181,14 @@ impl Timers {
     /// entries replaces a pop per timer: a pop sifts through the whole depth of the heap and
     /// misses the cache at each level once the heap outgrows it, a sort walks the entries
     /// in order (100k timers: ~60 ns less per timer).
-    pub(crate) fn pop_due(&self, end: f64, mut due: impl FnMut(Handle)) {
+    pub(crate) fn pop_due(&self, end: f64, mut due: impl FnMut(H)) {
         let end = order_key(end);
         let mut heap = self.heap.borrow_mut();
         let mut handles = self.handles.borrow_mut();
         if heap.len() > 1 && self.latest.get() < end {
             let mut entries = std::mem::take(&mut *heap).into_vec();
             // The cancelled go first, so that the sort has only the others to order.
-            entries.retain(|entry| {
-                let live = matches!(handles.get(entry.key()), Some(Some(_)));
-                if !live {
-                    handles.try_remove(entry.key());
-                }
-                live
-            });
+            drop_cancelled(&mut entries, &mut handles);
             self.cancelled.set(0);
             // Ascending in time: the reverse of the heap's order.
             entries.sort_unstable_by(|a, b| b.cmp(a));
@@ -236,13 +235,7 @@ impl Timers {
         let mut heap = self.heap.borrow_mut();
         let mut handles = self.handles.borrow_mut();
         let mut entries = std::mem::take(&mut *heap).into_vec();
-        entries.retain(|entry| {
-            let live = matches!(handles.get(entry.key()), Some(Some(_)));
-            if !live {
-                handles.try_remove(entry.key());
-            }
-            live
-        });
+        drop_cancelled(&mut entries, &mut handles);
         *heap = dary_heap::QuaternaryHeap::from(entries);
         self.cancelled.set(0);
     }
@@ -258,7 +251,7 @@ impl Timers {
     }
 
     /// Takes every timer out (the loop closes); the caller drops them, outside any borrow.
-    pub(crate) fn take_all(&self) -> Vec<Handle> {
+    pub(crate) fn take_all(&self) -> Vec<H> {
         self.heap.borrow_mut().clear();
         self.cancelled.set(0);
         let handles = std::mem::take(&mut *self.handles.borrow_mut());
@@ -278,17 +271,44 @@ fn from_order_key(key: u64) -> f64 {
     }
 }
 
+/// Drops the entries of cancelled timers, and frees their keys.
+fn drop_cancelled<H>(entries: &mut Vec<Entry>, handles: &mut Slab<Option<H>>) {
+    entries.retain(|entry| {
+        let live = matches!(handles.get(entry.key()), Some(Some(_)));
+        if !live {
+            handles.try_remove(entry.key());
+        }
+        live
+    });
+}
+
 #[cfg(test)]
 mod tests {
-    use std::panic::Location;
+    use std::rc::Rc;
 
     use super::*;
 
-    fn handle(when: f64) -> Handle {
-        Handle::new(|| (), None, Location::caller(), when, None)
+    /// A timer's handle for these tests: its time, told apart by identity.
+    #[derive(Clone)]
+    struct Handle(Rc<f64>);
+
+    impl Handle {
+        fn when(&self) -> f64 {
+            *self.0
+        }
     }
 
-    fn drain(timers: &Timers) -> Vec<f64> {
+    impl Identity for Handle {
+        fn same(&self, other: &Handle) -> bool {
+            Rc::ptr_eq(&self.0, &other.0)
+        }
+    }
+
+    fn handle(when: f64) -> Handle {
+        Handle(Rc::new(when))
+    }
+
+    fn drain(timers: &Timers<Handle>) -> Vec<f64> {
         let mut out = Vec::new();
         timers.pop_due(f64::INFINITY, |h| out.push(h.when()));
         out
@@ -311,13 +331,7 @@ mod tests {
         let mut keys = Vec::new();
         for (i, when) in [3.0, 1.0, 2.0, 1.0, 1.0].into_iter().enumerate() {
             // The fractional part tells the timers due at the same time apart.
-            let h = Handle::new(
-                || (),
-                None,
-                Location::caller(),
-                when + i as f64 * 1e-3,
-                None,
-            );
+            let h = handle(when + i as f64 * 1e-3);
             keys.push(timers.push(when, h));
         }
         let order: Vec<usize> = {
@@ -408,7 +422,7 @@ mod tests {
             x ^= x << 17;
             let when = f64::from((x % 50) as u32) - 10.0;
             let id = f64::from(i) * 1e-6;
-            let h = Handle::new(|| (), None, Location::caller(), id, None);
+            let h = handle(id);
             let key = timers.push(when, h.clone());
             if i % 3 == 0 {
                 timers.cancel(key, &h);
@@ -431,13 +445,7 @@ mod tests {
     fn running_out_of_order_numbers_keeps_the_order() {
         let timers = Timers::starting_at(u32::MAX - 3);
         for (i, when) in [2.0, 1.0, 2.0, 1.0, 2.0, 1.0].into_iter().enumerate() {
-            let h = Handle::new(
-                || (),
-                None,
-                Location::caller(),
-                when + i as f64 * 1e-3,
-                None,
-            );
+            let h = handle(when + i as f64 * 1e-3);
             timers.push(when, h);
         }
         assert!(timers.next_order.get() < 10, "numbered again from 0");
