@@ -75,7 +75,8 @@ fn report_panics_as_host_bugs() {
 }
 
 /// Host logs go to stderr, filtered by `SANDLOOP_LOG` (tracing's `EnvFilter` syntax,
-/// e.g. `debug` or `sandloop_host=trace`); warnings only by default. In colour only for a
+/// e.g. `debug` or `sandloop_host=trace`); warnings only by default (but for the benign
+/// race of two hosts writing one entry of wasmtime's compile cache). In colour only for a
 /// person: when stderr is a terminal and `NO_COLOR` is unset or empty (no-color.org), so
 /// that a file or a pipe gets plain text.
 fn init_logging() {
@@ -85,7 +86,9 @@ fn init_logging() {
             if std::env::var_os("SANDLOOP_LOG").is_some() {
                 eprintln!("warning: ignoring SANDLOOP_LOG ({err}); logging warnings only");
             }
-            EnvFilter::new("warn")
+            // Two hosts that compile the same component at once race to write its entry
+            // in wasmtime's cache; the loser warns "File exists" though the entry is there.
+            EnvFilter::new("warn,wasmtime_internal_cache=error")
         }
     };
     let colour = std::io::stderr().is_terminal()
